@@ -1,0 +1,36 @@
+# The README's commands. Each target creates .venv on first use and reinstalls
+# when pyproject.toml changes (the stamp files below).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.all: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e '.[dev,bench,llm]'
+	touch $(VENV)/.core $@
+
+demo: $(VENV)/.core
+	$(BIN)/tessera demo --out out/demo
+
+test: $(VENV)/.all
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+bench: $(VENV)/.all
+	$(BIN)/python benchmarks/assign_bench.py
+
+lint: $(VENV)/.all
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,0 +1,264 @@
+"""Dense assignment: validation, the scipy-compatible API and :func:`solve`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tessera._validation import short_repr
+from tessera.assign._result import Assignment
+from tessera.errors import InfeasibleAssignmentError, InvalidInputError, InvalidTypeError
+
+__all__ = ["as_cost_matrix", "hall_violator", "linear_sum_assignment", "solve"]
+
+
+def as_cost_matrix(cost: Any, *, maximize: bool = False, name: str = "cost") -> NDArray[np.float64]:
+    """Validate ``cost`` and return it as a C-contiguous float64 matrix to minimise.
+
+    With ``maximize=True`` the returned matrix is negated. Raises
+    :class:`InvalidInputError` (a ``ValueError``) for non-numeric entries, a
+    shape that is not 2-D, NaN or ``-inf`` (``+inf`` when maximising), and
+    :class:`InvalidTypeError` for complex numbers.
+    """
+    if not isinstance(maximize, bool | np.bool_):
+        raise InvalidInputError(
+            f"maximize={short_repr(maximize)} is invalid: it must be a bool. "
+            "Pass maximize=True or maximize=False."
+        )
+    try:
+        arr = np.asarray(cost)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(
+            f"{name} is invalid: it must be a rectangular numeric matrix ({exc}). "
+            "Pass a 2-D array or a list of equal-length rows."
+        ) from None
+    if arr.dtype.kind == "c":
+        raise InvalidTypeError(
+            f"{name} has complex dtype {arr.dtype}: costs must be real numbers. "
+            f"Pass {name}.real if the imaginary part is zero."
+        )
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (ValueError, TypeError):
+            raise InvalidInputError(
+                f"{name} has non-numeric entries (dtype {arr.dtype}, first entry "
+                f"{short_repr(arr.flat[0] if arr.size else None)}): costs must be numbers. "
+                "Convert the matrix to numbers first, e.g. with np.asarray(cost, dtype=float)."
+            ) from None
+    if arr.ndim != 2:
+        raise InvalidInputError(
+            f"{name} is invalid: expected a matrix (2-D array), got a {arr.ndim}-D array of "
+            f"shape {arr.shape}. Pass one matrix; for a stack of problems use solve_batch."
+        )
+    c = np.ascontiguousarray(arr, dtype=np.float64)
+    if maximize:
+        c = -c
+    if c.size and not _all_valid(c):
+        bad = np.argwhere(np.isnan(c) | np.isneginf(c))[0]
+        value = arr[tuple(bad)]
+        what = "NaN" if np.isnan(value) else ("+inf with maximize=True" if maximize else "-inf")
+        raise InvalidInputError(
+            f"matrix contains invalid numeric entries: {name}[{bad[0]}, {bad[1]}] is {what}. "
+            "Costs must be finite, or +inf to forbid a pair (-inf when maximizing)."
+        )
+    return c
+
+
+def _all_valid(c: NDArray[np.float64]) -> bool:
+    # min() is NaN if any NaN is present, -inf if any -inf: one pass, no temporaries.
+    low = c.min()
+    return bool(low == low and low != -np.inf)
+
+
+def hall_violator(finite: NDArray[np.bool_]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """Find rows that together reach too few columns, or ``None`` if none exist.
+
+    Parameters
+    ----------
+    finite : ndarray of bool, shape (n, m), n <= m
+        Which pairs are allowed.
+
+    Returns
+    -------
+    (rows, cols) or None
+        A set of rows and the set of all columns they can reach, with
+        ``len(cols) < len(rows)``; ``None`` when every row can be assigned.
+    """
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    graph = csr_array(finite.astype(np.int8))
+    row_match = maximum_bipartite_matching(graph, perm_type="column")
+    free_rows = np.flatnonzero(row_match < 0)
+    if free_rows.size == 0:
+        return None
+    col_match = np.full(finite.shape[1], -1)
+    matched = row_match >= 0
+    col_match[row_match[matched]] = np.flatnonzero(matched)
+    # Alternating search from one free row: every column it reaches is matched
+    # (a maximum matching has no augmenting path), so the rows reached outnumber
+    # the columns by one: a Hall violator (Konig's theorem).
+    start = int(free_rows[0])
+    seen_rows = {start}
+    seen_cols: set[int] = set()
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for i in frontier:
+            for j in np.flatnonzero(finite[i]):
+                j = int(j)
+                if j in seen_cols:
+                    continue
+                seen_cols.add(j)
+                i2 = int(col_match[j])
+                if i2 >= 0 and i2 not in seen_rows:
+                    seen_rows.add(i2)
+                    nxt.append(i2)
+        frontier = nxt
+    return tuple(sorted(seen_rows)), tuple(sorted(seen_cols))
+
+
+def _infeasible(c: NDArray[np.float64], transposed: bool) -> InfeasibleAssignmentError:
+    """Build the error for an infeasible problem (``c`` in solver orientation, n <= m)."""
+    found = hall_violator(np.isfinite(c))
+    if found is None:  # pragma: no cover - the solver and the matching disagree
+        return InfeasibleAssignmentError("cost matrix is infeasible")
+    rows, cols = found
+    side, other = ("columns", "rows") if transposed else ("rows", "columns")
+    shown_rows = list(rows[:20]) if len(rows) <= 20 else [*rows[:20], "..."]
+    shown_cols = list(cols[:20]) if len(cols) <= 20 else [*cols[:20], "..."]
+    message = (
+        f"cost matrix is infeasible: {side} {shown_rows} ({len(rows)} of them) can only be "
+        f"assigned to {other} {shown_cols} ({len(cols)}), so no complete assignment avoids "
+        f"the forbidden (inf) pairs. Make more of these pairs finite, or remove "
+        f"{len(rows) - len(cols)} of those {side}."
+    )
+    return InfeasibleAssignmentError(
+        message, rows=rows, reachable_cols=cols, axis="cols" if transposed else "rows"
+    )
+
+
+def _solve_minimize(
+    c: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """Solve a validated minimisation; return rows, cols, u, v in the original orientation."""
+    from tessera.assign._jv import OK, solve_dense
+
+    n, m = c.shape
+    transposed = n > m
+    work = np.ascontiguousarray(c.T) if transposed else c
+    k, big = work.shape
+    x = np.empty(k, np.int64)
+    y = np.empty(big, np.int64)
+    v = np.empty(big, np.float64)
+    if k:
+        status, _ = solve_dense(work, x, y, v)
+        if status != OK:
+            raise _infeasible(work, transposed)
+    else:
+        v[:] = 0.0
+    idx = np.arange(k)
+    u = work[idx, x] - v[x] if k else np.zeros(0)
+    if transposed:
+        order = np.argsort(x)
+        return x[order], idx[order], v, u
+    return idx, x, u, v
+
+
+def solve(cost: ArrayLike, *, maximize: bool = False) -> Assignment:
+    """Solve the linear assignment problem and return the proof of optimality.
+
+    Parameters
+    ----------
+    cost : array_like, shape (n_rows, n_cols)
+        ``cost[i, j]`` is the cost of assigning row ``i`` to column ``j``;
+        ``inf`` forbids a pair (``-inf`` when ``maximize=True``). Rectangular
+        matrices assign every row of the smaller side.
+    maximize : bool, default=False
+        Maximise the total instead of minimising it.
+
+    Returns
+    -------
+    Assignment
+        Rows (sorted), columns, total cost and the dual potentials;
+        ``Assignment.verify(cost)`` checks optimality independently.
+
+    Raises
+    ------
+    InvalidInputError
+        For non-numeric entries, a shape that is not 2-D, NaN or ``-inf``.
+    InfeasibleAssignmentError
+        When no complete assignment avoids the forbidden pairs; the error names
+        a set of rows that together reach too few columns.
+
+    Examples
+    --------
+    >>> from tessera.assign import solve
+    >>> result = solve([[4, 1, 3], [2, 0, 5], [3, 2, 2]])
+    >>> result.cols.tolist(), result.total_cost
+    ([1, 0, 2], 5.0)
+    >>> result.verify([[4, 1, 3], [2, 0, 5], [3, 2, 2]])
+    True
+    """
+    c = as_cost_matrix(cost, maximize=maximize)
+    rows, cols, u, v = _solve_minimize(c)
+    sign = -1.0 if maximize else 1.0
+    total = sign * float(c[rows, cols].sum()) if rows.size else 0.0
+    return Assignment(
+        rows=rows,
+        cols=cols,
+        total_cost=total,
+        row_potentials=sign * u,
+        col_potentials=sign * v,
+        maximize=bool(maximize),
+    )
+
+
+def linear_sum_assignment(
+    cost: ArrayLike, maximize: bool = False
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Solve the linear sum assignment problem; a drop-in for scipy's.
+
+    Parameters
+    ----------
+    cost : array_like, shape (n_rows, n_cols)
+        The cost matrix; ``inf`` forbids a pair. Rectangular in either direction.
+    maximize : bool, default=False
+        Calculate a maximum weight matching instead.
+
+    Returns
+    -------
+    row_ind, col_ind : ndarray of int64
+        Row indices (sorted) and their assigned columns; the optimal total is
+        ``cost[row_ind, col_ind].sum()``.
+
+    Raises
+    ------
+    ValueError
+        :class:`~tessera.errors.InvalidInputError` for NaN, ``-inf``,
+        non-numeric or non-2-D input, and
+        :class:`~tessera.errors.InfeasibleAssignmentError` ("cost matrix is
+        infeasible") when the forbidden pairs leave no complete assignment.
+
+    Notes
+    -----
+    Same semantics as :func:`scipy.optimize.linear_sum_assignment`. The solver
+    is a Jonker-Volgenant shortest augmenting path method with column
+    reduction, reduction transfer and augmenting row reduction, compiled with
+    numba, in float64. Use :func:`solve` to also get the dual certificate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tessera.assign import linear_sum_assignment
+    >>> cost = np.array([[4, 1, 3], [2, 0, 5], [3, 2, 2]])
+    >>> row_ind, col_ind = linear_sum_assignment(cost)
+    >>> col_ind.tolist(), int(cost[row_ind, col_ind].sum())
+    ([1, 0, 2], 5)
+    """
+    c = as_cost_matrix(cost, maximize=maximize)
+    rows, cols, _, _ = _solve_minimize(c)
+    return rows, cols

@@ -1,0 +1,281 @@
+"""The fast core: a Jonker-Volgenant solver compiled with numba.
+
+Pure functions on float64 arrays that return status codes; validation, error
+messages and result objects live in :mod:`tessera.assign._dense`.
+
+The solver keeps only column potentials ``v``: for every assigned row ``i`` the
+assigned column is a minimum of the row's reduced costs ``c[i, j] - v[j]``, so
+the row potential is implicit, ``u[i] = c[i, x[i]] - v[x[i]]``. Three phases:
+
+1. Initialisation. Square problems use column reduction with reduction
+   transfer; every problem then runs two rounds of augmenting row reduction
+   (ARR), which assigns most rows of a random problem cheaply.
+2. Augmentation: for each row still free, a Dijkstra search over reduced costs
+   finds a shortest augmenting path; columns are scanned in groups at the
+   current minimum distance (``collist`` is partitioned into scanned, ready and
+   unscanned columns, so no heap is needed on dense rows).
+3. Potentials of scanned columns are raised by their distance to the path.
+
+For rectangular problems (fewer rows than columns) column reduction is
+skipped: potentials start at zero and only assigned columns are ever lowered,
+so free columns keep ``v = 0`` and ``v <= 0`` elsewhere, which is exactly the
+dual feasibility of the rectangular problem.
+
+Numba compiles each function on first call and caches the machine code on disk
+(``cache=True``); nothing compiles at import.
+
+References
+----------
+R. Jonker and A. Volgenant, "A shortest augmenting path algorithm for dense and
+sparse linear assignment problems", Computing 38, 325-340 (1987).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+OK = 0
+INFEASIBLE = 1
+
+_INF = np.inf
+
+
+@njit(cache=True, nogil=True)
+def _column_reduction(c, x, y, v, free):  # type: ignore[no-untyped-def]
+    """Column reduction and reduction transfer (square problems).
+
+    Returns the number of free rows, or -1 when a column is entirely forbidden.
+    """
+    n = c.shape[0]
+    colmin = np.full(n, _INF)
+    argmin = np.zeros(n, np.int64)
+    # Row-major sweep: column minima without strided access.
+    for i in range(n):
+        for j in range(n):
+            h = c[i, j]
+            if h < colmin[j]:
+                colmin[j] = h
+                argmin[j] = i
+    for j in range(n):
+        if colmin[j] == _INF:
+            return -1  # a column no row may take: infeasible
+    matches = np.zeros(n, np.int64)
+    for j in range(n - 1, -1, -1):
+        v[j] = colmin[j]
+        i = argmin[j]
+        matches[i] += 1
+        if matches[i] == 1:
+            x[i] = j
+            y[j] = i
+        else:
+            y[j] = -1
+    numfree = 0
+    for i in range(n):
+        if matches[i] == 0:
+            free[numfree] = i
+            numfree += 1
+        elif matches[i] == 1:
+            # Reduction transfer: lower v of the assigned column by the row's
+            # second-best reduced cost, keeping the column row-minimal.
+            j1 = x[i]
+            best = _INF
+            for j in range(n):
+                if j != j1:
+                    h = c[i, j] - v[j]
+                    if h < best:
+                        best = h
+            if best < _INF:
+                v[j1] -= best
+    return numfree
+
+
+@njit(cache=True, nogil=True)
+def _augmenting_row_reduction(c, x, y, v, free, numfree, max_steps):  # type: ignore[no-untyped-def]
+    """One round of augmenting row reduction. Returns the new number of free rows."""
+    m = c.shape[1]
+    k = 0
+    prvnumfree = numfree
+    numfree = 0
+    steps = 0
+    while k < prvnumfree:
+        i = free[k]
+        k += 1
+        steps += 1
+        # Best and second-best reduced cost of row i.
+        u1 = c[i, 0] - v[0]
+        j1 = 0
+        u2 = _INF
+        j2 = -1
+        for j in range(1, m):
+            h = c[i, j] - v[j]
+            if h < u2:
+                if h >= u1:
+                    u2 = h
+                    j2 = j
+                else:
+                    u2 = u1
+                    u1 = h
+                    j2 = j1
+                    j1 = j
+        i0 = y[j1]
+        if u2 == _INF:
+            # Only one finite entry: take it if free, else leave the row to
+            # the augmentation phase (lowering v by an infinite gap is meaningless).
+            if i0 < 0 and u1 < _INF:
+                x[i] = j1
+                y[j1] = i
+            else:
+                free[numfree] = i
+                numfree += 1
+            continue
+        if u1 < u2:
+            v[j1] -= u2 - u1
+        elif i0 >= 0:
+            j1 = j2
+            i0 = y[j1]
+        if i0 >= 0:
+            if u1 < u2 and steps < max_steps:
+                k -= 1
+                free[k] = i0
+            else:
+                free[numfree] = i0
+                numfree += 1
+        x[i] = j1
+        y[j1] = i
+        if i0 >= 0:
+            x[i0] = -1
+    return numfree
+
+
+@njit(cache=True, nogil=True)
+def _augment(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
+    """Shortest augmenting paths for every free row. Returns (status, failing row)."""
+    m = c.shape[1]
+    d = np.empty(m)
+    pred = np.empty(m, np.int64)
+    collist = np.empty(m, np.int64)
+    for f in range(numfree):
+        freerow = free[f]
+        for j in range(m):
+            d[j] = c[freerow, j] - v[j]
+            pred[j] = freerow
+            collist[j] = j
+        low = 0
+        up = 0
+        last = 0
+        endofpath = -1
+        dmin = 0.0
+        found = False
+        while not found:
+            if up == low:
+                # Collect the unscanned columns at the new minimum distance.
+                last = low - 1
+                dmin = d[collist[up]]
+                up += 1
+                for k in range(up, m):
+                    j = collist[k]
+                    h = d[j]
+                    if h <= dmin:
+                        if h < dmin:
+                            up = low
+                            dmin = h
+                        collist[k] = collist[up]
+                        collist[up] = j
+                        up += 1
+                if dmin == _INF:
+                    return INFEASIBLE, freerow
+                for k in range(low, up):
+                    if y[collist[k]] < 0:
+                        endofpath = collist[k]
+                        found = True
+                        break
+            if not found:
+                # Scan one column of the minimum set through its assigned row.
+                j1 = collist[low]
+                low += 1
+                i = y[j1]
+                h0 = c[i, j1] - v[j1] - dmin
+                for k in range(up, m):
+                    j = collist[k]
+                    v2 = c[i, j] - v[j] - h0
+                    if v2 < d[j]:
+                        pred[j] = i
+                        if v2 == dmin:
+                            if y[j] < 0:
+                                endofpath = j
+                                found = True
+                                break
+                            collist[k] = collist[up]
+                            collist[up] = j
+                            up += 1
+                        d[j] = v2
+        # Raise the potentials of the columns scanned before the last level.
+        for k in range(last + 1):
+            j1 = collist[k]
+            v[j1] += d[j1] - dmin
+        # Flip the alternating path.
+        while True:
+            i = pred[endofpath]
+            y[endofpath] = i
+            j1 = endofpath
+            endofpath = x[i]
+            x[i] = j1
+            if i == freerow:
+                break
+    return OK, -1
+
+
+@njit(cache=True, nogil=True)
+def solve_dense(c, x, y, v):  # type: ignore[no-untyped-def]
+    """Solve ``min sum c[i, x[i]]`` for ``c`` of shape (n, m) with n <= m.
+
+    Parameters
+    ----------
+    c : float64[:, :]
+        Cost matrix, C-contiguous, no NaN or -inf; ``inf`` marks a forbidden pair.
+    x, y : int64[:]
+        Outputs: column of each row, row of each column (-1 if none).
+    v : float64[:]
+        Output: column potentials (the row potentials follow from them).
+
+    Returns
+    -------
+    (int, int)
+        ``(OK, -1)``, or ``(INFEASIBLE, row)`` with a row that has no
+        augmenting path.
+    """
+    n, m = c.shape
+    x[:] = -1
+    y[:] = -1
+    free = np.empty(n, np.int64)
+    if n == 0:
+        v[:] = 0.0
+        return OK, -1
+    if n == m:
+        numfree = _column_reduction(c, x, y, v, free)
+        if numfree < 0:
+            v[:] = 0.0
+            return INFEASIBLE, -1
+    else:
+        v[:] = 0.0
+        for i in range(n):
+            free[i] = i
+        numfree = n
+    max_steps = 16 * n + 1024
+    for _ in range(2):
+        if numfree == 0:
+            break
+        numfree = _augmenting_row_reduction(c, x, y, v, free, numfree, max_steps)
+    return _augment(c, x, y, v, free, numfree)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def solve_dense_batch(costs, xs, vs, status):  # type: ignore[no-untyped-def]
+    """Solve a stack of problems of shape (b, n, m), n <= m, in parallel."""
+    b = costs.shape[0]
+    m = costs.shape[2]
+    for k in prange(b):
+        y = np.empty(m, np.int64)
+        st, _ = solve_dense(costs[k], xs[k], y, vs[k])
+        status[k] = st

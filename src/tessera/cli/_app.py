@@ -1,0 +1,67 @@
+"""The root typer application, shared options and the error edge."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from tessera import __version__
+from tessera.errors import TesseraError
+
+app = typer.Typer(
+    name="tessera",
+    help="Tessera: optimal assignment, distribution-preserving splits and more.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def edge(func: F) -> F:
+    """Turn library and file errors into one red line on stderr and exit code 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (TesseraError, OSError, ValueError) as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"tessera {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Tessera: applied machine-learning tools you can rely on."""
+
+
+def main() -> None:
+    """Entry point of the ``tessera`` console script."""
+    # Import the command modules for their registrations.
+    from tessera.cli import _demo  # noqa: F401
+
+    app(prog_name="tessera")
+    sys.exit(0)
