@@ -1,0 +1,40 @@
+"""Shared test configuration: the hypothesis profile and fixtures used across parts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# No per-example deadline: the first call of a numba function loads (or compiles) its
+# cache, which can take longer than hypothesis's 200 ms default on a shared 2-core box.
+# The default example count is modest so that the whole suite stays quick; tests that
+# deserve more say so with @settings(max_examples=...).
+settings.register_profile(
+    "tessera",
+    deadline=None,
+    max_examples=50,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("ci", parent=settings.get_profile("tessera"), derandomize=True)
+# CI replays the same examples on every run, so a landing never hinges on a lucky draw.
+_default = "ci" if os.environ.get("CI") else "tessera"
+settings.load_profile(os.environ.get("TESSERA_HYPOTHESIS_PROFILE", _default))
+
+
+@pytest.fixture(scope="session")
+def demo_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo page, written once per test session by :func:`tessera.demo.run_demo`."""
+    from rich.console import Console
+
+    from tessera.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    console = Console(file=open(os.devnull, "w"), width=100)  # noqa: SIM115
+    try:
+        return run_demo(out, console=console)
+    finally:
+        console.file.close()
