@@ -1,0 +1,117 @@
+"""The scipy drop-in contract: same return types, dtypes and shapes on every input layout."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+import tessera.assign
+from tessera.assign import Assignment, linear_sum_assignment, solve
+
+RNG = np.random.default_rng(20261127)
+BASE = RNG.integers(0, 50, (7, 11))
+
+INPUTS = {
+    "list_of_lists": BASE.tolist(),
+    "tuple_of_tuples": tuple(tuple(r) for r in BASE.tolist()),
+    "int64": BASE,
+    "int32": BASE.astype(np.int32),
+    "uint8": BASE.astype(np.uint8),
+    "float32": BASE.astype(np.float32),
+    "float64": BASE.astype(np.float64),
+    "bool": BASE > 25,
+    "fortran_order": np.asfortranarray(BASE),
+    "non_contiguous": np.repeat(BASE, 2, axis=1)[:, ::2],
+    "transposed_view": np.ascontiguousarray(BASE.T).T,
+    "tall": BASE.T,
+    "reversed_strides": BASE[::-1, ::-1],
+    "read_only": np.frombuffer(BASE.tobytes(), dtype=BASE.dtype).reshape(BASE.shape),
+}
+
+
+@pytest.mark.parametrize("maximize", [False, True], ids=["min", "max"])
+@pytest.mark.parametrize("name", list(INPUTS))
+def test_same_as_scipy(name: str, maximize: bool) -> None:
+    cost = INPUTS[name]
+    before = np.array(cost, copy=True)
+    want_rows, want_cols = scipy.optimize.linear_sum_assignment(cost, maximize=maximize)
+    rows, cols = linear_sum_assignment(cost, maximize=maximize)
+    for got, want in zip((rows, cols), (want_rows, want_cols), strict=True):
+        assert type(got) is np.ndarray
+        assert got.dtype == want.dtype and got.shape == want.shape and got.ndim == 1
+    assert np.array_equal(rows, np.sort(rows))
+    arr = np.asarray(cost, dtype=np.float64)
+    assert arr[rows, cols].sum() == arr[want_rows, want_cols].sum()
+    assert np.array_equal(np.asarray(cost), before), "the input must not be modified"
+
+
+def test_square_rows_are_arange() -> None:
+    rows, _ = linear_sum_assignment(RNG.random((9, 9)))
+    assert rows.tolist() == list(range(9))
+
+
+def test_tall_rows_are_sorted_and_cover_every_column() -> None:
+    rows, cols = linear_sum_assignment(RNG.random((12, 5)))
+    assert np.all(np.diff(rows) > 0) and sorted(cols.tolist()) == list(range(5))
+
+
+def test_solve_result_is_frozen_and_unpacks() -> None:
+    cost = RNG.random((4, 6))
+    result = solve(cost)
+    assert isinstance(result, Assignment)
+    rows, cols = result
+    assert np.array_equal(rows, result.rows) and np.array_equal(cols, result.cols)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.total_cost = 0.0  # type: ignore[misc]
+    assert result.rows.dtype == np.int64 and result.row_potentials.dtype == np.float64
+    assert result.row_potentials.shape == (4,) and result.col_potentials.shape == (6,)
+    assert isinstance(result.total_cost, float)
+    assert "Assignment(total_cost=" in repr(result)
+
+
+def test_maximize_result_keeps_the_original_sign() -> None:
+    cost = np.array([[1.0, 9.0], [8.0, 2.0]])
+    result = solve(cost, maximize=True)
+    assert result.total_cost == 17.0 and result.maximize and result.verify(cost)
+    assert result.dual_objective() == pytest.approx(17.0)
+
+
+def test_public_surface() -> None:
+    assert tessera.assign.__all__ == sorted(tessera.assign.__all__)
+    for name in ("Assignment", "InfeasibleAssignmentError", "linear_sum_assignment", "solve"):
+        assert name in tessera.assign.__all__
+    public = {n for n in dir(tessera.assign) if not n.startswith("_")}
+    assert set(tessera.assign.__all__) <= public
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "kind"),
+    [
+        (200, 200, "int"),
+        (300, 300, "float"),
+        (250, 400, "int"),
+        (400, 250, "float"),
+        (500, 500, "ties"),
+        (300, 300, "structured"),
+    ],
+)
+def test_larger_random_problems_match_scipy(n: int, m: int, kind: str) -> None:
+    """Quick stress at sizes where the solver's heuristics (ARR, transfers) really run."""
+    rng = np.random.default_rng(n * 1000 + m)
+    if kind == "int":
+        cost = rng.integers(0, 1000, (n, m)).astype(np.float64)
+    elif kind == "float":
+        cost = rng.random((n, m))
+    elif kind == "ties":
+        cost = rng.integers(0, 10, (n, m)).astype(np.float64)
+    else:
+        cost = np.outer(np.arange(1, n + 1), np.arange(1, m + 1)).astype(np.float64)
+    for maximize in (False, True):
+        want_rows, want_cols = scipy.optimize.linear_sum_assignment(cost, maximize=maximize)
+        want = cost[want_rows, want_cols].sum()
+        result = solve(cost, maximize=maximize)
+        assert result.total_cost == pytest.approx(want, rel=1e-12, abs=1e-9)
+        assert result.verify(cost)
