@@ -71,7 +71,9 @@ def test_ragged_list(solver) -> None:
 @pytest.mark.parametrize("shape", [(3,), (2, 2, 2), ()], ids=["1d", "3d", "0d"])
 def test_wrong_number_of_dimensions(solver, shape: tuple[int, ...]) -> None:
     cost = np.ones(shape)
-    with pytest.raises(InvalidInputError, match=rf"expected a matrix \(2-D array\), got a {len(shape)}-D"):
+    with pytest.raises(
+        InvalidInputError, match=rf"expected a matrix \(2-D array\), got a {len(shape)}-D"
+    ):
         solver(cost)
 
 
@@ -88,7 +90,9 @@ def test_empty_shapes_return_empty_like_scipy(shape: tuple[int, int]) -> None:
 
 
 def test_all_inf_row(solver) -> None:
-    with pytest.raises(InfeasibleAssignmentError, match=r"rows \[1\] \(1 of them\).*columns \[\]") as e:
+    with pytest.raises(
+        InfeasibleAssignmentError, match=r"rows \[1\] \(1 of them\).*columns \[\]"
+    ) as e:
         solver([[1.0, 2.0, 3.0], [inf, inf, inf], [4.0, 5.0, 6.0]])
     assert e.value.rows == (1,) and e.value.reachable_cols == () and e.value.axis == "rows"
 
@@ -105,7 +109,9 @@ def test_all_inf_column(solver) -> None:
 def test_all_inf_column_of_a_tall_matrix_names_columns(solver) -> None:
     """In a tall matrix every column must be used; an all-inf column is the violator."""
     cost = np.array([[inf, 1.0], [inf, 2.0], [inf, 3.0]])
-    with pytest.raises(InfeasibleAssignmentError, match=r"columns \[0\] \(1 of them\).*rows \[\]") as e:
+    with pytest.raises(
+        InfeasibleAssignmentError, match=r"columns \[0\] \(1 of them\).*rows \[\]"
+    ) as e:
         solver(cost)
     assert e.value.axis == "cols" and e.value.rows == (0,) and e.value.reachable_cols == ()
 

@@ -57,7 +57,9 @@ def test_golden_feasible(case: dict, transpose: bool) -> None:
 
 @pytest.mark.parametrize("transpose", [False, True], ids=["as_is", "transposed"])
 @pytest.mark.parametrize(
-    "case", [c for c in GOLDEN if c["infeasible"]], ids=case_ids([c for c in GOLDEN if c["infeasible"]])
+    "case",
+    [c for c in GOLDEN if c["infeasible"]],
+    ids=case_ids([c for c in GOLDEN if c["infeasible"]]),
 )
 def test_golden_infeasible(case: dict, transpose: bool) -> None:
     cost = cost_array(case)
