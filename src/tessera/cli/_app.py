@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tessera import __version__
 from tessera.errors import TesseraError
@@ -36,7 +37,9 @@ def edge(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (TesseraError, OSError, ValueError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escape(): messages hold lists like [Ann, Bob] that rich would read as markup.
+            message = escape(str(exc))
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
