@@ -8,12 +8,15 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tessera.cli._app import app, console, edge
 from tessera.errors import InvalidInputError
 
 _OUT_SUFFIXES = (".html", ".gif", ".svg", ".png")
+# The explainer records and draws every step: readable (and quick) for small tables only.
+_EXPLAIN_LIMIT = 40
 
 
 class Method(StrEnum):
@@ -75,13 +78,19 @@ def assign(
     result = solve_table(table, maximize=maximize)
 
     n, m = table.cost.shape
-    console.print(f"Optimal assignment for [bold]{costs}[/] ({n} rows x {m} columns)")
+    console.print(
+        f"Optimal assignment for [bold]{escape(str(costs))}[/] ({n} rows x {m} columns)",
+        soft_wrap=True,
+        highlight=False,
+    )
     shown = Table()
-    shown.add_column(table.index_name)
+    shown.add_column(escape(table.index_name))
     shown.add_column("column")
     shown.add_column("cost", justify="right")
     for i, j in zip(result.rows, result.cols, strict=True):
-        shown.add_row(table.row_names[i], table.col_names[j], _number(table.cost[i, j]))
+        shown.add_row(
+            escape(table.row_names[i]), escape(table.col_names[j]), _number(table.cost[i, j])
+        )
     console.print(shown)
     goal = "maximum" if maximize else "minimum"
     console.print(f"Total cost: [bold]{_number(result.total_cost)}[/] ({goal})", highlight=False)
@@ -93,13 +102,12 @@ def assign(
 
     if explain is None and out is None:
         return
-    try:
-        from tessera.assign import explain as explain_problem
-    except ImportError:  # the explainer ships in a later commit
+    if max(n, m) > _EXPLAIN_LIMIT:
         raise InvalidInputError(
-            "--explain/--out are not available in this build: tessera.assign.explain is "
-            "missing. Upgrade Tessera, or drop --explain/--out."
-        ) from None
+            f"{costs}: the table is {n} x {m}, too big to explain step by step (at most "
+            f"{_EXPLAIN_LIMIT} rows and columns). Drop --explain/--out, or explain a smaller table."
+        )
+    from tessera.assign.explain import explain as explain_problem
 
     method = (explain or Method.graph).value
     trace = explain_problem(
@@ -115,11 +123,13 @@ def assign(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         trace.save(out)
-        console.print(f"Wrote the {method} explainer to [bold]{out}[/]", highlight=False)
+        console.print(
+            f"Wrote the {method} explainer to [bold]{escape(str(out))}[/]", highlight=False
+        )
 
 
 def _print_unassigned(names: tuple[str, ...], used: np.ndarray, what: str) -> None:
     left = sorted(set(range(len(names))) - set(used.tolist()))
     if left:
-        listed = ", ".join(names[k] for k in left)
+        listed = escape(", ".join(names[k] for k in left))
         console.print(f"Unassigned {what}: {listed}", highlight=False)
