@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -38,3 +40,18 @@ def demo_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return run_demo(out, console=console)
     finally:
         console.file.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A headless Chromium (see ``tests/_browser.py``); skips where none is installed."""
+    pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    )
+    from _browser import find_chromium, launch
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium installed (apt-get install chromium); .ci/run installs it")
+    with launch(binary) as started:
+        yield started
