@@ -1,0 +1,114 @@
+"""Splitting whole groups: rows of one group never cross parts.
+
+The rows of a group become one unit placed at the group's mean in distance
+space and weighing its row count. Units are ordered as their method orders
+rows, dealt by row deficit (each unit to the part furthest behind its share
+that still has room), and, for ``"auto"``, refined by swapping units of equal
+row count, so part sizes never drift during the search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tessera._validation import bad_value
+from tessera.split._encode import Encoded
+
+__all__ = ["group_labels"]
+
+
+def _weighted_deal(
+    order: np.ndarray, weights: np.ndarray, sizes: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    total = float(sizes.sum())
+    share = sizes / total
+    rows = np.zeros(sizes.size)
+    labels = np.empty(order.size, dtype=np.int64)
+    done = rng.random() * float(weights.mean())
+    for unit in order:
+        w = weights[unit]
+        deficit = share * (done + w) - rows + rng.random(sizes.size) * 1e-9
+        room = rows + w <= sizes
+        if room.any():
+            part = int(np.argmax(np.where(room, deficit, -np.inf)))
+        else:
+            part = int(np.argmax(sizes - rows))
+        labels[unit] = part
+        rows[part] += w
+        done += w
+    return labels
+
+
+def group_labels(
+    encoded: Encoded,
+    groups: np.ndarray,
+    sizes: np.ndarray,
+    *,
+    method: str,
+    strata: np.ndarray | None,
+    rng: np.random.Generator,
+    clusterer: str = "kmeans",
+    sampling: str = "random",
+) -> np.ndarray:
+    """Part label of every row with whole groups kept together.
+
+    Raises
+    ------
+    tessera.errors.InvalidInputError
+        When a group has more rows than the smallest part.
+    """
+    from tessera.split._methods import cluster_codes, target_strata
+
+    _, unit_of_row, weights = np.unique(groups, return_inverse=True, return_counts=True)
+    unit_of_row = unit_of_row.ravel()
+    biggest = int(weights.max())
+    if biggest > sizes.min():
+        raise bad_value(
+            "groups", f"<a group of {biggest} rows>",
+            f"a group has more rows ({biggest}) than the smallest part ({int(sizes.min())})",
+            "Enlarge the smallest part, split that group, or drop groups=.",
+        )
+    n_units = weights.size
+    points = np.zeros((n_units, encoded.points.shape[1]))
+    np.add.at(points, unit_of_row, encoded.points)
+    points /= weights[:, None]
+    n = encoded.points.shape[0]
+    row_strata = target_strata(encoded, n, sizes.size)
+    if strata is not None:
+        row_strata = strata if row_strata is None else row_strata * (strata.max() + 1) + strata
+    unit_strata = np.zeros(n_units, dtype=np.int64)
+    if row_strata is not None:
+        # the most common stratum of each group
+        table = np.zeros((n_units, int(row_strata.max()) + 1), dtype=np.int64)
+        np.add.at(table, (unit_of_row, row_strata), 1)
+        unit_strata = table.argmax(axis=1)
+    shuffle = rng.permutation(n_units)
+    if method == "random":
+        order = shuffle
+    elif method == "stratified" or method == "cluster":
+        key = unit_strata
+        if method == "cluster":
+            clusters = cluster_codes(points, clusterer, None, rng)
+            key = clusters * (unit_strata.max() + 1) + (unit_strata if sampling != "random" else 0)
+        order = shuffle[np.argsort(key[shuffle], kind="stable")]
+    else:
+        from tessera.split._engine import _blocks, pairwise
+        from tessera.split._kernels import nearest_neighbour_walk
+
+        walks = []
+        for block in _blocks(points, np.arange(n_units, dtype=np.int64), 1500):
+            dist = pairwise(points[block])
+            walks.append(block[nearest_neighbour_walk(dist, int(rng.integers(block.size)))])
+        order = np.concatenate(walks)
+    unit_labels = _weighted_deal(order, weights.astype(np.float64), sizes.astype(np.float64), rng)
+    if method == "auto" and n_units <= 3000:
+        from tessera.split._engine import _refine_block, default_weights, pairwise
+
+        counts = np.bincount(unit_labels, minlength=sizes.size)
+        if (counts > 0).sum() >= 2:
+            same_size = np.unique(weights, return_inverse=True)[1].ravel().astype(np.int64)
+            unit_labels = _refine_block(
+                pairwise(points), unit_labels, same_size, counts,
+                default_weights(sizes.size), rng, 2, 50,
+            )
+    return unit_labels[unit_of_row]
