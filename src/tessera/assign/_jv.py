@@ -11,10 +11,16 @@ the row potential is implicit, ``u[i] = c[i, x[i]] - v[x[i]]``. Three phases:
    transfer; every problem then runs two rounds of augmenting row reduction
    (ARR), which assigns most rows of a random problem cheaply.
 2. Augmentation: for each row still free, a Dijkstra search over reduced costs
-   finds a shortest augmenting path; columns are scanned in groups at the
-   current minimum distance (``collist`` is partitioned into scanned, ready and
-   unscanned columns, so no heap is needed on dense rows).
-3. Potentials of scanned columns are raised by their distance to the path.
+   finds a shortest augmenting path, and the potentials of the scanned columns
+   move by their distance to the path. Two searches, picked by the cost's
+   character: by distance levels (Jonker-Volgenant, best with ties) or one
+   column per fused relax-and-select pass (best when rows have no ties and the
+   initialisation left most rows free, as on c[i, j] = a_i * b_j).
+
+ARR can run long chains of tiny potential decrements on real-valued costs, so
+each round is capped at ``ARR_STEPS_PER_ROW * n`` steps, after which displaced
+rows wait for the augmentation phase (always correct, only the split of work
+between the phases changes).
 
 For rectangular problems (fewer rows than columns) column reduction is
 skipped: potentials start at zero and only assigned columns are ever lowered,
@@ -39,6 +45,7 @@ OK = 0
 INFEASIBLE = 1
 
 _INF = np.inf
+ARR_STEPS_PER_ROW = 4
 
 
 @njit(cache=True, nogil=True)
@@ -149,18 +156,98 @@ def _augmenting_row_reduction(c, x, y, v, free, numfree, max_steps):  # type: ig
 
 
 @njit(cache=True, nogil=True)
-def _augment(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
-    """Shortest augmenting paths for every free row. Returns (status, failing row)."""
+def _augment_single(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
+    """Shortest augmenting paths, one column per step. Returns (status, failing row).
+
+    Suits costs without ties (distinct values in a row), where every distance
+    level holds one column. Dijkstra over columns: each step relaxes the unscanned columns from one row
+    and picks the nearest column in the same pass (ties prefer a free column,
+    which ends the search early). Unscanned columns sit in ``remaining``,
+    compacted by swap-remove; its unsigned indices spare numba the
+    negative-index checks in the hot loop.
+    """
     m = c.shape[1]
     d = np.empty(m)
     pred = np.empty(m, np.int64)
-    collist = np.empty(m, np.int64)
+    remaining = np.empty(m, np.uint32)
+    scanned = np.empty(m, np.int64)
     for f in range(numfree):
         freerow = free[f]
         for j in range(m):
-            d[j] = c[freerow, j] - v[j]
+            d[j] = _INF
+            remaining[j] = np.uint32(m - 1 - j)
+        nrem = m
+        nscan = 0
+        i = freerow
+        # Offset of row i's reduced costs: u[i] - dmin (zero for the root).
+        h0 = 0.0
+        dmin = 0.0
+        sink = -1
+        while sink < 0:
+            lowest = _INF
+            index = -1
+            ci = c[i]
+            for it in range(nrem):
+                j = remaining[it]
+                r = ci[j] - v[j] - h0
+                dj = d[j]
+                if r < dj:
+                    pred[j] = i
+                    d[j] = r
+                    dj = r
+                if dj < lowest or (dj == lowest and y[j] < 0):
+                    lowest = dj
+                    index = it
+            if lowest == _INF:
+                return INFEASIBLE, freerow
+            dmin = lowest
+            j = np.int64(remaining[index])
+            nrem -= 1
+            remaining[index] = remaining[nrem]
+            if y[j] < 0:
+                sink = j
+            else:
+                scanned[nscan] = j
+                nscan += 1
+                i = y[j]
+                h0 = c[i, j] - v[j] - dmin
+        # Scanned columns move closer by their slack to the path's length.
+        for k in range(nscan):
+            j = scanned[k]
+            v[j] += d[j] - dmin
+        # Flip the alternating path.
+        j = sink
+        while True:
+            i = pred[j]
+            y[j] = i
+            j1 = j
+            j = x[i]
+            x[i] = j1
+            if i == freerow:
+                break
+    return OK, -1
+
+
+@njit(cache=True, nogil=True)
+def _augment_levels(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
+    """Shortest augmenting paths by distance levels. Returns (status, failing row).
+
+    Jonker and Volgenant's search: ``collist`` is partitioned into scanned,
+    ready (at the current minimum distance) and unscanned columns; a new level
+    is gathered in one pass, and a free column at the level ends the search at
+    once. Suits costs with many ties (small integers), where levels are large.
+    """
+    m = c.shape[1]
+    d = np.empty(m)
+    pred = np.empty(m, np.int64)
+    collist = np.empty(m, np.uint32)
+    for f in range(numfree):
+        freerow = free[f]
+        cf = c[freerow]
+        for j in range(m):
+            d[j] = cf[j] - v[j]
             pred[j] = freerow
-            collist[j] = j
+            collist[j] = np.uint32(j)
         low = 0
         up = 0
         last = 0
@@ -187,7 +274,7 @@ def _augment(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
                     return INFEASIBLE, freerow
                 for k in range(low, up):
                     if y[collist[k]] < 0:
-                        endofpath = collist[k]
+                        endofpath = np.int64(collist[k])
                         found = True
                         break
             if not found:
@@ -195,15 +282,16 @@ def _augment(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
                 j1 = collist[low]
                 low += 1
                 i = y[j1]
-                h0 = c[i, j1] - v[j1] - dmin
+                ci = c[i]
+                h0 = ci[j1] - v[j1] - dmin
                 for k in range(up, m):
                     j = collist[k]
-                    v2 = c[i, j] - v[j] - h0
+                    v2 = ci[j] - v[j] - h0
                     if v2 < d[j]:
                         pred[j] = i
                         if v2 == dmin:
                             if y[j] < 0:
-                                endofpath = j
+                                endofpath = np.int64(j)
                                 found = True
                                 break
                             collist[k] = collist[up]
@@ -224,6 +312,8 @@ def _augment(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
             if i == freerow:
                 break
     return OK, -1
+
+
 
 
 @njit(cache=True, nogil=True)
@@ -262,12 +352,27 @@ def solve_dense(c, x, y, v):  # type: ignore[no-untyped-def]
         for i in range(n):
             free[i] = i
         numfree = n
-    max_steps = 16 * n + 1024
+    max_steps = ARR_STEPS_PER_ROW * n + 64
     for _ in range(2):
         if numfree == 0:
             break
         numfree = _augmenting_row_reduction(c, x, y, v, free, numfree, max_steps)
-    return _augment(c, x, y, v, free, numfree)
+    if numfree == 0:
+        return OK, -1
+    if 2 * numfree > n and _row_values_distinct(c[free[0]]):
+        # Initialisation failed and rows hold no ties (e.g. c[i, j] = a_i * b_j):
+        # levels are single columns, and one fused pass per step is cheaper.
+        return _augment_single(c, x, y, v, free, numfree)
+    return _augment_levels(c, x, y, v, free, numfree)
+
+
+@njit(cache=True, nogil=True)
+def _row_values_distinct(row):  # type: ignore[no-untyped-def]
+    s = np.sort(row)
+    for k in range(1, s.shape[0]):
+        if s[k] == s[k - 1]:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True, parallel=True)
