@@ -7,6 +7,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tessera.split._api import part_indices, train_val_test_split
 
-__all__ = ["part_indices", "train_val_test_split"]
+__all__ = [
+    "BalancedKFold",
+    "BalancedShuffleSplit",
+    "part_indices",
+    "train_val_test_split",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The cross-validators subclass scikit-learn's; import it only when asked.
+    if name in ("BalancedKFold", "BalancedShuffleSplit"):
+        from tessera.split import _cv
+
+        return getattr(_cv, name)
+    raise AttributeError(f"module 'tessera.split' has no attribute {name!r}")

@@ -74,8 +74,13 @@ def part_indices(
     sampling: str = "random",
     within: Any = None,
     id_columns: Sequence[Hashable] = (),
+    pair_weights: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """Row positions of each part (sorted); arguments as in :func:`train_val_test_split`."""
+    """Row positions of each part (sorted); arguments as in :func:`train_val_test_split`.
+
+    ``pair_weights[u, v]`` weighs the energy distance between parts ``u`` and ``v``
+    in the objective of ``"auto"`` (default: 1 for pairs with part 0, 1/4 otherwise).
+    """
     from tessera.split._encode import encode
     from tessera.split._groups import group_labels
     from tessera.split._methods import METHODS, split_labels, to_generator
@@ -137,12 +142,13 @@ def part_indices(
     if group_codes is not None:
         labels = group_labels(
             encoded, group_codes, counts, method=method, strata=strata_codes, rng=rng,
-            clusterer=clusterer, sampling=sampling,
+            clusterer=clusterer, sampling=sampling, weights=pair_weights,
         )
     else:
         labels = split_labels(
             encoded, counts, method=method, strata=strata_codes, rng=rng,
             clusterer=clusterer, sampling=sampling, within=within_codes,
+            weights=pair_weights,
         )
     return [np.flatnonzero(labels == p) for p in range(counts.size)]
 

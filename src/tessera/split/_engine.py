@@ -23,7 +23,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["balanced_labels", "quota_table"]
+__all__ = [
+    "balanced_labels",
+    "default_weights",
+    "energy_objective",
+    "near_blocks",
+    "pairwise",
+    "quota_table",
+    "refine_block",
+]
 
 #: Rows per block of exact pairwise distances (a block's matrix is ~ 18 MB).
 DEFAULT_BLOCK = 1500
@@ -56,7 +64,7 @@ def quota_table(
     return table
 
 
-def _blocks(points: np.ndarray, rows: np.ndarray, block_size: int) -> list[np.ndarray]:
+def near_blocks(points: np.ndarray, rows: np.ndarray, block_size: int) -> list[np.ndarray]:
     """Median cuts along the widest column until every block has <= block_size rows."""
     if rows.size <= block_size:
         return [rows]
@@ -64,7 +72,7 @@ def _blocks(points: np.ndarray, rows: np.ndarray, block_size: int) -> list[np.nd
     axis = int(np.argmax(sub.max(axis=0) - sub.min(axis=0)))
     half = rows.size // 2
     split = np.argpartition(sub[:, axis], half)
-    return _blocks(points, rows[split[:half]], block_size) + _blocks(
+    return near_blocks(points, rows[split[:half]], block_size) + near_blocks(
         points, rows[split[half:]], block_size
     )
 
@@ -129,7 +137,7 @@ def balanced_labels(
     if weights is None:
         weights = default_weights(sizes.size)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
-    blocks = _blocks(points, np.arange(n, dtype=np.int64), block_size)
+    blocks = near_blocks(points, np.arange(n, dtype=np.int64), block_size)
     order_parts = []
     dists = []
     for block in blocks:
@@ -148,7 +156,7 @@ def balanced_labels(
         block_sizes = np.bincount(labels[block], minlength=sizes.size)
         if (block_sizes > 0).sum() < 2:
             continue
-        labels[block] = _refine_block(
+        labels[block] = refine_block(
             dist, labels[block], strata[block], block_sizes, weights, rng, restarts, max_passes
         )
     return labels
@@ -188,7 +196,7 @@ def _perturb(
     return out
 
 
-def _refine_block(
+def refine_block(
     dist: np.ndarray,
     labels: np.ndarray,
     strata: np.ndarray,

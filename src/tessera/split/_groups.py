@@ -49,6 +49,7 @@ def group_labels(
     rng: np.random.Generator,
     clusterer: str = "kmeans",
     sampling: str = "random",
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Part label of every row with whole groups kept together.
 
@@ -59,19 +60,19 @@ def group_labels(
     """
     from tessera.split._methods import cluster_codes, target_strata
 
-    _, unit_of_row, weights = np.unique(groups, return_inverse=True, return_counts=True)
+    _, unit_of_row, unit_rows = np.unique(groups, return_inverse=True, return_counts=True)
     unit_of_row = unit_of_row.ravel()
-    biggest = int(weights.max())
+    biggest = int(unit_rows.max())
     if biggest > sizes.min():
         raise bad_value(
             "groups", f"<a group of {biggest} rows>",
             f"a group has more rows ({biggest}) than the smallest part ({int(sizes.min())})",
             "Enlarge the smallest part, split that group, or drop groups=.",
         )
-    n_units = weights.size
+    n_units = unit_rows.size
     points = np.zeros((n_units, encoded.points.shape[1]))
     np.add.at(points, unit_of_row, encoded.points)
-    points /= weights[:, None]
+    points /= unit_rows[:, None]
     n = encoded.points.shape[0]
     row_strata = target_strata(encoded, n, sizes.size)
     if strata is not None:
@@ -92,23 +93,23 @@ def group_labels(
             key = clusters * (unit_strata.max() + 1) + (unit_strata if sampling != "random" else 0)
         order = shuffle[np.argsort(key[shuffle], kind="stable")]
     else:
-        from tessera.split._engine import _blocks, pairwise
+        from tessera.split._engine import near_blocks, pairwise
         from tessera.split._kernels import nearest_neighbour_walk
 
         walks = []
-        for block in _blocks(points, np.arange(n_units, dtype=np.int64), 1500):
+        for block in near_blocks(points, np.arange(n_units, dtype=np.int64), 1500):
             dist = pairwise(points[block])
             walks.append(block[nearest_neighbour_walk(dist, int(rng.integers(block.size)))])
         order = np.concatenate(walks)
-    unit_labels = _weighted_deal(order, weights.astype(np.float64), sizes.astype(np.float64), rng)
+    unit_labels = _weighted_deal(order, unit_rows.astype(np.float64), sizes.astype(np.float64), rng)
     if method == "auto" and n_units <= 3000:
-        from tessera.split._engine import _refine_block, default_weights, pairwise
+        from tessera.split._engine import refine_block, default_weights, pairwise
 
         counts = np.bincount(unit_labels, minlength=sizes.size)
         if (counts > 0).sum() >= 2:
-            same_size = np.unique(weights, return_inverse=True)[1].ravel().astype(np.int64)
-            unit_labels = _refine_block(
+            same_size = np.unique(unit_rows, return_inverse=True)[1].ravel().astype(np.int64)
+            unit_labels = refine_block(
                 pairwise(points), unit_labels, same_size, counts,
-                default_weights(sizes.size), rng, 2, 50,
+                default_weights(sizes.size) if weights is None else weights, rng, 2, 50,
             )
     return unit_labels[unit_of_row]

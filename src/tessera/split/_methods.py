@@ -140,6 +140,7 @@ def split_labels(
     clusterer: str = "kmeans",
     sampling: str = "random",
     within: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Part label (``0..k-1``) of every row, part ``p`` holding exactly ``sizes[p]`` rows."""
     points = encoded.points
@@ -169,5 +170,6 @@ def split_labels(
     ) else np.zeros(n, dtype=np.int64)
     restarts = 6 if n <= 1000 else (2 if n <= 3000 else 0)
     return balanced_labels(
-        points, sizes, joint, rng, refine=method == "auto", restarts=restarts
+        points, sizes, joint, rng, refine=method == "auto", restarts=restarts,
+        weights=weights,
     )
