@@ -103,7 +103,7 @@ def group_labels(
         order = np.concatenate(walks)
     unit_labels = _weighted_deal(order, unit_rows.astype(np.float64), sizes.astype(np.float64), rng)
     if method == "auto" and n_units <= 3000:
-        from tessera.split._engine import refine_block, default_weights, pairwise
+        from tessera.split._engine import default_weights, pairwise, refine_block
 
         counts = np.bincount(unit_labels, minlength=sizes.size)
         if (counts > 0).sum() >= 2:
