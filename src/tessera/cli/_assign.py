@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import typer
@@ -107,9 +107,9 @@ def assign(
             f"{costs}: the table is {n} x {m}, too big to explain step by step (at most "
             f"{_EXPLAIN_LIMIT} rows and columns). Drop --explain/--out, or explain a smaller table."
         )
-    from tessera.assign.explain import explain as explain_problem
+    from tessera.assign import explain as explain_problem
 
-    method = (explain or Method.graph).value
+    method: Literal["matrix", "graph"] = "matrix" if explain is Method.matrix else "graph"
     trace = explain_problem(
         cost,
         method=method,
