@@ -36,12 +36,14 @@ class Section:
 
 def _sections() -> list[Callable[[], Section]]:
     """The section builders, one per part, in page order."""
-    return []
+    from tessera.demo._assign import assign_section
+
+    return [assign_section]
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
-padding:0 1em;color:#1d232a;line-height:1.45}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#1d232a;line-height:1.45}
 h1{margin-bottom:.2em} nav a{margin-right:1em}
 section{border-top:1px solid #d0d7de;margin-top:2em;padding-top:1em}
 table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #d0d7de;padding:.25em .6em;
