@@ -5,23 +5,34 @@ so that the total cost is minimal (or maximal).
 
 - :func:`linear_sum_assignment` -- drop-in for :func:`scipy.optimize.linear_sum_assignment`.
 - :func:`solve` -- the same, returning an :class:`Assignment` with its dual certificate.
+- :func:`solve_sparse`, :func:`solve_batch`, :func:`k_best` -- sparse graphs, stacks
+  of small problems, and the k cheapest assignments in order.
 - :func:`explain` -- the Hungarian method step by step, as a :class:`Trace` with pictures.
 """
 
 from __future__ import annotations
 
+from tessera.assign._batch import BatchAssignment, solve_batch
 from tessera.assign._dense import linear_sum_assignment, solve
 from tessera.assign._examples import taxi_example
+from tessera.assign._kbest import RankedAssignment, k_best
 from tessera.assign._result import Assignment
+from tessera.assign._sparse import SparseAssignment, solve_sparse
 from tessera.assign.explain import Trace, explain
 from tessera.errors import InfeasibleAssignmentError
 
 __all__ = [
     "Assignment",
+    "BatchAssignment",
     "InfeasibleAssignmentError",
+    "RankedAssignment",
+    "SparseAssignment",
     "Trace",
     "explain",
+    "k_best",
     "linear_sum_assignment",
     "solve",
+    "solve_batch",
+    "solve_sparse",
     "taxi_example",
 ]
