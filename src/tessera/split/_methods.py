@@ -62,7 +62,8 @@ def _elbow_kmeans(points: np.ndarray, rng: np.random.Generator, k_max: int = 10)
     from sklearn.cluster import KMeans
 
     n = points.shape[0]
-    ks = list(range(1, max(1, min(k_max, n // 5)) + 1))
+    distinct = np.unique(points, axis=0).shape[0]  # more clusters than points would warn
+    ks = list(range(1, max(1, min(k_max, n // 5, distinct)) + 1))
     seed = int(rng.integers(2**31 - 1))
     fits = [KMeans(n_clusters=k, n_init=3, random_state=seed).fit(points) for k in ks]
     if len(ks) < 3:
