@@ -244,3 +244,50 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
         f"error: {tmp_path / 'bad.csv'}, line 2, column 'X': cell 'oops' is not a number. "
         "Write a number, or leave the cell empty (or write inf) to forbid the pair."
     ]
+
+
+@pytest.mark.parametrize("method", ["matrix", "graph"])
+def test_explain_prints_the_trace(tmp_path: Path, method: str) -> None:
+    from tessera.assign import explain
+
+    result = invoke(write(tmp_path, TAXI_CSV), "--explain", method)
+    assert result.exit_code == 0, result.output
+    trace = explain(TAXI, method, row_names=["Ana", "Ben", "Cleo", "Dev"])
+    assert f"Hungarian method ({method} method), minimise" in result.output
+    for k, step in enumerate(trace.steps):
+        assert f"Step {k + 1}/{len(trace.steps)} [{step.kind}]" in result.output
+    # The table comes first, then the trace.
+    assert result.output.index("Total cost: 9") < result.output.index("Hungarian method")
+
+
+MAGIC = {".html": b"<!DOCTYPE html>", ".svg": b"<svg", ".png": b"\x89PNG", ".gif": b"GIF89a"}
+
+
+@pytest.mark.parametrize("suffix", list(MAGIC))
+def test_out_writes_the_explainer(tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / "nested" / f"trace{suffix}"
+    result = invoke(write(tmp_path, TAXI_CSV), "--out", target, "--explain", "matrix")
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes().lstrip()[: len(MAGIC[suffix])] == MAGIC[suffix]
+    assert f"Wrote the matrix explainer to {target}" in result.output.replace("\n", "")
+    if suffix == ".html":
+        page = target.read_text(encoding="utf-8")
+        assert "Cleo" in page and "http://" not in page.replace("http://www.w3.org", "")
+
+
+def test_out_alone_uses_the_graph_method(tmp_path: Path) -> None:
+    target = tmp_path / "trace.html"
+    result = invoke(write(tmp_path, TAXI_CSV), "--out", target)
+    assert result.exit_code == 0, result.output
+    assert "graph method" in target.read_text(encoding="utf-8")
+    assert "Hungarian method" not in result.output  # no --explain: no trace printed
+
+
+def test_explain_refuses_big_tables(tmp_path: Path) -> None:
+    names = [f"c{j}" for j in range(41)]
+    rows = [f"r{i}," + ",".join(str((i * j) % 7) for j in range(41)) for i in range(41)]
+    path = write(tmp_path, "\n".join(["who," + ",".join(names), *rows]) + "\n")
+    result = invoke(path, "--explain", "graph")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "41 x 41, too big to explain step by step (at most 40" in result.stderr
+    assert invoke(path).exit_code == 0  # solving alone is fine

@@ -59,6 +59,10 @@ class CostTable:
     layout: Literal["matrix", "edges"]
     index_name: str = "row"
 
+    def signed_cost(self, *, maximize: bool = False) -> NDArray[np.float64]:
+        """The matrix to pass to the solvers: forbidden pairs ``-inf`` when maximising."""
+        return np.where(np.isinf(self.cost), -np.inf, self.cost) if maximize else self.cost
+
 
 def _error(source: str, where: str, problem: str, fix: str) -> InvalidInputError:
     place = f"{source}, {where}" if where else source
@@ -263,9 +267,8 @@ def solve_table(table: CostTable, *, maximize: bool = False) -> Assignment:
     InfeasibleAssignmentError
         With the names of the rows (or columns) that reach too few partners.
     """
-    cost = np.where(np.isinf(table.cost), -np.inf, table.cost) if maximize else table.cost
     try:
-        return solve(cost, maximize=maximize)
+        return solve(table.signed_cost(maximize=maximize), maximize=maximize)
     except InfeasibleAssignmentError as exc:
         if exc.axis == "cols":
             names, partners, side, other = table.col_names, table.row_names, "columns", "rows"

@@ -75,9 +75,14 @@ def assign(
             f"{', '.join(_OUT_SUFFIXES)}. Name the file e.g. explain.html."
         )
     table = read_cost_table(costs)
+    n, m = table.cost.shape
+    if (explain is not None or out is not None) and max(n, m) > _EXPLAIN_LIMIT:
+        raise InvalidInputError(
+            f"{costs}: the table is {n} x {m}, too big to explain step by step (at most "
+            f"{_EXPLAIN_LIMIT} rows and columns). Drop --explain/--out, or explain a smaller table."
+        )
     result = solve_table(table, maximize=maximize)
 
-    n, m = table.cost.shape
     console.print(
         f"Optimal assignment for [bold]{escape(str(costs))}[/] ({n} rows x {m} columns)",
         soft_wrap=True,
@@ -96,17 +101,12 @@ def assign(
     console.print(f"Total cost: [bold]{_number(result.total_cost)}[/] ({goal})", highlight=False)
     _print_unassigned(table.row_names, result.rows, "rows")
     _print_unassigned(table.col_names, result.cols, "columns")
-    cost = np.where(np.isinf(table.cost), -np.inf, table.cost) if maximize else table.cost
+    cost = table.signed_cost(maximize=maximize)
     proof = "checked" if result.verify(cost) else "[red]FAILED[/]"
     console.print(f"Dual certificate (proof of optimality): {proof}", highlight=False)
 
     if explain is None and out is None:
         return
-    if max(n, m) > _EXPLAIN_LIMIT:
-        raise InvalidInputError(
-            f"{costs}: the table is {n} x {m}, too big to explain step by step (at most "
-            f"{_EXPLAIN_LIMIT} rows and columns). Drop --explain/--out, or explain a smaller table."
-        )
     from tessera.assign import explain as explain_problem
 
     method: Literal["matrix", "graph"] = "matrix" if explain is Method.matrix else "graph"
