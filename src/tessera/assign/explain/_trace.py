@@ -161,8 +161,8 @@ class Trace:
             return self.to_png(target)
         raise bad_value(
             "path",
-            str(path),
-            "its suffix must be .html, .gif, .svg or .png",
+            target.name,
+            f"its suffix {suffix or '(none)'!r} must be .html, .gif, .svg or .png",
             "Name the file e.g. trace.html.",
         )
 
