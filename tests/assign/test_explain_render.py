@@ -75,7 +75,8 @@ def test_every_svg_parses_and_shows_the_step(trace: Trace) -> None:
             assert shown == [str(int(x)) for x in step.row_labels]
             assert len(classes(root, "circle", "tree")) == len(step.tree_rows) + len(step.tree_cols)
             edges = classes(root, "line", "edge")
-            assert len(edges) >= n * n
+            base = [e for e in edges if e.get("class") in ("edge", "edge equality")]
+            assert len(base) == n * n  # the complete bipartite graph, each edge once
             eq = {
                 (int(e.get("data-row")), int(e.get("data-col")))
                 for e in classes(root, "line", "equality")
@@ -189,6 +190,12 @@ def test_pictures_of_awkward_problems(method: str) -> None:
     for svg in trace.svgs():
         ET.fromstring(svg)
     assert "∞" in trace.to_text() or method == "graph"
+    if method == "graph":  # forbidden pairs are not edges of the graph
+        root = ET.fromstring(trace.to_svg(0))
+        drawn = {
+            (int(e.get("data-row")), int(e.get("data-col"))) for e in classes(root, "line", "edge")
+        }
+        assert drawn == {(i, j) for i in range(3) for j in range(3)} - {(0, 1), (1, 2)}
     big = explain(np.arange(36).reshape(6, 6) % 7, method, maximize=True)
     assert ET.fromstring(big.to_svg()).tag == SVG + "svg"
     assert "maximise" in big.to_text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from tessera.assign.explain._frame import (
     BLUE,
     GREEN,
@@ -62,6 +64,7 @@ def graph_scene(
     col_names: tuple[str, ...],
     descriptions: list[str],
     maximize: bool,
+    allowed: np.ndarray,
 ) -> Scene:
     """Draw one step; every step of a trace gets the same canvas size."""
     n = len(row_names)
@@ -82,7 +85,7 @@ def graph_scene(
     equality = set(step.equality_edges)
     for i in range(n):
         for j in range(n):
-            if (i, j) not in equality:
+            if (i, j) not in equality and allowed[i, j]:  # forbidden pairs have no edge
                 edge(i, j, stroke=LIGHT, width=1.2, cls="edge")
     for i, j in step.equality_edges:
         edge(i, j, stroke=BLUE, width=2.5, cls="edge equality")
@@ -135,7 +138,9 @@ def graph_scene(
                 cls=f"node {side}" + (" tree" if in_tree else ""),
                 data={side: k, "label": fmt(labels[k])},
             )
-            scene.text(x, y, fmt(labels[k]), size=14, weight="bold", cls="label")
+            label = fmt(labels[k])
+            size = 14 if len(label) <= 3 else max(8, 14 - 2 * (len(label) - 3))
+            scene.text(x, y, label, size=size, weight="bold", cls="label")
             off = -RADIUS - 10 if side == "row" else RADIUS + 10
             scene.text(
                 x + off,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from tessera.assign.explain._scene import FONT, Scene
 from tessera.assign.explain._steps import GraphStep, MatrixStep
 
@@ -40,6 +42,7 @@ def step_scene(trace: Trace, index: int) -> Scene:
         col_names=trace.col_names,
         descriptions=descriptions,
         maximize=trace.maximize,
+        allowed=np.isfinite(trace.square),
     )
 
 
