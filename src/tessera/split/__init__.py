@@ -10,11 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from tessera.split._api import part_indices, train_val_test_split
+from tessera.split._report import ColumnDivergence, SplitReport, energy_distance, split_report
 
 __all__ = [
     "BalancedKFold",
     "BalancedShuffleSplit",
+    "ColumnDivergence",
+    "SplitReport",
+    "energy_distance",
     "part_indices",
+    "split_report",
     "train_val_test_split",
 ]
 

@@ -1,0 +1,245 @@
+"""``split_report``: how alike the parts of a split are, column by column and jointly."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tessera._validation import bad_value
+
+__all__ = ["ColumnDivergence", "SplitReport", "energy_distance", "split_report"]
+
+
+def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """``2 mean d(a, b) - mean d(a, a) - mean d(b, b)`` (V-statistic, Euclidean, not rooted)."""
+    from scipy.spatial.distance import cdist
+
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
+    return float(2 * cdist(a, b).mean() - cdist(a, a).mean() - cdist(b, b).mean())
+
+
+def psi(reference: np.ndarray, other: np.ndarray) -> float:
+    """Population stability index of two histograms (counts, with half a count added per bin).
+
+    The half count keeps an empty bin of a small part from dominating the sum.
+    """
+    ref = np.asarray(reference, dtype=np.float64) + 0.5
+    oth = np.asarray(other, dtype=np.float64) + 0.5
+    ref /= ref.sum()
+    oth /= oth.sum()
+    return float(np.sum((oth - ref) * np.log(oth / ref)))
+
+
+@dataclass(frozen=True)
+class ColumnDivergence:
+    """How one column of one part differs from the same column of the reference part.
+
+    ``ks`` is the Kolmogorov-Smirnov statistic (numeric columns) and
+    ``total_variation`` / ``chi2_pvalue`` describe categorical ones; the other is
+    ``nan``. ``psi`` is the population stability index (deciles of the reference
+    for numeric columns). ``missing`` is the share of missing values in the part.
+    """
+
+    column: str
+    part: str
+    kind: str
+    ks: float
+    total_variation: float
+    chi2_pvalue: float
+    psi: float
+    missing: float
+
+
+@dataclass(frozen=True)
+class SplitReport:
+    """Per-column and joint divergences of every part from the reference (first) part."""
+
+    names: list[str]
+    sizes: list[int]
+    columns: list[ColumnDivergence]
+    energy: dict[str, float]
+    class_balance: dict[str, dict[str, float]] = field(default_factory=dict)
+    frames: list[Any] = field(default_factory=list, repr=False, compare=False)
+    target: str | None = None
+
+    def worst(self, statistic: str = "ks") -> float:
+        """The largest value of ``statistic`` over columns and parts (``nan`` ignored)."""
+        values = [getattr(c, statistic) for c in self.columns]
+        finite = [v for v in values if np.isfinite(v)]
+        return max(finite) if finite else float("nan")
+
+    def to_html(self) -> str:
+        """A self-contained HTML page (inline PNG pictures, no scripts, no outside links)."""
+        from tessera.split._report_html import render_html
+
+        return render_html(self)
+
+    def write_html(self, path: str | Path) -> Path:
+        """Write :meth:`to_html` to ``path`` and return it."""
+        out = Path(path)
+        out.write_text(self.to_html(), encoding="utf-8")
+        return out
+
+    def print(self, console: Any = None) -> None:
+        """A terminal summary (rich tables)."""
+        from tessera.split._report_html import print_summary
+
+        print_summary(self, console)
+
+
+def _part_frames(parts: Any) -> tuple[list[str], list[Any]]:
+    import pandas as pd
+
+    if isinstance(parts, Mapping):
+        names, values = [str(k) for k in parts], list(parts.values())
+    else:
+        values = list(parts)
+        defaults = {2: ["train", "test"], 3: ["train", "val", "test"]}
+        names = defaults.get(len(values), [f"part {i}" for i in range(len(values))])
+    if len(values) < 2:
+        raise bad_value(
+            "parts", f"<{len(values)} part(s)>", "a report compares at least two parts",
+            "Pass the parts of a split, e.g. split_report([train, val, test]).",
+        )
+    frames = []
+    for value in values:
+        if isinstance(value, pd.DataFrame):
+            frames.append(value.reset_index(drop=True))
+        elif isinstance(value, pd.Series):
+            frames.append(value.to_frame().reset_index(drop=True))
+        else:
+            array = np.asarray(value)
+            frames.append(pd.DataFrame(array.reshape(len(array), -1)))
+    columns = list(frames[0].columns)
+    for name, frame in zip(names, frames, strict=True):
+        if list(frame.columns) != columns:
+            raise bad_value(
+                "parts", f"<part {name!r} with columns {list(frame.columns)[:6]}>",
+                "every part must have the same columns as the first",
+                "Pass the parts returned by one split.",
+            )
+    return names, frames
+
+
+def _column_stats(name: str, values: list[Any], part_names: list[str]) -> list[ColumnDivergence]:
+    import pandas as pd
+    from scipy.stats import chi2_contingency, ks_2samp
+
+    from tessera.split._encode import is_categorical
+
+    out = []
+    whole = pd.concat(values, ignore_index=True)
+    categorical = is_categorical(whole)
+    if categorical:
+        levels = whole.astype("object").fillna("(missing)")
+        order = sorted(levels.unique(), key=str)
+        counts = [
+            v.astype("object").fillna("(missing)").value_counts().reindex(order, fill_value=0)
+            for v in values
+        ]
+    else:
+        numbers = [v.to_numpy(dtype=np.float64, na_value=np.nan) for v in values]
+        ref = numbers[0][np.isfinite(numbers[0])]
+        # quantile bins of the reference, about 5 rows of the smallest part per bin
+        n_bins = int(np.clip(min(len(v) for v in values) // 5, 2, 10))
+        edges = (
+            np.unique(np.quantile(ref, np.linspace(0, 1, n_bins + 1)))
+            if ref.size else np.array([0.0])
+        )
+    for i in range(1, len(values)):
+        missing = float(values[i].isna().mean()) if len(values[i]) else 0.0
+        if categorical:
+            ref_share = counts[0].to_numpy() / max(1, counts[0].sum())
+            share = counts[i].to_numpy() / max(1, counts[i].sum())
+            table = np.vstack([counts[0].to_numpy(), counts[i].to_numpy()])
+            table = table[:, table.sum(axis=0) > 0]
+            pvalue = float(chi2_contingency(table)[1]) if table.shape[1] > 1 else 1.0
+            out.append(ColumnDivergence(
+                name, part_names[i], "categorical", float("nan"),
+                float(0.5 * np.abs(ref_share - share).sum()), pvalue,
+                psi(counts[0].to_numpy(), counts[i].to_numpy()), missing,
+            ))
+        else:
+            other = numbers[i][np.isfinite(numbers[i])]
+            if ref.size and other.size:
+                ks = float(ks_2samp(ref, other).statistic)
+                inner = edges[1:-1]
+                bins = inner.size + 1
+                stability = psi(
+                    np.bincount(np.searchsorted(inner, ref, side="right"), minlength=bins),
+                    np.bincount(np.searchsorted(inner, other, side="right"), minlength=bins),
+                )
+            else:
+                ks, stability = float("nan"), float("nan")
+            out.append(ColumnDivergence(
+                name, part_names[i], "numeric", ks, float("nan"), float("nan"), stability, missing,
+            ))
+    return out
+
+
+def split_report(
+    parts: Sequence[Any] | Mapping[str, Any], target: str | None = None
+) -> SplitReport:
+    """Measure how alike the parts of a split are.
+
+    Parameters
+    ----------
+    parts : sequence or mapping of DataFrame or array-like
+        The parts, reference (train) first; a mapping names them, otherwise
+        they are called train/val/test (or train/test, or part 0, 1, ...).
+    target : str or None, default=None
+        A column holding the target; its class balance is reported per part
+        when it holds class labels.
+
+    Returns
+    -------
+    SplitReport
+        Per column and per part (against the reference): the KS statistic
+        (numeric), total variation distance and chi-square p-value
+        (categorical), the population stability index and the missing share;
+        the energy distance of each part to the reference on the z-scored
+        joint space (identifier columns left out); the class balance.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from tessera.split import split_report, train_val_test_split
+    >>> frame = pd.DataFrame({"x": range(30), "y": [0, 1, 2] * 10})
+    >>> report = split_report(train_val_test_split(frame, target="y", random_state=0), "y")
+    >>> report.names, report.sizes
+    (['train', 'val', 'test'], [18, 6, 6])
+    """
+    import pandas as pd
+
+    from tessera.split._encode import encode, target_codes
+
+    names, frames = _part_frames(parts)
+    if target is not None and target not in frames[0].columns:
+        shown = ", ".join(map(repr, list(frames[0].columns)[:12]))
+        raise bad_value(
+            "target", target, f"no such column (the columns are {shown})",
+            "Pass one of the column names, or target=None.",
+        )
+    stats: list[ColumnDivergence] = []
+    for column in frames[0].columns:
+        stats.extend(_column_stats(str(column), [f[column] for f in frames], names))
+    whole = pd.concat(frames, ignore_index=True)
+    exclude = {target} if target is not None else set()
+    space = encode(whole, whole[target] if target is not None else None, exclude).points
+    bounds = np.cumsum([0] + [len(f) for f in frames])
+    pieces = [space[bounds[i] : bounds[i + 1]] for i in range(len(frames))]
+    energy = {names[i]: energy_distance(pieces[0], pieces[i]) for i in range(1, len(frames))}
+    balance: dict[str, dict[str, float]] = {}
+    if target is not None and target_codes(whole[target]) is not None:
+        for name, frame in zip(names, frames, strict=True):
+            shares = frame[target].astype("object").fillna("(missing)").value_counts(normalize=True)
+            balance[name] = {str(k): float(v) for k, v in sorted(shares.items(), key=str)}
+    return SplitReport(
+        names=names, sizes=[len(f) for f in frames], columns=stats, energy=energy,
+        class_balance=balance, frames=frames, target=target,
+    )
