@@ -1,0 +1,109 @@
+"""``tessera split``: split a table file into parts that look alike, with a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tessera.cli._app import app, console, edge
+
+
+def _read(path: Path) -> object:
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _parquet(pd.read_parquet, path)
+    if suffix in (".tsv", ".tab"):
+        return pd.read_csv(path, sep="\t")
+    return pd.read_csv(path)
+
+
+def _parquet(function: object, *args: object) -> object:
+    from tessera.errors import MissingExtraError
+
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise MissingExtraError(
+            "Parquet files need pyarrow: pip install 'tessera[parquet]'."
+        ) from None
+    return function(*args)  # type: ignore[operator]
+
+
+def _sizes(text: str) -> list[float]:
+    from tessera._validation import bad_value
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise bad_value(
+            "--sizes", text, "it must be comma-separated numbers", "Pass e.g. --sizes 60,20,20."
+        ) from None
+    if abs(sum(values) - 100.0) < 1e-6:
+        return [v / 100.0 for v in values]
+    return values
+
+
+@app.command()
+@edge
+def split(
+    data: Annotated[Path, typer.Argument(help="Table to split: .csv, .tsv or .parquet.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the parts and report.html.")],
+    target: Annotated[str | None, typer.Option(help="Target column (kept balanced).")] = None,
+    sizes: Annotated[
+        str, typer.Option(help="Part sizes: percentages, fractions or row counts.")
+    ] = "60,20,20",
+    method: Annotated[
+        str, typer.Option(help="auto, random, stratified, cluster or twin.")
+    ] = "auto",
+    id_column: Annotated[
+        list[str] | None,
+        typer.Option("--id", help="Identifier column (kept with its row, out of the distance)."),
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Group column: rows of one group stay together.")
+    ] = None,
+    strata: Annotated[str | None, typer.Option(help="Column whose proportions are kept.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same split).")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or parquet (default: as the input).")
+    ] = None,
+) -> None:
+    """Split DATA into train/val/test files that share one distribution, and write a report."""
+    from tessera._validation import check_in
+    from tessera.split import split_report, train_val_test_split
+
+    fractions = _sizes(sizes)
+    kind = fmt or ("parquet" if data.suffix.lower() == ".parquet" else "csv")
+    check_in("--format", kind, ("csv", "parquet"))
+    table = _read(data)
+    parts = train_val_test_split(
+        table,
+        sizes=fractions,
+        method=method,
+        target=target,
+        groups=group,
+        strata=strata,
+        random_state=seed,
+        id_columns=tuple(id_column or ()),
+    )
+    names = {2: ["train", "test"], 3: ["train", "val", "test"]}.get(
+        len(parts), [f"part{i + 1}" for i in range(len(parts))]
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, part in zip(names, parts, strict=True):
+        path = out / f"{name}.{kind}"
+        if kind == "parquet":
+            _parquet(part.to_parquet, path)
+        else:
+            part.to_csv(path, index=False)
+        written.append(path)
+    report = split_report(dict(zip(names, parts, strict=True)), target=target)
+    written.append(report.write_html(out / "report.html"))
+    report.print(console)
+    for path in written:
+        console.print(f"Wrote [bold]{path}[/]", highlight=False)
