@@ -37,8 +37,9 @@ class Section:
 def _sections() -> list[Callable[[], Section]]:
     """The section builders, one per part, in page order."""
     from tessera.demo._assign import assign_section
+    from tessera.demo._split import split_section
 
-    return [assign_section]
+    return [assign_section, split_section]
 
 
 _CSS = """
