@@ -159,10 +159,11 @@ def test_png_is_the_picture(trace: Trace, tmp_path: Path) -> None:
 def test_save_dispatches_on_suffix(trace: Trace, tmp_path: Path) -> None:
     html = trace.save(tmp_path / "t.html")
     assert html.read_text(encoding="utf-8") == trace.to_html()
-    svg = ET.parse(trace.save(tmp_path / "t.SVG")).getroot()
-    nested = svg.findall(SVG + "svg")
+    assert trace.save(tmp_path / "t.SVG").read_text(encoding="utf-8") == trace.to_svg(-1)
+    stack = ET.fromstring(trace.to_svg_stack())
+    nested = stack.findall(SVG + "svg")
     assert len(nested) == len(trace.steps)
-    assert int(svg.get("height")) == sum(int(s.get("height")) for s in nested)
+    assert int(stack.get("height")) == sum(int(s.get("height")) for s in nested)
     with Image.open(trace.save(tmp_path / "t.gif")) as gif:
         assert gif.n_frames == len(trace.steps)
     with Image.open(trace.save(tmp_path / "t.png")) as png:

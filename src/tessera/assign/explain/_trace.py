@@ -109,6 +109,12 @@ class Trace:
 
         return step_svg(self, self._index(step_index))
 
+    def to_svg_stack(self) -> str:
+        """Every step's picture, top to bottom, in one SVG document."""
+        from tessera.assign.explain._svg import stacked_svg
+
+        return stacked_svg(self)
+
     def svgs(self) -> list[str]:
         """One SVG picture per step."""
         return [self.to_svg(k) for k in range(len(self.steps))]
@@ -142,8 +148,9 @@ class Trace:
     def save(self, path: str | Path) -> Path:
         """Write the trace, choosing the format from the suffix.
 
-        ``.html``: the stepping page; ``.gif``: the animation; ``.svg``: every
-        step stacked top to bottom in one SVG; ``.png``: the last step.
+        ``.html``: the stepping page; ``.gif``: the animation; ``.svg`` and
+        ``.png``: the last step (the answer). :meth:`to_svg_stack` gives every
+        step in one SVG.
         """
         target = Path(path)
         suffix = target.suffix.lower()
@@ -151,9 +158,7 @@ class Trace:
             target.write_text(self.to_html(), encoding="utf-8")
             return target
         if suffix == ".svg":
-            from tessera.assign.explain._svg import stacked_svg
-
-            target.write_text(stacked_svg(self), encoding="utf-8")
+            target.write_text(self.to_svg(-1), encoding="utf-8")
             return target
         if suffix == ".gif":
             return self.to_gif(target)
