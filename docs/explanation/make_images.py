@@ -16,20 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from tessera.assign import Trace, explain, taxi_example
+from tessera.assign._examples import GREEDY_COVER_TRAP
 
 IMG = Path(__file__).resolve().parent / "img"
 
-# The 5 x 5 matrix whose zeros trap the "most zeros first" rule of thumb
-# (the same matrix as GREEDY_TRAP in tests/assign/test_explain_taxi.py).
-GREEDY_TRAP = np.array(
-    [
-        [4, 0, 0, 0, 3],
-        [2, 5, 0, 1, 6],
-        [0, 0, 0, 7, 2],
-        [3, 2, 0, 4, 1],
-        [5, 0, 8, 6, 0],
-    ]
-)
+# The 5 x 5 matrix whose zeros trap the "most zeros first" rule of thumb.
+GREEDY_TRAP = np.array(GREEDY_COVER_TRAP)
 
 
 def images() -> dict[str, str]:

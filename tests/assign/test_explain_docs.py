@@ -37,10 +37,3 @@ def test_walkthrough_links_existing_pictures() -> None:
     assert len(linked) >= 15
     for link in linked:
         assert (DOCS / link).is_file(), link
-
-
-def test_trap_matches_the_tests() -> None:
-    import numpy as np
-
-    tests = _load(Path(__file__).with_name("test_explain_taxi.py"))
-    np.testing.assert_array_equal(_make_images().GREEDY_TRAP, tests.GREEDY_TRAP)

@@ -17,6 +17,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment as scipy_lsa
 
 from tessera.assign import explain, solve, taxi_example
+from tessera.assign._examples import GREEDY_COVER_TRAP
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,21 +107,8 @@ def test_example_script_runs(tmp_path: Path) -> None:
 
 # -- the "most zeros first" rule of thumb ------------------------------------
 
-# Zeros of a reduced 5 x 5 matrix. Rows 1 and 3 have their only zero in column 2,
-# so at most four zeros are independent, and four lines suffice (rows 0, 2, 4 and
-# column 2). The rule of thumb takes column 2 (four zeros), then column 1 (three),
-# then needs three more lines for the three zeros left in three different rows
-# and columns: five lines, "= n", although no complete assignment hides among
-# the zeros.
-GREEDY_TRAP = np.array(
-    [
-        [4, 0, 0, 0, 3],
-        [2, 5, 0, 1, 6],
-        [0, 0, 0, 7, 2],
-        [3, 2, 0, 4, 1],
-        [5, 0, 8, 6, 0],
-    ]
-)
+# See tessera.assign._examples for why this matrix traps the rule of thumb.
+GREEDY_TRAP = np.array(GREEDY_COVER_TRAP)
 
 
 def greedy_line_counts(zeros: np.ndarray) -> set[int]:

@@ -22,6 +22,22 @@ _MINUTES = [
 ]
 
 
+# A reduced 5 x 5 matrix whose zeros trap the "cover the line with the most zeros
+# first" rule of thumb. Rows 1 and 3 have their only zero in column 2, so at most
+# four zeros are independent, and four lines suffice (rows 0, 2, 4 and column 2).
+# The rule of thumb takes column 2 (four zeros), then column 1 (three), then needs
+# three more lines for the three zeros left in three different rows and columns:
+# five lines, "= n", although no complete assignment hides among the zeros. Used by
+# docs/explanation/hungarian.md and tests/assign/test_explain_taxi.py.
+GREEDY_COVER_TRAP = (
+    (4, 0, 0, 0, 3),
+    (2, 5, 0, 1, 6),
+    (0, 0, 0, 7, 2),
+    (3, 2, 0, 4, 1),
+    (5, 0, 8, 6, 0),
+)
+
+
 def taxi_example() -> tuple[NDArray[np.int64], list[str], list[str]]:
     """Four people, four taxis: the worked example of the Hungarian walkthrough.
 

@@ -13,9 +13,9 @@ from tessera.assign.explain._frame import (
     ORANGE,
     PURPLE,
     RED,
+    footer,
     header,
     header_height,
-    legend,
     legend_height,
 )
 from tessera.assign.explain._scene import Scene
@@ -164,17 +164,7 @@ def graph_scene(
                     cls="note",
                 )
 
-    scene.text(
-        16,
-        geo["legend_y"] - 30,
-        _caption(step, n, maximize),
-        size=13,
-        anchor="start",
-        weight="bold",
-        fill=MUTED,
-        cls="caption",
-    )
-    legend(scene, geo["legend_y"], _LEGEND)
+    footer(scene, geo["legend_y"], _caption(step, n, maximize), _LEGEND)
     return scene
 
 

@@ -10,12 +10,11 @@ from tessera.assign.explain._frame import (
     GREY,
     INK,
     LIGHT,
-    MUTED,
     ORANGE,
     RED,
+    footer,
     header,
     header_height,
-    legend,
     legend_height,
 )
 from tessera.assign.explain._scene import Scene
@@ -213,17 +212,7 @@ def matrix_scene(
                 cls="reduction",
             )
 
-    scene.text(
-        16,
-        geo["legend_y"] - 30,
-        _caption(step, n, original),
-        size=13,
-        anchor="start",
-        weight="bold",
-        fill=MUTED,
-        cls="caption",
-    )
-    legend(scene, geo["legend_y"], _LEGEND)
+    footer(scene, geo["legend_y"], _caption(step, n, original), _LEGEND)
     return scene
 
 

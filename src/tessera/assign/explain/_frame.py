@@ -18,6 +18,7 @@ __all__ = [
     "PURPLE",
     "RED",
     "SKY",
+    "footer",
     "header",
     "header_height",
     "legend",
@@ -80,6 +81,16 @@ def legend_height(items: Sequence[tuple[str, dict[str, str], str]], width: int) 
             rows, x = rows + 1, 16.0
         x += w
     return rows * 22 + 8
+
+
+def footer(
+    scene: Scene, y: float, caption: str, items: Sequence[tuple[str, dict[str, str], str]]
+) -> None:
+    """The caption line (the step's key figures) and the legend below it."""
+    scene.text(
+        16, y - 30, caption, size=13, anchor="start", weight="bold", fill=MUTED, cls="caption"
+    )
+    legend(scene, y, items)
 
 
 def legend(scene: Scene, y: float, items: Sequence[tuple[str, dict[str, str], str]]) -> None:

@@ -39,6 +39,10 @@ class _Recorder:
         self.v = np.zeros(n)
         self.match_row = [-1] * n
         self.match_col = [-1] * n
+        # The alternating tree being grown: its rows S, columns T and edges.
+        self.tree_rows: list[int] = []
+        self.tree_cols: list[int] = []
+        self.tree_edges: list[Edge] = []
         self.steps: list[GraphStep] = []
 
     def slack(self) -> NDArray[np.float64]:
@@ -71,6 +75,9 @@ class _Recorder:
                 col_labels=tuple(float(self.sign * x) + 0.0 for x in self.v),
                 equality_edges=self.equality(),
                 matching=self.matching(),
+                tree_rows=tuple(self.tree_rows),
+                tree_cols=tuple(self.tree_cols),
+                tree_edges=tuple(self.tree_edges),
                 **extra,  # type: ignore[arg-type]
             )
         )
@@ -105,16 +112,14 @@ def run_graph(problem: Problem) -> tuple[list[GraphStep], list[Edge]]:
     for root in range(n):
         if rec.match_row[root] >= 0:
             continue
-        tree_rows = [root]
-        tree_cols: list[int] = []
-        tree_edges: list[Edge] = []
+        rec.tree_rows, rec.tree_cols, rec.tree_edges = [root], [], []
+        tree_rows, tree_cols, tree_edges = rec.tree_rows, rec.tree_cols, rec.tree_edges
         parent: dict[int, int] = {}
         rec.record(
             "tree",
             f"{rec.row(root)} is unmatched: grow an alternating tree",
             f"The tree starts at {rec.row(root)}: S = {{{rec.row(root)}}}, T = {{}}. It grows "
             "along equality edges out of S and matched edges back into S.",
-            tree_rows=(root,),
         )
         while True:
             outside = [j for j in range(n) if j not in tree_cols]
@@ -129,9 +134,6 @@ def run_graph(problem: Problem) -> tuple[list[GraphStep], list[Edge]]:
                     f"No equality edge leaves the tree: minimum slack {fmt(delta)}",
                     f"Slack of each edge from S to a column outside T: {listed}. "
                     f"The smallest is δ = {fmt(delta)} on {rec.edge(i, j)}.",
-                    tree_rows=tuple(tree_rows),
-                    tree_cols=tuple(tree_cols),
-                    tree_edges=tuple(tree_edges),
                     slacks=tuple(candidates),
                     min_slack=delta,
                     min_slack_edge=(i, j),
@@ -147,9 +149,6 @@ def run_graph(problem: Problem) -> tuple[list[GraphStep], list[Edge]]:
                     f"{fmt(delta)}, columns in T ({in_t}) {lose} it: tree edges stay tight, "
                     f"every label stays feasible, and {rec.edge(i, j)} joins the equality "
                     "subgraph.",
-                    tree_rows=tuple(tree_rows),
-                    tree_cols=tuple(tree_cols),
-                    tree_edges=tuple(tree_edges),
                     min_slack=delta,
                     min_slack_edge=(i, j),
                 )
@@ -169,9 +168,6 @@ def run_graph(problem: Problem) -> tuple[list[GraphStep], list[Edge]]:
                     f"{rec.row(root)} to "
                     f"the free column {rec.col(j)}. Flipping it matches every vertex on it: "
                     f"the matching grows to {len(rec.matching()) + 1} of {n}.",
-                    tree_rows=tuple(tree_rows),
-                    tree_cols=tuple(tree_cols),
-                    tree_edges=tuple(tree_edges),
                     path=tuple(path),
                 )
                 for a, b in path[::2]:
@@ -184,10 +180,8 @@ def run_graph(problem: Problem) -> tuple[list[GraphStep], list[Edge]]:
                 f"The tree grows: {rec.edge(i, j)} and {rec.edge(mate, j)}",
                 f"Equality edge {rec.edge(i, j)} leaves the tree; {rec.col(j)} is matched to "
                 f"{rec.row(mate)}, so {rec.col(j)} joins T and {rec.row(mate)} joins S.",
-                tree_rows=tuple(tree_rows),
-                tree_cols=tuple(tree_cols),
-                tree_edges=tuple(tree_edges),
             )
+    rec.tree_rows, rec.tree_cols, rec.tree_edges = [], [], []
     matching = sorted(rec.matching())
     total = float(sum(problem.square[i, j] for i, j in matching))
     labels = float(np.sum(rec.u) + np.sum(rec.v)) * rec.sign

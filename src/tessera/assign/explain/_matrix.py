@@ -10,6 +10,8 @@ the columns reached by alternating paths from the unmatched rows.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -206,18 +208,15 @@ def run_matrix(problem: Problem) -> tuple[list[MatrixStep], list[tuple[int, int]
         twice[np.ix_(list(rows), list(cols))] = True
         work = np.where(uncovered, work - low, np.where(twice, work + low, work))
         steps.append(
-            MatrixStep(
-                "adjust",
-                f"Adjust by the uncovered minimum {fmt(low)}",
-                f"Subtract {fmt(low)} from every uncovered entry and add it where two lines "
-                f"cross ({int(twice.sum())} entries); covered-once entries stay. A new zero "
-                f"appears at ({problem.row_names[where[0]]}, {problem.col_names[where[1]]}).",
-                work.copy(),
-                covered_rows=rows,
-                covered_cols=cols,
-                matching=matching,
-                minimum=low,
-                minimum_at=where,
+            replace(
+                steps[-1],
+                kind="adjust",
+                title=f"Adjust by the uncovered minimum {fmt(low)}",
+                description=f"Subtract {fmt(low)} from every uncovered entry and add it where "
+                f"two lines cross ({int(twice.sum())} entries); covered-once entries stay. A "
+                f"new zero appears at ({problem.row_names[where[0]]}, "
+                f"{problem.col_names[where[1]]}).",
+                matrix=work.copy(),
             )
         )
     raise RuntimeError("matrix method did not finish")  # pragma: no cover - see the bound above
