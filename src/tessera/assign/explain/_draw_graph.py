@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from tessera.assign.explain._frame import (
@@ -20,6 +22,9 @@ from tessera.assign.explain._frame import (
 )
 from tessera.assign.explain._scene import Scene
 from tessera.assign.explain._steps import GraphStep, fmt
+
+if TYPE_CHECKING:
+    from tessera.assign.explain._trace import Trace
 
 __all__ = ["graph_scene"]
 
@@ -55,18 +60,14 @@ def _geometry(names: tuple[str, ...], n: int, descriptions: list[str]) -> dict[s
     }
 
 
-def graph_scene(
-    step: GraphStep,
-    index: int,
-    count: int,
-    *,
-    row_names: tuple[str, ...],
-    col_names: tuple[str, ...],
-    descriptions: list[str],
-    maximize: bool,
-    allowed: np.ndarray,
-) -> Scene:
-    """Draw one step; every step of a trace gets the same canvas size."""
+def graph_scene(trace: Trace, index: int) -> Scene:
+    """Draw step ``index`` of a graph trace; every step gets the same canvas size."""
+    step = trace.steps[index]
+    assert isinstance(step, GraphStep)
+    row_names, col_names, maximize = trace.row_names, trace.col_names, trace.maximize
+    descriptions = [s.description for s in trace.steps]
+    count = len(trace.steps)
+    allowed = np.isfinite(trace.square)
     n = len(row_names)
     geo = _geometry(row_names + col_names, n, descriptions)
     scene = Scene(geo["width"], geo["height"], title=f"Step {index + 1}: {step.title}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from tessera.assign.explain._frame import (
@@ -19,6 +21,9 @@ from tessera.assign.explain._frame import (
 )
 from tessera.assign.explain._scene import Scene
 from tessera.assign.explain._steps import MatrixStep, fmt
+
+if TYPE_CHECKING:
+    from tessera.assign.explain._trace import Trace
 
 __all__ = ["matrix_scene"]
 
@@ -50,17 +55,13 @@ def _geometry(trace_names: tuple[str, ...], n: int, descriptions: list[str]) -> 
     }
 
 
-def matrix_scene(
-    step: MatrixStep,
-    index: int,
-    count: int,
-    *,
-    row_names: tuple[str, ...],
-    col_names: tuple[str, ...],
-    descriptions: list[str],
-    original: np.ndarray,
-) -> Scene:
-    """Draw one step; every step of a trace gets the same canvas size."""
+def matrix_scene(trace: Trace, index: int) -> Scene:
+    """Draw step ``index`` of a matrix trace; every step gets the same canvas size."""
+    step = trace.steps[index]
+    assert isinstance(step, MatrixStep)
+    row_names, col_names, original = trace.row_names, trace.col_names, trace.cost
+    descriptions = [s.description for s in trace.steps]
+    count = len(trace.steps)
     n = len(row_names)
     geo = _geometry(row_names + col_names, n, descriptions)
     scene = Scene(geo["width"], geo["height"], title=f"Step {index + 1}: {step.title}")

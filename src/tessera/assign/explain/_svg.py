@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from tessera.assign.explain._scene import FONT, Scene
-from tessera.assign.explain._steps import GraphStep, MatrixStep
+from tessera.assign.explain._steps import MatrixStep
 
 if TYPE_CHECKING:
     from tessera.assign.explain._trace import Trace
@@ -17,33 +15,13 @@ __all__ = ["stacked_svg", "step_scene", "step_svg"]
 
 def step_scene(trace: Trace, index: int) -> Scene:
     """The picture of step ``index`` as a :class:`Scene` (for SVG or raster output)."""
-    step = trace.steps[index]
-    descriptions = [s.description for s in trace.steps]
-    if isinstance(step, MatrixStep):
+    if isinstance(trace.steps[index], MatrixStep):
         from tessera.assign.explain._draw_matrix import matrix_scene
 
-        return matrix_scene(
-            step,
-            index,
-            len(trace.steps),
-            row_names=trace.row_names,
-            col_names=trace.col_names,
-            descriptions=descriptions,
-            original=trace.cost,
-        )
-    assert isinstance(step, GraphStep)
+        return matrix_scene(trace, index)
     from tessera.assign.explain._draw_graph import graph_scene
 
-    return graph_scene(
-        step,
-        index,
-        len(trace.steps),
-        row_names=trace.row_names,
-        col_names=trace.col_names,
-        descriptions=descriptions,
-        maximize=trace.maximize,
-        allowed=np.isfinite(trace.square),
-    )
+    return graph_scene(trace, index)
 
 
 def step_svg(trace: Trace, index: int) -> str:
