@@ -188,8 +188,8 @@ def _note(
 
 def _caption(step: GraphStep, n: int, maximize: bool) -> str:
     total = sum(step.row_labels) + sum(step.col_labels)
-    bound = "upper" if maximize else "lower"
+    bound = "an upper" if maximize else "a lower"
     return (
-        f"Sum of labels {fmt(total)} (a {bound} bound on every assignment) · "
+        f"Sum of labels {fmt(total)} ({bound} bound on every assignment) · "
         f"matching {len(step.matching)} of {n}"
     )
