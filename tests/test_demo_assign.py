@@ -32,7 +32,11 @@ class _Tags(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         for name, value in attrs:
-            if name in ("src", "href", "xlink:href") and value and not value.startswith("#"):
+            if (
+                name in ("src", "href", "xlink:href")
+                and value
+                and not value.startswith(("#", "data:"))
+            ):
                 self.urls.append(value)
 
 
