@@ -306,3 +306,23 @@ def test_infeasible_names_a_hall_violator() -> None:
 def test_bad_options(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         explain([[1, 2], [3, 4]], **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("method", ["matrix", "graph"])
+def test_larger_random_matrices(method: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, m = rng.integers(8, 13, size=2)
+    cost = rng.integers(0, 30, size=(n, m)) if seed % 2 else rng.random((n, m)) * 100
+    check_trace(explain(cost, method, maximize=bool(seed % 3 == 0)))
+
+
+def test_trace_arrays_are_read_only_and_not_the_callers() -> None:
+    cost = np.array([[4.0, 1.0], [2.0, 0.5]])
+    trace = explain(cost, "matrix")
+    assert trace.cost is not cost and cost.flags.writeable
+    cost[0, 0] = 100.0
+    assert trace.cost[0, 0] == 4.0
+    for array in (trace.cost, trace.rows, trace.cols, trace.steps[1].matrix):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0

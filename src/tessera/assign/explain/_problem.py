@@ -82,7 +82,8 @@ def prepare(
     work = np.ascontiguousarray(minimized.T) if transposed else minimized
     if hall_violator(np.isfinite(work)) is not None:
         raise _infeasible(work, transposed)
-    original = -minimized if maximize else minimized
+    # A copy: as_cost_matrix may hand back the caller's own array.
+    original = -minimized if maximize else minimized.copy()
     size = max(n, m)
     square = np.zeros((size, size))
     square[:n, :m] = original

@@ -247,6 +247,10 @@ def explain(
     rows = np.array([i for i, _ in real], dtype=np.int64)
     cols = np.array([j for _, j in real], dtype=np.int64)
     total = float(problem.cost[rows, cols].sum()) if real else 0.0
+    # Frozen means frozen: the arrays a trace holds cannot be written through.
+    for array in (problem.cost, rows, cols, *(getattr(s, "matrix", None) for s in steps)):
+        if array is not None:
+            array.setflags(write=False)
     return Trace(
         method=method,
         cost=problem.cost,
