@@ -14,10 +14,16 @@ from tessera.errors import InfeasibleAssignmentError, InvalidInputError, Invalid
 __all__ = ["as_cost_matrix", "hall_violator", "linear_sum_assignment", "solve"]
 
 
-def as_cost_matrix(cost: Any, *, maximize: bool = False, name: str = "cost") -> NDArray[np.float64]:
+def as_cost_matrix(
+    cost: Any, *, maximize: bool = False, name: str = "cost", compact: bool = False
+) -> NDArray[Any]:
     """Validate ``cost`` and return it as a C-contiguous float64 matrix to minimise.
 
-    With ``maximize=True`` the returned matrix is negated. Raises
+    With ``maximize=True`` the returned matrix is negated. With
+    ``compact=True`` integer matrices come back as int32 when their values fit
+    (else int64) and float32 matrices stay float32: the solver core reads them
+    directly and does its arithmetic in float64, so the answer is exact, and a
+    narrower matrix stays in cache longer. Raises
     :class:`InvalidInputError` (a ``ValueError``) for non-numeric entries, a
     shape that is not 2-D, NaN or ``-inf`` (``+inf`` when maximising), and
     :class:`InvalidTypeError` for complex numbers.
@@ -53,6 +59,13 @@ def as_cost_matrix(cost: Any, *, maximize: bool = False, name: str = "cost") -> 
             f"{name} is invalid: expected a matrix (2-D array), got a {arr.ndim}-D array of "
             f"shape {arr.shape}. Pass one matrix; for a stack of problems use solve_batch."
         )
+    if compact and arr.dtype.kind in "biu":
+        return _compact_integers(arr, maximize)
+    if compact and arr.dtype == np.float32:
+        c32 = np.ascontiguousarray(arr)
+        if c32.size and not _all_valid(-c32 if maximize else c32):
+            return as_cost_matrix(arr, maximize=maximize, name=name)  # raises with the location
+        return -c32 if maximize else c32
     c = np.ascontiguousarray(arr, dtype=np.float64)
     if maximize:
         c = -c
@@ -67,7 +80,29 @@ def as_cost_matrix(cost: Any, *, maximize: bool = False, name: str = "cost") -> 
     return c
 
 
-def _all_valid(c: NDArray[np.float64]) -> bool:
+_INT32_LIMIT = 2**31 - 1
+
+
+def _compact_integers(arr: NDArray[Any], maximize: bool) -> NDArray[Any]:
+    """int32 when every value (negated, if maximising) fits, else int64."""
+    if arr.size == 0:
+        return np.zeros(arr.shape, np.int32)
+    if arr.dtype.kind == "b":
+        arr = arr.view(np.uint8)
+    low, high = int(arr.min()), int(arr.max())
+    if -_INT32_LIMIT <= low and high <= _INT32_LIMIT:
+        c = np.ascontiguousarray(arr, dtype=np.int32)
+    elif arr.dtype.kind == "u" and high > np.iinfo(np.int64).max:
+        raise InvalidInputError(
+            f"cost has values up to {high}, beyond int64: costs this large cannot be "
+            "compared exactly. Rescale the costs, or pass them as floats."
+        )
+    else:
+        c = np.ascontiguousarray(arr, dtype=np.int64)
+    return -c if maximize else c
+
+
+def _all_valid(c: NDArray[Any]) -> bool:
     # min() is NaN if any NaN is present, -inf if any -inf: one pass, no temporaries.
     low = c.min()
     return bool(low == low and low != -np.inf)
@@ -142,9 +177,12 @@ def _infeasible(c: NDArray[np.float64], transposed: bool) -> InfeasibleAssignmen
 
 
 def _solve_minimize(
-    c: NDArray[np.float64],
+    c: NDArray[Any],
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-    """Solve a validated minimisation; return rows, cols, u, v in the original orientation."""
+    """Solve a validated minimisation; return rows, cols, u, v in the original orientation.
+
+    ``c`` is float64 or float32 (``inf`` = forbidden), or int32/int64; C-contiguous.
+    """
     from tessera.assign._jv import OK, solve_dense
 
     n, m = c.shape
@@ -203,7 +241,7 @@ def solve(cost: ArrayLike, *, maximize: bool = False) -> Assignment:
     >>> result.verify([[4, 1, 3], [2, 0, 5], [3, 2, 2]])
     True
     """
-    c = as_cost_matrix(cost, maximize=maximize)
+    c = as_cost_matrix(cost, maximize=maximize, compact=True)
     rows, cols, u, v = _solve_minimize(c)
     sign = -1.0 if maximize else 1.0
     total = sign * float(c[rows, cols].sum()) if rows.size else 0.0
@@ -259,6 +297,6 @@ def linear_sum_assignment(
     >>> col_ind.tolist(), int(cost[row_ind, col_ind].sum())
     ([1, 0, 2], 5)
     """
-    c = as_cost_matrix(cost, maximize=maximize)
+    c = as_cost_matrix(cost, maximize=maximize, compact=True)
     rows, cols, _, _ = _solve_minimize(c)
     return rows, cols
