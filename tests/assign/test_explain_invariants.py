@@ -65,6 +65,10 @@ def check_matrix_trace(trace: Trace) -> None:
         if not forbidden.any():
             d = working - a
             assert np.allclose(d, d[:, :1] + d[:1, :] - d[0, 0], atol=TOL)
+            # Every complete assignment got cheaper by exactly step.taken_off.
+            for perm in (np.arange(n), np.roll(np.arange(n), 1)):
+                drop = working[np.arange(n), perm].sum() - a[np.arange(n), perm].sum()
+                assert drop == pytest.approx(step.taken_off, abs=TOL * n * 100)
         zeros = a == 0
         if step.kind in ("cover", "adjust", "assign"):
             assert is_matching(step.matching)
@@ -96,6 +100,8 @@ def check_matrix_trace(trace: Trace) -> None:
             np.testing.assert_allclose(a, expected)
             assert a[step.minimum_at] == 0
     final = steps[-1]
+    optimum_working = working[tuple(zip(*final.matching, strict=True))].sum()
+    assert final.taken_off == pytest.approx(optimum_working, abs=TOL * n * 100)
     assert len(final.matching) == n and is_matching(final.matching)
     assert all(final.matrix[i, j] == 0 for i, j in final.matching)
 

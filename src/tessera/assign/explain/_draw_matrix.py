@@ -226,18 +226,20 @@ def _adjust_mark(row_covered: bool, col_covered: bool, m: str) -> tuple[str, str
 
 
 def _caption(step: MatrixStep, n: int, original: np.ndarray) -> str:
+    bound = f"taken off every assignment so far: {fmt(step.taken_off)}"
     if step.kind in ("cover", "adjust"):
-        text = f"{step.n_lines} covering line(s), {len(step.matching)} independent zero(s), n = {n}"
+        text = f"{step.n_lines} line(s), {len(step.matching)} independent zero(s), n = {n}"
         if step.minimum is not None:
-            text += f"; uncovered minimum m = {fmt(step.minimum)}"
-        return text
+            text += f", m = {fmt(step.minimum)}"
+        return f"{text}; {bound}"
     if step.kind == "assign":
         terms = [
             float(original[i, j])
             for i, j in step.matching
             if i < original.shape[0] and j < original.shape[1]
         ]
-        return "Original costs: " + " + ".join(fmt(t) for t in terms) + f" = {fmt(sum(terms))}"
+        total = " + ".join(fmt(t) for t in terms) + f" = {fmt(sum(terms))}"
+        return f"Original costs: {total}; {bound}"
     if step.kind in ("row_reduction", "column_reduction"):
-        return f"Subtracted in total: {fmt(sum(step.reductions))}"
+        return bound[0].upper() + bound[1:]
     return f"{step.matrix.shape[0]} x {step.matrix.shape[1]} matrix"

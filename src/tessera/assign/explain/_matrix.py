@@ -141,6 +141,7 @@ def run_matrix(problem: Problem) -> tuple[list[MatrixStep], list[tuple[int, int]
             "every row now has a zero, and every assignment got cheaper by the same amount.",
             work.copy(),
             reductions=tuple(float(r) for r in row_min),
+            taken_off=float(row_min.sum()),
         )
     )
     col_min = work.min(axis=0)
@@ -153,6 +154,7 @@ def run_matrix(problem: Problem) -> tuple[list[MatrixStep], list[tuple[int, int]
             "every column now has a zero too.",
             work.copy(),
             reductions=tuple(float(r) for r in col_min),
+            taken_off=float(row_min.sum() + col_min.sum()),
         )
     )
 
@@ -179,6 +181,7 @@ def run_matrix(problem: Problem) -> tuple[list[MatrixStep], list[tuple[int, int]
                     covered_rows=rows,
                     covered_cols=cols,
                     matching=matching,
+                    taken_off=steps[-1].taken_off,
                 )
             )
             steps.append(_assign_step(problem, steps[-1]))
@@ -202,6 +205,7 @@ def run_matrix(problem: Problem) -> tuple[list[MatrixStep], list[tuple[int, int]
                 matching=matching,
                 minimum=low,
                 minimum_at=where,
+                taken_off=steps[-1].taken_off,
             )
         )
         twice = np.zeros((n, n), bool)
@@ -217,6 +221,8 @@ def run_matrix(problem: Problem) -> tuple[list[MatrixStep], list[tuple[int, int]
                 f"new zero appears at ({problem.row_names[where[0]]}, "
                 f"{problem.col_names[where[1]]}).",
                 matrix=work.copy(),
+                # Net effect: minus low on n - len(rows) rows, plus low on len(cols) columns.
+                taken_off=steps[-1].taken_off + low * (n - lines),
             )
         )
     raise RuntimeError("matrix method did not finish")  # pragma: no cover - see the bound above
@@ -234,4 +240,5 @@ def _assign_step(problem: Problem, last: MatrixStep) -> MatrixStep:
         f"{pairs}. In the original matrix these entries add up to {fmt(total)}.",
         last.matrix,
         matching=tuple(sorted(last.matching)),
+        taken_off=last.taken_off,
     )

@@ -49,6 +49,11 @@ class MatrixStep:
     reductions : tuple of float
         What was subtracted from each row (``"row_reduction"``) or column
         (``"column_reduction"``).
+    taken_off : float
+        How much cheaper every complete assignment is in ``matrix`` than in
+        the working matrix (after any ``"maximize"`` and ``"pad"`` steps): the
+        sum of the reductions and adjustments so far. Since ``matrix`` is
+        never negative, no assignment of the working matrix costs less.
     """
 
     kind: MatrixKind
@@ -61,6 +66,7 @@ class MatrixStep:
     minimum: float | None = None
     minimum_at: Edge | None = None
     reductions: tuple[float, ...] = ()
+    taken_off: float = 0.0
 
     @property
     def n_lines(self) -> int:
