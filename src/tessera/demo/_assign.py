@@ -30,6 +30,7 @@ _STYLE = """<style>
 .assign-keys figure{width:48%;min-width:320px;margin:.4em .8em .4em 0}
 .assign-stepper{margin:1em 0 2em}
 .assign-stepper figure[hidden]{display:none}
+.assign-stepper .tx h2{font-size:1.1em}
 .assign-keys svg{width:100%;height:auto;border:1px solid #d0d7de;border-radius:6px}
 .assign-grid{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-start}
 .assign-ok{color:#1a7f37;font-weight:600}
