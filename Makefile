@@ -11,12 +11,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
+# After installing, compile the numba kernels once (later runs load them from disk).
+PRECOMPILE := $(BIN)/python -c "import tessera.assign as a; a.precompile()"
+
 $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e .
+	$(PRECOMPILE)
 	touch $@
 
 $(VENV)/.all: pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e '.[dev,bench,llm]'
+	$(PRECOMPILE)
 	touch $(VENV)/.core $@
 
 demo: $(VENV)/.core

@@ -8,6 +8,7 @@ so that the total cost is minimal (or maximal).
 - :func:`solve_sparse`, :func:`solve_batch`, :func:`k_best` -- sparse graphs, stacks
   of small problems, and the k cheapest assignments in order.
 - :func:`explain` -- the Hungarian method step by step, as a :class:`Trace` with pictures.
+- :func:`precompile` -- compile the numba kernels once, ahead of the first solve.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tessera.assign._batch import BatchAssignment, solve_batch
 from tessera.assign._dense import linear_sum_assignment, solve
 from tessera.assign._examples import taxi_example
 from tessera.assign._kbest import RankedAssignment, k_best
+from tessera.assign._precompile import precompile
 from tessera.assign._result import Assignment
 from tessera.assign._sparse import SparseAssignment, solve_sparse
 from tessera.assign.explain import Trace, explain
@@ -31,6 +33,7 @@ __all__ = [
     "explain",
     "k_best",
     "linear_sum_assignment",
+    "precompile",
     "solve",
     "solve_batch",
     "solve_sparse",

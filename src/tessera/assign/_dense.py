@@ -21,7 +21,7 @@ def as_cost_matrix(
 
     With ``maximize=True`` the returned matrix is negated. With
     ``compact=True`` integer matrices come back as int32 when their values fit
-    (else int64) and float32 matrices stay float32: the solver core reads them
+    (else float64) and float32 matrices stay float32: the solver core reads them
     directly and does its arithmetic in float64, so the answer is exact, and a
     narrower matrix stays in cache longer. Raises
     :class:`InvalidInputError` (a ``ValueError``) for non-numeric entries, a
@@ -84,7 +84,12 @@ _INT32_LIMIT = 2**31 - 1
 
 
 def _compact_integers(arr: NDArray[Any], maximize: bool) -> NDArray[Any]:
-    """int32 when every value (negated, if maximising) fits, else int64."""
+    """int32 when every value (negated, if maximising) fits, else float64.
+
+    The core's arithmetic is float64, so float64 storage loses nothing that
+    the arithmetic keeps; only three dtypes (float64, float32, int32) are ever
+    compiled.
+    """
     if arr.size == 0:
         return np.zeros(arr.shape, np.int32)
     if arr.dtype.kind == "b":
@@ -92,13 +97,8 @@ def _compact_integers(arr: NDArray[Any], maximize: bool) -> NDArray[Any]:
     low, high = int(arr.min()), int(arr.max())
     if -_INT32_LIMIT <= low and high <= _INT32_LIMIT:
         c = np.ascontiguousarray(arr, dtype=np.int32)
-    elif arr.dtype.kind == "u" and high > np.iinfo(np.int64).max:
-        raise InvalidInputError(
-            f"cost has values up to {high}, beyond int64: costs this large cannot be "
-            "compared exactly. Rescale the costs, or pass them as floats."
-        )
     else:
-        c = np.ascontiguousarray(arr, dtype=np.int64)
+        c = np.ascontiguousarray(arr, dtype=np.float64)
     return -c if maximize else c
 
 
@@ -181,7 +181,7 @@ def _solve_minimize(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Solve a validated minimisation; return rows, cols, u, v in the original orientation.
 
-    ``c`` is float64 or float32 (``inf`` = forbidden), or int32/int64; C-contiguous.
+    ``c`` is float64 or float32 (``inf`` = forbidden), or int32; C-contiguous.
     """
     from tessera.assign._jv import OK, solve_dense
 
