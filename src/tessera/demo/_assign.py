@@ -33,6 +33,7 @@ _STYLE = """<style>
 .assign-stepper .tx h2{font-size:1.1em}
 .assign-keys svg{width:100%;height:auto;border:1px solid #d0d7de;border-radius:6px}
 .assign-grid{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-start}
+.assign-grid>div{flex:1 1 380px;max-width:520px}
 .assign-ok{color:#1a7f37;font-weight:600}
 </style>"""
 
