@@ -88,6 +88,11 @@ def test_every_svg_parses_and_shows_the_step(trace: Trace) -> None:
             }
             assert matched == set(step.matching)
             assert len(classes(root, "line", "path")) == len(step.path)
+            tree = {
+                (int(e.get("data-row")), int(e.get("data-col")))
+                for e in classes(root, "line", "tree")
+            }
+            assert tree == set(step.tree_edges) - set(step.matching)
             assert len(classes(root, "line", "min-slack")) == (step.kind in ("slack", "revise"))
     assert len(sizes) == 1, "every frame of a trace has the same size"
 

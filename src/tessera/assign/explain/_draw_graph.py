@@ -38,6 +38,7 @@ _LEGEND = [
     ("line", {"color": ORANGE, "width": "2", "dash": "3 4"}, "slack to a column outside T"),
     ("line", {"color": ORANGE, "width": "4"}, "minimum slack"),
     ("ring", {"color": PURPLE, "width": "4", "fill": "#f6e3ee"}, "tree: S (rows), T (columns)"),
+    ("line", {"color": PURPLE, "width": "4"}, "tree edge"),
     ("ring", {"color": MUTED, "width": "2"}, "number inside: label"),
 ]
 
@@ -90,6 +91,10 @@ def graph_scene(trace: Trace, index: int) -> Scene:
                 edge(i, j, stroke=LIGHT, width=1.2, cls="edge")
     for i, j in step.equality_edges:
         edge(i, j, stroke=BLUE, width=2.5, cls="edge equality")
+    matched = set(step.matching)
+    for i, j in step.tree_edges:
+        if (i, j) not in matched:  # matched tree edges are drawn green below
+            edge(i, j, stroke=PURPLE, width=4, cls="edge tree")
 
     best: dict[int, tuple[int, float]] = {}
     for i, j, s in step.slacks:
