@@ -13,7 +13,7 @@ from tessera.mltest._convert import as_array, is_tensor
 __all__ = ["first_difference", "normalise"]
 
 
-def normalise(value: Any) -> Any:
+def normalise(value: Any, *, top: bool = True) -> Any:
     """Plain containers of arrays: modules become state dicts, estimators their fitted attributes."""
     if hasattr(value, "state_dict") and callable(value.state_dict) and not isinstance(value, dict):
         return {k: v for k, v in value.state_dict().items()}
@@ -21,6 +21,8 @@ def normalise(value: Any) -> Any:
         fitted = {
             k: v for k, v in vars(value).items() if k.endswith("_") and not k.startswith("_")
         }
+        if not fitted and not top:
+            return {"params": value.get_params(deep=False)}  # a template inside an ensemble
         if not fitted:
             raise bad_value(
                 "train", value, "it returned an unfitted estimator (no attributes ending in '_')",
@@ -59,7 +61,8 @@ def first_difference(a: Any, b: Any, *, rtol: float, atol: float, path: str = "r
     str | None
 ):
     """Describe the first place where ``a`` and ``b`` differ beyond the tolerance, or ``None``."""
-    a, b = normalise(a), normalise(b)
+    top = path == "result"
+    a, b = normalise(a, top=top), normalise(b, top=top)
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         if set(a) != set(b):
             only_a, only_b = sorted(map(str, set(a) - set(b))), sorted(map(str, set(b) - set(a)))
@@ -86,7 +89,14 @@ def first_difference(a: Any, b: Any, *, rtol: float, atol: float, path: str = "r
             "train", a, f"its result at {path} cannot be compared with ==",
             "Return arrays, tensors, dicts of them, or pass compare=.",
         ) from None
-    return None if same else f"{path}: {a!r} vs {b!r}"
+    if same:
+        return None
+    if type(a) is type(b) and not isinstance(a, str | bytes | int | float | complex):
+        # Objects without __eq__ (a fitted scikit-learn Tree, say) compare by their pickled state.
+        state_a, state_b = a.__getstate__(), b.__getstate__()
+        if isinstance(state_a, dict) and isinstance(state_b, dict):
+            return first_difference(state_a, state_b, rtol=rtol, atol=atol, path=path)
+    return f"{path}: {a!r} vs {b!r}"
 
 
 def _numeric_list(value: Any) -> bool:
