@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Tests are imported with --import-mode=importlib (pyproject), so that test files in
+# different folders may share a basename (tests/test_package.py, tests/split/test_package.py).
+# That mode leaves sys.path alone; the shared helpers are made importable here:
+# ``from _browser import ...`` (tests/_browser.py) and ``from golden import ...``
+# (tests/assign/golden.py, the golden cases every assignment solver is checked against).
+_TESTS = Path(__file__).resolve().parent
+for _helpers in (_TESTS, _TESTS / "assign"):
+    if str(_helpers) not in sys.path:
+        sys.path.insert(0, str(_helpers))
 
 # No per-example deadline: the first call of a numba function loads (or compiles) its
 # cache, which can take longer than hypothesis's 200 ms default on a shared 2-core box.
