@@ -47,14 +47,15 @@ def _array_difference(a: Any, b: Any, path: str, rtol: float, atol: float) -> st
         worst = np.unravel_index(int(np.argmax(gap)), gap.shape) if gap.ndim else ()
         where = f"{path}[{', '.join(map(str, worst))}]" if worst else path
         return (
-            f"{where}: {left64[worst]!r} vs {right64[worst]!r} "
+            f"{where}: {left64[worst].item():.8g} vs {right64[worst].item():.8g} "
             f"(|diff| {gap[worst]:.3g}; {int((~close).sum())} of {close.size} values differ)"
         )
     equal = left == right
     if np.all(equal):
         return None
     position = np.unravel_index(int(np.argmin(np.asarray(equal).ravel())), left.shape)
-    return f"{path}[{', '.join(map(str, position))}]: {left[position]!r} vs {right[position]!r}"
+    return (f"{path}[{', '.join(map(str, position))}]: {left[position].item()!r} vs "
+            f"{right[position].item()!r}")
 
 
 def first_difference(a: Any, b: Any, *, rtol: float, atol: float, path: str = "result") -> (
