@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera._validation import bad_value
-from tessera.errors import MissingExtraError
+from tessera.errors import InvalidInputError, MissingExtraError
 from tessera.mltest._config_lines import line_of, yaml_tree
 from tessera.mltest._failure import MLTestFailure, recorded
 
@@ -208,12 +208,13 @@ def validate_config(path: str | Path, model_or_schema: Any) -> Any:
     ...
     """
     path = Path(path)
+    # The whole path, never cut short: it is the thing to fix.
     if path.suffix.lower() not in _SUFFIXES:
-        raise bad_value("path", str(path), "it must end in .yaml, .yml or .json",
-                        "Rename the file, or pass a YAML/JSON file.")
+        raise InvalidInputError(f"path={str(path)!r} is invalid: it must end in .yaml, .yml or "
+                                ".json. Rename the file, or pass a YAML/JSON file.")
     if not path.is_file():
-        raise bad_value("path", str(path), "no such file", "Check the path (relative to "
-                        f"{Path.cwd()}).")
+        raise InvalidInputError(f"path={str(path)!r} is invalid: no such file. Check the path "
+                                f"(relative paths start at {Path.cwd()}).")
     if _is_model(model_or_schema):
         kind = model_or_schema.__name__
     elif isinstance(model_or_schema, Mapping):
