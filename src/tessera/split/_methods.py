@@ -169,8 +169,10 @@ def split_labels(
     joint = _codes(strata, encoded.classes) if (
         strata is not None or encoded.classes is not None
     ) else np.zeros(n, dtype=np.int64)
+    # Small data get the full search and kicked restarts; on large data three passes
+    # over each block hold nearly all of the gain at a fraction of the time.
     restarts = 6 if n <= 1000 else (2 if n <= 3000 else 0)
     return balanced_labels(
         points, sizes, joint, rng, refine=method == "auto", restarts=restarts,
-        weights=weights,
+        weights=weights, max_passes=50 if n <= 3000 else 3,
     )
