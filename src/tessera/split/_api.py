@@ -57,9 +57,8 @@ def _column_or_array(
 def _codes_of(values: np.ndarray) -> np.ndarray:
     import pandas as pd
 
-    return pd.factorize(pd.Series(values).astype("object").fillna("\x00missing"))[0].astype(
-        np.int64
-    )
+    codes = pd.factorize(pd.Series(values).astype("object").fillna("\x00missing"))[0]
+    return np.asarray(codes, dtype=np.int64)
 
 
 def part_indices(

@@ -19,7 +19,7 @@ def _check_method(method: str) -> None:
     check_in("method", method, METHODS)
 
 
-class BalancedKFold(BaseCrossValidator):
+class BalancedKFold(BaseCrossValidator):  # type: ignore[misc]
     """K-fold cross-validation with folds that share one distribution.
 
     The rows are cut into ``n_splits`` folds by :func:`train_val_test_split`'s
@@ -93,7 +93,7 @@ class BalancedKFold(BaseCrossValidator):
         yield from self._folds(X, y, groups)
 
 
-class BalancedShuffleSplit(BaseCrossValidator):
+class BalancedShuffleSplit(BaseCrossValidator):  # type: ignore[misc]
     """Repeated train/test splits, each with train and test alike.
 
     Parameters

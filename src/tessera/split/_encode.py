@@ -64,7 +64,7 @@ def target_codes(values: Any) -> np.ndarray | None:
         order = {v: i for i, v in enumerate(sorted(set(labels)))}
         return np.array([order[v] for v in labels], dtype=np.int64)
     except TypeError:
-        return codes.astype(np.int64)
+        return np.asarray(codes, dtype=np.int64)
 
 
 def _zscore(column: np.ndarray) -> np.ndarray:

@@ -92,7 +92,7 @@ def pairwise(points: np.ndarray) -> np.ndarray:
     d2 = sq[:, None] + sq[None, :] - 2.0 * gram
     np.maximum(d2, 0.0, out=d2)
     np.fill_diagonal(d2, 0.0)
-    return np.sqrt(d2, out=d2)
+    return np.asarray(np.sqrt(d2, out=d2), dtype=np.float64)
 
 
 def balanced_labels(
@@ -147,7 +147,7 @@ def balanced_labels(
         order_parts.append(block[walk])
     order = np.concatenate(order_parts)
     table = quota_table(strata, sizes, rng)
-    phase = rng.random(table.shape[0])
+    phase = np.asarray(rng.random(int(table.shape[0])))
     jitter = rng.random((n, sizes.size)) * 1e-6
     labels = deal(order, strata, table, phase, jitter)
     if not refine:

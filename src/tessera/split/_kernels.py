@@ -87,7 +87,9 @@ def row_part_sums(dist: np.ndarray, labels: np.ndarray, n_parts: int) -> np.ndar
 
 
 @njit(cache=True, nogil=True)
-def swap_coefficients(weights: np.ndarray, sizes: np.ndarray, p: int, q: int) -> tuple:
+def swap_coefficients(
+    weights: np.ndarray, sizes: np.ndarray, p: int, q: int
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Coefficients of the change of the objective when a row of ``p`` swaps with one of ``q``.
 
     The objective is ``F = sum_{u<v} w_uv E(u, v)``. Writing ``S[i, r]`` for the

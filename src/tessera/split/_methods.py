@@ -67,14 +67,14 @@ def _elbow_kmeans(points: np.ndarray, rng: np.random.Generator, k_max: int = 10)
     seed = int(rng.integers(2**31 - 1))
     fits = [KMeans(n_clusters=k, n_init=3, random_state=seed).fit(points) for k in ks]
     if len(ks) < 3:
-        return fits[-1].labels_.astype(np.int64)
+        return np.asarray(fits[-1].labels_, dtype=np.int64)
     inertia = np.array([f.inertia_ for f in fits])
     x = (np.array(ks) - ks[0]) / (ks[-1] - ks[0])
     span = inertia[0] - inertia[-1]
     y = (inertia - inertia[-1]) / span if span > 0 else np.zeros_like(inertia)
     # distance below the chord from (0, 1) to (1, 0)
     knee = int(np.argmax(1.0 - x - y))
-    return fits[knee].labels_.astype(np.int64)
+    return np.asarray(fits[knee].labels_, dtype=np.int64)
 
 
 def _silhouette_hdbscan(points: np.ndarray) -> np.ndarray:
@@ -94,7 +94,7 @@ def _silhouette_hdbscan(points: np.ndarray) -> np.ndarray:
         score = silhouette_score(points, labels)
         if score > best_score:
             best, best_score = labels.astype(np.int64), score
-    return best - best.min()
+    return np.asarray(best - best.min(), dtype=np.int64)
 
 
 def cluster_codes(
@@ -126,7 +126,7 @@ def _deal_rows(
     n = order.size
     strata = np.zeros(n, dtype=np.int64) if strata is None else _codes(strata)
     table = quota_table(strata, sizes, rng)
-    phase = rng.random(table.shape[0])
+    phase = np.asarray(rng.random(int(table.shape[0])))
     jitter = rng.random((n, sizes.size)) * 1e-6
     return deal(order.astype(np.int64), strata, table, phase, jitter)
 

@@ -73,4 +73,4 @@ def part_counts(sizes: Sequence[float] | Any, n_rows: int) -> np.ndarray:
             f"with {n_rows} rows a part would be empty (counts {counts.tolist()})",
             "Pass more rows or larger fractions for the small parts.",
         )
-    return counts
+    return np.asarray(counts, dtype=np.int64)
