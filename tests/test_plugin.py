@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 import pytest
 
-import tessera.mltest  # noqa: F401 - loaded here, so in-process pytester runs never re-import it
+import tessera.mltest  # noqa: F401 - loaded here (numpy too), so in-process runs never re-import it
 
 pytest_plugins = ["pytester"]
 
@@ -55,10 +55,12 @@ def test_the_option_sits_in_its_own_group(pytester: pytest.Pytester) -> None:
 
 
 def test_markers_are_registered_with_help(pytester: pytest.Pytester) -> None:
-    pytester.runpytest("--markers").stdout.fnmatch_lines([
-        "@pytest.mark.ml_slow: an ML check that trains a model*",
-        "@pytest.mark.ml_latency: a latency-budget check*",
-    ])
+    pytester.runpytest("--markers").stdout.fnmatch_lines(
+        [
+            "@pytest.mark.ml_slow: an ML check that trains a model*",
+            "@pytest.mark.ml_latency: a latency-budget check*",
+        ]
+    )
     pytester.makepyfile("""
         import pytest
 
@@ -70,7 +72,8 @@ def test_markers_are_registered_with_help(pytester: pytest.Pytester) -> None:
     """)
     pytester.runpytest("--strict-markers").assert_outcomes(passed=2)
     pytester.runpytest("--strict-markers", "-m", "not ml_latency").assert_outcomes(
-        passed=1, deselected=1)
+        passed=1, deselected=1
+    )
 
 
 def test_ml_seed_is_stable_per_test_distinct_between_tests_and_reseeds(
@@ -85,8 +88,6 @@ def test_ml_seed_is_stable_per_test_distinct_between_tests_and_reseeds(
     assert first["one"][0] != other["one"][0]
     # The fixture reseeded numpy and random with its seed before the test ran.
     import random
-
-    import numpy as np
 
     seed = int(first["one"][0])
     random.seed(seed)
@@ -134,17 +135,23 @@ def test_the_summary_lists_the_checks_and_the_real_failures(pytester: pytest.Pyt
     pytester.makepyfile(CHECKS)
     result = pytester.runpytest()
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines([
-        "*- tessera ML checks -*",
-        "assert_invariant       1 passed, 1 failed",
-        "assert_loss_decreases  1 passed, 1 failed",
-        "(1 failed check(s) were expected by their tests, e.g. pytest.raises)",
-        "FAILED test_the_summary_lists_the_checks_and_the_real_failures.py::test_broken_model "
-        "assert_invariant: 0 of 5 rows (0.0%) kept their prediction*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*- tessera ML checks -*",
+            "assert_invariant       1 passed, 1 failed",
+            "assert_loss_decreases  1 passed, 1 failed",
+            "(1 failed check(s) were expected by their tests, e.g. pytest.raises)",
+            "FAILED test_the_summary_lists_the_checks_and_the_real_failures.py::test_broken_model "
+            "assert_invariant: 0 of 5 rows (0.0%) kept their prediction*",
+        ]
+    )
     # The failure itself reads as expected / measured / where in the test report.
-    result.stdout.fnmatch_lines(["E * assert_invariant failed", "E *expected: predictions "
-                                 "unchanged (|change| <= 1e-06) under add_noise(*"])
+    result.stdout.fnmatch_lines(
+        [
+            "E * assert_invariant failed",
+            "E *expected: predictions unchanged (|change| <= 1e-06) under add_noise(*",
+        ]
+    )
 
 
 def test_no_summary_without_checks_and_the_plugin_can_be_disabled(
@@ -179,9 +186,13 @@ def test_xdist_workers_share_the_seed_and_report_their_checks(pytester: pytest.P
     for name in ("one", "two"):
         expected = zlib.crc32(f"{header.group(1)}:test_seeds.py::test_{name}".encode())
         assert (pytester.path / f"seed_{name}.txt").read_text() == str(expected)
-    result.stdout.fnmatch_lines(["*- tessera ML checks -*",
-                                 "assert_invariant       1 passed, 1 failed",
-                                 "FAILED *test_broken_model assert_invariant:*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*- tessera ML checks -*",
+            "assert_invariant       1 passed, 1 failed",
+            "FAILED *test_broken_model assert_invariant:*",
+        ]
+    )
 
 
 def test_the_plugin_module_is_light() -> None:

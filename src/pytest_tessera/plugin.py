@@ -168,7 +168,10 @@ def ml_seed(request: pytest.FixtureRequest) -> int:
 
 @pytest.fixture
 def tiny_classification(ml_seed: int) -> Any:
-    """60 rows, 4 features, 2 well-separated classes (:func:`tessera.mltest.tiny_classification`)."""
+    """60 rows, 4 features, 2 well-separated classes.
+
+    See :func:`tessera.mltest.tiny_classification`; seeded by :func:`ml_seed`.
+    """
     from tessera.mltest import tiny_classification as make
 
     return make(ml_seed)
@@ -176,7 +179,10 @@ def tiny_classification(ml_seed: int) -> Any:
 
 @pytest.fixture
 def tiny_regression(ml_seed: int) -> Any:
-    """60 rows, 4 features, a linear target with small noise (:func:`tessera.mltest.tiny_regression`)."""
+    """60 rows, 4 features, a linear target with small noise.
+
+    See :func:`tessera.mltest.tiny_regression`; seeded by :func:`ml_seed`.
+    """
     from tessera.mltest import tiny_regression as make
 
     return make(ml_seed)

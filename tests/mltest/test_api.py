@@ -15,15 +15,16 @@ import tessera.mltest as mltest
 from tessera.mltest import MLTestFailure, tiny_classification, tiny_regression
 from tessera.mltest._failure import drain_records
 
-MODULES = sorted(
-    name for name in sys.modules if name.startswith("tessera.mltest._")
-)
+MODULES = sorted(name for name in sys.modules if name.startswith("tessera.mltest._"))
 
 
 def test_all_is_sorted_and_exactly_the_public_names() -> None:
     assert mltest.__all__ == sorted(mltest.__all__)
-    public = {n for n, v in vars(mltest).items() if not n.startswith("_")
-              and not inspect.ismodule(v) and n != "annotations"}
+    public = {
+        n
+        for n, v in vars(mltest).items()
+        if not n.startswith("_") and not inspect.ismodule(v) and n != "annotations"
+    }
     assert public == set(mltest.__all__)
 
 
@@ -47,13 +48,20 @@ def test_docstring_examples_run(module: str) -> None:
 
 
 def test_the_failure_is_an_assertion_error_with_fields_and_pickles() -> None:
-    failure = MLTestFailure("assert_x", expected="e", measured="m", where="row 3", rows=(3,),
-                            details={"k": 1})
+    failure = MLTestFailure(
+        "assert_x", expected="e", measured="m", where="row 3", rows=(3,), details={"k": 1}
+    )
     assert isinstance(failure, AssertionError)
     assert str(failure) == "assert_x failed\n  expected: e\n  measured: m\n  where:    row 3"
     copy = pickle.loads(pickle.dumps(failure))
     assert (copy.check, copy.expected, copy.measured, copy.where, copy.rows, copy.details) == (
-        "assert_x", "e", "m", "row 3", (3,), {"k": 1})
+        "assert_x",
+        "e",
+        "m",
+        "row 3",
+        (3,),
+        {"k": 1},
+    )
     assert "where" not in str(MLTestFailure("c", expected="e", measured="m"))
 
 
@@ -64,15 +72,18 @@ def test_checks_are_recorded_passed_and_failed() -> None:
         mltest.assert_loss_decreases([1.0, 2.0])
     records = drain_records()
     assert [(name, passed) for name, passed, _ in records] == [
-        ("assert_loss_decreases", True), ("assert_loss_decreases", False)]
+        ("assert_loss_decreases", True),
+        ("assert_loss_decreases", False),
+    ]
     assert "a rise of 100.0%" in records[1][2]
     assert drain_records() == []
 
 
 def test_tiny_datasets_are_seeded_and_learnable() -> None:
     first, again = tiny_classification(seed=4), tiny_classification(seed=4)
-    assert np.array_equal(first.X, again.X) and not np.array_equal(first.X,
-                                                                   tiny_classification(5).X)
+    assert np.array_equal(first.X, again.X) and not np.array_equal(
+        first.X, tiny_classification(5).X
+    )
     X, y = tiny_classification(seed=4, n_rows=90, n_classes=3)
     assert X.shape == (90, 4) and np.bincount(y).tolist() == [30, 30, 30]
     centroids = np.array([X[y == c].mean(axis=0) for c in range(3)])

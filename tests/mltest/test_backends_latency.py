@@ -37,8 +37,14 @@ def _by_hand(model: LogisticRegression, dtype: type = np.float64):  # noqa: ANN2
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sklearn_and_a_hand_written_port_agree(dtype: type) -> None:
     model, X = _fitted()
-    gap = assert_backends_agree(model.predict_proba, _by_hand(model, dtype), X, rtol=1e-5,
-                                atol=1e-6, names=("sklearn", f"numpy-{np.dtype(dtype).name}"))
+    gap = assert_backends_agree(
+        model.predict_proba,
+        _by_hand(model, dtype),
+        X,
+        rtol=1e-5,
+        atol=1e-6,
+        names=("sklearn", f"numpy-{np.dtype(dtype).name}"),
+    )
     assert gap < 1e-6
 
 
@@ -63,15 +69,18 @@ def test_a_port_with_a_bug_is_caught_with_its_worst_rows() -> None:
 
 def test_labels_shapes_and_nan() -> None:
     X = np.zeros((4, 1))
-    assert assert_backends_agree(lambda X: np.array(list("abca")),
-                                 lambda X: np.array(list("abca")), X) == 0.0
+    assert (
+        assert_backends_agree(lambda X: np.array(list("abca")), lambda X: np.array(list("abca")), X)
+        == 0.0
+    )
     with pytest.raises(MLTestFailure, match=r"1 of 4 rows differ.*"):
         assert_backends_agree(lambda X: np.array(list("abca")), lambda X: np.array(list("abcb")), X)
     with pytest.raises(MLTestFailure, match=r"a gave shape \(4,\), b gave shape \(4, 1\)"):
         assert_backends_agree(lambda X: np.zeros(4), lambda X: np.zeros((4, 1)), X)
     with pytest.raises(MLTestFailure, match=r"1 of 4 rows differ; largest \|difference\| inf"):
-        assert_backends_agree(lambda X: np.array([1.0, np.nan, 3, 4]),
-                              lambda X: np.array([1.0, 2.0, 3, 4]), X)
+        assert_backends_agree(
+            lambda X: np.array([1.0, np.nan, 3, 4]), lambda X: np.array([1.0, 2.0, 3, 4]), X
+        )
     nan = np.array([np.nan, 1.0, 2.0, 3.0])
     assert assert_backends_agree(lambda X: nan, lambda X: nan.copy(), X) == 0.0
 
@@ -86,8 +95,14 @@ def test_backends_bad_arguments() -> None:
 
 def test_a_fast_call_meets_a_generous_budget_and_warmup_is_not_timed() -> None:
     calls = []
-    stats = assert_latency(lambda X: calls.append(1) or X.sum(), np.ones(10), p95_ms=10_000,
-                           p99_ms=20_000, warmup=4, repeats=12)
+    stats = assert_latency(
+        lambda X: calls.append(1) or X.sum(),
+        np.ones(10),
+        p95_ms=10_000,
+        p99_ms=20_000,
+        warmup=4,
+        repeats=12,
+    )
     assert isinstance(stats, LatencyStats) and stats.calls == 12 and len(calls) == 16
     assert stats.p50_ms <= stats.p95_ms <= stats.p99_ms <= stats.max_ms
     assert stats.times_ms.shape == (12,)
@@ -108,8 +123,12 @@ def test_a_deliberately_slow_call_misses_the_budget() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"p95_ms": 0}, "p95_ms"), ({"p95_ms": 5, "p99_ms": -1}, "p99_ms"),
-     ({"p95_ms": 5, "repeats": 0}, "repeats"), ({"p95_ms": 5, "warmup": -1}, "warmup")],
+    [
+        ({"p95_ms": 0}, "p95_ms"),
+        ({"p95_ms": 5, "p99_ms": -1}, "p99_ms"),
+        ({"p95_ms": 5, "repeats": 0}, "repeats"),
+        ({"p95_ms": 5, "warmup": -1}, "warmup"),
+    ],
 )
 def test_latency_bad_arguments(kwargs: dict, name: str) -> None:
     with pytest.raises(InvalidInputError, match=rf"^{name}="):

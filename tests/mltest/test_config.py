@@ -64,9 +64,11 @@ def test_a_good_yaml_file_gives_the_model(tmp_path: Path) -> None:
 
 
 def test_errors_carry_their_yaml_line_numbers(tmp_path: Path) -> None:
-    text = GOOD.replace("learning_rate: 0.01", "learning_rate: -1").replace(
-        "  - units: 8", "  - units: 8\n    dropout: 0.5"
-    ).replace("epochs: 10", "epochs: ten")
+    text = (
+        GOOD.replace("learning_rate: 0.01", "learning_rate: -1")
+        .replace("  - units: 8", "  - units: 8\n    dropout: 0.5")
+        .replace("epochs: 10", "epochs: ten")
+    )
     path = _write(tmp_path, text)
     with pytest.raises(MLTestFailure) as info:
         validate_config(path, TrainConfig)
@@ -76,14 +78,16 @@ def test_errors_carry_their_yaml_line_numbers(tmp_path: Path) -> None:
     assert "3 error(s):" in message
     assert "train.yaml:1 epochs: Input should be a valid integer" in message
     assert "(got 'ten')" in message
-    assert "train.yaml:4 optimiser.learning_rate: Input should be greater than 0 (got -1)" in message
+    assert "train.yaml:4 optimiser.learning_rate: Input should be greater than 0 (got -1)" in (
+        message
+    )
     assert "train.yaml:8 layers.1.dropout: unknown key (not in the model)" in message
     assert [e[0] for e in failure.details["errors"]] == [1, 4, 8]
 
 
 def test_a_missing_key_points_at_the_mapping_that_lacks_it(tmp_path: Path) -> None:
     path = _write(tmp_path, "epochs: 3\noptimiser:\n  name: sgd\n")
-    with pytest.raises(MLTestFailure, match=r"train.yaml:2 optimiser.learning_rate: Field required"):
+    with pytest.raises(MLTestFailure, match=r"yaml:2 optimiser.learning_rate: Field required"):
         validate_config(path, TrainConfig)
 
 
@@ -113,10 +117,13 @@ def test_json_files_with_a_model_and_with_a_json_schema(tmp_path: Path) -> None:
         validate_config(path, TrainConfig)
     pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install -e .[dev])")
     schema = {
-        "title": "train", "type": "object", "required": ["epochs"],
-        "properties": {"epochs": {"type": "integer", "minimum": 1},
-                       "optimiser": {"type": "object",
-                                     "properties": {"learning_rate": {"type": "number"}}}},
+        "title": "train",
+        "type": "object",
+        "required": ["epochs"],
+        "properties": {
+            "epochs": {"type": "integer", "minimum": 1},
+            "optimiser": {"type": "object", "properties": {"learning_rate": {"type": "number"}}},
+        },
     }
     with pytest.raises(MLTestFailure) as info:
         validate_config(path, schema)

@@ -20,12 +20,14 @@ from tessera.split import part_indices, train_val_test_split
 
 def _customers(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "customer_id": np.arange(n),
-        "spend": rng.gamma(2.0, 50.0, n),
-        "tenure": rng.integers(1, 120, n),
-        "plan": rng.choice(["basic", "plus", "pro"], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "spend": rng.gamma(2.0, 50.0, n),
+            "tenure": rng.integers(1, 120, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+        }
+    )
     return frame, rng.integers(0, 2, n)
 
 
@@ -60,10 +62,15 @@ def test_an_id_column_does_not_steer_the_split() -> None:
 def test_a_dataframe_and_its_array_are_split_alike() -> None:
     frame, _ = _customers()
     numeric = frame[["spend", "tenure"]]
-    assert assert_backends_agree(
-        _part_of_each_row, lambda X: _part_of_each_row(X.to_numpy()), numeric,
-        names=("DataFrame", "ndarray"),
-    ) == 0.0
+    assert (
+        assert_backends_agree(
+            _part_of_each_row,
+            lambda X: _part_of_each_row(X.to_numpy()),
+            numeric,
+            names=("DataFrame", "ndarray"),
+        )
+        == 0.0
+    )
 
 
 def test_every_part_keeps_the_frame_contract() -> None:

@@ -21,8 +21,10 @@ SCHEMA = pa.DataFrameSchema(
 
 
 def _customers() -> pd.DataFrame:
-    return pd.DataFrame({"age": [31, 45, 67], "country": ["FR", "DE", "IT"],
-                         "income": [41.0, None, 58.5]}, index=["a", "b", "c"])
+    return pd.DataFrame(
+        {"age": [31, 45, 67], "country": ["FR", "DE", "IT"], "income": [41.0, None, 58.5]},
+        index=["a", "b", "c"],
+    )
 
 
 def test_a_frame_that_meets_the_contract_is_returned() -> None:
@@ -42,7 +44,8 @@ def test_every_violation_is_listed_with_its_index_and_rows() -> None:
     assert "the 3-row frame to meet schema customers (3 columns, strict)" in failure.expected
     assert "3 violation(s)" in failure.measured
     assert "column 'age' fails in_range(0, 120) on 1 row(s), e.g. 420 at index 'b'" in (
-        failure.measured)
+        failure.measured
+    )
     assert "column 'country' fails isin(['FR', 'DE', 'IT'])" in failure.measured
     assert "fails column_in_schema, e.g. 'extra'" in failure.measured
     assert failure.rows == (1, 2)

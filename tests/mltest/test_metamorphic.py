@@ -25,12 +25,15 @@ from tessera.mltest import (
 
 def _loans(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "income": rng.normal(50, 15, n),
-        "debt": rng.normal(20, 8, n),
-        "customer_id": rng.permutation(n).astype(float),
-        "city": rng.choice(["Paris", "Lyon", "Nice"], n),
-    }, index=[f"c{i}" for i in range(n)])
+    frame = pd.DataFrame(
+        {
+            "income": rng.normal(50, 15, n),
+            "debt": rng.normal(20, 8, n),
+            "customer_id": rng.permutation(n).astype(float),
+            "city": rng.choice(["Paris", "Lyon", "Nice"], n),
+        },
+        index=[f"c{i}" for i in range(n)],
+    )
     logit = 0.15 * (frame["income"] - 50) - 0.3 * (frame["debt"] - 20)
     approved = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return frame, approved.to_numpy()
@@ -54,7 +57,8 @@ def test_a_model_that_learned_the_id_fails_and_lists_the_rows_that_moved() -> No
         assert_invariant(model.predict_proba, X, shuffle_column("customer_id", seed=3))
     failure = info.value
     assert "under shuffle_column('customer_id', seed=3) on at least 100.0% of rows" in (
-        failure.expected)
+        failure.expected
+    )
     assert "rows that moved (largest first): row " in failure.where and "(index 'c" in failure.where
     assert " -> " in failure.where
     change = failure.details["change"]
@@ -75,10 +79,18 @@ def test_min_pass_rate_and_small_noise() -> None:
 
 def test_directional_income_up_debt_down_on_pandas_and_numpy() -> None:
     model, X = _model(["income", "debt"])
-    assert assert_directional(model.predict_proba, X, perturb_column("income", 10.0),
-                              direction="increase", output=1) == 1.0
-    assert assert_directional(model.predict_proba, X, perturb_column("debt", 5.0),
-                              direction="decrease", output=1) == 1.0
+    assert (
+        assert_directional(
+            model.predict_proba, X, perturb_column("income", 10.0), direction="increase", output=1
+        )
+        == 1.0
+    )
+    assert (
+        assert_directional(
+            model.predict_proba, X, perturb_column("debt", 5.0), direction="decrease", output=1
+        )
+        == 1.0
+    )
     array = X[["income", "debt"]].to_numpy()
     weights = model[-1].coef_[0]
 
@@ -115,8 +127,13 @@ def test_directional_tolerance_accepts_small_moves_and_negative_tolerance_demand
 def test_transforms_copy_and_work_on_numpy_and_pandas() -> None:
     X, _ = _loans(20)
     before = X.copy()
-    for transform in (perturb_column("income", 1.0), scale_column("income", 2.0),
-                      shuffle_column("city"), set_value("city", "Lyon"), add_noise(0.1)):
+    for transform in (
+        perturb_column("income", 1.0),
+        scale_column("income", 2.0),
+        shuffle_column("city"),
+        set_value("city", "Lyon"),
+        add_noise(0.1),
+    ):
         out = transform(X)
         assert out is not X and list(out.index) == list(X.index)
         assert isinstance(transform, Transform) and str(transform) == transform.description

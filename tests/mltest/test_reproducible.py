@@ -67,9 +67,11 @@ def test_an_unseeded_random_forest_fails_and_says_where() -> None:
 def test_global_numpy_randomness_is_covered_by_the_reseeding() -> None:
     # Code that draws from np.random's global state is reproducible once it is reseeded.
     assert_reproducible(lambda seed: np.random.normal(size=5), seed=1)  # noqa: NPY002
-    with pytest.raises(MLTestFailure, match=r"result\[\d\]: -?\d\.\d+ vs -?\d\.\d+ \(\|diff\| .*; \d of 5 values differ\)"):
+    differs = r"result\[\d\]: -?\d\.\d+ vs -?\d\.\d+ \(\|diff\| .*; \d of 5 values differ\)"
+    with pytest.raises(MLTestFailure, match=differs):
         assert_reproducible(
-            lambda seed: np.random.default_rng().normal(size=5), seed=1  # a fresh, unseeded RNG
+            lambda seed: np.random.default_rng().normal(size=5),
+            seed=1,  # a fresh, unseeded RNG
         )
 
 
@@ -77,8 +79,12 @@ def test_nested_results_tolerance_and_compare() -> None:
     def train(seed: int) -> dict:
         rng = np.random.default_rng(seed)
         jitter = np.random.default_rng().normal(0, 1e-9, 3)  # below the tolerance
-        return {"weights": rng.normal(size=3) + jitter, "history": [1.0, 0.5],
-                "frame": pd.DataFrame({"a": [1, 2]}), "name": "run"}
+        return {
+            "weights": rng.normal(size=3) + jitter,
+            "history": [1.0, 0.5],
+            "frame": pd.DataFrame({"a": [1, 2]}),
+            "name": "run",
+        }
 
     assert_reproducible(train, seed=0, rtol=0.0, atol=1e-6)
     with pytest.raises(MLTestFailure, match=r"result\['weights'\]\[\d\]"):

@@ -12,8 +12,13 @@ from tessera.mltest import MLTestFailure, SegmentScore, assert_segment_performan
 
 def _patients(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"age": rng.integers(18, 90, n), "sex": rng.choice(["F", "M"], n),
-                          "marker": rng.normal(size=n)})
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 90, n),
+            "sex": rng.choice(["F", "M"], n),
+            "marker": rng.normal(size=n),
+        }
+    )
     return frame, (frame["marker"] > 0).astype(int).to_numpy()
 
 
@@ -61,8 +66,14 @@ def test_a_model_broken_on_one_segment_fails_it_with_its_interval() -> None:
 def test_a_small_segment_fails_on_its_own() -> None:
     X, y = _patients(200)
     with pytest.raises(MLTestFailure) as info:
-        assert_segment_performance(_good, X, y, {"very old": X["age"] > 87, "all": X["age"] > 0},
-                                   min_score=0.5, min_size=30)
+        assert_segment_performance(
+            _good,
+            X,
+            y,
+            {"very old": X["age"] > 87, "all": X["age"] > 0},
+            min_score=0.5,
+            min_size=30,
+        )
     assert "segment 'very old' has" in info.value.measured
     assert "fewer than min_size=30: its score cannot be trusted" in info.value.measured
     assert "1 of 2 segments fail" in info.value.measured
@@ -78,18 +89,22 @@ def test_lower_bound_is_stricter_than_the_score() -> None:
     (score,) = assert_segment_performance(lambda X: noisy, X, y, segments, min_score=0.8)
     assert score.low < 0.8 < score.score == 0.85
     with pytest.raises(MLTestFailure, match=r"95% bound misses accuracy >= 0.8"):
-        assert_segment_performance(lambda X: noisy, X, y, segments, min_score=0.8,
-                                   require="lower_bound")
+        assert_segment_performance(
+            lambda X: noisy, X, y, segments, min_score=0.8, require="lower_bound"
+        )
 
 
 def test_regression_metric_and_per_segment_bars() -> None:
     X = np.linspace(0, 1, 100).reshape(-1, 1)
     y = X[:, 0] * 2
+
     def predict(X: np.ndarray) -> np.ndarray:
         return X[:, 0] * 2 + np.where(X[:, 0] > 0.5, 0.3, 0.0)  # off by 0.3 on the top half
+
     segments = {"low": X[:, 0] <= 0.5, "high": X[:, 0] > 0.5}
-    assert_segment_performance(predict, X, y, segments, metric="mae",
-                               min_score={"low": 0.01, "high": 0.5})
+    assert_segment_performance(
+        predict, X, y, segments, metric="mae", min_score={"low": 0.01, "high": 0.5}
+    )
     with pytest.raises(MLTestFailure, match=r"segment 'high' \(50 rows\): mae 0.3 .*mae <= 0.1"):
         assert_segment_performance(predict, X, y, segments, metric="mae", min_score=0.1)
 
@@ -103,10 +118,10 @@ def test_segment_argument_errors() -> None:
     with pytest.raises(InvalidInputError, match=r"need X to be a DataFrame"):
         assert_segment_performance(lambda X: y, X.to_numpy(), y, {"x": {"sex": "F"}}, min_score=0)
     with pytest.raises(InvalidInputError, match=r"^min_score=.* no bar for segment\(s\) \['b'\]"):
-        assert_segment_performance(_good, X, y, {"a": X["age"] > 0, "b": X["age"] > 0},
-                                   min_score={"a": 0.5})
+        assert_segment_performance(
+            _good, X, y, {"a": X["age"] > 0, "b": X["age"] > 0}, min_score={"a": 0.5}
+        )
     with pytest.raises(InvalidInputError, match=r"^segments=\{\} is invalid"):
         assert_segment_performance(_good, X, y, {}, min_score=0.5)
     with pytest.raises(InvalidInputError, match=r"^require='mean'"):
-        assert_segment_performance(_good, X, y, {"a": X["age"] > 0}, min_score=0.5,
-                                   require="mean")
+        assert_segment_performance(_good, X, y, {"a": X["age"] > 0}, min_score=0.5, require="mean")

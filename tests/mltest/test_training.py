@@ -151,16 +151,18 @@ def test_regression_with_a_lower_is_better_metric() -> None:
     assert assert_can_overfit(model.fit, model.predict, X, y, metric="mse", threshold=1e-12) < 1e-12
     broken = LinearRegression()
     with pytest.raises(MLTestFailure, match=r"training mse <= 1e-12") as info:
-        assert_can_overfit(broken.fit, lambda X: broken.predict(X) + 0.1, X, y, metric="mse",
-                           threshold=1e-12)
+        assert_can_overfit(
+            broken.fit, lambda X: broken.predict(X) + 0.1, X, y, metric="mse", threshold=1e-12
+        )
     assert "worst rows" in info.value.where
 
 
 def test_a_callable_metric_and_the_guards() -> None:
     X, y = tiny_classification(seed=3)
     model = DecisionTreeClassifier(random_state=0)
-    score = assert_can_overfit(model.fit, model.predict, X, y,
-                               metric=lambda t, p: float(np.mean(t == p)), threshold=1.0)
+    score = assert_can_overfit(
+        model.fit, model.predict, X, y, metric=lambda t, p: float(np.mean(t == p)), threshold=1.0
+    )
     assert score == 1.0
     with pytest.raises(InvalidInputError, match="threshold=None is invalid"):
         assert_can_overfit(model.fit, model.predict, X, y, metric="mae")

@@ -14,18 +14,18 @@ __all__ = ["first_difference", "normalise"]
 
 
 def normalise(value: Any, *, top: bool = True) -> Any:
-    """Plain containers of arrays: modules become state dicts, estimators their fitted attributes."""
+    """Plain containers: modules become state dicts, estimators their fitted attributes."""
     if hasattr(value, "state_dict") and callable(value.state_dict) and not isinstance(value, dict):
         return {k: v for k, v in value.state_dict().items()}
     if hasattr(value, "get_params") and hasattr(value, "fit"):
-        fitted = {
-            k: v for k, v in vars(value).items() if k.endswith("_") and not k.startswith("_")
-        }
+        fitted = {k: v for k, v in vars(value).items() if k.endswith("_") and not k.startswith("_")}
         if not fitted and not top:
             return {"params": value.get_params(deep=False)}  # a template inside an ensemble
         if not fitted:
             raise bad_value(
-                "train", value, "it returned an unfitted estimator (no attributes ending in '_')",
+                "train",
+                value,
+                "it returned an unfitted estimator (no attributes ending in '_')",
                 "Return the fitted estimator, its predictions or its weights.",
             )
         return fitted
@@ -54,13 +54,15 @@ def _array_difference(a: Any, b: Any, path: str, rtol: float, atol: float) -> st
     if np.all(equal):
         return None
     position = np.unravel_index(int(np.argmin(np.asarray(equal).ravel())), left.shape)
-    return (f"{path}[{', '.join(map(str, position))}]: {left[position].item()!r} vs "
-            f"{right[position].item()!r}")
+    return (
+        f"{path}[{', '.join(map(str, position))}]: {left[position].item()!r} vs "
+        f"{right[position].item()!r}"
+    )
 
 
-def first_difference(a: Any, b: Any, *, rtol: float, atol: float, path: str = "result") -> (
-    str | None
-):
+def first_difference(
+    a: Any, b: Any, *, rtol: float, atol: float, path: str = "result"
+) -> str | None:
     """Describe the first place where ``a`` and ``b`` differ beyond the tolerance, or ``None``."""
     top = path == "result"
     a, b = normalise(a, top=top), normalise(b, top=top)
@@ -87,7 +89,9 @@ def first_difference(a: Any, b: Any, *, rtol: float, atol: float, path: str = "r
         same = bool(a == b)
     except (TypeError, ValueError):
         raise bad_value(
-            "train", a, f"its result at {path} cannot be compared with ==",
+            "train",
+            a,
+            f"its result at {path} cannot be compared with ==",
             "Return arrays, tensors, dicts of them, or pass compare=.",
         ) from None
     if same:

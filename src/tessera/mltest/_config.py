@@ -71,17 +71,18 @@ def _forbids_or_allows(model: type) -> bool:
     return getattr(model, "model_config", {}).get("extra") in ("forbid", "allow")
 
 
-def _unknown_keys(data: Any, annotation: Any, loc: tuple[Any, ...]) -> typing.Iterator[
-    tuple[tuple[Any, ...], str]
-]:
+def _unknown_keys(
+    data: Any, annotation: Any, loc: tuple[Any, ...]
+) -> typing.Iterator[tuple[tuple[Any, ...], str]]:
     """Keys the model would silently ignore (extra='ignore' is pydantic's default)."""
     import pydantic
 
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         models = [a for a in typing.get_args(annotation) if _is_model(a)]
-        others = [a for a in typing.get_args(annotation) if not _is_model(a) and a is not
-                  type(None)]
+        others = [
+            a for a in typing.get_args(annotation) if not _is_model(a) and a is not type(None)
+        ]
         if len(models) == 1 and not others:
             yield from _unknown_keys(data, models[0], loc)
         return
@@ -143,8 +144,12 @@ def _schema_errors(data: Any, schema: Mapping[str, Any]) -> list[tuple[tuple[Any
     try:
         validator_class.check_schema(closed)
     except jsonschema.SchemaError as exc:
-        raise bad_value("model_or_schema", schema, f"it is not a valid JSON Schema ({exc.message})",
-                        "Fix the schema (see jsonschema's check_schema).") from None
+        raise bad_value(
+            "model_or_schema",
+            schema,
+            f"it is not a valid JSON Schema ({exc.message})",
+            "Fix the schema (see jsonschema's check_schema).",
+        ) from None
     errors = []
     for error in sorted(validator_class(closed).iter_errors(data), key=lambda e: list(e.path)):
         loc = tuple(error.absolute_path)
@@ -210,18 +215,26 @@ def validate_config(path: str | Path, model_or_schema: Any) -> Any:
     path = Path(path)
     # The whole path, never cut short: it is the thing to fix.
     if path.suffix.lower() not in _SUFFIXES:
-        raise InvalidInputError(f"path={str(path)!r} is invalid: it must end in .yaml, .yml or "
-                                ".json. Rename the file, or pass a YAML/JSON file.")
+        raise InvalidInputError(
+            f"path={str(path)!r} is invalid: it must end in .yaml, .yml or "
+            ".json. Rename the file, or pass a YAML/JSON file."
+        )
     if not path.is_file():
-        raise InvalidInputError(f"path={str(path)!r} is invalid: no such file. Check the path "
-                                f"(relative paths start at {Path.cwd()}).")
+        raise InvalidInputError(
+            f"path={str(path)!r} is invalid: no such file. Check the path "
+            f"(relative paths start at {Path.cwd()})."
+        )
     if _is_model(model_or_schema):
         kind = model_or_schema.__name__
     elif isinstance(model_or_schema, Mapping):
         kind = f"JSON Schema {model_or_schema.get('title', '(untitled)')}"
     else:
-        raise bad_value("model_or_schema", model_or_schema, "it must be a pydantic model class or "
-                        "a JSON Schema mapping", "Pass e.g. a class TrainConfig(BaseModel).")
+        raise bad_value(
+            "model_or_schema",
+            model_or_schema,
+            "it must be a pydantic model class or a JSON Schema mapping",
+            "Pass e.g. a class TrainConfig(BaseModel).",
+        )
     data, tree = _load(path)
     if _is_model(model_or_schema):
         result, errors = _model_errors(data, model_or_schema)
@@ -229,10 +242,14 @@ def validate_config(path: str | Path, model_or_schema: Any) -> Any:
         result, errors = data, _schema_errors(data, model_or_schema)
     if not errors:
         return result
-    located = sorted(((line_of(tree, loc), loc, message) for loc, message in errors),
-                     key=lambda e: (e[0], [str(p) for p in e[1]]))
-    listing = "\n".join(f"    {path.name}:{line} {'.'.join(map(str, loc)) or '(top level)'}: {msg}"
-                        for line, loc, msg in located)
+    located = sorted(
+        ((line_of(tree, loc), loc, message) for loc, message in errors),
+        key=lambda e: (e[0], [str(p) for p in e[1]]),
+    )
+    listing = "\n".join(
+        f"    {path.name}:{line} {'.'.join(map(str, loc)) or '(top level)'}: {msg}"
+        for line, loc, msg in located
+    )
     raise MLTestFailure(
         "validate_config",
         expected=f"{path.name} to match {kind}",

@@ -37,8 +37,10 @@ def line_of(tree: Any, loc: tuple[Any, ...]) -> int:
                     break
             else:
                 return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and (
-            0 <= part < len(node.value)
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and (0 <= part < len(node.value))
         ):
             node = node.value[part]
             line = node.start_mark.line + 1

@@ -33,7 +33,9 @@ def as_array(value: Any, name: str) -> np.ndarray:
         return np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise bad_value(
-            name, value, f"it cannot be read as an array ({exc})",
+            name,
+            value,
+            f"it cannot be read as an array ({exc})",
             "Pass a numpy array, a pandas object, a torch tensor or a list of numbers.",
         ) from None
 
@@ -53,7 +55,9 @@ def n_rows(value: Any, name: str) -> int:
         return len(value)
     except TypeError:
         raise bad_value(
-            name, value, "it has no rows (no shape and no len())",
+            name,
+            value,
+            "it has no rows (no shape and no len())",
             "Pass a 2-D array, a DataFrame, a tensor or a list of rows.",
         ) from None
 

@@ -62,15 +62,21 @@ class MLTestFailure(AssertionError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructor: teach pickle (xdist, multiprocessing) to rebuild it.
-        return (_rebuild, (self.check, self.expected, self.measured, self.where, self.rows,
-                           dict(self.details)))
+        return (
+            _rebuild,
+            (self.check, self.expected, self.measured, self.where, self.rows, dict(self.details)),
+        )
 
 
 MLTestFailure.__module__ = "tessera.mltest"  # shown in tracebacks as its public name
 
 
 def _rebuild(
-    check: str, expected: str, measured: str, where: str, rows: tuple[int, ...],
+    check: str,
+    expected: str,
+    measured: str,
+    where: str,
+    rows: tuple[int, ...],
     details: dict[str, Any],
 ) -> MLTestFailure:
     return MLTestFailure(
@@ -84,11 +90,13 @@ def recorded(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(check: Callable[P, R]) -> Callable[P, R]:
         @wraps(check)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            __tracebackhide__ = True  # pytest shows the test's line, then the message
             try:
                 result = check(*args, **kwargs)
             except MLTestFailure as failure:
                 _RECORDS.append((name, False, failure.measured))
-                raise
+                # The message says it all: drop the frames inside tessera.mltest.
+                raise failure.with_traceback(None) from None
             _RECORDS.append((name, True, ""))
             return result
 

@@ -64,13 +64,21 @@ def assert_frame_contract(df: Any, schema: Any, *, show: int = 3) -> Any:
 
     pa = _pandera()
     if not isinstance(df, pd.DataFrame):
-        raise bad_value("df", df, "it must be a pandas DataFrame",
-                        "Wrap arrays first: pd.DataFrame(X, columns=names).")
+        raise bad_value(
+            "df",
+            df,
+            "it must be a pandas DataFrame",
+            "Wrap arrays first: pd.DataFrame(X, columns=names).",
+        )
     if isinstance(schema, type) and issubclass(schema, pa.DataFrameModel):
         schema = schema.to_schema()
     if not isinstance(schema, pa.DataFrameSchema):
-        raise bad_value("schema", schema, "it must be a pandera DataFrameSchema or DataFrameModel",
-                        "Build one with pandera.pandas.DataFrameSchema({...}).")
+        raise bad_value(
+            "schema",
+            schema,
+            "it must be a pandera DataFrameSchema or DataFrameModel",
+            "Build one with pandera.pandas.DataFrameSchema({...}).",
+        )
     try:
         return schema.validate(df, lazy=True)
     except pa.errors.SchemaErrors as errors:
@@ -92,8 +100,8 @@ def assert_frame_contract(df: Any, schema: Any, *, show: int = 3) -> Any:
         expected=f"the {len(df)}-row frame to meet schema {schema.name or '(unnamed)'} "
         f"({len(schema.columns)} columns{', strict' if schema.strict else ''})",
         measured=f"{len(problems)} violation(s): " + "; ".join(problems),
-        where=f"{len(set(positions))} offending row(s)" + (
-            f", positions {sorted(set(positions))[:10]}" if positions else ""),
+        where=f"{len(set(positions))} offending row(s)"
+        + (f", positions {sorted(set(positions))[:10]}" if positions else ""),
         rows=tuple(sorted(set(positions))),
         details={"failure_cases": cases},
     )

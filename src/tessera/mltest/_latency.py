@@ -80,8 +80,12 @@ def assert_latency(
         raise bad_value("predict", predict, "it must be callable", "Pass e.g. model.predict.")
     for name, budget in (("p95_ms", p95_ms), ("p99_ms", p99_ms)):
         if budget is not None and (not np.isfinite(budget) or budget <= 0):
-            raise bad_value(name, budget, "it must be a positive number of milliseconds",
-                            f"Pass e.g. {name}=50.0.")
+            raise bad_value(
+                name,
+                budget,
+                "it must be a positive number of milliseconds",
+                f"Pass e.g. {name}=50.0.",
+            )
     warmup = check_positive_int("warmup", warmup, minimum=0)
     repeats = check_positive_int("repeats", repeats, minimum=1)
     for _ in range(warmup):
@@ -112,7 +116,6 @@ def assert_latency(
         "assert_latency",
         expected=f"{budget} over {repeats} calls after {warmup} warm-up calls",
         measured=f"{'; '.join(over)} (p50 {stats.p50_ms:.3g} ms, max {stats.max_ms:.3g} ms)",
-        where="slowest calls: "
-        + ", ".join(f"#{int(i)} ({times[i]:.3g} ms)" for i in slowest),
+        where="slowest calls: " + ", ".join(f"#{int(i)} ({times[i]:.3g} ms)" for i in slowest),
         details={"stats": stats},
     )

@@ -1,4 +1,4 @@
-"""Metamorphic tests: a change of the inputs that must not move the predictions, or move them one way."""
+"""Metamorphic tests: a change that must not move the predictions, or must move them one way."""
 
 from __future__ import annotations
 
@@ -20,25 +20,46 @@ def _predictions_before_after(
     if not callable(predict):
         raise bad_value("predict", predict, "it must be callable", "Pass e.g. model.predict.")
     if not callable(transform):
-        raise bad_value("transform", transform, "it must be callable",
-                        "Pass a transform such as perturb_column('age', 1.0).")
+        raise bad_value(
+            "transform",
+            transform,
+            "it must be callable",
+            "Pass a transform such as perturb_column('age', 1.0).",
+        )
     rows = n_rows(X, "X")
     changed = transform(X)
     if changed is X:
-        raise bad_value("transform", transform, "it returned X itself (changed in place?)",
-                        "Return a changed copy, as the ready transforms do.")
+        raise bad_value(
+            "transform",
+            transform,
+            "it returned X itself (changed in place?)",
+            "Return a changed copy, as the ready transforms do.",
+        )
     if n_rows(changed, "transform(X)") != rows:
-        raise bad_value("transform", transform, f"it changed the number of rows ({rows} -> "
-                        f"{n_rows(changed, 'transform(X)')})", "Return one row per input row.")
+        raise bad_value(
+            "transform",
+            transform,
+            f"it changed the number of rows ({rows} -> {n_rows(changed, 'transform(X)')})",
+            "Return one row per input row.",
+        )
     before = as_array(predict(X), "predict(X)")
     after = as_array(predict(changed), "predict(transform(X))")
     if before.shape != after.shape or before.ndim == 0 or before.shape[0] != rows:
-        raise bad_value("predict", predict, f"it must return one prediction per row ({rows}); got "
-                        f"shapes {before.shape} and {after.shape}", "Return an array of n rows.")
+        raise bad_value(
+            "predict",
+            predict,
+            f"it must return one prediction per row ({rows}); got "
+            f"shapes {before.shape} and {after.shape}",
+            "Return an array of n rows.",
+        )
     if output is not None:
         if before.ndim != 2 or not -before.shape[1] <= output < before.shape[1]:
-            raise bad_value("output", output, f"it must pick a column of 2-D predictions (shape "
-                            f"{before.shape})", "Pass output=None for 1-D predictions.")
+            raise bad_value(
+                "output",
+                output,
+                f"it must pick a column of 2-D predictions (shape {before.shape})",
+                "Pass output=None for 1-D predictions.",
+            )
         before, after = before[:, output], after[:, output]
     return before, after, rows
 
@@ -55,8 +76,9 @@ def _listing(X: Any, rows: np.ndarray, before: np.ndarray, after: np.ndarray, sh
             return f"{v.item():.4g}" if v.dtype.kind == "f" else repr(v.item())
         return np.array2string(v, precision=3, threshold=4)
 
-    return "; ".join(f"{row_label(X, int(i))}: {short(before[i])} -> {short(after[i])}"
-                     for i in rows[:show])
+    return "; ".join(
+        f"{row_label(X, int(i))}: {short(before[i])} -> {short(after[i])}" for i in rows[:show]
+    )
 
 
 @recorded("assert_invariant")
@@ -113,8 +135,9 @@ def assert_invariant(
     """
     tolerance = float(tolerance)
     if not np.isfinite(tolerance) or tolerance < 0:
-        raise bad_value("tolerance", tolerance, "it must be a finite number >= 0",
-                        "Pass e.g. tolerance=1e-6.")
+        raise bad_value(
+            "tolerance", tolerance, "it must be a finite number >= 0", "Pass e.g. tolerance=1e-6."
+        )
     min_pass_rate = _rate("min_pass_rate", min_pass_rate)
     show = check_positive_int("show", show)
     before, after, rows = _predictions_before_after(predict, X, transform, output)
@@ -210,9 +233,13 @@ def assert_directional(
     if before.ndim == 2 and before.shape[1] == 1:
         before, after = before[:, 0], after[:, 0]
     if before.ndim != 1 or before.dtype.kind not in "biuf" or after.dtype.kind not in "biuf":
-        raise bad_value("predict", predict, f"directional tests need one numeric score per row "
-                        f"(got dtype {before.dtype}, shape {before.shape})",
-                        "Return scores, or pass output= to pick a column of 2-D predictions.")
+        raise bad_value(
+            "predict",
+            predict,
+            f"directional tests need one numeric score per row "
+            f"(got dtype {before.dtype}, shape {before.shape})",
+            "Return scores, or pass output= to pick a column of 2-D predictions.",
+        )
     signed = after.astype(float) - before.astype(float)
     if direction == "decrease":
         signed = -signed

@@ -92,7 +92,9 @@ def resolve_metric(metric: Any, name: str = "metric") -> Metric:
         if metric not in METRICS:
             names = ", ".join(repr(m) for m in sorted(METRICS))
             raise bad_value(
-                name, metric, f"unknown metric (known: {names})",
+                name,
+                metric,
+                f"unknown metric (known: {names})",
                 "Pass one of those names, or a callable score(y_true, y_pred) -> float "
                 "where higher is better.",
             )
@@ -100,7 +102,9 @@ def resolve_metric(metric: Any, name: str = "metric") -> Metric:
     if callable(metric):
         return Metric(getattr(metric, "__name__", "metric"), _as_float_metric(metric))
     raise bad_value(
-        name, metric, "it must be a metric name or a callable",
+        name,
+        metric,
+        "it must be a metric name or a callable",
         "Pass e.g. metric='accuracy' or metric=lambda y, p: ...",
     )
 
@@ -112,7 +116,9 @@ def _as_float_metric(fn: Callable[..., Any]) -> Callable[[np.ndarray, np.ndarray
             return float(value)
         except (TypeError, ValueError):
             raise bad_value(
-                "metric", fn, f"it returned {value!r}, not a number",
+                "metric",
+                fn,
+                f"it returned {value!r}, not a number",
                 "Return a float from the metric callable.",
             ) from None
 

@@ -44,9 +44,7 @@ def seed_everything(seed: int, *, torch: bool | None = None) -> int:
     True
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
-        raise bad_value(
-            "seed", seed, "it must be an integer in [0, 2**32)", "Pass e.g. seed=0."
-        )
+        raise bad_value("seed", seed, "it must be an integer in [0, 2**32)", "Pass e.g. seed=0.")
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - reseeding the legacy global generator is the point

@@ -29,8 +29,10 @@ class SegmentScore:
     passed: bool
 
     def __str__(self) -> str:
-        return (f"{self.name!r} ({self.size} rows): {self.score:.4g} "
-                f"[{self.low:.4g}, {self.high:.4g}] vs {self.min_score:g}")
+        return (
+            f"{self.name!r} ({self.size} rows): {self.score:.4g} "
+            f"[{self.low:.4g}, {self.high:.4g}] vs {self.min_score:g}"
+        )
 
 
 def _mask_of(name: str, spec: Any, X: Any, rows: int) -> np.ndarray:
@@ -38,20 +40,32 @@ def _mask_of(name: str, spec: Any, X: Any, rows: int) -> np.ndarray:
         spec = spec(X)
     if isinstance(spec, Mapping):
         if not (hasattr(X, "iloc") and hasattr(X, "columns")):
-            raise bad_value(f"segments[{name!r}]", spec, "column == value segments need X to be "
-                            "a DataFrame", "Pass a boolean mask or a callable instead.")
+            raise bad_value(
+                f"segments[{name!r}]",
+                spec,
+                "column == value segments need X to be a DataFrame",
+                "Pass a boolean mask or a callable instead.",
+            )
         mask = np.ones(rows, dtype=bool)
         for column, value in spec.items():
             if column not in X.columns:
-                raise bad_value(f"segments[{name!r}]", spec, f"no such column {column!r}",
-                                "Use the column names of X.")
+                raise bad_value(
+                    f"segments[{name!r}]",
+                    spec,
+                    f"no such column {column!r}",
+                    "Use the column names of X.",
+                )
             mask &= np.asarray(X[column] == value)
         return mask
     mask = as_array(spec, f"segments[{name!r}]")
     if mask.dtype != bool or mask.shape != (rows,):
-        raise bad_value(f"segments[{name!r}]", spec, f"a segment is a boolean mask of {rows} rows, "
-                        "a {column: value} dict, or a callable X -> mask",
-                        "Pass e.g. X['age'] > 60 or {'country': 'FR'}.")
+        raise bad_value(
+            f"segments[{name!r}]",
+            spec,
+            f"a segment is a boolean mask of {rows} rows, "
+            "a {column: value} dict, or a callable X -> mask",
+            "Pass e.g. X['age'] > 60 or {'country': 'FR'}.",
+        )
     return mask
 
 
@@ -129,22 +143,38 @@ def assert_segment_performance(
     if not 0 < confidence < 1:
         raise bad_value("confidence", confidence, "it must lie in (0, 1)", "Pass e.g. 0.95.")
     if not isinstance(segments, Mapping) or not segments:
-        raise bad_value("segments", segments, "it must be a non-empty mapping name -> segment",
-                        "Pass e.g. {'over 60': X['age'] > 60}.")
+        raise bad_value(
+            "segments",
+            segments,
+            "it must be a non-empty mapping name -> segment",
+            "Pass e.g. {'over 60': X['age'] > 60}.",
+        )
     if isinstance(min_score, Mapping):
         missing = [name for name in segments if name not in min_score]
         if missing:
-            raise bad_value("min_score", min_score, f"no bar for segment(s) {missing}",
-                            "Give every segment a bar, or pass one float.")
+            raise bad_value(
+                "min_score",
+                min_score,
+                f"no bar for segment(s) {missing}",
+                "Give every segment a bar, or pass one float.",
+            )
     rows = n_rows(X, "X")
     y_true = as_array(y, "y")
     if y_true.shape[0] != rows:
-        raise bad_value("y", short_repr(y), f"it must have one target per row of X ({rows})",
-                        "Pass X and y of the same length.")
+        raise bad_value(
+            "y",
+            short_repr(y),
+            f"it must have one target per row of X ({rows})",
+            "Pass X and y of the same length.",
+        )
     y_pred = as_array(predict(X), "predict(X)")
     if y_pred.shape[0] != rows:
-        raise bad_value("predict", predict, f"it returned {y_pred.shape[0]} predictions for "
-                        f"{rows} rows", "Return one prediction per row.")
+        raise bad_value(
+            "predict",
+            predict,
+            f"it returned {y_pred.shape[0]} predictions for {rows} rows",
+            "Return one prediction per row.",
+        )
     rng = np.random.default_rng(seed)
     alpha = (1 - confidence) / 2
     results: list[SegmentScore] = []
@@ -156,8 +186,10 @@ def assert_segment_performance(
         size = int(index.size)
         if size < min_size:
             results.append(SegmentScore(name, size, np.nan, np.nan, np.nan, bar, False))
-            problems.append(f"segment {name!r} has {size} rows, fewer than min_size={min_size}: "
-                            "its score cannot be trusted (add data or merge segments)")
+            problems.append(
+                f"segment {name!r} has {size} rows, fewer than min_size={min_size}: "
+                "its score cannot be trusted (add data or merge segments)"
+            )
             continue
         score = score_of.fn(y_true[index], y_pred[index])
         draws = rng.integers(0, size, size=(n_bootstrap, size))
@@ -168,9 +200,11 @@ def assert_segment_performance(
         results.append(SegmentScore(name, size, score, low, high, bar, passed))
         if not passed:
             what = "score" if require == "score" else f"{confidence:.0%} bound"
-            problems.append(f"segment {name!r} ({size} rows): {score_of.name} {score:.4g} "
-                            f"[{confidence:.0%} CI {low:.4g}-{high:.4g}], {what} misses "
-                            f"{score_of.rule(bar)}")
+            problems.append(
+                f"segment {name!r} ({size} rows): {score_of.name} {score:.4g} "
+                f"[{confidence:.0%} CI {low:.4g}-{high:.4g}], {what} misses "
+                f"{score_of.rule(bar)}"
+            )
     if not problems:
         return results
     failing = [r for r in results if not r.passed]

@@ -66,19 +66,31 @@ def assert_sql_valid(
 
     texts = [sql] if isinstance(sql, str) else list(sql) if isinstance(sql, Sequence) else None
     if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
-        raise bad_value("sql", sql, "it must be a non-empty SQL string or a list of them",
-                        "Pass e.g. 'SELECT id FROM users'.")
+        raise bad_value(
+            "sql",
+            sql,
+            "it must be a non-empty SQL string or a list of them",
+            "Pass e.g. 'SELECT id FROM users'.",
+        )
     if dialect is None and connection is not None:
         dialect = _dialect_of(connection)
     if dialect is not None:
         try:
             sqlglot.Dialect.get_or_raise(dialect)
         except ValueError:
-            raise bad_value("dialect", dialect, "sqlglot does not know this dialect",
-                            "Pass e.g. 'sqlite', 'duckdb', 'postgres' or None.") from None
+            raise bad_value(
+                "dialect",
+                dialect,
+                "sqlglot does not know this dialect",
+                "Pass e.g. 'sqlite', 'duckdb', 'postgres' or None.",
+            ) from None
     if connection is not None and not hasattr(connection, "cursor"):
-        raise bad_value("connection", connection, "it must be a DB-API connection (.cursor())",
-                        "Pass e.g. sqlite3.connect(path), or None to parse only.")
+        raise bad_value(
+            "connection",
+            connection,
+            "it must be a DB-API connection (.cursor())",
+            "Pass e.g. sqlite3.connect(path), or None to parse only.",
+        )
     statements: list[str] = []
     for number, text in enumerate(texts, start=1):
         try:

@@ -19,7 +19,9 @@ def _losses_array(losses: Any) -> np.ndarray:
     values = as_array(losses, "losses")
     if values.dtype.kind not in "biuf" or values.size != max(values.shape, default=0):
         raise bad_value(
-            "losses", losses, "it must be a 1-D sequence of numbers (one loss per step)",
+            "losses",
+            losses,
+            "it must be a 1-D sequence of numbers (one loss per step)",
             "Pass a list, array, Series or 1-D tensor of floats.",
         )
     return values.astype(float).ravel()
@@ -30,7 +32,9 @@ def _check_losses(
 ) -> None:
     if values.size < 2:
         raise bad_value(
-            "losses", values.tolist(), "at least 2 steps are needed to see a trend",
+            "losses",
+            values.tolist(),
+            "at least 2 steps are needed to see a trend",
             "Record the loss at every step of a few dozen steps.",
         )
     if window is None:
@@ -38,12 +42,16 @@ def _check_losses(
     window = check_positive_int("window", window)
     if 2 * window > values.size:
         raise bad_value(
-            "window", window, f"two windows of {window} steps do not fit in {values.size} steps",
+            "window",
+            window,
+            f"two windows of {window} steps do not fit in {values.size} steps",
             f"Pass window <= {values.size // 2}, or record more steps.",
         )
     if not np.isfinite(min_relative_drop) or not 0 <= min_relative_drop < 1:
         raise bad_value(
-            "min_relative_drop", min_relative_drop, "it must lie in [0, 1)",
+            "min_relative_drop",
+            min_relative_drop,
+            "it must lie in [0, 1)",
             "Pass e.g. 0.1 for 'the loss falls by at least 10%'.",
         )
     bad = np.flatnonzero(~np.isfinite(values))
@@ -156,7 +164,9 @@ def assert_training_decreases_loss(
     steps = check_positive_int("steps", steps, minimum=2)
     if not callable(train_step):
         raise bad_value(
-            "train_step", train_step, "it must be callable",
+            "train_step",
+            train_step,
+            "it must be callable",
             "Pass a function that runs one step and returns its loss.",
         )
     losses = np.empty(steps)
@@ -168,7 +178,9 @@ def assert_training_decreases_loss(
             losses[step] = float(loss)
         except (TypeError, ValueError):
             raise bad_value(
-                "train_step", train_step, f"step {step} returned {loss!r}, not a number",
+                "train_step",
+                train_step,
+                f"step {step} returned {loss!r}, not a number",
                 "Return the loss (a float or a 0-d tensor) from train_step.",
             ) from None
     _check_losses(losses, window, min_relative_drop, f", over {steps} calls of train_step")
@@ -231,20 +243,26 @@ def assert_can_overfit(
     if threshold is None:
         if not score_of.higher_is_better:
             raise bad_value(
-                "threshold", threshold, f"metric {score_of.name!r} is lower-is-better and has "
-                "no default target", "Pass threshold=, e.g. threshold=1e-3 for mse.",
+                "threshold",
+                threshold,
+                f"metric {score_of.name!r} is lower-is-better and has no default target",
+                "Pass threshold=, e.g. threshold=1e-3 for mse.",
             )
         threshold = 0.99
     rows = n_rows(X, "X")
     max_rows = check_positive_int("max_rows", max_rows)
     if rows > max_rows:
         raise bad_value(
-            "X", f"<{rows} rows>", f"the overfitting check is for a tiny batch (at most "
-            f"max_rows={max_rows} rows)", "Pass a slice such as X[:64], y[:64], or raise max_rows.",
+            "X",
+            f"<{rows} rows>",
+            f"the overfitting check is for a tiny batch (at most max_rows={max_rows} rows)",
+            "Pass a slice such as X[:64], y[:64], or raise max_rows.",
         )
     if n_rows(y, "y") != rows:
         raise bad_value(
-            "y", f"<{n_rows(y, 'y')} rows>", f"it must have one target per row of X ({rows})",
+            "y",
+            f"<{n_rows(y, 'y')} rows>",
+            f"it must have one target per row of X ({rows})",
             "Pass X and y of the same length.",
         )
     fit(X, y)

@@ -1,4 +1,4 @@
-"""Ready transforms for metamorphic tests; each returns a changed copy of numpy, pandas or torch data."""
+"""Ready transforms for metamorphic tests: each returns a changed copy (numpy, pandas, torch)."""
 
 from __future__ import annotations
 
@@ -51,18 +51,32 @@ def _check_column(X: Any, column: Hashable) -> None:
     if _is_frame(X):
         if column not in X.columns:
             shown = ", ".join(map(repr, list(X.columns)[:12]))
-            raise bad_value("column", column, f"no such column (the columns are {shown})",
-                            "Pass one of the column names.")
+            raise bad_value(
+                "column",
+                column,
+                f"no such column (the columns are {shown})",
+                "Pass one of the column names.",
+            )
         return
     shape = getattr(X, "shape", None)
     if shape is None or len(shape) != 2:
-        raise bad_value("X", X, "column transforms need a 2-D array, tensor or a DataFrame",
-                        "Pass X with one row per example and one column per feature.")
-    if isinstance(column, bool) or not isinstance(column, int | np.integer) or not (
-        -shape[1] <= column < shape[1]
+        raise bad_value(
+            "X",
+            X,
+            "column transforms need a 2-D array, tensor or a DataFrame",
+            "Pass X with one row per example and one column per feature.",
+        )
+    if (
+        isinstance(column, bool)
+        or not isinstance(column, int | np.integer)
+        or not (-shape[1] <= column < shape[1])
     ):
-        raise bad_value("column", column, f"it must be a column position in [0, {shape[1]})",
-                        "Pass an int; column names need a DataFrame.")
+        raise bad_value(
+            "column",
+            column,
+            f"it must be a column position in [0, {shape[1]})",
+            "Pass an int; column names need a DataFrame.",
+        )
 
 
 def _column(X: Any, column: Hashable) -> np.ndarray:
@@ -96,8 +110,12 @@ def _replace(X: Any, column: Hashable, values: np.ndarray) -> Any:
 def _numeric(X: Any, column: Hashable, what: str) -> np.ndarray:
     values = _column(X, column)
     if values.dtype.kind not in "biuf":
-        raise bad_value("column", column, f"{what} needs a numeric column (dtype {values.dtype})",
-                        "Pick a numeric column, or use set_value for categories.")
+        raise bad_value(
+            "column",
+            column,
+            f"{what} needs a numeric column (dtype {values.dtype})",
+            "Pick a numeric column, or use set_value for categories.",
+        )
     return values
 
 
@@ -186,8 +204,9 @@ def add_noise(
     (0.1, 0.0)
     """
     if not np.isfinite(scale) or scale < 0:
-        raise bad_value("scale", scale, "it must be a finite standard deviation >= 0",
-                        "Pass e.g. scale=0.01.")
+        raise bad_value(
+            "scale", scale, "it must be a finite standard deviation >= 0", "Pass e.g. scale=0.01."
+        )
 
     def apply(X: Any) -> Any:
         if columns is not None:
