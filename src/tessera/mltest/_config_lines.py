@@ -27,12 +27,12 @@ def line_of(tree: Any, loc: tuple[Any, ...]) -> int:
     if tree is None:
         return 0
     node = tree
-    line = node.start_mark.line + 1
+    line = int(node.start_mark.line) + 1
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if str(key_node.value) == str(part):
-                    line = key_node.start_mark.line + 1
+                    line = int(key_node.start_mark.line) + 1
                     node = value_node
                     break
             else:
@@ -43,9 +43,9 @@ def line_of(tree: Any, loc: tuple[Any, ...]) -> int:
             and (0 <= part < len(node.value))
         ):
             node = node.value[part]
-            line = node.start_mark.line + 1
+            line = int(node.start_mark.line) + 1
         else:
             return line
     if isinstance(node, yaml.ScalarNode | yaml.SequenceNode) and not loc:
-        return node.start_mark.line + 1
+        return int(node.start_mark.line) + 1
     return line

@@ -71,7 +71,7 @@ def assert_frame_contract(df: Any, schema: Any, *, show: int = 3) -> Any:
             "Wrap arrays first: pd.DataFrame(X, columns=names).",
         )
     if isinstance(schema, type) and issubclass(schema, pa.DataFrameModel):
-        schema = schema.to_schema()
+        schema = schema.to_schema()  # type: ignore[attr-defined]
     if not isinstance(schema, pa.DataFrameSchema):
         raise bad_value(
             "schema",

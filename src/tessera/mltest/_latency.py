@@ -78,7 +78,8 @@ def assert_latency(
     """
     if not callable(predict):
         raise bad_value("predict", predict, "it must be callable", "Pass e.g. model.predict.")
-    for name, budget in (("p95_ms", p95_ms), ("p99_ms", p99_ms)):
+    budgets: tuple[tuple[str, float | None], ...] = (("p95_ms", p95_ms), ("p99_ms", p99_ms))
+    for name, budget in budgets:
         if budget is not None and (not np.isfinite(budget) or budget <= 0):
             raise bad_value(
                 name,
@@ -111,10 +112,10 @@ def assert_latency(
     if not over:
         return stats
     slowest = np.argsort(-times, kind="stable")[:3]
-    budget = f"p95 <= {p95_ms:g} ms" + (f" and p99 <= {p99_ms:g} ms" if p99_ms else "")
+    rule = f"p95 <= {p95_ms:g} ms" + (f" and p99 <= {p99_ms:g} ms" if p99_ms else "")
     raise MLTestFailure(
         "assert_latency",
-        expected=f"{budget} over {repeats} calls after {warmup} warm-up calls",
+        expected=f"{rule} over {repeats} calls after {warmup} warm-up calls",
         measured=f"{'; '.join(over)} (p50 {stats.p50_ms:.3g} ms, max {stats.max_ms:.3g} ms)",
         where="slowest calls: " + ", ".join(f"#{int(i)} ({times[i]:.3g} ms)" for i in slowest),
         details={"stats": stats},

@@ -32,7 +32,7 @@ class Metric:
 def labels_of(y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
     """Class labels from predictions: 2-D scores or logits become their argmax."""
     if y_pred.ndim == 2 and y_true.ndim == 1:
-        return np.argmax(y_pred, axis=1)
+        return np.asarray(np.argmax(y_pred, axis=1))
     return y_pred
 
 

@@ -281,7 +281,7 @@ def assert_can_overfit(
     else:
         error = np.abs(y_true.astype(float).ravel() - labels.astype(float).ravel()[: y_true.size])
         wrong = np.argsort(-error, kind="stable")[:5]
-        shown = ", ".join(f"{row_label(X, i)}: |error| {error[i]:.4g}" for i in wrong)
+        shown = ", ".join(f"{row_label(X, int(i))}: |error| {error[i]:.4g}" for i in wrong)
         where = f"worst rows: {shown}"
     raise MLTestFailure(
         "assert_can_overfit",

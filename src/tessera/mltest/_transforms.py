@@ -103,7 +103,7 @@ def _replace(X: Any, column: Hashable, values: np.ndarray) -> Any:
     out = np.array(X, copy=True)
     if values.dtype.kind == "f" and out.dtype.kind in "biu":
         out = out.astype(float)  # adding 0.5 to an int column must not truncate
-    out[:, column] = values
+    out[:, column] = values  # type: ignore[index]  # an int, checked by _check_column
     return out
 
 
