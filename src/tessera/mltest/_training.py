@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tessera._validation import bad_value, check_positive_int
-from tessera.mltest._convert import as_array, is_tensor, n_rows, row_label
+from tessera.mltest._convert import as_array, is_tensor, n_rows, row_label, to_python
 from tessera.mltest._failure import MLTestFailure, recorded
 from tessera.mltest._metrics import labels_of, resolve_metric
 
@@ -275,7 +275,8 @@ def assert_can_overfit(
     if labels.shape == y_true.shape and y_true.dtype.kind not in "f":
         wrong = np.flatnonzero(labels != y_true)
         shown = ", ".join(
-            f"{row_label(X, i)}: predicted {labels[i]!r}, true {y_true[i]!r}" for i in wrong[:5]
+            f"{row_label(X, i)}: predicted {to_python(labels[i])!r}, true {to_python(y_true[i])!r}"
+            for i in wrong[:5]
         )
         where = f"{wrong.size} of {rows} rows mispredicted; first: {shown}"
     else:
