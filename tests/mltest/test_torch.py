@@ -16,6 +16,7 @@ from tessera.mltest import (
     assert_invariant,
     assert_loss_decreases,
     assert_reproducible,
+    assert_segment_performance,
     assert_training_decreases_loss,
     perturb_column,
     seed_everything,
@@ -169,3 +170,23 @@ def test_metamorphic_checks_on_tensors() -> None:
     with pytest.raises(MLTestFailure, match="rows that moved the wrong way"):
         assert_directional(score, X, perturb_column(1, 0.5), direction="increase")
     assert torch.equal(X, _data()[0])  # the transforms copied, never wrote into X
+
+
+def test_segment_performance_on_tensors() -> None:
+    X, y = _data()
+    weights = torch.tensor([-1.0, 1.0, 0.0, 0.0])
+
+    def predict(X: Any) -> Any:  # class 1 when feature 1 beats feature 0, as the data is made
+        logits = X @ weights
+        return torch.stack([-logits, logits], dim=1)
+
+    segments = {"feature 2 high": lambda X: X[:, 2] > 0, "feature 2 low": (X[:, 2] <= 0)}
+    scores = assert_segment_performance(predict, X, y, segments, min_score=0.8, min_size=20)
+    assert all(s.score >= 0.8 for s in scores)
+
+    def broken(X: Any) -> Any:  # the bug: the answer flips where feature 2 is high
+        flipped = torch.where((X[:, 2] > 0).unsqueeze(1), -predict(X), predict(X))
+        return flipped
+
+    with pytest.raises(MLTestFailure, match=r"segment 'feature 2 high' \(\d+ rows\): accuracy"):
+        assert_segment_performance(broken, X, y, segments, min_score=0.8, min_size=20)
