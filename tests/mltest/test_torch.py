@@ -190,3 +190,23 @@ def test_segment_performance_on_tensors() -> None:
 
     with pytest.raises(MLTestFailure, match=r"segment 'feature 2 high' \(\d+ rows\): accuracy"):
         assert_segment_performance(broken, X, y, segments, min_score=0.8, min_size=20)
+
+
+def test_torch_imported_during_the_first_run_is_seeded_for_a_fair_comparison() -> None:
+    import subprocess
+    import sys
+
+    # A fresh interpreter, so that torch is not imported until train() imports it.
+    code = (
+        "import sys\n"
+        "from tessera.mltest import assert_reproducible\n"
+        "def train(seed):\n"
+        "    import torch\n"
+        "    return torch.rand(3)\n"
+        "assert 'torch' not in sys.modules\n"
+        "assert_reproducible(train, seed=5)\n"
+        "print('reproducible')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "reproducible"
