@@ -303,11 +303,18 @@ def solve_sparse(graph: Any, *, shape: Any = None, maximize: bool = False) -> Sp
     v = np.empty(m, np.float64)
     xw = np.empty(n, np.float64)
     tree = np.empty(m, np.int64)
-    status, bad_row, size = solve_csr(indptr, indices, data, x, y, v, xw, tree)
+    # Every row of the smaller side is assigned, so shifting all costs moves
+    # every total alike; costs from 0 keep the potentials small.
+    shift = float(data.min()) if data.size else 0.0
+    status, bad_row, size = solve_csr(indptr, indices, data - shift, x, y, v, xw, tree)
     if status != OK:
         cols_reached = np.sort(tree[:size])
         rows_reached = np.sort(np.append(y[cols_reached], bad_row))
         raise _infeasible(rows_reached.tolist(), cols_reached.tolist(), transposed)
+    # The assigned edges' own costs (not shifted back, which could round).
+    owner = np.repeat(np.arange(n), np.diff(indptr))
+    hit = indices == x[owner]
+    xw[owner[hit]] = data[hit]
     u = xw - v[x] if n else np.zeros(0)
     total = float(xw.sum()) if n else 0.0
     idx = np.arange(n, dtype=np.int64)
