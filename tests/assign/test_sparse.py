@@ -126,20 +126,39 @@ def test_brute_force_on_tiny(problem: tuple[np.ndarray, bool]) -> None:
         assert result.total_cost == pytest.approx(best, rel=1e-9, abs=1e-9)
 
 
-def random_graph(n: int, m: int, degree: int, seed: int) -> sp.csr_array:
-    """Random bipartite graph with a guaranteed full matching, weights in [1, 1000)."""
+def random_graph(n: int, m: int, degree: int, seed: int, kind: str = "uniform") -> sp.csr_array:
+    """Random bipartite graph with a guaranteed full matching.
+
+    ``kind``: weights uniform in [1, 1000), ``ties`` (integers 1..5, few
+    distinct values), or ``outliers`` (1e12 plus uniform, 1% of them doubled).
+    """
     rng = np.random.default_rng(seed)
     k = min(n, m)
     rows = np.concatenate([np.repeat(np.arange(n), degree), rng.permutation(n)[:k]])
     cols = np.concatenate([rng.integers(0, m, n * degree), rng.permutation(m)[:k]])
-    graph = sp.coo_array((rng.uniform(1, 1000, rows.size), (rows, cols)), shape=(n, m)).tocsr()
+    weights = rng.uniform(1, 1000, rows.size)
+    if kind == "ties":
+        weights = rng.integers(1, 6, rows.size).astype(float)
+    elif kind == "outliers":
+        weights = 1e12 + weights
+        weights[rng.random(rows.size) < 0.01] *= 2
+    graph = sp.coo_array((weights, (rows, cols)), shape=(n, m)).tocsr()
     graph.sum_duplicates()
     return graph
 
 
-@pytest.mark.parametrize("shape", [(2000, 2000), (1500, 2000), (2000, 1500)])
-def test_larger_graphs_match_scipy_sparse(shape: tuple[int, int]) -> None:
-    graph = random_graph(*shape, degree=5, seed=sum(shape))
+@pytest.mark.parametrize(
+    ("shape", "kind"),
+    [
+        ((2000, 2000), "uniform"),  # auction start
+        ((2000, 2000), "ties"),  # column reduction start
+        ((2000, 2000), "outliers"),  # eps from the typical spread, not the largest
+        ((1500, 2000), "uniform"),
+        ((2000, 1500), "uniform"),
+    ],
+)
+def test_larger_graphs_match_scipy_sparse(shape: tuple[int, int], kind: str) -> None:
+    graph = random_graph(*shape, degree=5, seed=sum(shape), kind=kind)
     r, c = min_weight_full_bipartite_matching(graph)
     result = solve_sparse(graph)
     assert result.total_cost == pytest.approx(float(graph[r, c].sum()), rel=1e-12)
