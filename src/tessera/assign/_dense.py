@@ -177,11 +177,12 @@ def _infeasible(c: NDArray[np.float64], transposed: bool) -> InfeasibleAssignmen
 
 
 def _solve_minimize(
-    c: NDArray[Any],
+    c: NDArray[Any], *, potentials: bool = True
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Solve a validated minimisation; return rows, cols, u, v in the original orientation.
 
     ``c`` is float64 or float32 (``inf`` = forbidden), or int32; C-contiguous.
+    With ``potentials=False`` the row potentials are not derived (empty array).
     """
     from tessera.assign._jv import OK, solve_dense
 
@@ -199,7 +200,7 @@ def _solve_minimize(
     else:
         v[:] = 0.0
     idx = np.arange(k)
-    u = work[idx, x] - v[x] if k else np.zeros(0)
+    u = work[idx, x] - v[x] if k and potentials else np.zeros(0)
     if transposed:
         order = np.argsort(x)
         return x[order], idx[order], v, u
@@ -298,5 +299,5 @@ def linear_sum_assignment(
     ([1, 0, 2], 5)
     """
     c = as_cost_matrix(cost, maximize=maximize, compact=True)
-    rows, cols, _, _ = _solve_minimize(c)
+    rows, cols, _, _ = _solve_minimize(c, potentials=False)
     return rows, cols
