@@ -255,7 +255,10 @@ def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
     k, big = work.shape[1], work.shape[2]
     x = np.zeros((b, k), np.int64)
     v = np.zeros((b, big), np.float64)
+    u = np.zeros((b, k), np.float64)
+    total = np.zeros(b, np.float64)
     if b and k:
+        from tessera.assign._batch_core import assigned_costs
         from tessera.assign._jv import OK, solve_dense_batch
 
         status = np.zeros(b, np.int64)
@@ -263,23 +266,20 @@ def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
         bad = np.flatnonzero(status != OK)
         if bad.size:
             raise _infeasible(work, bad, transposed)
-    problem = np.arange(b)[:, None]
-    idx = np.broadcast_to(np.arange(k, dtype=np.int64), (b, k))
-    matched = work[problem, idx, x]
-    u = matched - v[problem, x]
-    total = matched.sum(axis=1)
+        assigned_costs(work, x, v, u, total)
     if transposed:
         order = np.argsort(x, axis=1)
         rows, cols = np.take_along_axis(x, order, axis=1), order
         u, v = v, u
     else:
-        rows, cols = idx.copy(), x
-    sign = -1.0 if maximize else 1.0
+        rows, cols = np.tile(np.arange(k, dtype=np.int64), (b, 1)), x
+    if maximize:
+        total, u, v = -total, -u, -v
     return BatchAssignment(
         rows=rows,
         cols=cols,
-        total_costs=sign * total,
-        row_potentials=sign * u,
-        col_potentials=sign * v,
+        total_costs=total,
+        row_potentials=u,
+        col_potentials=v,
         maximize=bool(maximize),
     )
