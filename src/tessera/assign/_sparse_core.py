@@ -219,6 +219,17 @@ def _sift_up(heap, pos, d, t):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _enter(heap, pos, touched, j, ntouched, size):  # type: ignore[no-untyped-def]
+    """Put an unseen column at the end of the heap (the caller sifts it up)."""
+    if pos[j] == -1:
+        touched[ntouched] = j
+        heap[size] = j
+        pos[j] = size
+        return ntouched + 1, size + 1
+    return ntouched, size
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _pop(heap, pos, d, size):  # type: ignore[no-untyped-def]
     """Remove and return the column of least distance; ``size`` is before removal."""
     top = heap[0]
@@ -265,12 +276,7 @@ def _augment(indptr, indices, data, x, y, v, xw, free, numfree, tree):  # type: 
             j = indices[p]
             h = data[p] - v[j]
             if h < d[j]:
-                if pos[j] == -1:
-                    touched[ntouched] = j
-                    ntouched += 1
-                    heap[size] = j
-                    pos[j] = size
-                    size += 1
+                ntouched, size = _enter(heap, pos, touched, j, ntouched, size)
                 d[j] = h
                 pred[j] = freerow
                 predw[j] = data[p]
@@ -294,12 +300,7 @@ def _augment(indptr, indices, data, x, y, v, xw, free, numfree, tree):  # type: 
                     continue
                 nd = data[p] - v[j] - h0
                 if nd < d[j]:
-                    if pos[j] == -1:
-                        touched[ntouched] = j
-                        ntouched += 1
-                        heap[size] = j
-                        pos[j] = size
-                        size += 1
+                    ntouched, size = _enter(heap, pos, touched, j, ntouched, size)
                     d[j] = nd
                     pred[j] = i
                     predw[j] = data[p]
