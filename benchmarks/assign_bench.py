@@ -72,7 +72,9 @@ def _contenders(maximize: bool, square: bool) -> dict[str, Solver]:
     return out
 
 
-def _time(fn: Solver, cost: np.ndarray, budget: float) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+def _time(
+    fn: Solver, cost: np.ndarray, budget: float
+) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
     """Median wall time over repeats that fit ``budget`` seconds (at least 3)."""
     times = []
     result = fn(cost)  # warm-up (and compile/caches)
@@ -142,7 +144,8 @@ def _row(case: Case) -> str:
         cells.append(cell)
     best = anchors[best_name] / ours if anchors else math.nan
     return (
-        f"| {case.name} | " + " | ".join(cells)
+        f"| {case.name} | "
+        + " | ".join(cells)
         + f" | {best_name} | {best:.2f} | {t['scipy'] / ours:.2f} |"
     )
 
@@ -179,8 +182,9 @@ def machine() -> str:
     import tessera
 
     return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}, lap {lap.__version__}, tessera {tessera.__version__}"
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, scipy {scipy.__version__}, lap {lap.__version__}, "
+        f"tessera {tessera.__version__}"
     )
 
 
@@ -229,8 +233,13 @@ def main() -> None:
         run_sparse_batch = None
     if run_sparse_batch is not None:
         rows = run_sparse_batch(quick=args.quick)
-        table = ["", "### Sparse and batch", "", "| case | tool | median ms | tool / tessera |",
-                 "|---|---|---|---|"]
+        table = [
+            "",
+            "### Sparse and batch",
+            "",
+            "| case | tool | median ms | tool / tessera |",
+            "|---|---|---|---|",
+        ]
         for r in rows:
             table.append(
                 f"| {r['case']} | {r['tool']} | {r['median_s'] * 1e3:.3g} | "

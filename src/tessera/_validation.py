@@ -34,14 +34,11 @@ def check_in(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
 
 def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     """Return ``value`` as an int, or raise unless it is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | _np_integer()):
-        raise bad_value(name, value, "it must be an integer", f"Pass an int >= {minimum}.")
-    if value < minimum:
-        raise bad_value(name, value, f"it must be >= {minimum}", f"Pass an int >= {minimum}.")
-    return int(value)
-
-
-def _np_integer() -> type:
     import numpy as np
 
-    return np.integer
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise bad_value(name, value, "it must be an integer", f"Pass an int >= {minimum}.")
+    number = int(value)
+    if number < minimum:
+        raise bad_value(name, value, f"it must be >= {minimum}", f"Pass an int >= {minimum}.")
+    return number

@@ -143,8 +143,8 @@ def hall_violator(finite: NDArray[np.bool_]) -> tuple[tuple[int, ...], tuple[int
     while frontier:
         nxt = []
         for i in frontier:
-            for j in np.flatnonzero(finite[i]):
-                j = int(j)
+            for col in np.flatnonzero(finite[i]):
+                j = int(col)
                 if j in seen_cols:
                     continue
                 seen_cols.add(j)

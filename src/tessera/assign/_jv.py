@@ -164,11 +164,11 @@ def _augment_single(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
     """Shortest augmenting paths, one column per step. Returns (status, failing row).
 
     Suits costs without ties (distinct values in a row), where every distance
-    level holds one column. Dijkstra over columns: each step relaxes the unscanned columns from one row
-    and picks the nearest column in the same pass (ties prefer a free column,
-    which ends the search early). Unscanned columns sit in ``remaining``,
-    compacted by swap-remove; its unsigned indices spare numba the
-    negative-index checks in the hot loop.
+    level holds one column. Dijkstra over columns: each step relaxes the
+    unscanned columns from one row and picks the nearest column in the same
+    pass (ties prefer a free column, which ends the search early). Unscanned
+    columns sit in ``remaining``, compacted by swap-remove; its unsigned
+    indices spare numba the negative-index checks in the hot loop.
     """
     m = c.shape[1]
     d = np.empty(m)
@@ -316,8 +316,6 @@ def _augment_levels(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
             if i == freerow:
                 break
     return OK, -1
-
-
 
 
 @njit(cache=True, nogil=True)

@@ -124,4 +124,4 @@ class Assignment:
         total = float(matched.sum())
         if abs(total - sign * self.total_cost) > tol:
             return False
-        return abs(float(u.sum() + v.sum()) - total) <= tol
+        return bool(abs(float(u.sum() + v.sum()) - total) <= tol)

@@ -288,6 +288,7 @@ def solve_sparse(graph: Any, *, shape: Any = None, maximize: bool = False) -> Sp
     >>> result.verify(graph)
     True
     """
+    from tessera.assign._sparse_auction import auction_start
     from tessera.assign._sparse_core import OK, build_csr, solve_csr
 
     row, col, w, (n, m) = as_edges(graph, shape=shape, maximize=maximize)
@@ -306,7 +307,9 @@ def solve_sparse(graph: Any, *, shape: Any = None, maximize: bool = False) -> Sp
     # Every row of the smaller side is assigned, so shifting all costs moves
     # every total alike; costs from 0 keep the potentials small.
     shift = float(data.min()) if data.size else 0.0
-    status, bad_row, size = solve_csr(indptr, indices, data - shift, x, y, v, xw, tree)
+    work = data - shift
+    priced = n == m and auction_start(indptr, indices, work, v)
+    status, bad_row, size = solve_csr(indptr, indices, work, x, y, v, xw, tree, priced)
     if status != OK:
         cols_reached = np.sort(tree[:size])
         rows_reached = np.sort(np.append(y[cols_reached], bad_row))

@@ -9,17 +9,12 @@ The graph has ``n`` rows and ``m >= n`` columns; row ``i`` owns the edges
 potential of an assigned row is implicit, ``u[i] = c[i, x[i]] - v[x[i]]``,
 because its column is a minimum of its reduced costs. Phases:
 
-1. Initialisation. Square problems first price the columns with a forward
-   auction with epsilon scaling (Bertsekas), down to ``eps`` = 1e-6 of the
-   typical cost spread. Only the prices are kept, as starting potentials: they are
-   nearly optimal, so the exact phases below leave few rows and short
-   searches (on random graphs with 10^5 rows this is what makes the solver
-   an order of magnitude faster than LAPJVsp). When the costs take fewer than 32
-   distinct values (in a sample), or the auction stalls (a bid budget per
-   phase; an infeasible graph always stalls), column reduction with reduction
-   transfer starts instead. Rectangular problems start from zero
-   potentials, the rectangular dual. Every problem then runs two rounds of
-   augmenting row reduction over each row's edges.
+1. Initialisation. A square problem priced by the auction
+   (:mod:`tessera.assign._sparse_auction`) starts from those prices: each row
+   takes a free column of least reduced cost if it has one. Other square
+   problems use column reduction with reduction transfer; rectangular ones
+   start from zero potentials, the rectangular dual. Every problem then runs
+   two rounds of augmenting row reduction over each row's edges.
 2. Augmentation: for each row still free, Dijkstra over the reduced costs with
    an indexed binary heap (decrease-key, no stale entries). Only the columns a
    search touches are reset afterwards, so an augmentation costs the size of
@@ -335,62 +330,6 @@ def _augment(indptr, indices, data, x, y, v, xw, free, numfree, tree):  # type: 
 
 
 @njit(cache=True, nogil=True)
-def _auction_prices(indptr, indices, data, v, eps, eps_final, budget):  # type: ignore[no-untyped-def]
-    """Near-optimal column potentials by a forward auction with epsilon scaling.
-
-    Each phase starts with every row unassigned; a row bids for its best
-    column, lowering its potential by the gap to the second best plus ``eps``
-    and taking it from its owner, until every row holds a column. ``eps``
-    shrinks fivefold per phase down to ``eps_final``. Only ``v`` is kept: the
-    exact solver then starts from these potentials, so its shortest path
-    searches are short. Returns False (and leaves ``v`` unusable) when a phase
-    exceeds ``budget`` bids, which an infeasible graph always does.
-    """
-    n = indptr.shape[0] - 1
-    m = v.shape[0]
-    y = np.empty(m, np.int64)
-    stack = np.empty(n, np.int64)
-    while True:
-        y[:] = -1
-        for i in range(n):
-            stack[i] = n - 1 - i
-        top = n
-        bids = 0
-        while top > 0:
-            top -= 1
-            i = stack[top]
-            u1 = _INF
-            u2 = _INF
-            j1 = -1
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                h = data[p] - v[j]
-                if h < u2:
-                    if h < u1:
-                        u2 = u1
-                        u1 = h
-                        j1 = j
-                    else:
-                        u2 = h
-            if j1 < 0:
-                return False
-            if u2 == _INF:
-                u2 = u1  # a single edge: the row must take it, bid the minimum
-            v[j1] -= u2 - u1 + eps
-            i0 = y[j1]
-            if i0 >= 0:
-                stack[top] = i0
-                top += 1
-            y[j1] = i
-            bids += 1
-            if bids > budget:
-                return False
-        if eps <= eps_final:
-            return True
-        eps = max(eps / 5.0, eps_final)
-
-
-@njit(cache=True, nogil=True)
 def _tight_greedy(indptr, indices, data, x, y, v, xw, free):  # type: ignore[no-untyped-def]
     """Give each row a free column of least reduced cost, if it has one. Returns #free rows.
 
@@ -423,41 +362,7 @@ def _tight_greedy(indptr, indices, data, x, y, v, xw, free):  # type: ignore[no-
 
 
 @njit(cache=True, nogil=True)
-def _auction_start(indptr, indices, data, v):  # type: ignore[no-untyped-def]
-    """Potentials from the auction for a square problem; False to use column reduction."""
-    if data.size == 0:
-        return False
-    high = data.max()
-    low = data.min()
-    spread = high - low
-    if not 0.0 < spread < _INF:
-        return False  # all costs equal (nothing to price) or a spread beyond float64
-    # The final eps is a millionth of the typical spread (10th to 90th
-    # percentile of a sample), not of the full spread: a few huge costs must
-    # not make the prices coarse. It stays well above the rounding step of
-    # the largest cost, or bids would stop moving prices.
-    sample = np.sort(data[:: max(1, data.size // 4096)])
-    distinct = 1
-    for k in range(1, sample.size):
-        if sample[k] != sample[k - 1]:
-            distinct += 1
-    if distinct < 32:
-        # Few distinct costs: under column reduction the reduced costs stay on
-        # their lattice and searches stop at the first tie with a free column;
-        # auction prices would split those ties into eps steps to scan.
-        return False
-    typical = sample[(9 * sample.size) // 10] - sample[sample.size // 10]
-    if typical <= 0.0:
-        typical = spread
-    eps_final = max(typical * 1e-6, max(abs(high), abs(low)) * 2.0**-45)
-    budget = 64 * v.shape[0] + 4096
-    return _auction_prices(
-        indptr, indices, data, v, max(spread / 4.0, eps_final), eps_final, budget
-    )
-
-
-@njit(cache=True, nogil=True)
-def solve_csr(indptr, indices, data, x, y, v, xw, tree):  # type: ignore[no-untyped-def]
+def solve_csr(indptr, indices, data, x, y, v, xw, tree, priced):  # type: ignore[no-untyped-def]
     """Solve the assignment on a CSR graph with n rows <= m columns.
 
     Parameters
@@ -472,11 +377,16 @@ def solve_csr(indptr, indices, data, x, y, v, xw, tree):  # type: ignore[no-unty
     x, y : int64[:]
         Outputs: column of each row (n), row of each column (m), -1 if none.
     v : float64[:]
-        Output: column potentials (m).
+        Column potentials (m): the starting prices when ``priced`` (from
+        :func:`tessera.assign._sparse_auction.auction_start`), and the output.
     xw : float64[:]
         Output: cost of each row's assigned edge (n), so ``u = xw - v[x]``.
     tree : int64[:]
         Output on failure: the columns reached from the failing row (m).
+    priced : bool
+        Whether ``v`` holds auction prices to start from (square problems
+        only); otherwise square problems start with column reduction and
+        rectangular ones from zero potentials.
 
     Returns
     -------
@@ -488,13 +398,13 @@ def solve_csr(indptr, indices, data, x, y, v, xw, tree):  # type: ignore[no-unty
     m = v.shape[0]
     x[:] = -1
     y[:] = -1
-    v[:] = 0.0
     free = np.empty(n, np.int64)
-    if n == m and _auction_start(indptr, indices, data, v):
+    if priced:
         numfree = _tight_greedy(indptr, indices, data, x, y, v, xw, free)
     elif n == m:
         numfree = _column_reduction(indptr, indices, data, x, y, v, xw, free)
     else:
+        v[:] = 0.0
         for i in range(n):
             free[i] = i
         numfree = n

@@ -24,7 +24,8 @@ background:#f6f8fa;cursor:pointer}.tx button:disabled{opacity:.4;cursor:default}
 .tx .layout{display:flex;gap:1em;align-items:flex-start}
 .tx ol{margin:0;padding-left:1.6em;font-size:.85em;min-width:15em;max-width:19em}
 .tx li{cursor:pointer;padding:.1em .2em;border-radius:4px}.tx li.active{background:#fff1c1;
-font-weight:600}.tx figure{margin:0}.tx figure[hidden]{display:none}.tx svg{max-width:100%;height:auto;border:1px solid #d0d7de;
+font-weight:600}.tx figure{margin:0}.tx figure[hidden]{display:none}
+.tx svg{max-width:100%;height:auto;border:1px solid #d0d7de;
 border-radius:6px}.tx .hint{color:#57606a;font-size:.8em}
 """
 
