@@ -361,7 +361,8 @@ class GaussianCopula:
     def _check_fitted(self) -> None:
         if not hasattr(self, "columns_"):
             raise InvalidInputError(
-                "this GaussianCopula is not fitted yet: call .fit(data) or GaussianCopula.load(path) first."
+                "this GaussianCopula is not fitted yet: call .fit(data) "
+                "or GaussianCopula.load(path) first."
             )
 
     def __repr__(self) -> str:

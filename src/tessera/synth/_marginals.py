@@ -95,7 +95,7 @@ class ContinuousMarginal:
         return 1.0
 
     def to_latent(self, value: float) -> tuple[float, float]:
-        """The latent point (as a degenerate interval) where the quantile function hits ``value``."""
+        """The latent point (a degenerate interval) where the quantile function hits ``value``."""
         x = float(value)
         lo, hi = self.x_knots[0], self.x_knots[-1]
         if not lo <= x <= hi:

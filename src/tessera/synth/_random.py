@@ -20,7 +20,8 @@ def as_generator(random_state: int | np.random.Generator | None) -> np.random.Ge
         )
     if random_state < 0:
         raise InvalidTypeError(
-            f"random_state={random_state!r} is invalid: seeds must be >= 0. Pass a non-negative int."
+            f"random_state={random_state!r} is invalid: seeds must be >= 0. "
+            "Pass a non-negative int."
         )
     return np.random.default_rng(int(random_state))
 
