@@ -112,6 +112,20 @@ def test_matches_dense_scipy(problem: tuple[np.ndarray, bool]) -> None:
     assert np.isfinite(cost[result.rows, result.cols]).all()
 
 
+@settings(max_examples=40)
+@given(st.integers(6, 16), st.sampled_from([0.25, 0.5, 1.0]), st.integers(0, 2**32 - 1))
+def test_square_graphs_priced_by_the_auction_match_scipy(n: int, density: float, seed: int) -> None:
+    """Square graphs with many distinct costs take the auction start; same optimum."""
+    rng = np.random.default_rng(seed)
+    cost = rng.uniform(-1000, 1000, (n, n))
+    cost[rng.random((n, n)) > density] = np.inf
+    cost[np.arange(n), rng.permutation(n)] = rng.uniform(-1000, 1000, n)  # feasible
+    expected = scipy_total(cost, False)
+    result = solve_sparse(as_csr(cost))
+    assert result.total_cost == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    assert result.verify(as_csr(cost))
+
+
 @settings(max_examples=25)
 @given(sparse_problems(max_side=5))
 def test_brute_force_on_tiny(problem: tuple[np.ndarray, bool]) -> None:
