@@ -169,10 +169,12 @@ class GaussianCopula:
         matrix = np.column_stack([scores[name] for name in models])
         if matrix.shape[1] == 1:
             return matrix[:, 0]
-        corr = np.corrcoef(matrix, rowvar=False)
-        corr = np.nan_to_num(corr, nan=0.0)
+        centred = matrix - matrix.mean(axis=0)
+        spread = np.sqrt((centred**2).mean(axis=0))
+        standard = centred / np.where(spread > 1e-12, spread, 1.0)
+        corr = standard.T @ standard / matrix.shape[0]
         _, vectors = np.linalg.eigh(corr)
-        return np.asarray(matrix @ vectors[:, -1], dtype=float)
+        return np.asarray(standard @ vectors[:, -1], dtype=float)
 
     def _correlation(
         self, scores: dict[str, np.ndarray], observed: dict[str, np.ndarray]
@@ -187,7 +189,11 @@ class GaussianCopula:
         corr = cov / np.outer(var, var)
         # Discrete scores are E[Z | interval]: their correlation with Z' is rho * sd(scores).
         sd = np.array([c.marginal.score_sd() for c in self.columns_])
+        constant = sd < 1e-9  # a single value: independent of everything
+        sd[constant] = 1.0
         corr = corr / np.outer(sd, sd)
+        corr[constant, :] = 0.0
+        corr[:, constant] = 0.0
         np.fill_diagonal(corr, 1.0)
         corr = np.clip(corr, -0.995, 0.995)
         np.fill_diagonal(corr, 1.0)

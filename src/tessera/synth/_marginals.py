@@ -42,8 +42,8 @@ def _interval_means(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """``E[Z | lower < Z < upper]`` for a standard normal Z, elementwise (tails safe)."""
     mass = special.ndtr(upper) - special.ndtr(lower)
     dens = stats.norm.pdf(lower) - stats.norm.pdf(upper)
-    mid = np.clip((lower + upper) / 2.0, -_Z_CLIP, _Z_CLIP)
     with np.errstate(divide="ignore", invalid="ignore"):
+        mid = np.nan_to_num(np.clip((lower + upper) / 2.0, -_Z_CLIP, _Z_CLIP), nan=0.0)
         means = np.where(mass > 1e-300, dens / np.maximum(mass, 1e-300), mid)
     return np.asarray(means, dtype=float)
 
