@@ -30,19 +30,25 @@ def _auction_prices(indptr, indices, data, v, eps, eps_final, budget):  # type: 
     and taking it from its owner, until every row holds a column. ``eps``
     shrinks fivefold per phase down to ``eps_final``. Only ``v`` is kept: the
     exact solver then starts from these potentials, so its shortest path
-    searches are short. Returns False (and leaves ``v`` unusable) when a phase
-    exceeds ``budget`` bids, which an infeasible graph always does.
+    searches are short (any finite potentials are a valid start for a square
+    problem; good ones only make it fast).
+
+    ``budget`` bounds the bids of all phases together. Returns False when it
+    runs out before the first phase ends (an infeasible graph never ends a
+    phase), so the caller starts from column reduction instead; after that,
+    running out keeps the prices reached, which are already useful.
     """
     n = indptr.shape[0] - 1
     m = v.shape[0]
     y = np.empty(m, np.int64)
     stack = np.empty(n, np.int64)
+    bids = 0
+    phases = 0
     while True:
         y[:] = -1
         for i in range(n):
             stack[i] = n - 1 - i
         top = n
-        bids = 0
         while top > 0:
             top -= 1
             i = stack[top]
@@ -71,7 +77,8 @@ def _auction_prices(indptr, indices, data, v, eps, eps_final, budget):  # type: 
             y[j1] = i
             bids += 1
             if bids > budget:
-                return False
+                return phases > 0
+        phases += 1
         if eps <= eps_final:
             return True
         eps = max(eps / 5.0, eps_final)
@@ -110,7 +117,7 @@ def auction_start(indptr, indices, data, v):  # type: ignore[no-untyped-def]
     if typical <= 0.0:
         typical = spread
     eps_final = max(typical * 1e-6, max(abs(high), abs(low)) * 2.0**-45)
-    budget = 64 * v.shape[0] + 4096
+    budget = 128 * v.shape[0] + 4096
     return _auction_prices(
         indptr, indices, data, v, max(spread / 4.0, eps_final), eps_final, budget
     )
