@@ -110,6 +110,10 @@ class _Locale:
     """Everything one locale needs, read from Faker's providers once."""
 
     def __init__(self, locale: str) -> None:
+        from faker.config import AVAILABLE_LOCALES
+
+        if locale not in AVAILABLE_LOCALES:
+            raise ModuleNotFoundError(f"Faker has no locale {locale!r}")
         modules = {}
         for part in ("person", "address", "phone_number", "internet"):
             try:
