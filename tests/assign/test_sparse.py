@@ -52,16 +52,17 @@ def assert_violator(pattern: np.ndarray, err: InfeasibleAssignmentError) -> None
 
 @pytest.mark.parametrize("case", GOLDEN, ids=case_ids(GOLDEN))
 @pytest.mark.parametrize("form", ["tuple", "csr", "csc", "coo"])
-def test_golden(case: dict, form: str) -> None:
+@pytest.mark.parametrize("method", ["sparse", "dense"])
+def test_golden(case: dict, form: str, method: str) -> None:
     cost = cost_array(case)
     maximize = case["maximize"]
     graph: object
+    kwargs: dict = {"method": method}
     if form == "tuple":
         graph = edges_of(cost)
-        kwargs = {"shape": cost.shape}
+        kwargs["shape"] = cost.shape
     else:
         graph = {"csr": sp.csr_array, "csc": sp.csc_array, "coo": sp.coo_array}[form](as_csr(cost))
-        kwargs = {}
     if case["infeasible"]:
         with pytest.raises(InfeasibleAssignmentError, match="infeasible") as info:
             solve_sparse(graph, maximize=maximize, **kwargs)
@@ -71,7 +72,7 @@ def test_golden(case: dict, form: str) -> None:
     assert isinstance(result, SparseAssignment) and isinstance(result, Assignment)
     assert result.total_cost == pytest.approx(case["total"], rel=1e-12)
     assert np.all(np.diff(result.rows) > 0)
-    assert result.verify(graph, **kwargs)
+    assert result.verify(graph, shape=kwargs.get("shape"))
     assert result.verify(cost)  # the dense certificate holds too (missing edge = inf)
 
 
@@ -94,8 +95,8 @@ def sparse_problems(draw: st.DrawFn, max_side: int = 7) -> tuple[np.ndarray, boo
 
 
 @settings(max_examples=60)
-@given(sparse_problems())
-def test_matches_dense_scipy(problem: tuple[np.ndarray, bool]) -> None:
+@given(sparse_problems(), st.sampled_from(["sparse", "auto"]))
+def test_matches_dense_scipy(problem: tuple[np.ndarray, bool], method: str) -> None:
     """Same optimum as scipy's dense solver on the same finite pattern, or both infeasible."""
     cost, maximize = problem
     dense = np.where(np.isfinite(cost), cost, -np.inf if maximize else np.inf)
@@ -103,10 +104,10 @@ def test_matches_dense_scipy(problem: tuple[np.ndarray, bool]) -> None:
     graph = edges_of(cost)
     if expected is None:
         with pytest.raises(InfeasibleAssignmentError) as info:
-            solve_sparse(graph, shape=cost.shape, maximize=maximize)
+            solve_sparse(graph, shape=cost.shape, maximize=maximize, method=method)
         assert_violator(np.isfinite(cost), info.value)
         return
-    result = solve_sparse(graph, shape=cost.shape, maximize=maximize)
+    result = solve_sparse(graph, shape=cost.shape, maximize=maximize, method=method)
     assert result.total_cost == pytest.approx(expected, rel=1e-9, abs=1e-9)
     assert result.verify(graph, shape=cost.shape)
     assert np.isfinite(cost[result.rows, result.cols]).all()
@@ -121,7 +122,7 @@ def test_square_graphs_priced_by_the_auction_match_scipy(n: int, density: float,
     cost[rng.random((n, n)) > density] = np.inf
     cost[np.arange(n), rng.permutation(n)] = rng.uniform(-1000, 1000, n)  # feasible
     expected = scipy_total(cost, False)
-    result = solve_sparse(as_csr(cost))
+    result = solve_sparse(as_csr(cost), method="sparse")
     assert result.total_cost == pytest.approx(expected, rel=1e-9, abs=1e-9)
     assert result.verify(as_csr(cost))
 
@@ -134,9 +135,9 @@ def test_brute_force_on_tiny(problem: tuple[np.ndarray, bool]) -> None:
     best = brute_force(dense, maximize)
     if best is None:
         with pytest.raises(InfeasibleAssignmentError):
-            solve_sparse(as_csr(cost), maximize=maximize)
+            solve_sparse(as_csr(cost), maximize=maximize, method="sparse")
     else:
-        result = solve_sparse(as_csr(cost), maximize=maximize)
+        result = solve_sparse(as_csr(cost), maximize=maximize, method="sparse")
         assert result.total_cost == pytest.approx(best, rel=1e-9, abs=1e-9)
 
 
@@ -207,12 +208,12 @@ def test_permuting_rows_and_columns_keeps_the_optimum(
     rng = np.random.default_rng(seed)
     pr, pc = rng.permutation(cost.shape[0]), rng.permutation(cost.shape[1])
     try:
-        base = solve_sparse(as_csr(cost), maximize=maximize)
+        base = solve_sparse(as_csr(cost), maximize=maximize, method="sparse")
     except InfeasibleAssignmentError:
         with pytest.raises(InfeasibleAssignmentError):
-            solve_sparse(as_csr(cost[pr][:, pc]), maximize=maximize)
+            solve_sparse(as_csr(cost[pr][:, pc]), maximize=maximize, method="sparse")
         return
-    moved = solve_sparse(as_csr(cost[pr][:, pc]), maximize=maximize)
+    moved = solve_sparse(as_csr(cost[pr][:, pc]), maximize=maximize, method="sparse")
     assert moved.total_cost == pytest.approx(base.total_cost, rel=1e-9, abs=1e-9)
 
 
@@ -226,12 +227,12 @@ def test_adding_a_constant_to_a_row_adds_it_to_the_total(
         cost = cost.T  # every row of the smaller side is assigned
     row = data.draw(st.integers(0, cost.shape[0] - 1))
     try:
-        base = solve_sparse(as_csr(cost), maximize=maximize)
+        base = solve_sparse(as_csr(cost), maximize=maximize, method="sparse")
     except InfeasibleAssignmentError:
         return
     shifted = cost.copy()
     shifted[row] += shift
-    result = solve_sparse(edges_of(shifted), shape=cost.shape, maximize=maximize)
+    result = solve_sparse(edges_of(shifted), shape=cost.shape, maximize=maximize, method="sparse")
     assert result.total_cost == pytest.approx(base.total_cost + shift, rel=1e-9, abs=1e-7)
 
 
@@ -356,6 +357,20 @@ def test_bad_shape() -> None:
 def test_shape_disagrees_with_sparse_matrix() -> None:
     with pytest.raises(InvalidInputError, match=r"differs from graph.shape=\(2, 2\)"):
         solve_sparse(sp.csr_array(np.eye(2)), shape=(3, 3))
+
+
+def test_unknown_method() -> None:
+    with pytest.raises(InvalidInputError, match="method='fast' is invalid"):
+        solve_sparse(sp.csr_array(np.eye(2)), method="fast")
+
+
+def test_dense_graph_takes_the_dense_solver_with_the_same_answer() -> None:
+    cost = np.random.default_rng(9).uniform(1, 100, (60, 80))
+    cost[np.random.default_rng(10).random(cost.shape) < 0.5] = np.inf
+    graph = as_csr(cost)
+    auto, sparse = solve_sparse(graph), solve_sparse(graph, method="sparse")
+    assert auto.total_cost == pytest.approx(sparse.total_cost, rel=1e-12)
+    assert auto.verify(graph) and sparse.verify(graph)
 
 
 def test_maximize_must_be_bool() -> None:

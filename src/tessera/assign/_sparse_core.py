@@ -9,12 +9,13 @@ The graph has ``n`` rows and ``m >= n`` columns; row ``i`` owns the edges
 potential of an assigned row is implicit, ``u[i] = c[i, x[i]] - v[x[i]]``,
 because its column is a minimum of its reduced costs. Phases:
 
-1. Initialisation. A square problem priced by the auction
-   (:mod:`tessera.assign._sparse_auction`) starts from those prices: each row
-   takes a free column of least reduced cost if it has one. Other square
-   problems use column reduction with reduction transfer; rectangular ones
-   start from zero potentials, the rectangular dual. Every problem then runs
-   two rounds of augmenting row reduction over each row's edges.
+1. Initialisation (:func:`start`). Square problems use column reduction with
+   reduction transfer; when that leaves many rows free, the caller prices the
+   columns with the auction (:mod:`tessera.assign._sparse_auction`) and each
+   row takes a free column of least reduced cost under those prices.
+   Rectangular problems start from zero potentials, the rectangular dual.
+   Every problem then runs two rounds of augmenting row reduction over each
+   row's edges.
 2. Augmentation: for each row still free, Dijkstra over the reduced costs with
    an indexed binary heap (decrease-key, no stale entries). Only the columns a
    search touches are reset afterwards, so an augmentation costs the size of
@@ -361,9 +362,37 @@ def _tight_greedy(indptr, indices, data, x, y, v, xw, free):  # type: ignore[no-
     return numfree
 
 
+ZERO = 0
+COLUMN_REDUCTION = 1
+PRICED = 2
+
+
 @njit(cache=True, nogil=True)
-def solve_csr(indptr, indices, data, x, y, v, xw, tree, priced):  # type: ignore[no-untyped-def]
-    """Solve the assignment on a CSR graph with n rows <= m columns.
+def start(indptr, indices, data, x, y, v, xw, free, how):  # type: ignore[no-untyped-def]
+    """Initial assignment and potentials. Returns the number of free rows in ``free``.
+
+    ``how`` is ``ZERO`` (zero potentials, nothing assigned: the rectangular
+    dual), ``COLUMN_REDUCTION`` (square: column reduction with reduction
+    transfer) or ``PRICED`` (square, ``v`` holding auction prices from
+    :func:`tessera.assign._sparse_auction.auction_start`: each row takes a
+    free column of least reduced cost).
+    """
+    n = x.shape[0]
+    x[:] = -1
+    y[:] = -1
+    if how == PRICED:
+        return _tight_greedy(indptr, indices, data, x, y, v, xw, free)
+    if how == COLUMN_REDUCTION:
+        return _column_reduction(indptr, indices, data, x, y, v, xw, free)
+    v[:] = 0.0
+    for i in range(n):
+        free[i] = i
+    return n
+
+
+@njit(cache=True, nogil=True)
+def solve_csr(indptr, indices, data, x, y, v, xw, free, numfree, tree):  # type: ignore[no-untyped-def]
+    """Finish the assignment on a CSR graph with n rows <= m columns from :func:`start`.
 
     Parameters
     ----------
@@ -374,19 +403,14 @@ def solve_csr(indptr, indices, data, x, y, v, xw, tree, priced):  # type: ignore
         constant to every edge moves every complete assignment's total
         alike), which keeps the potentials small and the auction's bids
         above rounding.
-    x, y : int64[:]
-        Outputs: column of each row (n), row of each column (m), -1 if none.
-    v : float64[:]
-        Column potentials (m): the starting prices when ``priced`` (from
-        :func:`tessera.assign._sparse_auction.auction_start`), and the output.
-    xw : float64[:]
-        Output: cost of each row's assigned edge (n), so ``u = xw - v[x]``.
+    x, y, v, xw : arrays
+        The state from :func:`start`, and the outputs: column of each row
+        (n), row of each column (m), column potentials (m), and the cost of
+        each row's assigned edge (n), so ``u = xw - v[x]``.
+    free, numfree : int64[:], int
+        The free rows from :func:`start`.
     tree : int64[:]
         Output on failure: the columns reached from the failing row (m).
-    priced : bool
-        Whether ``v`` holds auction prices to start from (square problems
-        only); otherwise square problems start with column reduction and
-        rectangular ones from zero potentials.
 
     Returns
     -------
@@ -395,19 +419,6 @@ def solve_csr(indptr, indices, data, x, y, v, xw, tree, priced):  # type: ignore
         assigned to ``tree[:k]`` reach only the columns ``tree[:k]``.
     """
     n = x.shape[0]
-    m = v.shape[0]
-    x[:] = -1
-    y[:] = -1
-    free = np.empty(n, np.int64)
-    if priced:
-        numfree = _tight_greedy(indptr, indices, data, x, y, v, xw, free)
-    elif n == m:
-        numfree = _column_reduction(indptr, indices, data, x, y, v, xw, free)
-    else:
-        v[:] = 0.0
-        for i in range(n):
-            free[i] = i
-        numfree = n
     max_steps = 16 * n + 1024
     for _ in range(2):
         if numfree == 0:
