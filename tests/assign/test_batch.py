@@ -79,6 +79,48 @@ def test_matches_scipy_problem_by_problem(problem: tuple[np.ndarray, bool]) -> N
         )
 
 
+@settings(max_examples=40)
+@given(stacks())
+def test_mask_marks_exactly_the_infeasible_problems(problem: tuple[np.ndarray, bool]) -> None:
+    costs, maximize = problem
+    expected = [scipy_total(c, maximize) for c in costs]
+    result = solve_batch(costs, maximize=maximize, infeasible="mask")
+    assert result.feasible is not None
+    assert result.feasible.tolist() == [t is not None for t in expected]
+    for p, t in enumerate(expected):
+        if t is None:
+            assert np.isnan(result.total_costs[p]) and (result.cols[p] == -1).all()
+            with pytest.raises(InfeasibleAssignmentError, match=f"problem {p} of the batch"):
+                result[p]
+        else:
+            assert result.total_costs[p] == pytest.approx(t, rel=1e-9, abs=1e-9)
+            assert result[p].verify(costs[p])
+    assert result.verify(costs)
+
+
+def test_mask_verify_rejects_a_masked_problem_with_pairs() -> None:
+    costs = np.zeros((3, 2, 2))
+    costs[1, 0, :] = np.inf
+    result = solve_batch(costs, infeasible="mask")
+    assert result.feasible.tolist() == [True, False, True] and result.verify(costs)
+    cols = result.cols.copy()
+    cols[1] = [0, 1]
+    tampered = BatchAssignment(
+        result.rows,
+        cols,
+        result.total_costs,
+        result.row_potentials,
+        result.col_potentials,
+        feasible=result.feasible,
+    )
+    assert not tampered.verify(costs)
+
+
+def test_infeasible_option_is_checked() -> None:
+    with pytest.raises(InvalidInputError, match="infeasible='skip' is invalid"):
+        solve_batch(np.zeros((1, 2, 2)), infeasible="skip")
+
+
 def test_a_bigger_stack_agrees_with_solve() -> None:
     costs = np.random.default_rng(5).integers(0, 100, (300, 16, 16)).astype(float)
     result = solve_batch(costs)

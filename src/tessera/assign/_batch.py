@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tessera._validation import short_repr
+from tessera._validation import check_in, short_repr
 from tessera.assign._result import Assignment
 from tessera.errors import InfeasibleAssignmentError, InvalidInputError, InvalidTypeError
 
@@ -33,6 +33,10 @@ class BatchAssignment:
         The dual certificate of each problem, as in :class:`Assignment`.
     maximize : bool
         Whether the totals are maximised.
+    feasible : ndarray of bool, shape (b,), or None
+        With ``solve_batch(..., infeasible="mask")``: which problems have a
+        complete assignment (the others hold ``-1`` pairs and NaN totals and
+        potentials). ``None`` when every problem does.
 
     Notes
     -----
@@ -46,11 +50,18 @@ class BatchAssignment:
     row_potentials: NDArray[np.float64]
     col_potentials: NDArray[np.float64]
     maximize: bool = False
+    feasible: NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return int(self.total_costs.shape[0])
 
     def __getitem__(self, index: int) -> Assignment:
+        if self.feasible is not None and not self.feasible[index]:
+            raise InfeasibleAssignmentError(
+                f"problem {index} of the batch is infeasible (it was masked): no complete "
+                f"assignment avoids its forbidden pairs. Call tessera.assign.solve(costs[{index}]) "
+                "to see which rows cannot be assigned."
+            )
         return Assignment(
             rows=self.rows[index],
             cols=self.cols[index],
@@ -86,6 +97,19 @@ class BatchAssignment:
         c = np.asarray(costs, dtype=np.float64)
         if c.ndim != 3 or c.shape[0] != len(self):
             return False
+        if self.feasible is not None:
+            ok = self.feasible
+            if (self.cols[~ok] != -1).any() or not np.isnan(self.total_costs[~ok]).all():
+                return False
+            solved = BatchAssignment(
+                self.rows[ok],
+                self.cols[ok],
+                self.total_costs[ok],
+                self.row_potentials[ok],
+                self.col_potentials[ok],
+                self.maximize,
+            )
+            return solved.verify(c[ok], rtol=rtol)
         b, n, m = c.shape
         k = min(n, m)
         rows, cols = self.rows, self.cols
@@ -202,7 +226,9 @@ def _infeasible(c: NDArray[np.float64], bad: NDArray[np.int64], transposed: bool
     )
 
 
-def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
+def solve_batch(
+    costs: ArrayLike, *, maximize: bool = False, infeasible: str = "raise"
+) -> BatchAssignment:
     """Solve a stack of independent assignment problems in parallel.
 
     Parameters
@@ -213,6 +239,10 @@ def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
         shape; rectangular either way.
     maximize : bool, default=False
         Maximise each total instead of minimising it.
+    infeasible : {"raise", "mask"}, default="raise"
+        What an infeasible problem does: raise for the whole batch, or be
+        marked in ``result.feasible`` (tracking: one impossible frame should
+        not stop the others).
 
     Returns
     -------
@@ -226,8 +256,9 @@ def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
         For non-numeric entries, a shape that is not 3-D, NaN or ``-inf``; the
         message names the problem and the entry.
     InfeasibleAssignmentError
-        When any problem has no complete assignment; the message names the
-        first such problem (and how many there are) and a Hall violator in it.
+        With ``infeasible="raise"``, when any problem has no complete
+        assignment; the message names the first such problem (and how many
+        there are) and a Hall violator in it.
 
     Notes
     -----
@@ -248,6 +279,7 @@ def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
     >>> result.verify(costs)
     True
     """
+    check_in("infeasible", infeasible, ("raise", "mask"))
     c = _as_cost_stack(costs, maximize)
     b, n, m = c.shape
     transposed = n > m
@@ -257,6 +289,7 @@ def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
     v = np.zeros((b, big), np.float64)
     u = np.zeros((b, k), np.float64)
     total = np.zeros(b, np.float64)
+    bad = np.zeros(0, np.int64)
     if b and k:
         from tessera.assign._batch_core import assigned_costs
         from tessera.assign._jv import OK, solve_dense_batch
@@ -264,8 +297,9 @@ def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
         status = np.zeros(b, np.int64)
         solve_dense_batch(work, x, v, status)
         bad = np.flatnonzero(status != OK)
-        if bad.size:
+        if bad.size and infeasible == "raise":
             raise _infeasible(work, bad, transposed)
+        x[bad] = 0  # a partial assignment: read nothing from it
         assigned_costs(work, x, v, u, total)
     if transposed:
         order = np.argsort(x, axis=1)
@@ -275,6 +309,12 @@ def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
         rows, cols = np.tile(np.arange(k, dtype=np.int64), (b, 1)), x
     if maximize:
         total, u, v = -total, -u, -v
+    feasible = None
+    if infeasible == "mask":
+        feasible = np.ones(b, bool)
+        feasible[bad] = False
+        rows[bad] = cols[bad] = -1
+        total[bad] = u[bad] = v[bad] = np.nan
     return BatchAssignment(
         rows=rows,
         cols=cols,
@@ -282,4 +322,5 @@ def solve_batch(costs: ArrayLike, *, maximize: bool = False) -> BatchAssignment:
         row_potentials=u,
         col_potentials=v,
         maximize=bool(maximize),
+        feasible=feasible,
     )
