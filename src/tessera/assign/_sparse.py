@@ -8,144 +8,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tessera._validation import check_in, short_repr
+from tessera._validation import check_in
 from tessera.assign._result import Assignment
-from tessera.errors import InfeasibleAssignmentError, InvalidInputError, InvalidTypeError
+from tessera.assign._sparse_input import as_edges, duplicate_error
+from tessera.errors import InfeasibleAssignmentError
 
-__all__ = ["SparseAssignment", "as_edges", "solve_sparse"]
-
-Edges = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], tuple[int, int]]
-
-
-def _weights(values: Any, name: str) -> NDArray[np.float64]:
-    arr = np.asarray(values)
-    if arr.dtype.kind == "c":
-        raise InvalidTypeError(
-            f"{name} has complex dtype {arr.dtype}: edge costs must be real numbers. "
-            f"Pass the real part if the imaginary part is zero."
-        )
-    if arr.dtype.kind not in "biuf":
-        raise InvalidInputError(
-            f"{name} has non-numeric dtype {arr.dtype} (first value "
-            f"{short_repr(arr.flat[0] if arr.size else None)}): edge costs must be numbers. "
-            "Convert them first, e.g. with np.asarray(weight, dtype=float)."
-        )
-    return np.ascontiguousarray(arr, dtype=np.float64).reshape(-1)
-
-
-def _indices(values: Any, name: str, bound: int | None, axis: str) -> NDArray[np.int64]:
-    arr = np.asarray(values)
-    if arr.ndim != 1 or arr.dtype.kind not in "iu":
-        raise InvalidInputError(
-            f"{name}={short_repr(values)} is invalid: it must be a 1-D array of integer "
-            f"{axis} indices (got dtype {arr.dtype}, shape {arr.shape}). "
-            "Pass integer arrays, e.g. np.asarray(row, dtype=np.int64)."
-        )
-    out = arr.astype(np.int64)
-    if out.size and out.min() < 0:
-        raise InvalidInputError(
-            f"{name} contains the negative {axis} index {int(out.min())}: indices must be "
-            ">= 0. Pass 0-based indices."
-        )
-    if bound is not None and out.size and out.max() >= bound:
-        raise InvalidInputError(
-            f"{name} contains the {axis} index {int(out.max())}, outside "
-            f"shape[{int(axis == 'column')}]={bound}: indices must be < the shape. "
-            "Pass a larger shape or fix the index."
-        )
-    return out
-
-
-def _check_shape(shape: Any) -> tuple[int, int]:
-    ok = (
-        isinstance(shape, tuple | list)
-        and len(shape) == 2
-        and all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in shape)
-        and min(shape) >= 0
-    )
-    if not ok:
-        raise InvalidInputError(
-            f"shape={short_repr(shape)} is invalid: it must be a pair of non-negative ints "
-            "(n_rows, n_cols). Pass e.g. shape=(4, 5)."
-        )
-    return int(shape[0]), int(shape[1])
-
-
-def as_edges(graph: Any, *, shape: Any = None, maximize: bool = False) -> Edges:
-    """Validate a sparse graph; return edges ``(row, col, cost, shape)`` to minimise.
-
-    ``cost`` is negated when ``maximize=True``. Forbidden edges (``+inf``, or
-    ``-inf`` when maximising) are dropped; NaN, ``-inf`` (``+inf`` when
-    maximising) and repeated ``(row, col)`` pairs raise
-    :class:`~tessera.errors.InvalidInputError`.
-    """
-    import scipy.sparse as sp
-
-    if not isinstance(maximize, bool | np.bool_):
-        raise InvalidInputError(
-            f"maximize={short_repr(maximize)} is invalid: it must be a bool. "
-            "Pass maximize=True or maximize=False."
-        )
-    if sp.issparse(graph):
-        given = tuple(int(s) for s in graph.shape)
-        if len(given) != 2:
-            raise InvalidInputError(
-                f"graph has shape {given}: a bipartite graph is a 2-D sparse matrix. "
-                "Pass a 2-D scipy sparse matrix or array."
-            )
-        if shape is not None and _check_shape(shape) != given:
-            raise InvalidInputError(
-                f"shape={short_repr(shape)} is invalid: it differs from graph.shape={given}. "
-                "Leave shape=None for a sparse matrix."
-            )
-        coo = graph.tocoo()  # keeps duplicates and explicit zeros
-        weight = _weights(coo.data, "graph.data")
-        row = coo.row.astype(np.int64)
-        col = coo.col.astype(np.int64)
-        n, m = given
-    elif isinstance(graph, tuple) and len(graph) == 3:
-        bounds = (None, None) if shape is None else _check_shape(shape)
-        row = _indices(graph[0], "row", bounds[0], "row")
-        col = _indices(graph[1], "col", bounds[1], "column")
-        weight = _weights(graph[2], "weight")
-        if not (row.shape == col.shape == weight.shape):
-            raise InvalidInputError(
-                f"graph=(row, col, weight) have lengths {row.size}, {col.size}, {weight.size}: "
-                "the three arrays must have one entry per edge. Pass arrays of equal length."
-            )
-        n = bounds[0] if bounds[0] is not None else int(row.max(initial=-1)) + 1
-        m = bounds[1] if bounds[1] is not None else int(col.max(initial=-1)) + 1
-    else:
-        raise InvalidInputError(
-            f"graph={short_repr(graph)} is invalid: it must be a scipy sparse matrix or array, "
-            "or a tuple (row, col, weight) of equal-length arrays. Wrap a dense matrix with "
-            "scipy.sparse.csr_array, or use tessera.assign.solve for dense costs."
-        )
-    if maximize:
-        weight = -weight
-    low = weight.min() if weight.size else 0.0
-    if low != low or low == -np.inf:
-        bad = int(np.flatnonzero(np.isnan(weight) | np.isneginf(weight))[0])
-        what = (
-            "NaN" if np.isnan(weight[bad]) else ("+inf with maximize=True" if maximize else "-inf")
-        )
-        raise InvalidInputError(
-            f"graph has an invalid edge cost: edge ({row[bad]}, {col[bad]}) is {what}. Costs must "
-            "be finite, or +inf to forbid the edge (-inf when maximizing); better, leave it out."
-        )
-    if weight.size and weight.max() == np.inf:
-        keep = weight < np.inf
-        row, col, weight = row[keep], col[keep], weight[keep]
-    return row, col, weight, (n, m)
-
-
-def _duplicate_error(row: NDArray[np.int64], col: NDArray[np.int64], e: int) -> InvalidInputError:
-    pair = (int(row[e]), int(col[e]))
-    return InvalidInputError(
-        f"graph has the edge {pair} more than once: an edge has one cost "
-        "(scipy would silently sum repeated COO entries). Merge them first, e.g. keep the "
-        "cheapest, or call graph.sum_duplicates() if a sum is what you mean."
-    )
+__all__ = ["SparseAssignment", "solve_sparse"]
 
 
 def _infeasible(rows: list[int], cols: list[int], transposed: bool) -> InfeasibleAssignmentError:
@@ -298,16 +166,7 @@ def solve_sparse(
     >>> result.verify(graph)
     True
     """
-    from tessera.assign._sparse_auction import auction_start
-    from tessera.assign._sparse_core import (
-        COLUMN_REDUCTION,
-        OK,
-        PRICED,
-        ZERO,
-        build_csr,
-        solve_csr,
-        start,
-    )
+    from tessera.assign._sparse_core import build_csr
 
     check_in("method", method, ("auto", "sparse", "dense"))
     row, col, w, (n, m) = as_edges(graph, shape=shape, maximize=maximize)
@@ -317,10 +176,26 @@ def solve_sparse(
     indptr, indices, data, dup = build_csr(row, col, w, n, m)
     if dup >= 0:
         src = (col, row) if transposed else (row, col)
-        raise _duplicate_error(*src, int(dup))
+        raise duplicate_error(*src, int(dup))
     dense_pays = n * m <= _DENSE_MAX_CELLS and data.size * 10 >= n * m
     if n and (method == "dense" or (method == "auto" and dense_pays)):
         return _solve_as_dense(row, col, w, (n, m), transposed, maximize)
+    return _solve_csr(indptr, indices, data, m, transposed, maximize)
+
+
+def _solve_csr(
+    indptr: NDArray[np.int64],
+    indices: NDArray[np.int64],
+    data: NDArray[np.float64],
+    m: int,
+    transposed: bool,
+    maximize: bool,
+) -> SparseAssignment:
+    """Run the sparse kernels on a CSR graph in solver orientation (n <= m)."""
+    from tessera.assign._sparse_auction import auction_start
+    from tessera.assign._sparse_core import COLUMN_REDUCTION, OK, PRICED, ZERO, solve_csr, start
+
+    n = indptr.size - 1
     x = np.empty(n, np.int64)
     y = np.empty(m, np.int64)
     v = np.empty(m, np.float64)
