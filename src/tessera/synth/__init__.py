@@ -3,7 +3,8 @@
 - :class:`GaussianCopula` -- learn a table's marginals and dependence, sample more rows;
 - :func:`fake_people` -- names, emails, phones and addresses, a whole column at a time;
 - :func:`linear`, :func:`time_series`, :func:`low_rank`, :func:`classification`,
-  :func:`regression`, :func:`blobs`, :func:`distribution` -- seeded generators.
+  :func:`regression`, :func:`blobs`, :func:`distribution` -- seeded generators;
+- :func:`quality_report` -- shapes, pair trends, coverage, ML efficacy; terminal and HTML.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from tessera.synth._generators import (
     time_series,
 )
 from tessera.synth._people import PEOPLE_FIELDS, fake_people
+from tessera.synth._quality import QualityReport, quality_report
 
 __all__ = [
     "PEOPLE_FIELDS",
     "CopulaDescription",
     "GaussianCopula",
+    "QualityReport",
     "blobs",
     "classification",
     "distribution",
     "fake_people",
     "linear",
     "low_rank",
+    "quality_report",
     "regression",
     "time_series",
 ]
