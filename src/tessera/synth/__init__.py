@@ -4,7 +4,8 @@
 - :func:`fake_people` -- names, emails, phones and addresses, a whole column at a time;
 - :func:`linear`, :func:`time_series`, :func:`low_rank`, :func:`classification`,
   :func:`regression`, :func:`blobs`, :func:`distribution` -- seeded generators;
-- :func:`quality_report` -- shapes, pair trends, coverage, ML efficacy; terminal and HTML.
+- :func:`quality_report` -- shapes, pair trends, coverage, ML efficacy; terminal and HTML;
+- :func:`load_spec`, :func:`generate_table` -- declarative table specs, streamed in chunks.
 """
 
 from __future__ import annotations
@@ -21,19 +22,30 @@ from tessera.synth._generators import (
 )
 from tessera.synth._people import PEOPLE_FIELDS, fake_people
 from tessera.synth._quality import QualityReport, quality_report
+from tessera.synth._random import chunk_seeds
+from tessera.synth._spec import TableSpec, generate_chunk, load_spec, parse_spec
+from tessera.synth._stream import chunk_plan, generate_table, write_chunks
 
 __all__ = [
-    "PEOPLE_FIELDS",
     "CopulaDescription",
     "GaussianCopula",
+    "PEOPLE_FIELDS",
     "QualityReport",
+    "TableSpec",
     "blobs",
+    "chunk_plan",
+    "chunk_seeds",
     "classification",
     "distribution",
     "fake_people",
+    "generate_chunk",
+    "generate_table",
     "linear",
+    "load_spec",
     "low_rank",
+    "parse_spec",
     "quality_report",
     "regression",
     "time_series",
+    "write_chunks",
 ]
