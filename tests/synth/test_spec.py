@@ -121,8 +121,9 @@ def test_dask_partitions_match_local_chunks(tmp_path) -> None:
         ("colums:\n  a: {type: sequence}\n", ["spec:1", "unknown key"]),
         ("columns: [1, 2\n", ["not valid YAML"]),
         (
-            "columns:\n  a: {type: distribution, name: norm}\n  b: {type: distribution, name: norm}\n"
-            "  c: {type: distribution, name: norm}\ncorrelations:\n  - [a, b, 0.9]\n"
+            "columns:\n  a: {type: distribution, name: norm}\n"
+            "  b: {type: distribution, name: norm}\n  c: {type: distribution, name: norm}\n"
+            "correlations:\n  - [a, b, 0.9]\n"
             "  - [a, c, 0.9]\n  - [b, c, -0.9]\n",
             ["not positive definite"],
         ),
