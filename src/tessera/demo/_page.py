@@ -38,8 +38,9 @@ def _sections() -> list[Callable[[], Section]]:
     """The section builders, one per part, in page order."""
     from tessera.demo._assign import assign_section
     from tessera.demo._split import split_section
+    from tessera.demo._synth import synth_section
 
-    return [assign_section, split_section]
+    return [assign_section, split_section, synth_section]
 
 
 _CSS = """
