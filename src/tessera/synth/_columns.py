@@ -173,6 +173,23 @@ class ColumnModel:
             return pd.Categorical(out, categories=self._categories())
         return out
 
+    def cast(self, series: pd.Series) -> Any:
+        """A column pieced together from segments, in this column's output kind."""
+        if self.logical == "float":
+            return series.astype(float)
+        if self.logical == "int":
+            if self.missing_rate > 0 or series.isna().any():
+                return series.astype("Int64")
+            return series.astype(self.dtype if self.dtype.startswith(("int", "uint")) else "int64")
+        if self.logical == "bool":
+            return series.astype("boolean" if series.isna().any() else bool)
+        if self.logical == "category":
+            values = series.astype(object).where(series.notna(), None)
+            if self.dtype == "category":
+                return pd.Categorical(values, categories=self._categories())
+            return values
+        return series
+
     def _categories(self) -> list[Any]:
         marginal = self.marginal
         assert isinstance(marginal, DiscreteMarginal)

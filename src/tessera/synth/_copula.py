@@ -14,7 +14,7 @@ from tessera._validation import bad_value, check_positive_int, short_repr
 from tessera.errors import InvalidInputError, InvalidTypeError
 from tessera.synth._columns import ColumnModel
 from tessera.synth._conditional import conditional_latent
-from tessera.synth._marginals import ContinuousMarginal, DiscreteMarginal
+from tessera.synth._marginals import ContinuousMarginal, DiscreteMarginal, _plain
 from tessera.synth._random import as_generator
 
 __all__ = ["CopulaDescription", "GaussianCopula"]
@@ -25,17 +25,25 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class CopulaDescription:
-    """What a fitted copula learned: one row per column and the latent correlation."""
+    """What a fitted copula learned: one row per column, the latent correlation, the segments.
+
+    With segments, ``columns`` and ``correlation`` describe the whole table and each
+    segment's own copula is in ``GaussianCopula.segments_``.
+    """
 
     columns: pd.DataFrame
     correlation: pd.DataFrame
+    segments: pd.DataFrame
 
     def __str__(self) -> str:
         with pd.option_context("display.max_colwidth", 90, "display.width", 140):
-            return (
+            text = (
                 f"{self.columns.to_string()}\n\nlatent correlation:\n"
                 f"{self.correlation.round(2).to_string()}"
             )
+            if len(self.segments):
+                text += f"\n\none copula per segment:\n{self.segments.to_string(index=False)}"
+            return text
 
 
 class GaussianCopula:
@@ -57,6 +65,11 @@ class GaussianCopula:
     shrinkage : float, default=0.0
         Shrink the latent correlation toward the identity by this fraction (0 to 1);
         a little helps when there are few rows per column.
+    segment_by : str or None, default="auto"
+        A categorical column to fit one copula per category of (sampled as a mixture),
+        for classes whose members differ in several directions at once. ``"auto"``
+        picks the column, if any, whose association with the numeric columns a single
+        copula misses most (see ``tessera.synth._segments``); ``None`` never segments.
 
     Attributes
     ----------
@@ -66,6 +79,10 @@ class GaussianCopula:
         The latent correlation matrix.
     n_rows_ : int
         Rows seen at fit time.
+    segment_by_ : str or None
+        The column segmented by, if any.
+    segments_ : list of (value, weight, GaussianCopula)
+        One copula per category of ``segment_by_`` (empty if none).
 
     Notes
     -----
@@ -85,9 +102,12 @@ class GaussianCopula:
     (5, 2)
     """
 
-    def __init__(self, *, max_discrete: int = 20, shrinkage: float = 0.0) -> None:
+    def __init__(
+        self, *, max_discrete: int = 20, shrinkage: float = 0.0, segment_by: str | None = "auto"
+    ) -> None:
         self.max_discrete = max_discrete
         self.shrinkage = shrinkage
+        self.segment_by = segment_by
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame) -> GaussianCopula:
@@ -131,7 +151,44 @@ class GaussianCopula:
         self.correlation_ = self._correlation(scores, observed)
         self.n_rows_ = int(data.shape[0])
         self._prepare()
+        self._fit_segments(data, scores)
         return self
+
+    def _fit_segments(self, data: pd.DataFrame, scores: dict[str, np.ndarray]) -> None:
+        from tessera.synth._segments import choose_segment
+
+        self.segment_by_: str | None = None
+        self.segments_: list[tuple[Any, float, GaussianCopula]] = []
+        if self.segment_by not in (None, "auto") and self.segment_by not in self._index:
+            raise bad_value(
+                "segment_by",
+                self.segment_by,
+                "it must be None, 'auto' or a column of data",
+                f"Use one of {list(self._index)}.",
+            )
+        name = choose_segment(data, self.columns_, self.correlation_, scores, self.segment_by)
+        if name is None and self.segment_by not in (None, "auto"):
+            raise bad_value(
+                "segment_by",
+                self.segment_by,
+                "it must be a complete categorical column with 2 to 12 categories of at least "
+                "30 rows each",
+                "Pass 'auto' or None.",
+            )
+        if name is None:
+            return
+        column = _original(data, name)
+        segments = []
+        for value, rows in data.groupby(column, sort=False, observed=True):
+            sub = GaussianCopula(
+                max_discrete=self.max_discrete, shrinkage=self.shrinkage, segment_by=None
+            )
+            try:
+                sub.fit(rows.drop(columns=[column]))
+            except InvalidInputError:
+                return  # a column empty within a segment: keep the single copula
+            segments.append((_plain(value), len(rows) / len(data), sub))
+        self.segment_by_, self.segments_ = name, segments
 
     def _check_params(self) -> None:
         check_positive_int("max_discrete", self.max_discrete, minimum=1)
@@ -232,6 +289,56 @@ class GaussianCopula:
         self._check_fitted()
         n = check_positive_int("n", n, minimum=0)
         rng = as_generator(random_state)
+        if conditions is not None and not isinstance(conditions, dict):
+            raise InvalidTypeError(
+                f"conditions={short_repr(conditions)} is invalid: it must be a dict "
+                "{column: value}. Pass e.g. conditions={'sex': 'F'}."
+            )
+        if self.segments_:
+            return self._sample_segments(n, dict(conditions or {}), rng)
+        return self._sample_single(n, conditions, rng)
+
+    def _sample_segments(
+        self, n: int, conditions: dict[str, Any], rng: np.random.Generator
+    ) -> pd.DataFrame:
+        from tessera.synth._segments import condition_likelihood
+
+        name = self.segment_by_
+        self._latent_conditions(conditions)  # validates names and values against the whole
+        values = [v for v, _, _ in self.segments_]
+        if name in conditions:
+            wanted = conditions.pop(name)
+            weights = np.array([float(v == wanted) for v in values])
+        else:
+            weights = np.array([w for _, w, _ in self.segments_])
+            if conditions:
+                weights = weights * [
+                    condition_likelihood(m.columns_, conditions) for _, _, m in self.segments_
+                ]
+        if weights.sum() <= 0:
+            raise bad_value(
+                "conditions",
+                conditions,
+                "no segment of the model can produce them",
+                "Condition on values seen together at fit time.",
+            )
+        counts = rng.multinomial(n, weights / weights.sum())
+        parts = []
+        for (value, _, model), count in zip(self.segments_, counts, strict=True):
+            if count:
+                part = model._sample_single(int(count), conditions or None, rng)
+                parts.append(part.assign(**{name: [value] * int(count)}))
+        if not parts:
+            parts = [self.segments_[0][2]._sample_single(0, None, rng).assign(**{name: []})]
+        frame = pd.concat(parts, ignore_index=True).iloc[rng.permutation(n)]
+        frame = frame.reset_index(drop=True)[[c.name for c in self.columns_]]
+        for column in self.columns_:
+            frame[column.name] = column.cast(frame[column.name])
+        return frame
+
+    def _sample_single(
+        self, n: int, conditions: dict[str, Any] | None, rng: np.random.Generator
+    ) -> pd.DataFrame:
         d = len(self.columns_)
         if conditions:
             fixed = self._latent_conditions(conditions)
@@ -254,11 +361,6 @@ class GaussianCopula:
         return pd.DataFrame(out)
 
     def _latent_conditions(self, conditions: dict[str, Any]) -> dict[int, tuple[float, float]]:
-        if not isinstance(conditions, dict):
-            raise InvalidTypeError(
-                f"conditions={short_repr(conditions)} is invalid: it must be a dict "
-                "{column: value}. Pass e.g. conditions={'sex': 'F'}."
-            )
         fixed: dict[int, tuple[float, float]] = {}
         for name, value in conditions.items():
             if name not in self._index:
@@ -287,10 +389,18 @@ class GaussianCopula:
         return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
-            "params": {"max_discrete": self.max_discrete, "shrinkage": self.shrinkage},
+            "params": {
+                "max_discrete": self.max_discrete,
+                "shrinkage": self.shrinkage,
+                "segment_by": self.segment_by,
+            },
             "n_rows": self.n_rows_,
             "columns": [c.to_dict() for c in self.columns_],
             "correlation": self.correlation_.tolist(),
+            "segment_by": self.segment_by_,
+            "segments": [
+                {"value": v, "weight": w, "model": m.to_dict()} for v, w, m in self.segments_
+            ],
         }
 
     @classmethod
@@ -319,6 +429,11 @@ class GaussianCopula:
             if model.correlation_.shape != (d, d):
                 raise ValueError(f"correlation is {model.correlation_.shape}, expected ({d}, {d})")
             model._prepare()
+            model.segment_by_ = data.get("segment_by")
+            model.segments_ = [
+                (s["value"], float(s["weight"]), cls.from_dict(s["model"]))
+                for s in data.get("segments", [])
+            ]
         except (KeyError, TypeError, ValueError, np.linalg.LinAlgError) as exc:
             raise InvalidInputError(
                 f"model document is invalid: {type(exc).__name__}: {exc}. "
@@ -359,9 +474,14 @@ class GaussianCopula:
             for c in self.columns_
         ]
         names = [c.name for c in self.columns_]
+        segments = pd.DataFrame(
+            [(v, w) for v, w, _ in self.segments_],
+            columns=[self.segment_by_ or "segment", "weight"],
+        )
         return CopulaDescription(
             columns=pd.DataFrame(rows).set_index("column"),
             correlation=pd.DataFrame(self.correlation_, index=names, columns=names),
+            segments=segments,
         )
 
     def _check_fitted(self) -> None:
@@ -372,7 +492,10 @@ class GaussianCopula:
             )
 
     def __repr__(self) -> str:
-        return f"GaussianCopula(max_discrete={self.max_discrete}, shrinkage={self.shrinkage})"
+        return (
+            f"GaussianCopula(max_discrete={self.max_discrete}, shrinkage={self.shrinkage}, "
+            f"segment_by={self.segment_by!r})"
+        )
 
 
 def _original(data: pd.DataFrame, name: str) -> Any:
