@@ -303,7 +303,7 @@ class GaussianCopula:
     ) -> pd.DataFrame:
         from tessera.synth._segments import condition_likelihood
 
-        name = self.segment_by_
+        name = str(self.segment_by_)
         self._latent_conditions(conditions)  # validates names and values against the whole
         values = [v for v, _, _ in self.segments_]
         if name in conditions:

@@ -152,11 +152,11 @@ def time_series(
             )
         steps = np.sort(rng.choice(np.arange(1, n), size=int(changepoints), replace=False))
     else:
-        steps = np.sort(np.asarray(list(changepoints), dtype=int))
+        steps = np.sort(np.asarray([int(c) for c in changepoints], dtype=np.int64))  # type: ignore[union-attr]
         if steps.size and (steps.min() < 1 or steps.max() >= n):
             raise bad_value(
                 "changepoints",
-                list(changepoints),
+                changepoints,
                 f"steps must be in [1, {n})",
                 "Pass step indices inside the series.",
             )

@@ -118,7 +118,7 @@ class ContinuousMarginal:
         out += pos * self._steps[index]
         if self.decimals is not None:
             out = np.round(out, self.decimals)
-        return out
+        return np.asarray(out, dtype=float)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -210,7 +210,7 @@ class DiscreteMarginal:
         table = np.asarray(self.values, dtype=object)
         if all(isinstance(v, int | float) and not isinstance(v, bool) for v in self.values):
             table = np.asarray(self.values, dtype=float)
-        return table[self.sample_codes(z)]
+        return np.asarray(table[self.sample_codes(z)])
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "values": list(self.values), "probs": self.probs.tolist()}

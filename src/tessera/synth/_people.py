@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -54,12 +54,12 @@ class _Tokens(Mapping[str, Callable[[int, np.random.Generator], np.ndarray]]):
             if isinstance(formats, tuple | list | dict) and formats:
                 kept = usable(formats, self)
                 if kept:
-                    return lambda n, rng, kept=kept: render_formats(kept, n, rng, self)
+                    return partial(_render_kept, kept, self)
             for plural in plurals:
                 values = getattr(provider, plural, None)
                 if isinstance(values, tuple | list | dict) and values:
                     if all(isinstance(v, str) for v in values):
-                        return lambda n, rng, values=values: choose(values, n, rng)
+                        return partial(_choose_from, values)
         return None
 
     def __getitem__(self, name: str) -> Callable[[int, np.random.Generator], np.ndarray]:
@@ -76,6 +76,14 @@ class _Tokens(Mapping[str, Callable[[int, np.random.Generator], np.ndarray]]):
 
     def __len__(self) -> int:
         return len(self._fixed)
+
+
+def _render_kept(kept: Any, tokens: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+    return render_formats(kept, n, rng, tokens)
+
+
+def _choose_from(values: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+    return choose(values, n, rng)
 
 
 def _plurals(name: str) -> list[str]:
@@ -259,15 +267,18 @@ def _emails(
     add = np.strings.add
     shares = np.array([share for _, share in _USER_FORMATS])
     picks = rng.choice(len(_USER_FORMATS), size=n, p=shares / shares.sum())
-    user = np.empty(n, dtype=StringDType())
+    user: Any = np.empty(n, dtype=StringDType())
     for k, (fmt, _) in enumerate(_USER_FORMATS):
         rows = np.flatnonzero(picks == k)
-        f, last_k = first[rows], last[rows]
+        f: Any = first[rows]
+        last_k: Any = last[rows]
         head = np.strings.slice(f, 0, 1) if fmt.startswith("{i}") else f
         sep = fmt[3:-3]
         user[rows] = add(add(head, sep), last_k)
     digits = rng.random(n) < _SHARE_WITH_DIGITS
     rows = np.flatnonzero(digits)
-    user[rows] = add(user[rows], numerify("##", rows.size, rng))
-    domain = np.asarray(domains, dtype=StringDType())[rng.integers(0, len(domains), n)]
-    return add(add(user, "@"), domain)
+    with_digits: Any = user[rows]
+    user[rows] = add(with_digits, numerify("##", rows.size, rng))
+    domain: Any = np.asarray(domains, dtype=StringDType())[rng.integers(0, len(domains), n)]
+    joined: Any = add(user, "@")
+    return np.asarray(add(joined, domain))

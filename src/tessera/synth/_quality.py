@@ -43,8 +43,8 @@ def _is_numeric(series: pd.Series) -> bool:
 def _as_float(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         present = series.dropna()
-        return present.astype("int64").to_numpy(dtype=float)
-    return series.dropna().to_numpy(dtype=float)
+        return np.asarray(present.astype("int64").to_numpy(dtype=float))
+    return np.asarray(series.dropna().to_numpy(dtype=float))
 
 
 def _ks_statistic(a: np.ndarray, b: np.ndarray) -> float:

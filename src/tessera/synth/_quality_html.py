@@ -94,7 +94,7 @@ def correlation_figure(report: QualityReport) -> str | None:
         numbers = frame[names].apply(
             lambda s: s.astype("int64") if s.dtype.kind == "M" else s.astype(float)
         )
-        return np.nan_to_num(numbers.corr().to_numpy(), nan=0.0)
+        return np.asarray(np.nan_to_num(numbers.corr().to_numpy(), nan=0.0), dtype=float)
 
     real, synth = corr(report.real), corr(report.synthetic)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))

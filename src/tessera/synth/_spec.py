@@ -49,7 +49,8 @@ class DistributionColumn(_Strict):
     def _known(self) -> DistributionColumn:
         from tessera.synth._generators import distribution
 
-        distribution(self.name, 0, **self.params)  # raises with the rule and a hint
+        params: dict[str, Any] = dict(self.params)
+        distribution(self.name, 0, **params)  # raises with the rule and a hint
         return self
 
 
@@ -155,7 +156,7 @@ def _node_line(node: yaml.Node, path: tuple[Any, ...]) -> int:
             if key < len(node.value):
                 node = node.value[key]
                 line = node.start_mark.line + 1
-    return line
+    return int(line)
 
 
 def parse_spec(text: str, *, source: str = "spec") -> TableSpec:

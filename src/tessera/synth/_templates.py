@@ -10,7 +10,7 @@ rendered the same way) and the columns are joined with :mod:`numpy.strings`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ _TOKEN = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 # Faker's digit placeholders: '#' any digit, '%' and '@' 1-9, '$' 2-9 (en_US phones), '!' any.
 _DIGIT_LOW = {ord("#"): 0, ord("!"): 0, ord("%"): 1, ord("@"): 1, ord("$"): 2}
 
-TokenTable = dict[str, Callable[[int, np.random.Generator], np.ndarray]]
+TokenTable = Mapping[str, Callable[[int, np.random.Generator], np.ndarray]]
 
 
 _TABLES: dict[int, tuple[Any, np.ndarray, np.ndarray | None]] = {}
@@ -71,7 +71,7 @@ def numerify(template: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def render(template: str, n: int, rng: np.random.Generator, tokens: TokenTable) -> np.ndarray:
     """Render one format (literals with digit placeholders, ``{{token}}`` columns)."""
-    out = np.full(n, "", dtype=StringDType())
+    out: Any = np.full(n, "", dtype=StringDType())
     position = 0
     for match in _TOKEN.finditer(template):
         literal = template[position : match.start()]
@@ -85,7 +85,7 @@ def render(template: str, n: int, rng: np.random.Generator, tokens: TokenTable) 
     tail = template[position:]
     if tail:
         out = np.strings.add(out, numerify(tail, n, rng))
-    return out
+    return np.asarray(out)
 
 
 def render_formats(
