@@ -57,7 +57,9 @@ def _column_or_array(
 def _codes_of(values: np.ndarray) -> np.ndarray:
     import pandas as pd
 
-    codes = pd.factorize(pd.Series(values).astype("object").fillna("\x00missing"))[0]
+    from tessera.split._encode import level_labels
+
+    codes = pd.factorize(level_labels(values, "\x00missing"))[0]
     return np.asarray(codes, dtype=np.int64)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Encoded", "encode", "is_categorical", "target_codes"]
+__all__ = ["Encoded", "encode", "is_categorical", "level_labels", "target_codes"]
 
 #: Levels up to which a categorical column is one-hot coded.
 MAX_ONE_HOT = 30
@@ -32,6 +32,19 @@ class Encoded:
     points: np.ndarray
     classes: np.ndarray | None
     target: np.ndarray | None
+
+
+def level_labels(values: Any, missing: str = "(missing)") -> Any:
+    """The values as an object Series with every missing value replaced by ``missing``.
+
+    (``astype(object).fillna`` would do, but pandas 2 warns about downcasting there.)
+    """
+    import pandas as pd
+
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    labels = series.astype("object").to_numpy(copy=True)
+    labels[pd.isna(labels)] = missing
+    return pd.Series(labels, index=series.index, dtype="object", name=series.name)
 
 
 def is_categorical(values: Any) -> bool:
@@ -57,14 +70,12 @@ def target_codes(values: Any) -> np.ndarray | None:
         integral = finite.size and np.all(finite == np.round(finite))
         if not integral or np.unique(finite).size > MAX_CLASSES:
             return None
-    codes, _ = pd.factorize(series.astype("object"), sort=False, use_na_sentinel=False)
-    # codes in sorted order of the labels where they sort, for stable results
-    labels = series.astype("object").fillna("\x00missing")
-    try:
-        order = {v: i for i, v in enumerate(sorted(set(labels)))}
-        return np.array([order[v] for v in labels], dtype=np.int64)
+    labels = level_labels(series, "\x00missing")
+    try:  # codes in the sorted order of the labels where they sort (0, 1, 2 for 0, 1, 2)
+        codes, _ = pd.factorize(labels, sort=True)
     except TypeError:
-        return np.asarray(codes, dtype=np.int64)
+        codes, _ = pd.factorize(labels.astype(str), sort=True)
+    return np.asarray(codes, dtype=np.int64)
 
 
 def _zscore(column: np.ndarray) -> np.ndarray:
@@ -88,7 +99,7 @@ def _frame_columns(frame: Any, exclude: set[Any]) -> list[np.ndarray]:
             continue
         series = frame[name]
         if is_categorical(series):
-            levels = series.astype("object").fillna("\x00missing")
+            levels = level_labels(series, "\x00missing")
             n_levels = levels.nunique()
             if n_levels == n and n > 1 and not pd.api.types.is_bool_dtype(series):
                 continue  # a distinct text value on every row: an identifier

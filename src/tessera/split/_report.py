@@ -130,16 +130,16 @@ def _column_stats(name: str, values: list[Any], part_names: list[str]) -> list[C
     import pandas as pd
     from scipy.stats import chi2_contingency, ks_2samp
 
-    from tessera.split._encode import is_categorical
+    from tessera.split._encode import is_categorical, level_labels
 
     out = []
     whole = pd.concat(values, ignore_index=True)
     categorical = is_categorical(whole)
     if categorical:
-        levels = whole.astype("object").fillna("(missing)")
+        levels = level_labels(whole)
         order = sorted(levels.unique(), key=str)
         counts = [
-            v.astype("object").fillna("(missing)").value_counts().reindex(order, fill_value=0)
+            level_labels(v).value_counts().reindex(order, fill_value=0)
             for v in values
         ]
     else:
@@ -216,7 +216,7 @@ def split_report(
     """
     import pandas as pd
 
-    from tessera.split._encode import encode, target_codes
+    from tessera.split._encode import encode, level_labels, target_codes
 
     names, frames = _part_frames(parts)
     if target is not None and target not in frames[0].columns:
@@ -237,7 +237,7 @@ def split_report(
     balance: dict[str, dict[str, float]] = {}
     if target is not None and target_codes(whole[target]) is not None:
         for name, frame in zip(names, frames, strict=True):
-            shares = frame[target].astype("object").fillna("(missing)").value_counts(normalize=True)
+            shares = level_labels(frame[target]).value_counts(normalize=True)
             balance[name] = {str(k): float(v) for k, v in sorted(shares.items(), key=str)}
     return SplitReport(
         names=names, sizes=[len(f) for f in frames], columns=stats, energy=energy,

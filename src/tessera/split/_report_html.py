@@ -71,18 +71,18 @@ def column_figure(report: SplitReport, column: Any) -> str:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from tessera.split._encode import is_categorical
+    from tessera.split._encode import is_categorical, level_labels
 
     values = [f[column] for f in report.frames]
     fig = Figure(figsize=(3.4, 2.3))
     ax = fig.add_subplot()
     if is_categorical(pd.concat(values, ignore_index=True)):
         levels = sorted(
-            {str(v) for s in values for v in s.astype("object").fillna("(missing)")}
+            {str(v) for s in values for v in level_labels(s)}
         )[:12]
         width = 0.8 / len(values)
         for i, series in enumerate(values):
-            shares = series.astype("object").fillna("(missing)").astype(str).value_counts(
+            shares = level_labels(series).astype(str).value_counts(
                 normalize=True
             ).reindex(levels, fill_value=0.0)
             ax.bar(np.arange(len(levels)) + i * width, shares.to_numpy(), width,
