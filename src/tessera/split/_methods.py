@@ -171,7 +171,7 @@ def split_labels(
     ) else np.zeros(n, dtype=np.int64)
     # Small data get the full search and kicked restarts; on large data three passes
     # over each block hold nearly all of the gain at a fraction of the time.
-    restarts = int(np.clip(3e6 / n**2, 2, 50)) if n <= 3000 else 0
+    restarts = int(np.clip(3.2e6 / n**2, 2, 100)) if n <= 3000 else 0
     return balanced_labels(
         points, sizes, joint, rng, refine=method == "auto", restarts=restarts,
         weights=weights, max_passes=50 if n <= 3000 else 3,
