@@ -112,3 +112,18 @@ def test_large_input_runs_in_blocks_and_stays_a_partition() -> None:
     parts = part_indices(X, sizes=(0.5, 0.3, 0.2), random_state=0)
     assert [p.size for p in parts] == [2000, 1200, 800]
     assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(4000))
+
+
+def test_seeds_give_different_splits_of_nearly_equal_quality() -> None:
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    space = np.column_stack([X, y])
+    space = (space - space.mean(0)) / space.std(0)
+    splits, scores = [], []
+    for seed in range(5):
+        train, val, test = part_indices(X, y, random_state=seed)
+        splits.append(tuple(test))
+        scores.append((energy(space[train], space[test]) + energy(space[train], space[val])) / 2)
+    assert len(set(splits)) == 5
+    assert max(scores) < 1.3 * min(scores)
