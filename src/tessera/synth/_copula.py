@@ -322,19 +322,24 @@ class GaussianCopula:
                 "no segment of the model can produce them",
                 "Condition on values seen together at fit time.",
             )
-        counts = rng.multinomial(n, weights / weights.sum())
-        parts = []
-        for (value, _, model), count in zip(self.segments_, counts, strict=True):
-            if count:
-                part = model._sample_single(int(count), conditions or None, rng)
-                parts.append(part.assign(**{name: [value] * int(count)}))
-        if not parts:
-            parts = [self.segments_[0][2]._sample_single(0, None, rng).assign(**{name: []})]
-        frame = pd.concat(parts, ignore_index=True).iloc[rng.permutation(n)]
-        frame = frame.reset_index(drop=True)[[c.name for c in self.columns_]]
+        # Each row draws its segment; each segment's rows are scattered to their places.
+        labels = rng.choice(len(values), size=n, p=weights / weights.sum())
+        positions, parts = [], []
+        for k, (value, _, model) in enumerate(self.segments_):
+            rows = np.flatnonzero(labels == k)
+            if rows.size:
+                part = model._sample_single(int(rows.size), conditions or None, rng)
+                parts.append(part.assign(**{name: [value] * int(rows.size)}))
+                positions.append(rows)
+        order = np.concatenate(positions) if positions else np.zeros(0, dtype=np.intp)
+        out: dict[str, Any] = {}
         for column in self.columns_:
-            frame[column.name] = column.cast(frame[column.name])
-        return frame
+            pieces = [part[column.name].to_numpy() for part in parts]
+            stacked = np.concatenate(pieces) if pieces else np.zeros(0, dtype=object)
+            scattered = np.empty_like(stacked)
+            scattered[order] = stacked
+            out[column.name] = column.cast(pd.Series(scattered))
+        return pd.DataFrame(out)
 
     def _sample_single(
         self, n: int, conditions: dict[str, Any] | None, rng: np.random.Generator
