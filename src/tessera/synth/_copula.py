@@ -325,15 +325,18 @@ class GaussianCopula:
         # Each row draws its segment; each segment's rows are scattered to their places.
         labels = rng.choice(len(values), size=n, p=weights / weights.sum())
         positions, parts = [], []
-        for k, (value, _, model) in enumerate(self.segments_):
+        for k, (_, _, model) in enumerate(self.segments_):
             rows = np.flatnonzero(labels == k)
             if rows.size:
                 part = model._sample_single(int(rows.size), conditions or None, rng)
-                parts.append(part.assign(**{name: [value] * int(rows.size)}))
+                parts.append(part)
                 positions.append(rows)
         order = np.concatenate(positions) if positions else np.zeros(0, dtype=np.intp)
         out: dict[str, Any] = {}
         for column in self.columns_:
+            if column.name == name:
+                out[name] = column.cast(pd.Series(np.asarray(values, dtype=object)[labels]))
+                continue
             pieces = [part[column.name].to_numpy() for part in parts]
             stacked = np.concatenate(pieces) if pieces else np.zeros(0, dtype=object)
             scattered = np.empty_like(stacked)
