@@ -210,12 +210,14 @@ def generate_chunk(
             u = np.clip(uniform[:, names.index(name)], 1e-12, 1 - 1e-12)
             out[name] = _from_uniform(column, u, rng)
         elif isinstance(column, PersonColumn):
-            if column.locale not in people:
+            if column.locale not in people:  # one draw per locale: coherent rows
+                fields = {
+                    c.field: None
+                    for c in spec.columns.values()
+                    if isinstance(c, PersonColumn) and c.locale == column.locale
+                }
                 people[column.locale] = fake_people(
-                    size,
-                    fields=("first_name", "last_name", "name", "email", "phone", "address"),
-                    locale=column.locale,
-                    random_state=rng,
+                    size, fields=tuple(fields), locale=column.locale, random_state=rng
                 )
             out[name] = people[column.locale][column.field].to_numpy()
         elif isinstance(column, SequenceColumn):
