@@ -14,8 +14,9 @@ from tessera._validation import bad_value, check_positive_int, short_repr
 from tessera.errors import InvalidInputError, InvalidTypeError
 from tessera.synth._columns import ColumnModel
 from tessera.synth._conditional import conditional_latent
-from tessera.synth._marginals import ContinuousMarginal, DiscreteMarginal, _plain
+from tessera.synth._marginals import ContinuousMarginal, DiscreteMarginal
 from tessera.synth._random import as_generator
+from tessera.synth._segments import fit_segments, sample_segments
 
 __all__ = ["CopulaDescription", "GaussianCopula"]
 
@@ -102,6 +103,12 @@ class GaussianCopula:
     (5, 2)
     """
 
+    columns_: list[ColumnModel]
+    correlation_: np.ndarray
+    n_rows_: int
+    segment_by_: str | None
+    segments_: list[tuple[Any, float, GaussianCopula]]
+
     def __init__(
         self, *, max_discrete: int = 20, shrinkage: float = 0.0, segment_by: str | None = "auto"
     ) -> None:
@@ -151,44 +158,8 @@ class GaussianCopula:
         self.correlation_ = self._correlation(scores, observed)
         self.n_rows_ = int(data.shape[0])
         self._prepare()
-        self._fit_segments(data, scores)
+        fit_segments(self, data, scores)
         return self
-
-    def _fit_segments(self, data: pd.DataFrame, scores: dict[str, np.ndarray]) -> None:
-        from tessera.synth._segments import choose_segment
-
-        self.segment_by_: str | None = None
-        self.segments_: list[tuple[Any, float, GaussianCopula]] = []
-        if self.segment_by not in (None, "auto") and self.segment_by not in self._index:
-            raise bad_value(
-                "segment_by",
-                self.segment_by,
-                "it must be None, 'auto' or a column of data",
-                f"Use one of {list(self._index)}.",
-            )
-        name = choose_segment(data, self.columns_, self.correlation_, scores, self.segment_by)
-        if name is None and self.segment_by not in (None, "auto"):
-            raise bad_value(
-                "segment_by",
-                self.segment_by,
-                "it must be a complete categorical column with 2 to 12 categories of at least "
-                "30 rows each",
-                "Pass 'auto' or None.",
-            )
-        if name is None:
-            return
-        column = _original(data, name)
-        segments = []
-        for value, rows in data.groupby(column, sort=False, observed=True):
-            sub = GaussianCopula(
-                max_discrete=self.max_discrete, shrinkage=self.shrinkage, segment_by=None
-            )
-            try:
-                sub.fit(rows.drop(columns=[column]))
-            except InvalidInputError:
-                return  # a column empty within a segment: keep the single copula
-            segments.append((_plain(value), len(rows) / len(data), sub))
-        self.segment_by_, self.segments_ = name, segments
 
     def _check_params(self) -> None:
         check_positive_int("max_discrete", self.max_discrete, minimum=1)
@@ -295,54 +266,8 @@ class GaussianCopula:
                 "{column: value}. Pass e.g. conditions={'sex': 'F'}."
             )
         if self.segments_:
-            return self._sample_segments(n, dict(conditions or {}), rng)
+            return sample_segments(self, n, dict(conditions or {}), rng)
         return self._sample_single(n, conditions, rng)
-
-    def _sample_segments(
-        self, n: int, conditions: dict[str, Any], rng: np.random.Generator
-    ) -> pd.DataFrame:
-        from tessera.synth._segments import condition_likelihood
-
-        name = str(self.segment_by_)
-        self._latent_conditions(conditions)  # validates names and values against the whole
-        values = [v for v, _, _ in self.segments_]
-        if name in conditions:
-            wanted = conditions.pop(name)
-            weights = np.array([float(v == wanted) for v in values])
-        else:
-            weights = np.array([w for _, w, _ in self.segments_])
-            if conditions:
-                weights = weights * [
-                    condition_likelihood(m.columns_, conditions) for _, _, m in self.segments_
-                ]
-        if weights.sum() <= 0:
-            raise bad_value(
-                "conditions",
-                conditions,
-                "no segment of the model can produce them",
-                "Condition on values seen together at fit time.",
-            )
-        # Each row draws its segment; each segment's rows are scattered to their places.
-        labels = rng.choice(len(values), size=n, p=weights / weights.sum())
-        positions, parts = [], []
-        for k, (_, _, model) in enumerate(self.segments_):
-            rows = np.flatnonzero(labels == k)
-            if rows.size:
-                part = model._sample_single(int(rows.size), conditions or None, rng)
-                parts.append(part)
-                positions.append(rows)
-        order = np.concatenate(positions) if positions else np.zeros(0, dtype=np.intp)
-        out: dict[str, Any] = {}
-        for column in self.columns_:
-            if column.name == name:
-                out[name] = column.cast(pd.Series(np.asarray(values, dtype=object)[labels]))
-                continue
-            pieces = [part[column.name].to_numpy() for part in parts]
-            stacked = np.concatenate(pieces) if pieces else np.zeros(0, dtype=object)
-            scattered = np.empty_like(stacked)
-            scattered[order] = stacked
-            out[column.name] = column.cast(pd.Series(scattered))
-        return pd.DataFrame(out)
 
     def _sample_single(
         self, n: int, conditions: dict[str, Any] | None, rng: np.random.Generator

@@ -21,12 +21,22 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tessera.synth._marginals import ContinuousMarginal, DiscreteMarginal
+from tessera._validation import bad_value
+from tessera.errors import InvalidInputError
+from tessera.synth._marginals import ContinuousMarginal, DiscreteMarginal, _plain
 
 if TYPE_CHECKING:
     from tessera.synth._columns import ColumnModel
+    from tessera.synth._copula import GaussianCopula
 
-__all__ = ["MIN_GAIN", "MIN_SEGMENT_ROWS", "choose_segment", "condition_likelihood"]
+__all__ = [
+    "MIN_GAIN",
+    "MIN_SEGMENT_ROWS",
+    "choose_segment",
+    "condition_likelihood",
+    "fit_segments",
+    "sample_segments",
+]
 
 # Segment only when a single copula would miss at least this share of variance on average.
 MIN_GAIN = 0.03
@@ -130,3 +140,85 @@ def _key(value: Any) -> Any:
     from tessera.synth._marginals import _key as marginal_key
 
     return marginal_key(value)
+
+
+def fit_segments(model: GaussianCopula, data: pd.DataFrame, scores: dict[str, np.ndarray]) -> None:
+    """Choose the segment column (if any) and fit one copula per category of it."""
+    model.segment_by_ = None
+    model.segments_ = []
+    if model.segment_by not in (None, "auto") and model.segment_by not in model._index:
+        raise bad_value(
+            "segment_by",
+            model.segment_by,
+            "it must be None, 'auto' or a column of data",
+            f"Use one of {list(model._index)}.",
+        )
+    name = choose_segment(data, model.columns_, model.correlation_, scores, model.segment_by)
+    if name is None and model.segment_by not in (None, "auto"):
+        raise bad_value(
+            "segment_by",
+            model.segment_by,
+            "it must be a complete categorical column with 2 to 12 categories of at least "
+            "30 rows each",
+            "Pass 'auto' or None.",
+        )
+    if name is None:
+        return
+    column = next(c for c in data.columns if str(c) == name)
+    segments = []
+    for value, rows in data.groupby(column, sort=False, observed=True):
+        sub = type(model)(
+            max_discrete=model.max_discrete, shrinkage=model.shrinkage, segment_by=None
+        )
+        try:
+            sub.fit(rows.drop(columns=[column]))
+        except InvalidInputError:
+            return  # a column empty within a segment: keep the single copula
+        segments.append((_plain(value), len(rows) / len(data), sub))
+    model.segment_by_, model.segments_ = name, segments
+
+
+def sample_segments(
+    model: GaussianCopula, n: int, conditions: dict[str, Any], rng: np.random.Generator
+) -> pd.DataFrame:
+    """``n`` rows of a segmented model: each row draws its segment, then its values."""
+    name = str(model.segment_by_)
+    model._latent_conditions(conditions)  # validates names and values against the whole
+    values = [v for v, _, _ in model.segments_]
+    if name in conditions:
+        wanted = conditions.pop(name)
+        weights = np.array([float(v == wanted) for v in values])
+    else:
+        weights = np.array([w for _, w, _ in model.segments_])
+        if conditions:
+            weights = weights * [
+                condition_likelihood(m.columns_, conditions) for _, _, m in model.segments_
+            ]
+    if weights.sum() <= 0:
+        raise bad_value(
+            "conditions",
+            conditions,
+            "no segment of the model can produce them",
+            "Condition on values seen together at fit time.",
+        )
+    # Each row draws its segment; each segment's rows are scattered to their places.
+    labels = rng.choice(len(values), size=n, p=weights / weights.sum())
+    positions, parts = [], []
+    for k, (_, _, segment) in enumerate(model.segments_):
+        rows = np.flatnonzero(labels == k)
+        if rows.size:
+            part = segment._sample_single(int(rows.size), conditions or None, rng)
+            parts.append(part)
+            positions.append(rows)
+    order = np.concatenate(positions) if positions else np.zeros(0, dtype=np.intp)
+    out: dict[str, Any] = {}
+    for column in model.columns_:
+        if column.name == name:
+            out[name] = column.cast(pd.Series(np.asarray(values, dtype=object)[labels]))
+            continue
+        pieces = [part[column.name].to_numpy() for part in parts]
+        stacked = np.concatenate(pieces) if pieces else np.zeros(0, dtype=object)
+        scattered = np.empty_like(stacked)
+        scattered[order] = stacked
+        out[column.name] = column.cast(pd.Series(scattered))
+    return pd.DataFrame(out)
