@@ -19,7 +19,8 @@ def _state(c: np.ndarray, *, init: bool) -> tuple:
     free = np.arange(n, dtype=np.int64)
     numfree = n
     if init and n == m:
-        numfree = _jv._column_reduction(c, x, y, v, free)
+        fws, iws, _ = _jv.workspace(n, m)
+        numfree = _jv._column_reduction(c, x, y, v, free, fws, iws)
     return x, y, v, free, numfree
 
 
@@ -55,7 +56,7 @@ def test_each_search_is_optimal(search: str, init: bool, data: st.DataObject) ->
         c = np.outer(rng.permutation(n) + 1.0, rng.permutation(m) + 1.0)
     x, y, v, free, numfree = _state(c, init=init)
     augment = _jv._augment_levels if search == "levels" else _jv._augment_single
-    status, _ = augment(c, x, y, v, free, numfree)
+    status, _ = augment(c, x, y, v, free, numfree, *_jv.workspace(n, m))
     assert status == _jv.OK
     _check_optimal(c, x, y, v)
 
@@ -67,7 +68,7 @@ def test_hard_structured_cost_takes_the_single_column_search(n: int) -> None:
     x = np.empty(n, np.int64)
     y = np.empty(n, np.int64)
     v = np.empty(n)
-    assert _jv._row_values_distinct(c[1])
+    assert _jv._row_values_distinct(c[1], np.empty(n))
     status, _ = _jv.solve_dense(c, x, y, v)
     assert status == _jv.OK
     _check_optimal(c, x, y, v)
@@ -76,8 +77,8 @@ def test_hard_structured_cost_takes_the_single_column_search(n: int) -> None:
 
 
 def test_row_values_distinct() -> None:
-    assert _jv._row_values_distinct(np.array([3.0, 1.0, 2.0]))
-    assert not _jv._row_values_distinct(np.array([3.0, 1.0, 3.0]))
+    assert _jv._row_values_distinct(np.array([3.0, 1.0, 2.0]), np.empty(3))
+    assert not _jv._row_values_distinct(np.array([3.0, 1.0, 3.0]), np.empty(3))
 
 
 def test_arr_step_budget_stops_long_chains_without_losing_optimality() -> None:
@@ -90,7 +91,7 @@ def test_arr_step_budget_stops_long_chains_without_losing_optimality() -> None:
     assigned = np.flatnonzero(x >= 0)
     assert (y[x[assigned]] == assigned).all()
     assert numfree + len(assigned) == 80
-    status, _ = _jv._augment_levels(c, x, y, v, free, numfree)
+    status, _ = _jv._augment_levels(c, x, y, v, free, numfree, *_jv.workspace(80, 80))
     assert status == _jv.OK
     _check_optimal(c, x, y, v)
 

@@ -53,14 +53,16 @@ ARR_STEPS_RAMP = 300.0
 
 
 @njit(cache=True, nogil=True)
-def _column_reduction(c, x, y, v, free):  # type: ignore[no-untyped-def]
+def _column_reduction(c, x, y, v, free, fws, iws):  # type: ignore[no-untyped-def]
     """Column reduction and reduction transfer (square problems).
 
     Returns the number of free rows, or -1 when a column is entirely forbidden.
     """
     n = c.shape[0]
-    colmin = np.full(n, _INF)
-    argmin = np.zeros(n, np.int64)
+    colmin = fws[:n]
+    colmin[:] = _INF
+    argmin = iws[:n]
+    argmin[:] = 0
     # Row-major sweep: column minima without strided access.
     for i in range(n):
         for j in range(n):
@@ -71,7 +73,8 @@ def _column_reduction(c, x, y, v, free):  # type: ignore[no-untyped-def]
     for j in range(n):
         if colmin[j] == _INF:
             return -1  # a column no row may take: infeasible
-    matches = np.zeros(n, np.int64)
+    matches = iws[n : 2 * n]
+    matches[:] = 0
     for j in range(n - 1, -1, -1):
         v[j] = colmin[j]
         i = argmin[j]
@@ -160,7 +163,7 @@ def _augmenting_row_reduction(c, x, y, v, free, numfree, max_steps):  # type: ig
 
 
 @njit(cache=True, nogil=True)
-def _augment_single(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
+def _augment_single(c, x, y, v, free, numfree, fws, iws, uws):  # type: ignore[no-untyped-def]
     """Shortest augmenting paths, one column per step. Returns (status, failing row).
 
     Suits costs without ties (distinct values in a row), where every distance
@@ -171,10 +174,10 @@ def _augment_single(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
     indices spare numba the negative-index checks in the hot loop.
     """
     m = c.shape[1]
-    d = np.empty(m)
-    pred = np.empty(m, np.int64)
-    remaining = np.empty(m, np.uint32)
-    scanned = np.empty(m, np.int64)
+    d = fws[:m]
+    pred = iws[:m]
+    remaining = uws
+    scanned = iws[m : 2 * m]
     for f in range(numfree):
         freerow = free[f]
         for j in range(m):
@@ -233,7 +236,7 @@ def _augment_single(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _augment_levels(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
+def _augment_levels(c, x, y, v, free, numfree, fws, iws, uws):  # type: ignore[no-untyped-def]
     """Shortest augmenting paths by distance levels. Returns (status, failing row).
 
     Jonker and Volgenant's search: ``collist`` is partitioned into scanned,
@@ -242,9 +245,9 @@ def _augment_levels(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
     once. Suits costs with many ties (small integers), where levels are large.
     """
     m = c.shape[1]
-    d = np.empty(m)
-    pred = np.empty(m, np.int64)
-    collist = np.empty(m, np.uint32)
+    d = fws[:m]
+    pred = iws[:m]
+    collist = uws
     for f in range(numfree):
         freerow = free[f]
         cf = c[freerow]
@@ -319,12 +322,18 @@ def _augment_levels(c, x, y, v, free, numfree):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def workspace(n, m):  # type: ignore[no-untyped-def]
+    """Scratch arrays for :func:`solve_dense_ws` on an (n, m) problem, n <= m."""
+    return np.empty(2 * m), np.empty(2 * m + n, np.int64), np.empty(m, np.uint32)
+
+
+@njit(cache=True, nogil=True)
 def solve_dense(c, x, y, v):  # type: ignore[no-untyped-def]
     """Solve ``min sum c[i, x[i]]`` for ``c`` of shape (n, m) with n <= m.
 
     Parameters
     ----------
-    c : float64[:, :]
+    c : float64[:, :], float32[:, :] or int32[:, :]
         Cost matrix, C-contiguous, no NaN or -inf; ``inf`` marks a forbidden pair.
     x, y : int64[:]
         Outputs: column of each row, row of each column (-1 if none).
@@ -337,15 +346,26 @@ def solve_dense(c, x, y, v):  # type: ignore[no-untyped-def]
         ``(OK, -1)``, or ``(INFEASIBLE, row)`` with a row that has no
         augmenting path.
     """
+    fws, iws, uws = workspace(c.shape[0], c.shape[1])
+    return solve_dense_ws(c, x, y, v, fws, iws, uws)
+
+
+@njit(cache=True, nogil=True)
+def solve_dense_ws(c, x, y, v, fws, iws, uws):  # type: ignore[no-untyped-def]
+    """:func:`solve_dense` with caller-owned scratch arrays from :func:`workspace`.
+
+    Batches reuse one workspace across problems, so small problems cost no
+    allocations.
+    """
     n, m = c.shape
     x[:] = -1
     y[:] = -1
-    free = np.empty(n, np.int64)
     if n == 0:
         v[:] = 0.0
         return OK, -1
+    free = iws[2 * m : 2 * m + n]
     if n == m:
-        numfree = _column_reduction(c, x, y, v, free)
+        numfree = _column_reduction(c, x, y, v, free, fws, iws)
         if numfree < 0:
             v[:] = 0.0
             return INFEASIBLE, -1
@@ -362,28 +382,37 @@ def solve_dense(c, x, y, v):  # type: ignore[no-untyped-def]
         numfree = _augmenting_row_reduction(c, x, y, v, free, numfree, max_steps)
     if numfree == 0:
         return OK, -1
-    if 2 * numfree > n and _row_values_distinct(c[free[0]]):
+    if 2 * numfree > n and _row_values_distinct(c[free[0]], fws[m : 2 * m]):
         # Initialisation failed and rows hold no ties (e.g. c[i, j] = a_i * b_j):
         # levels are single columns, and one fused pass per step is cheaper.
-        return _augment_single(c, x, y, v, free, numfree)
-    return _augment_levels(c, x, y, v, free, numfree)
+        return _augment_single(c, x, y, v, free, numfree, fws, iws, uws)
+    return _augment_levels(c, x, y, v, free, numfree, fws, iws, uws)
 
 
 @njit(cache=True, nogil=True)
-def _row_values_distinct(row):  # type: ignore[no-untyped-def]
-    s = np.sort(row)
-    for k in range(1, s.shape[0]):
-        if s[k] == s[k - 1]:
+def _row_values_distinct(row, buf):  # type: ignore[no-untyped-def]
+    """Whether ``row`` holds no repeated value (``buf``: scratch of the same length)."""
+    for k in range(row.shape[0]):
+        buf[k] = row[k]
+    buf.sort()
+    for k in range(1, buf.shape[0]):
+        if buf[k] == buf[k - 1]:
             return False
     return True
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def solve_dense_batch(costs, xs, vs, status):  # type: ignore[no-untyped-def]
-    """Solve a stack of problems of shape (b, n, m), n <= m, in parallel."""
-    b = costs.shape[0]
-    m = costs.shape[2]
-    for k in prange(b):
+    """Solve a stack of problems of shape (b, n, m), n <= m, in parallel.
+
+    The stack is dealt to a few workers, each with one workspace for all its
+    problems.
+    """
+    b, n, m = costs.shape
+    workers = min(b, 64)
+    for w in prange(workers):
+        fws, iws, uws = workspace(n, m)
         y = np.empty(m, np.int64)
-        st, _ = solve_dense(costs[k], xs[k], y, vs[k])
-        status[k] = st
+        for k in range(w, b, workers):
+            st, _ = solve_dense_ws(costs[k], xs[k], y, vs[k], fws, iws, uws)
+            status[k] = st
