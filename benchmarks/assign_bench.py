@@ -28,6 +28,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _results import write_section  # noqa: E402
+
 Solver = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -192,24 +194,6 @@ def geometric_mean(values: list[float]) -> float:
     return float(math.exp(sum(math.log(v) for v in values) / len(values)))
 
 
-def write_section(text: str, path: Path = HERE / "RESULTS.md") -> None:
-    """Replace (or append) the ``## assign`` section, keeping the others."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    lines = old.splitlines()
-    out, skipping, done = [], False, False
-    for line in lines:
-        if line.startswith("## "):
-            skipping = line.strip() == "## assign"
-            if skipping and not done:
-                out.extend(text.rstrip().splitlines())
-                done = True
-        if not skipping:
-            out.append(line)
-    if not done:
-        out.extend(["", *text.rstrip().splitlines()])
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -255,7 +239,7 @@ def main() -> None:
     print(note)
     lines.append(note)
     if args.write:
-        write_section("## assign\n\n" + "\n".join(lines) + "\n")
+        write_section("assign", "## assign\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ section of benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import argparse
-import re
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -28,7 +28,9 @@ import pandas as pd
 
 from tessera.synth import GaussianCopula, fake_people
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import RESULTS, write_section  # noqa: E402
+
 DATASETS = ("diabetes", "wine", "breast_cancer", "fair")
 
 
@@ -222,17 +224,6 @@ def markdown(quality: list[dict[str, Any]], people: list[tuple[str, float]], see
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the ``## synth`` section of RESULTS.md, leaving the others alone."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## synth\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -249,7 +240,7 @@ def main() -> None:
     text = markdown(quality, people, args.seeds)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("synth", text)
         print(f"wrote the synth section of {RESULTS}")
 
 
