@@ -94,6 +94,15 @@ def test_terminal_summary_names_every_part() -> None:
     assert "Split report" in text and "val" in text and "test" in text
 
 
+def test_identifier_columns_are_left_out() -> None:
+    data = frame(60)
+    data["name"] = [f"id{i}" for i in range(60)]
+    data["code"] = np.arange(60)
+    report = split_report(train_val_test_split(data, random_state=0), id_columns=["code"])
+    assert report.identifiers == ["name", "code"]
+    assert {c.column for c in report.columns} == {"x", "z", "kind", "y"}
+
+
 def test_bad_inputs() -> None:
     data = frame(30)
     with pytest.raises(InvalidInputError, match=r"target='nope'.*no such column"):
@@ -114,7 +123,7 @@ def test_report_loads_in_a_browser_without_errors(browser, tmp_path) -> None:  #
     with browser.open(path) as page:
         assert page.errors == []
         assert page.outside_requests == []
-        assert page.count("img") == 1 + 5
+        assert page.count("img") == 1 + 4  # the identifier column gets no picture
         assert page.evaluate(
             "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
         )

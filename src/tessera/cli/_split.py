@@ -102,7 +102,9 @@ def split(
         else:
             part.to_csv(path, index=False)
         written.append(path)
-    report = split_report(dict(zip(names, parts, strict=True)), target=target)
+    report = split_report(
+        dict(zip(names, parts, strict=True)), target=target, id_columns=tuple(id_column or ())
+    )
     written.append(report.write_html(out / "report.html"))
     report.print(console)
     for path in written:

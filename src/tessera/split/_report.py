@@ -66,6 +66,7 @@ class SplitReport:
     class_balance: dict[str, dict[str, float]] = field(default_factory=dict)
     frames: list[Any] = field(default_factory=list, repr=False, compare=False)
     target: str | None = None
+    identifiers: list[str] = field(default_factory=list)
 
     def worst(self, statistic: str = "ks") -> float:
         """The largest value of ``statistic`` over columns and parts (``nan`` ignored)."""
@@ -183,7 +184,10 @@ def _column_stats(name: str, values: list[Any], part_names: list[str]) -> list[C
 
 
 def split_report(
-    parts: Sequence[Any] | Mapping[str, Any], target: str | None = None
+    parts: Sequence[Any] | Mapping[str, Any],
+    target: str | None = None,
+    *,
+    id_columns: Sequence[Any] = (),
 ) -> SplitReport:
     """Measure how alike the parts of a split are.
 
@@ -195,6 +199,9 @@ def split_report(
     target : str or None, default=None
         A column holding the target; its class balance is reported per part
         when it holds class labels.
+    id_columns : sequence, default=()
+        Identifier columns, left out of every statistic. Text columns with a
+        distinct value on every row are taken as identifiers without being named.
 
     Returns
     -------
@@ -225,11 +232,13 @@ def split_report(
             "target", target, f"no such column (the columns are {shown})",
             "Pass one of the column names, or target=None.",
         )
+    whole = pd.concat(frames, ignore_index=True)
+    identifiers = [c for c in frames[0].columns if c in set(id_columns) or _looks_like_id(whole[c])]
     stats: list[ColumnDivergence] = []
     for column in frames[0].columns:
-        stats.extend(_column_stats(str(column), [f[column] for f in frames], names))
-    whole = pd.concat(frames, ignore_index=True)
-    exclude = {target} if target is not None else set()
+        if column not in identifiers:
+            stats.extend(_column_stats(str(column), [f[column] for f in frames], names))
+    exclude = set(identifiers) | ({target} if target is not None else set())
     space = encode(whole, whole[target] if target is not None else None, exclude).points
     bounds = np.cumsum([0] + [len(f) for f in frames])
     pieces = [space[bounds[i] : bounds[i + 1]] for i in range(len(frames))]
@@ -242,4 +251,19 @@ def split_report(
     return SplitReport(
         names=names, sizes=[len(f) for f in frames], columns=stats, energy=energy,
         class_balance=balance, frames=frames, target=target,
+        identifiers=[str(c) for c in identifiers],
+    )
+
+
+def _looks_like_id(values: Any) -> bool:
+    """Text with a distinct value on every row (the rule the splitter uses too)."""
+    import pandas as pd
+
+    from tessera.split._encode import is_categorical
+
+    return (
+        len(values) > 1
+        and is_categorical(values)
+        and not pd.api.types.is_bool_dtype(values)
+        and values.nunique(dropna=False) == len(values)
     )

@@ -42,7 +42,7 @@ def pca_figure(report: SplitReport) -> str:
 
     whole = pd.concat(report.frames, ignore_index=True)
     target = report.target
-    exclude = {target} if target is not None else set()
+    exclude = set(report.identifiers) | ({target} if target is not None else set())
     space = encode(whole, whole[target] if target is not None else None, exclude).points
     centred = space - space.mean(axis=0)
     if centred.shape[1] >= 2 and np.any(centred):
@@ -157,7 +157,7 @@ def render_html(report: SplitReport, *, max_columns: int = 40) -> str:
         "<th>total variation</th><th>chi-square p</th><th>PSI</th><th>missing</th></tr>"
         f"{stat_rows}</table>"
     )
-    columns = list(report.frames[0].columns)
+    columns = [c for c in report.frames[0].columns if str(c) not in report.identifiers]
     shown = columns[:max_columns]
     figures = "".join(
         f'<figure><img alt="{esc(str(c))}" src="{column_figure(report, c)}"></figure>'
