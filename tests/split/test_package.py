@@ -34,3 +34,13 @@ def test_demo_section_is_self_contained() -> None:
     assert section.key == "split" and len(section.summary) == 2
     assert section.body_html.count('src="data:image/png;base64,') == 5
     assert "http" not in section.body_html
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from tessera.split import _api, _cv, _report
+
+    for module in (_api, _cv, _report):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
