@@ -230,10 +230,42 @@ NOTES = """
 """
 
 
+def _table(
+    title: str,
+    results: dict[str, dict[str, dict[str, float]]],
+    cell: Callable[[dict[str, float]], str],
+    verdicts: tuple[str, ...] = (),
+    verdict: Callable[[dict[str, dict[str, float]]], tuple[str, ...]] | None = None,
+) -> list[str]:
+    """One markdown table: a row per data set, a column per method, then verdict columns."""
+    names = list(METHODS)
+    lines = [
+        "",
+        f"### {title}",
+        "",
+        "| data | " + " | ".join(names + list(verdicts)) + " |",
+        "|---|" + "---|" * (len(names) + len(verdicts)),
+    ]
+    for data, by_method in results.items():
+        cells = [cell(by_method[m]) for m in names]
+        cells += list(verdict(by_method)) if verdict else []
+        lines.append(f"| {data} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _energy_verdict(by_method: dict[str, dict[str, float]]) -> tuple[str, ...]:
+    ratio = by_method["ours auto"]["energy"] / min(by_method[a]["energy"] for a in ANCHORS)
+    return f"{ratio:.2f}", "yes" if ratio <= 0.8 else "**no**"
+
+
+def _ks_verdict(by_method: dict[str, dict[str, float]]) -> tuple[str, ...]:
+    ok = by_method["ours auto"]["ks"] <= min(by_method[a]["ks"] for a in ANCHORS) + 1e-12
+    return ("yes" if ok else "**no**",)
+
+
 def markdown(
     results: dict[str, dict[str, dict[str, float]]], seeds: int, timings: list[tuple[str, float]]
 ) -> str:
-    names = list(METHODS)
     lines = [
         "## split",
         "",
@@ -242,38 +274,22 @@ def markdown(
         "on the z-scored [X, y] (classes as integer codes), mean of train-vs-test and "
         "train-vs-val, averaged over seeds; lower is better. Goal: ours auto at most 0.8x the "
         "better of twinning and SPlit, and a max KS no worse than theirs.",
-        "",
-        "### Energy distance (mean over seeds)",
-        "",
-        "| data | " + " | ".join(names) + " | auto / best anchor | goal 0.8x met |",
-        "|---|" + "---|" * (len(names) + 2),
     ]
-    for data, by_method in results.items():
-        best = min(by_method[a]["energy"] for a in ANCHORS)
-        ratio = by_method["ours auto"]["energy"] / best
-        cells = " | ".join(f"{by_method[m]['energy']:.4f}" for m in names)
-        lines.append(f"| {data} | {cells} | {ratio:.2f} | {'yes' if ratio <= 0.8 else '**no**'} |")
-    lines += [
-        "",
-        "### Largest per-column KS statistic (mean over seeds)",
-        "",
-        "| data | " + " | ".join(names) + " | auto no worse than best anchor |",
-        "|---|" + "---|" * (len(names) + 1),
-    ]
-    for data, by_method in results.items():
-        best = min(by_method[a]["ks"] for a in ANCHORS)
-        cells = " | ".join(f"{by_method[m]['ks']:.3f}" for m in names)
-        ok = by_method["ours auto"]["ks"] <= best + 1e-12
-        lines.append(f"| {data} | {cells} | {'yes' if ok else '**no**'} |")
-    lines += [
-        "",
-        "### Time per split, ms (median over seeds)",
-        "",
-        "| data | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-    ]
-    for data, by_method in results.items():
-        lines.append(f"| {data} | " + " | ".join(f"{by_method[m]['ms']:.1f}" for m in names) + " |")
+    lines += _table(
+        "Energy distance (mean over seeds)",
+        results,
+        lambda r: f"{r['energy']:.4f}",
+        ("auto / best anchor", "goal 0.8x met"),
+        _energy_verdict,
+    )
+    lines += _table(
+        "Largest per-column KS statistic (mean over seeds)",
+        results,
+        lambda r: f"{r['ks']:.3f}",
+        ("auto no worse than best anchor",),
+        _ks_verdict,
+    )
+    lines += _table("Time per split, ms (median over seeds)", results, lambda r: f"{r['ms']:.1f}")
     if timings:
         lines += [
             "",
