@@ -106,6 +106,10 @@ def _dense_cases(quick: bool) -> list[Case]:
     cases.append(Case(f"rectangular {m}x{r}", rng.random((m, r))))
     n = 500 if quick else 2000
     cases.append(Case(f"maximize float n={n}", rng.random((n, n)), maximize=True))
+    # Precision: float32 keeps ~7 digits, so costs 1e4 + U[0, 1) lose their last
+    # digits in lapjv's default float32 arithmetic.
+    n = 300 if quick else 1000
+    cases.append(Case(f"float 1e4 + U[0,1) n={n}", 1e4 + rng.random((n, n))))
     return cases
 
 
