@@ -28,7 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import re
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -41,7 +41,9 @@ from scipy.stats import ks_2samp
 
 from tessera.split import part_indices
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import RESULTS, write_section  # noqa: E402
+
 DATASETS = ("diabetes", "wine", "breast_cancer", "iris", "digits", "linnerud")
 SIZES = (0.6, 0.2, 0.2)
 
@@ -302,17 +304,6 @@ def markdown(
     return "\n".join(lines) + "\n" + NOTES
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the ``## split`` section of RESULTS.md, leaving the others alone."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## split\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
@@ -328,7 +319,7 @@ def main() -> None:
     text = markdown(results, args.seeds, timings)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("split", text)
         print(f"wrote the split section of {RESULTS}")
 
 
