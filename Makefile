@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-split bench-synth lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,21 @@ demo: $(VENV)/.core
 test: $(VENV)/.all
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
+# Each writes its own section of benchmarks/RESULTS.md. split takes ~25 min (SPlit is slow).
 bench: $(VENV)/.all
-	$(BIN)/python benchmarks/assign_bench.py
+	$(BIN)/python benchmarks/assign_bench.py --write
+
+bench-split: $(VENV)/.all
+	$(BIN)/python benchmarks/split_bench.py --write
+
+bench-synth: $(VENV)/.all
+	$(BIN)/python benchmarks/synth_bench.py --write
+
+LINTED := src tests benchmarks examples docs
 
 lint: $(VENV)/.all
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 clean:

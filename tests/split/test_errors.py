@@ -18,9 +18,7 @@ def test_fractions_not_summing_to_one() -> None:
 
 
 def test_counts_not_summing_to_n() -> None:
-    with pytest.raises(
-        InvalidInputError, match=r"sizes=\(10, 5, 4\).*rows, 20"
-    ):
+    with pytest.raises(InvalidInputError, match=r"sizes=\(10, 5, 4\).*rows, 20"):
         train_val_test_split(X, sizes=(10, 5, 4))
 
 
@@ -62,9 +60,7 @@ def test_target_of_wrong_length() -> None:
 
 def test_group_larger_than_a_part() -> None:
     groups = np.repeat([0, 1], [15, 5])
-    with pytest.raises(
-        InvalidInputError, match=r"groups=.*\(15\) than the smallest part \(4\)"
-    ):
+    with pytest.raises(InvalidInputError, match=r"groups=.*\(15\) than the smallest part \(4\)"):
         train_val_test_split(X, groups=groups)
 
 

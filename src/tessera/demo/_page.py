@@ -65,9 +65,9 @@ def render_page(sections: list[Section]) -> str:
         for s in sections
     )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>Tessera {__version__} demo</title><style>{_CSS}</style></head><body>"
-        f"<h1>Tessera demo</h1><p class=\"muted\">Version {__version__}. "
+        f'<h1>Tessera demo</h1><p class="muted">Version {__version__}. '
         "Every figure on this page was computed when the page was written.</p>"
         f"<nav>{nav}</nav>{body}</body></html>\n"
     )

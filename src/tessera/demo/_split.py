@@ -52,10 +52,10 @@ def split_section() -> Section:
         "<table><tr><th>method</th><th>energy distance</th><th>max KS</th><th>max PSI</th>"
         f"<th>time</th></tr>{table}</table>"
         f'<figure><img alt="PCA scatter of the auto split" src="{pca_figure(ours)}">'
-        "<figcaption>method=\"auto\": the three parts overlap everywhere on the first two "
+        '<figcaption>method="auto": the three parts overlap everywhere on the first two '
         "principal axes.</figcaption></figure>"
         f"{figures}"
-        "<p class=\"muted\">The command line does the same on any table: <code>tessera split "
+        '<p class="muted">The command line does the same on any table: <code>tessera split '
         "data.csv --target y --sizes 60,20,20 --out parts/</code> writes train, val, test and "
         "a report like this one.</p>"
     )

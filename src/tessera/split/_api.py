@@ -30,25 +30,34 @@ def _column_or_array(
     name: str, value: Any, frame: Any, n: int
 ) -> tuple[np.ndarray, Hashable | None]:
     """Resolve ``value`` as a column of ``frame`` (by name) or as an array of ``n`` rows."""
-    if isinstance(value, str | int) and not isinstance(value, bool) and frame is not None and (
-        isinstance(value, str) or value in frame.columns
+    if (
+        isinstance(value, str | int)
+        and not isinstance(value, bool)
+        and frame is not None
+        and (isinstance(value, str) or value in frame.columns)
     ):
         if value not in frame.columns:
             shown = ", ".join(map(repr, list(frame.columns)[:12]))
             raise bad_value(
-                name, value, f"no such column (the columns are {shown})",
+                name,
+                value,
+                f"no such column (the columns are {shown})",
                 f"Pass one of the column names, or an array of {n} values.",
             )
         return frame[value].to_numpy(), value
     if isinstance(value, str):
         raise bad_value(
-            name, value, "a column name needs a DataFrame as the first array",
+            name,
+            value,
+            "a column name needs a DataFrame as the first array",
             f"Pass a DataFrame first, or an array of {n} values as {name}=.",
         )
     array = np.asarray(value)
     if array.ndim != 1 or array.shape[0] != n:
         raise bad_value(
-            name, value, f"it must be one value per row ({n} rows; got shape {array.shape})",
+            name,
+            value,
+            f"it must be one value per row ({n} rows; got shape {array.shape})",
             "Pass a 1-D array as long as the data, or a column name.",
         )
     return array, None
@@ -99,7 +108,8 @@ def part_indices(
     n = lengths[0]
     if any(length != n for length in lengths):
         raise bad_value(
-            "arrays", f"<{len(arrays)} arrays of lengths {lengths}>",
+            "arrays",
+            f"<{len(arrays)} arrays of lengths {lengths}>",
             "every array must have the same number of rows",
             "Pass arrays that describe the same rows.",
         )
@@ -111,7 +121,9 @@ def part_indices(
         missing = [c for c in id_columns if c not in frame.columns]
         if missing:
             raise bad_value(
-                "id_columns", list(id_columns), f"no such column(s) {missing}",
+                "id_columns",
+                list(id_columns),
+                f"no such column(s) {missing}",
                 "Pass names of columns of the first array.",
             )
     target_values = None
@@ -142,13 +154,26 @@ def part_indices(
     rng = to_generator(random_state)
     if group_codes is not None:
         labels = group_labels(
-            encoded, group_codes, counts, method=method, strata=strata_codes, rng=rng,
-            clusterer=clusterer, sampling=sampling, weights=pair_weights,
+            encoded,
+            group_codes,
+            counts,
+            method=method,
+            strata=strata_codes,
+            rng=rng,
+            clusterer=clusterer,
+            sampling=sampling,
+            weights=pair_weights,
         )
     else:
         labels = split_labels(
-            encoded, counts, method=method, strata=strata_codes, rng=rng,
-            clusterer=clusterer, sampling=sampling, within=within_codes,
+            encoded,
+            counts,
+            method=method,
+            strata=strata_codes,
+            rng=rng,
+            clusterer=clusterer,
+            sampling=sampling,
+            within=within_codes,
             weights=pair_weights,
         )
     return [np.flatnonzero(labels == p) for p in range(counts.size)]
@@ -256,8 +281,16 @@ def train_val_test_split(
     (6, 2, 2)
     """
     parts = part_indices(
-        *arrays, sizes=sizes, method=method, target=target, groups=groups, strata=strata,
-        random_state=random_state, clusterer=clusterer, sampling=sampling, within=within,
+        *arrays,
+        sizes=sizes,
+        method=method,
+        target=target,
+        groups=groups,
+        strata=strata,
+        random_state=random_state,
+        clusterer=clusterer,
+        sampling=sampling,
+        within=within,
         id_columns=id_columns,
     )
     return [_take(array, rows) for array in arrays for rows in parts]

@@ -73,8 +73,12 @@ class BalancedKFold(BaseCrossValidator):  # type: ignore[misc]
         arrays = (X,) if y is None else (X, y)
         weights = np.ones((n_splits, n_splits)) - np.eye(n_splits)
         return part_indices(
-            *arrays, sizes=[1.0 / n_splits] * n_splits, method=self.method,
-            groups=groups, random_state=self.random_state, pair_weights=weights,
+            *arrays,
+            sizes=[1.0 / n_splits] * n_splits,
+            method=self.method,
+            groups=groups,
+            random_state=self.random_state,
+            pair_weights=weights,
         )
 
     def split(
@@ -143,7 +147,8 @@ class BalancedShuffleSplit(BaseCrossValidator):  # type: ignore[misc]
         train = 1.0 - test if self.train_size is None else float(self.train_size)
         if not (0.0 < test < 1.0) or not (0.0 < train < 1.0) or train + test > 1.0 + 1e-9:
             raise bad_value(
-                "test_size", (self.train_size, self.test_size),
+                "test_size",
+                (self.train_size, self.test_size),
                 "train_size and test_size must be fractions in (0, 1) summing to at most 1",
                 "Pass e.g. test_size=0.2 (train_size=None takes the rest).",
             )
@@ -167,8 +172,12 @@ class BalancedShuffleSplit(BaseCrossValidator):  # type: ignore[misc]
         weights[0, 1] = weights[1, 0] = 1.0
         for seed in seeds:
             parts = part_indices(
-                *arrays, sizes=sizes, method=self.method, groups=groups,
-                random_state=int(seed), pair_weights=weights,
+                *arrays,
+                sizes=sizes,
+                method=self.method,
+                groups=groups,
+                random_state=int(seed),
+                pair_weights=weights,
             )
             yield parts[0], parts[1]
 

@@ -37,9 +37,7 @@ __all__ = [
 DEFAULT_BLOCK = 1500
 
 
-def quota_table(
-    strata: np.ndarray, sizes: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def quota_table(strata: np.ndarray, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Rows of each stratum per part: row sums are the strata, column sums ``sizes``.
 
     Dealing the strata one after another in the low-discrepancy pattern gives a

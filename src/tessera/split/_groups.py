@@ -65,7 +65,8 @@ def group_labels(
     biggest = int(unit_rows.max())
     if biggest > sizes.min():
         raise bad_value(
-            "groups", f"<a group of {biggest} rows>",
+            "groups",
+            f"<a group of {biggest} rows>",
             f"a group has more rows ({biggest}) than the smallest part ({int(sizes.min())})",
             "Enlarge the smallest part, split that group, or drop groups=.",
         )
@@ -109,7 +110,13 @@ def group_labels(
         if (counts > 0).sum() >= 2:
             same_size = np.unique(unit_rows, return_inverse=True)[1].ravel().astype(np.int64)
             unit_labels = refine_block(
-                pairwise(points), unit_labels, same_size, counts,
-                default_weights(sizes.size) if weights is None else weights, rng, 2, 50,
+                pairwise(points),
+                unit_labels,
+                same_size,
+                counts,
+                default_weights(sizes.size) if weights is None else weights,
+                rng,
+                2,
+                50,
             )
     return unit_labels[unit_of_row]

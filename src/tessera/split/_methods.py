@@ -166,13 +166,21 @@ def split_labels(
         return _deal_rows(np.argsort(key, kind="stable"), _codes(clusters, strata), sizes, rng)
     from tessera.split._engine import balanced_labels
 
-    joint = _codes(strata, encoded.classes) if (
-        strata is not None or encoded.classes is not None
-    ) else np.zeros(n, dtype=np.int64)
+    joint = (
+        _codes(strata, encoded.classes)
+        if (strata is not None or encoded.classes is not None)
+        else np.zeros(n, dtype=np.int64)
+    )
     # Small data get the full search and kicked restarts; on large data three passes
     # over each block hold nearly all of the gain at a fraction of the time.
     restarts = int(np.clip(3.2e6 / n**2, 2, 100)) if n <= 3000 else 0
     return balanced_labels(
-        points, sizes, joint, rng, refine=method == "auto", restarts=restarts,
-        weights=weights, max_passes=50 if n <= 3000 else 3,
+        points,
+        sizes,
+        joint,
+        rng,
+        refine=method == "auto",
+        restarts=restarts,
+        weights=weights,
+        max_passes=50 if n <= 3000 else 3,
     )

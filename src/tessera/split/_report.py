@@ -104,7 +104,9 @@ def _part_frames(parts: Any) -> tuple[list[str], list[Any]]:
         names = defaults.get(len(values), [f"part {i}" for i in range(len(values))])
     if len(values) < 2:
         raise bad_value(
-            "parts", f"<{len(values)} part(s)>", "a report compares at least two parts",
+            "parts",
+            f"<{len(values)} part(s)>",
+            "a report compares at least two parts",
             "Pass the parts of a split, e.g. split_report([train, val, test]).",
         )
     frames = []
@@ -120,7 +122,8 @@ def _part_frames(parts: Any) -> tuple[list[str], list[Any]]:
     for name, frame in zip(names, frames, strict=True):
         if list(frame.columns) != columns:
             raise bad_value(
-                "parts", f"<part {name!r} with columns {list(frame.columns)[:6]}>",
+                "parts",
+                f"<part {name!r} with columns {list(frame.columns)[:6]}>",
                 "every part must have the same columns as the first",
                 "Pass the parts returned by one split.",
             )
@@ -139,10 +142,7 @@ def _column_stats(name: str, values: list[Any], part_names: list[str]) -> list[C
     if categorical:
         levels = level_labels(whole)
         order = sorted(levels.unique(), key=str)
-        counts = [
-            level_labels(v).value_counts().reindex(order, fill_value=0)
-            for v in values
-        ]
+        counts = [level_labels(v).value_counts().reindex(order, fill_value=0) for v in values]
     else:
         numbers = [v.to_numpy(dtype=np.float64, na_value=np.nan) for v in values]
         ref = numbers[0][np.isfinite(numbers[0])]
@@ -150,7 +150,8 @@ def _column_stats(name: str, values: list[Any], part_names: list[str]) -> list[C
         n_bins = int(np.clip(min(len(v) for v in values) // 5, 2, 10))
         edges = (
             np.unique(np.quantile(ref, np.linspace(0, 1, n_bins + 1)))
-            if ref.size else np.array([0.0])
+            if ref.size
+            else np.array([0.0])
         )
     for i in range(1, len(values)):
         missing = float(values[i].isna().mean()) if len(values[i]) else 0.0
@@ -160,11 +161,18 @@ def _column_stats(name: str, values: list[Any], part_names: list[str]) -> list[C
             table = np.vstack([counts[0].to_numpy(), counts[i].to_numpy()])
             table = table[:, table.sum(axis=0) > 0]
             pvalue = float(chi2_contingency(table)[1]) if table.shape[1] > 1 else 1.0
-            out.append(ColumnDivergence(
-                name, part_names[i], "categorical", float("nan"),
-                float(0.5 * np.abs(ref_share - share).sum()), pvalue,
-                psi(counts[0].to_numpy(), counts[i].to_numpy()), missing,
-            ))
+            out.append(
+                ColumnDivergence(
+                    name,
+                    part_names[i],
+                    "categorical",
+                    float("nan"),
+                    float(0.5 * np.abs(ref_share - share).sum()),
+                    pvalue,
+                    psi(counts[0].to_numpy(), counts[i].to_numpy()),
+                    missing,
+                )
+            )
         else:
             other = numbers[i][np.isfinite(numbers[i])]
             if ref.size and other.size:
@@ -177,9 +185,18 @@ def _column_stats(name: str, values: list[Any], part_names: list[str]) -> list[C
                 )
             else:
                 ks, stability = float("nan"), float("nan")
-            out.append(ColumnDivergence(
-                name, part_names[i], "numeric", ks, float("nan"), float("nan"), stability, missing,
-            ))
+            out.append(
+                ColumnDivergence(
+                    name,
+                    part_names[i],
+                    "numeric",
+                    ks,
+                    float("nan"),
+                    float("nan"),
+                    stability,
+                    missing,
+                )
+            )
     return out
 
 
@@ -229,7 +246,9 @@ def split_report(
     if target is not None and target not in frames[0].columns:
         shown = ", ".join(map(repr, list(frames[0].columns)[:12]))
         raise bad_value(
-            "target", target, f"no such column (the columns are {shown})",
+            "target",
+            target,
+            f"no such column (the columns are {shown})",
             "Pass one of the column names, or target=None.",
         )
     whole = pd.concat(frames, ignore_index=True)
@@ -249,8 +268,13 @@ def split_report(
             shares = level_labels(frame[target]).value_counts(normalize=True)
             balance[name] = {str(k): float(v) for k, v in sorted(shares.items(), key=str)}
     return SplitReport(
-        names=names, sizes=[len(f) for f in frames], columns=stats, energy=energy,
-        class_balance=balance, frames=frames, target=target,
+        names=names,
+        sizes=[len(f) for f in frames],
+        columns=stats,
+        energy=energy,
+        class_balance=balance,
+        frames=frames,
+        target=target,
         identifiers=[str(c) for c in identifiers],
     )
 

@@ -56,8 +56,14 @@ def pca_figure(report: SplitReport) -> str:
     order = list(range(len(report.frames)))
     for i in order:
         stop = start + report.sizes[i]
-        ax.scatter(xy[start:stop, 0], xy[start:stop, 1], s=10, alpha=0.6,
-                   color=COLOURS[i % len(COLOURS)], label=f"{report.names[i]} ({report.sizes[i]})")
+        ax.scatter(
+            xy[start:stop, 0],
+            xy[start:stop, 1],
+            s=10,
+            alpha=0.6,
+            color=COLOURS[i % len(COLOURS)],
+            label=f"{report.names[i]} ({report.sizes[i]})",
+        )
         start = stop
     ax.set_xlabel("principal axis 1")
     ax.set_ylabel("principal axis 2")
@@ -77,16 +83,22 @@ def column_figure(report: SplitReport, column: Any) -> str:
     fig = Figure(figsize=(3.4, 2.3))
     ax = fig.add_subplot()
     if is_categorical(pd.concat(values, ignore_index=True)):
-        levels = sorted(
-            {str(v) for s in values for v in level_labels(s)}
-        )[:12]
+        levels = sorted({str(v) for s in values for v in level_labels(s)})[:12]
         width = 0.8 / len(values)
         for i, series in enumerate(values):
-            shares = level_labels(series).astype(str).value_counts(
-                normalize=True
-            ).reindex(levels, fill_value=0.0)
-            ax.bar(np.arange(len(levels)) + i * width, shares.to_numpy(), width,
-                   color=COLOURS[i % len(COLOURS)], label=report.names[i])
+            shares = (
+                level_labels(series)
+                .astype(str)
+                .value_counts(normalize=True)
+                .reindex(levels, fill_value=0.0)
+            )
+            ax.bar(
+                np.arange(len(levels)) + i * width,
+                shares.to_numpy(),
+                width,
+                color=COLOURS[i % len(COLOURS)],
+                label=report.names[i],
+            )
         ax.set_xticks(np.arange(len(levels)) + 0.4 - width / 2, levels, fontsize=7, rotation=30)
         ax.set_ylabel("share", fontsize=8)
     else:
@@ -94,8 +106,14 @@ def column_figure(report: SplitReport, column: Any) -> str:
             x = np.sort(series.to_numpy(dtype=np.float64, na_value=np.nan))
             x = x[np.isfinite(x)]
             if x.size:
-                ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", linewidth=1.2,
-                        color=COLOURS[i % len(COLOURS)], label=report.names[i])
+                ax.step(
+                    x,
+                    np.arange(1, x.size + 1) / x.size,
+                    where="post",
+                    linewidth=1.2,
+                    color=COLOURS[i % len(COLOURS)],
+                    label=report.names[i],
+                )
         ax.set_ylabel("ECDF", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.set_title(str(column), fontsize=9)
@@ -112,10 +130,15 @@ def summary_rows(report: SplitReport) -> list[tuple[str, int, str, str, str]]:
         mine = [c for c in report.columns if c.part == name]
         ks = [c.ks for c in mine if np.isfinite(c.ks)]
         stability = [c.psi for c in mine if np.isfinite(c.psi)]
-        rows.append((
-            name, report.sizes[i], f"{report.energy[name]:.4f}",
-            f"{max(ks):.3f}" if ks else "-", f"{max(stability):.3f}" if stability else "-",
-        ))
+        rows.append(
+            (
+                name,
+                report.sizes[i],
+                f"{report.energy[name]:.4f}",
+                f"{max(ks):.3f}" if ks else "-",
+                f"{max(stability):.3f}" if stability else "-",
+            )
+        )
     return rows
 
 
@@ -126,8 +149,10 @@ def _fmt(value: float, digits: int = 3) -> str:
 def render_html(report: SplitReport, *, max_columns: int = 40) -> str:
     """The whole report as one HTML string."""
     esc = html.escape
-    head = "".join(f"<th>{esc(h)}</th>" for h in (
-        "part", "rows", "energy distance to " + report.names[0], "max KS", "max PSI"))
+    head = "".join(
+        f"<th>{esc(h)}</th>"
+        for h in ("part", "rows", "energy distance to " + report.names[0], "max KS", "max PSI")
+    )
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in row) + "</tr>"
         for row in summary_rows(report)
@@ -136,16 +161,20 @@ def render_html(report: SplitReport, *, max_columns: int = 40) -> str:
     if report.class_balance:
         classes = sorted({k for shares in report.class_balance.values() for k in shares})
         rows = "".join(
-            f"<tr><td>{esc(name)}</td>" + "".join(
-                f"<td>{report.class_balance[name].get(c, 0.0):.1%}</td>" for c in classes
-            ) + "</tr>"
+            f"<tr><td>{esc(name)}</td>"
+            + "".join(f"<td>{report.class_balance[name].get(c, 0.0):.1%}</td>" for c in classes)
+            + "</tr>"
             for name in report.names
         )
         cols = "".join(f"<th>{esc(c)}</th>" for c in classes)
-        parts.append(f"<h2>Class balance of {esc(str(report.target))}</h2>"
-                     f"<table><tr><th>part</th>{cols}</tr>{rows}</table>")
-    parts.append(f'<h2>Joint view</h2><figure><img alt="PCA scatter" src="{pca_figure(report)}">'
-                 "<figcaption>Parts that look alike overlap everywhere.</figcaption></figure>")
+        parts.append(
+            f"<h2>Class balance of {esc(str(report.target))}</h2>"
+            f"<table><tr><th>part</th>{cols}</tr>{rows}</table>"
+        )
+    parts.append(
+        f'<h2>Joint view</h2><figure><img alt="PCA scatter" src="{pca_figure(report)}">'
+        "<figcaption>Parts that look alike overlap everywhere.</figcaption></figure>"
+    )
     stat_rows = "".join(
         f"<tr><td>{esc(c.column)}</td><td>{esc(c.part)}</td><td>{c.kind}</td>"
         f"<td>{_fmt(c.ks)}</td><td>{_fmt(c.total_variation)}</td>"
@@ -163,8 +192,11 @@ def render_html(report: SplitReport, *, max_columns: int = 40) -> str:
         f'<figure><img alt="{esc(str(c))}" src="{column_figure(report, c)}"></figure>'
         for c in shown
     )
-    more = (f'<p class="muted">First {max_columns} of {len(columns)} columns shown.</p>'
-            if len(columns) > max_columns else "")
+    more = (
+        f'<p class="muted">First {max_columns} of {len(columns)} columns shown.</p>'
+        if len(columns) > max_columns
+        else ""
+    )
     key = " ".join(
         f'<span style="color:{COLOURS[i % len(COLOURS)]}">&#9632; {esc(name)}</span>'
         for i, name in enumerate(report.names)

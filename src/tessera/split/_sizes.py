@@ -37,12 +37,15 @@ def part_counts(sizes: Sequence[float] | Any, n_rows: int) -> np.ndarray:
         )
     if not np.isfinite(values).all() or (values <= 0).any():
         raise bad_value(
-            "sizes", sizes, "every size must be a positive finite number",
+            "sizes",
+            sizes,
+            "every size must be a positive finite number",
             "Drop empty parts or give each a positive fraction or count.",
         )
     if n_rows < values.size:
         raise bad_value(
-            "n_rows", n_rows,
+            "n_rows",
+            n_rows,
             f"there are fewer rows ({n_rows}) than parts ({values.size})",
             "Pass more rows or ask for fewer parts.",
         )
@@ -50,7 +53,8 @@ def part_counts(sizes: Sequence[float] | Any, n_rows: int) -> np.ndarray:
     if integral:
         if int(values.sum()) != n_rows:
             raise bad_value(
-                "sizes", sizes,
+                "sizes",
+                sizes,
                 f"counts must sum to the number of rows, {n_rows} "
                 f"(they sum to {int(values.sum())})",
                 "Fix the counts, or pass fractions that sum to 1.",
@@ -58,7 +62,8 @@ def part_counts(sizes: Sequence[float] | Any, n_rows: int) -> np.ndarray:
         return values.astype(np.int64)
     if abs(values.sum() - 1.0) > 1e-6:
         raise bad_value(
-            "sizes", sizes,
+            "sizes",
+            sizes,
             f"fractions must sum to 1 (they sum to {values.sum():.6g})",
             "Rescale them, e.g. sizes=(0.6, 0.2, 0.2), or pass row counts summing to n.",
         )
@@ -69,7 +74,8 @@ def part_counts(sizes: Sequence[float] | Any, n_rows: int) -> np.ndarray:
         counts[p] += 1
     if (counts == 0).any():
         raise bad_value(
-            "sizes", sizes,
+            "sizes",
+            sizes,
             f"with {n_rows} rows a part would be empty (counts {counts.tolist()})",
             "Pass more rows or larger fractions for the small parts.",
         )
