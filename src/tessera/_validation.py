@@ -9,7 +9,7 @@ from typing import Any
 
 from tessera.errors import InvalidInputError
 
-__all__ = ["bad_value", "check_in", "check_positive_int", "short_repr"]
+__all__ = ["bad_value", "check_bool", "check_in", "check_positive_int", "short_repr"]
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
@@ -23,6 +23,15 @@ def short_repr(value: Any, limit: int = 60) -> str:
 def bad_value(name: str, value: Any, rule: str, fix: str) -> InvalidInputError:
     """Build the standard error: ``name=value``, the rule it breaks, how to fix it."""
     return InvalidInputError(f"{name}={short_repr(value)} is invalid: {rule}. {fix}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` as a bool, or raise unless it is a Python or numpy bool."""
+    import numpy as np
+
+    if not isinstance(value, bool | np.bool_):
+        raise bad_value(name, value, "it must be a bool", f"Pass {name}=True or {name}=False.")
+    return bool(value)
 
 
 def check_in(name: str, value: Any, allowed: tuple[Any, ...]) -> None:

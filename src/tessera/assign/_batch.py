@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tessera._validation import check_in, short_repr
+from tessera._validation import check_bool, check_in
 from tessera.assign._result import Assignment
 from tessera.errors import InfeasibleAssignmentError, InvalidInputError, InvalidTypeError
 
@@ -159,11 +159,7 @@ class BatchAssignment:
 
 def _as_cost_stack(costs: Any, maximize: bool) -> NDArray[np.float64]:
     """Validate a (b, n, m) stack once; return it as C-contiguous float64 to minimise."""
-    if not isinstance(maximize, bool | np.bool_):
-        raise InvalidInputError(
-            f"maximize={short_repr(maximize)} is invalid: it must be a bool. "
-            "Pass maximize=True or maximize=False."
-        )
+    check_bool("maximize", maximize)
     try:
         arr = np.asarray(costs)
     except (ValueError, TypeError) as exc:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tessera._validation import short_repr
+from tessera._validation import check_bool, short_repr
 from tessera.assign._result import Assignment
 from tessera.errors import InfeasibleAssignmentError, InvalidInputError, InvalidTypeError
 
@@ -28,11 +28,7 @@ def as_cost_matrix(
     shape that is not 2-D, NaN or ``-inf`` (``+inf`` when maximising), and
     :class:`InvalidTypeError` for complex numbers.
     """
-    if not isinstance(maximize, bool | np.bool_):
-        raise InvalidInputError(
-            f"maximize={short_repr(maximize)} is invalid: it must be a bool. "
-            "Pass maximize=True or maximize=False."
-        )
+    check_bool("maximize", maximize)
     try:
         arr = np.asarray(cost)
     except (ValueError, TypeError) as exc:

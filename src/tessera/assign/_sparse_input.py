@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tessera._validation import short_repr
+from tessera._validation import check_bool, short_repr
 from tessera.errors import InvalidInputError, InvalidTypeError
 
 __all__ = ["Edges", "as_edges", "duplicate_error"]
@@ -84,11 +84,7 @@ def as_edges(graph: Any, *, shape: Any = None, maximize: bool = False) -> Edges:
     """
     import scipy.sparse as sp
 
-    if not isinstance(maximize, bool | np.bool_):
-        raise InvalidInputError(
-            f"maximize={short_repr(maximize)} is invalid: it must be a bool. "
-            "Pass maximize=True or maximize=False."
-        )
+    check_bool("maximize", maximize)
     if sp.issparse(graph):
         given = tuple(int(s) for s in graph.shape)
         if len(given) != 2:
