@@ -58,10 +58,10 @@ def as_cost_matrix(
     if compact and arr.dtype.kind in "biu":
         return _compact_integers(arr, maximize)
     if compact and arr.dtype == np.float32:
-        c32 = np.ascontiguousarray(arr)
-        if c32.size and not _all_valid(-c32 if maximize else c32):
+        c32 = -arr if maximize else np.ascontiguousarray(arr)
+        if c32.size and not _all_valid(c32):
             return as_cost_matrix(arr, maximize=maximize, name=name)  # raises with the location
-        return -c32 if maximize else c32
+        return np.ascontiguousarray(c32)
     c = np.ascontiguousarray(arr, dtype=np.float64)
     if maximize:
         c = -c
