@@ -103,3 +103,15 @@ def test_infeasible_reports_status() -> None:
     v = np.empty(2)
     status, _ = _jv.solve_dense(c, x, y, v)
     assert status == _jv.INFEASIBLE
+
+
+def test_float32_total_is_summed_in_float64() -> None:
+    from tessera.assign import solve
+
+    rng = np.random.default_rng(5)
+    c = rng.random((8, 6)).astype(np.float32)
+    for maximize in (False, True):
+        result = solve(c, maximize=maximize)
+        rows, cols = scipy_lsa(c, maximize=maximize)
+        assert result.total_cost == pytest.approx(c.astype(float)[rows, cols].sum(), abs=1e-12)
+        assert result.verify(c)

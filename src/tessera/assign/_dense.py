@@ -241,7 +241,7 @@ def solve(cost: ArrayLike, *, maximize: bool = False) -> Assignment:
     c = as_cost_matrix(cost, maximize=maximize, compact=True)
     rows, cols, u, v = _solve_minimize(c)
     sign = -1.0 if maximize else 1.0
-    total = sign * float(c[rows, cols].sum()) if rows.size else 0.0
+    total = sign * float(c[rows, cols].sum(dtype=np.float64)) if rows.size else 0.0
     return Assignment(
         rows=rows,
         cols=cols,
