@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "load"]
+__all__ = ["DEFAULT_MODEL", "Generation", "Runtime", "load"]
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
 def __getattr__(name: str) -> Any:
-    if name == "load":
-        from tessera.llm._runtime import load
+    if name in ("Generation", "Runtime", "load"):
+        from tessera.llm import _runtime
 
-        return load
+        return getattr(_runtime, name)
     raise AttributeError(f"module 'tessera.llm' has no attribute {name!r}")

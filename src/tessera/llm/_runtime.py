@@ -1,0 +1,358 @@
+"""The local runtime: a model, its tokenizer, optional Medusa heads, and ``generate``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tessera._validation import bad_value, check_bool, check_positive_int
+from tessera.llm._model import DEFAULT_MODEL, LoadedModel, load_model
+from tessera.llm._torch import require, set_threads
+
+__all__ = ["Generation", "Runtime", "default_heads_folder", "load"]
+
+#: Candidates per step when a heads folder carries accuracies but no tree.
+DEFAULT_TREE_NODES = 12
+
+Messages = Sequence[dict[str, str]]
+
+
+def default_heads_folder() -> Path:
+    """The Medusa heads shipped for the default model (inside the installed package)."""
+    return Path(str(resources.files("tessera.llm") / "_data" / DEFAULT_MODEL / "medusa"))
+
+
+@dataclass
+class Generation:
+    """A finished generation; ``str()`` gives the text.
+
+    Attributes
+    ----------
+    text : str
+        The generated text (special tokens removed).
+    token_ids : list of int
+        The generated tokens, EOS included when one was produced.
+    prompt_tokens : int
+        Tokens in the prompt after the chat template.
+    seconds : float
+        Wall time from the start of the prefill to the last token.
+    steps : int
+        Forward passes after the prefill.
+    medusa : bool
+        Whether Medusa heads were used.
+    accepted : list of int
+        Tokens gained per step (Medusa only).
+    """
+
+    text: str
+    token_ids: list[int]
+    prompt_tokens: int
+    seconds: float
+    steps: int
+    medusa: bool
+    accepted: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generated tokens per wall-clock second (prefill included)."""
+        return len(self.token_ids) / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mean_accepted(self) -> float:
+        """Mean tokens per forward pass."""
+        return len(self.token_ids) / max(self.steps, 1)
+
+
+class Runtime:
+    """A loaded model ready to generate; build it with :func:`load`.
+
+    Attributes
+    ----------
+    model, tokenizer
+        The transformers model (evaluation mode) and tokenizer.
+    name : str
+        The model's name or path.
+    heads : MedusaHeads or None
+        Medusa heads, when the model has them.
+    tree : MedusaTree or None
+        The candidate tree used with the heads.
+    """
+
+    def __init__(self, loaded: LoadedModel, heads: Any = None, tree: Any = None) -> None:
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.name = loaded.name
+        self.folder = loaded.folder
+        self.heads = heads
+        self.tree = tree
+
+    @property
+    def context_length(self) -> int:
+        """The longest sequence (prompt + generated) the model accepts."""
+        return int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    @property
+    def eos_token_ids(self) -> list[int]:
+        """Tokens that end a generation (the tokenizer's EOS and the config's)."""
+        ids: set[int] = set()
+        for source in (self.tokenizer.eos_token_id, self.model.config.eos_token_id):
+            if isinstance(source, int):
+                ids.add(source)
+            elif isinstance(source, list | tuple):
+                ids.update(int(i) for i in source)
+        return sorted(ids)
+
+    def encode(self, prompt: str | Messages) -> list[int]:
+        """Token ids of ``prompt`` with the chat template applied.
+
+        A string becomes one user message; a list of ``{"role", "content"}`` mappings is
+        used as is. Models without a chat template get the plain text.
+        """
+        if isinstance(prompt, str):
+            messages: list[dict[str, str]] = [{"role": "user", "content": prompt}]
+        elif isinstance(prompt, Sequence) and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m
+            for m in prompt
+        ):
+            messages = [dict(m) for m in prompt]
+        else:
+            raise bad_value(
+                "prompt",
+                prompt,
+                "it must be a string or a list of {'role': ..., 'content': ...} messages",
+                "Pass 'Hello' or [{'role': 'user', 'content': 'Hello'}].",
+            )
+        if not messages:
+            raise bad_value("prompt", prompt, "it holds no message", "Pass at least one message.")
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        else:
+            text = "\n".join(str(m["content"]) for m in messages)
+            ids = self.tokenizer(text)["input_ids"]
+        return [int(i) for i in ids]
+
+    def _check_lengths(self, prompt_tokens: int, max_new_tokens: int) -> None:
+        limit = self.context_length
+        if prompt_tokens >= limit:
+            raise bad_value(
+                "prompt",
+                f"<{prompt_tokens} tokens>",
+                f"it is longer than the model's context of {limit} tokens",
+                "Shorten the prompt.",
+            )
+        if prompt_tokens + max_new_tokens > limit:
+            raise bad_value(
+                "max_new_tokens",
+                max_new_tokens,
+                f"prompt ({prompt_tokens} tokens) + max_new_tokens must fit the context of "
+                f"{limit} tokens",
+                f"Pass max_new_tokens <= {limit - prompt_tokens}.",
+            )
+
+    def token_stream(
+        self,
+        prompt: str | Messages,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        medusa: bool = True,
+        seed: int | None = None,
+        stats: Any = None,
+    ) -> Iterator[list[int]]:
+        """The token ids of each decoding step (the engine under :meth:`generate`)."""
+        from tessera.llm.medusa._decode import Sampling, medusa_generate, plain_generate
+
+        max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
+        use_medusa = check_bool("medusa", medusa) and self.heads is not None
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            raise bad_value("temperature", temperature, "it must be a number", "Pass 0.7.")
+        if not 0.0 <= float(temperature) <= 100.0:
+            raise bad_value(
+                "temperature",
+                temperature,
+                "it must lie in [0, 100] (0 means greedy)",
+                "Pass temperature=0 for greedy or about 0.7 for sampling.",
+            )
+        if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
+            raise bad_value("top_p", top_p, "it must lie in (0, 1]", "Pass top_p=0.9 or 1.0.")
+        sampling = Sampling(temperature=float(temperature), top_p=float(top_p), seed=seed)
+        ids = self.encode(prompt)
+        self._check_lengths(len(ids), max_new_tokens)
+        if use_medusa:
+            return medusa_generate(
+                self.model,
+                self.heads,
+                self.tree,
+                ids,
+                max_new_tokens=max_new_tokens,
+                eos_token_ids=self.eos_token_ids,
+                sampling=sampling,
+                stats=stats,
+            )
+        return plain_generate(
+            self.model,
+            ids,
+            max_new_tokens=max_new_tokens,
+            eos_token_ids=self.eos_token_ids,
+            sampling=sampling,
+            stats=stats,
+        )
+
+    def generate(
+        self,
+        prompt: str | Messages,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        medusa: bool = True,
+        stream: bool = False,
+        seed: int | None = None,
+    ) -> Generation | Iterator[str]:
+        """Generate a reply to ``prompt``.
+
+        Parameters
+        ----------
+        prompt : str or list of dict
+            A user message, or chat messages ``[{"role": ..., "content": ...}, ...]``; the
+            model's chat template is applied.
+        max_new_tokens : int, default=256
+            Upper bound on generated tokens; generation also stops at EOS.
+        temperature : float, default=0.0
+            0 is greedy decoding; with Medusa, greedy output is identical to plain greedy.
+            Above 0, tokens are sampled (Medusa then uses typical acceptance).
+        top_p : float, default=1.0
+            Nucleus sampling threshold (only with temperature > 0).
+        medusa : bool, default=True
+            Use the Medusa heads when the model has them.
+        stream : bool, default=False
+            Return an iterator of text pieces instead of a :class:`Generation`.
+        seed : int, optional
+            Seed for sampling.
+
+        Returns
+        -------
+        Generation or iterator of str
+        """
+        check_bool("stream", stream)
+        from tessera.llm.medusa._decode import DecodeStats
+
+        stats = DecodeStats()
+        steps = self.token_stream(
+            prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            medusa=medusa,
+            seed=seed,
+            stats=stats,
+        )
+        if stream:
+            return self._text_pieces(steps)
+        start = time.perf_counter()
+        per_step: list[int] = []
+        tokens: list[int] = []
+        for step in steps:
+            tokens.extend(step)
+            per_step.append(len(step))
+        seconds = time.perf_counter() - start
+        return Generation(
+            text=self.tokenizer.decode(tokens, skip_special_tokens=True),
+            token_ids=tokens,
+            prompt_tokens=len(self.encode(prompt)),
+            seconds=seconds,
+            steps=len(per_step),
+            medusa=medusa and self.heads is not None,
+            accepted=per_step,
+        )
+
+    def _text_pieces(self, steps: Iterator[list[int]]) -> Iterator[str]:
+        """Decode incrementally; hold back a piece that ends inside a UTF-8 character."""
+        tokens: list[int] = []
+        sent = ""
+        for step in steps:
+            tokens.extend(step)
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            if text.endswith("\ufffd"):
+                continue
+            if len(text) > len(sent) and text.startswith(sent):
+                yield text[len(sent) :]
+                sent = text
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        if len(text) > len(sent):
+            yield text[len(sent) :]
+
+
+def load(
+    model: str | Path | None = None,
+    *,
+    heads: str | Path | None = None,
+    tree_nodes: int | None = None,
+    dtype: str = "bfloat16",
+    threads: int | None = 1,
+) -> Runtime:
+    """Load a model (the embedded default when ``model`` is None) for generation.
+
+    Parameters
+    ----------
+    model : str, pathlib.Path or None, default=None
+        None for the embedded SmolLM2-135M-Instruct (its Medusa heads ship with
+        tessera), a transformers model folder, or a ``.gguf`` file.
+    heads : str or pathlib.Path, optional
+        A Medusa heads folder (:func:`tessera.llm.medusa.save_heads`). Default: the
+        shipped heads for the default model, or ``<model folder>/medusa`` when present.
+    tree_nodes : int, optional
+        Rebuild the candidate tree with this many nodes from the heads' accuracies
+        (default: the tree saved with the heads).
+    dtype : {"bfloat16", "float32"}, default="bfloat16"
+    threads : int or None, default=1
+        torch intra-op threads. One thread is fastest for this model size on a small
+        shared CPU; None keeps torch's default.
+
+    Returns
+    -------
+    Runtime
+    """
+    if threads is not None:
+        threads = check_positive_int("threads", threads)
+    set_threads(threads)
+    require("torch")
+    loaded = load_model(model, dtype=dtype)
+    folder: Path | None = None
+    if heads is not None:
+        folder = Path(heads)
+    elif loaded.name == DEFAULT_MODEL and default_heads_folder().is_dir():
+        folder = default_heads_folder()
+    elif (loaded.folder / "medusa").is_dir():
+        folder = loaded.folder / "medusa"
+    if folder is None:
+        return Runtime(loaded)
+    from tessera.llm.medusa._io import load_heads
+    from tessera.llm.medusa._tree import MedusaTree, build_tree
+
+    medusa_heads, metadata = load_heads(folder)
+    medusa_heads.to(next(loaded.model.parameters()).dtype)
+    if tree_nodes is not None or not metadata.tree:
+        if not metadata.accuracies:
+            raise bad_value(
+                "heads",
+                str(folder),
+                "the heads folder has neither a tree nor accuracies to build one",
+                "Save the heads with HeadsMetadata(tree=...) or accuracies=....",
+            )
+        nodes = DEFAULT_TREE_NODES if tree_nodes is None else tree_nodes
+        tree = build_tree(metadata.accuracies, nodes)
+    else:
+        tree = MedusaTree.from_paths(metadata.tree)
+    return Runtime(loaded, medusa_heads, tree)
