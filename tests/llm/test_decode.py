@@ -61,7 +61,7 @@ class OracleHeads(MedusaHeads):
         super().__init__(MedusaConfig(hidden_size=32, vocab_size=VOCAB, num_heads=3))
         self.future, self.stats, self.rank, self.wrong_from = future, stats, rank, wrong_from
 
-    def forward(self, hidden_states: Any, lm_head: Any = None) -> Any:
+    def with_base_logits(self, hidden_state: Any, lm_head: Any) -> tuple[Any, Any]:
         logits = torch.zeros(3, VOCAB)
         position = self.stats.tokens  # index of the root token in the output
         for k in range(3):
@@ -70,7 +70,7 @@ class OracleHeads(MedusaHeads):
                 order = [t for t in range(VOCAB) if t != self.future[target]]
                 order.insert(self.rank, self.future[target])
                 logits[k, torch.tensor(order)] = torch.linspace(10, 0, VOCAB)
-        return logits
+        return lm_head(hidden_state), logits
 
 
 def plain(model: Any, prompt: list[int], n: int = 40, **kw: Any) -> list[int]:

@@ -183,6 +183,9 @@ class _TreeState:
         has_child = np.zeros(tree.num_nodes, dtype=np.bool_)
         has_child[tree.parents[tree.parents >= 0]] = True
         self.internal = np.flatnonzero(has_child)
+        # row_of[node]: the node's row among the internal nodes' logits (-1 for leaves)
+        self.row_of = np.full(tree.num_nodes, -1, dtype=np.int64)
+        self.row_of[self.internal] = np.arange(len(self.internal))
         self.dtype = dtype
 
     def mask(self, prefix: int) -> Any:
@@ -195,42 +198,43 @@ class _TreeState:
 def _accept_path(
     tree_tokens: np.ndarray,
     state: _TreeState,
-    node_logits: dict[int, Any],
+    rows: Any,
     sampling: Sampling,
 ) -> list[int]:
     """The accepted chain of nodes, root first.
 
-    Greedy: a child is accepted when its token is its parent's argmax. Typical: when its
-    probability under the parent's distribution exceeds min(epsilon, delta * exp(-H)).
-    The chain ends at the deepest accepted node (the first such, on ties).
+    ``rows`` holds the base model's logits at the tree's internal nodes (in
+    ``state.internal`` order). Greedy: a child is accepted when its token is its
+    parent's argmax. Typical: when its probability under the parent's distribution
+    exceeds min(epsilon, delta * exp(-H)). The chain ends at the deepest accepted node
+    (the first such on ties).
     """
     n = state.tree.num_nodes
+    parents = state.parents
+    row_of = state.row_of
     ok = np.zeros(n, dtype=np.bool_)
     ok[0] = True
     if sampling.greedy:
-        best = {node: int(torch.argmax(row)) for node, row in node_logits.items()}
+        best = rows.argmax(dim=-1).numpy()
         for child in range(1, n):
-            parent = int(state.parents[child])
-            ok[child] = ok[parent] and best[parent] == int(tree_tokens[child])
+            parent = parents[child]
+            ok[child] = ok[parent] and best[row_of[parent]] == tree_tokens[child]
     else:
-        limit: dict[int, float] = {}
-        probs: dict[int, Any] = {}
-        for node, row in node_logits.items():
-            p = torch.softmax(row.float() / sampling.temperature, dim=-1)
-            entropy = float(-(p * torch.log(p.clamp_min(1e-30))).sum())
-            limit[node] = min(
-                sampling.posterior_threshold, sampling.posterior_alpha * float(np.exp(-entropy))
-            )
-            probs[node] = p
+        probs = torch.softmax(rows.float() / sampling.temperature, dim=-1)
+        entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(dim=-1)
+        limit = torch.clamp(
+            sampling.posterior_alpha * torch.exp(-entropy), max=sampling.posterior_threshold
+        ).numpy()
+        chosen = probs[torch.from_numpy(row_of[parents[1:]]), torch.from_numpy(tree_tokens[1:])]
+        passes = chosen.numpy() > limit[row_of[parents[1:]]]
         for child in range(1, n):
-            parent = int(state.parents[child])
-            ok[child] = ok[parent] and float(probs[parent][int(tree_tokens[child])]) > limit[parent]
+            ok[child] = ok[parents[child]] and passes[child - 1]
     depths = state.tree.depths
     candidates = np.flatnonzero(ok)
     last = int(candidates[np.argmax(depths[candidates])])
     chain = [last]
     while chain[-1] != 0:
-        chain.append(int(state.parents[chain[-1]]))
+        chain.append(int(parents[chain[-1]]))
     return chain[::-1]
 
 
@@ -285,34 +289,35 @@ def medusa_generate(
     dtype = next(model.parameters()).dtype
     state = _TreeState(tree, dtype)
     cache = _new_cache(model)
+    heads_type = heads_dtype(heads)
+
+    def next_logits(last_hidden: Any) -> tuple[Any, Any]:
+        return heads.with_base_logits(last_hidden.to(heads_type), lm_head)  # type: ignore[no-any-return]
+
     with torch.inference_mode():
         hidden = _forward(model, torch.tensor(list(prompt_ids)), cache)
-        last_hidden = hidden[-1]
-        base_logits = lm_head(last_hidden)
+        base_logits, head_logits = next_logits(hidden[-1])
+        internal = torch.from_numpy(state.internal)
         while True:
             root = _choose(base_logits, sampling, generator)
             if tree.num_nodes == 1 or stats.tokens + 1 >= max_new_tokens or root in eos:
                 stats.tokens += 1
+                stats.accepted.append(1)
                 yield [root]
                 if root in eos or stats.tokens >= max_new_tokens:
                     return
                 hidden = _forward(model, torch.tensor([root]), cache)
                 stats.steps += 1
-                stats.accepted.append(1)
-                last_hidden = hidden[-1]
-                base_logits = lm_head(last_hidden)
+                base_logits, head_logits = next_logits(hidden[-1])
                 continue
-            head_logits = heads(last_hidden.to(heads_dtype(heads)), lm_head_for(heads, lm_head))
             top = torch.topk(head_logits[: tree.depth], tree.topk, dim=-1).indices
             flat = torch.cat([torch.tensor([root]), top.reshape(-1)])
             tree_tokens = flat[state.candidate_index]
             prefix = cache.get_seq_length()
             hidden = _forward(model, tree_tokens, cache, prefix + state.depths, state.mask(prefix))
             stats.steps += 1
-            internal = torch.from_numpy(state.internal)
             rows = lm_head(hidden[internal])
-            node_logits = {int(node): rows[i] for i, node in enumerate(state.internal)}
-            chain = _accept_path(tree_tokens.numpy(), state, node_logits, sampling)
+            chain = _accept_path(tree_tokens.numpy(), state, rows, sampling)
             tokens = [int(tree_tokens[c]) for c in chain]
             remaining = max_new_tokens - stats.tokens
             stop = False
@@ -326,16 +331,10 @@ def medusa_generate(
             if stop:
                 return
             _keep_path(cache, prefix, chain, tree.num_nodes)
-            last = chain[-1]
-            last_hidden = hidden[last]
-            base_logits = node_logits[last] if last in node_logits else lm_head(last_hidden)
+            base_logits, head_logits = next_logits(hidden[chain[-1]])
 
 
 def heads_dtype(heads: MedusaHeads) -> Any:
     """The dtype of the heads' weights."""
     return next(heads.parameters()).dtype
 
-
-def lm_head_for(heads: MedusaHeads, lm_head: Any) -> Any:
-    """The base ``lm_head`` when the heads share it, else None."""
-    return lm_head if heads.lm_heads is None else None

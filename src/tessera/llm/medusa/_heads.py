@@ -132,3 +132,24 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
                 )
             return lm_head(transformed)
         return _torch.stack([proj(transformed[k]) for k, proj in enumerate(self.lm_heads)])
+
+    def with_base_logits(self, hidden_state: Any, lm_head: Any) -> tuple[Any, Any]:
+        """The base model's logits and every head's, at one position.
+
+        With a shared ``lm_head`` both come from a single ``(K + 1) x H`` projection,
+        which on small models costs little more than the base row alone.
+
+        Parameters
+        ----------
+        hidden_state : torch.Tensor, shape (H,)
+        lm_head : torch.nn.Linear
+
+        Returns
+        -------
+        base : torch.Tensor, shape (V,)
+        heads : torch.Tensor, shape (K, V)
+        """
+        if self.lm_heads is not None:
+            return lm_head(hidden_state), self.forward(hidden_state)
+        rows = lm_head(_torch.cat([hidden_state[None], self.hidden(hidden_state)]))
+        return rows[0], rows[1:]
