@@ -183,7 +183,7 @@ def compare_decoding(
         results = {}
         for use, record in ((False, plain), (True, medusa)):
             tokens, steps, seconds = _timed(
-                lambda use=use: list(
+                lambda use=use, prompt=prompt: list(
                     runtime.token_stream(prompt, max_new_tokens=max_new_tokens, medusa=use)
                 )
             )
