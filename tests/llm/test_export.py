@@ -270,15 +270,20 @@ def test_vllm_own_projections_are_lm_heads(tmp_path: Path) -> None:
 # --- real round trips ----------------------------------------------------------------------
 
 
-@settings(max_examples=12, deadline=None)
-@given(
-    hidden=st.integers(2, 12),
-    vocab=st.integers(2, 40),
-    num_heads=st.integers(1, 4),
-    num_layers=st.integers(1, 3),
-    share=st.booleans(),
-    seed=st.integers(0, 2**16),
-)
+def round_trip_cases(test: Any) -> Any:
+    """Random sizes, head and layer counts, both kinds of vocabulary projection."""
+    cases = given(
+        hidden=st.integers(2, 12),
+        vocab=st.integers(2, 40),
+        num_heads=st.integers(1, 4),
+        num_layers=st.integers(1, 3),
+        share=st.booleans(),
+        seed=st.integers(0, 2**16),
+    )
+    return settings(max_examples=12, deadline=None)(cases(test))
+
+
+@round_trip_cases
 def test_vllm_round_trip_gives_our_logits(
     tmp_path_factory: pytest.TempPathFactory,
     hidden: int,
@@ -298,15 +303,7 @@ def test_vllm_round_trip_gives_our_logits(
         torch.testing.assert_close(target(hidden_states), our_logits(heads, base, hidden_states))
 
 
-@settings(max_examples=12, deadline=None)
-@given(
-    hidden=st.integers(2, 12),
-    vocab=st.integers(2, 40),
-    num_heads=st.integers(1, 4),
-    num_layers=st.integers(1, 3),
-    share=st.booleans(),
-    seed=st.integers(0, 2**16),
-)
+@round_trip_cases
 def test_fasterdecoding_round_trip_gives_our_logits(
     tmp_path_factory: pytest.TempPathFactory,
     hidden: int,

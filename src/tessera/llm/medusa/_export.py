@@ -138,11 +138,8 @@ def export_fasterdecoding(
     """
     torch: Any = require("torch")
     safetensors_torch: Any = require("safetensors.torch")
-    _check_heads(heads)
-    _check_base_model(base_model)
-    target = _resolve_dtype(dtype)
+    target, projections = _validated(heads, base_model, lm_head, dtype, fmt="fasterdecoding")
     config = heads.config
-    projections = _projections(heads, lm_head, fmt="fasterdecoding")
     blocks = _block_tensors(heads)
     for head, layers in enumerate(blocks):
         for layer, (weight, bias) in enumerate(layers[1:], start=1):
@@ -204,11 +201,8 @@ def export_vllm(
         The folder, holding ``config.json`` and ``model.safetensors``.
     """
     safetensors_torch: Any = require("safetensors.torch")
-    _check_heads(heads)
-    _check_base_model(base_model)
-    target = _resolve_dtype(dtype)
+    target, projections = _validated(heads, base_model, lm_head, dtype, fmt="vllm")
     config = heads.config
-    projections = _projections(heads, lm_head, fmt="vllm")
     folder_path = _prepare_folder(folder, (_CONFIG, _VLLM_WEIGHTS))
     state: dict[str, Any] = {}
     for head, layers in enumerate(_block_tensors(heads)):
@@ -239,6 +233,15 @@ def export_vllm(
     }
     (folder_path / _CONFIG).write_text(json.dumps(document, indent=2) + "\n")
     return folder_path
+
+
+def _validated(
+    heads: Any, base_model: Any, lm_head: Any, dtype: Any, *, fmt: str
+) -> tuple[Any, list[Any]]:
+    """Check the arguments shared by both formats: the torch dtype and the projections."""
+    _check_heads(heads)
+    _check_base_model(base_model)
+    return _resolve_dtype(dtype), _projections(heads, lm_head, fmt=fmt)
 
 
 def _check_heads(heads: Any) -> None:
