@@ -61,7 +61,7 @@ class OracleHeads(MedusaHeads):
         super().__init__(MedusaConfig(hidden_size=32, vocab_size=VOCAB, num_heads=3))
         self.future, self.stats, self.rank, self.wrong_from = future, stats, rank, wrong_from
 
-    def with_base_logits(self, hidden_state: Any, lm_head: Any) -> tuple[Any, Any]:
+    def candidates(self, hidden_state: Any, lm_head: Any, topk: int) -> Any:
         logits = torch.zeros(3, VOCAB)
         position = self.stats.tokens  # index of the root token in the output
         for k in range(3):
@@ -70,7 +70,7 @@ class OracleHeads(MedusaHeads):
                 order = [t for t in range(VOCAB) if t != self.future[target]]
                 order.insert(self.rank, self.future[target])
                 logits[k, torch.tensor(order)] = torch.linspace(10, 0, VOCAB)
-        return lm_head(hidden_state), logits
+        return torch.topk(logits, topk, dim=-1).indices
 
 
 def plain(model: Any, prompt: list[int], n: int = 40, **kw: Any) -> list[int]:
@@ -274,3 +274,28 @@ def test_tree_deeper_than_heads_is_refused(model: Any) -> None:
     tree = MedusaTree.from_paths([(0,), (0, 0), (0, 0, 0)])
     with pytest.raises(InvalidInputError, match="only 2 heads"):
         list(medusa_generate(model, random_heads(2), tree, [1, 2], max_new_tokens=5))
+
+
+def test_token_map_restricts_proposals_but_not_the_output(model: Any) -> None:
+    heads = random_heads()
+    allowed = [0, 3, 5, 7, 11, 13, 17, 19, 23, 29]
+    heads.set_token_map(allowed)
+    proposals = heads.candidates(torch.randn(32), model.get_output_embeddings(), 4)
+    assert proposals.shape == (3, 4)
+    assert set(proposals.flatten().tolist()) <= set(allowed)
+    tree = build_tree([[0.5, 0.2, 0.1], [0.3, 0.1, 0.1], [0.2, 0.1, 0.1]], 8)
+    for prompt in PROMPTS:
+        got = [t for s in medusa_generate(model, heads, tree, prompt, max_new_tokens=30) for t in s]
+        assert got == plain(model, prompt, 30)
+
+
+def test_token_map_survives_save_and_load(tmp_path: Any) -> None:
+    from tessera.llm.medusa import load_heads, save_heads
+
+    heads = random_heads()
+    heads.set_token_map([9, 2, 2, 40])
+    save_heads(heads, tmp_path / "h")
+    loaded, _ = load_heads(tmp_path / "h")
+    assert loaded.token_map.tolist() == [2, 9, 40]
+    with pytest.raises(InvalidInputError, match="token_ids"):
+        heads.set_token_map([VOCAB])

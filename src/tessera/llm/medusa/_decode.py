@@ -180,12 +180,6 @@ class _TreeState:
             torch.zeros((), dtype=dtype),
             torch.full((), blocked, dtype=dtype),
         )
-        has_child = np.zeros(tree.num_nodes, dtype=np.bool_)
-        has_child[tree.parents[tree.parents >= 0]] = True
-        self.internal = np.flatnonzero(has_child)
-        # row_of[node]: the node's row among the internal nodes' logits (-1 for leaves)
-        self.row_of = np.full(tree.num_nodes, -1, dtype=np.int64)
-        self.row_of[self.internal] = np.arange(len(self.internal))
         self.dtype = dtype
 
     def mask(self, prefix: int) -> Any:
@@ -203,30 +197,28 @@ def _accept_path(
 ) -> list[int]:
     """The accepted chain of nodes, root first.
 
-    ``rows`` holds the base model's logits at the tree's internal nodes (in
-    ``state.internal`` order). Greedy: a child is accepted when its token is its
-    parent's argmax. Typical: when its probability under the parent's distribution
-    exceeds min(epsilon, delta * exp(-H)). The chain ends at the deepest accepted node
-    (the first such on ties).
+    ``rows`` holds the base model's logits at every node of the tree. Greedy: a child
+    is accepted when its token is its parent's argmax. Typical: when its probability
+    under the parent's distribution exceeds min(epsilon, delta * exp(-H)). The chain
+    ends at the deepest accepted node (the first such on ties).
     """
     n = state.tree.num_nodes
     parents = state.parents
-    row_of = state.row_of
     ok = np.zeros(n, dtype=np.bool_)
     ok[0] = True
     if sampling.greedy:
         best = rows.argmax(dim=-1).numpy()
         for child in range(1, n):
             parent = parents[child]
-            ok[child] = ok[parent] and best[row_of[parent]] == tree_tokens[child]
+            ok[child] = ok[parent] and best[parent] == tree_tokens[child]
     else:
         probs = torch.softmax(rows.float() / sampling.temperature, dim=-1)
         entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(dim=-1)
         limit = torch.clamp(
             sampling.posterior_alpha * torch.exp(-entropy), max=sampling.posterior_threshold
         ).numpy()
-        chosen = probs[torch.from_numpy(row_of[parents[1:]]), torch.from_numpy(tree_tokens[1:])]
-        passes = chosen.numpy() > limit[row_of[parents[1:]]]
+        chosen = probs[torch.from_numpy(parents[1:]), torch.from_numpy(tree_tokens[1:])]
+        passes = chosen.numpy() > limit[parents[1:]]
         for child in range(1, n):
             ok[child] = ok[parents[child]] and passes[child - 1]
     depths = state.tree.depths
@@ -291,13 +283,13 @@ def medusa_generate(
     cache = _new_cache(model)
     heads_type = heads_dtype(heads)
 
-    def next_logits(last_hidden: Any) -> tuple[Any, Any]:
-        return heads.with_base_logits(last_hidden.to(heads_type), lm_head)  # type: ignore[no-any-return]
+    def propose(last_hidden: Any) -> Any:
+        return heads.candidates(last_hidden.to(heads_type), lm_head, tree.topk)
 
     with torch.inference_mode():
         hidden = _forward(model, torch.tensor(list(prompt_ids)), cache)
-        base_logits, head_logits = next_logits(hidden[-1])
-        internal = torch.from_numpy(state.internal)
+        base_logits = lm_head(hidden[-1])
+        last_hidden = hidden[-1]
         while True:
             root = _choose(base_logits, sampling, generator)
             if tree.num_nodes == 1 or stats.tokens + 1 >= max_new_tokens or root in eos:
@@ -308,15 +300,18 @@ def medusa_generate(
                     return
                 hidden = _forward(model, torch.tensor([root]), cache)
                 stats.steps += 1
-                base_logits, head_logits = next_logits(hidden[-1])
+                last_hidden = hidden[-1]
+                base_logits = lm_head(last_hidden)
                 continue
-            top = torch.topk(head_logits[: tree.depth], tree.topk, dim=-1).indices
+            top = propose(last_hidden)[: tree.depth]
             flat = torch.cat([torch.tensor([root]), top.reshape(-1)])
             tree_tokens = flat[state.candidate_index]
             prefix = cache.get_seq_length()
             hidden = _forward(model, tree_tokens, cache, prefix + state.depths, state.mask(prefix))
             stats.steps += 1
-            rows = lm_head(hidden[internal])
+            # Logits at every node: internal ones verify their children, and the last
+            # accepted one (often a leaf) gives the next step's root.
+            rows = lm_head(hidden)
             chain = _accept_path(tree_tokens.numpy(), state, rows, sampling)
             tokens = [int(tree_tokens[c]) for c in chain]
             remaining = max_new_tokens - stats.tokens
@@ -331,10 +326,10 @@ def medusa_generate(
             if stop:
                 return
             _keep_path(cache, prefix, chain, tree.num_nodes)
-            base_logits, head_logits = next_logits(hidden[chain[-1]])
+            last_hidden = hidden[chain[-1]]
+            base_logits = rows[chain[-1]]
 
 
 def heads_dtype(heads: MedusaHeads) -> Any:
     """The dtype of the heads' weights."""
     return next(heads.parameters()).dtype
-

@@ -106,6 +106,8 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
                         layer.weight.copy_(lm_head.weight)
                 projections.append(layer)
             self.lm_heads = _nn.ModuleList(projections)
+        #: Optional 1-D tensor of the token ids the heads may propose (see candidates()).
+        self.token_map: Any = None
 
     def hidden(self, hidden_states: Any) -> Any:
         """Each head's transformed hidden state, stacked: shape ``(K, *hidden_states.shape)``."""
@@ -133,23 +135,52 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
             return lm_head(transformed)
         return _torch.stack([proj(transformed[k]) for k, proj in enumerate(self.lm_heads)])
 
-    def with_base_logits(self, hidden_state: Any, lm_head: Any) -> tuple[Any, Any]:
-        """The base model's logits and every head's, at one position.
+    def candidates(self, hidden_state: Any, lm_head: Any | None, topk: int) -> Any:
+        """Each head's ``topk`` most likely tokens at one position, shape ``(K, topk)``.
 
-        With a shared ``lm_head`` both come from a single ``(K + 1) x H`` projection,
-        which on small models costs little more than the base row alone.
+        When :attr:`token_map` is set (a 1-D tensor of token ids), the heads score only
+        those tokens: a shared ``lm_head`` is then a ``len(token_map) x H`` projection
+        instead of ``V x H``, which on a small model saves most of a base step's
+        vocabulary cost. Verification stays over the full vocabulary, so this only
+        changes which candidates are proposed, never the output.
 
         Parameters
         ----------
         hidden_state : torch.Tensor, shape (H,)
-        lm_head : torch.nn.Linear
-
-        Returns
-        -------
-        base : torch.Tensor, shape (V,)
-        heads : torch.Tensor, shape (K, V)
+        lm_head : torch.nn.Linear or None
+            The base vocabulary projection (required with ``share_lm_head``).
+        topk : int
         """
-        if self.lm_heads is not None:
-            return lm_head(hidden_state), self.forward(hidden_state)
-        rows = lm_head(_torch.cat([hidden_state[None], self.hidden(hidden_state)]))
-        return rows[0], rows[1:]
+        transformed = self.hidden(hidden_state)
+        token_map = getattr(self, "token_map", None)
+        if self.lm_heads is None and token_map is not None:
+            if lm_head is None:
+                raise bad_value(
+                    "lm_head",
+                    None,
+                    "heads built with share_lm_head=True need the base model's lm_head",
+                    "Pass lm_head=model.get_output_embeddings().",
+                )
+            key = (lm_head.weight.data_ptr(), token_map.data_ptr())
+            if getattr(self, "_sub_key", None) != key:
+                self._sub_weight = lm_head.weight.detach()[token_map].contiguous()
+                self._sub_key = key
+            logits = _torch.nn.functional.linear(transformed, self._sub_weight)
+            return token_map[_torch.topk(logits, topk, dim=-1).indices]
+        logits = self.forward(hidden_state, lm_head)
+        return _torch.topk(logits, topk, dim=-1).indices
+
+    def set_token_map(self, token_ids: Any | None) -> None:
+        """Restrict the heads' proposals to ``token_ids`` (None: the whole vocabulary)."""
+        if token_ids is None:
+            self.token_map = None
+            return
+        ids = _torch.as_tensor(token_ids, dtype=_torch.long).flatten()
+        if ids.numel() == 0 or int(ids.min()) < 0 or int(ids.max()) >= self.config.vocab_size:
+            raise bad_value(
+                "token_ids",
+                token_ids,
+                f"it must be a non-empty set of ids in [0, {self.config.vocab_size})",
+                "Pass the ids of the tokens the heads may propose.",
+            )
+        self.token_map = _torch.unique(ids)

@@ -3,7 +3,8 @@
 A heads folder holds ``medusa.json`` (the :class:`MedusaConfig`, the candidate tree, the
 per-head top-k accuracies measured on held-out data, the base model's name and free-form
 training facts) and ``heads.safetensors`` (the weights, named as in
-:class:`MedusaHeads`' ``state_dict``).
+:class:`MedusaHeads`' ``state_dict``, plus ``token_map`` when the heads propose from a
+subset of the vocabulary).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def save_heads(
         name: tensor.detach().to(torch.bfloat16).contiguous()
         for name, tensor in heads.state_dict().items()
     }
+    if heads.token_map is not None:
+        state["token_map"] = heads.token_map.to(torch.int64).contiguous()
     safetensors_torch.save_file(state, str(path / _WEIGHTS))
     document = {
         "format": "tessera-medusa",
@@ -118,7 +121,9 @@ def load_heads(folder: str | Path, *, dtype: Any = None) -> tuple[MedusaHeads, H
     config = MedusaConfig(**document["config"])
     heads = MedusaHeads(config)
     state = safetensors_torch.load_file(str(path / _WEIGHTS))
+    token_map = state.pop("token_map", None)
     heads.load_state_dict(state, strict=True)
+    heads.set_token_map(token_map)
     if dtype is not None:
         heads.to(dtype)
     else:
