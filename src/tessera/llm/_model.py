@@ -195,9 +195,7 @@ def load_model(model: str | Path | None = None, *, dtype: str = "bfloat16") -> L
     transformers = require("transformers")
     folder, name = resolve_model_folder(model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-    loaded = transformers.AutoModelForCausalLM.from_pretrained(
-        folder, dtype=getattr(torch, dtype)
-    )
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
     loaded.eval()
     loaded.requires_grad_(False)
     return LoadedModel(model=loaded, tokenizer=tokenizer, folder=folder, name=name)
