@@ -1,0 +1,285 @@
+"""``tessera llm``: generate text with a local model, and train, bench and export Medusa heads.
+
+Presentation only: the work is done by :mod:`tessera.llm` and :mod:`tessera.llm.medusa`,
+imported inside the commands so that ``tessera --help`` never loads torch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from tessera.cli._app import app, console, edge, err_console
+
+llm_app = typer.Typer(
+    name="llm",
+    help="A local LLM: generate text, with Medusa multi-token decoding.",
+    no_args_is_help=True,
+)
+medusa_app = typer.Typer(
+    name="medusa",
+    help="Medusa decoding heads: train them, measure the speed-up, export them for vLLM.",
+    no_args_is_help=True,
+)
+llm_app.add_typer(medusa_app, name="medusa")
+app.add_typer(llm_app, name="llm")
+
+#: The Hugging Face name of the embedded default model, written into exported configs.
+DEFAULT_MODEL_HUB_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+Model = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="A transformers model folder or a .gguf file (default: the embedded "
+        "SmolLM2-135M-Instruct).",
+        show_default=False,
+    ),
+]
+Heads = Annotated[
+    Path | None,
+    typer.Option(
+        "--heads",
+        help="A Medusa heads folder (default: the heads shipped for the default model, or "
+        "MODEL/medusa).",
+        show_default=False,
+    ),
+]
+MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", "-n", help="Most tokens to add.")]
+
+
+class Format(StrEnum):
+    """The serving layouts :func:`tessera.llm.medusa.export_heads` writes."""
+
+    vllm = "vllm"
+    fasterdecoding = "fasterdecoding"
+
+
+def _quiet_transformers() -> None:
+    """No per-file progress bars from transformers while loading weights."""
+    from tessera.llm._torch import require
+
+    require("transformers.utils.logging").disable_progress_bar()
+
+
+def _load(model: str | None, heads: Path | None) -> Any:
+    """The runtime, with the llm extra's import errors surfacing as MissingExtraError."""
+    from tessera.llm._torch import require
+
+    require("torch")
+    _quiet_transformers()
+    from tessera.llm import load
+
+    return load(model, heads=heads)
+
+
+def _counted(steps: Iterator[list[int]], counts: list[int]) -> Iterator[list[int]]:
+    """Pass decoding steps through, counting tokens (counts[0]) and steps (counts[1])."""
+    for step in steps:
+        counts[0] += len(step)
+        counts[1] += 1
+        yield step
+
+
+def _print_stats(runtime: Any, tokens: int, steps: int, seconds: float, medusa: bool) -> None:
+    rate = tokens / seconds if seconds > 0 else 0.0
+    how = (
+        f"Medusa, tree of {runtime.tree.num_nodes} tokens"
+        if medusa and runtime.heads is not None
+        else "plain decoding"
+    )
+    err_console.print(
+        f"{tokens} tokens in {seconds:.2f} s: {rate:.1f} tokens/s, "
+        f"{tokens / max(steps, 1):.2f} tokens/step ({how})",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@llm_app.command("generate")
+@edge
+def generate(
+    prompt: Annotated[str, typer.Argument(help="The user message (the chat template is applied).")],
+    model: Model = None,
+    heads: Heads = None,
+    medusa: Annotated[
+        bool, typer.Option("--medusa/--no-medusa", help="Use the Medusa heads when present.")
+    ] = True,
+    stream: Annotated[bool, typer.Option("--stream", help="Print the text as it comes.")] = False,
+    max_new_tokens: MaxNewTokens = 256,
+    temperature: Annotated[
+        float, typer.Option(help="0 is greedy (Medusa output identical to plain greedy).")
+    ] = 0.0,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")] = 1.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for sampling (temperature > 0).", show_default=False)
+    ] = None,
+    stats: Annotated[
+        bool, typer.Option("--stats", help="Print tokens/s and tokens/step on stderr.")
+    ] = False,
+) -> None:
+    """Answer PROMPT with a local model (the embedded SmolLM2-135M-Instruct by default)."""
+    runtime = _load(model, heads)
+    options = dict(
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        medusa=medusa,
+        seed=seed,
+    )
+    if not stream:
+        generation = runtime.generate(prompt, **options)
+        typer.echo(generation.text)
+        if stats:
+            _print_stats(
+                runtime,
+                len(generation.token_ids),
+                generation.steps,
+                generation.seconds,
+                generation.medusa,
+            )
+        return
+    counts = [0, 0]
+    start = time.perf_counter()
+    steps = _counted(runtime.token_stream(prompt, **options), counts)
+    for piece in runtime._text_pieces(steps):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    if stats:
+        _print_stats(runtime, counts[0], counts[1], time.perf_counter() - start, medusa)
+
+
+@contextmanager
+def _progress(description: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda done, _total: progress.update(task, completed=done)
+
+
+@medusa_app.command("bench")
+@edge
+def bench(
+    model: Model = None,
+    heads: Heads = None,
+    prompts: Annotated[
+        int, typer.Option("--prompts", "-p", help="Held-out prompts to decode.")
+    ] = 8,
+    max_new_tokens: MaxNewTokens = 128,
+) -> None:
+    """Time plain greedy against Medusa greedy on held-out prompts (same model, same dtype)."""
+    from tessera.llm.medusa._bench import compare_decoding
+    from tessera.llm.medusa._prompts import heldout_prompts
+
+    chosen = heldout_prompts(prompts)
+    runtime = _load(model, heads)
+    with _progress("decoding prompts", len(chosen)) as advance:
+        comparison = compare_decoding(
+            runtime, chosen, max_new_tokens=max_new_tokens, progress=advance
+        )
+    console.print(
+        f"{escape(str(runtime.name))}: {len(chosen)} held-out prompts, "
+        f"up to {max_new_tokens} new tokens each",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(escape(comparison.summary()), highlight=False)
+    if not all(comparison.identical):
+        err_console.print(
+            "[bold red]warning:[/] Medusa's greedy output differed from plain greedy on "
+            f"{len(comparison.identical) - sum(comparison.identical)} prompt(s)",
+            highlight=False,
+        )
+
+
+@medusa_app.command("export")
+@edge
+def export(
+    heads: Annotated[
+        Path, typer.Argument(metavar="HEADS_FOLDER", help="Heads saved by save_heads or train.")
+    ],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="The serving layout to write.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="A new (or empty) folder for the export.")
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The base model whose lm_head the heads share (default: the one named in "
+            "the heads' metadata).",
+            show_default=False,
+        ),
+    ] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            "--base-model",
+            help="The base model's Hugging Face name or path, written into config.json "
+            f"(default: {DEFAULT_MODEL_HUB_NAME} for the embedded model, else --model).",
+            show_default=False,
+        ),
+    ] = None,
+    dtype: Annotated[
+        str, typer.Option(help="bfloat16, float16 or float32: the engine's dtype.")
+    ] = "bfloat16",
+) -> None:
+    """Export Medusa heads to a folder that vLLM or FasterDecoding's Medusa loads."""
+    from tessera._validation import bad_value
+    from tessera.llm._model import DEFAULT_MODEL
+    from tessera.llm.medusa import export_heads, load_heads
+
+    medusa_heads, metadata = load_heads(heads)
+    source = model or metadata.base_model or None
+    lm_head = None
+    if medusa_heads.config.share_lm_head:
+        if source is None:
+            raise bad_value(
+                "--model",
+                None,
+                f"the heads in {heads} share the base model's lm_head and their metadata names "
+                "no base model",
+                "Pass --model with the model folder or .gguf file they were trained on.",
+            )
+        from tessera.llm._model import load_model
+
+        _quiet_transformers()
+        lm_head = load_model(source).model.get_output_embeddings()
+    name = base_model or (DEFAULT_MODEL_HUB_NAME if source in (None, DEFAULT_MODEL) else source)
+    if not name:
+        raise bad_value(
+            "--base-model",
+            name,
+            "the export must name the base model",
+            "Pass --base-model with the base model's Hugging Face name.",
+        )
+    folder = export_heads(
+        medusa_heads, out, format=fmt.value, base_model=name, lm_head=lm_head, dtype=dtype
+    )
+    files = ", ".join(sorted(p.name for p in folder.iterdir()))
+    console.print(
+        f"Wrote the {fmt.value} export of {escape(str(heads))} to [bold]{escape(str(folder))}[/]"
+        f" ({escape(files)}); base model {escape(name)}",
+        highlight=False,
+        soft_wrap=True,
+    )
