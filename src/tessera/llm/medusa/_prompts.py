@@ -1,0 +1,314 @@
+"""Prompts for self-distillation, built from lists shipped here (nothing is downloaded).
+
+Every prompt is a template filled with a topic. Each kind of request (explain, how-to,
+tips, compare, stories and poems, e-mails, definitions, arithmetic word problems, Python
+tasks, summaries and rewrites, advice, factual questions) has its own topic list; every
+fifth topic of each list is held out, so no held-out topic ever appears in a training
+prompt and the held-out accuracy of Medusa heads measures prompts on unseen subjects.
+"""
+
+from __future__ import annotations
+
+import random
+
+from tessera._validation import bad_value
+
+__all__ = ["heldout_prompts", "training_prompts"]
+
+_HELDOUT_EVERY = 5
+
+# fmt: off
+_CONCEPTS = (
+    "photosynthesis", "gravity", "inflation", "machine learning", "the water cycle", "black holes",
+    "vaccines", "compound interest", "plate tectonics", "DNA", "blockchain", "the immune system",
+    "climate change", "supply and demand", "electricity", "the internet", "evolution", "recursion",
+    "the stock market", "magnetism", "nuclear fusion", "encryption", "the greenhouse effect",
+    "democracy", "antibiotics", "solar panels", "the moon's phases", "rainbows", "sleep",
+    "memory in the brain", "cloud computing", "the French Revolution", "volcanoes", "tides",
+    "probability", "the speed of light", "taxes", "neural networks", "earthquakes", "batteries",
+    "operating systems", "the placebo effect", "ocean currents", "opportunity cost", "viruses",
+    "quantum computing", "friction", "the Roman Empire", "sound waves", "hash tables",
+)
+_TASKS = (
+    "bake bread at home", "learn a new language", "start running", "save money each month",
+    "write a resume", "grow tomatoes", "fix a flat bicycle tire", "make cold brew coffee",
+    "prepare for a job interview", "organize my closet", "start a vegetable garden",
+    "learn to play guitar", "improve my handwriting", "back up my computer",
+    "train a puppy to sit", "clean a cast iron pan", "write a cover letter", "meditate",
+    "set up a budget", "make new friends in a new city", "paint a room", "change a car tire",
+    "study for an exam", "cook rice without a rice cooker", "reduce screen time",
+    "plan a road trip", "learn to swim as an adult", "keep houseplants alive",
+    "give a good presentation", "make a paper airplane", "start journaling", "negotiate a salary",
+    "write a thank-you note", "brew tea properly", "declutter my desk",
+)
+_ACTIVITIES = (
+    "staying focused while working from home", "traveling on a budget", "taking better photos",
+    "writing clear emails", "eating healthier", "sleeping better", "learning to code",
+    "public speaking", "running a marathon", "hosting a dinner party", "reading more books",
+    "camping in the rain", "managing stress", "learning math", "moving to a new apartment",
+    "keeping a small team motivated", "studying effectively", "drawing portraits",
+    "saving energy at home", "writing a novel", "staying safe while hiking", "job hunting",
+    "teaching kids about money", "cooking for one", "keeping a long-distance friendship",
+)
+_PAIRS = (
+    ("cats", "dogs"), ("tea", "coffee"), ("Python", "JavaScript"), ("renting", "buying a home"),
+    ("trains", "planes"), ("summer", "winter"), ("books", "movies"), ("stocks", "bonds"),
+    ("electric cars", "gasoline cars"), ("viruses", "bacteria"), ("weather", "climate"),
+    ("email", "instant messaging"), ("running", "swimming"), ("paper books", "e-readers"),
+    ("the sun", "the moon"), ("frogs", "toads"), ("lists", "tuples in Python"),
+    ("baking", "frying"), ("cities", "the countryside"), ("weights", "cardio"),
+    ("SQL", "NoSQL databases"), ("violins", "cellos"), ("democracy", "monarchy"),
+    ("laptops", "desktop computers"), ("rivers", "lakes"), ("butter", "olive oil"),
+    ("chess", "checkers"), ("wind power", "solar power"), ("mountains", "beaches"),
+    ("a credit card", "a debit card"),
+)
+_SUBJECTS = (
+    "a robot who learns to paint", "a lighthouse keeper", "a lost kitten",
+    "the first day of spring", "a dragon who is afraid of fire", "an old oak tree",
+    "a city at night", "a time traveler", "the ocean", "a friendship between a fox and a crow",
+    "a rainy afternoon", "a tiny astronaut", "a baker who never sleeps", "autumn leaves",
+    "a secret garden", "a train journey", "a clock that runs backwards", "a snowman in July",
+    "a brave mouse", "the last library on Earth", "a musician on the street", "a moonlit lake",
+    "a girl who talks to birds", "a haunted kitchen", "mountains at sunrise", "a village festival",
+    "a shy giant", "the smell of coffee", "a message in a bottle", "a forgotten toy",
+)
+_EMAILS = (
+    ("my manager", "asking for a day off"), ("a landlord", "a broken heater"),
+    ("a teacher", "my child's absence"), ("a colleague", "rescheduling a meeting"),
+    ("a customer", "a delayed order"), ("a friend", "a birthday party invitation"),
+    ("a neighbor", "a noisy party"), ("a client", "an overdue invoice"),
+    ("my team", "a new project kickoff"), ("a hotel", "a room reservation"),
+    ("a professor", "an extension for an essay"), ("a recruiter", "accepting a job offer"),
+    ("a store", "returning a damaged item"), ("a coworker", "thanks for their help"),
+    ("the city council", "a broken streetlight"),
+)
+_WORDS = (
+    "serendipity", "ephemeral", "resilience", "algorithm", "empathy", "metaphor", "paradox",
+    "ubiquitous", "nostalgia", "entropy", "catalyst", "hypothesis", "frugal", "verbose",
+    "meticulous", "ambiguous", "diligent", "eloquent", "pragmatic", "photosynthetic", "benevolent",
+    "candid", "latency", "bandwidth", "ecosystem", "inertia", "irony", "mitigate", "nuance",
+    "obsolete", "quarantine", "redundant", "tenacious", "vivid", "whimsical",
+)
+_MATH = (
+    ("apples", "buys", "baskets"), ("pencils", "packs", "boxes"), ("marbles", "collects", "bags"),
+    ("cookies", "bakes", "trays"), ("stickers", "gets", "sheets"), ("books", "orders", "crates"),
+    ("eggs", "buys", "cartons"), ("oranges", "picks", "crates"), ("cards", "collects", "packs"),
+    ("bottles", "fills", "cases"), ("tickets", "sells", "rolls"), ("flowers", "plants", "rows"),
+    ("shells", "finds", "buckets"), ("candles", "makes", "boxes"),
+    ("balloons", "inflates", "bunches"),
+)
+_NAMES = (
+    "Maria", "Tom", "Aisha", "Ken", "Lena", "Omar", "Sofia", "Raj",
+)
+_CODE = (
+    "reverses a string", "checks whether a number is prime", "counts the vowels in a string",
+    "returns the factorial of n", "finds the largest number in a list",
+    "removes duplicates from a list while keeping order", "checks whether a word is a palindrome",
+    "computes the nth Fibonacci number", "merges two sorted lists", "flattens a nested list",
+    "counts how often each word appears in a sentence", "converts Celsius to Fahrenheit",
+    "returns the sum of the digits of an integer", "sorts a list of dictionaries by a key",
+    "checks whether two strings are anagrams", "finds the second smallest number in a list",
+    "reads a text file and counts its lines", "returns the common elements of two lists",
+    "capitalizes the first letter of every word", "computes the average of a list of numbers",
+    "checks whether a year is a leap year", "generates a random password",
+    "converts a binary string to an integer", "finds the longest word in a sentence",
+    "splits a list into chunks of size n",
+)
+_PARAGRAPHS = (
+    "The town library opened a new reading room last month. It has large windows, soft chairs "
+    "and a corner for children. Visitors say it is now the quietest place in town.",
+    "Bees visit flowers to collect nectar and pollen. While they move from flower to flower, "
+    "they carry pollen that helps plants make seeds. Without bees, many crops would fail.",
+    "Our team finished the project two days early. We split the work into small parts, met "
+    "every morning for ten minutes, and fixed problems as soon as we found them.",
+    "Walking for thirty minutes a day can improve your mood and your heart health. It needs "
+    "no equipment and can be done almost anywhere, which makes it easy to keep up.",
+    "The bakery on Main Street sells out of bread by noon. The owner starts baking at four in "
+    "the morning and uses a recipe that has been in her family for three generations.",
+    "Rivers carry soil from mountains to the sea. Over thousands of years this soil builds up "
+    "at the river's mouth and forms a delta, a flat area of rich land.",
+    "The new phone has a bigger screen and a longer battery life, but it is heavier and more "
+    "expensive than the old model. Reviewers disagree about whether it is worth the price.",
+    "Many people learn a language faster when they practice a little every day instead of "
+    "studying for hours once a week. Short, regular sessions help memory.",
+    "The museum's dinosaur exhibit reopened after repairs. A new skeleton stands in the main "
+    "hall, and a screen shows how scientists dig up and clean fossils.",
+    "Recycling paper saves trees, water and energy. Paper can be recycled five to seven times "
+    "before its fibers become too short to use.",
+)
+_SITUATIONS = (
+    "I feel overwhelmed by my to-do list", "my roommate never cleans the kitchen",
+    "I want to change careers but I am scared", "I keep procrastinating on my thesis",
+    "I forgot my friend's birthday", "I have trouble waking up in the morning",
+    "my coworker takes credit for my work", "I want to get fit but I have no time",
+    "I am nervous about my first day at a new job", "I spend too much money on takeout",
+    "my neighbor's dog barks all night", "I can't decide which college to choose",
+    "I feel lonely after moving", "my code review comments were harsh",
+    "I want to ask for a raise", "I have too many unread emails", "my plants keep dying",
+    "I get distracted by my phone while studying", "I disagree with my boss about a project",
+    "I want to read more but never find the time",
+)
+_QUESTIONS = (
+    "What is the capital of Australia?", "How many planets are in the solar system?",
+    "Who wrote Romeo and Juliet?", "What is the boiling point of water at sea level?",
+    "What is the largest ocean on Earth?", "How many legs does a spider have?",
+    "What gas do plants absorb from the air?", "What is the tallest mountain in the world?",
+    "Who painted the Mona Lisa?", "What is the chemical symbol for gold?",
+    "How many continents are there?", "What is the longest river in Africa?",
+    "What language is spoken in Brazil?", "What is the freezing point of water in Fahrenheit?",
+    "Which planet is known as the Red Planet?", "How many days are in a leap year?",
+    "What is the hardest natural substance?", "Who invented the telephone?",
+    "What is the largest mammal?", "What is the square root of 144?",
+    "How many bones are in the adult human body?", "What is the smallest prime number?",
+    "Which organ pumps blood through the body?", "What currency is used in Japan?",
+    "How many minutes are in a day?",
+)
+_T_EXPLAIN = (
+    "Explain {} simply.", "What is {} and why does it matter?",
+    "Can you explain {} to a ten-year-old?", "Give me a short overview of {}.",
+    "What are the most common misconceptions about {}?", "Why is {} important?",
+    "Tell me three interesting facts about {}.",
+)
+_T_HOWTO = (
+    "How do I {}?", "What is the best way to {}?", "Give me step-by-step instructions to {}.",
+    "What mistakes should a beginner avoid when trying to {}?", "I want to {}. Where do I start?",
+)
+_T_TIPS = (
+    "List {n} tips for {}.", "What are {n} good tips for {}?",
+    "Give me {n} quick dos and don'ts for {}.",
+)
+_T_COMPARE = (
+    "Compare {} and {}.", "What are the main differences between {} and {}?",
+    "Which is better, {} or {}? Give pros and cons.", "What do {} and {} have in common?",
+)
+_T_CREATIVE = (
+    "Write a short story about {}.", "Write a short poem about {}.", "Write a haiku about {}.",
+    "Describe {} in three sentences.", "Write a limerick about {}.",
+    "Write the opening paragraph of a novel about {}.",
+)
+_T_EMAIL = (
+    "Write a short email to {} about {}.", "Draft a polite message to {} about {}.",
+    "Write a short, friendly text message to {} about {}.",
+)
+_T_DEFINE = (
+    "Define the word '{}'.", "What does '{}' mean? Use it in a sentence.",
+    "Give me three synonyms for '{}' and explain how they differ.",
+)
+_T_CODE = (
+    "Write a Python function that {}.", "Show me short Python code that {}, with a comment.",
+    "Write a Python function that {} and add two test cases.",
+    "Explain how to write a Python function that {}, then show it.",
+)
+_T_PARAGRAPH = (
+    "Summarize this paragraph in one sentence: {}", "Rewrite this paragraph in simpler words: {}",
+    "Give this paragraph a title: {}", "List the key facts in this paragraph: {}",
+)
+_T_ADVICE = (
+    "{}. What should I do?", "Give me advice: {}.", "{}. How can I handle this calmly?",
+)
+_T_TRIVIA = (
+    "{}", "Answer briefly: {}", "{} Explain your answer in one sentence.",
+    "Quiz question: {} Give the answer and a fun fact.",
+)
+# fmt: on
+
+
+def _split(items: tuple, heldout: bool) -> list:
+    return [t for i, t in enumerate(items) if (i % _HELDOUT_EVERY == _HELDOUT_EVERY - 1) == heldout]
+
+
+def _math_problems(scenarios: list, rng: random.Random) -> list[str]:
+    problems = []
+    for item, verb, container in scenarios:
+        for name in _NAMES:
+            a, b, c = rng.randint(2, 9), rng.randint(3, 12), rng.randint(1, 20)
+            problems.append(
+                f"{name} {verb} {a} {container} with {b} {item} in each and then gives away {c}. "
+                f"How many {item} does {name} have now? Solve it step by step."
+            )
+    return problems
+
+
+def _heldout_terms() -> list[str]:
+    """Every held-out topic, lower-cased, to keep training prompts off them."""
+    terms = [*_split(_CONCEPTS, True), *_split(_TASKS, True), *_split(_ACTIVITIES, True)]
+    terms += [x for pair in _split(_PAIRS, True) for x in pair]
+    terms += [*_split(_SUBJECTS, True), *_split(_WORDS, True), *_split(_CODE, True)]
+    terms += [matter for _, matter in _split(_EMAILS, True)]
+    terms += [item for item, _, _ in _split(_MATH, True)]
+    terms += [*_split(_PARAGRAPHS, True), *_split(_SITUATIONS, True), *_split(_QUESTIONS, True)]
+    return [t.lower() for t in terms]
+
+
+def _all_prompts(heldout: bool) -> list[str]:
+    rng = random.Random(1234 if heldout else 4321)
+    prompts: list[str] = []
+    prompts += [t.format(x) for x in _split(_CONCEPTS, heldout) for t in _T_EXPLAIN]
+    prompts += [t.format(x) for x in _split(_TASKS, heldout) for t in _T_HOWTO]
+    prompts += [
+        t.format(x, n=n) for x in _split(_ACTIVITIES, heldout) for t in _T_TIPS for n in (3, 5)
+    ]
+    prompts += [t.format(a, b) for a, b in _split(_PAIRS, heldout) for t in _T_COMPARE]
+    prompts += [t.format(x) for x in _split(_SUBJECTS, heldout) for t in _T_CREATIVE]
+    prompts += [t.format(a, b) for a, b in _split(_EMAILS, heldout) for t in _T_EMAIL]
+    prompts += [t.format(x) for x in _split(_WORDS, heldout) for t in _T_DEFINE]
+    prompts += _math_problems(_split(_MATH, heldout), rng)
+    prompts += [t.format(x) for x in _split(_CODE, heldout) for t in _T_CODE]
+    prompts += [t.format(x) for x in _split(_PARAGRAPHS, heldout) for t in _T_PARAGRAPH]
+    prompts += [t.format(x) for x in _split(_SITUATIONS, heldout) for t in _T_ADVICE]
+    prompts += [t.format(x) for x in _split(_QUESTIONS, heldout) for t in _T_TRIVIA]
+    prompts = list(dict.fromkeys(prompts))
+    if not heldout:
+        terms = _heldout_terms()
+        prompts = [p for p in prompts if not any(term in p.lower() for term in terms)]
+    return prompts
+
+
+def _check_count(n: int | None, available: int) -> int:
+    if n is None:
+        return available
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= available:
+        raise bad_value(
+            "n",
+            n,
+            f"it must be None or an int from 1 to {available}",
+            f"Pass n=None for all {available} prompts, or a smaller count.",
+        )
+    return n
+
+
+def training_prompts(n: int | None = None, *, seed: int = 0) -> list[str]:
+    """Distinct training prompts, shuffled with ``seed``.
+
+    Parameters
+    ----------
+    n : int, optional
+        How many (default: all of them, about 1,100).
+    seed : int, default=0
+        The shuffle; the same seed always gives the same list.
+
+    Returns
+    -------
+    list of str
+        No prompt shares a topic with :func:`heldout_prompts`.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise bad_value("seed", seed, "it must be an int", "Pass seed=0 or another integer.")
+    prompts = _all_prompts(heldout=False)
+    random.Random(seed).shuffle(prompts)
+    return prompts[: _check_count(n, len(prompts))]
+
+
+def heldout_prompts(n: int | None = None) -> list[str]:
+    """Distinct held-out prompts on topics that no training prompt mentions.
+
+    Parameters
+    ----------
+    n : int, optional
+        How many (default: all of them, about 280), in a fixed interleaved order so that a
+        small ``n`` still covers every kind of request.
+    """
+    prompts = _all_prompts(heldout=True)
+    interleaved = sorted(range(len(prompts)), key=lambda i: (i % 7, i))
+    ordered = [prompts[i] for i in interleaved]
+    return ordered[: _check_count(n, len(ordered))]
