@@ -129,9 +129,9 @@ def train_default_heads(
         "top5": [round(x, 4) for x in result.top5],
         "generation_seconds": None
         if math.isnan(generation_seconds)
-        else round(generation_seconds, 1),
-        "cache_seconds": round(result.cache_seconds, 1),
-        "training_seconds": round(result.seconds, 1),
+        else round(generation_seconds, 3),
+        "cache_seconds": round(result.cache_seconds, 3),
+        "training_seconds": round(result.seconds, 3),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": platform.machine(),
