@@ -243,7 +243,7 @@ def test_medusa2_warms_up_its_own_heads(tiny_llama) -> None:
         ({"heads_weight": 0}, "heads_weight="),
         ({"heads": "x"}, "heads="),
         ({"lora_rank": 0}, "lora_rank="),
-        ({"heads_learning_rate": 2.0}, "learning_rate="),
+        ({"heads_learning_rate": 2.0}, "heads_learning_rate="),
     ],
 )
 def test_medusa2_bad_arguments(tiny_llama, pattern, kwargs: dict, name: str) -> None:

@@ -29,6 +29,7 @@ from tessera.llm.medusa._train import (
     _check_train_args,
     _head_losses,
     cache_hidden_states,
+    check_rate,
     evaluate_heads,
     split_samples,
     train_medusa,
@@ -138,7 +139,7 @@ def train_medusa2(
     torch = require("torch")
     peft = require("peft")
     _check_train_args(model, data, validation_fraction, learning_rate)
-    _check_train_args(model, data, validation_fraction, heads_learning_rate)
+    check_rate("heads_learning_rate", heads_learning_rate)
     for name, value in (
         ("warmup_epochs", warmup_epochs),
         ("epochs", epochs),

@@ -193,8 +193,13 @@ def _check_train_args(model: Any, data: Any, validation_fraction: Any, learning_
             "it must be a number in [0, 1)",
             "Pass e.g. validation_fraction=0.05 (0 trains on everything, no accuracies).",
         )
-    if not isinstance(learning_rate, int | float) or not 0 < learning_rate < 1:
-        raise bad_value("learning_rate", learning_rate, "it must be in (0, 1)", "Pass e.g. 1e-3.")
+    check_rate("learning_rate", learning_rate)
+
+
+def check_rate(name: str, value: Any) -> None:
+    """Raise unless ``value`` is a learning rate in (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise bad_value(name, value, "it must be a number in (0, 1)", f"Pass e.g. {name}=1e-3.")
 
 
 def split_samples(count: int, validation_fraction: float, seed: int) -> tuple[Any, Any]:
