@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from importlib import resources
 
@@ -125,8 +126,25 @@ def test_seen_vocabulary_learns_too(tiny_llama, pattern) -> None:
         validation_fraction=0.1,
         vocabulary="seen",
     )
-    assert result.facts["softmax_size"] == 300  # 46 seen tokens + every other one
+    assert result.facts["softmax_size"] == 300  # the seen tokens + every other one
     assert min(result.top1) > 0.25
+    seen = np.unique(np.concatenate([pattern.sequences[i] for i in range(len(pattern))]))
+    assert set(result.heads.token_map.tolist()) <= set(seen.tolist())
+    assert set(range(BASE, BASE + PERIOD)) <= set(result.heads.token_map.tolist())
+
+
+def test_token_map_only_moves_right_answers_up(tiny_llama, pattern, trained) -> None:
+    """Restricting proposals to a set that holds every target never lowers top-k hits."""
+    hidden, targets = cache_hidden_states(tiny_llama.model, pattern, range(len(pattern)), 3)
+    weight = tiny_llama.model.lm_head.weight
+    heads = copy.deepcopy(trained.heads)
+    full, _ = evaluate_heads(heads, hidden, targets, weight)
+    heads.set_token_map(torch.arange(300))
+    same, _ = evaluate_heads(heads, hidden, targets, weight)
+    np.testing.assert_allclose(same, full)
+    heads.set_token_map(torch.arange(BASE - 20, BASE + PERIOD + 20))
+    narrow, _ = evaluate_heads(heads, hidden, targets, weight)
+    assert (np.cumsum(narrow, axis=1) >= np.cumsum(full, axis=1) - 1e-12).all()
 
 
 def test_same_seed_same_heads_and_no_side_effects(tiny_llama, pattern) -> None:

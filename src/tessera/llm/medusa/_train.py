@@ -150,10 +150,17 @@ def _head_losses(heads: Any, hidden: Any, targets: Any, weight: Any) -> Any:
 def evaluate_heads(
     heads: Any, hidden: Any, targets: Any, weight: Any, *, batch_size: int = 512
 ) -> tuple[list[list[float]], float]:
-    """Per-rank accuracies (``[k][r]``) and the weighted loss over cached positions."""
+    """Per-rank accuracies (``[k][r]``) and the weighted loss over cached positions.
+
+    Candidates are ranked as :meth:`MedusaHeads.candidates` proposes them: among the
+    heads' ``token_map`` when one is set, else over the whole vocabulary. The loss is
+    always over the whole vocabulary.
+    """
     torch = require("torch")
     num_heads = heads.config.num_heads
-    ranks = min(TOP_RANKS, weight.shape[0])
+    token_map = getattr(heads, "token_map", None)
+    proposal_weight = weight if token_map is None else weight[token_map]
+    ranks = min(TOP_RANKS, proposal_weight.shape[0])
     hits = np.zeros((num_heads, ranks))
     counts = np.zeros(num_heads)
     loss_sum, loss_weight = 0.0, 0
@@ -162,8 +169,10 @@ def evaluate_heads(
         for start in range(0, len(hidden), batch_size):
             h, t = hidden[start : start + batch_size], targets[start : start + batch_size]
             transformed = heads.hidden(h.to(torch.float32))
-            logits = torch.nn.functional.linear(transformed.to(weight.dtype), weight)
+            logits = torch.nn.functional.linear(transformed.to(weight.dtype), proposal_weight)
             top = logits.topk(ranks, dim=-1).indices
+            if token_map is not None:
+                top = token_map[top]
             for k in range(num_heads):
                 valid = t[:, k] >= 0
                 counts[k] += int(valid.sum())
@@ -253,7 +262,8 @@ def train_medusa(
         afresh at every step. On a 49k vocabulary the vocabulary projection and softmax
         are nearly all the cost of a step, and a self-distilled corpus of a thousand
         answers uses about a fifth of the vocabulary, so ``"seen"`` trains about four
-        times faster. Accuracies are always measured over the full vocabulary.
+        times faster. The heads then propose only the seen tokens (their ``token_map``,
+        saved with them), and the accuracies are measured that way.
 
     Returns
     -------
@@ -328,6 +338,8 @@ def train_medusa(
             losses.append(epoch_loss / len(hidden))
     heads.eval()
     heads.requires_grad_(False)
+    if seen is not None:
+        heads.set_token_map(seen)
     accuracies: list[list[float]] = []
     validation_loss = math.nan
     if len(valid_hidden):
