@@ -37,11 +37,12 @@ class Section:
 def _sections() -> list[Callable[[], Section]]:
     """The section builders, one per part, in page order."""
     from tessera.demo._assign import assign_section
+    from tessera.demo._llm import llm_section
     from tessera.demo._mltest import mltest_section
     from tessera.demo._split import split_section
     from tessera.demo._synth import synth_section
 
-    return [assign_section, split_section, synth_section, mltest_section]
+    return [assign_section, split_section, synth_section, mltest_section, llm_section]
 
 
 _CSS = """
