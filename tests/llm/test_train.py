@@ -283,13 +283,17 @@ def test_train_default_heads_recipe_on_the_tiny_model(tiny_llama, tmp_path) -> N
         epochs=1,
         vocabulary="full",
         validation_fraction=0.2,
+        heldout=3,
         progress=False,
     )
     heads, meta = load_heads(tmp_path / "heads")
     assert heads.config.num_heads == 2 and heads.config.hidden_size == 32
     assert meta.base_model == str(tiny_llama.folder)
     assert meta.training["prompts"] == 5 and meta.training["generation_seconds"] > 0
-    np.testing.assert_allclose(meta.accuracies, result.accuracies)
+    assert meta.training["heldout_prompts"] == 3
+    assert meta.training["heldout_top1"] == [round(row[0], 4) for row in meta.accuracies]
+    assert len(meta.accuracies) == 2 and len(meta.accuracies[0]) == 10
+    assert meta.training["validation_top1"] == [round(x, 4) for x in result.top1]
     assert len(DistillationData.load(tmp_path / "data.npz")) == 5
 
 

@@ -11,8 +11,13 @@ from tessera.llm._model import DEFAULT_MODEL, load_model
 from tessera.llm._torch import require
 from tessera.llm.medusa._distill import DistillationData, generate_self_distillation_data
 from tessera.llm.medusa._io import HeadsMetadata, save_heads
-from tessera.llm.medusa._prompts import training_prompts
-from tessera.llm.medusa._train import TrainResult, train_medusa
+from tessera.llm.medusa._prompts import heldout_prompts, training_prompts
+from tessera.llm.medusa._train import (
+    TrainResult,
+    cache_hidden_states,
+    evaluate_heads,
+    train_medusa,
+)
 
 __all__ = ["DEFAULT_RECIPE", "train_default_heads"]
 
@@ -28,6 +33,7 @@ DEFAULT_RECIPE: dict[str, Any] = {
     "vocabulary": "seen",
     "validation_fraction": 0.05,
     "seed": 0,
+    "heldout_prompts": 64,
 }
 
 
@@ -48,6 +54,7 @@ def train_default_heads(
     vocabulary: str = DEFAULT_RECIPE["vocabulary"],
     validation_fraction: float = DEFAULT_RECIPE["validation_fraction"],
     seed: int = DEFAULT_RECIPE["seed"],
+    heldout: int = DEFAULT_RECIPE["heldout_prompts"],
     progress: bool = True,
 ) -> TrainResult:
     """Self-distil, train Medusa-1 heads and save them with their metadata.
@@ -79,6 +86,10 @@ def train_default_heads(
     num_heads, num_layers, epochs, learning_rate, batch_size, vocabulary,
     validation_fraction, seed
         Passed to :func:`train_medusa`.
+    heldout : int, default=64
+        How many :func:`heldout_prompts` (topics never seen in training) to answer and
+        measure the heads on; these accuracies are the ones saved (the candidate tree is
+        built from them). 0 saves the accuracies of the ``validation_fraction`` split.
     progress : bool, default=True
         Progress bars for both stages.
 
@@ -113,6 +124,27 @@ def train_default_heads(
         vocabulary=vocabulary,
     )
     generation_seconds = data.generation_seconds
+    accuracies = result.accuracies
+    held_facts: dict[str, Any] = {}
+    if heldout:
+        held = generate_self_distillation_data(
+            loaded.model,
+            loaded.tokenizer,
+            heldout_prompts(heldout),
+            max_new_tokens=max_new_tokens,
+            batch_size=generation_batch_size,
+            progress=progress,
+        )
+        hidden, targets = cache_hidden_states(loaded.model, held, range(len(held)), num_heads)
+        weight = loaded.model.get_output_embeddings().weight.detach()
+        accuracies, _ = evaluate_heads(result.heads, hidden, targets, weight)
+        held_facts = {
+            "heldout_prompts": len(held),
+            "heldout_positions": len(hidden),
+            "heldout_top1": [round(row[0], 4) for row in accuracies],
+            "heldout_top5": [round(float(sum(row[:5])), 4) for row in accuracies],
+            "heldout_seconds": round(held.generation_seconds, 3),
+        }
     training = {
         "recipe": "tessera.llm.medusa.train_default_heads",
         "method": "medusa-1, self-distilled greedy answers, cached hidden states",
@@ -125,8 +157,9 @@ def train_default_heads(
         "validation_positions": result.validation_positions,
         "losses": [round(x, 4) for x in result.losses],
         "validation_loss": round(result.validation_loss, 4),
-        "top1": [round(x, 4) for x in result.top1],
-        "top5": [round(x, 4) for x in result.top5],
+        "validation_top1": [round(x, 4) for x in result.top1],
+        "validation_top5": [round(x, 4) for x in result.top5],
+        **held_facts,
         "generation_seconds": None
         if math.isnan(generation_seconds)
         else round(generation_seconds, 3),
@@ -140,6 +173,6 @@ def train_default_heads(
     save_heads(
         result.heads,
         output_folder,
-        HeadsMetadata(accuracies=result.accuracies, base_model=name, training=training),
+        HeadsMetadata(accuracies=accuracies, base_model=name, training=training),
     )
     return result
