@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -235,3 +236,60 @@ def test_bench_prints_the_comparison(tiny_llama: Any, heads_folder: Path) -> Non
     assert f"tree: {len(TREE)} nodes" in out
     assert len(re.findall(r"\d tokens/s\b", out)) == 2 and "tokens/step" in out
     assert "head top-1: " in out and "head top-5: " in out
+
+
+TRAIN = ("-p", 6, "-n", 12, "--epochs", 1, "--heldout", 2, "--num-heads", 2, "-q")
+
+
+def test_train_writes_heads_that_generate(tiny_llama: Any, tmp_path: Path) -> None:
+    out, data = tmp_path / "heads", tmp_path / "answers.npz"
+    result = invoke(
+        "medusa", "train", "--model", tiny_llama.folder, "--out", out, "--data", data, *TRAIN
+    )
+    assert result.exit_code == 0, result.output
+    assert "Trained 2 heads" in result.stdout and f"--heads {out}" in result.stdout
+    assert data.is_file()
+    heads, metadata = load_heads(out)
+    assert heads.config.num_heads == 2
+    assert metadata.base_model == str(tiny_llama.folder)
+    assert len(metadata.accuracies) == 2
+    # Training again from the saved answers (no generation) gives the same heads, bit for bit.
+    again = invoke(
+        "medusa", "train", "--model", tiny_llama.folder, "-o", tmp_path / "again", "--data", data,
+        *TRAIN,
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "again" / "heads.safetensors").read_bytes() == (
+        out / "heads.safetensors"
+    ).read_bytes()
+    with_heads = generate(tiny_llama, "--heads", out, "--stats")
+    assert "Medusa, tree of" in with_heads.stderr
+    assert with_heads.stdout == generate(tiny_llama, "--no-medusa").stdout
+
+
+def test_train_defaults_to_the_model_folder(tiny_llama: Any, tmp_path: Path) -> None:
+    model = shutil.copytree(tiny_llama.folder, tmp_path / "model")
+    result = invoke("medusa", "train", "--model", model, *TRAIN)
+    assert result.exit_code == 0, result.output
+    assert (model / "medusa" / "heads.safetensors").is_file()
+    # `generate --model` now finds the heads by itself.
+    found = invoke("generate", PROMPT, "--model", model, "-n", 8, "--stats")
+    assert found.exit_code == 0, found.output
+    assert "Medusa, tree of" in found.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--vocabulary", "most"], "vocabulary='most' is invalid"),
+        (["--prompts", 0], "is invalid"),
+        (["--epochs", 0], "epochs=0 is invalid"),
+    ],
+)
+def test_bad_training_arguments(
+    tiny_llama: Any, tmp_path: Path, args: list[Any], expected: str
+) -> None:
+    result = invoke(
+        "medusa", "train", "--model", tiny_llama.folder, "-o", tmp_path / "h", *TRAIN, *args
+    )
+    assert expected in one_error_line(result)
