@@ -16,6 +16,7 @@ from tessera.llm.medusa._train import (
     TrainResult,
     cache_hidden_states,
     evaluate_heads,
+    top_k_accuracy,
     train_medusa,
 )
 
@@ -141,8 +142,8 @@ def train_default_heads(
         held_facts = {
             "heldout_prompts": len(held),
             "heldout_positions": len(hidden),
-            "heldout_top1": [round(row[0], 4) for row in accuracies],
-            "heldout_top5": [round(float(sum(row[:5])), 4) for row in accuracies],
+            "heldout_top1": [round(x, 4) for x in top_k_accuracy(accuracies, 1)],
+            "heldout_top5": [round(x, 4) for x in top_k_accuracy(accuracies, 5)],
             "heldout_seconds": round(held.generation_seconds, 3),
         }
     training = {

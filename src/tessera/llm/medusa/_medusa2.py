@@ -32,6 +32,7 @@ from tessera.llm.medusa._train import (
     check_rate,
     evaluate_heads,
     split_samples,
+    top_k_accuracy,
     train_medusa,
 )
 
@@ -48,7 +49,9 @@ class Medusa2Result:
         A float32 copy of the base model with the LoRA weights merged; evaluation mode.
     heads : MedusaHeads
         float32, evaluation mode.
-    accuracies, top1, top5 : as in :class:`TrainResult`, measured with the tuned backbone.
+    accuracies : list of list of float
+        As in :class:`TrainResult` (with ``top1`` and ``top5``), measured with the tuned
+        backbone.
     losses, kl_losses, head_losses : list of float
         Per epoch, the mean total loss and its two parts (the heads part unweighted).
     seconds : float
@@ -58,12 +61,20 @@ class Medusa2Result:
     model: Any
     heads: MedusaHeads
     accuracies: list[list[float]]
-    top1: list[float]
-    top5: list[float]
     losses: list[float]
     kl_losses: list[float]
     head_losses: list[float]
     seconds: float
+
+    @property
+    def top1(self) -> list[float]:
+        """Per head, how often the right token is its first choice."""
+        return top_k_accuracy(self.accuracies, 1)
+
+    @property
+    def top5(self) -> list[float]:
+        """Per head, how often the right token is among its first five choices."""
+        return top_k_accuracy(self.accuracies, 5)
 
 
 def _padded(data: DistillationData, batch: Sequence[int], num_heads: int) -> tuple[Any, ...]:
@@ -246,8 +257,6 @@ def train_medusa2(
         model=merged,
         heads=heads,
         accuracies=accuracies,
-        top1=[row[0] for row in accuracies],
-        top5=[float(sum(row[:5])) for row in accuracies],
         losses=losses,
         kl_losses=kl_losses,
         head_losses=head_losses,

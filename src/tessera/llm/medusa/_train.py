@@ -55,8 +55,7 @@ class TrainResult:
         ``accuracies[k][r]``: the fraction of held-out positions where head k+1's rank-r
         candidate (r = 0 is its top choice) is the right token. Ranks are disjoint, so
         a row sums to the head's top-10 accuracy. The candidate tree is built from this.
-    top1, top5 : list of float
-        Per head, how often the right token is its first choice / among its first five.
+        :attr:`top1` and :attr:`top5` sum its first ranks.
     losses : list of float
         Mean training loss of every epoch.
     validation_loss : float
@@ -71,8 +70,6 @@ class TrainResult:
 
     heads: MedusaHeads
     accuracies: list[list[float]]
-    top1: list[float]
-    top5: list[float]
     losses: list[float]
     validation_loss: float
     train_positions: int
@@ -80,6 +77,21 @@ class TrainResult:
     seconds: float
     cache_seconds: float
     facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def top1(self) -> list[float]:
+        """Per head, how often the right token is its first choice."""
+        return top_k_accuracy(self.accuracies, 1)
+
+    @property
+    def top5(self) -> list[float]:
+        """Per head, how often the right token is among its first five choices."""
+        return top_k_accuracy(self.accuracies, 5)
+
+
+def top_k_accuracy(accuracies: list[list[float]], k: int) -> list[float]:
+    """Per head, the cumulative top-``k`` accuracy from per-rank accuracies."""
+    return [float(sum(row[:k])) for row in accuracies]
 
 
 def _decoder(model: Any) -> Any:
@@ -347,8 +359,6 @@ def train_medusa(
     return TrainResult(
         heads=heads,
         accuracies=accuracies,
-        top1=[row[0] for row in accuracies],
-        top5=[float(sum(row[:5])) for row in accuracies],
         losses=losses,
         validation_loss=validation_loss,
         train_positions=len(hidden),
