@@ -231,6 +231,79 @@ def split_samples(count: int, validation_fraction: float, seed: int) -> tuple[An
     return np.sort(order[held:]), np.sort(order[:held])
 
 
+def fit_heads(
+    config: MedusaConfig,
+    hidden: Any,
+    targets: Any,
+    weight: Any,
+    *,
+    seen: Any = None,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+) -> tuple[MedusaHeads, list[float]]:
+    """Train fresh heads on cached states (see :func:`cache_hidden_states`).
+
+    ``seen`` (token ids) restricts the softmax to them plus :data:`NEGATIVES` random other
+    tokens per step and becomes the heads' ``token_map``. Returns the heads (evaluation
+    mode) and the mean loss of every epoch.
+    """
+    torch = require("torch")
+    generator = torch.Generator().manual_seed(seed)
+    unseen, train_weight = None, weight
+    if seen is not None:
+        mask = torch.ones(weight.shape[0], dtype=torch.bool)
+        mask[seen] = False
+        unseen = torch.nonzero(mask).flatten()
+        remap = torch.full((weight.shape[0],), -100, dtype=torch.long)
+        remap[seen] = torch.arange(len(seen))
+        targets = torch.where(targets >= 0, remap[targets.clamp(min=0)], targets)
+        train_weight = weight[seen]
+    heads = MedusaHeads(config).to(torch.float32).train()
+    optimizer = torch.optim.AdamW(heads.parameters(), lr=learning_rate, weight_decay=0.0)
+    steps_per_epoch = math.ceil(len(hidden) / batch_size)
+    total_steps = steps_per_epoch * epochs
+    warmup = max(1, total_steps // 20)
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    decay = torch.tensor([HEAD_DECAY**k for k in range(config.num_heads)])
+    losses: list[float] = []
+    with progress_bar(progress, "{task.fields[loss]}") as bar:
+        task = bar.add_task("training heads", total=total_steps, loss="")
+        for epoch in range(epochs):
+            order = torch.randperm(len(hidden), generator=generator)
+            epoch_loss = 0.0
+            for step in range(steps_per_epoch):
+                batch = order[step * batch_size : (step + 1) * batch_size]
+                if unseen is not None and len(unseen):
+                    drawn = torch.randperm(len(unseen), generator=generator)[:NEGATIVES]
+                    train_weight = torch.cat([weight[seen], weight[unseen[drawn]]])
+                loss = (
+                    _head_losses(heads, hidden[batch], targets[batch], train_weight) * decay
+                ).sum()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                epoch_loss += float(loss.detach()) * len(batch)
+                bar.update(
+                    task, advance=1, loss=f"epoch {epoch + 1} loss {float(loss.detach()):.3f}"
+                )
+            losses.append(epoch_loss / len(hidden))
+    heads.eval()
+    heads.requires_grad_(False)
+    if seen is not None:
+        heads.set_token_map(seen)
+    return heads, losses
+
+
 def train_medusa(
     model: Any,
     data: DistillationData,
@@ -301,57 +374,21 @@ def train_medusa(
             "the training samples hold no response tokens to learn from",
             "Generate responses with max_new_tokens >= 2.",
         )
-    generator = torch.Generator().manual_seed(seed)
-    seen, unseen, train_weight = None, None, weight
+    seen = None
     if vocabulary == "seen":
         seen = torch.from_numpy(np.unique(np.concatenate([data.sequences[i] for i in train_idx])))
-        mask = torch.ones(weight.shape[0], dtype=torch.bool)
-        mask[seen] = False
-        unseen = torch.nonzero(mask).flatten()
-        remap = torch.full((weight.shape[0],), -100, dtype=torch.long)
-        remap[seen] = torch.arange(len(seen))
-        targets = torch.where(targets >= 0, remap[targets.clamp(min=0)], targets)
-        train_weight = weight[seen]
-    heads = MedusaHeads(config).to(torch.float32).train()
-    optimizer = torch.optim.AdamW(heads.parameters(), lr=learning_rate, weight_decay=0.0)
-    steps_per_epoch = math.ceil(len(hidden) / batch_size)
-    total_steps = steps_per_epoch * epochs
-    warmup = max(1, total_steps // 20)
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    decay = torch.tensor([HEAD_DECAY**k for k in range(num_heads)])
-    losses: list[float] = []
-    with progress_bar(progress, "{task.fields[loss]}") as bar:
-        task = bar.add_task("training heads", total=total_steps, loss="")
-        for epoch in range(epochs):
-            order = torch.randperm(len(hidden), generator=generator)
-            epoch_loss = 0.0
-            for step in range(steps_per_epoch):
-                batch = order[step * batch_size : (step + 1) * batch_size]
-                if unseen is not None and len(unseen):
-                    drawn = torch.randperm(len(unseen), generator=generator)[:NEGATIVES]
-                    train_weight = torch.cat([weight[seen], weight[unseen[drawn]]])
-                loss = (
-                    _head_losses(heads, hidden[batch], targets[batch], train_weight) * decay
-                ).sum()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                epoch_loss += float(loss.detach()) * len(batch)
-                bar.update(
-                    task, advance=1, loss=f"epoch {epoch + 1} loss {float(loss.detach()):.3f}"
-                )
-            losses.append(epoch_loss / len(hidden))
-    heads.eval()
-    heads.requires_grad_(False)
-    if seen is not None:
-        heads.set_token_map(seen)
+    heads, losses = fit_heads(
+        config,
+        hidden,
+        targets,
+        weight,
+        seen=seen,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+    )
     accuracies: list[list[float]] = []
     validation_loss = math.nan
     if len(valid_hidden):
@@ -373,6 +410,8 @@ def train_medusa(
             "train_samples": len(train_idx),
             "validation_samples": len(valid_idx),
             "vocabulary": vocabulary,
-            "softmax_size": int(train_weight.shape[0]),
+            "softmax_size": weight.shape[0]
+            if seen is None
+            else min(weight.shape[0], len(seen) + NEGATIVES),
         },
     )
