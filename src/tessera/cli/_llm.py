@@ -344,6 +344,7 @@ def train(
     if out is None:
         out = Path(model) / "medusa" if model and Path(model).is_dir() else Path("medusa-heads")
     reuse = data is not None and data.is_file()
+    start = time.perf_counter()
     result = train_default_heads(
         out,
         model=model,
@@ -362,8 +363,9 @@ def train(
         progress=not quiet,
     )
     console.print(
-        f"Trained {num_heads} heads in {result.seconds:.0f} s on {result.train_positions} "
-        f"positions; wrote [bold]{escape(str(out))}[/]",
+        f"Trained {num_heads} heads on {result.train_positions} positions in "
+        f"{time.perf_counter() - start:.0f} s ({result.seconds:.0f} s after the answers); "
+        f"wrote [bold]{escape(str(out))}[/]",
         highlight=False,
         soft_wrap=True,
     )
