@@ -5,6 +5,12 @@ Importing this module imports torch (the ``llm`` extra).
 
 from __future__ import annotations
 
+from tessera.llm.medusa._bench import (
+    DecodingComparison,
+    MethodResult,
+    compare_decoding,
+    head_accuracy,
+)
 from tessera.llm.medusa._decode import DecodeStats, Sampling, medusa_generate, plain_generate
 from tessera.llm.medusa._default import DEFAULT_RECIPE, train_default_heads
 from tessera.llm.medusa._distill import DistillationData, generate_self_distillation_data
@@ -24,6 +30,7 @@ from tessera.llm.medusa._tree import MedusaTree, build_tree, expected_accept_len
 __all__ = [
     "DEFAULT_RECIPE",
     "DecodeStats",
+    "DecodingComparison",
     "DistillationData",
     "ExportFormat",
     "HeadsMetadata",
@@ -31,14 +38,17 @@ __all__ = [
     "MedusaConfig",
     "MedusaHeads",
     "MedusaTree",
+    "MethodResult",
     "Sampling",
     "TrainResult",
     "build_tree",
+    "compare_decoding",
     "expected_accept_length",
     "export_fasterdecoding",
     "export_heads",
     "export_vllm",
     "generate_self_distillation_data",
+    "head_accuracy",
     "heldout_prompts",
     "load_heads",
     "medusa_generate",
