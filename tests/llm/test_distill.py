@@ -214,3 +214,12 @@ def test_tokenizer_without_chat_template(tiny_llama) -> None:
     tokenizer.chat_template = None
     with pytest.raises(InvalidInputError, match="chat template"):
         generate_self_distillation_data(tiny_llama.model, tokenizer, PROMPTS[:1], progress=False)
+
+
+def test_model_without_end_token(tiny_llama) -> None:
+    model = copy.deepcopy(tiny_llama.model)
+    model.generation_config.eos_token_id = None
+    tokenizer = copy.deepcopy(tiny_llama.tokenizer)
+    tokenizer.eos_token = None
+    with pytest.raises(InvalidInputError, match="end-of-sequence"):
+        generate_self_distillation_data(model, tokenizer, PROMPTS[:1], progress=False)

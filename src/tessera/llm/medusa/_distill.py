@@ -228,6 +228,13 @@ def generate_self_distillation_data(
     eos_ids = {int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
     if tokenizer.eos_token_id is not None:
         eos_ids.add(int(tokenizer.eos_token_id))
+    if not eos_ids:
+        raise bad_value(
+            "tokenizer",
+            type(tokenizer).__name__,
+            "neither it nor the model's generation config names an end-of-sequence token",
+            "Set tokenizer.eos_token or model.generation_config.eos_token_id.",
+        )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
     config = transformers.GenerationConfig(
         do_sample=False,
