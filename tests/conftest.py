@@ -39,7 +39,27 @@ settings.load_profile(os.environ.get("TESSERA_HYPOTHESIS_PROFILE", _default))
 
 
 @pytest.fixture(scope="session")
-def demo_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tessera_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A ``$TESSERA_HOME`` shared by every test worker of this run (never ``~/.tessera``).
+
+    The default LLM's GGUF file is converted into it once (about 30 s; the library
+    converts under a file lock, so parallel workers wait and then share the copy).
+    """
+    shared = tmp_path_factory.getbasetemp().parent / "tessera-home"
+    shared.mkdir(exist_ok=True)
+    previous = os.environ.get("TESSERA_HOME")
+    os.environ["TESSERA_HOME"] = str(shared)
+    try:
+        yield shared
+    finally:
+        if previous is None:
+            os.environ.pop("TESSERA_HOME", None)
+        else:
+            os.environ["TESSERA_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def demo_page(tmp_path_factory: pytest.TempPathFactory, tessera_home: Path) -> Path:
     """The demo page, written once per test session by :func:`tessera.demo.run_demo`."""
     from rich.console import Console
 

@@ -112,7 +112,7 @@ def test_demo_page_file(demo_page: Path) -> None:
     assert parse(text).urls == []
 
 
-def test_demo_command_writes_the_page(tmp_path: Path) -> None:
+def test_demo_command_writes_the_page(tmp_path: Path, tessera_home: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "demo" / "index.html").is_file()

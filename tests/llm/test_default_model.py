@@ -1,0 +1,110 @@
+"""The embedded default model (SmolLM2-135M-Instruct) with the shipped Medusa heads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tessera.errors import InvalidInputError  # noqa: E402
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Give me three tips for staying focused while studying.",
+    "Write a short poem about the sea.",
+]
+
+
+def test_default_model_is_converted_once_and_reused(
+    default_runtime: Any, tessera_home: Any
+) -> None:
+    from tessera.llm._model import DEFAULT_MODEL
+
+    folder = tessera_home / "models" / (DEFAULT_MODEL + "-bf16")
+    assert (folder / "model.safetensors").is_file()
+    assert default_runtime.folder == folder
+    assert default_runtime.model.dtype == torch.bfloat16
+    assert default_runtime.heads is not None and default_runtime.tree is not None
+
+
+@pytest.fixture(scope="module")
+def float32_runtime(default_runtime: Any) -> Any:
+    from tessera.llm import load
+
+    return load(dtype="float32", threads=1)
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_medusa_greedy_is_identical_to_plain_greedy_in_float32(
+    float32_runtime: Any, prompt: str
+) -> None:
+    plain = float32_runtime.generate(prompt, max_new_tokens=48, medusa=False)
+    fast = float32_runtime.generate(prompt, max_new_tokens=48, medusa=True)
+    assert fast.token_ids == plain.token_ids
+    assert fast.text == plain.text and plain.text.strip()
+    assert fast.steps < plain.steps
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_bf16_outputs_part_only_at_near_ties(default_runtime: Any, prompt: str) -> None:
+    """In bf16 a batched tree pass and a one-token pass round differently; the outputs
+    may part where the two best tokens' logits are within bf16 rounding, never elsewhere."""
+    from tessera.llm.medusa._decode import _backbone
+
+    plain = default_runtime.generate(prompt, max_new_tokens=48, medusa=False).token_ids
+    fast = default_runtime.generate(prompt, max_new_tokens=48, medusa=True).token_ids
+    first = next((i for i, (a, b) in enumerate(zip(plain, fast, strict=False)) if a != b), None)
+    if first is None:
+        assert len(plain) == len(fast)
+        return
+    ids = default_runtime.encode(prompt) + plain[:first]
+    lm_head = default_runtime.model.get_output_embeddings()
+    with torch.inference_mode():
+        hidden = _backbone(default_runtime.model)(input_ids=torch.tensor([ids]))
+        logits = torch.nn.functional.linear(
+            hidden.last_hidden_state[0, -1].float(), lm_head.weight.float()
+        )
+    top = torch.topk(logits, 2)
+    assert set(top.indices.tolist()) == {plain[first], fast[first]}
+    assert float(top.values[0] - top.values[1]) < 0.25  # two bf16 steps at |logit| ~ 30
+
+
+def test_answer_is_coherent(default_runtime: Any) -> None:
+    answer = default_runtime.generate("What is the capital of France?", max_new_tokens=24)
+    assert "Paris" in str(answer)
+
+
+def test_stream_pieces_join_to_the_text(default_runtime: Any) -> None:
+    prompt = PROMPTS[1]
+    pieces = list(default_runtime.generate(prompt, max_new_tokens=32, stream=True))
+    assert len(pieces) > 1
+    assert "".join(pieces) == default_runtime.generate(prompt, max_new_tokens=32).text
+
+
+def test_too_long_prompt_is_refused(default_runtime: Any) -> None:
+    with pytest.raises(InvalidInputError, match="context"):
+        default_runtime.generate("word " * 9000, max_new_tokens=8)
+    with pytest.raises(InvalidInputError, match="max_new_tokens"):
+        default_runtime.generate("hi", max_new_tokens=9000)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"temperature": -1.0}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"medusa": "yes"}, "medusa"),
+        ({"stream": 1}, "stream"),
+    ],
+)
+def test_bad_arguments(default_runtime: Any, kwargs: dict[str, Any], name: str) -> None:
+    with pytest.raises(InvalidInputError, match=name):
+        default_runtime.generate("hi", **kwargs)
+
+
+def test_bad_prompt(default_runtime: Any) -> None:
+    with pytest.raises(InvalidInputError, match="prompt"):
+        default_runtime.generate([{"text": "hi"}])
