@@ -121,7 +121,9 @@ class Runtime:
             isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m
             for m in prompt
         ):
-            messages = [dict(m) for m in prompt]
+            messages = [
+                {str(k): str(v) for k, v in m.items()} for m in prompt if isinstance(m, dict)
+            ]
         else:
             raise bad_value(
                 "prompt",

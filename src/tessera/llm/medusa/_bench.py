@@ -182,11 +182,11 @@ def compare_decoding(
     for i, prompt in enumerate(prompts):
         results = {}
         for use, record in ((False, plain), (True, medusa)):
-            tokens, steps, seconds = _timed(
-                lambda use=use, prompt=prompt: list(
-                    runtime.token_stream(prompt, max_new_tokens=max_new_tokens, medusa=use)
-                )
-            )
+
+            def run(use: bool = use, prompt: Any = prompt) -> list[list[int]]:
+                return list(runtime.token_stream(prompt, max_new_tokens=max_new_tokens, medusa=use))
+
+            tokens, steps, seconds = _timed(run)
             record.tokens += len(tokens)
             record.steps += steps
             record.seconds += seconds
