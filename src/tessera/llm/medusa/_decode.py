@@ -283,8 +283,11 @@ def medusa_generate(
     cache = _new_cache(model)
     heads_type = heads_dtype(heads)
 
-    def propose(last_hidden: Any) -> Any:
-        return heads.candidates(last_hidden.to(heads_type), lm_head, tree.topk)
+    def propose(last_hidden: Any, root: int) -> Any:
+        if not heads.config.root_conditioned:
+            return heads.candidates(last_hidden.to(heads_type), lm_head, tree.topk)
+        embedding = model.get_input_embeddings()(torch.tensor([root]))[0].to(heads_type)
+        return heads.candidates(last_hidden.to(heads_type), lm_head, tree.topk, embedding)
 
     with torch.inference_mode():
         hidden = _forward(model, torch.tensor(list(prompt_ids)), cache)
@@ -303,7 +306,7 @@ def medusa_generate(
                 last_hidden = hidden[-1]
                 base_logits = lm_head(last_hidden)
                 continue
-            top = propose(last_hidden)[: tree.depth]
+            top = propose(last_hidden, root)[: tree.depth]
             flat = torch.cat([torch.tensor([root]), top.reshape(-1)])
             tree_tokens = flat[state.candidate_index]
             prefix = cache.get_seq_length()

@@ -88,7 +88,7 @@ def export_heads(
         For an unknown ``format``, an empty ``base_model``, a missing or mis-shaped
         ``lm_head``, an unsupported ``dtype``, non-finite weights, a folder holding other
         files, or heads the target cannot represent (FasterDecoding with different
-        ResBlocks in one head).
+        ResBlocks in one head; root-conditioned heads in either format).
     tessera.errors.InvalidTypeError
         When ``heads`` is not a :class:`MedusaHeads` or ``lm_head`` has no weight.
 
@@ -240,6 +240,15 @@ def _validated(
 ) -> tuple[Any, list[Any]]:
     """Check the arguments shared by both formats: the torch dtype and the projections."""
     _check_heads(heads)
+    if heads.config.root_conditioned:
+        raise bad_value(
+            "heads",
+            f"MedusaHeads(root_conditioned=True, num_heads={heads.config.num_heads})",
+            f"the {fmt} format has no input for the root token's embedding, so "
+            "root-conditioned heads cannot be exported",
+            "Export plain heads (trained with root_conditioned=False), such as the "
+            "default model's medusa-plain heads.",
+        )
     _check_base_model(base_model)
     return _resolve_dtype(dtype), _projections(heads, lm_head, fmt=fmt)
 

@@ -33,6 +33,13 @@ class MedusaConfig:
         projections: on small models a separate HxV projection per head costs up to a
         third of a base step). ``False`` gives each head its own HxV projection,
         initialised from the base ``lm_head`` as in the Medusa paper.
+    root_conditioned : bool, default=False
+        Feed every head the embedding of the root token (the base model's own next
+        token, known before the heads run): head k's input is ``h + P_k(E[root])``,
+        with ``E`` the base input embedding table and ``P_k`` an HxH projection,
+        zero-initialised so that fresh conditioned heads equal plain ones (in the
+        spirit of Hydra and EAGLE). Such heads cannot be exported to FasterDecoding or
+        vLLM, which have no such input.
     """
 
     hidden_size: int
@@ -40,6 +47,7 @@ class MedusaConfig:
     num_heads: int = 3
     num_layers: int = 1
     share_lm_head: bool = True
+    root_conditioned: bool = False
 
     def __post_init__(self) -> None:
         check_positive_int("hidden_size", self.hidden_size)
@@ -54,6 +62,7 @@ class MedusaConfig:
             )
         check_positive_int("num_layers", self.num_layers)
         check_bool("share_lm_head", self.share_lm_head)
+        check_bool("root_conditioned", self.root_conditioned)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping of the fields."""
@@ -106,14 +115,52 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
                         layer.weight.copy_(lm_head.weight)
                 projections.append(layer)
             self.lm_heads = _nn.ModuleList(projections)
+        self.token_proj: Any = None
+        if config.root_conditioned:
+            self.token_proj = _nn.ModuleList(
+                _nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+                for _ in range(config.num_heads)
+            )
+            for layer in self.token_proj:
+                _nn.init.zeros_(layer.weight)
         #: Optional 1-D tensor of the token ids the heads may propose (see candidates()).
         self.token_map: Any = None
 
-    def hidden(self, hidden_states: Any) -> Any:
-        """Each head's transformed hidden state, stacked: shape ``(K, *hidden_states.shape)``."""
-        return _torch.stack([block(hidden_states) for block in self.blocks])
+    def hidden(self, hidden_states: Any, root_embedding: Any | None = None) -> Any:
+        """Each head's transformed hidden state, stacked: shape ``(K, *hidden_states.shape)``.
 
-    def forward(self, hidden_states: Any, lm_head: Any | None = None) -> Any:
+        ``root_embedding`` (same shape as ``hidden_states``: the base input embedding of
+        the token that follows each position) is required by root-conditioned heads and
+        ignored by plain ones.
+        """
+        if self.token_proj is None:
+            return _torch.stack([block(hidden_states) for block in self.blocks])
+        if root_embedding is None:
+            raise bad_value(
+                "root_embedding",
+                None,
+                "root-conditioned heads (config.root_conditioned=True) need the input "
+                "embedding of the root token at every position",
+                "Pass root_embedding=model.get_input_embeddings()(root_ids).",
+            )
+        if tuple(root_embedding.shape) != tuple(hidden_states.shape):
+            raise bad_value(
+                "root_embedding",
+                f"tensor of shape {tuple(root_embedding.shape)}",
+                f"it must have the shape of hidden_states, {tuple(hidden_states.shape)}",
+                "Pass one embedding row per hidden state.",
+            )
+        root_embedding = root_embedding.to(hidden_states.dtype)
+        return _torch.stack(
+            [
+                block(hidden_states + proj(root_embedding))
+                for block, proj in zip(self.blocks, self.token_proj, strict=True)
+            ]
+        )
+
+    def forward(
+        self, hidden_states: Any, lm_head: Any | None = None, root_embedding: Any | None = None
+    ) -> Any:
         """Logits of every head, shape ``(K, *hidden_states.shape[:-1], vocab_size)``.
 
         Parameters
@@ -122,8 +169,10 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
             The base model's last hidden states (after its final norm), ``(..., H)``.
         lm_head : torch.nn.Linear, optional
             The base model's vocabulary projection; required when the heads share it.
+        root_embedding : torch.Tensor, optional
+            See :meth:`hidden`; required by root-conditioned heads.
         """
-        transformed = self.hidden(hidden_states)
+        transformed = self.hidden(hidden_states, root_embedding)
         if self.lm_heads is None:
             if lm_head is None:
                 raise bad_value(
@@ -135,7 +184,13 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
             return lm_head(transformed)
         return _torch.stack([proj(transformed[k]) for k, proj in enumerate(self.lm_heads)])
 
-    def candidates(self, hidden_state: Any, lm_head: Any | None, topk: int) -> Any:
+    def candidates(
+        self,
+        hidden_state: Any,
+        lm_head: Any | None,
+        topk: int,
+        root_embedding: Any | None = None,
+    ) -> Any:
         """Each head's ``topk`` most likely tokens at one position, shape ``(K, topk)``.
 
         When :attr:`token_map` is set (a 1-D tensor of token ids), the heads score only
@@ -150,8 +205,11 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         lm_head : torch.nn.Linear or None
             The base vocabulary projection (required with ``share_lm_head``).
         topk : int
+        root_embedding : torch.Tensor, shape (H,), optional
+            The base input embedding of the root token; required by root-conditioned
+            heads (see :meth:`hidden`).
         """
-        transformed = self.hidden(hidden_state)
+        transformed = self.hidden(hidden_state, root_embedding)
         token_map = getattr(self, "token_map", None)
         if self.lm_heads is None and token_map is not None:
             if lm_head is None:
@@ -167,7 +225,7 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
                 self._sub_key = key
             logits = _torch.nn.functional.linear(transformed, self._sub_weight)
             return token_map[_torch.topk(logits, topk, dim=-1).indices]
-        logits = self.forward(hidden_state, lm_head)
+        logits = self.forward(hidden_state, lm_head, root_embedding)
         return _torch.topk(logits, topk, dim=-1).indices
 
     def set_token_map(self, token_ids: Any | None) -> None:

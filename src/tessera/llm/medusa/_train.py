@@ -9,7 +9,8 @@ Head k (1-based) sees the hidden state at position t and predicts the token at t
 (the base ``lm_head`` already predicts t+1). Positions run from the last prompt token
 (where decoding starts) to the end of the response. The loss is
 ``sum_k 0.8**(k-1) * CE_k``, the decay of the Medusa paper (``0.8**i`` for the 0-based
-head index i).
+head index i). Root-conditioned heads (``MedusaConfig.root_conditioned``) also see the
+input embedding of the token at t+1, the root that decoding knows before they run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ import numpy as np
 
 from tessera._validation import bad_value, check_bool, check_in, check_positive_int
 from tessera.llm._torch import require
+from tessera.llm.medusa._cache import (
+    _check_roots,
+    _decoder,
+    cache_hidden_states,
+    cache_training_states,
+    root_rows,
+)
 from tessera.llm.medusa._distill import DistillationData, progress_bar
 from tessera.llm.medusa._heads import MedusaConfig, MedusaHeads
 
@@ -32,6 +40,7 @@ __all__ = [
     "TOP_RANKS",
     "TrainResult",
     "cache_hidden_states",
+    "cache_training_states",
     "train_medusa",
 ]
 
@@ -94,60 +103,14 @@ def top_k_accuracy(accuracies: list[list[float]], k: int) -> list[float]:
     return [float(sum(row[:k])) for row in accuracies]
 
 
-def _decoder(model: Any) -> Any:
-    decoder = getattr(model, "model", None)
-    if decoder is None or model.get_output_embeddings() is None:
-        raise bad_value(
-            "model",
-            type(model).__name__,
-            "it must be a transformers causal LM with a .model decoder and an lm_head",
-            "Pass the model from tessera.llm.load_model() or AutoModelForCausalLM.",
-        )
-    return decoder
+def _head_losses(heads: Any, hidden: Any, targets: Any, weight: Any, roots: Any = None) -> Any:
+    """Cross-entropy of every head, shape ``(K,)`` (0 for a head without targets).
 
-
-def cache_hidden_states(
-    model: Any, data: DistillationData, indices: Any, num_heads: int
-) -> tuple[Any, Any]:
-    """Last hidden states (after the final norm) over the response region, and targets.
-
-    Returns
-    -------
-    hidden : torch.Tensor
-        ``(N, H)`` in the model's dtype: one row per position t from the last prompt
-        token to the second-to-last token of each sample in ``indices``.
-    targets : torch.Tensor
-        ``(N, num_heads)`` int64: the token at t+k+1 for head k (1-based), -100 where
-        the sequence ends first.
+    ``roots``: the root embeddings (float32, one row per position) for conditioned heads.
     """
     torch = require("torch")
-    decoder = _decoder(model)
-    hidden_parts, target_parts = [], []
-    with torch.inference_mode():
-        for i in indices:
-            sequence = np.asarray(data.sequences[i], dtype=np.int64)
-            start, length = int(data.prompt_lengths[i]) - 1, len(sequence)
-            if length - start < 2:
-                continue
-            states = decoder(input_ids=torch.from_numpy(sequence)[None]).last_hidden_state[0]
-            hidden_parts.append(states[start : length - 1].clone())
-            positions = np.arange(start, length - 1)
-            targets = np.full((len(positions), num_heads), -100, dtype=np.int64)
-            for k in range(1, num_heads + 1):
-                valid = positions + k + 1 < length
-                targets[valid, k - 1] = sequence[positions[valid] + k + 1]
-            target_parts.append(torch.from_numpy(targets))
-    if not hidden_parts:
-        width = model.get_output_embeddings().weight.shape[1]
-        return torch.zeros((0, width)), torch.zeros((0, num_heads), dtype=torch.long)
-    return torch.cat(hidden_parts), torch.cat(target_parts)
-
-
-def _head_losses(heads: Any, hidden: Any, targets: Any, weight: Any) -> Any:
-    """Cross-entropy of every head, shape ``(K,)`` (0 for a head without targets)."""
-    torch = require("torch")
     functional = torch.nn.functional
-    transformed = heads.hidden(hidden.to(torch.float32))
+    transformed = heads.hidden(hidden.to(torch.float32), roots)
     logits = functional.linear(transformed.to(weight.dtype), weight).to(torch.float32)
     losses = []
     for k in range(logits.shape[0]):
@@ -160,15 +123,26 @@ def _head_losses(heads: Any, hidden: Any, targets: Any, weight: Any) -> Any:
 
 
 def evaluate_heads(
-    heads: Any, hidden: Any, targets: Any, weight: Any, *, batch_size: int = 512
+    heads: Any,
+    hidden: Any,
+    targets: Any,
+    weight: Any,
+    *,
+    batch_size: int = 512,
+    roots: Any = None,
+    embedding: Any = None,
 ) -> tuple[list[list[float]], float]:
     """Per-rank accuracies (``[k][r]``) and the weighted loss over cached positions.
 
     Candidates are ranked as :meth:`MedusaHeads.candidates` proposes them: among the
     heads' ``token_map`` when one is set, else over the whole vocabulary. The loss is
-    always over the whole vocabulary.
+    always over the whole vocabulary. Root-conditioned heads need ``roots`` (from
+    :func:`cache_training_states`) and the base input ``embedding`` weight.
     """
     torch = require("torch")
+    _check_roots(heads.config, embedding, roots, len(hidden))
+    if not heads.config.root_conditioned:
+        roots = None
     num_heads = heads.config.num_heads
     token_map = getattr(heads, "token_map", None)
     proposal_weight = weight if token_map is None else weight[token_map]
@@ -180,7 +154,8 @@ def evaluate_heads(
     with torch.no_grad():
         for start in range(0, len(hidden), batch_size):
             h, t = hidden[start : start + batch_size], targets[start : start + batch_size]
-            transformed = heads.hidden(h.to(torch.float32))
+            e = None if roots is None else root_rows(embedding, roots[start : start + batch_size])
+            transformed = heads.hidden(h.to(torch.float32), e)
             logits = torch.nn.functional.linear(transformed.to(weight.dtype), proposal_weight)
             top = logits.topk(ranks, dim=-1).indices
             if token_map is not None:
@@ -189,7 +164,7 @@ def evaluate_heads(
                 valid = t[:, k] >= 0
                 counts[k] += int(valid.sum())
                 hits[k] += (top[k][valid] == t[valid, k, None]).sum(dim=0).numpy()
-            loss_sum += float((_head_losses(heads, h, t, weight) * decay).sum()) * len(h)
+            loss_sum += float((_head_losses(heads, h, t, weight, e) * decay).sum()) * len(h)
             loss_weight += len(h)
     accuracies = [
         [float(hits[k, r] / counts[k]) if counts[k] else 0.0 for r in range(ranks)]
@@ -238,6 +213,8 @@ def fit_heads(
     weight: Any,
     *,
     seen: Any = None,
+    roots: Any = None,
+    embedding: Any = None,
     epochs: int,
     learning_rate: float,
     batch_size: int,
@@ -248,9 +225,13 @@ def fit_heads(
 
     ``seen`` (token ids) restricts the softmax to them plus :data:`NEGATIVES` random other
     tokens per step and becomes the heads' ``token_map``. Returns the heads (evaluation
-    mode) and the mean loss of every epoch.
+    mode) and the mean loss of every epoch. Root-conditioned configs need ``roots`` and
+    ``embedding`` as in :func:`evaluate_heads`.
     """
     torch = require("torch")
+    _check_roots(config, embedding, roots, len(hidden))
+    if not config.root_conditioned:
+        roots = None
     generator = torch.Generator().manual_seed(seed)
     unseen, train_weight = None, weight
     if seen is not None:
@@ -285,8 +266,9 @@ def fit_heads(
                 if unseen is not None and len(unseen):
                     drawn = torch.randperm(len(unseen), generator=generator)[:NEGATIVES]
                     train_weight = torch.cat([weight[seen], weight[unseen[drawn]]])
+                rows = None if roots is None else root_rows(embedding, roots[batch])
                 loss = (
-                    _head_losses(heads, hidden[batch], targets[batch], train_weight) * decay
+                    _head_losses(heads, hidden[batch], targets[batch], train_weight, rows) * decay
                 ).sum()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -317,6 +299,7 @@ def train_medusa(
     progress: bool = True,
     validation_fraction: float = 0.05,
     vocabulary: str = "full",
+    root_conditioned: bool = False,
 ) -> TrainResult:
     """Train Medusa-1 heads (base model frozen, ``lm_head`` shared) on self-distilled data.
 
@@ -349,6 +332,9 @@ def train_medusa(
         answers uses about a fifth of the vocabulary, so ``"seen"`` trains about four
         times faster. The heads then propose only the seen tokens (their ``token_map``,
         saved with them), and the accuracies are measured that way.
+    root_conditioned : bool, default=False
+        Train root-conditioned heads (see :class:`MedusaConfig`): each head also sees
+        the base input embedding of the token at t+1.
 
     Returns
     -------
@@ -360,12 +346,18 @@ def train_medusa(
         check_positive_int(name, value, minimum=0 if name == "seed" else 1)
     check_bool("progress", progress)
     check_in("vocabulary", vocabulary, ("full", "seen"))
+    check_bool("root_conditioned", root_conditioned)
     started = time.perf_counter()
     weight = model.get_output_embeddings().weight.detach()
-    config = MedusaConfig(weight.shape[1], weight.shape[0], num_heads, num_layers)
+    embedding = model.get_input_embeddings().weight.detach()
+    config = MedusaConfig(
+        weight.shape[1], weight.shape[0], num_heads, num_layers, root_conditioned=root_conditioned
+    )
     train_idx, valid_idx = split_samples(len(data), float(validation_fraction), seed)
-    hidden, targets = cache_hidden_states(model, data, train_idx, num_heads)
-    valid_hidden, valid_targets = cache_hidden_states(model, data, valid_idx, num_heads)
+    hidden, targets, roots = cache_training_states(model, data, train_idx, num_heads)
+    valid_hidden, valid_targets, valid_roots = cache_training_states(
+        model, data, valid_idx, num_heads
+    )
     cache_seconds = time.perf_counter() - started
     if len(hidden) == 0:
         raise bad_value(
@@ -383,6 +375,8 @@ def train_medusa(
         targets,
         weight,
         seen=seen,
+        roots=roots,
+        embedding=embedding,
         epochs=epochs,
         learning_rate=learning_rate,
         batch_size=batch_size,
@@ -392,7 +386,9 @@ def train_medusa(
     accuracies: list[list[float]] = []
     validation_loss = math.nan
     if len(valid_hidden):
-        accuracies, validation_loss = evaluate_heads(heads, valid_hidden, valid_targets, weight)
+        accuracies, validation_loss = evaluate_heads(
+            heads, valid_hidden, valid_targets, weight, roots=valid_roots, embedding=embedding
+        )
     return TrainResult(
         heads=heads,
         accuracies=accuracies,
@@ -410,6 +406,7 @@ def train_medusa(
             "train_samples": len(train_idx),
             "validation_samples": len(valid_idx),
             "vocabulary": vocabulary,
+            "root_conditioned": root_conditioned,
             "softmax_size": weight.shape[0]
             if seen is None
             else min(weight.shape[0], len(seen) + NEGATIVES),
