@@ -14,7 +14,7 @@ from tessera.llm.medusa._io import HeadsMetadata, save_heads
 from tessera.llm.medusa._prompts import heldout_prompts, training_prompts
 from tessera.llm.medusa._train import (
     TrainResult,
-    cache_hidden_states,
+    cache_training_states,
     evaluate_heads,
     top_k_accuracy,
     train_medusa,
@@ -57,6 +57,7 @@ def train_default_heads(
     seed: int = DEFAULT_RECIPE["seed"],
     heldout: int = DEFAULT_RECIPE["heldout_prompts"],
     progress: bool = True,
+    root_conditioned: bool = False,
 ) -> TrainResult:
     """Self-distil, train Medusa-1 heads and save them with their metadata.
 
@@ -93,6 +94,8 @@ def train_default_heads(
         built from them). 0 saves the accuracies of the ``validation_fraction`` split.
     progress : bool, default=True
         Progress bars for both stages.
+    root_conditioned : bool, default=False
+        Passed to :func:`train_medusa`: heads that also see the root token's embedding.
 
     Returns
     -------
@@ -123,6 +126,7 @@ def train_default_heads(
         progress=progress,
         validation_fraction=validation_fraction,
         vocabulary=vocabulary,
+        root_conditioned=root_conditioned,
     )
     generation_seconds = data.generation_seconds
     accuracies = result.accuracies
@@ -136,9 +140,14 @@ def train_default_heads(
             batch_size=generation_batch_size,
             progress=progress,
         )
-        hidden, targets = cache_hidden_states(loaded.model, held, range(len(held)), num_heads)
+        hidden, targets, roots = cache_training_states(
+            loaded.model, held, range(len(held)), num_heads
+        )
         weight = loaded.model.get_output_embeddings().weight.detach()
-        accuracies, _ = evaluate_heads(result.heads, hidden, targets, weight)
+        embedding = loaded.model.get_input_embeddings().weight.detach()
+        accuracies, _ = evaluate_heads(
+            result.heads, hidden, targets, weight, roots=roots, embedding=embedding
+        )
         held_facts = {
             "heldout_prompts": len(held),
             "heldout_positions": len(hidden),
