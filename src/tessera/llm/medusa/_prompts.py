@@ -242,24 +242,27 @@ def _heldout_terms() -> list[str]:
     return [t.lower() for t in terms]
 
 
-def _all_prompts(heldout: bool) -> list[str]:
+def _kinds(heldout: bool) -> list[list[str]]:
+    """The prompts of every kind of request, one list per kind."""
     rng = random.Random(1234 if heldout else 4321)
-    prompts: list[str] = []
-    prompts += [t.format(x) for x in _split(_CONCEPTS, heldout) for t in _T_EXPLAIN]
-    prompts += [t.format(x) for x in _split(_TASKS, heldout) for t in _T_HOWTO]
-    prompts += [
-        t.format(x, n=n) for x in _split(_ACTIVITIES, heldout) for t in _T_TIPS for n in (3, 5)
+    return [
+        [t.format(x) for x in _split(_CONCEPTS, heldout) for t in _T_EXPLAIN],
+        [t.format(x) for x in _split(_TASKS, heldout) for t in _T_HOWTO],
+        [t.format(x, n=n) for x in _split(_ACTIVITIES, heldout) for t in _T_TIPS for n in (3, 5)],
+        [t.format(a, b) for a, b in _split(_PAIRS, heldout) for t in _T_COMPARE],
+        [t.format(x) for x in _split(_SUBJECTS, heldout) for t in _T_CREATIVE],
+        [t.format(a, b) for a, b in _split(_EMAILS, heldout) for t in _T_EMAIL],
+        [t.format(x) for x in _split(_WORDS, heldout) for t in _T_DEFINE],
+        _math_problems(_split(_MATH, heldout), rng),
+        [t.format(x) for x in _split(_CODE, heldout) for t in _T_CODE],
+        [t.format(x) for x in _split(_PARAGRAPHS, heldout) for t in _T_PARAGRAPH],
+        [t.format(x) for x in _split(_SITUATIONS, heldout) for t in _T_ADVICE],
+        [t.format(x) for x in _split(_QUESTIONS, heldout) for t in _T_TRIVIA],
     ]
-    prompts += [t.format(a, b) for a, b in _split(_PAIRS, heldout) for t in _T_COMPARE]
-    prompts += [t.format(x) for x in _split(_SUBJECTS, heldout) for t in _T_CREATIVE]
-    prompts += [t.format(a, b) for a, b in _split(_EMAILS, heldout) for t in _T_EMAIL]
-    prompts += [t.format(x) for x in _split(_WORDS, heldout) for t in _T_DEFINE]
-    prompts += _math_problems(_split(_MATH, heldout), rng)
-    prompts += [t.format(x) for x in _split(_CODE, heldout) for t in _T_CODE]
-    prompts += [t.format(x) for x in _split(_PARAGRAPHS, heldout) for t in _T_PARAGRAPH]
-    prompts += [t.format(x) for x in _split(_SITUATIONS, heldout) for t in _T_ADVICE]
-    prompts += [t.format(x) for x in _split(_QUESTIONS, heldout) for t in _T_TRIVIA]
-    prompts = list(dict.fromkeys(prompts))
+
+
+def _all_prompts(heldout: bool) -> list[str]:
+    prompts = list(dict.fromkeys(p for kind in _kinds(heldout) for p in kind))
     if not heldout:
         terms = _heldout_terms()
         prompts = [p for p in prompts if not any(term in p.lower() for term in terms)]
@@ -285,7 +288,7 @@ def training_prompts(n: int | None = None, *, seed: int = 0) -> list[str]:
     Parameters
     ----------
     n : int, optional
-        How many (default: all of them, about 1,100).
+        How many (default: all of them, 1,225).
     seed : int, default=0
         The shuffle; the same seed always gives the same list.
 
@@ -307,10 +310,10 @@ def heldout_prompts(n: int | None = None) -> list[str]:
     Parameters
     ----------
     n : int, optional
-        How many (default: all of them, about 280), in a fixed interleaved order so that a
-        small ``n`` still covers every kind of request.
+        How many (default: all of them, about 300), taken from the twelve kinds of request
+        in turn, so that even a small ``n`` mixes them.
     """
-    prompts = _all_prompts(heldout=True)
-    interleaved = sorted(range(len(prompts)), key=lambda i: (i % 7, i))
-    ordered = [prompts[i] for i in interleaved]
+    kinds = _kinds(heldout=True)
+    interleaved = (kind[i] for i in range(max(map(len, kinds))) for kind in kinds if i < len(kind))
+    ordered = list(dict.fromkeys(interleaved))
     return ordered[: _check_count(n, len(ordered))]
