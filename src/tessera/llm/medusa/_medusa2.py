@@ -26,13 +26,13 @@ from tessera.llm.medusa._distill import DistillationData
 from tessera.llm.medusa._heads import MedusaHeads
 from tessera.llm.medusa._train import (
     HEAD_DECAY,
+    RankAccuracies,
     _check_train_args,
     _head_losses,
     cache_hidden_states,
     check_rate,
     evaluate_heads,
     split_samples,
-    top_k_accuracy,
     train_medusa,
 )
 
@@ -40,7 +40,7 @@ __all__ = ["Medusa2Result", "train_medusa2"]
 
 
 @dataclass(frozen=True)
-class Medusa2Result:
+class Medusa2Result(RankAccuracies):
     """A fine-tuned backbone (LoRA merged in) with its heads.
 
     Attributes
@@ -65,16 +65,6 @@ class Medusa2Result:
     kl_losses: list[float]
     head_losses: list[float]
     seconds: float
-
-    @property
-    def top1(self) -> list[float]:
-        """Per head, how often the right token is its first choice."""
-        return top_k_accuracy(self.accuracies, 1)
-
-    @property
-    def top5(self) -> list[float]:
-        """Per head, how often the right token is among its first five choices."""
-        return top_k_accuracy(self.accuracies, 5)
 
 
 def _padded(data: DistillationData, batch: Sequence[int], num_heads: int) -> tuple[Any, ...]:

@@ -52,8 +52,24 @@ TOP_RANKS = 10
 NEGATIVES = 1024
 
 
+class RankAccuracies:
+    """Cumulative accuracies derived from per-rank ``accuracies[k][r]``."""
+
+    accuracies: list[list[float]]
+
+    @property
+    def top1(self) -> list[float]:
+        """Per head, how often the right token is its first choice."""
+        return top_k_accuracy(self.accuracies, 1)
+
+    @property
+    def top5(self) -> list[float]:
+        """Per head, how often the right token is among its first five choices."""
+        return top_k_accuracy(self.accuracies, 5)
+
+
 @dataclass(frozen=True)
-class TrainResult:
+class TrainResult(RankAccuracies):
     """Trained heads and what was measured on held-out samples.
 
     Attributes
@@ -86,16 +102,6 @@ class TrainResult:
     seconds: float
     cache_seconds: float
     facts: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def top1(self) -> list[float]:
-        """Per head, how often the right token is its first choice."""
-        return top_k_accuracy(self.accuracies, 1)
-
-    @property
-    def top5(self) -> list[float]:
-        """Per head, how often the right token is among its first five choices."""
-        return top_k_accuracy(self.accuracies, 5)
 
 
 def top_k_accuracy(accuracies: list[list[float]], k: int) -> list[float]:
