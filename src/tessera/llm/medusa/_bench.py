@@ -99,7 +99,9 @@ def head_accuracy(
     """Each head's top-1 and top-5 accuracy on the given generations.
 
     For every generated position t, head k (1-based) is right when the token at
-    t + k + 1 is its top-1 (top-5) candidate from the hidden state at t.
+    t + k + 1 is its top-1 (top-5) candidate from the hidden state at t, ranked as the
+    heads propose at decode time: within their ``token_map`` when they have one, and
+    given the root token (t + 1) when they are root-conditioned.
     """
     torch = require("torch")
     from tessera.llm.medusa._decode import _backbone
@@ -111,6 +113,10 @@ def head_accuracy(
     hits5 = np.zeros(k_heads)
     counts = np.zeros(k_heads)
     dtype = next(heads.parameters()).dtype
+    token_map = getattr(heads, "token_map", None)
+    weight = lm_head.weight if token_map is None else lm_head.weight[token_map]
+    conditioned = bool(getattr(heads.config, "root_conditioned", False))
+    embed = runtime.model.get_input_embeddings()
     with torch.inference_mode():
         for prompt, output in zip(prompts, outputs, strict=True):
             ids = runtime.encode(prompt)
@@ -121,9 +127,16 @@ def head_accuracy(
                 positions = torch.arange(start, sequence.shape[1] - k - 2)
                 if len(positions) == 0:
                     continue
-                logits = heads(hidden[positions].to(dtype), lm_head)[k]
+                roots = embed(sequence[0, positions + 1]).to(dtype) if conditioned else None
+                transformed = heads.hidden(hidden[positions].to(dtype), root_embedding=roots)[k]
+                if heads.lm_heads is not None:
+                    logits = heads.lm_heads[k](transformed)
+                else:
+                    logits = torch.nn.functional.linear(transformed.to(weight.dtype), weight)
                 targets = sequence[0, positions + k + 2]
                 top = torch.topk(logits, 5, dim=-1).indices
+                if token_map is not None and heads.lm_heads is None:
+                    top = token_map[top]
                 hits1[k] += float((top[:, 0] == targets).sum())
                 hits5[k] += float((top == targets[:, None]).any(dim=-1).sum())
                 counts[k] += len(positions)
