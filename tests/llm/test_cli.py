@@ -268,6 +268,23 @@ def test_train_writes_heads_that_generate(tiny_llama: Any, tmp_path: Path) -> No
     assert with_heads.stdout == generate(tiny_llama, "--no-medusa").stdout
 
 
+def test_train_root_conditioned_heads_generate_the_plain_text(
+    tiny_llama: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "conditioned"
+    result = invoke(
+        "medusa", "train", "--model", tiny_llama.folder, "-o", out, "--root-conditioned", *TRAIN
+    )
+    assert result.exit_code == 0, result.output
+    heads, _ = load_heads(out)
+    assert heads.config.root_conditioned
+    with_heads = generate(tiny_llama, "--heads", out, "--stats")
+    assert "Medusa, tree of" in with_heads.stderr
+    assert with_heads.stdout == generate(tiny_llama, "--no-medusa").stdout
+    refused = invoke("medusa", "export", out, "--format", "vllm", "--out", tmp_path / "x")
+    assert refused.exit_code == 1 and "root" in refused.output
+
+
 def test_train_defaults_to_the_model_folder(tiny_llama: Any, tmp_path: Path) -> None:
     model = shutil.copytree(tiny_llama.folder, tmp_path / "model")
     result = invoke("medusa", "train", "--model", model, *TRAIN)

@@ -318,7 +318,7 @@ def train(
         ),
     ] = None,
     max_new_tokens: MaxNewTokens = 160,
-    num_heads: Annotated[int, typer.Option("--num-heads", help="Medusa heads.")] = 4,
+    num_heads: Annotated[int, typer.Option("--num-heads", help="Medusa heads.")] = 3,
     num_layers: Annotated[int, typer.Option("--num-layers", help="ResBlocks per head.")] = 1,
     epochs: Annotated[int, typer.Option(help="Passes over the cached hidden states.")] = 2,
     learning_rate: Annotated[float, typer.Option(help="AdamW peak learning rate.")] = 1e-3,
@@ -331,6 +331,14 @@ def train(
         typer.Option(help="Held-out prompts the saved accuracies (and the tree) come from."),
     ] = 64,
     seed: Annotated[int, typer.Option(help="Validation split and shuffling.")] = 0,
+    root_conditioned: Annotated[
+        bool,
+        typer.Option(
+            "--root-conditioned",
+            help="Heads that also see the next token's embedding (more accurate; "
+            "cannot be exported to vLLM or FasterDecoding).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train Medusa-1 heads on a frozen model from its own answers (self-distillation).
@@ -360,6 +368,7 @@ def train(
         vocabulary=vocabulary,
         seed=seed,
         heldout=heldout,
+        root_conditioned=root_conditioned,
         progress=not quiet,
     )
     console.print(
