@@ -13,9 +13,9 @@ def test_version_is_a_string() -> None:
 
 
 def test_import_is_light() -> None:
-    """Importing tessera and tessera.assign loads no torch, transformers or numba."""
+    """Importing tessera, tessera.assign and tessera.llm loads no torch, transformers or numba."""
     code = (
-        "import sys, tessera, tessera.assign, tessera.errors;"
+        "import sys, tessera, tessera.assign, tessera.errors, tessera.llm;"
         "heavy = [m for m in ('torch', 'transformers', 'numba', 'matplotlib') if m in sys.modules];"
         "print(','.join(heavy))"
     )

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "Generation", "Runtime", "load"]
+from tessera.llm._model import DEFAULT_MODEL
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
+__all__ = ["DEFAULT_MODEL", "Generation", "Runtime", "load"]
 
 
 def __getattr__(name: str) -> Any:
