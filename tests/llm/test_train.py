@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import pytest
@@ -317,3 +318,24 @@ def test_shipped_heads_are_packaged_and_useful() -> None:
     assert top1 == sorted(top1, reverse=True)  # farther heads guess worse
     assert (folder / "heads.safetensors").stat().st_size < 4_000_000
     assert meta.training["prompts"] >= 500
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"learning_rate": 5.0}, "learning_rate"),
+        ({"vocabulary": "x"}, "vocabulary"),
+    ],
+)
+def test_default_recipe_checks_settings_before_generating(
+    tiny_llama: Any, tmp_path: Any, kwargs: dict[str, Any], name: str
+) -> None:
+    from tessera.llm.medusa import train_default_heads
+
+    answers = tmp_path / "answers.npz"
+    with pytest.raises(InvalidInputError, match=name):
+        train_default_heads(
+            tmp_path / "heads", model=tiny_llama.folder, data_path=answers, progress=False, **kwargs
+        )
+    assert not answers.exists()

@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from tessera._validation import check_in, check_positive_int
 from tessera.llm._model import DEFAULT_MODEL, load_model
 from tessera.llm._torch import require
 from tessera.llm.medusa._distill import DistillationData, generate_self_distillation_data
@@ -15,6 +16,7 @@ from tessera.llm.medusa._prompts import heldout_prompts, training_prompts
 from tessera.llm.medusa._train import (
     TrainResult,
     cache_training_states,
+    check_rate,
     evaluate_heads,
     top_k_accuracy,
     train_medusa,
@@ -106,6 +108,14 @@ def train_default_heads(
     TrainResult
     """
     torch = require("torch")
+    # Check the training settings before the answers are generated (that part takes
+    # many minutes on a real model), so that a typo fails at once.
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("num_heads", num_heads)):
+        check_positive_int(name, value)
+    check_positive_int("num_layers", num_layers)
+    check_positive_int("seed", seed, minimum=0)
+    check_rate("learning_rate", learning_rate)
+    check_in("vocabulary", vocabulary, ("full", "seen"))
     loaded = load_model(model)
     if data is None:
         data = generate_self_distillation_data(
