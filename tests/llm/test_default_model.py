@@ -108,3 +108,13 @@ def test_bad_arguments(default_runtime: Any, kwargs: dict[str, Any], name: str) 
 def test_bad_prompt(default_runtime: Any) -> None:
     with pytest.raises(InvalidInputError, match="prompt"):
         default_runtime.generate([{"text": "hi"}])
+
+
+def test_sampling_with_typical_acceptance_is_seeded(default_runtime: Any) -> None:
+    prompt = "Write one sentence about autumn."
+    first = default_runtime.generate(prompt, max_new_tokens=32, temperature=0.7, seed=5)
+    again = default_runtime.generate(prompt, max_new_tokens=32, temperature=0.7, seed=5)
+    other = default_runtime.generate(prompt, max_new_tokens=32, temperature=0.7, seed=6)
+    assert first.token_ids == again.token_ids
+    assert first.token_ids != other.token_ids
+    assert first.text.strip() and first.mean_accepted >= 1.0
