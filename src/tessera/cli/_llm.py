@@ -152,7 +152,7 @@ def generate(
     counts = [0, 0]
     start = time.perf_counter()
     steps = _counted(runtime.token_stream(prompt, **options), counts)
-    for piece in runtime._text_pieces(steps):
+    for piece in runtime.text_pieces(steps):
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")

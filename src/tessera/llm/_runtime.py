@@ -261,7 +261,7 @@ class Runtime:
             stats=stats,
         )
         if stream:
-            return self._text_pieces(steps)
+            return self.text_pieces(steps)
         start = time.perf_counter()
         per_step: list[int] = []
         tokens: list[int] = []
@@ -279,8 +279,12 @@ class Runtime:
             accepted=per_step,
         )
 
-    def _text_pieces(self, steps: Iterator[list[int]]) -> Iterator[str]:
-        """Decode incrementally; hold back a piece that ends inside a UTF-8 character."""
+    def text_pieces(self, steps: Iterator[list[int]]) -> Iterator[str]:
+        """Turn the token steps of :meth:`token_stream` into text pieces, as they come.
+
+        Decodes incrementally and holds back a piece that ends inside a multi-byte
+        character, so the pieces always join to the decoded text.
+        """
         tokens: list[int] = []
         sent = ""
         for step in steps:
