@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     prompts = heldout_prompts()[: args.prompts]
     n = args.max_new_tokens
     started = time.perf_counter()
+    _, metadata = load_heads(default_heads_folder())
     lines = [
         "## llm",
         "",
@@ -195,13 +196,24 @@ def main(argv: list[str] | None = None) -> int:
         f"logical CPUs (shared), Python {platform.python_version()}, torch "
         f"{torch.__version__}. Rows run interleaved per prompt; bf16 unless marked.",
     ]
+    from tessera.llm._runtime import default_tree_nodes
+    from tessera.llm.medusa import build_tree
+
     for i, threads in enumerate(args.threads):
+        # the tree load() would pick for this many threads
+        runtime.tree = build_tree(metadata.accuracies, default_tree_nodes(threads))
+        if exact is not None:
+            exact.tree = runtime.tree
         methods, step_counts = measure(
             runtime, exact if i == 0 else None, prompts, n, threads, args.lookup
         )
-        lines += ["", f"### {threads} thread(s)", "", *table(methods, step_counts, len(prompts))]
+        lines += [
+            "",
+            f"### {threads} thread(s), tree of {runtime.tree.num_nodes} tokens per step",
+            "",
+            *table(methods, step_counts, len(prompts)),
+        ]
     top1, top5 = head_accuracy(runtime, prompts, methods["plain"].outputs)
-    _, metadata = load_heads(default_heads_folder())
     expected = (
         expected_accept_length(runtime.tree, metadata.accuracies) if metadata.accuracies else 0
     )
@@ -210,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- Heads: {runtime.heads.config.num_heads} Medusa-1 heads"
         + (" conditioned on the root token" if conditioned else "")
-        + f"; tree of {runtime.tree.num_nodes} tokens per step (root included), expected "
+        + f"; last tree ({runtime.tree.num_nodes} tokens per step, root included), expected "
         f"{expected:.2f} tokens/step from the training accuracies: "
         + " ".join(str(tuple(p)) for p in runtime.tree.paths),
         "- Head top-1 accuracy on these prompts: "

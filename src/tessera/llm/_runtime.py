@@ -13,7 +13,7 @@ from tessera._validation import bad_value, check_bool, check_positive_int
 from tessera.llm._model import DEFAULT_MODEL, LoadedModel, load_model
 from tessera.llm._torch import require, set_threads
 
-__all__ = ["Generation", "Runtime", "default_heads_folder", "load"]
+__all__ = ["Generation", "Runtime", "default_heads_folder", "default_tree_nodes", "load"]
 
 #: Candidates per step when a heads folder carries accuracies but no tree, by torch
 #: threads: on one CPU thread every extra tree token costs ~3% of a one-token pass, so
@@ -304,6 +304,12 @@ class Runtime:
             yield text[len(sent) :]
 
 
+def default_tree_nodes(threads: int | None) -> int:
+    """Tree size used when the heads carry no tree: see :data:`DEFAULT_TREE_NODES`."""
+    count = threads if threads is not None else 2
+    return DEFAULT_TREE_NODES.get(count, DEFAULT_TREE_NODES_MANY_THREADS)
+
+
 def load(
     model: str | Path | None = None,
     *,
@@ -362,11 +368,7 @@ def load(
                 "the heads folder has neither a tree nor accuracies to build one",
                 "Save the heads with HeadsMetadata(tree=...) or accuracies=....",
             )
-        if tree_nodes is None:
-            count = threads if threads is not None else 2
-            nodes = DEFAULT_TREE_NODES.get(count, DEFAULT_TREE_NODES_MANY_THREADS)
-        else:
-            nodes = tree_nodes
+        nodes = default_tree_nodes(threads) if tree_nodes is None else tree_nodes
         tree = build_tree(metadata.accuracies, nodes)
     else:
         tree = MedusaTree.from_paths(metadata.tree)
