@@ -12,22 +12,11 @@ import numpy as np
 
 from tessera._validation import bad_value
 from tessera.llm._torch import require
+from tessera.llm.medusa._decode import _backbone as _decoder
 from tessera.llm.medusa._distill import DistillationData
 from tessera.llm.medusa._heads import MedusaConfig
 
 __all__ = ["cache_hidden_states", "cache_training_states", "root_rows"]
-
-
-def _decoder(model: Any) -> Any:
-    decoder = getattr(model, "model", None)
-    if decoder is None or model.get_output_embeddings() is None:
-        raise bad_value(
-            "model",
-            type(model).__name__,
-            "it must be a transformers causal LM with a .model decoder and an lm_head",
-            "Pass the model from tessera.llm.load_model() or AutoModelForCausalLM.",
-        )
-    return decoder
 
 
 def cache_hidden_states(

@@ -79,7 +79,20 @@ class DecodeStats:
 
 
 def _backbone(model: Any) -> Any:
-    return model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    """The decoder stack of a causal LM (its hidden states come out after the final norm)."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    if decoder is None or decoder is model:
+        decoder = getattr(model, "model", None)
+    if decoder is None or model.get_output_embeddings() is None:
+        from tessera._validation import bad_value
+
+        raise bad_value(
+            "model",
+            type(model).__name__,
+            "it must be a transformers causal LM with a decoder and an lm_head",
+            "Pass the model from tessera.llm.load_model() or AutoModelForCausalLM.",
+        )
+    return decoder
 
 
 def _new_cache(model: Any) -> Any:

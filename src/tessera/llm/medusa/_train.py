@@ -26,11 +26,11 @@ from tessera._validation import bad_value, check_bool, check_in, check_positive_
 from tessera.llm._torch import require
 from tessera.llm.medusa._cache import (
     _check_roots,
-    _decoder,
     cache_hidden_states,
     cache_training_states,
     root_rows,
 )
+from tessera.llm.medusa._decode import _backbone as _decoder
 from tessera.llm.medusa._distill import DistillationData, progress_bar
 from tessera.llm.medusa._heads import MedusaConfig, MedusaHeads
 
