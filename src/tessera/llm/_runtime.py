@@ -276,7 +276,7 @@ class Runtime:
         return Generation(
             text=self.tokenizer.decode(tokens, skip_special_tokens=True),
             token_ids=tokens,
-            prompt_tokens=len(self.encode(prompt)),
+            prompt_tokens=stats.prompt_tokens,
             seconds=seconds,
             steps=len(per_step),
             medusa=medusa and self.heads is not None,

@@ -66,11 +66,14 @@ class DecodeStats:
         Tokens generated.
     accepted : list of int
         Tokens gained per Medusa step (1 = only the base model's token).
+    prompt_tokens : int
+        Tokens in the prompt.
     """
 
     steps: int = 0
     tokens: int = 0
     accepted: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
 
     @property
     def mean_accepted(self) -> float:
@@ -165,6 +168,7 @@ def plain_generate(
     lm_head = model.get_output_embeddings()
     eos = set(eos_token_ids)
     cache = _new_cache(model)
+    stats.prompt_tokens = len(prompt_ids)
     with torch.inference_mode():
         hidden = _forward(model, torch.tensor(list(prompt_ids)), cache)
         logits = lm_head(hidden[-1])
@@ -302,6 +306,7 @@ def medusa_generate(
         embedding = model.get_input_embeddings()(torch.tensor([root]))[0].to(heads_type)
         return heads.candidates(last_hidden.to(heads_type), lm_head, tree.topk, embedding)
 
+    stats.prompt_tokens = len(prompt_ids)
     with torch.inference_mode():
         hidden = _forward(model, torch.tensor(list(prompt_ids)), cache)
         base_logits = lm_head(hidden[-1])
