@@ -9,10 +9,12 @@ treat Tessera like scipy or scikit-learn.
 from __future__ import annotations
 
 __all__ = [
+    "ConflictError",
     "InfeasibleAssignmentError",
     "InvalidInputError",
     "InvalidTypeError",
     "MissingExtraError",
+    "NotFoundError",
     "TesseraError",
 ]
 
@@ -35,6 +37,14 @@ class InvalidTypeError(TesseraError, TypeError):
 
 class MissingExtraError(TesseraError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class NotFoundError(InvalidInputError):
+    """A named thing (prompt, version, label, flow, key) does not exist."""
+
+
+class ConflictError(InvalidInputError):
+    """The request clashes with the stored state (a duplicate name, a label in use)."""
 
 
 class InfeasibleAssignmentError(InvalidInputError):
