@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol
 
 from tessera._validation import bad_value, check_positive_int
-from tessera.errors import InvalidInputError
+from tessera.errors import InvalidInputError, NotFoundError
 from tessera.llm import _db
 
 __all__ = [
@@ -345,7 +345,7 @@ def get_trace(run_id: str, *, db: str | Path | sqlite3.Connection | None = None)
 
     Raises
     ------
-    InvalidInputError
+    NotFoundError
         When no run has this id.
     """
     conn, owned = _open(db)
@@ -354,11 +354,9 @@ def get_trace(run_id: str, *, db: str | Path | sqlite3.Connection | None = None)
             f"SELECT {_SUMMARY_COLUMNS} FROM flow_traces t WHERE t.run_id = ?", (run_id,)
         ).fetchone()
         if row is None:
-            raise bad_value(
-                "run_id",
-                run_id,
-                "no flow run has this id",
-                "List the recorded runs with list_traces() or `tessera flows traces`.",
+            raise NotFoundError(
+                f"run_id={run_id!r} is invalid: no flow run has this id. List the recorded"
+                " runs with list_traces() or `tessera flows traces`."
             )
         events = conn.execute(
             "SELECT seq, kind, node, data, at FROM flow_trace_events WHERE run_id = ? ORDER BY seq",
