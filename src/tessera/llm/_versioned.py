@@ -1,0 +1,694 @@
+"""A store of versioned JSON documents: a draft, immutable numbered versions, labels, tags.
+
+Prompts, flows and guardrail configurations share this one store, each in its own
+namespace (``kind``), in the tessera database (:mod:`tessera.llm._db`). A document has one
+editable draft; :meth:`VersionedStore.commit` snapshots the draft as the next version
+(1, 2, ...). Labels (``production``, ``staging``, ...) point at versions and move only when
+told to; ``latest`` always means the highest existing version. Version numbers are never
+reused, not even after a version, or the whole document, is deleted.
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction, so two writers (threads or
+processes) committing the same document wait for each other and never lose or duplicate a
+version. Each operation opens its own short-lived connection, so one store may be used from
+several threads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tessera._validation import bad_value, short_repr
+from tessera.errors import ConflictError, InvalidInputError, NotFoundError
+from tessera.llm import _db
+
+__all__ = ["Draft", "Version", "VersionedStore", "check_label", "check_name", "parse_ref"]
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_TAG = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
+#: Labels the store keeps itself (``latest``) or that name the draft in a reference.
+RESERVED_LABELS = ("draft", "latest")
+
+_MIGRATIONS = [
+    """
+    CREATE TABLE versioned_items (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        draft TEXT NOT NULL,
+        draft_updated_at TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+    );
+    CREATE TABLE versioned_versions (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        message TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (kind, name, number),
+        FOREIGN KEY (kind, name) REFERENCES versioned_items (kind, name) ON DELETE CASCADE
+    );
+    CREATE TABLE versioned_labels (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        label TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        PRIMARY KEY (kind, name, label),
+        FOREIGN KEY (kind, name, number)
+            REFERENCES versioned_versions (kind, name, number) ON DELETE CASCADE
+    );
+    -- The highest number ever given, kept after deletions so that numbers are never reused.
+    CREATE TABLE versioned_counters (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        last_number INTEGER NOT NULL,
+        PRIMARY KEY (kind, name)
+    );
+    """
+]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The editable state of a document: its body, description and tags."""
+
+    name: str
+    body: dict[str, Any]
+    description: str
+    tags: tuple[str, ...]
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Version:
+    """An immutable snapshot of a draft; ``labels`` includes ``"latest"`` when it is."""
+
+    name: str
+    number: int
+    body: dict[str, Any]
+    message: str
+    created_at: str
+    labels: tuple[str, ...]
+
+
+def check_name(name: Any, argument: str = "name") -> str:
+    """Return ``name`` or raise unless it is 1-64 letters, digits, ``-``, ``_`` or ``.``."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise bad_value(
+            argument,
+            name,
+            "a name is 1 to 64 characters, each a letter, digit, '-', '_' or '.'",
+            "Pick a name such as 'support-triage' or 'summarise_v2'.",
+        )
+    return name
+
+
+def check_label(label: Any, argument: str = "label") -> str:
+    """Return ``label`` or raise unless it is a valid, non-reserved, non-numeric label."""
+    text = check_name(label, argument)
+    if text in RESERVED_LABELS:
+        raise bad_value(
+            argument,
+            label,
+            f"'{label}' is reserved ('latest' follows the newest version, 'draft' is the draft)",
+            "Pick another label, such as 'production' or 'staging'.",
+        )
+    if text.isdigit():
+        raise bad_value(
+            argument,
+            label,
+            "a label cannot be all digits (NAME@3 means version 3)",
+            "Add a letter, such as 'v3'.",
+        )
+    return text
+
+
+def parse_ref(ref: Any) -> tuple[str, str | None]:
+    """Split ``"name"`` or ``"name@selector"`` into ``(name, selector or None)``."""
+    if not isinstance(ref, str) or ref.count("@") > 1:
+        raise bad_value(
+            "ref",
+            ref,
+            "a reference is NAME or NAME@SELECTOR (a version number, a label, 'latest', 'draft')",
+            "Pass for example 'greeting', 'greeting@3' or 'greeting@production'.",
+        )
+    name, _, selector = ref.partition("@")
+    check_name(name, "ref")
+    if "@" in ref and not selector:
+        raise bad_value(
+            "ref",
+            ref,
+            "nothing follows '@'",
+            f"Pass '{name}@3', '{name}@production' or just '{name}'.",
+        )
+    return name, selector if "@" in ref else None
+
+
+def _check_body(body: Any) -> str:
+    if not isinstance(body, Mapping):
+        raise bad_value("body", body, "a body is a dict (a JSON object)", "Pass a dict.")
+    try:
+        return json.dumps(dict(body), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise bad_value(
+            "body",
+            body,
+            f"a body must be JSON data (dicts, lists, strings, finite numbers, bools, None): {exc}",
+            "Convert other values to strings or numbers first.",
+        ) from None
+
+
+def _check_tags(tags: Any) -> tuple[str, ...]:
+    if isinstance(tags, str) or not isinstance(tags, Sequence):
+        raise bad_value("tags", tags, "tags are a list of strings", "Pass tags=['support'].")
+    for tag in tags:
+        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+            raise bad_value(
+                "tags",
+                tags,
+                f"tag {short_repr(tag)} is not 1 to 64 letters, digits or '-_.:/'",
+                "Use tags such as 'support' or 'team:search'.",
+            )
+    return tuple(dict.fromkeys(tags))
+
+
+def _check_text(argument: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise bad_value(argument, value, "it must be a string", f"Pass {argument}='...'.")
+    return value
+
+
+_ImportRow = tuple[str, tuple[Any, ...], list[tuple[int, str, str, str]], dict[str, int], int]
+
+
+def _import_row(index: int, record: Any) -> _ImportRow:
+    """Check one exported record; return the rows to insert."""
+    where = f"records[{index}]"
+    if not isinstance(record, Mapping):
+        raise bad_value(where, record, "a record is a dict", "Pass export_records() output.")
+    missing = {"name", "draft", "versions"} - set(record)
+    if missing:
+        raise bad_value(
+            where,
+            record,
+            f"it lacks {', '.join(sorted(missing))}",
+            "Pass export_records() output.",
+        )
+    name = check_name(record["name"], f"{where}.name")
+    draft = record["draft"]
+    if not isinstance(draft, Mapping) or "body" not in draft:
+        raise bad_value(f"{where}.draft", draft, "it must be {body, updated_at}", "Add a body.")
+    updated_at = _check_text(f"{where}.draft.updated_at", draft.get("updated_at", _db.now()))
+    item = (
+        name,
+        _check_text(f"{where}.description", record.get("description", "")),
+        json.dumps(_check_tags(record.get("tags", ()))),
+        _check_body(draft["body"]),
+        updated_at,
+    )
+    versions: list[tuple[int, str, str, str]] = []
+    raw_versions = record["versions"]
+    if not isinstance(raw_versions, Sequence) or isinstance(raw_versions, str):
+        raise bad_value(f"{where}.versions", raw_versions, "it must be a list", "Pass a list.")
+    for j, version in enumerate(raw_versions):
+        at = f"{where}.versions[{j}]"
+        if not isinstance(version, Mapping) or "number" not in version or "body" not in version:
+            raise bad_value(at, version, "a version is {number, body, ...}", "Add them.")
+        number = version["number"]
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise bad_value(f"{at}.number", number, "it must be an int >= 1", "Fix it.")
+        versions.append(
+            (
+                number,
+                _check_body(version["body"]),
+                _check_text(f"{at}.message", version.get("message", "")),
+                _check_text(f"{at}.created_at", version.get("created_at", updated_at)),
+            )
+        )
+    numbers = [v[0] for v in versions]
+    if len(set(numbers)) != len(numbers):
+        raise bad_value(f"{where}.versions", numbers, "version numbers repeat", "Renumber.")
+    labels = record.get("labels", {})
+    if not isinstance(labels, Mapping):
+        raise bad_value(f"{where}.labels", labels, "it must be a dict", "Pass {label: number}.")
+    labels = {k: v for k, v in labels.items() if k != "latest"}
+    for label, number in labels.items():
+        check_label(label, f"{where}.labels")
+        if number not in numbers:
+            raise bad_value(
+                f"{where}.labels[{label!r}]",
+                number,
+                f"it must be one of the record's versions {numbers}",
+                "Point the label at an existing version.",
+            )
+    last_number = record.get("last_number", max(numbers, default=0))
+    if isinstance(last_number, bool) or not isinstance(last_number, int):
+        raise bad_value(f"{where}.last_number", last_number, "it must be an int", "Fix it.")
+    return name, item, versions, dict(labels), max(last_number, *numbers, 0)
+
+
+class VersionedStore:
+    """Versioned JSON documents of one ``kind`` in the tessera database.
+
+    Parameters
+    ----------
+    kind : str
+        The namespace: ``"prompt"``, ``"flow"``, ``"guardrail"``, ... Documents of
+        different kinds never see each other.
+    db : str or Path, default=None
+        The SQLite file; ``None`` means ``$TESSERA_HOME/tessera.db``.
+
+    Notes
+    -----
+    A reference (:meth:`resolve`) is ``NAME`` (the latest version), ``NAME@3``,
+    ``NAME@production`` (a label), ``NAME@latest`` or ``NAME@draft``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = VersionedStore("prompt", db=pathlib.Path(tempfile.mkdtemp()) / "t.db")
+    >>> _ = store.create("hello", {"text": "Hi"})
+    >>> store.commit("hello", "first").number
+    1
+    >>> store.set_label("hello", "production", 1)
+    >>> store.resolve("hello@production").body
+    {'text': 'Hi'}
+    """
+
+    def __init__(self, kind: str, db: str | Path | None = None) -> None:
+        self.kind = check_name(kind, "kind")
+        self.db = Path(db) if db is not None else _db.database_path()
+        with self._connect() as conn:
+            _db.migrate(conn, "versioned", _MIGRATIONS)
+
+    def __repr__(self) -> str:
+        return f"VersionedStore(kind={self.kind!r}, db={str(self.db)!r})"
+
+    # -- connections -------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        with closing(_db.connect(self.db)) as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as conn, _db.transaction(conn):
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One consistent snapshot for reads that take several queries."""
+        with self._connect() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    # -- lookups (inside an open connection) ---------------------------------------------
+
+    def _item(self, conn: sqlite3.Connection, name: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM versioned_items WHERE kind = ? AND name = ?", (self.kind, name)
+        ).fetchone()
+        if row is None:
+            known = self._names(conn)
+            hint = f"Known: {', '.join(known[:10])}." if known else "The store is empty."
+            raise NotFoundError(
+                f"name={name!r}: no {self.kind} of that name. {hint} "
+                f"Create it first, or check the spelling."
+            )
+        return row
+
+    def _names(self, conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute(
+            "SELECT name FROM versioned_items WHERE kind = ? ORDER BY name", (self.kind,)
+        )
+        return [r["name"] for r in rows]
+
+    def _latest_number(self, conn: sqlite3.Connection, name: str) -> int | None:
+        row = conn.execute(
+            "SELECT MAX(number) FROM versioned_versions WHERE kind = ? AND name = ?",
+            (self.kind, name),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def _labels(self, conn: sqlite3.Connection, name: str) -> dict[str, int]:
+        rows = conn.execute(
+            "SELECT label, number FROM versioned_labels WHERE kind = ? AND name = ? ORDER BY label",
+            (self.kind, name),
+        )
+        labels = {r["label"]: int(r["number"]) for r in rows}
+        latest = self._latest_number(conn, name)
+        if latest is not None:
+            labels["latest"] = latest
+        return dict(sorted(labels.items()))
+
+    def _version(self, conn: sqlite3.Connection, name: str, number: int) -> Version:
+        self._item(conn, name)
+        row = conn.execute(
+            "SELECT * FROM versioned_versions WHERE kind = ? AND name = ? AND number = ?",
+            (self.kind, name, number),
+        ).fetchone()
+        if row is None:
+            numbers = [v for v in self._numbers(conn, name)]
+            known = ", ".join(map(str, numbers)) if numbers else "none yet (commit the draft)"
+            raise NotFoundError(
+                f"version={number!r}: {self.kind} {name!r} has no version {number}. "
+                f"Its versions: {known}."
+            )
+        labels = tuple(k for k, v in self._labels(conn, name).items() if v == number)
+        return Version(
+            name=name,
+            number=number,
+            body=json.loads(row["body"]),
+            message=row["message"],
+            created_at=row["created_at"],
+            labels=labels,
+        )
+
+    def _numbers(self, conn: sqlite3.Connection, name: str) -> list[int]:
+        rows = conn.execute(
+            "SELECT number FROM versioned_versions WHERE kind = ? AND name = ? ORDER BY number",
+            (self.kind, name),
+        )
+        return [int(r["number"]) for r in rows]
+
+    def _draft(self, conn: sqlite3.Connection, name: str) -> Draft:
+        row = self._item(conn, name)
+        return Draft(
+            name=name,
+            body=json.loads(row["draft"]),
+            description=row["description"],
+            tags=tuple(json.loads(row["tags"])),
+            updated_at=row["draft_updated_at"],
+        )
+
+    def _label_number(self, conn: sqlite3.Connection, name: str, label: str) -> int:
+        labels = self._labels(conn, name)
+        if label not in labels:
+            self._item(conn, name)
+            known = ", ".join(labels) if labels else "none"
+            raise NotFoundError(
+                f"label={label!r}: {self.kind} {name!r} has no such label (its labels: {known}). "
+                f"Set it with set_label, or use a version number."
+            )
+        return labels[label]
+
+    # -- drafts --------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        body: dict[str, Any],
+        *,
+        description: str = "",
+        tags: Sequence[str] = (),
+    ) -> Draft:
+        """Create a document with ``body`` as its draft (no version yet).
+
+        Raises
+        ------
+        ConflictError
+            A document of this kind and name exists.
+        """
+        check_name(name)
+        text = _check_body(body)
+        _check_text("description", description)
+        tag_list = _check_tags(tags)
+        with self._write() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM versioned_items WHERE kind = ? AND name = ?", (self.kind, name)
+            ).fetchone()
+            if exists is not None:
+                raise ConflictError(
+                    f"name={name!r}: a {self.kind} of that name exists already. "
+                    f"Change its draft with update_draft, or pick another name."
+                )
+            conn.execute(
+                "INSERT INTO versioned_items VALUES (?, ?, ?, ?, ?, ?)",
+                (self.kind, name, description, json.dumps(tag_list), text, _db.now()),
+            )
+            return self._draft(conn, name)
+
+    def update_draft(self, name: str, body: dict[str, Any]) -> Draft:
+        """Replace the draft's body; versions are untouched."""
+        check_name(name)
+        text = _check_body(body)
+        with self._write() as conn:
+            self._item(conn, name)
+            conn.execute(
+                "UPDATE versioned_items SET draft = ?, draft_updated_at = ? "
+                "WHERE kind = ? AND name = ?",
+                (text, _db.now(), self.kind, name),
+            )
+            return self._draft(conn, name)
+
+    def draft(self, name: str) -> Draft:
+        """The current draft."""
+        check_name(name)
+        with self._read() as conn:
+            return self._draft(conn, name)
+
+    def set_tags(self, name: str, tags: Sequence[str]) -> None:
+        """Replace the document's tags (duplicates dropped, order kept)."""
+        check_name(name)
+        tag_list = _check_tags(tags)
+        with self._write() as conn:
+            self._item(conn, name)
+            conn.execute(
+                "UPDATE versioned_items SET tags = ? WHERE kind = ? AND name = ?",
+                (json.dumps(tag_list), self.kind, name),
+            )
+
+    # -- versions ------------------------------------------------------------------------
+
+    def commit(self, name: str, message: str = "") -> Version:
+        """Snapshot the draft as the next version number; return it.
+
+        The number is one more than the highest ever given to ``name`` (deleted versions
+        included), assigned under the database write lock.
+        """
+        check_name(name)
+        _check_text("message", message)
+        with self._write() as conn:
+            item = self._item(conn, name)
+            row = conn.execute(
+                "SELECT last_number FROM versioned_counters WHERE kind = ? AND name = ?",
+                (self.kind, name),
+            ).fetchone()
+            number = (0 if row is None else int(row[0])) + 1
+            conn.execute(
+                "INSERT INTO versioned_counters VALUES (?, ?, ?) ON CONFLICT (kind, name) "
+                "DO UPDATE SET last_number = excluded.last_number",
+                (self.kind, name, number),
+            )
+            conn.execute(
+                "INSERT INTO versioned_versions VALUES (?, ?, ?, ?, ?, ?)",
+                (self.kind, name, number, item["draft"], message, _db.now()),
+            )
+            return self._version(conn, name, number)
+
+    def get(self, name: str, version: int | None = None, label: str | None = None) -> Version:
+        """A version by number, by label, or (neither given) the latest."""
+        check_name(name)
+        if version is not None and label is not None:
+            raise InvalidInputError(
+                f"version={version!r}, label={label!r}: give one of them, not both."
+            )
+        if version is not None and (
+            isinstance(version, bool) or not isinstance(version, int) or version < 1
+        ):
+            raise bad_value("version", version, "it must be an int >= 1", "Pass version=1.")
+        if label is not None and label != "latest":
+            check_label(label)
+        with self._read() as conn:
+            if version is None:
+                version = self._label_number(conn, name, label or "latest")
+            return self._version(conn, name, version)
+
+    def resolve(self, ref: str) -> Version | Draft:
+        """``NAME``, ``NAME@3``, ``NAME@production``, ``NAME@latest`` or ``NAME@draft``."""
+        name, selector = parse_ref(ref)
+        if selector == "draft":
+            return self.draft(name)
+        if selector is None or selector == "latest":
+            return self.get(name)
+        if selector.isdigit():
+            return self.get(name, version=int(selector))
+        check_label(selector, "ref")
+        return self.get(name, label=selector)
+
+    def versions(self, name: str) -> list[Version]:
+        """Every existing version, oldest first."""
+        check_name(name)
+        with self._read() as conn:
+            return [self._version(conn, name, n) for n in self._numbers(conn, name)]
+
+    def names(self) -> list[str]:
+        """The documents of this kind, sorted."""
+        with self._read() as conn:
+            return self._names(conn)
+
+    # -- labels --------------------------------------------------------------------------
+
+    def set_label(self, name: str, label: str, version: int) -> None:
+        """Point ``label`` at ``version`` (moving it if it pointed elsewhere)."""
+        check_name(name)
+        check_label(label)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise bad_value("version", version, "it must be an int >= 1", "Pass version=1.")
+        with self._write() as conn:
+            self._version(conn, name, version)
+            conn.execute(
+                "INSERT INTO versioned_labels VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (kind, name, label) DO UPDATE SET number = excluded.number",
+                (self.kind, name, label, version),
+            )
+
+    def delete_label(self, name: str, label: str) -> None:
+        """Remove ``label``; the version it pointed at stays."""
+        check_name(name)
+        check_label(label)
+        with self._write() as conn:
+            self._label_number(conn, name, label)
+            conn.execute(
+                "DELETE FROM versioned_labels WHERE kind = ? AND name = ? AND label = ?",
+                (self.kind, name, label),
+            )
+
+    def labels(self, name: str) -> dict[str, int]:
+        """Label -> version number, sorted by label; ``latest`` included once committed."""
+        check_name(name)
+        with self._read() as conn:
+            self._item(conn, name)
+            return self._labels(conn, name)
+
+    # -- deletion ------------------------------------------------------------------------
+
+    def delete_version(self, name: str, version: int, *, force: bool = False) -> None:
+        """Delete one version; its number is never given again.
+
+        Raises
+        ------
+        ConflictError
+            Labels point at the version and ``force`` is false; with ``force`` they go too.
+        """
+        check_name(name)
+        with self._write() as conn:
+            self._version(conn, name, version)
+            pointing = [
+                label
+                for label, number in self._labels(conn, name).items()
+                if number == version and label != "latest"
+            ]
+            if pointing and not force:
+                raise ConflictError(
+                    f"version={version!r}: labels {', '.join(pointing)} of {self.kind} {name!r} "
+                    f"point at it. Move or delete them first, or pass force=True to delete "
+                    f"them with the version."
+                )
+            conn.execute(
+                "DELETE FROM versioned_versions WHERE kind = ? AND name = ? AND number = ?",
+                (self.kind, name, version),
+            )
+
+    def delete(self, name: str) -> None:
+        """Delete the document: draft, versions, labels (its numbers stay retired)."""
+        check_name(name)
+        with self._write() as conn:
+            self._item(conn, name)
+            conn.execute(
+                "DELETE FROM versioned_items WHERE kind = ? AND name = ?", (self.kind, name)
+            )
+
+    # -- export / import -----------------------------------------------------------------
+
+    def export_records(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Everything about each document as plain data, for :meth:`import_records`.
+
+        Each record holds ``name``, ``description``, ``tags``, ``draft`` (``body``,
+        ``updated_at``), ``last_number`` (the highest number ever given), ``versions``
+        (``number``, ``body``, ``message``, ``created_at``) and ``labels``.
+        """
+        with self._read() as conn:
+            chosen = self._names(conn) if names is None else [check_name(n) for n in names]
+            records = []
+            for name in chosen:
+                draft = self._draft(conn, name)
+                counter = conn.execute(
+                    "SELECT last_number FROM versioned_counters WHERE kind = ? AND name = ?",
+                    (self.kind, name),
+                ).fetchone()
+                labels = self._labels(conn, name)
+                labels.pop("latest", None)
+                records.append(
+                    {
+                        "name": name,
+                        "description": draft.description,
+                        "tags": list(draft.tags),
+                        "draft": {"body": draft.body, "updated_at": draft.updated_at},
+                        "last_number": 0 if counter is None else int(counter[0]),
+                        "versions": [
+                            {
+                                "number": v.number,
+                                "body": v.body,
+                                "message": v.message,
+                                "created_at": v.created_at,
+                            }
+                            for v in (
+                                self._version(conn, name, n) for n in self._numbers(conn, name)
+                            )
+                        ],
+                        "labels": labels,
+                    }
+                )
+            return records
+
+    def import_records(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Recreate documents from :meth:`export_records` output, all or nothing.
+
+        Numbers, timestamps, labels and the retired-number counter are kept as given.
+        Returns the imported names.
+
+        Raises
+        ------
+        ConflictError
+            A document of one of the names exists already (nothing is imported).
+        """
+        rows = [_import_row(i, record) for i, record in enumerate(records)]
+        with self._write() as conn:
+            for name, item, versions, labels, last_number in rows:
+                if conn.execute(
+                    "SELECT 1 FROM versioned_items WHERE kind = ? AND name = ?", (self.kind, name)
+                ).fetchone():
+                    raise ConflictError(
+                        f"records: a {self.kind} named {name!r} exists already; nothing was "
+                        f"imported. Delete it first, or import into an empty database."
+                    )
+                conn.execute(
+                    "INSERT INTO versioned_items VALUES (?, ?, ?, ?, ?, ?)", (self.kind, *item)
+                )
+                conn.executemany(
+                    "INSERT INTO versioned_versions VALUES (?, ?, ?, ?, ?, ?)",
+                    [(self.kind, name, *v) for v in versions],
+                )
+                conn.executemany(
+                    "INSERT INTO versioned_labels VALUES (?, ?, ?, ?)",
+                    [(self.kind, name, label, n) for label, n in labels.items()],
+                )
+                conn.execute(
+                    "INSERT INTO versioned_counters VALUES (?, ?, ?) ON CONFLICT (kind, name) "
+                    "DO UPDATE SET last_number = MAX(last_number, excluded.last_number)",
+                    (self.kind, name, last_number),
+                )
+        return [row[0] for row in rows]
