@@ -172,6 +172,7 @@ class Runtime:
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         top_p: float = 1.0,
+        top_k: int | None = None,
         medusa: bool = True,
         seed: int | None = None,
         stats: Any = None,
@@ -192,7 +193,11 @@ class Runtime:
             )
         if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
             raise bad_value("top_p", top_p, "it must lie in (0, 1]", "Pass top_p=0.9 or 1.0.")
-        sampling = Sampling(temperature=float(temperature), top_p=float(top_p), seed=seed)
+        if top_k is not None:
+            top_k = check_positive_int("top_k", top_k)
+        sampling = Sampling(
+            temperature=float(temperature), top_p=float(top_p), top_k=top_k, seed=seed
+        )
         ids = self.encode(prompt)
         self._check_lengths(len(ids), max_new_tokens)
         if use_medusa:
@@ -222,6 +227,7 @@ class Runtime:
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         top_p: float = 1.0,
+        top_k: int | None = None,
         medusa: bool = True,
         stream: bool = False,
         seed: int | None = None,
@@ -240,6 +246,8 @@ class Runtime:
             Above 0, tokens are sampled (Medusa then uses typical acceptance).
         top_p : float, default=1.0
             Nucleus sampling threshold (only with temperature > 0).
+        top_k : int, optional
+            Sample only among the ``top_k`` most likely tokens (only with temperature > 0).
         medusa : bool, default=True
             Use the Medusa heads when the model has them.
         stream : bool, default=False
@@ -260,6 +268,7 @@ class Runtime:
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_p=top_p,
+            top_k=top_k,
             medusa=medusa,
             seed=seed,
             stats=stats,

@@ -34,6 +34,8 @@ class Sampling:
         0 means greedy (argmax); above 0, softmax(logits / temperature) is sampled.
     top_p : float, default=1.0
         Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p.
+    top_k : int or None, default=None
+        Sample only among the ``top_k`` most likely tokens (applied before ``top_p``).
     seed : int or None, default=None
         Seeds the sampler, for reproducible samples.
     posterior_threshold : float, default=0.09
@@ -45,6 +47,7 @@ class Sampling:
 
     temperature: float = 0.0
     top_p: float = 1.0
+    top_k: int | None = None
     seed: int | None = None
     posterior_threshold: float = 0.09
     posterior_alpha: float = 0.3
@@ -125,7 +128,11 @@ def _choose(logits: Any, sampling: Sampling, generator: Any) -> int:
     """The next token from one row of logits: argmax, or a (nucleus) sample."""
     if sampling.greedy:
         return int(torch.argmax(logits))
-    probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)
+    scaled = logits.float() / sampling.temperature
+    if sampling.top_k is not None and sampling.top_k < scaled.shape[-1]:
+        kth = torch.topk(scaled, sampling.top_k).values[-1]
+        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    probs = torch.softmax(scaled, dim=-1)
     if sampling.top_p < 1.0:
         sorted_probs, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < sampling.top_p

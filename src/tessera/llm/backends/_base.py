@@ -1,0 +1,212 @@
+"""What every model backend shares: parameters, results, message checks, stop sequences."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tessera._validation import bad_value
+
+__all__ = ["Backend", "ChatResult", "GenerationParams", "StopCutter", "check_messages"]
+
+#: Roles a chat message may carry.
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Inference parameters of one request, the same for every backend.
+
+    Parameters
+    ----------
+    max_tokens : int, default=256
+        Upper bound on generated tokens.
+    temperature : float, default=0.0
+        0 is greedy decoding; above 0 tokens are sampled.
+    top_p : float, default=1.0
+        Nucleus sampling threshold, in (0, 1].
+    top_k : int or None, default=None
+        Sample only among the ``top_k`` most likely tokens.
+    stop : tuple of str, default=()
+        Generation ends before the first occurrence of any of these strings (at most 4,
+        none empty, as in the OpenAI API).
+    seed : int or None, default=None
+        Seed for sampling.
+    """
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int):
+            raise bad_value("max_tokens", self.max_tokens, "it must be an int", "Pass 256.")
+        if self.max_tokens < 1:
+            raise bad_value("max_tokens", self.max_tokens, "it must be >= 1", "Pass 256.")
+        temperature = self.temperature
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            raise bad_value("temperature", temperature, "it must be a number", "Pass 0.7.")
+        if not (math.isfinite(temperature) and 0.0 <= temperature <= 2.0):
+            raise bad_value(
+                "temperature", temperature, "it must lie in [0, 2]", "Pass 0 (greedy) or 0.7."
+            )
+        top_p = self.top_p
+        if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
+            raise bad_value("top_p", top_p, "it must lie in (0, 1]", "Pass top_p=0.9 or 1.0.")
+        if self.top_k is not None and (
+            isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1
+        ):
+            raise bad_value("top_k", self.top_k, "it must be an int >= 1 or None", "Pass 40.")
+        stop = self.stop
+        if isinstance(stop, str):
+            object.__setattr__(self, "stop", (stop,))
+            stop = (stop,)
+        if not isinstance(stop, Sequence) or not all(isinstance(s, str) and s for s in stop):
+            raise bad_value(
+                "stop", stop, "it must be a list of non-empty strings", 'Pass ["\\n\\n"].'
+            )
+        if len(stop) > 4:
+            raise bad_value("stop", stop, "at most 4 stop sequences", "Keep the 4 you need.")
+        object.__setattr__(self, "stop", tuple(stop))
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int)
+        ):
+            raise bad_value("seed", self.seed, "it must be an int or None", "Pass seed=0.")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> GenerationParams:
+        """Build from a mapping (a prompt variant, a request body); unknown keys are errors."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise bad_value(
+                "params",
+                dict(values),
+                f"unknown parameter(s) {unknown}",
+                f"Use only {sorted(known)}.",
+            )
+        data = dict(values)
+        if isinstance(data.get("stop"), list):
+            data["stop"] = tuple(data["stop"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """One completed chat request.
+
+    Attributes
+    ----------
+    text : str
+        The reply (cut before the first stop sequence).
+    model : str
+        The model id that produced it.
+    prompt_tokens, completion_tokens : int
+        Token counts (as reported by the backend).
+    finish_reason : {"stop", "length"}
+        "length" when ``max_tokens`` ended the reply, else "stop".
+    seconds : float
+        Wall time of the request.
+    """
+
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_messages(messages: Any) -> list[dict[str, str]]:
+    """Validate chat messages and return them as plain ``{"role", "content"}`` dicts."""
+    if not isinstance(messages, Sequence) or isinstance(messages, str) or not messages:
+        raise bad_value(
+            "messages",
+            messages,
+            "it must be a non-empty list of {'role': ..., 'content': ...} mappings",
+            "Pass [{'role': 'user', 'content': 'Hello'}].",
+        )
+    clean: list[dict[str, str]] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise bad_value(f"messages[{i}]", message, "it must be a mapping", "Pass a dict.")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise bad_value(
+                f"messages[{i}].role", role, f"it must be one of {list(ROLES)}", "Fix the role."
+            )
+        if not isinstance(content, str):
+            raise bad_value(
+                f"messages[{i}].content", content, "it must be a string", "Pass the text."
+            )
+        clean.append({"role": str(role), "content": content})
+    return clean
+
+
+class StopCutter:
+    """Cut a stream of text pieces before the first stop sequence.
+
+    Holds back the tail that could still be the start of a stop sequence, so no piece of
+    a stop sequence is ever emitted. :attr:`stopped` tells whether a stop sequence ended
+    the text.
+    """
+
+    def __init__(self, stop: Iterable[str]) -> None:
+        self.stop = tuple(stop)
+        self.stopped = False
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """Return the part of ``piece`` that is safe to emit now."""
+        if self.stopped:
+            return ""
+        text = self._held + piece
+        if not self.stop:
+            return text
+        cut = min((i for i in (text.find(s) for s in self.stop) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            self._held = ""
+            return text[:cut]
+        keep = 0
+        for s in self.stop:
+            for n in range(min(len(s) - 1, len(text)), 0, -1):
+                if text.endswith(s[:n]):
+                    keep = max(keep, n)
+                    break
+        self._held = text[len(text) - keep :] if keep else ""
+        return text[: len(text) - keep]
+
+    def flush(self) -> str:
+        """What is still held back when the stream ends without a stop sequence."""
+        held, self._held = ("" if self.stopped else self._held), ""
+        return held
+
+
+class Backend(ABC):
+    """A model that answers chat messages: the local runtime or an HTTP endpoint.
+
+    Attributes
+    ----------
+    model_id : str
+        The id it was obtained with (``get_backend(model_id)``).
+    """
+
+    model_id: str
+
+    @abstractmethod
+    def chat(self, messages: Sequence[Mapping[str, str]], params: GenerationParams) -> ChatResult:
+        """Answer ``messages``; return the whole reply."""
+
+    @abstractmethod
+    def stream(
+        self, messages: Sequence[Mapping[str, str]], params: GenerationParams
+    ) -> Iterator[str]:
+        """Answer ``messages``; yield text pieces as they are generated."""
