@@ -1,0 +1,52 @@
+"""Flows: typed graphs of prompts, models, conditions, loops and code, validated and run locally.
+
+A flow is a YAML or JSON document (shaped after Amazon Bedrock Flows) of nodes with typed
+inputs and outputs, joined by data and conditional connections. :func:`load_flow` reads
+one, node types plug in through :func:`register_node_type`.
+"""
+
+from __future__ import annotations
+
+from tessera.llm.flows._nodes import (
+    ANY_TYPE,
+    EmptyConfiguration,
+    FlowEvent,
+    NodeType,
+    RunContext,
+    code_allowed,
+    get_node_type,
+    node_types,
+    register_node_type,
+)
+from tessera.llm.flows._spec import (
+    Connection,
+    FlowRunError,
+    FlowSpec,
+    FlowValidationError,
+    InputSpec,
+    NodeSpec,
+    OutputSpec,
+    Problem,
+    load_flow,
+)
+
+__all__ = [
+    "ANY_TYPE",
+    "Connection",
+    "EmptyConfiguration",
+    "FlowEvent",
+    "FlowRunError",
+    "FlowSpec",
+    "FlowValidationError",
+    "InputSpec",
+    "NodeSpec",
+    "NodeType",
+    "OutputSpec",
+    "Problem",
+    "RunContext",
+    "code_allowed",
+    "get_node_type",
+    "load_flow",
+    "node_types",
+    "register_node_type",
+]
