@@ -11,7 +11,7 @@ pytest.importorskip("torch")
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "llm.md"
 
 
-@pytest.mark.parametrize("module", ["tessera.llm", "tessera.llm.medusa"])
+@pytest.mark.parametrize("module", ["tessera.llm", "tessera.llm.backends", "tessera.llm.medusa"])
 def test_reference_lists_the_whole_public_api(module: str) -> None:
     import importlib
 
