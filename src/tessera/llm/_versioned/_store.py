@@ -1,258 +1,34 @@
-"""A store of versioned JSON documents: a draft, immutable numbered versions, labels, tags.
-
-Prompts, flows and guardrail configurations share this one store, each in its own
-namespace (``kind``), in the tessera database (:mod:`tessera.llm._db`). A document has one
-editable draft; :meth:`VersionedStore.commit` snapshots the draft as the next version
-(1, 2, ...). Labels (``production``, ``staging``, ...) point at versions and move only when
-told to; ``latest`` always means the highest existing version. Version numbers are never
-reused, not even after a version, or the whole document, is deleted.
-
-Every write runs in one ``BEGIN IMMEDIATE`` transaction, so two writers (threads or
-processes) committing the same document wait for each other and never lose or duplicate a
-version. Each operation opens its own short-lived connection, so one store may be used from
-several threads.
-"""
+"""The store: one table of documents, one of versions, one of labels, one of counters."""
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera._validation import bad_value, short_repr
+from tessera._validation import bad_value
 from tessera.errors import ConflictError, InvalidInputError, NotFoundError
 from tessera.llm import _db
+from tessera.llm._versioned._checks import (
+    check_body,
+    check_label,
+    check_name,
+    check_tags,
+    check_text,
+    parse_ref,
+)
+from tessera.llm._versioned._schema import (
+    MIGRATIONS,
+    Draft,
+    Version,
+    check_records,
+    insert_records,
+)
 
-__all__ = ["Draft", "Version", "VersionedStore", "check_label", "check_name", "parse_ref"]
-
-_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_TAG = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
-#: Labels the store keeps itself (``latest``) or that name the draft in a reference.
-RESERVED_LABELS = ("draft", "latest")
-
-_MIGRATIONS = [
-    """
-    CREATE TABLE versioned_items (
-        kind TEXT NOT NULL,
-        name TEXT NOT NULL,
-        description TEXT NOT NULL,
-        tags TEXT NOT NULL,
-        draft TEXT NOT NULL,
-        draft_updated_at TEXT NOT NULL,
-        PRIMARY KEY (kind, name)
-    );
-    CREATE TABLE versioned_versions (
-        kind TEXT NOT NULL,
-        name TEXT NOT NULL,
-        number INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        message TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (kind, name, number),
-        FOREIGN KEY (kind, name) REFERENCES versioned_items (kind, name) ON DELETE CASCADE
-    );
-    CREATE TABLE versioned_labels (
-        kind TEXT NOT NULL,
-        name TEXT NOT NULL,
-        label TEXT NOT NULL,
-        number INTEGER NOT NULL,
-        PRIMARY KEY (kind, name, label),
-        FOREIGN KEY (kind, name, number)
-            REFERENCES versioned_versions (kind, name, number) ON DELETE CASCADE
-    );
-    -- The highest number ever given, kept after deletions so that numbers are never reused.
-    CREATE TABLE versioned_counters (
-        kind TEXT NOT NULL,
-        name TEXT NOT NULL,
-        last_number INTEGER NOT NULL,
-        PRIMARY KEY (kind, name)
-    );
-    """
-]
-
-
-@dataclass(frozen=True)
-class Draft:
-    """The editable state of a document: its body, description and tags."""
-
-    name: str
-    body: dict[str, Any]
-    description: str
-    tags: tuple[str, ...]
-    updated_at: str
-
-
-@dataclass(frozen=True)
-class Version:
-    """An immutable snapshot of a draft; ``labels`` includes ``"latest"`` when it is."""
-
-    name: str
-    number: int
-    body: dict[str, Any]
-    message: str
-    created_at: str
-    labels: tuple[str, ...]
-
-
-def check_name(name: Any, argument: str = "name") -> str:
-    """Return ``name`` or raise unless it is 1-64 letters, digits, ``-``, ``_`` or ``.``."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise bad_value(
-            argument,
-            name,
-            "a name is 1 to 64 characters, each a letter, digit, '-', '_' or '.'",
-            "Pick a name such as 'support-triage' or 'summarise_v2'.",
-        )
-    return name
-
-
-def check_label(label: Any, argument: str = "label") -> str:
-    """Return ``label`` or raise unless it is a valid, non-reserved, non-numeric label."""
-    text = check_name(label, argument)
-    if text in RESERVED_LABELS:
-        raise bad_value(
-            argument,
-            label,
-            f"'{label}' is reserved ('latest' follows the newest version, 'draft' is the draft)",
-            "Pick another label, such as 'production' or 'staging'.",
-        )
-    if text.isdigit():
-        raise bad_value(
-            argument,
-            label,
-            "a label cannot be all digits (NAME@3 means version 3)",
-            "Add a letter, such as 'v3'.",
-        )
-    return text
-
-
-def parse_ref(ref: Any) -> tuple[str, str | None]:
-    """Split ``"name"`` or ``"name@selector"`` into ``(name, selector or None)``."""
-    if not isinstance(ref, str) or ref.count("@") > 1:
-        raise bad_value(
-            "ref",
-            ref,
-            "a reference is NAME or NAME@SELECTOR (a version number, a label, 'latest', 'draft')",
-            "Pass for example 'greeting', 'greeting@3' or 'greeting@production'.",
-        )
-    name, _, selector = ref.partition("@")
-    check_name(name, "ref")
-    if "@" in ref and not selector:
-        raise bad_value(
-            "ref",
-            ref,
-            "nothing follows '@'",
-            f"Pass '{name}@3', '{name}@production' or just '{name}'.",
-        )
-    return name, selector if "@" in ref else None
-
-
-def _check_body(body: Any) -> str:
-    if not isinstance(body, Mapping):
-        raise bad_value("body", body, "a body is a dict (a JSON object)", "Pass a dict.")
-    try:
-        return json.dumps(dict(body), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise bad_value(
-            "body",
-            body,
-            f"a body must be JSON data (dicts, lists, strings, finite numbers, bools, None): {exc}",
-            "Convert other values to strings or numbers first.",
-        ) from None
-
-
-def _check_tags(tags: Any) -> tuple[str, ...]:
-    if isinstance(tags, str) or not isinstance(tags, Sequence):
-        raise bad_value("tags", tags, "tags are a list of strings", "Pass tags=['support'].")
-    for tag in tags:
-        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
-            raise bad_value(
-                "tags",
-                tags,
-                f"tag {short_repr(tag)} is not 1 to 64 letters, digits or '-_.:/'",
-                "Use tags such as 'support' or 'team:search'.",
-            )
-    return tuple(dict.fromkeys(tags))
-
-
-def _check_text(argument: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise bad_value(argument, value, "it must be a string", f"Pass {argument}='...'.")
-    return value
-
-
-_ImportRow = tuple[str, tuple[Any, ...], list[tuple[int, str, str, str]], dict[str, int], int]
-
-
-def _import_row(index: int, record: Any) -> _ImportRow:
-    """Check one exported record; return the rows to insert."""
-    where = f"records[{index}]"
-    if not isinstance(record, Mapping):
-        raise bad_value(where, record, "a record is a dict", "Pass export_records() output.")
-    missing = {"name", "draft", "versions"} - set(record)
-    if missing:
-        raise bad_value(
-            where,
-            record,
-            f"it lacks {', '.join(sorted(missing))}",
-            "Pass export_records() output.",
-        )
-    name = check_name(record["name"], f"{where}.name")
-    draft = record["draft"]
-    if not isinstance(draft, Mapping) or "body" not in draft:
-        raise bad_value(f"{where}.draft", draft, "it must be {body, updated_at}", "Add a body.")
-    updated_at = _check_text(f"{where}.draft.updated_at", draft.get("updated_at", _db.now()))
-    item = (
-        name,
-        _check_text(f"{where}.description", record.get("description", "")),
-        json.dumps(_check_tags(record.get("tags", ()))),
-        _check_body(draft["body"]),
-        updated_at,
-    )
-    versions: list[tuple[int, str, str, str]] = []
-    raw_versions = record["versions"]
-    if not isinstance(raw_versions, Sequence) or isinstance(raw_versions, str):
-        raise bad_value(f"{where}.versions", raw_versions, "it must be a list", "Pass a list.")
-    for j, version in enumerate(raw_versions):
-        at = f"{where}.versions[{j}]"
-        if not isinstance(version, Mapping) or "number" not in version or "body" not in version:
-            raise bad_value(at, version, "a version is {number, body, ...}", "Add them.")
-        number = version["number"]
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise bad_value(f"{at}.number", number, "it must be an int >= 1", "Fix it.")
-        versions.append(
-            (
-                number,
-                _check_body(version["body"]),
-                _check_text(f"{at}.message", version.get("message", "")),
-                _check_text(f"{at}.created_at", version.get("created_at", updated_at)),
-            )
-        )
-    numbers = [v[0] for v in versions]
-    if len(set(numbers)) != len(numbers):
-        raise bad_value(f"{where}.versions", numbers, "version numbers repeat", "Renumber.")
-    labels = record.get("labels", {})
-    if not isinstance(labels, Mapping):
-        raise bad_value(f"{where}.labels", labels, "it must be a dict", "Pass {label: number}.")
-    labels = {k: v for k, v in labels.items() if k != "latest"}
-    for label, number in labels.items():
-        check_label(label, f"{where}.labels")
-        if number not in numbers:
-            raise bad_value(
-                f"{where}.labels[{label!r}]",
-                number,
-                f"it must be one of the record's versions {numbers}",
-                "Point the label at an existing version.",
-            )
-    last_number = record.get("last_number", max(numbers, default=0))
-    if isinstance(last_number, bool) or not isinstance(last_number, int):
-        raise bad_value(f"{where}.last_number", last_number, "it must be an int", "Fix it.")
-    return name, item, versions, dict(labels), max(last_number, *numbers, 0)
+__all__ = ["VersionedStore"]
 
 
 class VersionedStore:
@@ -287,7 +63,7 @@ class VersionedStore:
         self.kind = check_name(kind, "kind")
         self.db = Path(db) if db is not None else _db.database_path()
         with self._connect() as conn:
-            _db.migrate(conn, "versioned", _MIGRATIONS)
+            _db.migrate(conn, "versioned", MIGRATIONS)
 
     def __repr__(self) -> str:
         return f"VersionedStore(kind={self.kind!r}, db={str(self.db)!r})"
@@ -422,9 +198,9 @@ class VersionedStore:
             A document of this kind and name exists.
         """
         check_name(name)
-        text = _check_body(body)
-        _check_text("description", description)
-        tag_list = _check_tags(tags)
+        text = check_body(body)
+        check_text("description", description)
+        tag_list = check_tags(tags)
         with self._write() as conn:
             exists = conn.execute(
                 "SELECT 1 FROM versioned_items WHERE kind = ? AND name = ?", (self.kind, name)
@@ -443,7 +219,7 @@ class VersionedStore:
     def update_draft(self, name: str, body: dict[str, Any]) -> Draft:
         """Replace the draft's body; versions are untouched."""
         check_name(name)
-        text = _check_body(body)
+        text = check_body(body)
         with self._write() as conn:
             self._item(conn, name)
             conn.execute(
@@ -462,7 +238,7 @@ class VersionedStore:
     def set_tags(self, name: str, tags: Sequence[str]) -> None:
         """Replace the document's tags (duplicates dropped, order kept)."""
         check_name(name)
-        tag_list = _check_tags(tags)
+        tag_list = check_tags(tags)
         with self._write() as conn:
             self._item(conn, name)
             conn.execute(
@@ -479,7 +255,7 @@ class VersionedStore:
         included), assigned under the database write lock.
         """
         check_name(name)
-        _check_text("message", message)
+        check_text("message", message)
         with self._write() as conn:
             item = self._item(conn, name)
             row = conn.execute(
@@ -665,30 +441,6 @@ class VersionedStore:
         ConflictError
             A document of one of the names exists already (nothing is imported).
         """
-        rows = [_import_row(i, record) for i, record in enumerate(records)]
+        checked = check_records(records)
         with self._write() as conn:
-            for name, item, versions, labels, last_number in rows:
-                if conn.execute(
-                    "SELECT 1 FROM versioned_items WHERE kind = ? AND name = ?", (self.kind, name)
-                ).fetchone():
-                    raise ConflictError(
-                        f"records: a {self.kind} named {name!r} exists already; nothing was "
-                        f"imported. Delete it first, or import into an empty database."
-                    )
-                conn.execute(
-                    "INSERT INTO versioned_items VALUES (?, ?, ?, ?, ?, ?)", (self.kind, *item)
-                )
-                conn.executemany(
-                    "INSERT INTO versioned_versions VALUES (?, ?, ?, ?, ?, ?)",
-                    [(self.kind, name, *v) for v in versions],
-                )
-                conn.executemany(
-                    "INSERT INTO versioned_labels VALUES (?, ?, ?, ?)",
-                    [(self.kind, name, label, n) for label, n in labels.items()],
-                )
-                conn.execute(
-                    "INSERT INTO versioned_counters VALUES (?, ?, ?) ON CONFLICT (kind, name) "
-                    "DO UPDATE SET last_number = MAX(last_number, excluded.last_number)",
-                    (self.kind, name, last_number),
-                )
-        return [row[0] for row in rows]
+            return insert_records(conn, self.kind, checked)

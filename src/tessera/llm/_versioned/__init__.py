@@ -1,0 +1,35 @@
+"""A store of versioned JSON documents: a draft, immutable numbered versions, labels, tags.
+
+Prompts, flows and guardrail configurations share this one store, each in its own
+namespace (``kind``), in the tessera database (:mod:`tessera.llm._db`). A document has one
+editable draft; :meth:`VersionedStore.commit` snapshots the draft as the next version
+(1, 2, ...). Labels (``production``, ``staging``, ...) point at versions and move only when
+told to; ``latest`` always means the highest existing version. Version numbers are never
+reused, not even after a version, or the whole document, is deleted.
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction, so two writers (threads or
+processes) committing the same document wait for each other and never lose or duplicate a
+version. Each operation opens its own short-lived connection, so one store may be used from
+several threads.
+"""
+
+from tessera.llm._versioned._checks import (
+    RESERVED_LABELS,
+    check_label,
+    check_name,
+    invalid_from_pydantic,
+    parse_ref,
+)
+from tessera.llm._versioned._schema import Draft, Version
+from tessera.llm._versioned._store import VersionedStore
+
+__all__ = [
+    "RESERVED_LABELS",
+    "Draft",
+    "Version",
+    "VersionedStore",
+    "check_label",
+    "check_name",
+    "invalid_from_pydantic",
+    "parse_ref",
+]
