@@ -1,0 +1,136 @@
+"""The Retrieval node: search a knowledge base folder, optionally answer from what it found.
+
+The search itself is :class:`tessera.llm.flows.KnowledgeBase` (BM25 over a folder of
+Markdown and text documents, one cached index per folder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tessera.llm.flows._knowledge import format_passages, knowledge_base
+from tessera.llm.flows._nodes import ANY_TYPE, NodeType, RunContext, register_node_type
+from tessera.llm.flows._spec import NodeSpec, Problem
+
+__all__ = ["DEFAULT_INSTRUCTIONS", "RetrievalConfiguration", "RetrievalNode"]
+
+
+#: How the Retrieval node asks a model to answer from the passages.
+DEFAULT_INSTRUCTIONS = (
+    "Answer the question using only the numbered passages. Be brief. If the passages do not "
+    "contain the answer, say that you do not know."
+)
+
+
+class RetrievalConfiguration(BaseModel):
+    """``configuration`` of a Retrieval node.
+
+    Attributes
+    ----------
+    folder : str
+        The knowledge base folder (relative to the flow file's folder).
+    top_k : int, default=3
+        How many passages to retrieve (1 to 50).
+    model : str or None, default=None
+        A model id (``"tessera"``, ``"tessera:<folder>"``, ``"<endpoint>:<model>"``): the
+        node then outputs the model's answer grounded in the passages instead of them.
+    params : dict, default={}
+        Generation parameters for the answer (``tessera.llm.backends.GenerationParams``
+        fields; ``max_tokens`` defaults to 128 here).
+    instructions : str
+        The system message of the answer.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str = Field(min_length=1)
+    top_k: int = Field(default=3, ge=1, le=50)
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    instructions: str = DEFAULT_INSTRUCTIONS
+
+
+def _generation_params(params: dict[str, Any]) -> Any:
+    from tessera.llm.backends import GenerationParams
+
+    values = {"max_tokens": 128, **params}
+    if "stop" in values and isinstance(values["stop"], list):
+        values["stop"] = tuple(values["stop"])
+    return GenerationParams(**values)
+
+
+@register_node_type
+class RetrievalNode(NodeType):
+    """``Retrieval``: search a folder of documents with BM25 (and optionally answer).
+
+    Input ``retrievalQuery`` (String). Output ``retrievalResults``: an Array of passages
+    (``{text, source, title, score, position, line}``, best first) or, when ``model`` is
+    configured, a String answer grounded in them. An optional String output ``context``
+    carries the passages numbered for a prompt (``[1] title (source)`` then the text).
+    """
+
+    type_name: ClassVar[str] = "Retrieval"
+    configuration_model: ClassVar[type[BaseModel]] = RetrievalConfiguration
+    required_inputs: ClassVar[dict[str, str]] = {"retrievalQuery": "String"}
+    required_outputs: ClassVar[dict[str, str]] = {"retrievalResults": ANY_TYPE}
+    extra_outputs: ClassVar[bool] = True
+
+    def check(self, node: NodeSpec) -> list[Problem]:
+        config = RetrievalConfiguration.model_validate(node.configuration)
+        problems = []
+        results = node.output("retrievalResults")
+        wanted = "String" if config.model else "Array"
+        if results is not None and results.type != wanted:
+            why = "the model's answer" if config.model else "a list of passages"
+            problems.append(
+                Problem(
+                    node.name,
+                    "outputs.retrievalResults.type",
+                    f"is {results.type!r} but this node outputs {why}; declare it as {wanted!r}",
+                )
+            )
+        for output in node.outputs:
+            if output.name == "context" and output.type != "String":
+                problems.append(
+                    Problem(node.name, "outputs.context.type", "context is String text")
+                )
+            elif output.name not in ("retrievalResults", "context"):
+                problems.append(
+                    Problem(
+                        node.name,
+                        f"outputs.{output.name}",
+                        "a Retrieval node outputs only retrievalResults and context; "
+                        "remove this output",
+                    )
+                )
+        if config.params:
+            try:
+                _generation_params(config.params)
+            except (TypeError, ValueError) as exc:
+                problems.append(Problem(node.name, "configuration.params", str(exc)))
+        return problems
+
+    def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        config = RetrievalConfiguration.model_validate(node.configuration)
+        query = inputs["retrievalQuery"]
+        passages = knowledge_base(ctx.resolve_path(config.folder)).search(query, config.top_k)
+        outputs: dict[str, Any] = {}
+        if node.output("context") is not None:
+            outputs["context"] = format_passages(passages)
+        if config.model is None:
+            outputs["retrievalResults"] = [asdict(p) for p in passages]
+            return outputs
+        messages = [
+            {"role": "system", "content": config.instructions},
+            {
+                "role": "user",
+                "content": f"Passages:\n{format_passages(passages) or '(none found)'}\n\n"
+                f"Question: {query}",
+            },
+        ]
+        reply = ctx.backend(config.model).chat(messages, _generation_params(config.params))
+        outputs["retrievalResults"] = reply.text.strip()
+        return outputs
