@@ -1,0 +1,151 @@
+"""The FastAPI application: its guards, the admin routes, and the routers of each area."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from tessera import __version__
+from tessera._validation import bad_value, check_positive_int
+from tessera.llm.serve._audit import AuditLog
+from tessera.llm.serve._http import AdminKey, ServiceState, install_error_handlers, service
+from tessera.llm.serve._keys import KeyStore
+from tessera.llm.serve._middleware import AuditMiddleware, AuthMiddleware, BodyLimitMiddleware
+from tessera.llm.serve._ratelimit import RateLimit, RateLimiter
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+
+#: The default request body limit: 1 MiB.
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+
+admin = APIRouter(prefix="/v1", tags=["admin"])
+
+
+class NewKey(BaseModel):
+    """The body of ``POST /v1/keys``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    scopes: list[str]
+
+
+@admin.get("/keys", summary="List API keys (never their secrets)")
+def get_keys(request: Request, _key: AdminKey) -> list[dict[str, Any]]:
+    """Scope ``admin``."""
+    return [asdict(record) for record in service(request).keys.list()]
+
+
+@admin.post("/keys", status_code=201, summary="Create an API key (returned once)")
+def post_key(body: NewKey, request: Request, _key: AdminKey) -> dict[str, Any]:
+    """Scope ``admin``. The answer holds the new key; it is not stored and not shown again."""
+    store = service(request).keys
+    key_id, key = store.create(body.name, body.scopes)
+    return {**asdict(store.get(key_id)), "key": key}
+
+
+@admin.delete("/keys/{key_id}", summary="Revoke an API key")
+def delete_key(key_id: str, request: Request, _key: AdminKey) -> Any:
+    """Scope ``admin``. The key stays listed with its revocation time."""
+    return asdict(service(request).keys.revoke(key_id))
+
+
+@admin.get("/audit", summary="The audit log of writes, newest first")
+def get_audit(
+    request: Request,
+    _key: AdminKey,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    key_id: str | None = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    """Scope ``admin``. Who (key id and name), what (method, path), when, and the status."""
+    entries = service(request).audit.entries(limit=limit, key_id=key_id, after_id=after_id)
+    return [asdict(entry) for entry in entries]
+
+
+def _health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+def create_app(
+    *,
+    db_path: str | Path | None = None,
+    models: Sequence[str] = ("tessera",),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    rate_limit: RateLimit | None = None,
+) -> FastAPI:
+    """The tessera HTTP service as a FastAPI application (run it with uvicorn).
+
+    Parameters
+    ----------
+    db_path : str or Path or None, default=None
+        The database with the keys, audit log, prompts, flows and traces; None for
+        ``$TESSERA_HOME/tessera.db``.
+    models : sequence of str, default=("tessera",)
+        Model ids (:func:`tessera.llm.backends.get_backend`) that chat completions may
+        name; the first is the default. Only these: a client cannot make the server load
+        an arbitrary path.
+    max_body_bytes : int, default=1 MiB
+        Larger request bodies are refused with 413.
+    rate_limit : RateLimit or None, default=None
+        Per-key token bucket; None for ``RateLimit()`` (10 per second, bursts of 40).
+
+    Returns
+    -------
+    fastapi.FastAPI
+        Every route but ``/openapi.json`` and ``/healthz`` needs
+        ``Authorization: Bearer <key>``.
+    """
+    max_body_bytes = check_positive_int("max_body_bytes", max_body_bytes)
+    served = _check_models(models)
+    if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+        raise bad_value(
+            "rate_limit", rate_limit, "it must be a RateLimit", "Pass RateLimit(10, burst=40)."
+        )
+    path = str(db_path) if db_path is not None else None
+    state = ServiceState(
+        keys=KeyStore(path),
+        audit=AuditLog(path),
+        limiter=RateLimiter(rate_limit or RateLimit()),
+        models=served,
+        db_path=path,
+    )
+    app = FastAPI(
+        title="tessera",
+        version=__version__,
+        summary="Prompts, flows and OpenAI-compatible chat completions on local models.",
+        docs_url=None,  # the interactive pages load scripts from a CDN; the JSON suffices
+        redoc_url=None,
+    )
+    app.state.tessera = state
+    install_error_handlers(app)
+    app.add_api_route("/healthz", _health, methods=["GET"], summary="Liveness (no key)")
+    from tessera.llm.serve import _chat
+
+    app.include_router(_chat.router)
+    app.include_router(admin)
+    # add_middleware puts each new one outside the previous ones.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(AuthMiddleware, state=state)
+    app.add_middleware(AuditMiddleware, state=state)
+    return app
+
+
+def _check_models(models: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(models, str):
+        models = (models,)
+    served = tuple(models)
+    if not served or not all(isinstance(m, str) and m.strip() for m in served):
+        raise bad_value(
+            "models",
+            models,
+            "it must be a non-empty list of model ids",
+            "Pass ('tessera',) or ('tessera:/path/to/model',).",
+        )
+    if len(set(served)) != len(served):
+        raise bad_value("models", models, "model ids must be distinct", "Drop the repeats.")
+    return served

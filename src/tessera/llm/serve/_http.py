@@ -1,0 +1,240 @@
+"""What every route shares: the service state, scope checks and one JSON error shape.
+
+Every error body has the OpenAI shape, so OpenAI clients show the message::
+
+    {"error": {"type": "permission_error", "message": "...", "param": null, "code": 403}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+
+from tessera.errors import ConflictError, MissingExtraError, NotFoundError, TesseraError
+from tessera.llm.serve._audit import AuditLog
+from tessera.llm.serve._keys import AuthenticationError, KeyRecord, KeyStore
+from tessera.llm.serve._ratelimit import RateLimiter
+
+__all__ = [
+    "ApiError",
+    "ServiceState",
+    "error_response",
+    "install_error_handlers",
+    "require",
+    "service",
+]
+
+#: The OpenAPI security scheme; requests are checked by the auth middleware before this.
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API key from `tessera keys create NAME --scopes ...`: "
+    "`Authorization: Bearer tsk_<id>_<secret>`.",
+)
+
+#: The request-state entry where the auth middleware puts the caller's KeyRecord.
+KEY_STATE = "tessera_key"
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "upstream_error",
+    503: "unavailable_error",
+}
+
+
+class ApiError(Exception):
+    """An error the service answers with ``status`` and a JSON body.
+
+    Parameters
+    ----------
+    status : int
+        The HTTP status.
+    message : str
+        What went wrong and how to fix it (never a secret).
+    param : str or None
+        The request field at fault, if any.
+    headers : dict, optional
+        Extra response headers (``WWW-Authenticate``, ``Retry-After``).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The JSON error body every failure uses."""
+    body = {
+        "error": {
+            "type": _TYPES.get(status, "server_error"),
+            "message": message,
+            "param": param,
+            "code": status,
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@dataclass
+class ServiceState:
+    """What the routes of one app share (``app.state.tessera``).
+
+    Attributes
+    ----------
+    keys : KeyStore
+        API keys.
+    audit : AuditLog
+        The audit log.
+    limiter : RateLimiter
+        Per-key token buckets.
+    models : tuple of str
+        Model ids the service answers for; the first is the default.
+    db_path : str or None
+        The database the registries use (None: ``$TESSERA_HOME/tessera.db``).
+    """
+
+    keys: KeyStore
+    audit: AuditLog
+    limiter: RateLimiter
+    models: tuple[str, ...]
+    db_path: str | None
+    extras: dict[str, Any] = field(default_factory=dict)
+    _model_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def model_lock(self, model_id: str) -> asyncio.Lock:
+        """One lock per model: generations of one model run one at a time."""
+        lock = self._model_locks.get(model_id)
+        if lock is None:
+            lock = self._model_locks.setdefault(model_id, asyncio.Lock())
+        return lock
+
+
+def service(request: Request) -> ServiceState:
+    """The :class:`ServiceState` of the app serving ``request``."""
+    state: ServiceState = request.app.state.tessera
+    return state
+
+
+def require(scope: str) -> Any:
+    """A dependency that admits keys granting ``scope`` (403 otherwise) and returns the key."""
+
+    def check(
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> KeyRecord:
+        record: KeyRecord | None = request.scope.get("state", {}).get(KEY_STATE)
+        if record is None:  # the auth middleware admits no request without a key
+            raise ApiError(401, "no API key was sent", headers={"WWW-Authenticate": "Bearer"})
+        if not record.allows(scope):
+            held = ", ".join(record.scopes)
+            raise ApiError(
+                403,
+                f"key {record.id} ({record.name!r}) has scopes [{held}]; this request needs "
+                f"{scope!r} (or 'admin'). Create a key with `tessera keys create NAME "
+                f"--scopes {scope}`.",
+            )
+        return record
+
+    return Depends(check)
+
+
+#: Route parameters that admit a key with the named scope (and return its record).
+AdminKey = Annotated[KeyRecord, require("admin")]
+ModelsKey = Annotated[KeyRecord, require("models:invoke")]
+PromptsReadKey = Annotated[KeyRecord, require("prompts:read")]
+PromptsWriteKey = Annotated[KeyRecord, require("prompts:write")]
+FlowsReadKey = Annotated[KeyRecord, require("flows:read")]
+FlowsWriteKey = Annotated[KeyRecord, require("flows:write")]
+FlowsInvokeKey = Annotated[KeyRecord, require("flows:invoke")]
+
+
+def _validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
+    parts: list[str] = []
+    first: str | None = None
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        first = first or where or None
+        value = error.get("input")
+        shown = json.dumps(value, default=str)[:60] if "input" in error else ""
+        detail = f"{where}={shown}" if where else "the body"
+        parts.append(f"{detail} is invalid: {error.get('msg', 'invalid')}")
+    if len(errors) > 5:
+        parts.append(f"... and {len(errors) - 5} more")
+    return "; ".join(parts) + ". Fix the request body (see /openapi.json).", first
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map library errors to statuses, all with the JSON error body."""
+
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.message, param=exc.param, headers=exc.headers)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, str(exc.detail), headers=headers)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        message, param = _validation_message(exc.errors())
+        return error_response(422, message, param=param)
+
+    async def on_tessera(_: Request, exc: Exception) -> JSONResponse:
+        status = _status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return error_response(status, str(exc), headers=headers)
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(TesseraError, on_tessera)
+
+
+def _status_of(exc: Exception) -> int:
+    from tessera.llm.backends import EndpointError
+
+    checks: list[tuple[type[Exception], int]] = [
+        (NotFoundError, 404),
+        (ConflictError, 409),
+        (AuthenticationError, 401),
+        (EndpointError, 502),
+        (MissingExtraError, 503),
+    ]
+    return next((status for kind, status in checks if isinstance(exc, kind)), 400)
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps`` default for dataclasses, pydantic models and paths in responses."""
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value, fallback=str)

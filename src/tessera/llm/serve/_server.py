@@ -1,0 +1,162 @@
+"""Run the service with uvicorn: in the foreground (``tessera serve``) or in a thread (tests)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from tessera._validation import bad_value, check_positive_int
+from tessera.errors import TesseraError
+
+__all__ = ["RunningServer", "check_host", "is_loopback", "serve", "start_server"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(host: str, *, allow_public: bool = False) -> str:
+    """Refuse a non-loopback bind address unless ``allow_public`` says it is meant.
+
+    Anyone who can reach a public address can try keys against the service; binding to
+    one should be a decision, not a default.
+    """
+    if not isinstance(host, str) or not host:
+        raise bad_value("host", host, "it must be an address", "Pass '127.0.0.1'.")
+    if not is_loopback(host) and not allow_public:
+        raise bad_value(
+            "host",
+            host,
+            "it is not a loopback address, so other machines could reach the service",
+            "Keep the default 127.0.0.1 (put a TLS proxy in front for remote clients), or "
+            "pass --allow-public (allow_public=True) if every client is meant to reach it.",
+        )
+    return host
+
+
+def _config(app: Any, host: str, port: int, log_level: str, own_logging: bool) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        # A library must not reconfigure its host program's logging: in a thread the
+        # records go to the root logger's handlers.
+        log_config=uvicorn.config.LOGGING_CONFIG if own_logging else None,
+        http="h11",
+        ws="none",
+        lifespan="off",
+        server_header=False,
+    )
+
+
+def serve(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    allow_public: bool = False,
+    log_level: str = "info",
+) -> None:
+    """Serve ``app`` until interrupted (Ctrl-C)."""
+    import uvicorn
+
+    check_host(host, allow_public=allow_public)
+    check_positive_int("port", port, minimum=0)
+    uvicorn.Server(_config(app, host, port, log_level, own_logging=True)).run()
+
+
+class RunningServer:
+    """A uvicorn server in a background thread; stop it with :meth:`stop` (or ``with``).
+
+    Attributes
+    ----------
+    url : str
+        ``http://<host>:<port>`` of the bound socket.
+    """
+
+    def __init__(self, server: Any, thread: threading.Thread, url: str) -> None:
+        self._server = server
+        self._thread = thread
+        self.url = url
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style API root, ``<url>/v1``."""
+        return f"{self.url}/v1"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the server to finish its requests and exit; wait for the thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_server(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    timeout: float = 30.0,
+) -> RunningServer:
+    """Start ``app`` on ``host:port`` in a daemon thread and wait until it accepts requests.
+
+    Parameters
+    ----------
+    app : ASGI application
+        From :func:`create_app`.
+    host : str, default="127.0.0.1"
+        A loopback address (this helper is for tests, benchmarks and embedding).
+    port : int, default=0
+        0 picks a free port; read it back from :attr:`RunningServer.url`.
+    log_level : str, default="warning"
+        uvicorn's log level.
+    timeout : float, default=30.0
+        Seconds to wait for the server to start.
+    """
+    import uvicorn
+
+    check_host(host)
+    check_positive_int("port", port, minimum=0)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    server = uvicorn.Server(_config(app, host, bound, log_level, own_logging=False))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="tessera-serve", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise TesseraError(f"the server on {host}:{bound} did not start within {timeout} s")
+        time.sleep(0.01)
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    return RunningServer(server, thread, f"http://{shown}:{bound}")
