@@ -289,6 +289,23 @@ def _record(row: sqlite3.Row) -> KeyRecord:
     )
 
 
+def _audit_local(method: str, what: str, path: str | Path | None) -> None:
+    """Record a key change made in this process (the command line, a script)."""
+    import getpass
+
+    from tessera.llm.serve._audit import AuditLog
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment
+        user = "unknown"
+    log = AuditLog(path)
+    try:
+        log.record(method=method, path=what, status=200, key_name=f"local:{user}")
+    finally:
+        log.close()
+
+
 def create_key(
     name: str, scopes: str | Iterable[str], *, path: str | Path | None = None
 ) -> tuple[str, str]:
@@ -306,13 +323,16 @@ def create_key(
     Returns
     -------
     tuple of str
-        The key's id, and the key itself, which is shown only now: store it.
+        The key's id, and the key itself, which is shown only now: store it. The
+        creation is recorded in the audit log (who: ``local:<user name>``).
     """
     store = KeyStore(path)
     try:
-        return store.create(name, scopes)
+        key_id, key = store.create(name, scopes)
     finally:
         store.close()
+    _audit_local("POST", f"/keys/{key_id}", path)
+    return key_id, key
 
 
 def list_keys(*, path: str | Path | None = None) -> list[KeyRecord]:
@@ -325,12 +345,14 @@ def list_keys(*, path: str | Path | None = None) -> list[KeyRecord]:
 
 
 def revoke_key(key_id: str, *, path: str | Path | None = None) -> KeyRecord:
-    """Revoke a key by id; return its updated record."""
+    """Revoke a key by id; return its updated record (recorded in the audit log)."""
     store = KeyStore(path)
     try:
-        return store.revoke(key_id)
+        record = store.revoke(key_id)
     finally:
         store.close()
+    _audit_local("DELETE", f"/keys/{key_id}", path)
+    return record
 
 
 def authenticate(key: str | None, *, path: str | Path | None = None) -> KeyRecord:

@@ -1,0 +1,179 @@
+"""``tessera serve`` (the HTTP service) and ``tessera keys ...`` (its API keys).
+
+Presentation only: the work is done by :mod:`tessera.llm.serve`, imported inside the
+commands so that ``tessera --help`` stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tessera.cli._app import app, console, edge, err_console
+
+keys_app = typer.Typer(
+    name="keys",
+    help="API keys of the HTTP service: create (shown once), list, revoke; the audit log.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+Database = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="The database file (default: $TESSERA_HOME/tessera.db).",
+        show_default=False,
+    ),
+]
+
+
+@app.command("serve")
+@edge
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; loopback unless --allow-public.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A model id chat completions may use (repeat for several; the first is the "
+            "default): 'tessera', 'tessera:<folder or .gguf>', '<endpoint>:<model>'.",
+            show_default=False,
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", help="Largest request body accepted (413 above).")
+    ] = 1 << 20,
+    rate: Annotated[
+        float, typer.Option("--rate", help="Requests per second per key (sustained).")
+    ] = 10.0,
+    burst: Annotated[int, typer.Option("--burst", help="Requests per key at once.")] = 40,
+    allow_public: Annotated[
+        bool,
+        typer.Option(
+            "--allow-public",
+            help="Allow a non-loopback --host (other machines can then reach the service).",
+        ),
+    ] = False,
+    db: Database = None,
+) -> None:
+    """Run the HTTP service: OpenAI-compatible chat completions, prompts, flows."""
+    from tessera.llm.serve import RateLimit, check_host, create_app, is_loopback
+    from tessera.llm.serve import serve as run
+
+    check_host(host, allow_public=allow_public)
+    application = create_app(
+        db_path=db,
+        models=tuple(model) if model else ("tessera",),
+        max_body_bytes=max_body_bytes,
+        rate_limit=RateLimit(rate, burst=burst),
+    )
+    if not is_loopback(host):
+        err_console.print(
+            f"[bold yellow]warning:[/] serving on {escape(host)}: any machine that can reach "
+            "it may try keys. Use TLS (a reverse proxy) and keys with the fewest scopes.",
+            highlight=False,
+        )
+    run(application, host=host, port=port, allow_public=allow_public)
+
+
+@keys_app.command("create")
+@edge
+def create(
+    name: Annotated[str, typer.Argument(help="What the key is for, e.g. 'ci-bot'.")],
+    scopes: Annotated[
+        str,
+        typer.Option(
+            "--scopes",
+            "-s",
+            help="Comma-separated: admin, models:invoke, prompts:read, prompts:write, "
+            "flows:read, flows:write, flows:invoke.",
+        ),
+    ],
+    db: Database = None,
+) -> None:
+    """Create a key and print it alone on one line; it is never shown again."""
+    from tessera.llm.serve import create_key, parse_scopes
+
+    key_id, key = create_key(name, parse_scopes(scopes), path=db)
+    err_console.print(
+        f"key {key_id} ({escape(name)}) with scopes {escape(scopes)}; store it now, it is "
+        "not shown again:",
+        highlight=False,
+    )
+    print(key)
+
+
+@keys_app.command("list")
+@edge
+def list_(db: Database = None) -> None:
+    """List the keys (never their secrets)."""
+    from tessera.llm.serve import list_keys
+
+    records = list_keys(path=db)
+    if not records:
+        console.print("no keys yet: create one with `tessera keys create NAME --scopes ...`")
+        return
+    table = Table("id", "name", "scopes", "created", "revoked")
+    for record in records:
+        table.add_row(
+            record.id,
+            escape(record.name),
+            " ".join(record.scopes),
+            record.created_at[:19],
+            (record.revoked_at or "")[:19],
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@edge
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (the part after tsk_).")],
+    db: Database = None,
+) -> None:
+    """Revoke a key: requests with it fail from now on."""
+    from tessera.llm.serve import revoke_key
+
+    record = revoke_key(key_id, path=db)
+    console.print(f"revoked key {record.id} ({escape(record.name)}) at {record.revoked_at}")
+
+
+@keys_app.command("audit")
+@edge
+def audit(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many entries.")] = 20,
+    key_id: Annotated[
+        str | None, typer.Option("--key", help="Only this key's entries.", show_default=False)
+    ] = None,
+    db: Database = None,
+) -> None:
+    """The newest audit-log entries: every write, who made it and how it ended."""
+    from tessera.llm.serve import AuditLog
+
+    log = AuditLog(db)
+    try:
+        entries = log.entries(limit=limit, key_id=key_id)
+    finally:
+        log.close()
+    table = Table("id", "at", "key", "who", "method", "path", "status", "client")
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.at[:19],
+            e.key_id or "",
+            escape(e.key_name or ""),
+            e.method,
+            escape(e.path),
+            str(e.status),
+            e.client or "",
+        )
+    console.print(table)
