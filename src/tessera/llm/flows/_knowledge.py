@@ -258,6 +258,8 @@ class KnowledgeBase:
             if self._index is None:
                 return []
             ids = self._tokenizer.tokenize([query], update_vocab=False, show_progress=False)[0]
+            if not ids:
+                return [0.0] * len(self._passages)
             return [float(s) for s in self._index.get_scores(ids)]
 
     def search(self, query: str, top_k: int = 3) -> list[Passage]:

@@ -56,10 +56,7 @@ class RetrievalConfiguration(BaseModel):
 def _generation_params(params: dict[str, Any]) -> Any:
     from tessera.llm.backends import GenerationParams
 
-    values = {"max_tokens": 128, **params}
-    if "stop" in values and isinstance(values["stop"], list):
-        values["stop"] = tuple(values["stop"])
-    return GenerationParams(**values)
+    return GenerationParams.from_mapping({"max_tokens": 128, **params})
 
 
 @register_node_type
@@ -109,7 +106,7 @@ class RetrievalNode(NodeType):
         if config.params:
             try:
                 _generation_params(config.params)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError) as exc:  # InvalidInputError is a ValueError
                 problems.append(Problem(node.name, "configuration.params", str(exc)))
         return problems
 
