@@ -1,0 +1,301 @@
+"""The guardrail configuration: a validated mapping (or YAML document) of filter policies.
+
+Shaped like Amazon Bedrock Guardrails: sensitive-information filters, word filters, denied
+topics, a prompt-attack filter and a contextual grounding check, each optional, plus the
+messages returned in place of a blocked input or output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tessera._validation import short_repr
+from tessera.errors import InvalidInputError
+
+__all__ = [
+    "ENTITY_TYPES",
+    "DeniedTopic",
+    "EntityRule",
+    "GroundingPolicy",
+    "GuardrailConfig",
+    "PromptAttackPolicy",
+    "RegexRule",
+    "SensitiveInformationPolicy",
+    "WordPolicy",
+]
+
+#: Every built-in sensitive-information entity type, in tie-breaking priority order.
+ENTITY_TYPES = (
+    "CREDIT_CARD",
+    "IBAN",
+    "US_SSN",
+    "UK_NINO",
+    "DE_TAX_ID",
+    "FR_NIR",
+    "ES_NIF",
+    "IT_FISCAL_CODE",
+    "NL_BSN",
+    "EMAIL",
+    "URL",
+    "IP_ADDRESS",
+    "MAC_ADDRESS",
+    "PHONE",
+    "UK_NHS",
+)
+
+Source = Literal["input", "output"]
+PiiAction = Literal["BLOCK", "ANONYMIZE", "DETECT"]
+_GUIDE = "See docs/how-to/guardrails.md for the configuration's shape."
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class EntityRule(_Model):
+    """One built-in entity type and what to do when it is found."""
+
+    type: str
+    action: PiiAction | None = Field(None, description="Default: the policy's action.")
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in ENTITY_TYPES:
+            raise ValueError(f"unknown entity type; known types: {', '.join(ENTITY_TYPES)}")
+        return upper
+
+
+class RegexRule(_Model):
+    """A custom pattern (Python ``re`` syntax) whose matches are sensitive."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+    pattern: str
+    description: str = ""
+    action: PiiAction | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from None
+        if compiled.fullmatch("") is not None:
+            raise ValueError("the pattern matches the empty string; make it match at least 1 char")
+        return value
+
+
+def _entity_rule(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
+class SensitiveInformationPolicy(_Model):
+    """Built-in entity types (checksums verified where they exist) and custom regexes."""
+
+    entities: tuple[EntityRule, ...] = ()
+    regexes: tuple[RegexRule, ...] = ()
+    action: PiiAction = "ANONYMIZE"
+    phone_regions: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
+    sources: tuple[Source, ...] = ("input", "output")
+
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _names_or_rules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return [_entity_rule(item) for item in value]
+        return value
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import phonenumbers
+
+        known = phonenumbers.SUPPORTED_REGIONS
+        for region in value:
+            if region.upper() not in known:
+                raise ValueError(f"{region!r} is not an ISO 3166 region code phonenumbers knows")
+        return tuple(region.upper() for region in value)
+
+    @model_validator(mode="after")
+    def _unique_and_nonempty(self) -> Self:
+        types = [rule.type for rule in self.entities]
+        repeated = sorted({t for t in types if types.count(t) > 1})
+        if repeated:
+            raise ValueError(f"entity types listed twice: {', '.join(repeated)}")
+        names = [rule.name for rule in self.regexes]
+        clash = sorted({n for n in names if names.count(n) > 1 or n.upper() in ENTITY_TYPES})
+        if clash:
+            raise ValueError(f"regex names repeated or equal to an entity type: {', '.join(clash)}")
+        if not self.entities and not self.regexes:
+            raise ValueError("the policy lists no entities and no regexes")
+        return self
+
+    def action_for(self, kind: str) -> PiiAction:
+        """The action for entity type or regex name ``kind``."""
+        for rule in self.entities:
+            if rule.type == kind:
+                return rule.action or self.action
+        for regex in self.regexes:
+            if regex.name == kind:
+                return regex.action or self.action
+        return self.action
+
+
+class WordPolicy(_Model):
+    """The shipped profanity list and custom words or phrases, matched as whole words."""
+
+    profanity: bool = False
+    words: tuple[str, ...] = ()
+    action: PiiAction = "BLOCK"
+    sources: tuple[Source, ...] = ("input", "output")
+
+    @field_validator("words")
+    @classmethod
+    def _words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for word in value:
+            if not any(ch.isalnum() for ch in word):
+                raise ValueError(f"word {word!r} has no letter or digit")
+        return value
+
+    @model_validator(mode="after")
+    def _nonempty(self) -> Self:
+        if not self.profanity and not self.words:
+            raise ValueError("set profanity: true or list some words")
+        return self
+
+
+class DeniedTopic(_Model):
+    """A topic to refuse, matched by sentence-embedding similarity."""
+
+    name: str = Field(min_length=1, max_length=100)
+    definition: str = Field(min_length=1, max_length=1000)
+    examples: tuple[str, ...] = Field((), max_length=100)
+    threshold: float = Field(0.55, ge=0.0, le=1.0)
+    action: Literal["BLOCK", "DETECT"] = "BLOCK"
+    sources: tuple[Source, ...] = ("input", "output")
+
+
+class PromptAttackPolicy(_Model):
+    """Jailbreak and prompt-injection detection: patterns and exemplar similarity."""
+
+    threshold: float = Field(0.72, ge=0.0, le=1.0)
+    action: Literal["BLOCK", "DETECT"] = "BLOCK"
+    extra_exemplars: tuple[str, ...] = ()
+    sources: tuple[Source, ...] = ("input",)
+
+
+class GroundingPolicy(_Model):
+    """Contextual grounding (answer vs source) and relevance (answer vs query) of outputs."""
+
+    grounding_threshold: float | None = Field(0.5, ge=0.0, le=1.0)
+    relevance_threshold: float | None = Field(0.3, ge=0.0, le=1.0)
+    action: Literal["BLOCK", "DETECT"] = "BLOCK"
+
+    @model_validator(mode="after")
+    def _some_threshold(self) -> Self:
+        if self.grounding_threshold is None and self.relevance_threshold is None:
+            raise ValueError("both thresholds are null; set grounding_threshold or both")
+        return self
+
+
+class GuardrailConfig(_Model):
+    """A guardrail: the policies to apply and the messages that replace blocked text.
+
+    Build it with :meth:`from_mapping`, :meth:`from_yaml` or :meth:`load` (YAML or JSON
+    file); every validation failure raises :class:`~tessera.errors.InvalidInputError`
+    naming the field, its value and the rule.
+    """
+
+    name: str = "guardrail"
+    description: str = ""
+    blocked_input_message: str = "Sorry, I can't respond to that request."
+    blocked_output_message: str = "Sorry, I can't provide that response."
+    sensitive_information: SensitiveInformationPolicy | None = None
+    words: WordPolicy | None = None
+    denied_topics: tuple[DeniedTopic, ...] = ()
+    prompt_attack: PromptAttackPolicy | None = None
+    grounding: GroundingPolicy | None = None
+
+    @model_validator(mode="after")
+    def _unique_topics(self) -> Self:
+        names = [topic.name for topic in self.denied_topics]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"denied topic names repeated: {', '.join(repeated)}")
+        return self
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> GuardrailConfig:
+        """Validate a plain mapping (as read from YAML or JSON)."""
+        if not isinstance(mapping, Mapping):
+            raise InvalidInputError(
+                f"config={short_repr(mapping)} is invalid: a guardrail configuration must be "
+                f"a mapping of policies. {_GUIDE}"
+            )
+        try:
+            return cls.model_validate(dict(mapping))
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+
+    @classmethod
+    def from_yaml(cls, text: str) -> GuardrailConfig:
+        """Validate a YAML (or JSON) document."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidInputError(f"config is not valid YAML: {exc}. {_GUIDE}") from None
+        return cls.from_mapping(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> GuardrailConfig:
+        """Read and validate a YAML or JSON file."""
+        return cls.from_yaml(Path(path).read_text(encoding="utf-8"))
+
+    def to_mapping(self) -> dict[str, Any]:
+        """A JSON-ready mapping that :meth:`from_mapping` turns back into an equal config."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_yaml(self) -> str:
+        """The configuration as a YAML document."""
+        import yaml
+
+        return str(yaml.safe_dump(self.to_mapping(), sort_keys=False, allow_unicode=True))
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part not in ("function-after", "function-before") and not part.startswith("tuple["):
+            text += f".{part}" if text else str(part)
+    return text or "config"
+
+
+def _invalid(exc: ValidationError) -> InvalidInputError:
+    """One message per problem: the field, its value, the rule, the fix."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        where = _location(error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            fix = "Remove it or check its spelling."
+        elif error["type"] == "missing":
+            fix = "Add it."
+        else:
+            fix = "Correct it."
+        lines.append(f"{where}={short_repr(error.get('input'))} is invalid: {message}. {fix}")
+    head = "guardrail configuration is invalid" if len(lines) > 1 else ""
+    body = "\n".join(lines)
+    return InvalidInputError(f"{head}:\n{body}\n{_GUIDE}" if head else f"{body} {_GUIDE}")

@@ -1,0 +1,217 @@
+"""Sensitive-information detectors: candidate patterns confirmed by real validators.
+
+Each detector proposes spans with a permissive pattern, then keeps only those a validator
+accepts: Luhn for payment cards, ISO 7064 mod 97-10 plus the country's format for IBANs,
+python-stdnum's checksums for national identifiers, :mod:`ipaddress` for IP addresses and
+libphonenumber's matcher for phone numbers. A number whose checksum fails is not reported.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from tessera.llm.guard._config import ENTITY_TYPES
+
+__all__ = ["Span", "find_entities", "find_regexes", "resolve_overlaps"]
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """One detected value: ``text[start:end]`` is an entity of ``type``."""
+
+    start: int
+    end: int
+    type: str
+
+
+_B = r"(?<![\w@.-])"  # no word character, dot, dash or @ just before
+_E = r"(?![\w@-]|\.\w)"  # nor just after (a sentence's final period is fine)
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-]|\.\w)"
+)
+_URL = re.compile(r"(?<![\w@/])(?:https?://|ftp://|www\.)[^\s<>\"'`]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?)]}'\""
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w]|\.\d)")
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])"
+)
+_MAC = re.compile(
+    r"(?<![\w:.-])(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w:-]|\.\w)"
+)
+_CARD = re.compile(_B + r"\d(?:[ -]?\d){12,18}" + _E)
+_IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}(?![\w])")
+_SSN = re.compile(_B + r"\d{3}([- ])\d{2}\1\d{4}" + _E)
+_NINO = re.compile(
+    r"(?<![\w])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\w])"
+)
+_NHS = re.compile(_B + r"\d{3}([ -]?)\d{3}\1\d{4}" + _E)
+_DE_IDNR = re.compile(_B + r"\d{2}( ?)\d{3}\1\d{3}\1\d{3}" + _E)
+_FR_NIR = re.compile(
+    _B + r"[12]( ?)\d{2}\1(?:0[1-9]|1[0-2]|[2-9]\d)\1(?:\d{2}|2[AB])\1?\d{3}\1\d{3}\1\d{2}" + _E
+)
+_ES_NIF = re.compile(r"(?<![\w-])(?:\d{8}|[XYZ]-?\d{7})-?[A-Z](?![\w-])")
+_IT_CF = re.compile(
+    r"(?<![\w])[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]"
+    r"(?![\w])"
+)
+_NL_BSN = re.compile(_B + r"\d{4}(\.?)\d{2}\1\d{3}" + _E)
+
+#: Issuer prefixes of payment cards (Visa, Mastercard, Amex, Discover, Diners, JCB,
+#: UnionPay, Maestro): a Luhn-valid number outside them is more likely an order number.
+_CARD_PREFIX = re.compile(
+    r"4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[68])|6|5[06-9]"
+)
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def _card_ok(text: str) -> bool:
+    from stdnum import luhn
+
+    number = _digits(text)
+    return 13 <= len(number) <= 19 and bool(_CARD_PREFIX.match(number)) and luhn.is_valid(number)
+
+
+def _iban_spans(text: str) -> Iterator[tuple[int, int]]:
+    from stdnum import iban
+
+    for match in _IBAN.finditer(text):
+        # The pattern may run into a following code word: shorten until it validates.
+        candidate = match.group()
+        for end in range(len(candidate), 14, -1):
+            if candidate[end - 1] != " " and iban.is_valid(candidate[:end]):
+                yield match.start(), match.start() + end
+                break
+
+
+def _url_spans(text: str) -> Iterator[tuple[int, int]]:
+    for match in _URL.finditer(text):
+        value = match.group()
+        # A closing bracket is part of the URL only when the URL opened one.
+        while value and value[-1] in _URL_TRAILING:
+            if value[-1] == ")" and value.count("(") >= value.count(")"):
+                break
+            value = value[:-1]
+        if len(value) > len("www.") and "." in value.split("//", 1)[-1]:
+            yield match.start(), match.start() + len(value)
+
+
+def _ip_ok(text: str) -> bool:
+    try:
+        if "/" in text:
+            ipaddress.ip_network(text, strict=False)
+        else:
+            ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _stdnum(module: str) -> Callable[[str], bool]:
+    def check(value: str) -> bool:
+        import importlib
+
+        validator = importlib.import_module(f"stdnum.{module}")
+        return bool(validator.is_valid(value))
+
+    return check
+
+
+def _regex_spans(
+    pattern: re.Pattern[str], valid: Callable[[str], bool], text: str
+) -> Iterator[tuple[int, int]]:
+    for match in pattern.finditer(text):
+        if valid(match.group()):
+            yield match.span()
+
+
+def _phone_spans(text: str, regions: Sequence[str]) -> Iterator[tuple[int, int]]:
+    import phonenumbers
+
+    seen: set[tuple[int, int]] = set()
+    for region in regions:
+        matcher = phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.VALID)
+        for found in matcher:
+            if (found.start, found.end) not in seen:
+                seen.add((found.start, found.end))
+                yield found.start, found.end
+
+
+@lru_cache(maxsize=1)
+def _detectors() -> dict[str, Callable[[str], Iterator[tuple[int, int]]]]:
+    def pattern(
+        regex: re.Pattern[str], valid: Callable[[str], bool] = lambda _: True
+    ) -> Callable[[str], Iterator[tuple[int, int]]]:
+        return lambda text: _regex_spans(regex, valid, text)
+
+    return {
+        "CREDIT_CARD": pattern(_CARD, _card_ok),
+        "IBAN": _iban_spans,
+        "US_SSN": pattern(_SSN, _stdnum("us.ssn")),
+        "UK_NINO": pattern(_NINO),
+        "DE_TAX_ID": pattern(_DE_IDNR, _stdnum("de.idnr")),
+        "FR_NIR": pattern(_FR_NIR, _stdnum("fr.nir")),
+        "ES_NIF": pattern(_ES_NIF, lambda v: _stdnum("es.dni")(v) or _stdnum("es.nie")(v)),
+        "IT_FISCAL_CODE": pattern(_IT_CF, _stdnum("it.codicefiscale")),
+        "NL_BSN": pattern(_NL_BSN, _stdnum("nl.bsn")),
+        "EMAIL": pattern(_EMAIL),
+        "URL": _url_spans,
+        "IP_ADDRESS": lambda text: (
+            span for regex in (_IPV4, _IPV6) for span in _regex_spans(regex, _ip_ok, text)
+        ),
+        "MAC_ADDRESS": pattern(_MAC),
+        "UK_NHS": pattern(_NHS, _stdnum("gb.nhs")),
+    }
+
+
+def find_entities(
+    text: str, types: Sequence[str], *, phone_regions: Sequence[str] = ("US",)
+) -> list[Span]:
+    """Every span of ``text`` that is a valid entity of one of ``types`` (overlaps kept)."""
+    detectors = _detectors()
+    spans: list[Span] = []
+    for kind in types:
+        if kind == "PHONE":
+            found: Iterator[tuple[int, int]] = _phone_spans(text, phone_regions)
+        else:
+            found = detectors[kind](text)
+        spans.extend(Span(start, end, kind) for start, end in found)
+    return spans
+
+
+def find_regexes(text: str, rules: Sequence[tuple[str, str]]) -> list[Span]:
+    """Matches of custom ``(name, pattern)`` rules; empty matches are skipped."""
+    spans = []
+    for name, pattern in rules:
+        for match in re.finditer(pattern, text):
+            if match.end() > match.start():
+                spans.append(Span(match.start(), match.end(), name))
+    return spans
+
+
+def resolve_overlaps(spans: Sequence[Span], priority: Sequence[str] = ENTITY_TYPES) -> list[Span]:
+    """Keep a non-overlapping subset: longer spans first, ties by ``priority`` order.
+
+    Custom regex names (not in ``priority``) rank before built-in types on ties, so a
+    user's pattern is not shadowed by a generic detector of the same extent.
+    """
+    rank = {kind: index for index, kind in enumerate(priority)}
+
+    def key(span: Span) -> tuple[int, int, int]:
+        return (-(span.end - span.start), rank.get(span.type, -1), span.start)
+
+    kept: list[Span] = []
+    for span in sorted(set(spans), key=key):
+        if all(span.end <= other.start or span.start >= other.end for other in kept):
+            kept.append(span)
+    return sorted(kept)

@@ -1,0 +1,119 @@
+"""Denied topics and prompt attacks: sentence-embedding similarity, plus attack patterns.
+
+Both compare the text (as a whole and sentence by sentence) with example sentences by
+cosine similarity of all-MiniLM-L6-v2 embeddings. The score of a text is its highest
+similarity to any example; it is flagged when the score reaches the threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from tessera.llm.guard._embed import embed, embed_cached, sentences
+
+__all__ = ["ATTACK_PATTERNS", "Match", "attack_exemplars", "match_attack", "match_topic"]
+
+
+@dataclass(frozen=True)
+class Match:
+    """The best-matching part of a text: its span, score and what it matched."""
+
+    start: int
+    end: int
+    score: float
+    label: str
+
+
+#: Jailbreak and prompt-injection phrasings: a match scores 1.0 whatever the embeddings say.
+ATTACK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (label, re.compile(pattern, re.IGNORECASE))
+    for label, pattern in (
+        (
+            "INJECTION",
+            r"\b(?:ignore|disregard|forget|override|skip)\b[^.?!\n]{0,40}?\b(?:previous|prior|"
+            r"above|earlier|preceding|original|initial|system|all (?:your|the|of your))\b"
+            r"[^.?!\n]{0,25}?\b(?:instructions?|prompts?|rules|directions|guidelines|directives)",
+        ),
+        (
+            "INJECTION",
+            r"\b(?:reveal|print|show|repeat|output|display|leak|dump|tell me|what (?:is|are))\b"
+            r"[^.?!\n]{0,40}?\b(?:system prompt|system message|initial prompt|hidden "
+            r"(?:prompt|instructions|rules)|your (?:instructions|rules|prompt|initial|"
+            r"original|system)|developer (?:instructions|message))",
+        ),
+        ("INJECTION", r"(?:^|\n|\. )\s*(?:new|updated|revised) instructions?\s*:"),
+        ("INJECTION", r"(?:^|\n)\s*(?:system|admin|developer)\s*(?:override)?\s*:"),
+        ("JAILBREAK", r"\bDAN\b|\bdo anything now\b|\bjailbr(?:eak|oken)\b"),
+        (
+            "JAILBREAK",
+            r"\b(?:developer|god|unfiltered|unrestricted|unlocked|evil|admin) mode\b",
+        ),
+        (
+            "JAILBREAK",
+            r"\b(?:pretend|act as|acting as|you are now|imagine you are|roleplay as|play the "
+            r"role of|from now on)\b[^.?!\n]{0,80}?\b(?:no|without(?: any)?|free from|freed "
+            r"from|not bound by|ignores?)\b[^.?!\n]{0,30}?\b(?:restrictions|filters?|limits|"
+            r"limitations|rules|guidelines|polic(?:y|ies)|ethics|morals|censorship)",
+        ),
+        (
+            "JAILBREAK",
+            r"\b(?:bypass|disable|turn off|circumvent|deactivate|switch off)\b[^.?!\n]{0,30}?"
+            r"\b(?:safety|content|guardrails?|filters?|moderation|restrictions)\b",
+        ),
+    )
+)
+
+
+@lru_cache(maxsize=1)
+def attack_exemplars() -> tuple[tuple[str, str], ...]:
+    """The shipped attack exemplars as ``(category, text)`` pairs."""
+    path = resources.files("tessera.llm.guard").joinpath("_data/prompt_attacks.txt")
+    pairs = []
+    for line in path.read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            category, text = line.split("\t", 1)
+            pairs.append((category, text.strip()))
+    return tuple(pairs)
+
+
+def _units(text: str) -> list[tuple[int, int]]:
+    """The whole text (trimmed) and each of its sentences, as spans."""
+    spans = sentences(text)
+    if len(spans) > 1:
+        spans.append((spans[0][0], spans[-1][1]))
+    return spans
+
+
+def _best(text: str, examples: Sequence[str], labels: Sequence[str]) -> Match | None:
+    units = _units(text)
+    if not units or not examples:
+        return None
+    vectors = embed([text[a:b] for a, b in units])
+    similarity = vectors @ embed_cached(tuple(examples)).T
+    unit, example = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+    start, end = units[int(unit)]
+    score = float(np.clip(similarity[unit, example], 0.0, 1.0))
+    return Match(start, end, score, labels[int(example)])
+
+
+def match_topic(text: str, definition: str, examples: Sequence[str]) -> Match | None:
+    """The part of ``text`` most similar to a topic's definition or examples."""
+    phrases = (definition, *examples)
+    return _best(text, phrases, ["definition"] + [f"example {i}" for i in range(len(examples))])
+
+
+def match_attack(text: str, extra_exemplars: Sequence[str] = ()) -> Match | None:
+    """A pattern hit (score 1.0), else the closest attack exemplar."""
+    for label, pattern in ATTACK_PATTERNS:
+        hit = pattern.search(text)
+        if hit is not None:
+            start = hit.start() + len(hit.group()) - len(hit.group().lstrip())
+            return Match(start, hit.end(), 1.0, label)
+    pairs = attack_exemplars() + tuple(("CUSTOM", extra) for extra in extra_exemplars)
+    return _best(text, [t for _, t in pairs], [c for c, _ in pairs])
