@@ -2,7 +2,9 @@
 
 A flow is a YAML or JSON document (shaped after Amazon Bedrock Flows) of nodes with typed
 inputs and outputs, joined by data and conditional connections. :func:`load_flow` reads
-one, node types plug in through :func:`register_node_type`.
+one, :func:`validate_flow` lists every problem, :func:`run_flow` and :func:`stream_flow` run
+it (events as they happen, each run stored as a trace); node types plug in through
+:func:`register_node_type`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tessera.llm.flows._nodes import (
     node_types,
     register_node_type,
 )
+from tessera.llm.flows._run import FlowResult, run_flow, stream_flow
 from tessera.llm.flows._spec import (
     Connection,
     FlowRunError,
@@ -29,12 +32,14 @@ from tessera.llm.flows._spec import (
     Problem,
     load_flow,
 )
+from tessera.llm.flows._validate import require_valid, validate_flow
 
 __all__ = [
     "ANY_TYPE",
     "Connection",
     "EmptyConfiguration",
     "FlowEvent",
+    "FlowResult",
     "FlowRunError",
     "FlowSpec",
     "FlowValidationError",
@@ -49,4 +54,8 @@ __all__ = [
     "load_flow",
     "node_types",
     "register_node_type",
+    "require_valid",
+    "run_flow",
+    "stream_flow",
+    "validate_flow",
 ]

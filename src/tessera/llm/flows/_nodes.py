@@ -144,14 +144,16 @@ class RunContext:
             path = self.base_dir / path
         return path.resolve()
 
-    def run_subflow(self, spec: FlowSpec, document: Any, prefix: str) -> dict[str, Any]:
-        """Run ``spec`` on ``document`` inside this run; events carry ``prefix/`` node names.
+    def run_subflow(self, spec: FlowSpec, document: Any, tag: str) -> dict[str, Any]:
+        """Run ``spec`` on ``document`` inside this run (a loop body, say).
+
+        Its events are named ``<running node><tag>/<body node>``, such as ``loop[2]/draft``.
 
         Returns the sub-flow's outputs by Output node name.
         """
         if self.subflow_runner is None:
             raise RuntimeError("this context was not created by the flow runner")
-        return self.subflow_runner(spec, document, prefix)
+        return self.subflow_runner(spec, document, tag)
 
 
 class NodeType:
@@ -248,3 +250,5 @@ def _load_builtin() -> None:
     # The built-in types register themselves on import; importing here (not at module
     # top) keeps this module importable by the built-ins themselves.
     import tessera.llm.flows._builtin  # noqa: F401
+    import tessera.llm.flows._retrieval  # noqa: F401
+    import tessera.llm.flows._storage  # noqa: F401

@@ -189,9 +189,20 @@ class Connection(_Model):
     @model_validator(mode="before")
     @classmethod
     def _default_name(cls, value: Any) -> Any:
+        # Default: source.output->target.input (or source.condition->target), unique when
+        # the connections are.
         if isinstance(value, Mapping) and "name" not in value:
             value = dict(value)
-            value["name"] = f"{value.get('source')}->{value.get('target')}"
+            config = value.get("configuration")
+            data = config.get("data") if isinstance(config, Mapping) else None
+            conditional = config.get("conditional") if isinstance(config, Mapping) else None
+            source, target = value.get("source"), value.get("target")
+            if isinstance(data, Mapping):
+                source = f"{source}.{data.get('sourceOutput')}"
+                target = f"{target}.{data.get('targetInput')}"
+            elif isinstance(conditional, Mapping):
+                source = f"{source}.{conditional.get('condition')}"
+            value["name"] = f"{source}->{target}"
         return value
 
     @model_validator(mode="after")
@@ -238,7 +249,8 @@ class FlowSpec(_Model):
 
     def to_yaml(self) -> str:
         """The document as YAML text (keys in document order)."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        text: str = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        return text
 
 
 def _problem_from_error(data: Any, error: Mapping[str, Any]) -> Problem:
@@ -254,6 +266,8 @@ def _problem_from_error(data: Any, error: Mapping[str, Any]) -> Problem:
             loc = loc[2:]
         else:
             label = name if isinstance(name, str) else loc[1]
+            target = item.get("target") if isinstance(item, Mapping) else None
+            node = target if isinstance(target, str) else None
             loc = [f"connections[{label}]", *loc[2:]]
     parts: list[str] = []
     for part in loc:

@@ -1,0 +1,458 @@
+"""Running a flow: nodes in dependency order, conditions, per-item fan-out, loops, events.
+
+A node runs when every data input has a value and, if Conditional connections point at
+it, one of them fired; otherwise it is skipped, and so is anything that depends on it.
+An Iterator runs the nodes downstream of its ``arrayItem`` once per item (their events
+carry ``[i]`` after the node name); a Collector gathers, in item order, the values that
+reached it (items skipped by a condition inside the loop are left out). A DoWhile node
+runs its body through :meth:`RunContext.run_subflow` (events named ``loop[k]/node``).
+
+:func:`stream_flow` runs the flow in a worker thread and yields each event as it
+happens; :func:`run_flow` collects them. Each run is stored as a trace in the tessera
+database (:class:`~tessera.llm.flows.TraceWriter`) unless ``trace=False``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tessera.errors import InvalidInputError
+from tessera.llm._db import now
+from tessera.llm.flows._jsonpath import compile_path
+from tessera.llm.flows._nodes import FlowEvent, RunContext, get_node_type
+from tessera.llm.flows._spec import DATA_TYPES, FlowRunError, FlowSpec, NodeSpec
+from tessera.llm.flows._validate import iterator_regions, require_valid
+
+__all__ = ["FlowResult", "run_flow", "stream_flow"]
+
+# Keys of the values table that are not ports: a Collector's per-item values waiting to be
+# gathered, and the condition a Condition node fired (per item inside an Iterator).
+_GATHERED = "\x00gathered"
+_FIRED = "\x00fired"
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    """What a run produced.
+
+    Attributes
+    ----------
+    run_id : str
+        The run's id (its trace is stored under it when tracing).
+    outputs : dict
+        Output node name -> document (a list with one document per item for an Output
+        inside an Iterator). Outputs whose branch did not run are absent.
+    events : tuple of FlowEvent
+        Every event, in order.
+    """
+
+    run_id: str
+    outputs: dict[str, Any]
+    events: tuple[FlowEvent, ...]
+
+
+def _type_ok(value: Any, data_type: str) -> bool:
+    if data_type == "Number" and isinstance(value, bool):
+        return False
+    return isinstance(value, DATA_TYPES[data_type])
+
+
+def _type_error(what: str, value: Any, data_type: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"{what}={value!r:.80} is a {type(value).__name__}, but it is declared {data_type}. "
+        "Fix the value upstream, the expression that selects it, or the declared type."
+    )
+
+
+class _Engine:
+    """Runs graphs for one flow run, sending events to ``emit``."""
+
+    def __init__(self, ctx: RunContext, emit: Callable[[FlowEvent], None]) -> None:
+        self.ctx = ctx
+        self.emit_event = emit
+        self.current_label = ""
+
+    def run_subflow(self, spec: FlowSpec, document: Any, tag: str) -> dict[str, Any]:
+        """Run a DoWhile body; its events are named ``<loop node label><tag>/<node>``."""
+        return self.run_graph(spec, document, f"{self.current_label}{tag}/")
+
+    def emit(self, kind: Any, node: str | None, data: dict[str, Any]) -> None:
+        self.emit_event(FlowEvent(kind, node, data, now()))
+
+    def run_graph(self, spec: FlowSpec, document: Any, prefix: str) -> dict[str, Any]:
+        """Run ``spec`` on ``document``; return its outputs by Output node name."""
+        import networkx as nx
+
+        position = {node.name: i for i, node in enumerate(spec.nodes)}
+        graph = nx.DiGraph()
+        graph.add_nodes_from(position)
+        graph.add_edges_from((c.source, c.target) for c in spec.connections)
+        order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+        state = _State(spec, document, prefix, iterator_regions(spec))
+        self._execute(state, order, values={}, status={}, suffix="")
+        return state.outputs
+
+    def _execute(
+        self,
+        state: _State,
+        order: list[str],
+        values: dict[tuple[str, str], Any],
+        status: dict[str, str],
+        suffix: str,
+    ) -> None:
+        handled_inside = {name for it in order if it in state.regions for name in state.regions[it]}
+        for name in order:
+            if name in handled_inside:
+                continue
+            node = state.spec.node(name)
+            assert node is not None
+            if not self._enabled(state, node, values, status):
+                status[name] = "skipped"
+                continue
+            label = f"{state.prefix}{name}{suffix}"
+            outer_label, self.current_label = self.current_label, label
+            try:
+                inputs = self._gather(state, node, values, label)
+                self.emit("node_input", label, inputs)
+                outputs = self._run_node(state, node, inputs, values, status, suffix, label)
+                outputs = self._check_outputs(node, outputs, label)
+            except FlowRunError:
+                raise
+            except Exception as exc:
+                message = str(exc) or type(exc).__name__
+                self.emit("error", label, {"message": message, "type": type(exc).__name__})
+                raise FlowRunError(message, node=label, run_id=self.ctx.run_id) from exc
+            finally:
+                self.current_label = outer_label
+            status[name] = "done"
+            for port, value in outputs.items():
+                values[(name, port)] = value
+            self.emit("node_output", label, outputs)
+            if node.type == "Output":
+                state.record_output(name, outputs["document"], per_item=bool(suffix))
+                if not state.prefix:  # a DoWhile body's Output is loop state, not a result
+                    self.emit("flow_output", label, {"document": outputs["document"]})
+
+    def _enabled(
+        self,
+        state: _State,
+        node: NodeSpec,
+        values: dict[tuple[str, str], Any],
+        status: dict[str, str],
+    ) -> bool:
+        conditionals = [c for c in state.spec.connections if c.target == node.name]
+        fired_any = False
+        has_conditional = False
+        for connection in conditionals:
+            if connection.type == "Conditional":
+                has_conditional = True
+                assert connection.configuration.conditional is not None
+                fired = values.get((connection.source, _FIRED))
+                if status.get(connection.source) == "done" and (
+                    fired == connection.configuration.conditional.condition
+                ):
+                    fired_any = True
+            elif status.get(connection.source) != "done":
+                return False  # a data source was skipped: nothing to run on
+        return fired_any or not has_conditional
+
+    def _gather(
+        self, state: _State, node: NodeSpec, values: dict[tuple[str, str], Any], label: str
+    ) -> dict[str, Any]:
+        if node.type == "Input":
+            document = state.document
+            output = node.output("document")
+            if output is not None and not _type_ok(document, output.type):
+                raise _type_error("inputs", document, output.type)
+            return {"document": document}
+        inputs: dict[str, Any] = {}
+        for connection in state.spec.connections:
+            data = connection.configuration.data
+            if connection.target != node.name or data is None:
+                continue
+            port = node.input(data.target_input)
+            assert port is not None
+            if node.type == "Collector" and port.name == "arrayItem":
+                inputs[port.name] = values[(node.name, _GATHERED)]
+                continue
+            value = compile_path(port.expression).select(
+                values[(connection.source, data.source_output)]
+            )
+            if not _type_ok(value, port.type):
+                raise _type_error(f"input {port.name!r}", value, port.type)
+            inputs[port.name] = value
+        return inputs
+
+    def _run_node(
+        self,
+        state: _State,
+        node: NodeSpec,
+        inputs: dict[str, Any],
+        values: dict[tuple[str, str], Any],
+        status: dict[str, str],
+        suffix: str,
+        label: str,
+    ) -> dict[str, Any]:
+        from tessera.llm.flows._builtin import ConditionNode
+
+        node_type = get_node_type(node.type)
+        assert node_type is not None
+        if isinstance(node_type, ConditionNode):
+            chosen = node_type.choose(node, inputs)
+            values[(node.name, _FIRED)] = chosen
+            self.emit("condition", label, {"condition": chosen})
+            return {}
+        if node.type == "Iterator":
+            return self._iterate(state, node, inputs["array"], values, status, suffix)
+        if node.type == "Collector":
+            return {"collectedArray": list(inputs["arrayItem"])}
+        return node_type.run(node, inputs, self.ctx)
+
+    def _iterate(
+        self,
+        state: _State,
+        node: NodeSpec,
+        array: list[Any],
+        values: dict[tuple[str, str], Any],
+        status: dict[str, str],
+        suffix: str,
+    ) -> dict[str, Any]:
+        region = state.regions[node.name]
+        collectors = _collectors_of(state.spec, node.name, region)
+        for collector in collectors:
+            values[(collector, _GATHERED)] = []
+        for index, item in enumerate(array):
+            item_values = dict(values)
+            item_values[(node.name, "arrayItem")] = item
+            item_values[(node.name, "arraySize")] = len(array)
+            item_status = dict(status)
+            item_status[node.name] = "done"
+            self._execute(state, region, item_values, item_status, f"{suffix}[{index}]")
+            for collector, (source, output, expression, port_type) in collectors.items():
+                if item_status.get(source) != "done":
+                    continue  # this item's branch was skipped by a condition
+                value = compile_path(expression).select(item_values[(source, output)])
+                if port_type is not None and not _type_ok(value, port_type):
+                    raise _type_error(f"{collector}.arrayItem (item {index})", value, port_type)
+                values[(collector, _GATHERED)].append(value)
+        for name in region:
+            status[name] = "done"
+        return {"arrayItem": None, "arraySize": len(array)}
+
+    def _check_outputs(self, node: NodeSpec, outputs: Any, label: str) -> dict[str, Any]:
+        if not isinstance(outputs, dict):
+            raise InvalidInputError(
+                f"the {node.type} node returned {type(outputs).__name__}, not a dict of outputs"
+            )
+        if node.type in ("Iterator", "Output"):
+            return dict(outputs) if node.type == "Output" else {"arraySize": outputs["arraySize"]}
+        checked: dict[str, Any] = {}
+        for port in node.outputs:
+            if port.name not in outputs:
+                raise InvalidInputError(
+                    f"the {node.type} node produced no value for output {port.name!r} "
+                    f"(it produced: {', '.join(outputs) or 'nothing'})"
+                )
+            if not _type_ok(outputs[port.name], port.type):
+                raise _type_error(f"output {port.name!r}", outputs[port.name], port.type)
+            checked[port.name] = outputs[port.name]
+        return checked
+
+
+def _collectors_of(
+    spec: FlowSpec, iterator: str, region: list[str]
+) -> dict[str, tuple[str, str, str, str | None]]:
+    """Collector -> (source node, source output, expression, declared type) fed per item."""
+    inside = set(region) | {iterator}
+    found: dict[str, tuple[str, str, str, str | None]] = {}
+    for connection in spec.connections:
+        data = connection.configuration.data
+        target = spec.node(connection.target)
+        if data is None or target is None or target.type != "Collector":
+            continue
+        if connection.source in inside and data.target_input == "arrayItem":
+            port = target.input("arrayItem")
+            assert port is not None
+            found[target.name] = (connection.source, data.source_output, port.expression, port.type)
+    return found
+
+
+class _State:
+    """One graph's run: its spec, input document, event name prefix and outputs."""
+
+    def __init__(
+        self, spec: FlowSpec, document: Any, prefix: str, regions: dict[str, list[str]]
+    ) -> None:
+        self.spec = spec
+        self.document = document
+        self.prefix = prefix
+        self.regions = regions
+        self.outputs: dict[str, Any] = {}
+
+    def record_output(self, name: str, document: Any, *, per_item: bool) -> None:
+        if per_item:
+            self.outputs.setdefault(name, []).append(document)
+        else:
+            self.outputs[name] = document
+
+
+_DONE = object()
+
+
+def stream_flow(
+    flow: FlowSpec | Mapping[str, Any] | str | Path,
+    inputs: Any,
+    *,
+    allowed_code: Iterable[str] = (),
+    registry: Any = None,
+    backend_factory: Callable[[str | None], Any] | None = None,
+    trace: bool = True,
+    db: Any = None,
+    flow_version: int | None = None,
+    run_id: str | None = None,
+) -> Iterator[FlowEvent]:
+    """Run a flow, yielding each event as it happens.
+
+    Parameters
+    ----------
+    flow : FlowSpec, dict, str or pathlib.Path
+        The flow (anything :func:`~tessera.llm.flows.load_flow` reads); it is validated
+        first.
+    inputs : Any
+        The document given to the Input node (its declared type is checked).
+    allowed_code : iterable of str, default=()
+        Code functions the flow may call (see :func:`~tessera.llm.flows.code_allowed`).
+    registry : PromptRegistry, optional
+        Where Prompt nodes resolve ``name@label`` references; default: the registry in
+        ``$TESSERA_HOME``.
+    backend_factory : callable, optional
+        ``model id -> backend``; default :func:`tessera.llm.backends.get_backend`.
+    trace : bool, default=True
+        Store the run (inputs, events, outputs, status, timings) in the database.
+    db : path or sqlite3.Connection, optional
+        The database for the trace (default ``$TESSERA_HOME/tessera.db``).
+    flow_version : int, optional
+        Recorded in the trace when the flow came from the flow store.
+    run_id : str, optional
+        Default: a new random id.
+
+    Yields
+    ------
+    FlowEvent
+        ``flow_start``, then ``node_input``/``condition``/``node_output``/``flow_output``
+        per node, then ``flow_end`` (or ``error``).
+
+    Raises
+    ------
+    FlowValidationError
+        Before anything runs, when the flow breaks a rule.
+    FlowRunError
+        After the ``error`` event, naming the node that failed.
+    """
+    spec = require_valid(flow, allowed_code=allowed_code)
+    entry = next(node for node in spec.nodes if node.type == "Input")
+    declared = entry.outputs[0].type if entry.outputs else None
+    if declared is not None and not _type_ok(inputs, declared):
+        raise InvalidInputError(
+            f"inputs={inputs!r:.80} is a {type(inputs).__name__}, but the Input node "
+            f"{entry.name!r} declares its document {declared}. Pass a {declared} or change "
+            "the declared type."
+        )
+    run_id = run_id if run_id is not None else uuid.uuid4().hex
+    writer: Any = None
+    if trace:
+        from tessera.llm.flows._traces import TraceWriter
+
+        writer = TraceWriter(spec.name, inputs, flow_version=flow_version, run_id=run_id, db=db)
+    events: queue.Queue[Any] = queue.Queue()
+    cancelled = threading.Event()
+
+    def emit(event: FlowEvent) -> None:
+        if cancelled.is_set():
+            raise _Cancelled
+        if writer is not None:
+            writer.record(event)
+        events.put(event)
+
+    ctx = RunContext(
+        run_id=run_id,
+        flow=spec,
+        allowed_code=tuple(allowed_code),
+        base_dir=spec.base_dir,
+        emitter=emit,
+        registry_factory=(lambda: registry) if registry is not None else None,
+        backend_factory=backend_factory,
+    )
+    engine = _Engine(ctx, emit)
+    ctx.subflow_runner = engine.run_subflow
+
+    def work() -> None:
+        started = time.perf_counter()
+        try:
+            engine.emit("flow_start", None, {"flow": spec.name, "run_id": run_id})
+            outputs = engine.run_graph(spec, inputs, "")
+            elapsed = round((time.perf_counter() - started) * 1000, 3)
+            engine.emit(
+                "flow_end",
+                None,
+                {"status": "succeeded", "outputs": outputs, "duration_ms": elapsed},
+            )
+            if writer is not None:
+                writer.finish(outputs=outputs, status="succeeded")
+            events.put(_DONE)
+        except _Cancelled:
+            if writer is not None:
+                writer.finish(status="cancelled", error="the consumer stopped reading events")
+        except BaseException as exc:  # handed to the consuming thread
+            if writer is not None:
+                writer.finish(status="failed", error=str(exc))
+            events.put(exc)
+
+    worker = threading.Thread(target=work, name=f"flow-{run_id[:8]}", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = events.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        cancelled.set()
+        worker.join()
+
+
+class _Cancelled(Exception):
+    """Raised in the worker when the consumer closed the event stream."""
+
+
+def run_flow(
+    flow: FlowSpec | Mapping[str, Any] | str | Path,
+    inputs: Any,
+    **options: Any,
+) -> FlowResult:
+    """Run a flow to the end and return its outputs and events.
+
+    Takes the arguments of :func:`stream_flow`.
+
+    Raises
+    ------
+    FlowValidationError
+        When the flow breaks a rule (nothing runs).
+    FlowRunError
+        When a node fails; :attr:`FlowRunError.node` names it.
+    """
+    collected: list[FlowEvent] = []
+    run_id = options.pop("run_id", None) or uuid.uuid4().hex
+    for event in stream_flow(flow, inputs, run_id=run_id, **options):
+        collected.append(event)
+    end = collected[-1]
+    return FlowResult(run_id=run_id, outputs=dict(end.data["outputs"]), events=tuple(collected))
