@@ -123,8 +123,11 @@ def invalid_from_pydantic(argument: str, error: ValidationError) -> InvalidInput
         where = argument + "".join(
             f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]
         )
-        message = str(item["msg"]).removeprefix("Value error, ")
-        problems.append(f"{where}={short_repr(item['input'], 40)}: {message}")
+        message = str(item["msg"]).removeprefix("Value error, ").rstrip(".")
+        if item["loc"] and item["type"] not in ("value_error", "missing"):
+            problems.append(f"{where}={short_repr(item['input'], 40)}: {message}")
+        else:
+            problems.append(f"{where}: {message}")
     return InvalidInputError(
         f"{argument} is invalid: {'; '.join(problems)}. Fix the fields named above."
     )
