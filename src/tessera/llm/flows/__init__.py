@@ -9,6 +9,7 @@ it (events as they happen, each run stored as a trace); node types plug in throu
 
 from __future__ import annotations
 
+from tessera.llm.flows._knowledge import KnowledgeBase, Passage, knowledge_base
 from tessera.llm.flows._nodes import (
     ANY_TYPE,
     EmptyConfiguration,
@@ -20,6 +21,7 @@ from tessera.llm.flows._nodes import (
     node_types,
     register_node_type,
 )
+from tessera.llm.flows._retrieval import RetrievalNode
 from tessera.llm.flows._run import FlowResult, run_flow, stream_flow
 from tessera.llm.flows._spec import (
     Connection,
@@ -32,25 +34,49 @@ from tessera.llm.flows._spec import (
     Problem,
     load_flow,
 )
+from tessera.llm.flows._storage import DocumentStore, StorageNode
+from tessera.llm.flows._store import FlowRegistry, StoredFlow
+from tessera.llm.flows._traces import (
+    Trace,
+    TraceEvent,
+    TraceSummary,
+    TraceWriter,
+    get_trace,
+    list_traces,
+)
 from tessera.llm.flows._validate import require_valid, validate_flow
 
 __all__ = [
     "ANY_TYPE",
     "Connection",
+    "DocumentStore",
     "EmptyConfiguration",
     "FlowEvent",
+    "FlowRegistry",
     "FlowResult",
     "FlowRunError",
     "FlowSpec",
     "FlowValidationError",
     "InputSpec",
+    "KnowledgeBase",
     "NodeSpec",
     "NodeType",
     "OutputSpec",
+    "Passage",
     "Problem",
+    "RetrievalNode",
     "RunContext",
+    "StorageNode",
+    "StoredFlow",
+    "Trace",
+    "TraceEvent",
+    "TraceSummary",
+    "TraceWriter",
     "code_allowed",
     "get_node_type",
+    "get_trace",
+    "knowledge_base",
+    "list_traces",
     "load_flow",
     "node_types",
     "register_node_type",

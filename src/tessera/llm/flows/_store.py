@@ -1,0 +1,182 @@
+"""Flow versions: flow documents in the versioned store, validated on save, resolved to run.
+
+A :class:`FlowRegistry` is the :class:`~tessera.llm._versioned.VersionedStore` of kind
+``"flow"``: each flow (by its ``name``) has a draft, numbered immutable versions and labels,
+and a reference ``NAME``, ``NAME@3``, ``NAME@production``, ``NAME@latest`` or ``NAME@draft``
+names what to run. Saving checks the flow against every rule first, so a version that
+cannot run is never stored.
+
+A flow saved from a file remembers the file's folder (the ``baseDir`` key of the stored
+body), so relative folders in it (a Retrieval knowledge base, a Storage folder) resolve as
+they did next to the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tessera._validation import bad_value
+from tessera.llm._versioned import Draft, Version, VersionedStore
+from tessera.llm.flows._spec import FlowSpec, load_flow
+from tessera.llm.flows._validate import require_valid
+
+__all__ = ["BASE_DIR_KEY", "FlowRegistry", "StoredFlow"]
+
+#: The key of a stored body that holds the folder the flow was saved from.
+BASE_DIR_KEY = "baseDir"
+
+# Code allow-lists are a policy of the run, not a property of the document: saving checks
+# every other rule and accepts any Code reference; running checks the real allow-list.
+_ANY_CODE = ("*",)
+
+
+@dataclass(frozen=True)
+class StoredFlow:
+    """A flow resolved from the registry.
+
+    Attributes
+    ----------
+    spec : FlowSpec
+        The flow (its ``base_dir`` restored when it was saved from a file).
+    version : int or None
+        The version number, or ``None`` for the draft.
+    ref : str
+        The reference it was resolved from.
+    """
+
+    spec: FlowSpec
+    version: int | None
+    ref: str
+
+
+def _body(spec: FlowSpec) -> dict[str, Any]:
+    body = spec.to_dict()
+    if spec.base_dir is not None:
+        body[BASE_DIR_KEY] = str(spec.base_dir)
+    return body
+
+
+def _spec(body: Mapping[str, Any]) -> FlowSpec:
+    document = {key: value for key, value in body.items() if key != BASE_DIR_KEY}
+    spec = load_flow(document)
+    base_dir = body.get(BASE_DIR_KEY)
+    if isinstance(base_dir, str):
+        spec._base_dir = Path(base_dir)
+    return spec
+
+
+class FlowRegistry(VersionedStore):
+    """Versioned flows in the tessera database (a :class:`VersionedStore` of kind "flow").
+
+    Parameters
+    ----------
+    db : str or Path, default=None
+        The SQLite file; ``None`` means ``$TESSERA_HOME/tessera.db``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> flows = FlowRegistry(db=pathlib.Path(tempfile.mkdtemp()) / "f.db")
+    >>> flows.save(EXAMPLE, label="production").number  # doctest: +SKIP
+    1
+    >>> flows.flow("support-ticket@production").name  # doctest: +SKIP
+    'support-ticket'
+    """
+
+    def __init__(self, db: str | Path | None = None) -> None:
+        super().__init__("flow", db)
+
+    def __repr__(self) -> str:
+        return f"FlowRegistry(db={str(self.db)!r})"
+
+    def save(
+        self,
+        flow: FlowSpec | Mapping[str, Any] | str | Path,
+        *,
+        message: str = "",
+        label: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> Version:
+        """Validate ``flow`` and store it as the next version of the flow of its name.
+
+        Creates the flow on first save. Saving a document identical to the latest
+        version stores nothing new and returns that version (saving is idempotent).
+
+        Parameters
+        ----------
+        flow : FlowSpec, dict, str or pathlib.Path
+            Anything :func:`~tessera.llm.flows.load_flow` reads.
+        message : str, default=""
+            Recorded with the version.
+        label : str or None, default=None
+            Point this label (``production``, ``staging``, ...) at the saved version.
+        tags : sequence of str, default=()
+            Tags of a flow created by this save.
+
+        Raises
+        ------
+        FlowValidationError
+            Listing every problem of the flow; nothing is stored.
+        """
+        spec = require_valid(flow, allowed_code=_ANY_CODE)
+        body = _body(spec)
+        if spec.name in self.names():
+            versions = self.versions(spec.name)
+            if versions and versions[-1].body == body:
+                if label is not None:
+                    self.set_label(spec.name, label, versions[-1].number)
+                return self.get(spec.name, versions[-1].number)
+            super().update_draft(spec.name, body)
+        else:
+            super().create(spec.name, body, description=spec.description, tags=tags)
+        version = super().commit(spec.name, message)
+        if label is not None:
+            self.set_label(spec.name, label, version.number)
+            version = self.get(spec.name, version.number)
+        return version
+
+    def create(
+        self,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        description: str = "",
+        tags: Sequence[str] = (),
+    ) -> Draft:
+        """Create a flow whose draft is ``body`` (a flow document named ``name``)."""
+        return super().create(
+            name, self._draft_body(name, body), description=description, tags=tags
+        )
+
+    def update_draft(self, name: str, body: Mapping[str, Any]) -> Draft:
+        """Replace the draft (a flow document named ``name``; shape-checked, not run-checked)."""
+        return super().update_draft(name, self._draft_body(name, body))
+
+    def commit(self, name: str, message: str = "") -> Version:
+        """Snapshot the draft as the next version, after checking it against every rule."""
+        require_valid(_spec(self.draft(name).body), allowed_code=_ANY_CODE)
+        return super().commit(name, message)
+
+    def flow(self, ref: str) -> FlowSpec:
+        """The flow ``ref`` names (``NAME``, ``NAME@3``, ``NAME@label``, ``NAME@draft``)."""
+        return self.stored(ref).spec
+
+    def stored(self, ref: str) -> StoredFlow:
+        """The flow ``ref`` names with its version number (``None`` for the draft)."""
+        found = self.resolve(ref)
+        version = found.number if isinstance(found, Version) else None
+        return StoredFlow(_spec(found.body), version, ref)
+
+    def _draft_body(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        spec = _spec(body)
+        if spec.name != name:
+            raise bad_value(
+                "body.name",
+                spec.name,
+                f"a flow is stored under its own name, and this one is not {name!r}",
+                f"Set name: {name} in the document, or store it under {spec.name!r}.",
+            )
+        return _body(spec)
