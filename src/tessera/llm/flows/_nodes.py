@@ -250,5 +250,6 @@ def _load_builtin() -> None:
     # The built-in types register themselves on import; importing here (not at module
     # top) keeps this module importable by the built-ins themselves.
     import tessera.llm.flows._builtin  # noqa: F401
+    import tessera.llm.flows._prompt_node  # noqa: F401
     import tessera.llm.flows._retrieval  # noqa: F401
     import tessera.llm.flows._storage  # noqa: F401

@@ -1,0 +1,126 @@
+"""The Prompt node: a registry prompt (``name@label``, ``name@3``) or an inline body, rendered
+with the node's inputs as variables and sent to the variant's model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from tessera.errors import InvalidInputError
+from tessera.llm.flows._nodes import NodeType, RunContext, register_node_type
+from tessera.llm.flows._spec import NodeSpec, Problem
+
+__all__ = ["PromptConfiguration", "PromptNode"]
+
+
+class PromptConfiguration(BaseModel):
+    """``prompt`` (a registry reference) or ``inline`` (a prompt body), and a ``variant``."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: str | None = None
+    inline: dict[str, Any] | None = None
+    variant: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _reference(cls, value: str | None) -> str | None:
+        if value is not None:
+            from tessera.llm._versioned import parse_ref
+
+            parse_ref(value)
+        return value
+
+    @field_validator("inline")
+    @classmethod
+    def _body(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from tessera.llm.prompts._schema import check_body
+
+            check_body(value, "inline")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PromptConfiguration:
+        if (self.prompt is None) == (self.inline is None):
+            raise ValueError(
+                "give exactly one of prompt (a registry reference such as 'name@production') "
+                "and inline (a prompt body)"
+            )
+        return self
+
+
+def _variable_problems(node: NodeSpec, body: Any) -> list[Problem]:
+    """Inputs that are not variables of the prompt, and required variables not fed."""
+    inputs = {port.name for port in node.inputs}
+    declared = body.variables
+    problems = [
+        Problem(
+            node.name,
+            f"inputs.{name}",
+            f"the prompt has no variable {name!r} (variables: {', '.join(declared) or 'none'}); "
+            "remove the input or declare the variable",
+        )
+        for name in sorted(inputs - set(declared))
+    ]
+    for name, variable in declared.items():
+        if variable.required and name not in inputs:
+            problems.append(
+                Problem(
+                    node.name,
+                    f"inputs.{name}",
+                    f"the prompt's variable {name!r} has no default and no input feeds it; "
+                    f"add an input named {name!r}",
+                )
+            )
+    return problems
+
+
+@register_node_type
+class PromptNode(NodeType):
+    """Renders a prompt with the inputs as its variables and runs it on the variant's model.
+
+    Text prompts are sent as one user message; chat prompts as their messages. The
+    output ``modelCompletion`` is the reply's text.
+    """
+
+    type_name = "Prompt"
+    configuration_model = PromptConfiguration
+    required_outputs = {"modelCompletion": "String"}
+    extra_inputs = True
+
+    def check(self, node: NodeSpec) -> list[Problem]:
+        config: PromptConfiguration = self.configuration(node)
+        if config.inline is None:
+            return []  # a registry prompt is resolved when the flow runs
+        from tessera.llm.prompts._schema import check_body
+
+        body = check_body(config.inline, "inline")
+        problems = _variable_problems(node, body)
+        if config.variant is not None:
+            try:
+                body.variant(config.variant)
+            except InvalidInputError as exc:
+                problems.append(Problem(node.name, "configuration.variant", str(exc)))
+        return problems
+
+    def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        from tessera.llm.prompts._render import render
+        from tessera.llm.prompts._schema import check_body
+
+        config: PromptConfiguration = self.configuration(node)
+        if config.inline is not None:
+            body = check_body(config.inline, "inline")
+            source = f"the inline prompt of node {node.name!r}"
+        else:
+            assert config.prompt is not None
+            body = check_body(ctx.registry.resolve(config.prompt).body, "prompt")
+            source = f"prompt {config.prompt!r}"
+        variant = body.variant(config.variant)
+        rendered = render(body, inputs, source=source)
+        messages = (
+            [{"role": "user", "content": rendered}] if isinstance(rendered, str) else rendered
+        )
+        result = ctx.backend(variant.model).chat(messages, variant.generation_params())
+        return {"modelCompletion": result.text}
