@@ -1,0 +1,379 @@
+"""Batch runs: a flow over every record of a dataset, each output scored against an expectation.
+
+A dataset is a JSON Lines file (one object per line), a CSV file with a header row, or a
+list of dicts. Each record gives the flow's input and the expected value: the input is the
+record's ``input_field`` (default: its ``input`` field if it has one, else the whole record
+less the expected field), the expectation its ``expected_field`` (default ``expected``).
+
+An evaluator scores each output in [0, 1]: ``exact`` (same text, surrounding space
+ignored), ``contains`` (the expected text occurs in the output, case ignored), ``numeric``
+(the first number in the output is within ``tolerance`` of the expected number), or a
+function ``f(output, expected) -> bool | float``, given as a callable or as an allow-listed
+``"package.module:function"``. A record passes when its score reaches
+``pass_threshold``; a record whose run fails scores 0 and counts as an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tessera._validation import bad_value
+from tessera.errors import InvalidInputError, TesseraError
+from tessera.llm.flows._nodes import code_allowed
+from tessera.llm.flows._run import run_flow
+from tessera.llm.flows._spec import FlowSpec
+from tessera.llm.flows._validate import require_valid
+
+__all__ = [
+    "EVALUATORS",
+    "BatchMetrics",
+    "BatchRecord",
+    "BatchResult",
+    "read_dataset",
+    "run_batch",
+]
+
+Evaluator = str | Callable[[Any, Any], bool | float]
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _NUMBER.search(value) if isinstance(value, str) else None
+    return float(match.group()) if match else None
+
+
+def _exact(output: Any, expected: Any) -> bool:
+    return _text(output) == _text(expected)
+
+
+def _contains(output: Any, expected: Any) -> bool:
+    return _text(expected).casefold() in _text(output).casefold()
+
+
+#: The evaluators known by name (``numeric`` also takes ``tolerance``).
+EVALUATORS = ("contains", "exact", "numeric")
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One record's run: what went in, what came out, its score."""
+
+    index: int
+    run_id: str
+    input: Any
+    expected: Any
+    output: Any
+    score: float
+    passed: bool
+    error: str | None
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class BatchMetrics:
+    """The aggregate of a batch.
+
+    Attributes
+    ----------
+    records, passed, errors : int
+        How many records ran, passed, and failed to run.
+    accuracy : float
+        ``passed / records``.
+    mean_score : float
+        The mean score (errors score 0).
+    latency_p50_ms, latency_p95_ms : float
+        Percentiles of the per-record run time (linear interpolation).
+    """
+
+    records: int
+    passed: int
+    errors: int
+    accuracy: float
+    mean_score: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The metrics and the per-record table of :func:`run_batch`."""
+
+    flow: str
+    metrics: BatchMetrics
+    records: tuple[BatchRecord, ...]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The per-record table as dicts (one per record, in dataset order)."""
+        return [asdict(record) for record in self.records]
+
+    def write(self, path: str | Path) -> Path:
+        """Write the per-record table as ``.csv`` or ``.jsonl`` (by the suffix)."""
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix not in (".csv", ".jsonl"):
+            raise bad_value(
+                "path", str(path), "the table is written as .csv or .jsonl", "Name a .csv file."
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        rows = self.rows()
+        with target.open("w", encoding="utf-8", newline="") as file:
+            if suffix == ".jsonl":
+                for row in rows:
+                    file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            else:
+                writer = csv.DictWriter(file, fieldnames=list(BatchRecord.__dataclass_fields__))
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow(
+                        {
+                            k: v if isinstance(v, str | int | float) or v is None else _text(v)
+                            for k, v in row.items()
+                        }
+                    )
+        return target
+
+
+def read_dataset(source: str | Path | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The records of a ``.jsonl`` or ``.csv`` file (or a list of dicts, copied).
+
+    Raises
+    ------
+    InvalidInputError
+        A line that is not a JSON object (with its line number), an unknown suffix, or no
+        records at all.
+    """
+    if not isinstance(source, str | Path):
+        records = [dict(r) for r in source if isinstance(r, Mapping)]
+        if len(records) != len(source):
+            raise bad_value("dataset", source, "every record must be a dict", "Pass dicts.")
+    else:
+        path = Path(source)
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            with path.open(encoding="utf-8", newline="") as file:
+                records = [dict(row) for row in csv.DictReader(file)]
+        elif suffix in (".jsonl", ".ndjson"):
+            records = []
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidInputError(
+                        f"dataset={str(path)!r}, line {number}: not JSON ({exc.msg}). "
+                        "Write one JSON object per line."
+                    ) from None
+                if not isinstance(record, dict):
+                    raise InvalidInputError(
+                        f"dataset={str(path)!r}, line {number}: {type(record).__name__}, not "
+                        "an object. Write one JSON object per line."
+                    )
+                records.append(record)
+        else:
+            raise bad_value(
+                "dataset", str(path), "a dataset is a .jsonl or .csv file", "Convert it."
+            )
+    if not records:
+        raise bad_value("dataset", str(source)[:60], "it has no records", "Add records.")
+    return records
+
+
+def _resolve_evaluator(
+    evaluator: Evaluator, tolerance: float, allowed_code: Iterable[str]
+) -> Callable[[Any, Any], bool | float]:
+    if callable(evaluator):
+        return evaluator
+    if evaluator == "exact":
+        return _exact
+    if evaluator == "contains":
+        return _contains
+    if evaluator == "numeric":
+        if not (isinstance(tolerance, int | float) and math.isfinite(tolerance) and tolerance >= 0):
+            raise bad_value("tolerance", tolerance, "it must be a number >= 0", "Pass 0.01.")
+
+        def numeric(output: Any, expected: Any) -> bool:
+            got, want = _number(output), _number(expected)
+            return got is not None and want is not None and abs(got - want) <= tolerance
+
+        return numeric
+    if isinstance(evaluator, str) and ":" in evaluator:
+        if not code_allowed(evaluator, allowed_code):
+            raise bad_value(
+                "evaluator",
+                evaluator,
+                "a function evaluator must be in the Code allow-list",
+                f"Pass allowed_code=[{evaluator!r}] (or --allow-code on the command line).",
+            )
+        module, _, name = evaluator.partition(":")
+        function = getattr(importlib.import_module(module), name, None)
+        if not callable(function):
+            raise bad_value("evaluator", evaluator, "it names no function", "Fix the name.")
+        return function  # type: ignore[no-any-return]
+    raise bad_value(
+        "evaluator",
+        evaluator,
+        f"it must be one of {', '.join(EVALUATORS)}, a callable or 'package.module:function'",
+        "Pass evaluator='exact'.",
+    )
+
+
+def _score(evaluate: Callable[[Any, Any], bool | float], output: Any, expected: Any) -> float:
+    value = evaluate(output, expected)
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float) and 0.0 <= value <= 1.0:
+        return float(value)
+    raise InvalidInputError(
+        f"the evaluator returned {value!r}; an evaluator returns a bool or a score in [0, 1]."
+    )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def _pick_output(outputs: Mapping[str, Any], output: str | None) -> Any:
+    if output is not None:
+        return outputs.get(output)
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    raise InvalidInputError(
+        f"the run produced {len(outputs)} outputs ({', '.join(sorted(outputs)) or 'none'}); "
+        "name the one to score with output='<Output node name>' (--output)."
+    )
+
+
+def run_batch(
+    flow: FlowSpec | Mapping[str, Any] | str | Path,
+    dataset: str | Path | Sequence[Mapping[str, Any]],
+    *,
+    evaluator: Evaluator = "exact",
+    output: str | None = None,
+    input_field: str | None = None,
+    expected_field: str = "expected",
+    tolerance: float = 1e-6,
+    pass_threshold: float = 1.0,
+    allowed_code: Iterable[str] = (),
+    out: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **run_options: Any,
+) -> BatchResult:
+    """Run ``flow`` on every record of ``dataset`` and score each output.
+
+    Parameters
+    ----------
+    flow : FlowSpec, dict, str or pathlib.Path
+        The flow (validated once, before any record runs).
+    dataset : str, pathlib.Path or sequence of dict
+        A ``.jsonl`` or ``.csv`` file, or the records.
+    evaluator : {'exact', 'contains', 'numeric'}, callable or str, default='exact'
+        How an output is scored against the expected value (see the module notes).
+    output : str or None, default=None
+        The Output node whose document is scored; default the run's only output.
+    input_field : str or None, default=None
+        The record field given to the flow; default ``input`` if present, else the record
+        without ``expected_field``.
+    expected_field : str, default='expected'
+        The record field holding the expected value (every record needs it).
+    tolerance : float, default=1e-6
+        The ``numeric`` evaluator's absolute tolerance.
+    pass_threshold : float, default=1.0
+        A record passes when its score is at least this.
+    allowed_code : iterable of str, default=()
+        Code nodes and a function evaluator the batch may call.
+    out : str, pathlib.Path or None, default=None
+        Also write the per-record table here (``.csv`` or ``.jsonl``).
+    progress : callable or None, default=None
+        Called as ``progress(done, total)`` after each record.
+    **run_options
+        Passed to :func:`~tessera.llm.flows.run_flow` (``registry``, ``backend_factory``,
+        ``db``, ``flow_version``, ``trace``).
+
+    Returns
+    -------
+    BatchResult
+        The metrics and one :class:`BatchRecord` per record, in dataset order.
+    """
+    allowed = tuple(allowed_code)
+    spec = require_valid(flow, allowed_code=allowed)
+    records = read_dataset(dataset)
+    evaluate = _resolve_evaluator(evaluator, tolerance, allowed)
+    if not (isinstance(pass_threshold, int | float) and 0.0 <= pass_threshold <= 1.0):
+        raise bad_value("pass_threshold", pass_threshold, "it must lie in [0, 1]", "Pass 1.0.")
+    for index, record in enumerate(records):
+        for field in (expected_field, input_field):
+            if field is not None and field not in record:
+                raise InvalidInputError(
+                    f"record {index} has no field {field!r} (fields: {', '.join(record)}). "
+                    f"Add it to every record, or name another field."
+                )
+    results = []
+    for index, record in enumerate(records):
+        expected = record[expected_field]
+        if input_field is not None:
+            document = record[input_field]
+        elif "input" in record:
+            document = record["input"]
+        else:
+            document = {k: v for k, v in record.items() if k != expected_field}
+        started = time.perf_counter()
+        run_id, value, error, score = "", None, None, 0.0
+        try:
+            result = run_flow(spec, document, allowed_code=allowed, **run_options)
+            run_id = result.run_id
+            value = _pick_output(result.outputs, output)
+            score = _score(evaluate, value, expected)
+        except (TesseraError, ValueError, TypeError, OSError) as exc:
+            run_id = getattr(exc, "run_id", "") or run_id
+            error = f"{type(exc).__name__}: {exc}"
+        latency = (time.perf_counter() - started) * 1000.0
+        results.append(
+            BatchRecord(
+                index=index,
+                run_id=run_id,
+                input=document,
+                expected=expected,
+                output=value,
+                score=score,
+                passed=error is None and score >= pass_threshold,
+                error=error,
+                latency_ms=latency,
+            )
+        )
+        if progress is not None:
+            progress(index + 1, len(records))
+    latencies = [r.latency_ms for r in results]
+    passed = sum(r.passed for r in results)
+    metrics = BatchMetrics(
+        records=len(results),
+        passed=passed,
+        errors=sum(r.error is not None for r in results),
+        accuracy=passed / len(results),
+        mean_score=sum(r.score for r in results) / len(results),
+        latency_p50_ms=_percentile(latencies, 50),
+        latency_p95_ms=_percentile(latencies, 95),
+    )
+    batch = BatchResult(spec.name, metrics, tuple(results))
+    if out is not None:
+        batch.write(out)
+    return batch
