@@ -161,9 +161,9 @@ class PromptBody(BaseModel):
         found.update({f"messages[{i}].content": m.content for i, m in enumerate(self.messages)})
         return found
 
-    def parsed(self) -> dict[str, tuple[Node, ...]]:
+    def parsed(self, source: str = "body") -> dict[str, tuple[Node, ...]]:
         """Every template parsed (raises on a malformed one, naming where it sits)."""
-        return {where: parse(text, where) for where, text in self.templates().items()}
+        return {where: parse(text, f"{source}.{where}") for where, text in self.templates().items()}
 
     def variant(self, name: str | None = None) -> Variant:
         """The named variant, or the default one."""
@@ -198,7 +198,7 @@ def check_body(body: Any, argument: str = "body") -> PromptBody:
     except ValidationError as exc:
         raise invalid_from_pydantic(argument, exc) from None
     used: set[str] = set()
-    for nodes in prompt.parsed().values():
+    for nodes in prompt.parsed(argument).values():
         used |= variables_used(nodes)
     declared = set(prompt.variables)
     if used - declared:

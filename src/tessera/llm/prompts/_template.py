@@ -63,7 +63,7 @@ Node = Text | Field | If
 def _where(template: str, offset: int, source: str) -> str:
     line = template.count("\n", 0, offset) + 1
     column = offset - (template.rfind("\n", 0, offset) + 1) + 1
-    return f"{source} (line {line}, column {column})"
+    return f"{source}, line {line}, column {column}"
 
 
 def _standalone(template: str, start: int, end: int) -> tuple[int, int]:
@@ -115,8 +115,7 @@ def parse(template: str, source: str = "template") -> tuple[Node, ...]:
         if tag is None:
             snippet = template[found.start() : found.start() + 20]
             raise InvalidInputError(
-                f"{source}: {snippet!r} at {_where(template, found.start(), source)} is not a "
-                f"tag: {_HELP}."
+                f"{_where(template, found.start(), source)}: {snippet!r} is not a tag: {_HELP}."
             )
         if tag.group("field"):
             text += template[position : tag.start()]
@@ -134,7 +133,7 @@ def parse(template: str, source: str = "template") -> tuple[Node, ...]:
             if not stack or stack[-1][3] is not None:
                 what = "without an open {{#if}}" if not stack else "a second time in one block"
                 raise InvalidInputError(
-                    f"{source}: {{{{else}}}} {what} at {_where(template, tag.start(), source)}. "
+                    f"{_where(template, tag.start(), source)}: {{{{else}}}} {what}. "
                     f"Write {{{{#if name}}}}...{{{{else}}}}...{{{{/if}}}}."
                 )
             name, offset, then, _ = stack.pop()
@@ -142,8 +141,8 @@ def parse(template: str, source: str = "template") -> tuple[Node, ...]:
         else:
             if not stack:
                 raise InvalidInputError(
-                    f"{source}: {{{{/if}}}} without an open {{{{#if}}}} at "
-                    f"{_where(template, tag.start(), source)}. Remove it or add the {{{{#if}}}}."
+                    f"{_where(template, tag.start(), source)}: {{{{/if}}}} without an open "
+                    f"{{{{#if}}}}. Remove it or add the {{{{#if}}}}."
                 )
             name, offset, then, otherwise = stack.pop()
             current().append(If(name, tuple(then), tuple(otherwise or ())))
@@ -152,8 +151,8 @@ def parse(template: str, source: str = "template") -> tuple[Node, ...]:
     if stack:
         name, offset, _, _ = stack[-1]
         raise InvalidInputError(
-            f"{source}: {{{{#if {name}}}}} at {_where(template, offset, source)} is never "
-            f"closed. Add {{{{/if}}}} where the block ends."
+            f"{_where(template, offset, source)}: {{{{#if {name}}}}} is never closed. "
+            f"Add {{{{/if}}}} where the block ends."
         )
     return tuple(root)
 
