@@ -18,9 +18,10 @@ import math
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tessera.llm.serve._http import KEY_STATE, ApiError, ServiceState, error_response
+from tessera.llm.serve._http import KEY_STATE, ServiceState, error_response
 from tessera.llm.serve._keys import AuthenticationError, KeyRecord
 
 __all__ = ["PUBLIC_PATHS", "AuditMiddleware", "AuthMiddleware", "BodyLimitMiddleware"]
@@ -168,7 +169,8 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise ApiError(413, self._message(f"more than {received}"))
+                    # An HTTPException: FastAPI lets those through from body reading.
+                    raise HTTPException(413, self._message(f"more than {received}"))
             return message
 
         await self.app(scope, counted_receive, send)

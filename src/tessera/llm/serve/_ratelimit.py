@@ -12,6 +12,9 @@ from tessera._validation import bad_value
 
 __all__ = ["RateLimit", "RateLimiter"]
 
+#: Past this many buckets, full ones are forgotten (many client addresses, many keys).
+_MAX_BUCKETS = 10_000
+
 
 @dataclass(frozen=True)
 class RateLimit:
@@ -70,10 +73,22 @@ class RateLimiter:
         """
         now = self._clock()
         with self._lock:
+            if name not in self._buckets and len(self._buckets) >= _MAX_BUCKETS:
+                self._forget_full(now)
             tokens, then = self._buckets.get(name, (float(self.limit.burst), now))
             tokens = min(float(self.limit.burst), tokens + (now - then) * self.limit.per_second)
-            if tokens >= 1.0:
+            # The tolerance absorbs rounding in `wait * per_second` after a told wait.
+            if tokens >= 1.0 - 1e-9:
                 self._buckets[name] = (tokens - 1.0, now)
                 return 0.0
             self._buckets[name] = (tokens, now)
             return (1.0 - tokens) / self.limit.per_second
+
+    def _forget_full(self, now: float) -> None:
+        """Drop buckets that have refilled (the same as absent), so memory stays bounded."""
+        limit = self.limit
+        self._buckets = {
+            name: (tokens, then)
+            for name, (tokens, then) in self._buckets.items()
+            if tokens + (now - then) * limit.per_second < limit.burst
+        }

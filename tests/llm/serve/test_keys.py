@@ -1,0 +1,216 @@
+"""API keys: creation, hashing at rest, authentication, revocation, scopes; the rate limiter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tessera.errors import InvalidInputError, NotFoundError
+from tessera.llm.serve import (
+    SCOPES,
+    AuditLog,
+    AuthenticationError,
+    KeyRecord,
+    KeyStore,
+    RateLimit,
+    RateLimiter,
+    authenticate,
+    create_key,
+    list_keys,
+    parse_scopes,
+    revoke_key,
+)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
+    return KeyStore(tmp_path_factory.mktemp("keys") / "tessera.db")
+
+
+@pytest.fixture(scope="module")
+def made(store: KeyStore) -> tuple[str, str]:
+    return store.create("reader", "prompts:read,flows:invoke")
+
+
+def test_key_format_and_record(store: KeyStore, made: tuple[str, str]) -> None:
+    key_id, key = made
+    assert key.startswith(f"tsk_{key_id}_") and len(key) == 4 + 12 + 1 + 43
+    record = store.authenticate(key)
+    assert record.id == key_id and record.name == "reader"
+    assert record.scopes == ("flows:invoke", "prompts:read")
+    assert record.revoked_at is None
+    assert store.get(key_id) == record
+
+
+def test_only_a_hash_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "tessera.db"
+    key_id, key = create_key("ci", ["admin"], path=db)
+    secret = key.rsplit("_", 1)[1]
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert key_id.encode() in stored  # the row is there...
+    assert secret.encode() not in stored and key.encode() not in stored  # ...not the secret
+    assert authenticate(key, path=db).id == key_id
+    assert [r.id for r in list_keys(path=db)] == [key_id]
+    # Creation and revocation from Python are audited as local actions.
+    revoke_key(key_id, path=db)
+    log = AuditLog(db)
+    entries = log.entries()
+    log.close()
+    assert [(e.method, e.path) for e in entries] == [
+        ("DELETE", f"/keys/{key_id}"),
+        ("POST", f"/keys/{key_id}"),
+    ]
+    assert all(e.key_name and e.key_name.startswith("local:") for e in entries)
+
+
+@pytest.mark.parametrize(
+    ("sent", "says"),
+    [
+        (None, "no API key was sent"),
+        ("", "no API key was sent"),
+        ("sk-abc", "malformed"),
+        ("tsk_0123456789ab_short", "malformed"),
+        ("tsk_0123456789ab_" + "A" * 43, "no key 0123456789ab"),
+    ],
+)
+def test_bad_keys_are_refused_without_echoing_them(
+    store: KeyStore, sent: str | None, says: str
+) -> None:
+    with pytest.raises(AuthenticationError, match=says) as info:
+        store.authenticate(sent)
+    if sent:
+        assert sent not in str(info.value)
+    assert "tessera keys create" in str(info.value)
+
+
+@settings(max_examples=8)
+@given(position=st.integers(0, 42), replacement=st.sampled_from("AbZ09-_"))
+def test_any_changed_secret_character_is_refused(
+    store: KeyStore, made: tuple[str, str], position: int, replacement: str
+) -> None:
+    key_id, key = made
+    head, secret = key[: len(key) - 43], key[len(key) - 43 :]
+    if secret[position] == replacement:
+        replacement = "x"
+    forged = head + secret[:position] + replacement + secret[position + 1 :]
+    with pytest.raises(AuthenticationError, match=f"wrong secret for key {key_id}"):
+        store.authenticate(forged)
+    assert store.authenticate(key).id == key_id  # the real one still works (cached or not)
+
+
+def test_revocation_is_seen_by_a_store_that_cached_the_key(tmp_path: Path) -> None:
+    db = tmp_path / "tessera.db"
+    first, second = KeyStore(db), KeyStore(db)
+    key_id, key = first.create("temp", "models:invoke")
+    assert second.authenticate(key).id == key_id  # now cached in `second`
+    revoked = first.revoke(key_id)
+    assert revoked.revoked_at is not None
+    with pytest.raises(AuthenticationError, match=f"{key_id} was revoked"):
+        second.authenticate(key)
+    with pytest.raises(InvalidInputError, match="already revoked"):
+        first.revoke(key_id)
+    with pytest.raises(NotFoundError, match="no such API key"):
+        first.revoke("000000000000")
+    assert [r.id for r in first.list(include_revoked=False)] == []
+    assert [r.id for r in first.list()] == [key_id]
+    first.close()
+    second.close()
+
+
+@pytest.mark.parametrize(
+    ("scopes", "says"),
+    [
+        ("", "at least one scope"),
+        ([], "at least one scope"),
+        ("prompts:reed", r"unknown scope\(s\) \['prompts:reed'\]"),
+        (["admin", 3], "unknown scope"),
+    ],
+)
+def test_bad_scopes(scopes: object, says: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"scopes=.*{says}.*scopes are admin"):
+        parse_scopes(scopes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65, "a\nb", 7])
+def test_bad_names(store: KeyStore, name: object) -> None:
+    with pytest.raises(InvalidInputError, match="name=.*a key name is 1-64"):
+        store.create(name, "admin")  # type: ignore[arg-type]
+
+
+def test_parse_scopes_sorts_and_deduplicates() -> None:
+    assert parse_scopes(" flows:invoke, admin ,flows:invoke") == ("admin", "flows:invoke")
+
+
+@given(held=st.sets(st.sampled_from(SCOPES), min_size=1), wanted=st.sampled_from(SCOPES))
+def test_scope_rules(held: set[str], wanted: str) -> None:
+    record = KeyRecord("0" * 12, "k", tuple(sorted(held)), "now")
+    area, _, action = wanted.partition(":")
+    expected = "admin" in held or wanted in held or (action == "read" and f"{area}:write" in held)
+    assert record.allows(wanted) is expected
+    # Metamorphic: adding admin grants everything; a key always grants what it holds.
+    assert KeyRecord("0" * 12, "k", (*record.scopes, "admin"), "now").allows(wanted)
+    assert all(record.allows(s) for s in held)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_burst_then_refill() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(per_second=2, burst=3), clock=clock)
+    assert [limiter.acquire("k") for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = limiter.acquire("k")
+    assert wait == pytest.approx(0.5)
+    assert limiter.acquire("other") == 0.0  # buckets are per name
+    clock.now += wait
+    assert limiter.acquire("k") == 0.0
+    assert limiter.acquire("k") > 0
+    clock.now += 100  # a long idle refills to the burst, no more
+    assert [limiter.acquire("k") for _ in range(4)][-1] > 0
+
+
+@given(
+    rate=st.floats(0.5, 50),
+    burst=st.integers(1, 20),
+    gaps=st.lists(st.floats(0, 0.5), min_size=1, max_size=200),
+)
+def test_token_bucket_never_grants_more_than_burst_plus_refill(
+    rate: float, burst: int, gaps: list[float]
+) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(per_second=rate, burst=burst), clock=clock)
+    granted = 0
+    for gap in gaps:
+        clock.now += gap
+        wait = limiter.acquire("k")
+        granted += wait == 0.0
+        assert wait >= 0.0
+    assert granted <= burst + rate * clock.now + 1e-9
+    # After waiting as long as it says, a refused caller is served.
+    wait = limiter.acquire("k")
+    while wait == 0.0:
+        wait = limiter.acquire("k")
+    clock.now += wait
+    assert limiter.acquire("k") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"per_second": 0}, "per_second=0 is invalid"),
+        ({"per_second": float("inf")}, "finite"),
+        ({"burst": 0}, "burst=0 is invalid"),
+        ({"burst": 2.5}, "burst=2.5 is invalid"),
+    ],
+)
+def test_bad_rate_limits(kwargs: dict[str, float], says: str) -> None:
+    with pytest.raises(InvalidInputError, match=says):
+        RateLimit(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,237 @@
+"""The service's guards against a real server on loopback: keys, scopes, size, rate, audit."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from serve_live import Live, start_live
+
+from tessera.errors import InvalidInputError
+from tessera.llm.serve import RateLimit, check_host, create_app
+
+MODEL = "tessera:/nonexistent-model-never-loaded"
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """No model is ever loaded here: these tests stop at the guards or at validation."""
+    db = tmp_path_factory.mktemp("guarded") / "tessera.db"
+    yield from start_live(
+        db, models=(MODEL,), max_body_bytes=4096, rate_limit=RateLimit(1000, burst=1000)
+    )
+
+
+def _error(response: httpx.Response, status: int, error_type: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()["error"]
+    assert body["type"] == error_type and body["code"] == status
+    message: str = body["message"]
+    return message
+
+
+@pytest.mark.parametrize(
+    ("headers", "says"),
+    [
+        ({}, "no API key was sent"),
+        ({"Authorization": "Bearer"}, "no API key was sent"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "uses the 'Basic' scheme"),
+        ({"Authorization": "Bearer sk-not-ours"}, "malformed"),
+        ({"Authorization": "Bearer tsk_000000000000_" + "a" * 43}, "no key 000000000000"),
+    ],
+)
+def test_401_with_a_bearer_challenge(guarded: Live, headers: dict[str, str], says: str) -> None:
+    response = httpx.get(f"{guarded.url}/v1/models", headers=headers)
+    assert says in _error(response, 401, "authentication_error")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_wrong_secret_and_a_revoked_key_are_401(guarded: Live) -> None:
+    admin = guarded.client("admin")
+    made = admin.post("/v1/keys", json={"name": "short-lived", "scopes": ["models:invoke"]})
+    assert made.status_code == 201
+    key, key_id = made.json()["key"], made.json()["id"]
+    assert made.json()["scopes"] == ["models:invoke"]
+    forged = key[:-1] + ("A" if key[-1] != "A" else "B")
+    ok = httpx.get(f"{guarded.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+    assert ok.status_code == 200
+    bad = httpx.get(f"{guarded.url}/v1/models", headers={"Authorization": f"Bearer {forged}"})
+    assert "wrong secret" in _error(bad, 401, "authentication_error")
+    assert admin.delete(f"/v1/keys/{key_id}").json()["revoked_at"]
+    gone = httpx.get(f"{guarded.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+    assert "was revoked" in _error(gone, 401, "authentication_error")
+    listed = {k["id"]: k for k in admin.get("/v1/keys").json()}
+    assert listed[key_id]["revoked_at"] and "key" not in listed[key_id]
+    assert all("secret" not in str(k) for k in listed.values())
+
+
+#: (method, path, JSON body or None, the scope it needs)
+ROUTES = [
+    ("GET", "/v1/models", None, "models:invoke"),
+    ("POST", "/v1/chat/completions", {"messages": []}, "models:invoke"),
+    ("GET", "/v1/keys", None, "admin"),
+    ("GET", "/v1/audit", None, "admin"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "needed"), ROUTES)
+def test_each_route_admits_exactly_the_keys_whose_scopes_allow_it(
+    guarded: Live, method: str, path: str, body: Any, needed: str
+) -> None:
+    for scope in guarded.keys:
+        response = guarded.client(scope).request(method, path, json=body)
+        allowed = scope in ("admin", needed)
+        if allowed:
+            # Admitted: the route answers (the chat body here is invalid on purpose: 422).
+            assert response.status_code in (200, 422), (scope, response.text)
+        else:
+            message = _error(response, 403, "permission_error")
+            assert f"needs {needed!r}" in message and f"[{scope}]" in message
+
+
+def test_openapi_document_declares_the_bearer_scheme(guarded: Live) -> None:
+    document = httpx.get(f"{guarded.url}/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": document["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    operation = document["paths"]["/v1/chat/completions"]["post"]
+    assert {"bearer": []} in operation["security"]
+    assert "/healthz" in document["paths"]
+    assert httpx.get(f"{guarded.url}/healthz").json()["status"] == "ok"
+    assert httpx.get(f"{guarded.url}/docs").status_code == 401  # no CDN-backed pages
+
+
+def test_body_size_limit_declared_and_chunked(guarded: Live) -> None:
+    client = guarded.client("models:invoke")
+    big = b'{"messages": [' + b" " * 5000 + b"]}"
+    declared = client.post("/v1/chat/completions", content=big)
+    message = _error(declared, 413, "request_too_large")
+    assert "5016 bytes; the limit is 4096" in message and "--max-body-bytes" in message
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the server counts
+        yield b'{"messages": ['
+        for _ in range(10):
+            yield b" " * 1000
+        yield b"]}"
+
+    chunked = client.post("/v1/chat/completions", content=chunks())
+    assert "limit is 4096" in _error(chunked, 413, "request_too_large")
+    # Just under the limit is read and validated as usual.
+    small = client.post("/v1/chat/completions", content=b'{"messages": []}')
+    assert small.status_code == 422
+
+
+def test_validation_errors_name_the_field(guarded: Live) -> None:
+    client = guarded.client("models:invoke")
+    wrong = client.post(
+        "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "hi"}], "temperature": 7},
+    )
+    assert "temperature=7.0 is invalid: it must lie in [0, 2]" in _error(
+        wrong, 400, "invalid_request_error"
+    )
+    assert wrong.json()["error"]["param"] == "temperature"
+    unknown = client.post(
+        "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 1},
+    )
+    assert "presence_penalty=1 is invalid: Extra inputs are not permitted" in _error(
+        unknown, 422, "invalid_request_error"
+    )
+    role = client.post("/v1/chat/completions", json={"messages": [{"role": "x", "content": ""}]})
+    assert "messages.0.role" in _error(role, 422, "invalid_request_error")
+    model = client.post(
+        "/v1/chat/completions",
+        json={"model": "tessera:/etc", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert f"this server serves ['{MODEL}']" in _error(model, 404, "not_found_error")
+
+
+def test_rate_limit_per_key_with_retry_after(tmp_path: Path) -> None:
+    for live in start_live(
+        tmp_path / "tessera.db", models=(MODEL,), rate_limit=RateLimit(0.5, burst=3)
+    ):
+        reader, other = live.client("models:invoke"), live.client("admin")
+        statuses = [reader.get("/v1/models").status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = reader.get("/v1/models")
+        message = _error(limited, 429, "rate_limit_error")
+        assert "0.5 per second with bursts of 3" in message
+        assert int(limited.headers["Retry-After"]) == 2  # one token at 0.5/s
+        assert other.get("/v1/models").status_code == 200  # another key has its own bucket
+        # Failed authentications are limited per client address.
+        bad = {"Authorization": "Bearer tsk_000000000000_" + "b" * 43}
+        failures = [httpx.get(f"{live.url}/v1/models", headers=bad) for _ in range(4)]
+        assert [r.status_code for r in failures] == [401, 401, 401, 429]
+
+
+def test_audit_log_records_every_write_with_who_and_status(guarded: Live) -> None:
+    admin = guarded.client("admin")
+    last = admin.get("/v1/audit", params={"limit": 1}).json()
+    after = last[0]["id"] if last else 0
+    guarded.client("models:invoke").post("/v1/chat/completions", json={"messages": []})
+    guarded.client("prompts:read").post("/v1/chat/completions", json={"messages": []})
+    httpx.post(f"{guarded.url}/v1/chat/completions", json={})
+    guarded.client("models:invoke").get("/v1/models")  # a read: not audited
+    entries = admin.get("/v1/audit", params={"after_id": after}).json()
+    assert [(e["key_name"], e["method"], e["path"], e["status"]) for e in entries] == [
+        (None, "POST", "/v1/chat/completions", 401),
+        ("test-prompts:read", "POST", "/v1/chat/completions", 403),
+        ("test-models:invoke", "POST", "/v1/chat/completions", 422),
+    ]
+    assert entries[2]["key_id"] == guarded.key_ids["models:invoke"]
+    assert all(e["client"] == "127.0.0.1" and e["at"] for e in entries)
+    only = admin.get(
+        "/v1/audit", params={"after_id": after, "key_id": guarded.key_ids["prompts:read"]}
+    ).json()
+    assert [e["status"] for e in only] == [403]
+    assert admin.get("/v1/audit", params={"limit": 0}).status_code == 422
+
+
+def test_no_secret_reaches_the_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    for live in start_live(
+        tmp_path / "tessera.db", models=(MODEL,), log_level="debug", max_body_bytes=100
+    ):
+        key = live.keys["admin"]
+        client = live.client("admin")
+        client.get("/v1/models")
+        client.post("/v1/chat/completions", json={"messages": []})
+        client.post("/v1/chat/completions", content=b"x" * 200)
+        client.post("/v1/keys", json={"name": "x", "scopes": ["admin"]})
+        forged = key[:-2] + "zz"
+        httpx.get(f"{live.url}/v1/models", headers={"Authorization": f"Bearer {forged}"})
+        httpx.get(f"{live.url}/v1/models?api_key={key[:20]}")
+    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert "POST /v1/chat/completions -> 422" in text  # the logs are there...
+    secret = key.rsplit("_", 1)[1]
+    assert secret not in text and secret[:20] not in text  # ...without the key
+    assert forged.rsplit("_", 1)[1] not in text
+
+
+def test_binding_beyond_loopback_needs_a_decision() -> None:
+    assert check_host("127.0.0.1") == "127.0.0.1" and check_host("::1") == "::1"
+    with pytest.raises(InvalidInputError, match="host='0.0.0.0' is invalid: it is not a loop"):
+        check_host("0.0.0.0")
+    assert check_host("0.0.0.0", allow_public=True) == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"models": ()}, "models=() is invalid"),
+        ({"models": ("a", "a")}, "distinct"),
+        ({"max_body_bytes": 0}, "max_body_bytes=0 is invalid"),
+        ({"rate_limit": 5}, "rate_limit=5 is invalid"),
+    ],
+)
+def test_create_app_checks_its_arguments(tmp_path: Path, kwargs: dict[str, Any], says: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(says)):
+        create_app(db_path=tmp_path / "tessera.db", **kwargs)
