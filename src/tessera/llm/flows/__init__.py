@@ -9,6 +9,7 @@ it (events as they happen, each run stored as a trace); node types plug in throu
 
 from __future__ import annotations
 
+from tessera.llm.flows._batch import BatchMetrics, BatchRecord, BatchResult, run_batch
 from tessera.llm.flows._knowledge import KnowledgeBase, Passage, knowledge_base
 from tessera.llm.flows._nodes import (
     ANY_TYPE,
@@ -48,6 +49,9 @@ from tessera.llm.flows._validate import require_valid, validate_flow
 
 __all__ = [
     "ANY_TYPE",
+    "BatchMetrics",
+    "BatchRecord",
+    "BatchResult",
     "Connection",
     "DocumentStore",
     "EmptyConfiguration",
@@ -81,6 +85,7 @@ __all__ = [
     "node_types",
     "register_node_type",
     "require_valid",
+    "run_batch",
     "run_flow",
     "stream_flow",
     "validate_flow",
