@@ -246,6 +246,17 @@ class VersionedStore:
                 (json.dumps(tag_list), self.kind, name),
             )
 
+    def set_description(self, name: str, description: str) -> None:
+        """Replace the document's description."""
+        check_name(name)
+        check_text("description", description)
+        with self._write() as conn:
+            self._item(conn, name)
+            conn.execute(
+                "UPDATE versioned_items SET description = ? WHERE kind = ? AND name = ?",
+                (description, self.kind, name),
+            )
+
     # -- versions ------------------------------------------------------------------------
 
     def commit(self, name: str, message: str = "") -> Version:
