@@ -27,8 +27,9 @@ from tessera.errors import InvalidInputError
 from tessera.llm._db import now
 from tessera.llm.flows._jsonpath import compile_path
 from tessera.llm.flows._nodes import FlowEvent, RunContext, get_node_type
-from tessera.llm.flows._spec import DATA_TYPES, FlowRunError, FlowSpec, NodeSpec
-from tessera.llm.flows._validate import iterator_regions, require_valid
+from tessera.llm.flows._scopes import collectors_of, iterator_regions, run_order
+from tessera.llm.flows._spec import DATA_TYPES, Connection, FlowRunError, FlowSpec, NodeSpec
+from tessera.llm.flows._validate import require_valid
 
 __all__ = ["FlowResult", "run_flow", "stream_flow"]
 
@@ -88,13 +89,8 @@ class _Engine:
 
     def run_graph(self, spec: FlowSpec, document: Any, prefix: str) -> dict[str, Any]:
         """Run ``spec`` on ``document``; return its outputs by Output node name."""
-        import networkx as nx
-
-        position = {node.name: i for i, node in enumerate(spec.nodes)}
-        graph = nx.DiGraph()
-        graph.add_nodes_from(position)
-        graph.add_edges_from((c.source, c.target) for c in spec.connections)
-        order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+        order = run_order(spec)
+        assert order is not None  # validation rejects cycles
         state = _State(spec, document, prefix, iterator_regions(spec))
         self._execute(state, order, values={}, status={}, suffix="")
         return state.outputs
@@ -182,13 +178,25 @@ class _Engine:
             if node.type == "Collector" and port.name == "arrayItem":
                 inputs[port.name] = values[(node.name, _GATHERED)]
                 continue
-            value = compile_path(port.expression).select(
-                values[(connection.source, data.source_output)]
-            )
-            if not _type_ok(value, port.type):
-                raise _type_error(f"input {port.name!r}", value, port.type)
+            value = self._arriving(state, connection, values)
             inputs[port.name] = value
         return inputs
+
+    def _arriving(
+        self, state: _State, connection: Connection, values: dict[tuple[str, str], Any]
+    ) -> Any:
+        """The value a data connection delivers: selected by the input's JSONPath, checked."""
+        data = connection.configuration.data
+        target = state.spec.node(connection.target)
+        assert data is not None and target is not None
+        port = target.input(data.target_input)
+        assert port is not None
+        value = compile_path(port.expression).select(
+            values[(connection.source, data.source_output)]
+        )
+        if not _type_ok(value, port.type):
+            raise _type_error(f"input {port.name!r}", value, port.type)
+        return value
 
     def _run_node(
         self,
@@ -225,7 +233,7 @@ class _Engine:
         suffix: str,
     ) -> dict[str, Any]:
         region = state.regions[node.name]
-        collectors = _collectors_of(state.spec, node.name, region)
+        collectors = collectors_of(state.spec, node.name)
         for collector in collectors:
             values[(collector, _GATHERED)] = []
         for index, item in enumerate(array):
@@ -235,12 +243,10 @@ class _Engine:
             item_status = dict(status)
             item_status[node.name] = "done"
             self._execute(state, region, item_values, item_status, f"{suffix}[{index}]")
-            for collector, (source, output, expression, port_type) in collectors.items():
-                if item_status.get(source) != "done":
+            for collector, connection in collectors.items():
+                if item_status.get(connection.source) != "done":
                     continue  # this item's branch was skipped by a condition
-                value = compile_path(expression).select(item_values[(source, output)])
-                if port_type is not None and not _type_ok(value, port_type):
-                    raise _type_error(f"{collector}.arrayItem (item {index})", value, port_type)
+                value = self._arriving(state, connection, item_values)
                 values[(collector, _GATHERED)].append(value)
         for name in region:
             status[name] = "done"
@@ -264,24 +270,6 @@ class _Engine:
                 raise _type_error(f"output {port.name!r}", outputs[port.name], port.type)
             checked[port.name] = outputs[port.name]
         return checked
-
-
-def _collectors_of(
-    spec: FlowSpec, iterator: str, region: list[str]
-) -> dict[str, tuple[str, str, str, str | None]]:
-    """Collector -> (source node, source output, expression, declared type) fed per item."""
-    inside = set(region) | {iterator}
-    found: dict[str, tuple[str, str, str, str | None]] = {}
-    for connection in spec.connections:
-        data = connection.configuration.data
-        target = spec.node(connection.target)
-        if data is None or target is None or target.type != "Collector":
-            continue
-        if connection.source in inside and data.target_input == "arrayItem":
-            port = target.input("arrayItem")
-            assert port is not None
-            found[target.name] = (connection.source, data.source_output, port.expression, port.type)
-    return found
 
 
 class _State:

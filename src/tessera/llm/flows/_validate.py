@@ -5,8 +5,8 @@ configurations and the ports their type requires; unique names; connections betw
 existing nodes, outputs and inputs of matching types; each input fed by exactly one data
 connection; conditional connections from a Condition's named condition; no cycles (loops
 are DoWhile nodes, whose body is validated as a flow of its own); every node reachable
-from the Input; per-item values leave an Iterator only through a Collector; valid
-JSONPath and condition expressions; Code functions in the allow-list.
+from the Input; a node mixes only the items of nested Iterators, and a Collector gathers
+per-item values; valid JSONPath and condition expressions; Code functions in the allow-list.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Any
 from tessera.errors import InvalidInputError
 from tessera.llm.flows._jsonpath import compile_path
 from tessera.llm.flows._nodes import ANY_TYPE, NodeType, code_allowed, configuration_problems
+from tessera.llm.flows._scopes import node_scopes
 from tessera.llm.flows._spec import Connection, FlowSpec, FlowValidationError, NodeSpec, Problem
 
-__all__ = ["check_flow", "iterator_regions", "require_valid", "validate_flow"]
+__all__ = ["check_flow", "require_valid", "validate_flow"]
 
 
 def _connection_node(spec: FlowSpec, connection: Connection) -> str | None:
@@ -288,37 +289,6 @@ def _graph(spec: FlowSpec) -> Any:
     return graph
 
 
-def iterator_regions(spec: FlowSpec) -> dict[str, list[str]]:
-    """For each Iterator, the nodes that run once per item, in flow order.
-
-    They are the nodes reached from the Iterator's ``arrayItem`` output without passing
-    through a Collector's ``arrayItem`` input (per-item values flow along every
-    connection of a per-item node).
-    """
-    regions: dict[str, list[str]] = {}
-    for iterator in (node for node in spec.nodes if node.type == "Iterator"):
-        region: list[str] = []
-        frontier = [iterator.name]
-        while frontier:
-            current = frontier.pop()
-            for connection in spec.connections:
-                if connection.source != current:
-                    continue
-                data = connection.configuration.data
-                if current == iterator.name and (data is None or data.source_output != "arrayItem"):
-                    continue
-                target = spec.node(connection.target)
-                if target is None or target.name in region or target.name == iterator.name:
-                    continue
-                if target.type == "Collector":
-                    continue
-                region.append(target.name)
-                frontier.append(target.name)
-        order = [node.name for node in spec.nodes]
-        regions[iterator.name] = sorted(region, key=order.index)
-    return regions
-
-
 def _check_graph(spec: FlowSpec) -> list[Problem]:
     import networkx as nx
 
@@ -347,23 +317,7 @@ def _check_graph(spec: FlowSpec) -> list[Problem]:
                         "connect it or remove it",
                     )
                 )
-    for iterator, region in iterator_regions(spec).items():
-        inside = set(region) | {iterator}
-        for connection in spec.connections:
-            target = spec.node(connection.target)
-            data = connection.configuration.data
-            if connection.source not in region or connection.target in inside or target is None:
-                continue
-            if target.type == "Collector" and data is not None and data.target_input == "arrayItem":
-                continue
-            problems.append(
-                Problem(
-                    target.name,
-                    f"connections[{connection.name}]",
-                    f"per-item values of Iterator {iterator!r} reach {target.name!r} without a "
-                    "Collector; gather them with a Collector first",
-                )
-            )
+    problems += node_scopes(spec)[1]
     return problems
 
 
