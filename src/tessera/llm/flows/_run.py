@@ -67,7 +67,7 @@ def _type_ok(value: Any, data_type: str) -> bool:
 
 def _type_error(what: str, value: Any, data_type: str) -> InvalidInputError:
     return InvalidInputError(
-        f"{what}={value!r:.80} is a {type(value).__name__}, but it is declared {data_type}. "
+        f"{what}={value!r:.80} has type {type(value).__name__}, but it is declared {data_type}. "
         "Fix the value upstream, the expression that selects it, or the declared type."
     )
 
@@ -349,7 +349,7 @@ def stream_flow(
     declared = entry.outputs[0].type if entry.outputs else None
     if declared is not None and not _type_ok(inputs, declared):
         raise InvalidInputError(
-            f"inputs={inputs!r:.80} is a {type(inputs).__name__}, but the Input node "
+            f"inputs={inputs!r:.80} has type {type(inputs).__name__}, but the Input node "
             f"{entry.name!r} declares its document {declared}. Pass a {declared} or change "
             "the declared type."
         )
