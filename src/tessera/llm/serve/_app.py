@@ -77,6 +77,7 @@ def create_app(
     models: Sequence[str] = ("tessera",),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate_limit: RateLimit | None = None,
+    allowed_code: Sequence[str] = (),
 ) -> FastAPI:
     """The tessera HTTP service as a FastAPI application (run it with uvicorn).
 
@@ -93,6 +94,9 @@ def create_app(
         Larger request bodies are refused with 413.
     rate_limit : RateLimit or None, default=None
         Per-key token bucket; None for ``RateLimit()`` (10 per second, bursts of 40).
+    allowed_code : sequence of str, default=()
+        ``"package.module:function"`` references (or ``"package.module:*"``) that flows'
+        Code nodes may call; none by default.
 
     Returns
     -------
@@ -113,6 +117,7 @@ def create_app(
         limiter=RateLimiter(rate_limit or RateLimit()),
         models=served,
         db_path=path,
+        allowed_code=_check_code(allowed_code),
     )
     app = FastAPI(
         title="tessera",
@@ -124,15 +129,31 @@ def create_app(
     app.state.tessera = state
     install_error_handlers(app)
     app.add_api_route("/healthz", _health, methods=["GET"], summary="Liveness (no key)")
-    from tessera.llm.serve import _chat
+    from tessera.llm.serve import _chat, _flows_routes, _prompts_routes
 
     app.include_router(_chat.router)
+    app.include_router(_prompts_routes.router)
+    app.include_router(_flows_routes.router)
     app.include_router(admin)
     # add_middleware puts each new one outside the previous ones.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(AuthMiddleware, state=state)
     app.add_middleware(AuditMiddleware, state=state)
     return app
+
+
+def _check_code(allowed_code: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(allowed_code, str):
+        allowed_code = (allowed_code,)
+    allowed = tuple(allowed_code)
+    if not all(isinstance(a, str) and ":" in a for a in allowed):
+        raise bad_value(
+            "allowed_code",
+            allowed_code,
+            "each entry is 'package.module:function' or 'package.module:*'",
+            "Pass e.g. ('tessera.llm.flows.examples:normalise_ticket',).",
+        )
+    return allowed
 
 
 def _check_models(models: Sequence[str]) -> tuple[str, ...]:

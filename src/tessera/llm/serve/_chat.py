@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from tessera.errors import InvalidInputError
-from tessera.llm.serve._http import ApiError, ModelsKey, ServiceState, service
+from tessera.llm.serve._http import ApiError, ModelsKey, ServiceState, service, status_of
 
 __all__ = ["ChatCompletionRequest", "router", "stream_in_thread"]
 
@@ -212,9 +212,7 @@ async def _chunks(
             async for piece in stream_in_thread(pieces):
                 yield chunk({"content": piece}, None)
         except Exception as exc:  # the status line is gone: report in the stream
-            from tessera.llm.serve._http import _status_of
-
-            yield _event({"error": {"message": str(exc), "code": _status_of(exc)}})
+            yield _event({"error": {"message": str(exc), "code": status_of(exc)}})
             yield _event("[DONE]")
             return
         # The backend's stream does not say whether max_tokens or the end of the answer
@@ -224,9 +222,10 @@ async def _chunks(
 
 
 _END = object()
+T = TypeVar("T")
 
 
-async def stream_in_thread(iterator: Iterator[str]) -> AsyncIterator[str]:
+async def stream_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:
     """Run a blocking iterator to its end in one thread; yield its items on the event loop.
 
     When the consumer stops early (a client disconnects), the thread stops after the

@@ -31,6 +31,7 @@ __all__ = [
     "install_error_handlers",
     "require",
     "service",
+    "status_of",
 ]
 
 #: The OpenAPI security scheme; requests are checked by the auth middleware before this.
@@ -90,17 +91,21 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """The JSON error body every failure uses."""
-    body = {
-        "error": {
-            "type": _TYPES.get(status, "server_error"),
-            "message": message,
-            "param": param,
-            "code": status,
-        }
+    """The JSON error body every failure uses (``extra`` adds fields such as ``problems``)."""
+    error: dict[str, Any] = {
+        "type": _TYPES.get(status, "server_error"),
+        "message": message,
+        "param": param,
+        "code": status,
     }
+    body = {"error": {**error, **(extra or {})}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -120,6 +125,10 @@ class ServiceState:
         Model ids the service answers for; the first is the default.
     db_path : str or None
         The database the registries use (None: ``$TESSERA_HOME/tessera.db``).
+    allowed_code : tuple of str
+        Code-node functions flows may call (see :func:`tessera.llm.flows.code_allowed`).
+    extras : dict
+        Registries opened on first use, by area.
     """
 
     keys: KeyStore
@@ -127,6 +136,7 @@ class ServiceState:
     limiter: RateLimiter
     models: tuple[str, ...]
     db_path: str | None
+    allowed_code: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
     _model_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
@@ -210,9 +220,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, message, param=param)
 
     async def on_tessera(_: Request, exc: Exception) -> JSONResponse:
-        status = _status_of(exc)
+        status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return error_response(status, str(exc), headers=headers)
+        extra: dict[str, Any] = {}
+        problems = getattr(exc, "problems", None)
+        if problems is not None:  # a flow's validation problems, each with node and field
+            extra["problems"] = [
+                {"node": p.node, "field": p.field, "message": p.message} for p in problems
+            ]
+        if getattr(exc, "run_id", None):  # a failed flow run: its trace is stored
+            extra["run_id"] = exc.run_id  # type: ignore[attr-defined]
+            extra["node"] = getattr(exc, "node", None)
+        return error_response(status, str(exc), headers=headers, extra=extra)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(HTTPException, on_http)
@@ -220,7 +239,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TesseraError, on_tessera)
 
 
-def _status_of(exc: Exception) -> int:
+def status_of(exc: Exception) -> int:
+    """The HTTP status of a library error."""
+    if getattr(exc, "problems", None) is not None:  # a flow that breaks rules
+        return 422
     from tessera.llm.backends import EndpointError
 
     checks: list[tuple[type[Exception], int]] = [

@@ -1,0 +1,67 @@
+"""``/v1/prompts``: the prompt registry over HTTP (:class:`tessera.llm.prompts.PromptRegistry`).
+
+Besides the versioned-store routes (:mod:`._store_routes`): render a prompt with
+variables (``POST /v1/prompts/{ref}/render``) and compare two
+(``GET /v1/prompts/{ref}/diff/{other}``).
+References are ``NAME``, ``NAME@3``, ``NAME@production``, ``NAME@latest``, ``NAME@draft``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from tessera.llm.serve._http import PromptsReadKey, ServiceState, require, service
+from tessera.llm.serve._store_routes import add_store_routes
+
+__all__ = ["RenderBody", "open_prompts", "router"]
+
+router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
+
+
+def open_prompts(state: ServiceState) -> Any:
+    """The prompt registry in the service's database (one per app, created on first use)."""
+    registry = state.extras.get("prompts")
+    if registry is None:
+        from tessera.llm.prompts import PromptRegistry
+
+        registry = state.extras.setdefault("prompts", PromptRegistry(state.db_path))
+    return registry
+
+
+class RenderBody(BaseModel):
+    """``POST /v1/prompts/{ref}/render``: the template's variables."""
+
+    model_config = ConfigDict(extra="forbid")
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/{ref}/render", summary="Render a prompt with variables")
+async def render(
+    ref: str, body: RenderBody, request: Request, _key: PromptsReadKey
+) -> dict[str, Any]:
+    """Scope ``prompts:read``. A text prompt gives ``{"text"}``, a chat prompt
+    ``{"messages"}``; a missing, unknown or mistyped variable is a 400 naming it.
+    """
+    registry = open_prompts(service(request))
+    rendered = await run_in_threadpool(registry.render, ref, body.variables)
+    if isinstance(rendered, str):
+        return {"ref": ref, "text": rendered}
+    return {"ref": ref, "messages": rendered}
+
+
+@router.get("/{ref}/diff/{other}", summary="Compare two prompts or two versions of one")
+async def diff(ref: str, other: str, request: Request, _key: PromptsReadKey) -> dict[str, Any]:
+    """Scope ``prompts:read``. ``/v1/prompts/greet@1/diff/greet@2``: a unified YAML diff
+    and the changed fields.
+    """
+    registry = open_prompts(service(request))
+    found = await run_in_threadpool(registry.diff, ref, other)
+    return {**asdict(found), "identical": found.identical}
+
+
+add_store_routes(router, open_prompts, require("prompts:read"), require("prompts:write"))
