@@ -335,6 +335,13 @@ def run(
     db: Db = None,
 ) -> None:
     """Run REF on its variants side by side and show each answer with its timing."""
+    from tessera.cli._llm import _quiet_transformers
+    from tessera.errors import MissingExtraError
+
+    try:
+        _quiet_transformers()
+    except MissingExtraError:
+        pass  # variants on HTTP endpoints need no transformers
     runs = _registry(db).run(ref, _variables(var, vars_file), variant)
     table = Table("variant", "model", "seconds", "tokens in/out", "finish", "text")
     for result in runs:

@@ -38,8 +38,11 @@ def load_yaml(text: str, source: str = "text") -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InvalidInputError(
-            f"{source} is not valid YAML: {exc}. Fix the syntax at the place shown."
+            f"{source} is not valid YAML: {problem}{where}. Fix the syntax there."
         ) from None
 
 

@@ -39,7 +39,8 @@ class VariantRun:
     text : str
         The reply.
     seconds : float
-        Wall time of the request, as measured around the backend call.
+        Wall time of the request around the backend call (a local model is loaded before,
+        so its loading time is not counted).
     prompt_tokens, completion_tokens : int
         Token counts reported by the backend.
     finish_reason : str
@@ -159,7 +160,7 @@ class PromptRegistry(VersionedStore):
             One per variant, in the order asked for. A text prompt is sent as one user
             message. Every variant name and model id is checked before the first runs.
         """
-        from tessera.llm.backends import get_backend
+        from tessera.llm.backends import LocalBackend, get_backend
 
         prompt = self.prompt(ref)
         rendered = render(prompt, variables, source=repr(ref))
@@ -175,6 +176,9 @@ class PromptRegistry(VersionedStore):
         if not chosen:
             raise InvalidInputError("variants=[] is invalid: name at least one variant.")
         plan = [(prompt.variant(name), get_backend(prompt.variant(name).model)) for name in chosen]
+        for _, backend in plan:
+            if isinstance(backend, LocalBackend):
+                backend.runtime  # noqa: B018  (load the model now, outside the timings)
         runs = []
         for variant, backend in plan:
             started = time.perf_counter()
