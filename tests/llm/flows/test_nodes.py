@@ -280,6 +280,56 @@ def test_prompt_node_renders_an_inline_chat_prompt_and_runs_its_variant(tiny_lla
     assert {("ask", "inputs.colour"), ("ask", "inputs.animal")} <= where
 
 
+def test_prompt_node_resolves_a_registry_label_when_the_flow_runs(
+    tiny_llama: Any, tmp_path: Path
+) -> None:
+    from tessera.llm.prompts import PromptRegistry
+
+    model = f"tessera:{tiny_llama.folder}"
+    registry = PromptRegistry(tmp_path / "prompts.db")
+    body: dict[str, Any] = {
+        "type": "text",
+        "text": "explain the {{topic}}",
+        "variables": {"topic": {}},
+        "variants": [{"model": model, "max_tokens": 2}],
+    }
+    registry.create("explain", body)
+    registry.commit("explain", "two tokens")
+    body["variants"][0]["max_tokens"] = 9
+    registry.update_draft("explain", body)
+    registry.commit("explain", "nine tokens")
+    registry.set_label("explain", "production", 1)
+    flow = {
+        "name": "explain",
+        "nodes": [
+            entry("String"),
+            {
+                "name": "ask",
+                "type": "Prompt",
+                "configuration": {"prompt": "explain@production"},
+                "inputs": [{"name": "topic", "type": "String"}],
+                "outputs": [{"name": "modelCompletion", "type": "String"}],
+            },
+            exit_("out", "String"),
+        ],
+        "connections": [
+            data("in", "document", "ask", "topic"),
+            data("ask", "modelCompletion", "out", "document"),
+        ],
+    }
+    first = run_flow(flow, "sun", registry=registry).outputs["out"]
+    assert first == registry.run("explain@1", {"topic": "sun"})[0].text
+    registry.set_label("explain", "production", 2)
+    second = run_flow(flow, "sun", registry=registry).outputs["out"]
+    assert second == registry.run("explain@2", {"topic": "sun"})[0].text
+    flow["nodes"][1]["configuration"] = {"prompt": "explain@@x"}
+    assert [(p.node, p.field) for p in validate_flow(flow)] == [("ask", "configuration.prompt")]
+    flow["nodes"][1]["configuration"] = {"prompt": "missing@production"}
+    with pytest.raises(FlowRunError, match="missing") as info:
+        run_flow(flow, "sun", registry=registry)
+    assert info.value.node == "ask"
+
+
 def test_code_node_calls_an_allow_listed_function_with_inputs_as_keywords(
     steps: types.ModuleType,
 ) -> None:

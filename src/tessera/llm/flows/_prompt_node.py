@@ -36,7 +36,7 @@ class PromptConfiguration(BaseModel):
     @classmethod
     def _body(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            from tessera.llm.prompts._schema import check_body
+            from tessera.llm.prompts import check_body
 
             check_body(value, "inline")
         return value
@@ -94,7 +94,7 @@ class PromptNode(NodeType):
         config: PromptConfiguration = self.configuration(node)
         if config.inline is None:
             return []  # a registry prompt is resolved when the flow runs
-        from tessera.llm.prompts._schema import check_body
+        from tessera.llm.prompts import check_body
 
         body = check_body(config.inline, "inline")
         problems = _variable_problems(node, body)
@@ -106,8 +106,7 @@ class PromptNode(NodeType):
         return problems
 
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        from tessera.llm.prompts._render import render
-        from tessera.llm.prompts._schema import check_body
+        from tessera.llm.prompts import check_body, render
 
         config: PromptConfiguration = self.configuration(node)
         if config.inline is not None:
@@ -115,7 +114,7 @@ class PromptNode(NodeType):
             source = f"the inline prompt of node {node.name!r}"
         else:
             assert config.prompt is not None
-            body = check_body(ctx.registry.resolve(config.prompt).body, "prompt")
+            body = ctx.registry.prompt(config.prompt)
             source = f"prompt {config.prompt!r}"
         variant = body.variant(config.variant)
         rendered = render(body, inputs, source=source)
