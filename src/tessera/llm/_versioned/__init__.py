@@ -24,8 +24,8 @@ from tessera.llm._versioned._schema import Draft, Version
 from tessera.llm._versioned._store import VersionedStore
 
 __all__ = [
-    "RESERVED_LABELS",
     "Draft",
+    "RESERVED_LABELS",
     "Version",
     "VersionedStore",
     "check_label",

@@ -19,7 +19,7 @@ from tessera.llm._versioned._checks import (
     invalid_from_pydantic,
 )
 
-__all__ = ["MIGRATIONS", "Draft", "Version", "check_records", "insert_records"]
+__all__ = ["Draft", "MIGRATIONS", "Version", "check_records", "insert_records"]
 
 MIGRATIONS = [
     """

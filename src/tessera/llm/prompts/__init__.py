@@ -24,8 +24,8 @@ from tessera.llm.prompts._template import parse, variables_used
 
 __all__ = [
     "EXPORT_FORMAT",
-    "MAX_VARIANTS",
     "FieldChange",
+    "MAX_VARIANTS",
     "Message",
     "PromptBody",
     "PromptDiff",
