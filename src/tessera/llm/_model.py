@@ -142,6 +142,11 @@ def _converted_folder(gguf: Path, name: str) -> Path:
     return target
 
 
+def _is_adapter(folder: Path) -> bool:
+    """A LoRA adapter folder written by :func:`tessera.llm.tune.fine_tune` (no weights)."""
+    return not (folder / "config.json").is_file() and (folder / "tessera-tune.json").is_file()
+
+
 def resolve_model_folder(model: str | Path | None) -> tuple[Path, str]:
     """Turn the ``model`` argument into a transformers folder (converting GGUF once).
 
@@ -149,17 +154,24 @@ def resolve_model_folder(model: str | Path | None) -> tuple[Path, str]:
     ----------
     model : str, pathlib.Path or None
         ``None`` or ``"smollm2-135m-instruct"`` for the embedded model; a folder holding a
-        transformers ``config.json``; or a ``.gguf`` file.
+        transformers ``config.json``; a ``.gguf`` file; ``"custom:<name>[@<version>]"``
+        for a fine-tuned model registered by :mod:`tessera.llm.tune`; or a fine-tuning
+        output folder (a LoRA adapter, merged into its base model at load time).
 
     Returns
     -------
     folder : pathlib.Path
         A folder that ``from_pretrained`` reads.
     name : str
-        The model's name: :data:`DEFAULT_MODEL` or the path given.
+        The model's name: :data:`DEFAULT_MODEL`, ``"custom:<name>@<version>"`` (the version
+        pinned) or the path given.
     """
     if model is None or model == DEFAULT_MODEL:
         return _converted_folder(default_gguf_path(), DEFAULT_MODEL + "-bf16"), DEFAULT_MODEL
+    if isinstance(model, str) and model.startswith("custom:"):
+        from tessera.llm.tune._registry import resolve_custom_model
+
+        return resolve_custom_model(model)
     if not isinstance(model, str | Path):
         raise bad_value(
             "model",
@@ -169,7 +181,7 @@ def resolve_model_folder(model: str | Path | None) -> tuple[Path, str]:
         )
     path = Path(model).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").is_file() and not _is_adapter(path):
             raise bad_value(
                 "model",
                 str(model),
@@ -210,6 +222,11 @@ def load_model(model: str | Path | None = None, *, dtype: str = "bfloat16") -> L
     transformers = require("transformers")
     folder, name = resolve_model_folder(model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    if _is_adapter(folder):
+        from tessera.llm.tune._registry import load_adapter_model
+
+        loaded = load_adapter_model(folder, dtype=dtype)
+        return LoadedModel(model=loaded, tokenizer=tokenizer, folder=folder, name=name)
     loaded = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
     loaded.eval()
     loaded.requires_grad_(False)
