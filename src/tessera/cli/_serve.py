@@ -56,6 +56,15 @@ def serve(
         float, typer.Option("--rate", help="Requests per second per key (sustained).")
     ] = 10.0,
     burst: Annotated[int, typer.Option("--burst", help="Requests per key at once.")] = 40,
+    allow_code: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-code",
+            help="A function flows' Code nodes may call, 'package.module:function' or "
+            "'package.module:*' (repeat for several; none by default).",
+            show_default=False,
+        ),
+    ] = None,
     allow_public: Annotated[
         bool,
         typer.Option(
@@ -75,12 +84,14 @@ def serve(
         models=tuple(model) if model else ("tessera",),
         max_body_bytes=max_body_bytes,
         rate_limit=RateLimit(rate, burst=burst),
+        allowed_code=tuple(allow_code or ()),
     )
     if not is_loopback(host):
         err_console.print(
             f"[bold yellow]warning:[/] serving on {escape(host)}: any machine that can reach "
             "it may try keys. Use TLS (a reverse proxy) and keys with the fewest scopes.",
             highlight=False,
+            soft_wrap=True,
         )
     run(application, host=host, port=port, allow_public=allow_public)
 
@@ -108,6 +119,7 @@ def create(
         f"key {key_id} ({escape(name)}) with scopes {escape(scopes)}; store it now, it is "
         "not shown again:",
         highlight=False,
+        soft_wrap=True,
     )
     print(key)
 
