@@ -338,3 +338,23 @@ def test_renaming_nodes_and_reordering_the_document_does_not_change_outputs(
     result = run_flow(load_flow(shuffled), words, allowed_code=ALLOWED, trace=False)
     assert result.outputs == {names[k]: v for k, v in original.outputs.items()}
     assert ("loud" in original.outputs) == (len(words) >= 3)
+
+
+def test_stream_flow_checks_the_flow_and_inputs_at_the_call(steps: Steps) -> None:
+    from tessera.errors import InvalidInputError
+    from tessera.llm.flows import FlowValidationError, list_traces
+
+    flow = {
+        "name": "checked",
+        "nodes": [entry("String"), exit_("out", "String")],
+        "connections": [data("in", "document", "out", "document")],
+    }
+    with pytest.raises(InvalidInputError, match="declares its document String"):
+        stream_flow(flow, 42)
+    broken = dict(flow, connections=[])
+    with pytest.raises(FlowValidationError, match="no data connection feeds this input"):
+        stream_flow(broken, "x")
+    unread = stream_flow(flow, "x", run_id="never-read")
+    assert all(t.run_id != "never-read" for t in list_traces())
+    assert [e.kind for e in unread][-1] == "flow_end"
+    assert get_trace("never-read").status == "succeeded"

@@ -9,6 +9,7 @@ database (:class:`~tessera.llm.flows.TraceWriter`) unless ``trace=False``.
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 import time
 import uuid
@@ -61,7 +62,7 @@ def stream_flow(
     registry: Any = None,
     backend_factory: Callable[[str | None], Any] | None = None,
     trace: bool = True,
-    db: Any = None,
+    db: str | Path | sqlite3.Connection | None = None,
     flow_version: int | None = None,
     run_id: str | None = None,
 ) -> Iterator[FlowEvent]:
@@ -99,9 +100,16 @@ def stream_flow(
     Raises
     ------
     FlowValidationError
-        Before anything runs, when the flow breaks a rule.
+        At the call (before anything runs), when the flow breaks a rule.
+    InvalidInputError
+        At the call, when ``inputs`` does not have the Input node's declared type.
     FlowRunError
-        After the ``error`` event, naming the node that failed.
+        While iterating, after the ``error`` event, naming the node that failed.
+
+    Notes
+    -----
+    The flow runs in a worker thread as soon as iteration starts; closing the iterator
+    early stops the run at its next event and records the trace as ``cancelled``.
     """
     spec = require_valid(flow, allowed_code=allowed_code)
     entry = next(node for node in spec.nodes if node.type == "Input")
@@ -113,11 +121,32 @@ def stream_flow(
             "the declared type."
         )
     run_id = run_id if run_id is not None else uuid.uuid4().hex
-    writer: Any = None
+    ctx = RunContext(
+        run_id=run_id,
+        flow=spec,
+        allowed_code=tuple(allowed_code),
+        base_dir=spec.base_dir,
+        registry_factory=(lambda: registry) if registry is not None else None,
+        backend_factory=backend_factory,
+    )
+    open_trace: Callable[[], Any] | None = None
     if trace:
         from tessera.llm.flows._traces import TraceWriter
 
-        writer = TraceWriter(spec.name, inputs, flow_version=flow_version, run_id=run_id, db=db)
+        def open_trace() -> Any:
+            return TraceWriter(spec.name, inputs, flow_version=flow_version, run_id=run_id, db=db)
+
+    return _events(spec, inputs, ctx, open_trace)
+
+
+def _events(
+    spec: FlowSpec, inputs: Any, ctx: RunContext, open_trace: Callable[[], Any] | None
+) -> Iterator[FlowEvent]:
+    """Run the flow in a worker thread; yield its events from the queue it fills.
+
+    The trace is opened when iteration starts, so an iterator never consumed leaves none.
+    """
+    writer = open_trace() if open_trace is not None else None
     events: queue.Queue[Any] = queue.Queue()
     cancelled = threading.Event()
 
@@ -128,46 +157,41 @@ def stream_flow(
             writer.record(event)
         events.put(event)
 
-    ctx = RunContext(
-        run_id=run_id,
-        flow=spec,
-        allowed_code=tuple(allowed_code),
-        base_dir=spec.base_dir,
-        emitter=emit,
-        registry_factory=(lambda: registry) if registry is not None else None,
-        backend_factory=backend_factory,
-    )
+    ctx.emitter = emit
     engine = Engine(ctx, emit)
     ctx.subflow_runner = engine.run_subflow
 
     def work() -> None:
         started = time.perf_counter()
+        outcome: Any = _DONE
+        outputs: dict[str, Any] | None = None
         try:
-            engine.emit("flow_start", None, {"flow": spec.name, "run_id": run_id})
+            engine.emit("flow_start", None, {"flow": spec.name, "run_id": ctx.run_id})
             outputs = engine.run_graph(spec, inputs, "")
             elapsed = round((time.perf_counter() - started) * 1000, 3)
-            engine.emit(
-                "flow_end",
-                None,
-                {"status": "succeeded", "outputs": outputs, "duration_ms": elapsed},
-            )
-            if writer is not None:
-                writer.finish(outputs=outputs, status="succeeded")
-            events.put(_DONE)
+            summary = {"status": "succeeded", "outputs": outputs, "duration_ms": elapsed}
+            engine.emit("flow_end", None, summary)
         except _Cancelled:
-            if writer is not None:
-                writer.finish(status="cancelled", error="the consumer stopped reading events")
+            outcome = None
         except BaseException as exc:  # handed to the consuming thread
-            if writer is not None:
-                writer.finish(status="failed", error=str(exc))
-            events.put(exc)
+            outcome = exc
+        try:
+            if writer is not None and outcome is _DONE:
+                writer.finish(outputs=outputs, status="succeeded")
+            elif writer is not None and outcome is None:
+                writer.finish(status="cancelled", error="the consumer stopped reading events")
+            elif writer is not None:
+                writer.finish(status="failed", error=str(outcome))
+        except Exception as exc:  # the trace failed: the consumer must still hear of it
+            outcome = outcome if isinstance(outcome, BaseException) else exc
+        events.put(outcome)
 
-    worker = threading.Thread(target=work, name=f"flow-{run_id[:8]}", daemon=True)
+    worker = threading.Thread(target=work, name=f"flow-{ctx.run_id[:8]}", daemon=True)
     worker.start()
     try:
         while True:
             item = events.get()
-            if item is _DONE:
+            if item is _DONE or item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
@@ -180,7 +204,14 @@ def stream_flow(
 def run_flow(
     flow: FlowSpec | Mapping[str, Any] | str | Path,
     inputs: Any,
-    **options: Any,
+    *,
+    allowed_code: Iterable[str] = (),
+    registry: Any = None,
+    backend_factory: Callable[[str | None], Any] | None = None,
+    trace: bool = True,
+    db: str | Path | sqlite3.Connection | None = None,
+    flow_version: int | None = None,
+    run_id: str | None = None,
 ) -> FlowResult:
     """Run a flow to the end and return its outputs and events.
 
@@ -190,12 +221,23 @@ def run_flow(
     ------
     FlowValidationError
         When the flow breaks a rule (nothing runs).
+    InvalidInputError
+        When ``inputs`` does not have the Input node's declared type (nothing runs).
     FlowRunError
         When a node fails; :attr:`FlowRunError.node` names it.
     """
-    collected: list[FlowEvent] = []
-    run_id = options.pop("run_id", None) or uuid.uuid4().hex
-    for event in stream_flow(flow, inputs, run_id=run_id, **options):
-        collected.append(event)
+    run_id = run_id if run_id is not None else uuid.uuid4().hex
+    events = stream_flow(
+        flow,
+        inputs,
+        allowed_code=allowed_code,
+        registry=registry,
+        backend_factory=backend_factory,
+        trace=trace,
+        db=db,
+        flow_version=flow_version,
+        run_id=run_id,
+    )
+    collected = list(events)
     end = collected[-1]
     return FlowResult(run_id=run_id, outputs=dict(end.data["outputs"]), events=tuple(collected))
