@@ -1,0 +1,137 @@
+"""``tessera flows``: every command through typer's CliRunner, on real files and a real database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tessera.cli import _flows  # noqa: F401  (registers the commands on the app)
+from tessera.cli._app import app
+
+runner = CliRunner()
+
+ECHO = {
+    "name": "echo",
+    "nodes": [
+        {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
+        {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "String"}]},
+    ],
+    "connections": [
+        {
+            "name": "c",
+            "type": "Data",
+            "source": "in",
+            "target": "out",
+            "configuration": {"data": {"sourceOutput": "document", "targetInput": "document"}},
+        }
+    ],
+}
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TESSERA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path
+
+
+def write_flow(folder: Path, document: dict[str, object], name: str = "echo.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def invoke(*args: str | Path) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["flows", *map(str, args)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_validate_prints_every_problem(home: Path) -> None:
+    good = write_flow(home, ECHO)
+    code, out, _ = invoke("validate", good)
+    assert (code, out.strip()) == (0, "echo: valid (2 nodes, 1 connections)")
+    broken = {**ECHO, "connections": [], "nodes": [*ECHO["nodes"], {"name": "x", "type": "Nope"}]}
+    code, _, err = invoke("validate", write_flow(home, broken, "broken.yaml"))
+    assert code == 1
+    problems = [line for line in err.splitlines() if line.startswith("- ")]
+    assert len(problems) >= 2
+    assert any("'Nope'" in line for line in problems)
+    assert f"error: {len(problems)} problem(s)" in err
+
+
+def test_the_shipped_example_validates_by_name(home: Path) -> None:
+    code, out, _ = invoke("validate", "support-ticket")
+    assert code == 0 and "support-ticket: valid" in out
+
+
+def test_run_stream_and_traces(home: Path) -> None:
+    flow = write_flow(home, ECHO)
+    code, out, err = invoke("run", flow, "--input", '"hello"')
+    assert code == 0, err
+    assert json.loads(out) == {"out": "hello"}
+    run_id = err.split()[1]
+
+    code, out, _ = invoke("run", flow, "--input", '"again"', "--stream")
+    assert code == 0
+    lines = out.splitlines()
+    kinds = [line.split()[1] for line in lines if line[:2].isdigit()]
+    assert kinds[0] == "flow_start" and kinds[-1] == "flow_end"
+    assert "flow_output" in kinds
+
+    code, out, _ = invoke("traces", "--flow", "echo")
+    assert code == 0 and run_id in out and out.count("succeeded") == 2
+    code, out, _ = invoke("trace", run_id)
+    assert code == 0
+    assert out.splitlines()[0].startswith(f"run {run_id}: echo, succeeded")
+    assert 'outputs: {"out": "hello"}' in out
+    code, _, err = invoke("trace", "no-such-run")
+    assert code == 1 and "error: run_id='no-such-run'" in err
+
+
+def test_input_from_a_file_and_bad_input(home: Path) -> None:
+    flow = write_flow(home, ECHO)
+    (home / "in.json").write_text('"from a file"', encoding="utf-8")
+    code, out, _ = invoke("run", flow, "--input", f"@{home / 'in.json'}", "--no-trace")
+    assert code == 0 and json.loads(out) == {"out": "from a file"}
+    code, _, err = invoke("run", flow, "--input", "not json")
+    assert code == 1 and "--input='not json' is invalid: it must be JSON" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = invoke("run", flow, "--input", "42")
+    assert code == 1 and "declares its document String" in err
+
+
+def test_save_versions_label_and_run_by_reference(home: Path) -> None:
+    flow = write_flow(home, ECHO)
+    code, out, _ = invoke("save", flow, "--message", "first", "--label", "production")
+    assert (code, out.strip()) == (0, "echo version 1 (latest, production)")
+    changed = write_flow(home, {**ECHO, "description": "v2"}, "echo2.yaml")
+    assert invoke("save", changed)[1].strip() == "echo version 2 (latest)"
+    code, out, _ = invoke("versions", "echo")
+    assert code == 0 and "first" in out and "production" in out
+    assert invoke("label", "echo", "production", "2")[1].strip() == "echo@production -> version 2"
+    code, out, _ = invoke("run", "echo@production", "--input", '"x"')
+    assert code == 0 and json.loads(out) == {"out": "x"}
+    code, out, _ = invoke("traces")
+    assert "echo" in out and " 2 " in out  # the version that ran is recorded
+    code, _, err = invoke("run", "nothing@production", "--input", '"x"')
+    assert code == 1 and "error:" in err
+
+
+def test_batch_prints_metrics_and_writes_the_table(home: Path) -> None:
+    flow = write_flow(home, ECHO)
+    data = home / "data.jsonl"
+    data.write_text(
+        '{"input": "a", "expected": "a"}\n{"input": "b", "expected": "c"}\n', encoding="utf-8"
+    )
+    code, out, err = invoke("batch", flow, data, "--out", home / "table.csv")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("│"))
+    cells = [cell.strip() for cell in row.strip("│").split("│")]
+    assert cells[:5] == ["2", "1", "0.500", "0.500", "0"]
+    assert (home / "table.csv").read_text(encoding="utf-8").startswith("index,run_id,input")
+    code, _, err = invoke("batch", flow, data, "--evaluator", "os:system")
+    assert code == 1 and "allow-list" in err
