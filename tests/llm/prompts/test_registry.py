@@ -313,10 +313,9 @@ def test_run_variants_side_by_side_on_the_tiny_model(
         assert run.prompt_tokens > 0 and run.seconds > 0
         assert run.finish_reason in ("stop", "length")
     # run sends exactly the rendered messages with the variant's parameters.
-    direct = get_backend(model).chat(
-        registry.render("p@1", {"ticket": "the cat is a dog"}),
-        GenerationParams(max_tokens=6),
-    )
+    messages = registry.render("p@1", {"ticket": "the cat is a dog"})
+    assert isinstance(messages, list)
+    direct = get_backend(model).chat(messages, GenerationParams(max_tokens=6))
     assert runs[1].text == direct.text
     only = registry.run("p@1", {"ticket": "the cat is a dog"}, variants=["longer"])
     assert [r.variant for r in only] == ["longer"] and only[0].text == runs[1].text
