@@ -80,7 +80,7 @@ class JsonPath:
 def _subset_error(text: str, detail: str) -> InvalidInputError:
     return InvalidInputError(
         f"expression={text!r} is invalid: {detail}. Use $.data, then .field or [index] "
-        "steps, such as $.data.items[2].name."
+        "steps, such as $.data.items[2].name (quote other field names: $.data['where'])."
     )
 
 
