@@ -18,26 +18,14 @@ from tessera.llm.flows import (
     run_flow,
     stream_flow,
 )
+from tessera.llm.flows import (
+    conditional_connection as cond,
+)
+from tessera.llm.flows import (
+    data_connection as data,
+)
 
 STEPS = "tessera_test_engine_steps"
-
-
-def data(source: str, output: str, target: str, port: str) -> dict[str, Any]:
-    return {
-        "type": "Data",
-        "source": source,
-        "target": target,
-        "configuration": {"data": {"sourceOutput": output, "targetInput": port}},
-    }
-
-
-def cond(source: str, condition: str, target: str) -> dict[str, Any]:
-    return {
-        "type": "Conditional",
-        "source": source,
-        "target": target,
-        "configuration": {"conditional": {"condition": condition}},
-    }
 
 
 def code(name: str, function: str, inputs: dict[str, str], outputs: dict[str, str]) -> dict:

@@ -16,27 +16,12 @@ from tessera.llm.flows import (
     run_flow,
     validate_flow,
 )
-
-
-def data(source: str, output: str, target: str, port: str, name: str | None = None) -> dict:
-    connection: dict[str, Any] = {
-        "type": "Data",
-        "source": source,
-        "target": target,
-        "configuration": {"data": {"sourceOutput": output, "targetInput": port}},
-    }
-    if name:
-        connection["name"] = name
-    return connection
-
-
-def cond(source: str, condition: str, target: str) -> dict[str, Any]:
-    return {
-        "type": "Conditional",
-        "source": source,
-        "target": target,
-        "configuration": {"conditional": {"condition": condition}},
-    }
+from tessera.llm.flows import (
+    conditional_connection as cond,
+)
+from tessera.llm.flows import (
+    data_connection as data,
+)
 
 
 def base() -> dict[str, Any]:
@@ -64,9 +49,9 @@ def base() -> dict[str, Any]:
             {"name": "rest", "type": "Output", "inputs": [{"name": "document", "type": "Object"}]},
         ],
         "connections": [
-            data("in", "document", "route", "label", "c1"),
-            data("in", "document", "bill", "document", "c2"),
-            data("in", "document", "rest", "document", "c3"),
+            data("in", "document", "route", "label", name="c1"),
+            data("in", "document", "bill", "document", name="c2"),
+            data("in", "document", "rest", "document", name="c3"),
             cond("route", "billing", "bill"),
             cond("route", "default", "rest"),
         ],
@@ -335,7 +320,7 @@ RULES: list[tuple[str, Mutation, set[tuple[str | None, str]]]] = [
     ),
     (
         "multiple connections into one input",
-        lambda f: f["connections"].append(data("in", "document", "rest", "document", "c9")),
+        lambda f: f["connections"].append(data("in", "document", "rest", "document", name="c9")),
         {("rest", "inputs.document")},
     ),
     (

@@ -33,6 +33,8 @@ from tessera.llm.flows._spec import (
     NodeSpec,
     OutputSpec,
     Problem,
+    conditional_connection,
+    data_connection,
     load_flow,
 )
 from tessera.llm.flows._storage import DocumentStore, StorageNode
@@ -77,6 +79,8 @@ __all__ = [
     "TraceSummary",
     "TraceWriter",
     "code_allowed",
+    "conditional_connection",
+    "data_connection",
     "get_node_type",
     "get_trace",
     "knowledge_base",

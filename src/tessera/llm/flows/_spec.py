@@ -34,6 +34,8 @@ __all__ = [
     "NodeSpec",
     "OutputSpec",
     "Problem",
+    "conditional_connection",
+    "data_connection",
     "load_flow",
 ]
 
@@ -251,6 +253,35 @@ class FlowSpec(_Model):
         """The document as YAML text (keys in document order)."""
         text: str = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
         return text
+
+
+def data_connection(
+    source: str, output: str, target: str, input: str, *, name: str | None = None
+) -> dict[str, Any]:
+    """A Data connection as document data: ``source.output`` feeds ``target.input``.
+
+    For building flow documents in Python; ``name`` defaults as in the document.
+    """
+    connection: dict[str, Any] = {
+        "type": "Data",
+        "source": source,
+        "target": target,
+        "configuration": {"data": {"sourceOutput": output, "targetInput": input}},
+    }
+    return connection if name is None else {"name": name, **connection}
+
+
+def conditional_connection(
+    source: str, condition: str, target: str, *, name: str | None = None
+) -> dict[str, Any]:
+    """A Conditional connection as document data: ``condition`` of ``source`` enables ``target``."""
+    connection: dict[str, Any] = {
+        "type": "Conditional",
+        "source": source,
+        "target": target,
+        "configuration": {"conditional": {"condition": condition}},
+    }
+    return connection if name is None else {"name": name, **connection}
 
 
 def _problem_from_error(data: Any, error: Mapping[str, Any]) -> Problem:
