@@ -75,6 +75,13 @@ def test_bodies_are_stored_in_normal_form(registry: PromptRegistry) -> None:
         }
     ]
     assert draft.body["default_variant"] == "default"
+    declared = registry.create("u", CHAT).body["variables"]
+    assert declared["ticket"] == {
+        "type": "string",
+        "description": "the ticket text",
+        "required": True,
+    }
+    assert declared["urgent"]["required"] is False
     assert "messages" not in draft.body
     # The normal form is a fixed point.
     assert check_body(draft.body).model_dump(mode="json", exclude_none=True)["text"] == "hi"
@@ -100,6 +107,14 @@ def test_bodies_are_stored_in_normal_form(registry: PromptRegistry) -> None:
         (
             {"variables": {**CHAT["variables"], "urgent": {"type": "boolean", "default": "no"}}},
             "the default 'no' is not a boolean",
+        ),
+        (
+            {"variables": {**CHAT["variables"], "ticket": {"required": False}}},
+            "optional exactly when it has a default",
+        ),
+        (
+            {"variables": {**CHAT["variables"], "product": {"default": "x", "required": True}}},
+            "optional exactly when it has a default",
         ),
         ({"variants": []}, "1 to 5 variants, not 0"),
         ({"variants": [{"name": f"v{i}"} for i in range(6)]}, "1 to 5 variants, not 6"),

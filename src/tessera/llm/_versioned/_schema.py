@@ -19,7 +19,7 @@ from tessera.llm._versioned._checks import (
     invalid_from_pydantic,
 )
 
-__all__ = ["Draft", "MIGRATIONS", "Version", "check_records", "insert_records"]
+__all__ = ["Draft", "MIGRATIONS", "Version", "check_records", "export_record", "insert_records"]
 
 MIGRATIONS = [
     """
@@ -127,6 +127,24 @@ class _Record(BaseModel):
         for body in [self.draft.body, *(v.body for v in self.versions)]:
             check_body(body)
         return self
+
+
+def export_record(
+    draft: Draft, versions: Sequence[Version], labels: Mapping[str, int], last_number: int
+) -> dict[str, Any]:
+    """One document as plain data (the form :func:`check_records` reads back)."""
+    return {
+        "name": draft.name,
+        "description": draft.description,
+        "tags": list(draft.tags),
+        "draft": {"body": draft.body, "updated_at": draft.updated_at},
+        "last_number": last_number,
+        "versions": [
+            {"number": v.number, "body": v.body, "message": v.message, "created_at": v.created_at}
+            for v in versions
+        ],
+        "labels": {k: v for k, v in labels.items() if k != "latest"},
+    }
 
 
 _RECORDS = TypeAdapter(list[_Record])

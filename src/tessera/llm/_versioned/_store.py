@@ -25,6 +25,7 @@ from tessera.llm._versioned._schema import (
     Draft,
     Version,
     check_records,
+    export_record,
     insert_records,
 )
 
@@ -173,6 +174,11 @@ class VersionedStore:
         labels = self._labels(conn, name)
         if label not in labels:
             self._item(conn, name)
+            if label == "latest":
+                raise NotFoundError(
+                    f"label='latest': {self.kind} {name!r} has no committed version yet. "
+                    f"Commit its draft, or refer to the draft as '{name}@draft'."
+                )
             known = ", ".join(labels) if labels else "none"
             raise NotFoundError(
                 f"label={label!r}: {self.kind} {name!r} has no such label (its labels: {known}). "
@@ -411,33 +417,17 @@ class VersionedStore:
             chosen = self._names(conn) if names is None else [check_name(n) for n in names]
             records = []
             for name in chosen:
-                draft = self._draft(conn, name)
                 counter = conn.execute(
                     "SELECT last_number FROM versioned_counters WHERE kind = ? AND name = ?",
                     (self.kind, name),
                 ).fetchone()
-                labels = self._labels(conn, name)
-                labels.pop("latest", None)
                 records.append(
-                    {
-                        "name": name,
-                        "description": draft.description,
-                        "tags": list(draft.tags),
-                        "draft": {"body": draft.body, "updated_at": draft.updated_at},
-                        "last_number": 0 if counter is None else int(counter[0]),
-                        "versions": [
-                            {
-                                "number": v.number,
-                                "body": v.body,
-                                "message": v.message,
-                                "created_at": v.created_at,
-                            }
-                            for v in (
-                                self._version(conn, name, n) for n in self._numbers(conn, name)
-                            )
-                        ],
-                        "labels": labels,
-                    }
+                    export_record(
+                        self._draft(conn, name),
+                        [self._version(conn, name, n) for n in self._numbers(conn, name)],
+                        self._labels(conn, name),
+                        0 if counter is None else int(counter[0]),
+                    )
                 )
             return records
 

@@ -71,7 +71,7 @@ def bind_variables(
             f"variables: {unknown} are not declared by {source} (it declares "
             f"{sorted(declared) or 'none'}). Remove them or fix the spelling."
         )
-    missing = sorted(k for k, v in declared.items() if v.required and k not in given)
+    missing = sorted(k for k, v in declared.items() if v.default is None and k not in given)
     if missing:
         described = ", ".join(
             f"{k} ({declared[k].description})" if declared[k].description else k for k in missing

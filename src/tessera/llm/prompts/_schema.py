@@ -10,13 +10,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tessera.errors import InvalidInputError
 from tessera.llm._versioned import check_name, invalid_from_pydantic
 from tessera.llm.prompts._template import Node, parse, variables_used
+
+if TYPE_CHECKING:
+    from tessera.llm.backends import GenerationParams
 
 __all__ = ["MAX_VARIANTS", "Message", "PromptBody", "Variable", "Variant", "check_body"]
 
@@ -35,17 +38,26 @@ class Variable(BaseModel):
     """A declared template variable.
 
     ``type`` is ``"string"`` (default), ``"number"`` or ``"boolean"``. A variable with a
-    ``default`` is optional; one without is required.
+    ``default`` is optional; one without is required. ``required`` may be written for
+    readability; it must agree with the default (the normal form always holds it).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
     type: Literal["string", "number", "boolean"] = "string"
     description: str = ""
     default: str | bool | int | float | None = None
+    required: bool | None = None
 
     @model_validator(mode="after")
     def _default_has_the_type(self) -> Variable:
         value = self.default
+        if self.required is None:
+            self.required = value is None
+        elif self.required != (value is None):
+            raise ValueError(
+                "required: true with a default, or required: false without one; a variable "
+                "is optional exactly when it has a default"
+            )
         if value is None:
             return self
         if isinstance(value, bool) != (self.type == "boolean") or not isinstance(
@@ -55,11 +67,6 @@ class Variable(BaseModel):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("the default must be a finite number")
         return self
-
-    @property
-    def required(self) -> bool:
-        """True when the variable has no default."""
-        return self.default is None
 
 
 class Message(BaseModel):
@@ -103,7 +110,7 @@ class Variant(BaseModel):
         self.generation_params()
         return self
 
-    def generation_params(self) -> Any:
+    def generation_params(self) -> GenerationParams:
         """The :class:`~tessera.llm.backends.GenerationParams` of this variant."""
         from tessera.llm.backends import GenerationParams
 
