@@ -188,6 +188,9 @@ def test_iterator_and_collector_map_over_an_array_and_gather_in_order(
     per_item = [e.node for e in result.events if e.kind == "node_output" and e.node]
     assert [n for n in per_item if n.startswith("add")] == [f"add[{i}]" for i in range(5)]
     assert run_flow(flow, [], allowed_code=[f"{STEPS}:*"]).outputs == {"out": []}
+    with pytest.raises(FlowRunError, match="item 1") as info:
+        run_flow(flow, [items[0], "not an object"], allowed_code=[f"{STEPS}:*"])
+    assert info.value.node == "each"
 
 
 def test_model_node_generates_with_the_named_backend(tiny_llama: Any) -> None:

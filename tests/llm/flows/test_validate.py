@@ -480,3 +480,44 @@ def test_a_valid_flow_round_trips_through_yaml_and_a_file(tmp_path: Path) -> Non
     assert again.base_dir == tmp_path.resolve() and spec.base_dir is None
     assert load_flow(str(path)).to_dict() == spec.to_dict()
     assert load_flow(spec.model_dump_json(by_alias=True)).to_dict() == spec.to_dict()
+
+
+def test_problems_inside_nested_loop_bodies_carry_every_loop_name() -> None:
+    def loop(name: str, body: dict[str, Any], exit_when: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "type": "DoWhile",
+            "configuration": {"body": body, "maxIterations": 2, "exitWhen": exit_when},
+            "inputs": [{"name": "n", "type": "Number", "expression": "$.data.n"}],
+            "outputs": [{"name": "n", "type": "Number"}],
+        }
+
+    def wrap(inner: dict[str, Any], input_type: str = "Object") -> dict[str, Any]:
+        return {
+            "name": f"around-{inner['name']}",
+            "nodes": [
+                {
+                    "name": "in",
+                    "type": "Input",
+                    "outputs": [{"name": "document", "type": input_type}],
+                },
+                inner,
+                {
+                    "name": "out",
+                    "type": "Output",
+                    "inputs": [{"name": "document", "type": "Number"}],
+                },
+            ],
+            "connections": [
+                data("in", "document", inner["name"], "n"),
+                data(inner["name"], "n", "out", "document"),
+            ],
+        }
+
+    innermost = {"name": "leaf", "nodes": [], "connections": []}
+    inner = loop("inner", innermost, "m > 1")
+    flow = wrap(loop("outer", wrap(inner, input_type="String"), "n > 1"))
+    where = {(p.node, p.field) for p in validate_flow(flow)}
+    assert ("outer/inner", "configuration.exitWhen") in where
+    assert ("outer/in", "outputs.document.type") in where
+    assert ("outer/inner", "configuration.body.nodes") in where

@@ -205,7 +205,11 @@ class Engine:
         collectors = collectors_of(state.spec, node.name)
         for collector in collectors:
             values[(collector, _GATHERED)] = []
+        item_port = node.output("arrayItem")
+        assert item_port is not None
         for index, item in enumerate(array):
+            if not type_ok(item, item_port.type):
+                raise _type_error(f"item {index}", item, item_port.type)
             item_values = dict(values)
             item_values[(node.name, "arrayItem")] = item
             item_values[(node.name, "arraySize")] = len(array)

@@ -83,7 +83,7 @@ def _check_ports(node: NodeSpec, node_type: NodeType) -> list[Problem]:
     return problems
 
 
-def _check_node(node: NodeSpec, allowed_code: tuple[str, ...], prefix: str) -> list[Problem]:
+def _check_node(node: NodeSpec, allowed_code: tuple[str, ...]) -> list[Problem]:
     from tessera.llm.flows._builtin import CodeNode, DoWhileNode
     from tessera.llm.flows._nodes import get_node_type, node_types
 
@@ -120,7 +120,18 @@ def _check_node(node: NodeSpec, allowed_code: tuple[str, ...], prefix: str) -> l
         from tessera.llm.flows._spec import load_flow
 
         body = load_flow(node_type.configuration(node).body)
-        body_problems = check_flow(body, allowed_code=allowed_code, prefix=f"{prefix}{node.name}/")
+        body_problems = check_flow(body, allowed_code=allowed_code, prefix=f"{node.name}/")
+        for entry in (n for n in body.nodes if n.type == "Input"):
+            declared = entry.output("document")
+            if declared is not None and declared.type != "Object":
+                body_problems.append(
+                    Problem(
+                        f"{node.name}/{entry.name}",
+                        "outputs.document.type",
+                        f"type={declared.type!r} is invalid: a DoWhile body's Input receives the "
+                        "loop state, an Object; declare type: Object",
+                    )
+                )
         outputs = [n for n in body.nodes if n.type == "Output"]
         if len(outputs) > 1:
             body_problems.append(
@@ -344,12 +355,14 @@ def check_flow(
     if not any(node.type == "Output" for node in spec.nodes):
         problems.append(Problem(None, "nodes", "a flow needs at least one Output node; add one"))
     for node in spec.nodes:
-        problems += _check_node(node, allowed, prefix)
+        problems += _check_node(node, allowed)
     problems += _check_connections(spec)
     problems += _check_graph(spec)
     if prefix:
         problems = [
-            Problem(f"{prefix}{p.node}" if p.node else prefix.rstrip("/"), p.field, p.message)
+            Problem(f"{prefix}{p.node}", p.field, p.message)
+            if p.node
+            else Problem(prefix.rstrip("/"), f"configuration.body.{p.field}", p.message)
             for p in problems
         ]
     return problems
