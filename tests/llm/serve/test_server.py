@@ -108,6 +108,24 @@ def test_openapi_document_declares_the_bearer_scheme(guarded: Live) -> None:
     assert httpx.get(f"{guarded.url}/docs").status_code == 401  # no CDN-backed pages
 
 
+def test_every_route_but_the_public_ones_needs_a_key_and_names_its_scope(guarded: Live) -> None:
+    from tessera.llm.serve import SCOPES
+
+    document = httpx.get(f"{guarded.url}/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if path == "/healthz":
+                assert "security" not in operation
+                continue
+            assert {"bearer": []} in operation.get("security", []), (method, path)
+            described = operation.get("description", "")
+            assert any(f"`{scope}`" in described for scope in SCOPES), (method, path)
+            # And the server agrees: without a key, every one of them is refused.
+            concrete = path.replace("{", "").replace("}", "")
+            response = httpx.request(method.upper(), f"{guarded.url}{concrete}")
+            assert response.status_code == 401, (method, path)
+
+
 def test_body_size_limit_declared_and_chunked(guarded: Live) -> None:
     client = guarded.client("models:invoke")
     big = b'{"messages": [' + b" " * 5000 + b"]}"

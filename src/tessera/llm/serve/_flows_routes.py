@@ -29,7 +29,6 @@ from tessera.llm.serve._http import (
     FlowsWriteKey,
     ServiceState,
     json_default,
-    require,
     service,
 )
 from tessera.llm.serve._prompts_routes import open_prompts
@@ -217,4 +216,4 @@ async def trace(run_id: str, request: Request, _key: FlowsReadKey) -> dict[str, 
     return result
 
 
-add_store_routes(router, open_flows, require("flows:read"), require("flows:write"))
+add_store_routes(router, open_flows, "flows:read", "flows:write")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from tessera.llm.serve._http import PromptsReadKey, ServiceState, require, service
+from tessera.llm.serve._http import PromptsReadKey, ServiceState, service
 from tessera.llm.serve._store_routes import add_store_routes
 
 __all__ = ["RenderBody", "open_prompts", "router"]
@@ -64,4 +64,4 @@ async def diff(ref: str, other: str, request: Request, _key: PromptsReadKey) -> 
     return {**asdict(found), "identical": found.identical}
 
 
-add_store_routes(router, open_prompts, require("prompts:read"), require("prompts:write"))
+add_store_routes(router, open_prompts, "prompts:read", "prompts:write")

@@ -1,6 +1,7 @@
 """The routes every versioned store gets (prompts and flows): drafts, versions, labels.
 
-``add_store_routes(router, plural, open_store, read, write)`` adds, under ``/v1/<plural>``::
+``add_store_routes(router, open_store, read_scope, write_scope)`` adds, under the router's
+prefix ``/v1/<plural>``::
 
     GET    /                         names, with their labels
     POST   /                         create (draft only)                       201
@@ -26,7 +27,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from tessera.llm.serve._http import ServiceState, service
+from tessera.llm.serve._http import ServiceState, require, service
 
 __all__ = ["CommitBody", "CreateBody", "DraftBody", "LabelBody", "add_store_routes"]
 
@@ -65,8 +66,8 @@ class LabelBody(BaseModel):
 def add_store_routes(
     router: APIRouter,
     open_store: Callable[[ServiceState], Any],
-    read: Any,
-    write: Any,
+    read_scope: str,
+    write_scope: str,
 ) -> None:
     """Add the versioned-store routes to ``router`` (whose prefix is ``/v1/<plural>``).
 
@@ -76,8 +77,8 @@ def add_store_routes(
         Gets the routes.
     open_store : callable
         ``ServiceState -> VersionedStore`` (a :class:`PromptRegistry`, a :class:`FlowRegistry`).
-    read, write : dependency
-        :func:`~tessera.llm.serve._http.require` of the area's read and write scopes.
+    read_scope, write_scope : str
+        The scopes that reading and changing need (``"prompts:read"``, ...).
     """
 
     async def call(request: Request, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -85,23 +86,31 @@ def add_store_routes(
         store = open_store(service(request))
         return await run_in_threadpool(getattr(store, method), *args, **kwargs)
 
-    reads, writes = [read], [write]
+    reads, read_doc = [require(read_scope)], f"Scope `{read_scope}`."
+    writes, write_doc = [require(write_scope)], f"Scope `{write_scope}`."
 
-    @router.get("", dependencies=reads, summary="Names, with their labels")
+    @router.get("", dependencies=reads, description=read_doc, summary="Names, with their labels")
     async def list_names(request: Request) -> list[dict[str, Any]]:
         def collect(store: Any) -> list[dict[str, Any]]:
             return [{"name": n, "labels": store.labels(n)} for n in store.names()]
 
         return await run_in_threadpool(collect, open_store(service(request)))
 
-    @router.post("", status_code=201, dependencies=writes, summary="Create (a draft)")
+    @router.post(
+        "", status_code=201, dependencies=writes, description=write_doc, summary="Create (a draft)"
+    )
     async def create(body: CreateBody, request: Request) -> dict[str, Any]:
         draft = await call(
             request, "create", body.name, body.body, description=body.description, tags=body.tags
         )
         return asdict(draft)
 
-    @router.get("/{name}", dependencies=reads, summary="Draft, version numbers and labels")
+    @router.get(
+        "/{name}",
+        dependencies=reads,
+        description=read_doc,
+        summary="Draft, version numbers and labels",
+    )
     async def show(name: str, request: Request) -> dict[str, Any]:
         def collect(store: Any) -> dict[str, Any]:
             return {
@@ -112,48 +121,83 @@ def add_store_routes(
 
         return await run_in_threadpool(collect, open_store(service(request)))
 
-    @router.delete("/{name}", dependencies=writes, summary="Delete with every version")
+    @router.delete(
+        "/{name}", dependencies=writes, description=write_doc, summary="Delete with every version"
+    )
     async def delete(name: str, request: Request) -> dict[str, Any]:
         await call(request, "delete", name)
         return {"deleted": name}
 
-    @router.put("/{name}/draft", dependencies=writes, summary="Replace the draft")
+    @router.put(
+        "/{name}/draft", dependencies=writes, description=write_doc, summary="Replace the draft"
+    )
     async def update_draft(name: str, body: DraftBody, request: Request) -> dict[str, Any]:
         return asdict(await call(request, "update_draft", name, body.body))
 
-    @router.get("/{name}/versions", dependencies=reads, summary="Every version, oldest first")
+    @router.get(
+        "/{name}/versions",
+        dependencies=reads,
+        description=read_doc,
+        summary="Every version, oldest first",
+    )
     async def versions(name: str, request: Request) -> list[dict[str, Any]]:
         return [asdict(v) for v in await call(request, "versions", name)]
 
     @router.post(
-        "/{name}/versions", status_code=201, dependencies=writes, summary="Commit the draft"
+        "/{name}/versions",
+        status_code=201,
+        dependencies=writes,
+        description=write_doc,
+        summary="Commit the draft",
     )
     async def commit(name: str, body: CommitBody, request: Request) -> dict[str, Any]:
         return asdict(await call(request, "commit", name, body.message))
 
-    @router.get("/{name}/versions/{number}", dependencies=reads, summary="One version")
+    @router.get(
+        "/{name}/versions/{number}", dependencies=reads, description=read_doc, summary="One version"
+    )
     async def version(name: str, number: int, request: Request) -> dict[str, Any]:
         return asdict(await call(request, "get", name, number))
 
-    @router.delete("/{name}/versions/{number}", dependencies=writes, summary="Delete a version")
+    @router.delete(
+        "/{name}/versions/{number}",
+        dependencies=writes,
+        description=write_doc,
+        summary="Delete a version",
+    )
     async def delete_version(
         name: str, number: int, request: Request, force: bool = False
     ) -> dict[str, Any]:
         await call(request, "delete_version", name, number, force=force)
         return {"deleted": f"{name}@{number}"}
 
-    @router.get("/{name}/labels", dependencies=reads, summary="Label -> version number")
+    @router.get(
+        "/{name}/labels",
+        dependencies=reads,
+        description=read_doc,
+        summary="Label -> version number",
+    )
     async def labels(name: str, request: Request) -> dict[str, int]:
         found: dict[str, int] = await call(request, "labels", name)
         return found
 
-    @router.put("/{name}/labels/{label}", dependencies=writes, summary="Point a label")
+    @router.put(
+        "/{name}/labels/{label}",
+        dependencies=writes,
+        description=write_doc,
+        summary="Point a label",
+    )
     async def set_label(name: str, label: str, body: LabelBody, request: Request) -> dict[str, int]:
         await call(request, "set_label", name, label, body.version)
         found: dict[str, int] = await call(request, "labels", name)
         return found
 
-    @router.delete("/{name}/labels/{label}", dependencies=writes, summary="Remove a label")
+    @router.delete(
+        "/{name}/labels/{label}",
+        dependencies=writes,
+        description=write_doc,
+        summary="Remove a label",
+    )
     async def delete_label(name: str, label: str, request: Request) -> dict[str, int]:
         await call(request, "delete_label", name, label)
         found: dict[str, int] = await call(request, "labels", name)
