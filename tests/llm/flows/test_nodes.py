@@ -526,3 +526,36 @@ def test_a_new_node_type_plugs_in_without_editing_the_engine(
         @register_node_type
         class Nameless(NodeType):
             pass
+
+
+def test_model_node_without_a_model_runs_the_embedded_default(
+    default_runtime: Any, tessera_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tessera.llm.backends import GenerationParams, get_backend
+
+    # The session home holds the converted default model; a fresh home would convert again.
+    monkeypatch.setenv("TESSERA_HOME", str(tessera_home))
+
+    flow = {
+        "name": "default-model",
+        "nodes": [
+            entry("String"),
+            {
+                "name": "gen",
+                "type": "Model",
+                "configuration": {"params": {"max_tokens": 4}},
+                "inputs": [{"name": "prompt", "type": "String"}],
+                "outputs": [{"name": "modelCompletion", "type": "String"}],
+            },
+            exit_("out", "String"),
+        ],
+        "connections": [
+            data("in", "document", "gen", "prompt"),
+            data("gen", "modelCompletion", "out", "document"),
+        ],
+    }
+    text = run_flow(flow, "Name a colour.", trace=False).outputs["out"]
+    direct = get_backend(None).chat(
+        [{"role": "user", "content": "Name a colour."}], GenerationParams(max_tokens=4)
+    )
+    assert text == direct.text and text.strip()
