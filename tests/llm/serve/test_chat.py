@@ -82,6 +82,20 @@ def test_streamed_pieces_join_to_the_whole_answer(live: Live) -> None:
     assert text == whole["choices"][0]["message"]["content"]
 
 
+def test_a_client_leaving_mid_stream_frees_the_model(live: Live) -> None:
+    """The generating thread stops and releases the model's lock; the next request runs."""
+    client = live.client("models:invoke")
+    long = {"messages": MESSAGES, "max_tokens": 400, "stream": True}
+    for _ in range(2):
+        with client.stream("POST", "/v1/chat/completions", json=long) as response:
+            first = next(response.iter_lines())
+            assert first.startswith("data: ")
+        # Leaving the block closed the connection after one event.
+    after = client.post("/v1/chat/completions", json={"messages": MESSAGES, "max_tokens": 3})
+    assert after.status_code == 200
+    assert after.json()["usage"]["completion_tokens"] <= 3
+
+
 def test_stream_with_usage_is_refused_clearly(live: Live) -> None:
     response = live.client("models:invoke").post(
         "/v1/chat/completions",
