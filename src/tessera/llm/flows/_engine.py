@@ -112,10 +112,10 @@ class Engine:
         values: dict[tuple[str, str], Any],
         status: dict[str, str],
     ) -> bool:
-        conditionals = [c for c in state.spec.connections if c.target == node.name]
+        incoming = [c for c in state.spec.connections if c.target == node.name]
         fired_any = False
         has_conditional = False
-        for connection in conditionals:
+        for connection in incoming:
             if connection.type == "Conditional":
                 has_conditional = True
                 assert connection.configuration.conditional is not None
