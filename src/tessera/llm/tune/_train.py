@@ -217,6 +217,22 @@ def _base_name(model: str | Path | None, loaded_name: str) -> str:
     return str(Path(loaded_name).expanduser().resolve())
 
 
+def _rate_factor(total_steps: int) -> Any:
+    """Linear warm-up over the first tenth of the steps, then linear decay towards 0.
+
+    Unlike transformers' schedule, the first step already moves (rate 1/warm-up, not 0)
+    and the last one too, so a run of a few steps still learns.
+    """
+    warmup = max(1, math.ceil(WARMUP_FRACTION * total_steps))
+
+    def factor(done: int) -> float:
+        if done < warmup:
+            return (done + 1) / warmup
+        return max(0.0, (total_steps - done) / max(1, total_steps - warmup + 1))
+
+    return factor
+
+
 def _validation_steps(steps_per_epoch: int, per_epoch: int) -> set[int]:
     """Epoch-local step numbers (1-based) after which to validate; the last always."""
     count = min(per_epoch, steps_per_epoch)
@@ -317,10 +333,7 @@ def fine_tune(
     optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=0.0)
     steps_per_epoch = math.ceil(len(train_items) / params.batch_size)
     total_steps = steps_per_epoch * params.epoch_count
-    transformers = require("transformers")
-    schedule = transformers.get_linear_schedule_with_warmup(
-        optimizer, math.ceil(WARMUP_FRACTION * total_steps), total_steps
-    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _rate_factor(total_steps))
     pad_id = loaded.tokenizer.pad_token_id
     pad_id = int(pad_id) if isinstance(pad_id, int) else 0
     checkpoints = _validation_steps(steps_per_epoch, params.validations_per_epoch)
