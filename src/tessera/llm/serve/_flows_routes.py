@@ -40,13 +40,8 @@ router = APIRouter(prefix="/v1/flows", tags=["flows"])
 
 
 def open_flows(state: ServiceState) -> Any:
-    """The flow registry in the service's database (one per app, created on first use)."""
-    registry = state.extras.get("flows")
-    if registry is None:
-        from tessera.llm.flows import FlowRegistry
-
-        registry = state.extras.setdefault("flows", FlowRegistry(state.db_path))
-    return registry
+    """The service's :class:`~tessera.llm.flows.FlowRegistry`."""
+    return state.registry("flows")
 
 
 class ValidateBody(BaseModel):

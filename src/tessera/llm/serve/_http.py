@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -139,6 +139,17 @@ class ServiceState:
     allowed_code: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
     _model_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def registry(self, area: Literal["prompts", "flows"]) -> Any:
+        """The area's registry in the service's database, made once, on first use."""
+        found = self.extras.get(area)
+        if found is None:
+            from tessera.llm.flows import FlowRegistry
+            from tessera.llm.prompts import PromptRegistry
+
+            make = PromptRegistry if area == "prompts" else FlowRegistry
+            found = self.extras.setdefault(area, make(self.db_path))
+        return found
 
     def model_lock(self, model_id: str) -> asyncio.Lock:
         """One lock per model: generations of one model run one at a time."""

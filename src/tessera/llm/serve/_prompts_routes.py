@@ -24,13 +24,8 @@ router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
 
 
 def open_prompts(state: ServiceState) -> Any:
-    """The prompt registry in the service's database (one per app, created on first use)."""
-    registry = state.extras.get("prompts")
-    if registry is None:
-        from tessera.llm.prompts import PromptRegistry
-
-        registry = state.extras.setdefault("prompts", PromptRegistry(state.db_path))
-    return registry
+    """The service's :class:`~tessera.llm.prompts.PromptRegistry`."""
+    return state.registry("prompts")
 
 
 class RenderBody(BaseModel):
