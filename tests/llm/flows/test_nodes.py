@@ -43,6 +43,28 @@ def exit_(name: str, kind: str, expression: str = "$.data") -> dict[str, Any]:
     return {"name": name, "type": "Output", "inputs": [port]}
 
 
+def generating(node_type: str, configuration: dict[str, Any], port: str) -> dict[str, Any]:
+    """in (String) -> a Prompt or Model node "gen" fed on ``port`` -> Output "out"."""
+    return {
+        "name": f"{node_type.lower()}-flow",
+        "nodes": [
+            entry("String"),
+            {
+                "name": "gen",
+                "type": node_type,
+                "configuration": configuration,
+                "inputs": [{"name": port, "type": "String"}],
+                "outputs": [{"name": "modelCompletion", "type": "String"}],
+            },
+            exit_("out", "String"),
+        ],
+        "connections": [
+            data("in", "document", "gen", port),
+            data("gen", "modelCompletion", "out", "document"),
+        ],
+    }
+
+
 @pytest.fixture(autouse=True)
 def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TESSERA_HOME", str(tmp_path))
@@ -197,24 +219,9 @@ def test_model_node_generates_with_the_named_backend(tiny_llama: Any) -> None:
     from tessera.llm.backends import GenerationParams, get_backend
 
     model = f"tessera:{tiny_llama.folder}"
-    flow = {
-        "name": "raw",
-        "nodes": [
-            entry("String"),
-            {
-                "name": "gen",
-                "type": "Model",
-                "configuration": {"model": model, "params": {"max_tokens": 6}, "system": "be one"},
-                "inputs": [{"name": "prompt", "type": "String"}],
-                "outputs": [{"name": "modelCompletion", "type": "String"}],
-            },
-            exit_("out", "String"),
-        ],
-        "connections": [
-            data("in", "document", "gen", "prompt"),
-            data("gen", "modelCompletion", "out", "document"),
-        ],
-    }
+    flow = generating(
+        "Model", {"model": model, "params": {"max_tokens": 6}, "system": "be one"}, "prompt"
+    )
     result = run_flow(flow, "the cat is")
     direct = get_backend(model).chat(
         [{"role": "system", "content": "be one"}, {"role": "user", "content": "the cat is"}],
@@ -290,35 +297,18 @@ def test_prompt_node_resolves_a_registry_label_when_the_flow_runs(
     registry.update_draft("explain", body)
     registry.commit("explain", "nine tokens")
     registry.set_label("explain", "production", 1)
-    flow = {
-        "name": "explain",
-        "nodes": [
-            entry("String"),
-            {
-                "name": "ask",
-                "type": "Prompt",
-                "configuration": {"prompt": "explain@production"},
-                "inputs": [{"name": "topic", "type": "String"}],
-                "outputs": [{"name": "modelCompletion", "type": "String"}],
-            },
-            exit_("out", "String"),
-        ],
-        "connections": [
-            data("in", "document", "ask", "topic"),
-            data("ask", "modelCompletion", "out", "document"),
-        ],
-    }
+    flow = generating("Prompt", {"prompt": "explain@production"}, "topic")
     first = run_flow(flow, "sun", registry=registry).outputs["out"]
     assert first == registry.run("explain@1", {"topic": "sun"})[0].text
     registry.set_label("explain", "production", 2)
     second = run_flow(flow, "sun", registry=registry).outputs["out"]
     assert second == registry.run("explain@2", {"topic": "sun"})[0].text
     flow["nodes"][1]["configuration"] = {"prompt": "explain@@x"}
-    assert [(p.node, p.field) for p in validate_flow(flow)] == [("ask", "configuration.prompt")]
+    assert [(p.node, p.field) for p in validate_flow(flow)] == [("gen", "configuration.prompt")]
     flow["nodes"][1]["configuration"] = {"prompt": "missing@production"}
     with pytest.raises(FlowRunError, match="missing") as info:
         run_flow(flow, "sun", registry=registry)
-    assert info.value.node == "ask"
+    assert info.value.node == "gen"
 
 
 def test_code_node_calls_an_allow_listed_function_with_inputs_as_keywords(
@@ -536,24 +526,7 @@ def test_model_node_without_a_model_runs_the_embedded_default(
     # The session home holds the converted default model; a fresh home would convert again.
     monkeypatch.setenv("TESSERA_HOME", str(tessera_home))
 
-    flow = {
-        "name": "default-model",
-        "nodes": [
-            entry("String"),
-            {
-                "name": "gen",
-                "type": "Model",
-                "configuration": {"params": {"max_tokens": 4}},
-                "inputs": [{"name": "prompt", "type": "String"}],
-                "outputs": [{"name": "modelCompletion", "type": "String"}],
-            },
-            exit_("out", "String"),
-        ],
-        "connections": [
-            data("in", "document", "gen", "prompt"),
-            data("gen", "modelCompletion", "out", "document"),
-        ],
-    }
+    flow = generating("Model", {"params": {"max_tokens": 4}}, "prompt")
     text = run_flow(flow, "Name a colour.", trace=False).outputs["out"]
     direct = get_backend(None).chat(
         [{"role": "user", "content": "Name a colour."}], GenerationParams(max_tokens=4)
