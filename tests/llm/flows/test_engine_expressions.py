@@ -227,3 +227,10 @@ def test_evaluation_errors_name_the_expression() -> None:
     with pytest.raises(InvalidInputError, match="failed: KeyError"):
         evaluate("d['missing']", {"d": {}})
     assert evaluate("d['k'][0] == 'v'", {"d": {"k": ["v"]}}) is True
+
+
+@pytest.mark.parametrize("attempt", ["[1] * 100000000", "x * 100000000", "'a' * 10000000"])
+def test_expressions_cannot_build_huge_values(attempt: str) -> None:
+    assert check_expression(attempt, ["x"]) is None  # allowed syntax, refused when too big
+    with pytest.raises(InvalidInputError, match="IterableTooLong"):
+        evaluate(attempt, {"x": "abc"})
