@@ -96,6 +96,17 @@ def test_a_client_leaving_mid_stream_frees_the_model(live: Live) -> None:
     assert after.json()["usage"]["completion_tokens"] <= 3
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_request_longer_than_the_context_is_a_400_streamed_or_not(
+    live: Live, stream: bool
+) -> None:
+    request = {"messages": MESSAGES, "max_tokens": 100_000, "stream": stream}
+    response = live.client("models:invoke").post("/v1/chat/completions", json=request)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "max_new_tokens" in error["message"] or "context" in error["message"]
+
+
 def test_stream_with_usage_is_refused_clearly(live: Live) -> None:
     response = live.client("models:invoke").post(
         "/v1/chat/completions",

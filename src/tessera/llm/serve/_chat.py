@@ -3,8 +3,10 @@
 Generation is CPU-bound and blocking, so it runs in a worker thread, never on the event
 loop; one asyncio lock per model makes requests for one model wait their turn without
 holding a thread each. A streamed reply is produced in one dedicated thread (the backend's
-generator holds its model lock, which must be released by the thread that took it) and
-handed to the event loop piece by piece.
+generator holds the backend's own lock, which must be released by the thread that took
+it, and which serialises it with every other request for the model) and handed to the
+event loop piece by piece. The first piece is awaited before the response starts, so a
+request that fails early (a prompt longer than the context) gets its status code.
 """
 
 from __future__ import annotations
@@ -164,8 +166,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, _key: 
                 "token counts. Make a request with stream=false for usage.",
                 param="stream_options",
             )
-        pieces = backend.stream(messages, params)  # checks the messages now
-        chunks = _chunks(state, model, pieces, completion_id, created)
+        pieces = stream_in_thread(backend.stream(messages, params))
+        try:
+            first: str | None = await anext(pieces)
+        except StopAsyncIteration:
+            first = None
+        chunks = _chunks(model, first, pieces, completion_id, created)
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
@@ -193,7 +199,7 @@ def _event(payload: Mapping[str, Any] | str) -> bytes:
 
 
 async def _chunks(
-    state: ServiceState, model: str, pieces: Iterator[str], completion_id: str, created: int
+    model: str, first: str | None, rest: AsyncIterator[str], completion_id: str, created: int
 ) -> AsyncIterator[bytes]:
     def chunk(delta: dict[str, str], finish: str | None) -> bytes:
         return _event(
@@ -206,18 +212,19 @@ async def _chunks(
             }
         )
 
-    async with state.model_lock(model):
-        yield chunk({"role": "assistant", "content": ""}, None)
+    yield chunk({"role": "assistant", "content": ""}, None)
+    if first is not None:
+        yield chunk({"content": first}, None)
         try:
-            async for piece in stream_in_thread(pieces):
+            async for piece in rest:
                 yield chunk({"content": piece}, None)
         except Exception as exc:  # the status line is gone: report in the stream
             yield _event({"error": {"message": str(exc), "code": status_of(exc)}})
             yield _event("[DONE]")
             return
-        # The backend's stream does not say whether max_tokens or the end of the answer
-        # stopped it, so the last chunk leaves finish_reason unknown (null).
-        yield chunk({}, None)
+    # The backend's stream does not say whether max_tokens or the end of the answer
+    # stopped it, so the last chunk leaves finish_reason unknown (null).
+    yield chunk({}, None)
     yield _event("[DONE]")
 
 
