@@ -170,6 +170,12 @@ def test_flow_validate_save_invoke_and_trace(live: Live, tiny_id: str, ask_promp
 
     direct = get_backend(tiny_id).chat(EXPECTED_MESSAGES, GenerationParams(max_tokens=4))
     assert invoker.post("/v1/flows/animals/invoke", json={"inputs": {}}).status_code == 400
+    # Streamed or not, inputs of the wrong type are refused before the response starts.
+    for stream in (False, True):
+        wrong = invoker.post("/v1/flows/animals/invoke", json={"inputs": "dog", "stream": stream})
+        assert wrong.status_code == 400, wrong.text
+        assert "declares its document Object" in wrong.json()["error"]["message"]
+    assert invoker.post("/v1/flows/nothing/invoke", json={"inputs": {}}).status_code == 404
     ran = invoker.post("/v1/flows/animals@production/invoke", json={"inputs": {"animal": "dog"}})
     assert ran.status_code == 200, ran.text
     result = ran.json()
