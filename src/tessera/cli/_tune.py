@@ -214,7 +214,9 @@ def _check_only(
         raise DataValidationError(
             sources, problems, valid + len({(p.source, p.line) for p in problems})
         )
-    console.print("; ".join(counts) + f"; all within {limit} tokens.", highlight=False)
+    console.print(
+        "; ".join(counts) + f"; all within {limit} tokens.", highlight=False, soft_wrap=True
+    )
 
 
 @llm_app.command("tuned")
@@ -225,14 +227,18 @@ def tuned(
         typer.Argument(help="Show only this custom model's versions.", show_default=False),
     ] = None,
 ) -> None:
-    """List the fine-tuned models registered under $TESSERA_HOME (custom:NAME@VERSION)."""
+    """List the fine-tuned models registered under $TESSERA_HOME (custom:NAME@VERSION).
+
+    With NAME, also print each version's folder (where Medusa heads for it go: FOLDER/medusa).
+    """
     from tessera.llm.tune import list_models
 
     models = list_models(name)
     if not models:
         console.print("No custom models yet: tessera llm tune DATA --name NAME")
         return
-    table = Table("model", "base", "kind", "medusa", "best val. loss", "created", "folder")
+    table = Table("model", "base", "kind", "medusa", "best val. loss", "created")
+    table.columns[0].no_wrap = True
     for item in models:
         best = item.training.get("best_validation_loss")
         table.add_row(
@@ -241,7 +247,11 @@ def tuned(
             "merged" if item.merged else "adapter",
             "yes" if item.has_medusa else "no",
             "-" if best is None else f"{best:.3f}",
-            item.created_at[:19],
-            str(item.folder),
+            item.created_at[:10],
         )
     console.print(table)
+    if name is not None:
+        for item in models:
+            console.print(
+                f"{item.spec}: {escape(str(item.folder))}", highlight=False, soft_wrap=True
+            )
