@@ -37,12 +37,20 @@ class Section:
 def _sections() -> list[Callable[[], Section]]:
     """The section builders, one per part, in page order."""
     from tessera.demo._assign import assign_section
+    from tessera.demo._flows import flows_section
     from tessera.demo._llm import llm_section
     from tessera.demo._mltest import mltest_section
     from tessera.demo._split import split_section
     from tessera.demo._synth import synth_section
 
-    return [assign_section, split_section, synth_section, mltest_section, llm_section]
+    return [
+        assign_section,
+        split_section,
+        synth_section,
+        mltest_section,
+        llm_section,
+        flows_section,
+    ]
 
 
 _CSS = """
