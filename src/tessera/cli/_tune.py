@@ -6,6 +6,7 @@ commands so that ``tessera --help`` never loads torch.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -154,6 +155,9 @@ def tune(
         progress=not quiet,
     )
     version = register_model(result, name, merge=merge)
+    if output is None:
+        # The run folder was a scratch copy under $TESSERA_HOME: the version holds it all.
+        shutil.rmtree(result.folder, ignore_errors=True)
     last = result.training[-1]
     best = result.best_validation_loss
     console.print(
