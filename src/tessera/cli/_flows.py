@@ -27,7 +27,8 @@ FlowArg = Annotated[
     str,
     typer.Argument(
         help="A flow file (.yaml/.json), a saved flow reference (NAME, NAME@3, "
-        "NAME@production, NAME@draft) or a shipped example's name (support-ticket).",
+        "NAME@production, NAME@draft) or a shipped example's name (support-ticket, "
+        "support-ticket-classifier).",
         show_default=False,
     ),
 ]
@@ -56,9 +57,12 @@ def _allowed(allow_code: list[str] | None) -> list[str]:
     return [EXAMPLE_CODE, *(allow_code or [])]
 
 
-def _shipped(name: str) -> Path | None:
-    from tessera.llm.flows.examples import support_flow_path
+def _shipped(name: str) -> Any:
+    """A shipped example by name: support-ticket, or its classifier alone."""
+    from tessera.llm.flows.examples import classifier_flow, support_flow_path
 
+    if name == "support-ticket-classifier":
+        return classifier_flow()
     candidate = support_flow_path().parent / f"{name}.yaml"
     return candidate if candidate.is_file() else None
 
