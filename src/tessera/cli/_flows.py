@@ -85,6 +85,18 @@ def _resolve(flow: str, db: Path | None) -> tuple[Any, int | None]:
     return stored.spec, stored.version
 
 
+def _quiet_models() -> None:
+    """No weight-loading progress bars from transformers when a node loads a local model."""
+    from tessera.errors import MissingExtraError
+
+    try:
+        from tessera.cli._llm import _quiet_transformers
+
+        _quiet_transformers()
+    except MissingExtraError:
+        pass  # flows without model nodes run without the llm extra's model libraries
+
+
 def _json_input(text: str) -> Any:
     if text.startswith("@"):
         text = Path(text[1:]).read_text(encoding="utf-8")
@@ -148,6 +160,7 @@ def run(
     from tessera.llm.flows import stream_flow
 
     source, version = _resolve(flow, db)
+    _quiet_models()
     outputs: dict[str, Any] = {}
     run_id = ""
     for event in stream_flow(
@@ -210,6 +223,7 @@ def batch(
     from tessera.llm.flows import run_batch
 
     source, version = _resolve(flow, db)
+    _quiet_models()
     with console.status("running the batch") as status:
         result = run_batch(
             source,

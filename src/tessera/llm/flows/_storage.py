@@ -210,24 +210,20 @@ class StorageNode(NodeType):
                 problems.append(
                     Problem(node.name, "outputs", "mode 'read' needs an output named 'document'")
                 )
-        for port in node.inputs:
-            if port.name not in inputs:
-                problems.append(
-                    Problem(
-                        node.name,
-                        f"inputs.{port.name}",
-                        f"mode {config.mode!r} takes only {sorted(inputs)}; remove this input",
-                    )
+        for side, ports, allowed in (
+            ("inputs", node.inputs, inputs),
+            ("outputs", node.outputs, outputs),
+        ):
+            problems.extend(
+                Problem(
+                    node.name,
+                    f"{side}.{port.name}",
+                    f"mode {config.mode!r} {'takes' if side == 'inputs' else 'outputs'} only "
+                    f"{sorted(allowed)}; remove it",
                 )
-        for out in node.outputs:
-            if out.name not in outputs:
-                problems.append(
-                    Problem(
-                        node.name,
-                        f"outputs.{out.name}",
-                        f"mode {config.mode!r} outputs only {sorted(outputs)}; remove it",
-                    )
-                )
+                for port in ports
+                if port.name not in allowed
+            )
         return problems
 
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
