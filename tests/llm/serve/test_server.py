@@ -226,7 +226,6 @@ def test_no_secret_reaches_the_logs(tmp_path: Path, caplog: pytest.LogCaptureFix
         client.post("/v1/keys", json={"name": "x", "scopes": ["admin"]})
         forged = key[:-2] + "zz"
         httpx.get(f"{live.url}/v1/models", headers={"Authorization": f"Bearer {forged}"})
-        httpx.get(f"{live.url}/v1/models?api_key={key[:20]}")
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
     assert "POST /v1/chat/completions -> 422" in text  # the logs are there...
     secret = key.rsplit("_", 1)[1]
