@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from serve_live import Live, sse_events
 
 from tessera.llm.backends import GenerationParams, get_backend, register_endpoint
@@ -201,6 +203,38 @@ def test_flow_validate_save_invoke_and_trace(live: Live, tiny_id: str, ask_promp
     assert reader.get("/v1/flows/traces/nope").status_code == 404
 
 
+def test_prompt_variants_run_side_by_side_on_served_models(
+    live: Live, tiny_id: str, ask_prompt: str
+) -> None:
+    body = {"variables": {"animal": "dog"}}
+    refused = live.client("prompts:read").post(f"/v1/prompts/{ask_prompt}/run", json=body)
+    assert refused.status_code == 403 and "models:invoke" in refused.json()["error"]["message"]
+    ran = live.client("admin").post(f"/v1/prompts/{ask_prompt}/run", json=body)
+    assert ran.status_code == 200, ran.text
+    [run] = ran.json()["runs"]
+    direct = get_backend(tiny_id).chat(EXPECTED_MESSAGES, GenerationParams(max_tokens=4))
+    assert (run["variant"], run["model"], run["text"]) == ("main", tiny_id, direct.text)
+    assert run["completion_tokens"] == direct.completion_tokens
+    unknown = live.client("admin").post(
+        f"/v1/prompts/{ask_prompt}/run", json={**body, "variants": ["nope"]}
+    )
+    assert unknown.status_code == 400 and "'nope'" in unknown.json()["error"]["message"]
+
+
+@settings(max_examples=15)
+@given(name=st.text(max_size=30))
+def test_render_over_http_equals_the_library(live: Live, name: str) -> None:
+    """Metamorphic: the HTTP layer adds nothing to and loses nothing of the rendered text."""
+    from tessera.llm.prompts import render
+
+    client = live.client("prompts:write")
+    if client.get("/v1/prompts/echo").status_code == 404:
+        client.post("/v1/prompts", json={"name": "echo", "body": GREETING})
+    response = client.post("/v1/prompts/echo@draft/render", json={"variables": {"name": name}})
+    assert response.status_code == 200, response.text
+    assert response.json()["text"] == render(GREETING, {"name": name})
+
+
 def test_inline_flows_need_write_and_served_models(live: Live, tiny_id: str) -> None:
     inline = _flow("inline", "ask@production")
     body = {"document": inline, "inputs": {"animal": "dog"}}
@@ -218,6 +252,8 @@ def test_inline_flows_need_write_and_served_models(live: Live, tiny_id: str) -> 
     assert failed.status_code == 400
     error = failed.json()["error"]
     assert "'tessera:/etc' is not served here" in error["message"]
+    far = admin.post("/v1/prompts/far/run", json={"variables": {"animal": "x"}})
+    assert far.status_code == 400 and "'tessera:/etc', which this" in far.json()["error"]["message"]
     assert error["node"] == "ask" and error["run_id"]
     trace = admin.get(f"/v1/flows/traces/{error['run_id']}").json()
     assert trace["status"] == "failed"

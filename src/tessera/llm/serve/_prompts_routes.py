@@ -1,8 +1,8 @@
 """``/v1/prompts``: the prompt registry over HTTP (:class:`tessera.llm.prompts.PromptRegistry`).
 
 Besides the versioned-store routes (:mod:`._store_routes`): render a prompt with
-variables (``POST /v1/prompts/{ref}/render``) and compare two
-(``GET /v1/prompts/{ref}/diff/{other}``).
+variables (``POST /v1/prompts/{ref}/render``), run its variants side by side
+(``POST /v1/prompts/{ref}/run``) and compare two (``GET /v1/prompts/{ref}/diff/{other}``).
 References are ``NAME``, ``NAME@3``, ``NAME@production``, ``NAME@latest``, ``NAME@draft``.
 """
 
@@ -15,10 +15,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from tessera.llm.serve._http import PromptsReadKey, ServiceState, service
+from tessera.llm.serve._http import ApiError, PromptsReadKey, ServiceState, service
 from tessera.llm.serve._store_routes import add_store_routes
 
-__all__ = ["RenderBody", "open_prompts", "router"]
+__all__ = ["RenderBody", "RunBody", "open_prompts", "router"]
 
 router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
 
@@ -47,6 +47,41 @@ async def render(
     if isinstance(rendered, str):
         return {"ref": ref, "text": rendered}
     return {"ref": ref, "messages": rendered}
+
+
+class RunBody(RenderBody):
+    """``POST /v1/prompts/{ref}/run``: variables, and which variants (default: all)."""
+
+    variants: list[str] | None = None
+
+
+@router.post("/{ref}/run", summary="Run a prompt's variants side by side")
+async def run(ref: str, body: RunBody, request: Request, key: PromptsReadKey) -> dict[str, Any]:
+    """Scopes ``prompts:read`` and ``models:invoke``. Each variant's model must be one this
+    server serves; the variants run one after the other.
+    """
+    if not key.allows("models:invoke"):
+        raise ApiError(
+            403,
+            f"key {key.id} may read prompts but not run models: running a prompt also "
+            "needs 'models:invoke'.",
+        )
+    state = service(request)
+    registry = open_prompts(state)
+    prompt = await run_in_threadpool(registry.prompt, ref)
+    names = body.variants if body.variants is not None else [v.name for v in prompt.variants]
+    for name in names:
+        model = prompt.variant(name).model
+        if model not in state.models:
+            raise ApiError(
+                400,
+                f"variant {name!r} of {ref!r} runs on model={model!r}, which this server does "
+                f"not serve ({list(state.models)}). Start it with --model {model}, or run "
+                "another variant.",
+                param="variants",
+            )
+    runs = await run_in_threadpool(registry.run, ref, body.variables, names)
+    return {"ref": ref, "runs": [asdict(r) for r in runs]}
 
 
 @router.get("/{ref}/diff/{other}", summary="Compare two prompts or two versions of one")
