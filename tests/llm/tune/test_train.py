@@ -25,7 +25,8 @@ from tessera.llm.tune import (  # noqa: E402
     encode_dataset,
     fine_tune,
 )
-from tessera.llm.tune._train import TUNE_RECORD, _validation_loss  # noqa: E402
+from tessera.llm.tune._loss import validation_loss  # noqa: E402
+from tessera.llm.tune._train import TUNE_RECORD  # noqa: E402
 
 WORDS = "cat dog bird fish tree sun moon star sky sea river mountain city house car road".split()
 
@@ -128,7 +129,7 @@ def test_the_saved_adapter_is_the_best_validation_one(run: Any) -> None:
     _, items, _ = encode_dataset(
         mapping_records(8), reloaded.tokenizer, max_length=512, argument="validation"
     )
-    loss = _validation_loss(reloaded.model, torch, items, 0)
+    loss = validation_loss(reloaded.model, torch, items, 0)
     best = next(r for r in run.validation if r.step == run.best_step)
     assert loss == pytest.approx(best.loss, abs=1e-4)
     assert best.loss == run.best_validation_loss

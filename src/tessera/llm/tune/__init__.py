@@ -19,7 +19,7 @@ from tessera.llm.tune._data import (
     check_records,
     read_records,
 )
-from tessera.llm.tune._encode import IGNORE_INDEX, Encoded, encode_record
+from tessera.llm.tune._encode import IGNORE_INDEX, Encoded, encode_dataset, encode_record
 from tessera.llm.tune._metrics import (
     TRAINING_COLUMNS,
     TRAINING_CSV,
@@ -36,7 +36,7 @@ from tessera.llm.tune._registry import (
     register_model,
     train_heads,
 )
-from tessera.llm.tune._train import TuneResult, encode_dataset, fine_tune
+from tessera.llm.tune._train import TuneResult, fine_tune
 
 __all__ = [
     "BASE_LEARNING_RATE",

@@ -10,13 +10,19 @@ end-of-turn token is labelled too, so the model learns where to stop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from tessera.llm.tune._data import DataProblem, Record
+from tessera._validation import bad_value
+from tessera.llm.tune._data import DataProblem, Record, check_records
 
-__all__ = ["IGNORE_INDEX", "Encoded", "encode_record", "length_problems"]
+__all__ = ["IGNORE_INDEX", "Data", "Encoded", "encode_dataset", "encode_record", "length_problems"]
+
+#: Fine-tuning data: a JSONL file, or the records themselves.
+Data = str | Path | Sequence[Mapping[str, Any]]
 
 #: The label cross-entropy ignores.
 IGNORE_INDEX = -100
@@ -83,8 +89,6 @@ def encode_record(record: Record, tokenizer: Any) -> Encoded:
         When the chat template does not render a conversation as the continuation of its
         shorter prefixes (the replies could not be located in the text).
     """
-    from tessera._validation import bad_value
-
     chat = record.chat()
     ids: list[int] = []
     labels: list[int] = []
@@ -130,3 +134,60 @@ def length_problems(encoded: Sequence[Encoded], max_length: int) -> list[DataPro
         for item in encoded
         if len(item.input_ids) > max_length
     ]
+
+
+def _as_line(item: Any) -> str:
+    """An in-memory record as the JSONL line it stands for (checked like one)."""
+    try:
+        return json.dumps(item)
+    except (TypeError, ValueError):
+        return repr(item)  # not JSON: reported as such, with its position
+
+
+def _records(data: Data, argument: str) -> tuple[str, list[Record], list[DataProblem]]:
+    if isinstance(data, str | Path):
+        path = Path(data)
+        if not path.is_file():
+            raise bad_value(
+                argument, str(data), "it must be an existing JSONL file", "Check the path."
+            )
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise bad_value(
+                argument, str(data), f"it is not UTF-8 text ({exc.reason})", "Save it as UTF-8."
+            ) from None
+        source = str(data)
+    elif isinstance(data, Sequence) and not isinstance(data, bytes):
+        lines = [_as_line(item) for item in data]
+        source = argument
+    else:
+        raise bad_value(
+            argument,
+            data,
+            "it must be a JSONL file path or a list of record mappings",
+            "Pass 'train.jsonl'.",
+        )
+    records, problems = check_records(lines)
+    return source, records, [replace(p, source=source) for p in problems]
+
+
+def encode_dataset(
+    data: Data, tokenizer: Any, *, max_length: int, argument: str = "data"
+) -> tuple[str, list[Encoded], list[DataProblem]]:
+    """Check every record of ``data`` and tokenise the valid ones.
+
+    Returns
+    -------
+    source : str
+        The file name (or ``argument`` for in-memory records).
+    encoded : list of Encoded
+        The records that break no rule.
+    problems : list of DataProblem
+        Every problem: JSON, keys, roles, alternation, empty content, and records longer
+        than ``max_length`` tokens after the chat template.
+    """
+    source, records, problems = _records(data, argument)
+    encoded = [encode_record(r, tokenizer) for r in records]
+    problems += [replace(p, source=source) for p in length_problems(encoded, max_length)]
+    return source, [e for e in encoded if len(e.input_ids) <= max_length], problems

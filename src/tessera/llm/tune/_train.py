@@ -8,9 +8,9 @@ import platform
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +18,22 @@ from tessera._validation import bad_value, check_bool
 from tessera.llm._home import models_dir
 from tessera.llm._model import DEFAULT_MODEL, load_model
 from tessera.llm._torch import require, set_threads
-from tessera.llm.tune._data import DataProblem, DataValidationError, Record, check_records
-from tessera.llm.tune._encode import IGNORE_INDEX, Encoded, encode_record, length_problems
+from tessera.llm.tune._data import DataValidationError
+from tessera.llm.tune._encode import Data, Encoded, encode_dataset
+from tessera.llm.tune._loss import (
+    batch_loss,
+    micro_batches,
+    rate_factor,
+    validation_loss,
+    validation_steps,
+)
 from tessera.llm.tune._metrics import LOSS_PLOT, MetricRow, plot_losses, write_metrics
 from tessera.llm.tune._params import TuneParams
 
-__all__ = ["TUNE_RECORD", "TuneResult", "encode_dataset", "fine_tune", "quiet_peft"]
+__all__ = ["TUNE_RECORD", "TuneResult", "fine_tune", "quiet_peft"]
 
 #: The metadata file written beside the adapter.
 TUNE_RECORD = "tessera-tune.json"
-#: Records per forward pass; larger batches accumulate gradients over several passes.
-MICRO_BATCH = 8
-#: Fraction of the steps over which the learning rate warms up linearly.
-WARMUP_FRACTION = 0.1
-
-Data = str | Path | Sequence[Mapping[str, Any]]
 
 
 @contextmanager
@@ -101,97 +102,6 @@ class TuneResult:
         return min(r.loss for r in self.validation) if self.validation else None
 
 
-def _records(data: Data, argument: str) -> tuple[str, list[Record], list[DataProblem]]:
-    if isinstance(data, str | Path):
-        path = Path(data)
-        if not path.is_file():
-            raise bad_value(
-                argument, str(data), "it must be an existing JSONL file", "Check the path."
-            )
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            raise bad_value(
-                argument, str(data), f"it is not UTF-8 text ({exc.reason})", "Save it as UTF-8."
-            ) from None
-        source = str(data)
-    elif isinstance(data, Sequence) and not isinstance(data, bytes):
-        lines = [json.dumps(item) if isinstance(item, Mapping) else repr(item) for item in data]
-        source = argument
-    else:
-        raise bad_value(
-            argument,
-            data,
-            "it must be a JSONL file path or a list of record mappings",
-            "Pass 'train.jsonl'.",
-        )
-    records, problems = check_records(lines)
-    return source, records, [replace(p, source=source) for p in problems]
-
-
-def encode_dataset(
-    data: Data, tokenizer: Any, *, max_length: int, argument: str = "data"
-) -> tuple[str, list[Encoded], list[DataProblem]]:
-    """Check every record of ``data`` and tokenise the valid ones.
-
-    Returns
-    -------
-    source : str
-        The file name (or ``argument`` for in-memory records).
-    encoded : list of Encoded
-        The records that break no rule.
-    problems : list of DataProblem
-        Every problem: JSON, keys, roles, alternation, empty content, and records longer
-        than ``max_length`` tokens after the chat template.
-    """
-    source, records, problems = _records(data, argument)
-    encoded = [encode_record(r, tokenizer) for r in records]
-    problems += [replace(p, source=source) for p in length_problems(encoded, max_length)]
-    return source, [e for e in encoded if len(e.input_ids) <= max_length], problems
-
-
-def _batch_loss(model: Any, torch: Any, items: Sequence[Encoded], pad_id: int) -> tuple[Any, int]:
-    """Summed cross-entropy over the labelled tokens of ``items``, and their count."""
-    width = max(len(item.input_ids) for item in items)
-    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(items), width), IGNORE_INDEX, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
-    for row, item in enumerate(items):
-        n = len(item.input_ids)
-        ids[row, :n] = torch.tensor(item.input_ids)
-        labels[row, :n] = torch.tensor(item.labels)
-        mask[row, :n] = 1
-    # Position t predicts token t + 1; the vocabulary projection runs only where that
-    # token is labelled (most positions are prompt: this saves a fifth of the compute).
-    keep = torch.zeros((len(items), width), dtype=torch.bool)
-    keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
-    targets = labels[:, 1:][keep[:, :-1]]
-    logits = model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=keep).logits
-    loss = torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]),
-        targets,
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
-    )
-    return loss, int(targets.numel())
-
-
-def _micro_batches(items: list[Encoded]) -> list[list[Encoded]]:
-    ordered = sorted(items, key=lambda item: len(item.input_ids))  # less padding
-    return [ordered[i : i + MICRO_BATCH] for i in range(0, len(ordered), MICRO_BATCH)]
-
-
-def _validation_loss(model: Any, torch: Any, items: list[Encoded], pad_id: int) -> float:
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for chunk in _micro_batches(items):
-            loss, tokens = _batch_loss(model, torch, chunk, pad_id)
-            total, count = total + float(loss), count + tokens
-    model.train()
-    return total / max(count, 1)
-
-
 def _check_targets(model: Any, torch: Any, targets: tuple[str, ...]) -> None:
     linear = sorted(
         {
@@ -210,33 +120,11 @@ def _check_targets(model: Any, torch: Any, targets: tuple[str, ...]) -> None:
         )
 
 
-def _base_name(model: str | Path | None, loaded_name: str) -> str:
+def _base_name(loaded_name: str) -> str:
     """How the metadata names the base model so that it loads again from anywhere."""
     if loaded_name == DEFAULT_MODEL or loaded_name.startswith("custom:"):
         return loaded_name
     return str(Path(loaded_name).expanduser().resolve())
-
-
-def _rate_factor(total_steps: int) -> Any:
-    """Linear warm-up over the first tenth of the steps, then linear decay towards 0.
-
-    Unlike transformers' schedule, the first step already moves (rate 1/warm-up, not 0)
-    and the last one too, so a run of a few steps still learns.
-    """
-    warmup = max(1, math.ceil(WARMUP_FRACTION * total_steps))
-
-    def factor(done: int) -> float:
-        if done < warmup:
-            return (done + 1) / warmup
-        return max(0.0, (total_steps - done) / max(1, total_steps - warmup + 1))
-
-    return factor
-
-
-def _validation_steps(steps_per_epoch: int, per_epoch: int) -> set[int]:
-    """Epoch-local step numbers (1-based) after which to validate; the last always."""
-    count = min(per_epoch, steps_per_epoch)
-    return {math.ceil(k * steps_per_epoch / count) for k in range(1, count + 1)}
 
 
 def fine_tune(
@@ -333,10 +221,10 @@ def fine_tune(
     optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=0.0)
     steps_per_epoch = math.ceil(len(train_items) / params.batch_size)
     total_steps = steps_per_epoch * params.epoch_count
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _rate_factor(total_steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate_factor(total_steps))
     pad_id = loaded.tokenizer.pad_token_id
     pad_id = int(pad_id) if isinstance(pad_id, int) else 0
-    checkpoints = _validation_steps(steps_per_epoch, params.validations_per_epoch)
+    checkpoints = validation_steps(steps_per_epoch, params.validations_per_epoch)
     rng = torch.Generator().manual_seed(params.seed)
 
     training: list[MetricRow] = []
@@ -357,8 +245,8 @@ def fine_tune(
                 batch_tokens = sum(item.trained_tokens for item in chosen)
                 optimizer.zero_grad(set_to_none=True)
                 step_loss = 0.0
-                for chunk in _micro_batches(chosen):
-                    loss, _ = _batch_loss(tuned, torch, chunk, pad_id)
+                for chunk in micro_batches(chosen):
+                    loss, _ = batch_loss(tuned, torch, chunk, pad_id)
                     (loss / max(batch_tokens, 1)).backward()
                     step_loss += float(loss.detach())
                 optimizer.step()
@@ -368,7 +256,7 @@ def fine_tune(
                 bar.update(task, advance=1, loss=f"{training[-1].loss:.3f}")
                 if not val_items or local not in checkpoints:
                     continue
-                val_loss = _validation_loss(tuned, torch, val_items, pad_id)
+                val_loss = validation_loss(tuned, torch, val_items, pad_id)
                 val_rows.append(MetricRow(step, epoch, val_loss))
                 if best_loss - val_loss > params.early_stopping_threshold or best_step is None:
                     best_loss, best_step, waited = min(best_loss, val_loss), step, 0
@@ -390,7 +278,7 @@ def fine_tune(
     tuned.save_pretrained(target)
     loaded.tokenizer.save_pretrained(target)
     write_metrics(target, training, val_rows)
-    base = _base_name(model, loaded.name)
+    base = _base_name(loaded.name)
     plot_losses(target / LOSS_PLOT, training, val_rows, title=f"LoRA fine-tuning of {base}")
     result = TuneResult(
         folder=target,
