@@ -6,27 +6,16 @@ import csv
 import json
 import random
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _flowdocs import data, echo_flow
 from tessera.errors import InvalidInputError
 from tessera.llm.flows import get_trace, run_batch
 from tessera.llm.flows._batch import read_dataset
 from tessera.llm.flows.examples import EXAMPLE_CODE, support_category
-
-
-def data(source: str, output: str, target: str, input: str) -> dict[str, Any]:
-    return {
-        "name": f"{source}-{target}",
-        "type": "Data",
-        "source": source,
-        "target": target,
-        "configuration": {"data": {"sourceOutput": output, "targetInput": input}},
-    }
-
 
 #: Input (Object {text}) -> Code support_category -> Output "category".
 CATEGORY_FLOW = {
@@ -48,15 +37,8 @@ CATEGORY_FLOW = {
     ],
 }
 
-#: Input (String) -> Output "echo".
-ECHO_FLOW = {
-    "name": "echo",
-    "nodes": [
-        {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
-        {"name": "echo", "type": "Output", "inputs": [{"name": "document", "type": "String"}]},
-    ],
-    "connections": [data("in", "document", "echo", "document")],
-}
+#: Input (String) -> Output "out".
+ECHO_FLOW = echo_flow()
 
 RECORDS = [
     {"text": "billing question", "expected": "billing"},

@@ -9,27 +9,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from _flowdocs import echo_flow
 from tessera.cli import _flows  # noqa: F401  (registers the commands on the app)
 from tessera.cli._app import app
 
 runner = CliRunner()
 
-ECHO = {
-    "name": "echo",
-    "nodes": [
-        {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
-        {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "String"}]},
-    ],
-    "connections": [
-        {
-            "name": "c",
-            "type": "Data",
-            "source": "in",
-            "target": "out",
-            "configuration": {"data": {"sourceOutput": "document", "targetInput": "document"}},
-        }
-    ],
-}
+ECHO = echo_flow()
 
 
 @pytest.fixture

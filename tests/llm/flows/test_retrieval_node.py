@@ -8,22 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
+from _flowdocs import data
 from tessera.llm.flows import load_flow, run_flow, validate_flow
 from tessera.llm.flows._knowledge import format_passages, knowledge_base
 from tessera.llm.flows._retrieval import DEFAULT_INSTRUCTIONS
 
 FAQ = Path(__file__).resolve().parents[3] / "src" / "tessera" / "llm" / "_data" / "faq"
-
-
-def data(name: str, source: str, output: str, target: str, input: str) -> dict[str, Any]:
-    """A Data connection."""
-    return {
-        "name": name,
-        "type": "Data",
-        "source": source,
-        "target": target,
-        "configuration": {"data": {"sourceOutput": output, "targetInput": input}},
-    }
 
 
 def retrieval_flow(folder: str, *, model: str | None = None, context: bool = False) -> str:
@@ -49,14 +39,14 @@ def retrieval_flow(folder: str, *, model: str | None = None, context: bool = Fal
         },
     ]
     connections = [
-        data("a", "in", "document", "search", "retrievalQuery"),
-        data("b", "search", "retrievalResults", "out", "document"),
+        data("in", "document", "search", "retrievalQuery"),
+        data("search", "retrievalResults", "out", "document"),
     ]
     if context:
         nodes.append(
             {"name": "ctx", "type": "Output", "inputs": [{"name": "document", "type": "String"}]}
         )
-        connections.append(data("c", "search", "context", "ctx", "document"))
+        connections.append(data("search", "context", "ctx", "document"))
     return yaml.safe_dump({"name": "search", "nodes": nodes, "connections": connections})
 
 

@@ -7,18 +7,9 @@ from typing import Any
 
 import pytest
 
+from _flowdocs import data
 from tessera.llm.flows import FlowRunError, run_flow, validate_flow
 from tessera.llm.flows._storage import DocumentStore
-
-
-def data(source: str, output: str, target: str, input: str) -> dict[str, Any]:
-    return {
-        "name": f"{source}-{target}-{input}",
-        "type": "Data",
-        "source": source,
-        "target": target,
-        "configuration": {"data": {"sourceOutput": output, "targetInput": input}},
-    }
 
 
 def storage_flow(folder: str, mode: str) -> dict[str, Any]:

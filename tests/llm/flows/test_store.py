@@ -4,34 +4,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from _flowdocs import echo_flow as echo
 from tessera.errors import InvalidInputError, NotFoundError
 from tessera.llm.flows import FlowRegistry, FlowValidationError, run_flow
 from tessera.llm.flows.examples import support_flow_path
-
-
-def echo(name: str = "echo", description: str = "") -> dict[str, Any]:
-    return {
-        "name": name,
-        "description": description,
-        "nodes": [
-            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
-            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "String"}]},
-        ],
-        "connections": [
-            {
-                "name": "c",
-                "type": "Data",
-                "source": "in",
-                "target": "out",
-                "configuration": {"data": {"sourceOutput": "document", "targetInput": "document"}},
-            }
-        ],
-    }
 
 
 @pytest.fixture
