@@ -179,6 +179,7 @@ def fine_tune(
     check_bool("progress", progress)
     torch = require("torch")
     peft = require("peft")
+    from tessera.llm.medusa._distill import progress_bar  # imports torch
     set_threads(threads)
     _check_output(output)
     loaded = load_model(model, dtype=params.dtype)
@@ -233,7 +234,7 @@ def fine_tune(
     stopped_early = False
     step = 0
     start = time.perf_counter()
-    with _progress_bar(progress) as bar:
+    with progress_bar(progress, "loss {task.fields[loss]}") as bar:
         task = bar.add_task("fine-tuning", total=total_steps, loss="-")
         for epoch in range(1, params.epoch_count + 1):
             order = torch.randperm(len(train_items), generator=rng).tolist()
@@ -318,30 +319,6 @@ def _output_folder(output: str | Path | None) -> Path:
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _progress_bar(enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
 
 
 def _write_record(result: TuneResult, torch: Any) -> None:
