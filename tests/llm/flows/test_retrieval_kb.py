@@ -278,3 +278,32 @@ def test_passages_cite_their_source() -> None:
     line = (FAQ / passage.source).read_text(encoding="utf-8").splitlines()[passage.line - 1]
     assert passage.text.startswith(line)
     assert os.sep not in passage.source
+
+
+def test_searching_while_documents_change(tmp_path: Path) -> None:
+    import threading
+
+    (tmp_path / "a.txt").write_text("kettle water", encoding="utf-8")
+    kb = knowledge_base(tmp_path)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def search() -> None:
+        while not stop.is_set():
+            try:
+                for passage in kb.search("kettle", top_k=5):
+                    assert passage.text.startswith("kettle")
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=search) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for i in range(20):
+        (tmp_path / f"doc{i}.txt").write_text("kettle " + "word " * i, encoding="utf-8")
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(kb.search("kettle", top_k=50)) == 21

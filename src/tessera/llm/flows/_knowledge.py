@@ -250,17 +250,22 @@ class KnowledgeBase:
             ids = self._tokenizer.tokenize([query], update_vocab=False, show_progress=False)[0]
         return [vocab[i] for i in ids if vocab.get(i)]
 
-    def scores(self, query: str) -> list[float]:
-        """The BM25 score of every passage (in :attr:`passages` order) for ``query``."""
+    def _scored(self, query: str) -> tuple[tuple[Passage, ...], list[float]]:
+        """The passages and their scores, read under one lock (a rebuild cannot split them)."""
         _check_query(query)
         with self._lock:
             self._refresh_locked()
+            passages = self._passages
             if self._index is None:
-                return []
+                return passages, []
             ids = self._tokenizer.tokenize([query], update_vocab=False, show_progress=False)[0]
             if not ids:
-                return [0.0] * len(self._passages)
-            return [float(s) for s in self._index.get_scores(ids)]
+                return passages, [0.0] * len(passages)
+            return passages, [float(s) for s in self._index.get_scores(ids)]
+
+    def scores(self, query: str) -> list[float]:
+        """The BM25 score of every passage (in :attr:`passages` order) for ``query``."""
+        return self._scored(query)[1]
 
     def search(self, query: str, top_k: int = 3) -> list[Passage]:
         """The ``top_k`` passages with the highest BM25 score for ``query``.
@@ -281,9 +286,8 @@ class KnowledgeBase:
             Best first, each with its ``score``.
         """
         check_positive_int("top_k", top_k)
-        scores = self.scores(query)
+        passages, scores = self._scored(query)
         order = sorted(range(len(scores)), key=lambda i: -scores[i])
-        passages = self._passages
         return [replace(passages[i], score=scores[i]) for i in order[:top_k] if scores[i] > 0]
 
     def __repr__(self) -> str:
