@@ -22,3 +22,11 @@ def test_all_is_sorted_and_is_the_public_surface() -> None:
     assert tune.__all__ == sorted(tune.__all__)
     public = {n for n in vars(tune) if not n.startswith("_") and n != "annotations"}
     assert set(tune.__all__) == public
+
+
+def test_the_how_to_names_the_whole_api() -> None:
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[3] / "docs" / "how-to" / "fine-tune.md"
+    text = page.read_text(encoding="utf-8")
+    assert [n for n in tune.__all__ if f"`{n}`" not in text and f"`{n}(" not in text] == []

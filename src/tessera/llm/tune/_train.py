@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera._validation import bad_value, check_bool
+from tessera._validation import bad_value, check_bool, check_positive_int
 from tessera.llm._home import models_dir
 from tessera.llm._model import DEFAULT_MODEL, load_model
 from tessera.llm._torch import require, set_threads
@@ -177,9 +177,12 @@ def fine_tune(
     if not isinstance(params, TuneParams):
         raise bad_value("params", params, "it must be a TuneParams", "Pass TuneParams(...).")
     check_bool("progress", progress)
+    if threads is not None:
+        threads = check_positive_int("threads", threads)
     torch = require("torch")
     peft = require("peft")
     from tessera.llm.medusa._distill import progress_bar  # imports torch
+
     set_threads(threads)
     _check_output(output)
     loaded = load_model(model, dtype=params.dtype)
