@@ -102,7 +102,7 @@ def _sensitive(policy: SensitiveInformationPolicy, text: str) -> tuple[Finding, 
     types = [rule.type for rule in policy.entities]
     spans = find_entities(text, types, phone_regions=policy.phone_regions)
     spans += find_regexes(text, [(r.name, r.pattern) for r in policy.regexes])
-    kept = resolve_overlaps(spans, ENTITY_TYPES)
+    kept = resolve_overlaps(spans, ENTITY_TYPES, text)
     return _spans_to_findings("sensitive_information", text, kept, policy.action_for)
 
 

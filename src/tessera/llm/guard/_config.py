@@ -179,7 +179,7 @@ class DeniedTopic(_Model):
     name: str = Field(min_length=1, max_length=100)
     definition: str = Field(min_length=1, max_length=1000)
     examples: tuple[str, ...] = Field((), max_length=100)
-    threshold: float = Field(0.55, ge=0.0, le=1.0)
+    threshold: float = Field(0.4, ge=0.0, le=1.0)
     action: Literal["BLOCK", "DETECT"] = "BLOCK"
     sources: tuple[Source, ...] = ("input", "output")
 
@@ -187,7 +187,7 @@ class DeniedTopic(_Model):
 class PromptAttackPolicy(_Model):
     """Jailbreak and prompt-injection detection: patterns and exemplar similarity."""
 
-    threshold: float = Field(0.72, ge=0.0, le=1.0)
+    threshold: float = Field(0.6, ge=0.0, le=1.0)
     action: Literal["BLOCK", "DETECT"] = "BLOCK"
     extra_exemplars: tuple[str, ...] = ()
     sources: tuple[Source, ...] = ("input",)
@@ -196,7 +196,7 @@ class PromptAttackPolicy(_Model):
 class GroundingPolicy(_Model):
     """Contextual grounding (answer vs source) and relevance (answer vs query) of outputs."""
 
-    grounding_threshold: float | None = Field(0.5, ge=0.0, le=1.0)
+    grounding_threshold: float | None = Field(0.7, ge=0.0, le=1.0)
     relevance_threshold: float | None = Field(0.3, ge=0.0, le=1.0)
     action: Literal["BLOCK", "DETECT"] = "BLOCK"
 

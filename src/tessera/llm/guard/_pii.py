@@ -136,15 +136,27 @@ def _regex_spans(
 
 
 def _phone_spans(text: str, regions: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """Valid numbers, grouped as the region writes them, by libphonenumber's matcher.
+
+    A bare run of digits (no ``+``, no separator) is taken only when it starts with the
+    trunk prefix 0: nine or ten plain digits are far more often an order or ID number.
+    """
     import phonenumbers
 
     seen: set[tuple[int, int]] = set()
     for region in regions:
-        matcher = phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.VALID)
+        matcher = phonenumbers.PhoneNumberMatcher(
+            text, region, phonenumbers.Leniency.EXACT_GROUPING
+        )
         for found in matcher:
-            if (found.start, found.end) not in seen:
-                seen.add((found.start, found.end))
-                yield found.start, found.end
+            start, raw = found.start, found.raw_string
+            if raw.startswith("(") and ")" not in raw:
+                start, raw = start + 1, raw[1:]  # the matcher keeps an unpaired "("
+            if raw.isdigit() and not raw.startswith("0"):
+                continue
+            if (start, found.end) not in seen:
+                seen.add((start, found.end))
+                yield start, found.end
 
 
 @lru_cache(maxsize=1)
@@ -199,16 +211,41 @@ def find_regexes(text: str, rules: Sequence[tuple[str, str]]) -> list[Span]:
     return spans
 
 
-def resolve_overlaps(spans: Sequence[Span], priority: Sequence[str] = ENTITY_TYPES) -> list[Span]:
-    """Keep a non-overlapping subset: longer spans first, ties by ``priority`` order.
+#: Words that, just before a value, say which of several same-extent readings is meant.
+CONTEXT_WORDS = {
+    "UK_NHS": ("nhs", "health service"),
+    "NL_BSN": ("bsn", "burgerservicenummer", "sofinummer"),
+    "DE_TAX_ID": ("steuer", "idnr", "identifikationsnummer", "tax id"),
+    "US_SSN": ("ssn", "social security"),
+    "FR_NIR": ("nir", "insee", "sécurité sociale", "securite sociale"),
+    "CREDIT_CARD": ("card",),
+    "PHONE": ("phone", "call", "tel", "mobile", "fax"),
+}
+_CONTEXT_WINDOW = 40
 
-    Custom regex names (not in ``priority``) rank before built-in types on ties, so a
-    user's pattern is not shadowed by a generic detector of the same extent.
+
+def _has_context(text: str, span: Span) -> bool:
+    before = text[max(0, span.start - _CONTEXT_WINDOW) : span.start].lower()
+    after = text[span.end : span.end + _CONTEXT_WINDOW].lower()
+    return any(word in before or word in after for word in CONTEXT_WORDS.get(span.type, ()))
+
+
+def resolve_overlaps(
+    spans: Sequence[Span], priority: Sequence[str] = ENTITY_TYPES, text: str | None = None
+) -> list[Span]:
+    """Keep a non-overlapping subset: longer spans first, ties by context, then ``priority``.
+
+    Between readings of the same extent, one whose context word (:data:`CONTEXT_WORDS`,
+    within 40 characters of it, in ``text``) is present wins: ``NHS number: 943 476
+    5919`` is an NHS number although it is also a valid US phone number. Custom regex
+    names (not in ``priority``) rank before built-in types, so a user's pattern is not
+    shadowed by a generic detector of the same extent.
     """
     rank = {kind: index for index, kind in enumerate(priority)}
 
-    def key(span: Span) -> tuple[int, int, int]:
-        return (-(span.end - span.start), rank.get(span.type, -1), span.start)
+    def key(span: Span) -> tuple[int, int, int, int]:
+        context = 0 if text is not None and _has_context(text, span) else 1
+        return (-(span.end - span.start), context, rank.get(span.type, -1), span.start)
 
     kept: list[Span] = []
     for span in sorted(set(spans), key=key):

@@ -31,40 +31,80 @@ class Match:
 
 
 #: Jailbreak and prompt-injection phrasings: a match scores 1.0 whatever the embeddings say.
+_INSTRUCTIONS = (
+    r"(?:instructions?|prompts?|rules|directions|guidelines|directives|programming|task)"
+)
 ATTACK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (label, re.compile(pattern, re.IGNORECASE))
     for label, pattern in (
+        # "ignore all previous instructions", "forget your rules", "ignore the task above"
         (
             "INJECTION",
-            r"\b(?:ignore|disregard|forget|override|skip)\b[^.?!\n]{0,40}?\b(?:previous|prior|"
-            r"above|earlier|preceding|original|initial|system|all (?:your|the|of your))\b"
-            r"[^.?!\n]{0,25}?\b(?:instructions?|prompts?|rules|directions|guidelines|directives)",
+            r"\b(?:ignore|disregard|forget|override|skip|abandon)\b[^.?!\n]{0,40}?\b(?:previous|"
+            r"prior|above|earlier|preceding|original|initial|system|all (?:your|the|of your)|"
+            r"your|the \w+)\s+" + _INSTRUCTIONS + r"\b",
         ),
         (
             "INJECTION",
-            r"\b(?:reveal|print|show|repeat|output|display|leak|dump|tell me|what (?:is|are))\b"
-            r"[^.?!\n]{0,40}?\b(?:system prompt|system message|initial prompt|hidden "
-            r"(?:prompt|instructions|rules)|your (?:instructions|rules|prompt|initial|"
-            r"original|system)|developer (?:instructions|message))",
+            r"\b(?:ignore|disregard|forget)\b (?:everything|anything|all)\b[^.?!\n]{0,20}?"
+            r"\b(?:above|before|earlier|you were told|so far)\b",
         ),
-        ("INJECTION", r"(?:^|\n|\. )\s*(?:new|updated|revised) instructions?\s*:"),
-        ("INJECTION", r"(?:^|\n)\s*(?:system|admin|developer)\s*(?:override)?\s*:"),
+        # asking for the system prompt or other hidden configuration
+        (
+            "INJECTION",
+            r"\b(?:your|the) (?:system prompt|system message|initial prompt|original prompt|"
+            r"hidden (?:prompt|instructions|rules)|developer (?:instructions|message))"
+            r"|\b(?:confidential|secret|hidden|internal) (?:instructions|rules|prompt|guidelines)\b"
+            r"|\b(?:prompt|instructions) (?:that|which) (?:configured|programmed|set up) you\b",
+        ),
+        (
+            "INJECTION",
+            r"\b(?:reveal|print|show|output|display|leak|dump|give me|tell me)\b[^.?!\n]{0,30}?"
+            r"\b(?:secret|api|private|access) (?:key|token|password)s?\b",
+        ),
+        ("INJECTION", r"(?:^|\n|[.:!] )\s*(?:new|updated|revised) (?:instructions?|rules?)\s*:"),
+        ("INJECTION", r"(?:^|\n)\s*(?:system|admin|developer)\s*(?:override)?\s*:|system override"),
+        ("INJECTION", r"<!--[^>]{0,200}?\b(?:assistant|ai|system|model)\s*:"),
+        (
+            "INJECTION",
+            r"\b(?:assistant|ai|model|chatbot)\b[^.?!\n]{0,10}?\bstop (?:\w+ing)\b[^.?!\n]{0,40}?"
+            r"\binstead\b",
+        ),
         ("JAILBREAK", r"\bDAN\b|\bdo anything now\b|\bjailbr(?:eak|oken)\b"),
         (
             "JAILBREAK",
-            r"\b(?:developer|god|unfiltered|unrestricted|unlocked|evil|admin) mode\b",
+            r"\b(?:developer|god|unfiltered|unrestricted|unlocked|evil|admin|maintenance) mode\b",
         ),
         (
             "JAILBREAK",
-            r"\b(?:pretend|act as|acting as|you are now|imagine you are|roleplay as|play the "
-            r"role of|from now on)\b[^.?!\n]{0,80}?\b(?:no|without(?: any)?|free from|freed "
-            r"from|not bound by|ignores?)\b[^.?!\n]{0,30}?\b(?:restrictions|filters?|limits|"
-            r"limitations|rules|guidelines|polic(?:y|ies)|ethics|morals|censorship)",
+            r"\b(?:uncensored|unfiltered|unrestricted|unaligned)\b (?:\w+ )?(?:ai|assistant|model|"
+            r"chatbot|version)\b|\bnever (?:refuses?|says? no|declines?)\b",
         ),
         (
             "JAILBREAK",
-            r"\b(?:bypass|disable|turn off|circumvent|deactivate|switch off)\b[^.?!\n]{0,30}?"
-            r"\b(?:safety|content|guardrails?|filters?|moderation|restrictions)\b",
+            r"\b(?:pretend|act|acting|you are now|imagine you are|roleplay|play the role|from now "
+            r"on|from this point on|answer|respond|reply|continue)\b[^.?!\n]{0,80}?\b(?:no|"
+            r"without(?: any)?|free (?:from|of)|freed from|broken free of|not bound by|ignores?)"
+            r"\b[^.?!\n]{0,30}?\b(?:restrictions|filters?|limits|limitations|rules|guidelines|"
+            r"polic(?:y|ies)|ethics|morals|censorship)",
+        ),
+        (
+            "JAILBREAK",
+            r"\b(?:bypass|disabl|turn(?:s|ing)? off|circumvent|deactivat|switch(?:es|ing)? off)\w*"
+            r"\b[^.?!\n]{0,30}?\b(?:safety|content|guardrails?|filters?|moderation|restrictions)\b",
+        ),
+        (
+            "JAILBREAK",
+            r"\b(?:safety|filters?|guardrails?|moderation|censorship)\s*[=:]\s*(?:off|false|0|"
+            r"disabled|none)\b|\b(?:polic(?:y|ies)|rules|guidelines|restrictions|filters) (?:no "
+            r"longer|don't|do not|does not|doesn't) appl(?:y|ies)\b",
+        ),
+        (
+            "JAILBREAK",
+            r"\b(?:late|deceased|dead) (?:grandma|grandmother|grandfather|grandpa)\b"
+            r"|\b(?:hypothetical|fictional|imaginary) (?:world|scenario|universe)\b[^.?!\n]{0,40}?"
+            r"\bno (?:laws|rules|restrictions|consequences)\b"
+            r"|\b(?:begin|start) (?:your )?(?:reply|response|answer) with [\"']?sure\b",
         ),
     )
 )

@@ -1,0 +1,322 @@
+"""Measured quality of tessera.llm.guard: precision and recall per filter on labelled sets.
+
+    python benchmarks/guard_eval.py            # evaluate, print, write RESULTS.md "## guard"
+    python benchmarks/guard_eval.py --rebuild  # regenerate benchmarks/data/guard/pii.jsonl
+
+The sensitive-information set is generated (Faker, python-stdnum, libphonenumber, a fixed
+seed) into ``data/guard/pii.jsonl``: realistic sentences with values in several formats,
+near misses whose checksum fails (one digit changed) and numbers that are not PII. The
+topic, prompt-attack and grounding sets are written by hand (``data/guard/*.yaml``).
+Presidio's pattern recognizers (no spaCy model: none is reachable here) run on the same
+PII set where presidio-analyzer is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _guard_pii_set import build_pii_set  # noqa: E402
+from _results import write_section  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data" / "guard"
+PII_TYPES = (
+    "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "MAC_ADDRESS", "URL", "US_SSN",
+    "UK_NINO", "UK_NHS", "DE_TAX_ID", "FR_NIR", "ES_NIF", "IT_FISCAL_CODE", "NL_BSN",
+)  # fmt: skip
+REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
+Entity = tuple[str, int, int]
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def score_spans(
+    records: list[dict[str, Any]], predict: Callable[[str], list[Entity]]
+) -> Counter[Any]:
+    """TP/FP/FN per type; a prediction counts when type matches and spans overlap."""
+    counts: Counter[Any] = Counter()
+    for record in records:
+        gold = [tuple(e) for e in record["entities"]]
+        predicted = predict(record["text"])
+        matched: set[int] = set()
+        for kind, start, end in predicted:
+            hit = next(
+                (i for i, (k, s, e) in enumerate(gold)
+                 if i not in matched and k == kind and s < end and start < e),
+                None,
+            )  # fmt: skip
+            if hit is None:
+                counts[kind, "fp"] += 1
+            else:
+                matched.add(hit)
+                counts[kind, "tp"] += 1
+                if (gold[hit][1], gold[hit][2]) == (start, end):
+                    counts[kind, "exact"] += 1
+        for i, (kind, _, _) in enumerate(gold):
+            if i not in matched:
+                counts[kind, "fn"] += 1
+    return counts
+
+
+def tessera_pii(types: Iterable[str] = PII_TYPES) -> Callable[[str], list[Entity]]:
+    from tessera.llm.guard import GuardrailConfig, apply_guardrail
+
+    config = GuardrailConfig.from_mapping(
+        {"sensitive_information": {"entities": list(types), "action": "DETECT",
+                                   "phone_regions": list(REGIONS)}}
+    )  # fmt: skip
+
+    def predict(text: str) -> list[Entity]:
+        result = apply_guardrail(config, text)
+        return [(f.type, f.start or 0, f.end or 0) for f in result.findings]
+
+    return predict
+
+
+_PRESIDIO_TYPES = {
+    "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD",
+    "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP_ADDRESS", "MAC_ADDRESS": "MAC_ADDRESS", "URL": "URL",
+    "US_SSN": "US_SSN", "UK_NINO": "UK_NINO", "UK_NHS": "UK_NHS", "DE_TAX_ID": "DE_TAX_ID",
+    "ES_NIF": "ES_NIF", "ES_NIE": "ES_NIF", "IT_FISCAL_CODE": "IT_FISCAL_CODE",
+}  # fmt: skip
+
+
+def presidio_pii() -> tuple[Callable[[str], list[Entity]] | None, str]:
+    """Presidio's pattern recognizers called directly (no NLP engine, no context words)."""
+    try:
+        from presidio_analyzer import predefined_recognizers as pr
+    except ImportError as exc:
+        return None, f"presidio-analyzer does not import ({exc})"
+    names = (
+        "EmailRecognizer", "CreditCardRecognizer", "IbanRecognizer", "IpRecognizer",
+        "MacAddressRecognizer", "UrlRecognizer", "UsSsnRecognizer", "UkNinoRecognizer",
+        "NhsRecognizer", "DeTaxIdRecognizer", "EsNifRecognizer", "EsNieRecognizer",
+        "ItFiscalCodeRecognizer",
+    )  # fmt: skip
+    recognizers = [getattr(pr, name)() for name in names if hasattr(pr, name)]
+    recognizers.append(pr.PhoneRecognizer(supported_regions=list(REGIONS)))
+
+    def predict(text: str) -> list[Entity]:
+        found = []
+        for recognizer in recognizers:
+            for r in recognizer.analyze(text, recognizer.supported_entities, None):
+                if r.entity_type in _PRESIDIO_TYPES and r.score > 0:
+                    found.append((_PRESIDIO_TYPES[r.entity_type], r.start, r.end))
+        return found
+
+    from importlib.metadata import version
+
+    return predict, f"presidio-analyzer {version('presidio-analyzer')}"
+
+
+def _pii_table(results: dict[str, Counter[Any]], records: list[dict[str, Any]]) -> list[str]:
+    support = Counter(e[0] for r in records for e in r["entities"])
+    names = list(results)
+    head = "| entity | n | " + " | ".join(f"{n} P / R (exact)" for n in names) + " |"
+    lines = [head, "|---|---:|" + "---|" * len(names)]
+    totals = {n: Counter() for n in names}  # type: ignore[var-annotated]
+    for kind in PII_TYPES:
+        cells = []
+        for name in names:
+            c = results[name]
+            tp, fp, fn, exact = (c[kind, k] for k in ("tp", "fp", "fn", "exact"))
+            for key, value in (("tp", tp), ("fp", fp), ("fn", fn), ("exact", exact)):
+                totals[name][key] += value
+            p, r, _ = _prf(tp, fp, fn)
+            cells.append(f"{p:.2f} / {r:.2f} ({exact})")
+        lines.append(f"| {kind} | {support[kind]} | " + " | ".join(cells) + " |")
+    cells = []
+    for name in names:
+        t = totals[name]
+        p, r, f = _prf(t["tp"], t["fp"], t["fn"])
+        cells.append(f"**{p:.2f} / {r:.2f}** ({t['exact']}), F1 {f:.2f}")
+    lines.append(f"| all (micro) | {sum(support.values())} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _binary(labels: list[bool], flagged: list[bool]) -> str:
+    tp = sum(a and b for a, b in zip(labels, flagged, strict=True))
+    fp = sum(b and not a for a, b in zip(labels, flagged, strict=True))
+    fn = sum(a and not b for a, b in zip(labels, flagged, strict=True))
+    p, r, f = _prf(tp, fp, fn)
+    return f"P {p:.2f}, R {r:.2f}, F1 {f:.2f} (TP {tp}, FP {fp}, FN {fn})"
+
+
+def _auc(labels: list[bool], scores: list[float]) -> str:
+    from sklearn.metrics import roc_auc_score
+
+    return f"{roc_auc_score(labels, scores):.2f}"
+
+
+def eval_topics(key: str) -> list[str]:
+    from tessera.llm.guard import GuardrailConfig, apply_guardrail
+    from tessera.llm.guard._semantic import match_topic
+
+    data = yaml.safe_load((DATA / "topics.yaml").read_text(encoding="utf-8"))
+    config = GuardrailConfig.from_mapping({"denied_topics": data["topics"]})
+    questions = data[key]
+    lines = []
+    predicted, scores = [], []
+    for q in questions:
+        result = apply_guardrail(config, q["text"])
+        best = max(result.findings, key=lambda f: f.score or 0.0, default=None)
+        predicted.append(best.type if best else None)
+        matches = [match_topic(q["text"], t.definition, t.examples) for t in config.denied_topics]
+        scores.append(max(m.score for m in matches if m is not None))
+    threshold = config.denied_topics[0].threshold
+    for topic in [t["name"] for t in data["topics"]] + ["any"]:
+        labels = [
+            (q["topic"] == topic) if topic != "any" else q["topic"] is not None for q in questions
+        ]
+        flagged = [(p == topic) if topic != "any" else p is not None for p in predicted]
+        auc = f"AUC {_auc(labels, scores)}, " if topic == "any" else ""
+        lines.append(
+            f"| {key}: denied topic `{topic}` (threshold {threshold}) | {sum(labels)} / {len(labels)} | {auc}{_binary(labels, flagged)} |"  # noqa: E501
+        )
+    return lines
+
+
+def eval_attacks(key: str) -> list[str]:
+    from tessera.llm.guard import PromptAttackPolicy
+    from tessera.llm.guard._semantic import ATTACK_PATTERNS, match_attack
+
+    prompts = yaml.safe_load((DATA / "attacks.yaml").read_text(encoding="utf-8"))[key]
+    labels = [bool(p["attack"]) for p in prompts]
+    threshold = PromptAttackPolicy().threshold
+    matches = [match_attack(p["text"]) for p in prompts]
+    scores = [m.score if m is not None else 0.0 for m in matches]
+    combined = [score >= threshold for score in scores]
+    patterns = [any(rx.search(p["text"]) for _, rx in ATTACK_PATTERNS) for p in prompts]
+    n = f"{sum(labels)} / {len(labels)}"
+    return [
+        f"| {key}: prompt attack, patterns + exemplars (threshold {threshold}) | {n} | AUC {_auc(labels, scores)}, {_binary(labels, combined)} |",  # noqa: E501
+        f"| {key}: prompt attack, patterns only | {n} | {_binary(labels, patterns)} |",
+    ]
+
+
+def eval_grounding() -> list[str]:
+    from tessera.llm.guard import GroundingPolicy
+    from tessera.llm.guard._grounding import score_grounding, score_relevance
+
+    cases = yaml.safe_load((DATA / "grounding.yaml").read_text(encoding="utf-8"))["cases"]
+    policy = GroundingPolicy()
+    g_labels, g_support, g_sim, g_overlap = [], [], [], []
+    for case in cases:
+        for key, ungrounded in (("grounded", False), ("ungrounded", True)):
+            s = score_grounding(case[key], case["source"])
+            g_labels.append(ungrounded)
+            g_support.append(s.score)
+            g_sim.append(min(x.similarity for x in s.sentences))
+            g_overlap.append(min(x.overlap for x in s.sentences))
+    r_labels, r_scores = [], []
+    for case in cases:
+        for key, irrelevant in (("grounded", False), ("irrelevant", True)):
+            r_labels.append(irrelevant)
+            r_scores.append(score_relevance(case[key], case["query"]))
+    gt, rt = policy.grounding_threshold or 0.0, policy.relevance_threshold or 0.0
+    n = f"{sum(g_labels)} / {len(g_labels)}"
+    sim_best = max(
+        ((t / 100, _f1(g_labels, [v < t / 100 for v in g_sim])) for t in range(101)),
+        key=lambda x: x[1],
+    )
+    return [
+        f"| ungrounded answer (support < {gt}) | {n} | {_binary(g_labels, [v < gt for v in g_support])} |",  # noqa: E501
+        f"| ungrounded, overlap only (< {gt}) | {n} | {_binary(g_labels, [v < gt for v in g_overlap])} |",  # noqa: E501
+        f"| ungrounded, embedding only (best threshold {sim_best[0]:.2f}) | {n} | {_binary(g_labels, [v < sim_best[0] for v in g_sim])} |",  # noqa: E501
+        f"| irrelevant answer (relevance < {rt}) | {sum(r_labels)} / {len(r_labels)} | {_binary(r_labels, [v < rt for v in r_scores])} |",  # noqa: E501
+    ]  # fmt: skip
+
+
+def _f1(labels: list[bool], flagged: list[bool]) -> float:
+    tp = sum(a and b for a, b in zip(labels, flagged, strict=True))
+    fp = sum(b and not a for a, b in zip(labels, flagged, strict=True))
+    fn = sum(a and not b for a, b in zip(labels, flagged, strict=True))
+    return _prf(tp, fp, fn)[2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rebuild", action="store_true", help="regenerate data/guard/pii.jsonl")
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    pii_path = DATA / "pii.jsonl"
+    if args.rebuild or not pii_path.exists():
+        records = build_pii_set(random.Random(8))
+        pii_path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    records = [json.loads(line) for line in pii_path.read_text(encoding="utf-8").splitlines()]
+    results: dict[str, Counter[Any]] = {}
+    timings = {}
+    started = time.perf_counter()
+    results["tessera"] = score_spans(records, tessera_pii())
+    timings["tessera"] = time.perf_counter() - started
+    presidio, presidio_note = presidio_pii()
+    if presidio is not None:
+        started = time.perf_counter()
+        results["Presidio patterns"] = score_spans(records, presidio)
+        timings["Presidio patterns"] = time.perf_counter() - started
+    negatives = sum(1 for r in records if not r["entities"])
+    started = time.perf_counter()
+    semantic = [
+        *eval_topics("questions"),
+        *eval_topics("holdout"),
+        *eval_attacks("prompts"),
+        *eval_attacks("holdout"),
+        *eval_grounding(),
+    ]
+    semantic_seconds = time.perf_counter() - started
+    lines = [
+        "## guard",
+        "",
+        "`python benchmarks/guard_eval.py` (2 shared CPU cores, torch 1 thread). Labelled sets in",
+        "`benchmarks/data/guard/`: the PII set is generated (Faker, python-stdnum, libphonenumber;",
+        f"seed 8): {len(records)} sentences, {negatives} of them with no PII (near misses: one digit",  # noqa: E501
+        "changed so the checksum fails, order/ISBN/version numbers, dates, prices). A prediction",
+        "counts when its type matches and its span overlaps the labelled one; (exact) counts",
+        "identical spans.",
+        "",
+        *_pii_table(results, records),
+        "",
+        f"Comparison: {presidio_note}, its pattern recognizers called directly (no spaCy",
+        "model is reachable, so no NLP engine and no context-word boost; every result with a",
+        "score > 0 counts, as with AnalyzerEngine's default threshold 0). Presidio has no",
+        "FR_NIR or NL_BSN recognizer. llm-guard was not tried: its Anonymize scanner needs a",
+        "Hugging Face NER model download (unreachable) and uses Presidio underneath.",
+        "Time for the whole set: "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items())
+        + ".",
+        "",
+        "Embedding filters (all-MiniLM-L6-v2, default thresholds) and the grounding check;",
+        "hand-written sets, positives / total:",
+        "",
+        "| filter | positives | result |",
+        "|---|---:|---|",
+        *semantic,
+        "",
+        f"Topics, attacks and grounding together: {semantic_seconds:.1f} s (model load included).",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        write_section("guard", text)
+
+
+if __name__ == "__main__":
+    main()
