@@ -6,7 +6,6 @@ import importlib.util
 import json
 import re
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -88,38 +87,46 @@ def test_the_script_prints_each_ticket(
     assert handled[0]["sources"][0].startswith("shipping-")
 
 
-class _Urls(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if name in ("src", "href") and value and not value.startswith(("#", "data:")):
-                self.urls.append(value)
-
-
-def test_the_demo_section_on_the_default_model(default_runtime: Any, tessera_home: Path) -> None:
-    """The one run of the example on the embedded model (two tickets, as the demo does)."""
-    from tessera.demo._flows import TICKETS as DEMO_TICKETS
+@pytest.fixture(scope="module")
+def demo_section(default_runtime: Any, tessera_home: Path) -> Any:
+    """The demo section, built once on the embedded model (two runs of the example)."""
     from tessera.demo._flows import flows_section
 
-    section = flows_section()
-    assert section.key == "flows"
-    body = section.body_html
+    return flows_section()
+
+
+def test_the_demo_section_on_the_default_model(demo_section: Any) -> None:
+    """The one run of the example on the embedded model (two tickets, as the demo does)."""
+    from tessera.demo._flows import TICKETS as DEMO_TICKETS
+
+    assert demo_section.key == "flows"
+    body = demo_section.body_html
     for ticket in DEMO_TICKETS:
         assert ticket in body
     # The billing and the Wi-Fi tickets are classified and answered from the right FAQ.
-    assert "-> billing (answerable)" in section.summary[0]
-    assert "-> technical (answerable)" in section.summary[1]
+    assert "-> billing (answerable)" in demo_section.summary[0]
+    assert "-> technical (answerable)" in demo_section.summary[1]
     assert "billing-double-charge.md" in body and "technical-wifi-pairing.md" in body
     assert body.count("<h4>Answer</h4><pre") == 2
-    parser = _Urls()
-    parser.feed(body)
-    assert parser.urls == []  # self-contained
     run_ids = re.findall(r"run <code>([0-9a-f]{32})</code>", body)
     assert len(run_ids) == 2
     for run_id in run_ids:
         trace = get_trace(run_id)
         assert trace.status == "succeeded" and "reply" in trace.outputs
         assert trace.node_outputs("classify")[0]["modelCompletion"].strip()
+
+
+@pytest.mark.browser
+def test_the_demo_section_renders_self_contained(
+    demo_section: Any, browser: Any, tmp_path: Path
+) -> None:
+    from tessera.demo._page import render_page
+
+    page_file = tmp_path / "index.html"
+    page_file.write_text(render_page([demo_section]), encoding="utf-8")
+    with browser.open(page_file) as page:
+        assert page.errors == []
+        assert page.outside_requests == []
+        assert page.count("div.ticket") == 2
+        assert page.count("div.ticket table tr") >= 2 * 4  # a header and 3 passages each
+        assert "billing" in page.text("div.ticket")
