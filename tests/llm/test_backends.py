@@ -157,7 +157,17 @@ class TestLocal:
     def test_stream_joins_to_chat(self, backend: Any) -> None:
         messages = [{"role": "user", "content": "list tips"}]
         params = GenerationParams(max_tokens=8)
-        assert "".join(backend.stream(messages, params)) == backend.chat(messages, params).text
+        whole = backend.chat(messages, params)
+        stream = backend.stream(messages, params)
+        assert stream.result is None
+        assert "".join(stream) == whole.text
+        assert stream.result is not None
+        assert stream.result.text == whole.text
+        assert stream.result.finish_reason == whole.finish_reason
+        assert (stream.result.prompt_tokens, stream.result.completion_tokens) == (
+            whole.prompt_tokens,
+            whole.completion_tokens,
+        )
 
     def test_stop_sequence_cuts_the_reply(self, backend: Any) -> None:
         messages = [{"role": "user", "content": "explain the sun"}]

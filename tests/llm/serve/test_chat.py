@@ -107,13 +107,27 @@ def test_a_request_longer_than_the_context_is_a_400_streamed_or_not(
     assert "max_new_tokens" in error["message"] or "context" in error["message"]
 
 
-def test_stream_with_usage_is_refused_clearly(live: Live) -> None:
-    response = live.client("models:invoke").post(
-        "/v1/chat/completions",
-        json={"messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}},
-    )
-    assert response.status_code == 400
-    assert "include_usage is not supported" in response.json()["error"]["message"]
+@pytest.mark.parametrize("max_tokens", [2, 40])
+def test_a_stream_ends_with_the_finish_reason_and_usage_when_asked(
+    live: Live, max_tokens: int
+) -> None:
+    """The last content-free chunk says why the reply ended; include_usage adds the counts."""
+    client = live.client("models:invoke")
+    request = {"messages": MESSAGES, "max_tokens": max_tokens}
+    whole = client.post("/v1/chat/completions", json=request).json()
+    streamed = {**request, "stream": True, "stream_options": {"include_usage": True}}
+    with client.stream("POST", "/v1/chat/completions", json=streamed) as response:
+        events = sse_events(response)
+    assert events[-1] == "[DONE]"
+    *chunks, usage_chunk = events[:-1]
+    assert chunks[-1]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
+    assert usage_chunk["choices"] == []
+    assert usage_chunk["usage"] == whole["usage"]
+    without = {**request, "stream": True}
+    with client.stream("POST", "/v1/chat/completions", json=without) as response:
+        plain = sse_events(response)
+    assert all("usage" not in c for c in plain[:-1])
+    assert plain[-2]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
 
 
 def test_stop_sequences_cut_the_answer(live: Live) -> None:
@@ -179,7 +193,11 @@ def test_our_backend_talks_to_our_server(live: Live, tiny_id: str) -> None:
         direct.completion_tokens,
     )
     assert over_http.finish_reason == direct.finish_reason
-    assert "".join(remote.stream(MESSAGES, params)) == direct.text
+    stream = remote.stream(MESSAGES, params)
+    assert "".join(stream) == direct.text
+    assert stream.result is not None
+    assert (stream.result.text, stream.result.finish_reason) == (direct.text, direct.finish_reason)
+    assert stream.result.completion_tokens == direct.completion_tokens
 
 
 def test_our_backend_reports_the_servers_refusal(live: Live, tiny_id: str) -> None:

@@ -15,7 +15,13 @@ llama.cpp, Ollama, or another ``tessera serve``). Importing this module does not
 torch; the local model loads on first use.
 """
 
-from tessera.llm.backends._base import Backend, ChatResult, GenerationParams, StopCutter
+from tessera.llm.backends._base import (
+    Backend,
+    ChatResult,
+    ChatStream,
+    GenerationParams,
+    StopCutter,
+)
 from tessera.llm.backends._local import LocalBackend
 from tessera.llm.backends._openai import EndpointError, OpenAIBackend
 from tessera.llm.backends._registry import Endpoint, endpoints, get_backend, register_endpoint
@@ -23,6 +29,7 @@ from tessera.llm.backends._registry import Endpoint, endpoints, get_backend, reg
 __all__ = [
     "Backend",
     "ChatResult",
+    "ChatStream",
     "Endpoint",
     "EndpointError",
     "GenerationParams",

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tessera._validation import bad_value
 
-__all__ = ["Backend", "ChatResult", "GenerationParams", "StopCutter", "check_messages"]
+__all__ = [
+    "Backend",
+    "ChatResult",
+    "ChatStream",
+    "GenerationParams",
+    "StopCutter",
+    "check_messages",
+]
 
 #: Roles a chat message may carry.
 ROLES = ("system", "user", "assistant")
@@ -124,6 +131,40 @@ class ChatResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class ChatStream(Iterator[str]):
+    """The text pieces of one streamed reply; :attr:`result` is filled when it ends.
+
+    Iterate it for the pieces. Once exhausted, :attr:`result` holds the whole reply as a
+    :class:`ChatResult` (token counts and finish reason included), so a caller that
+    streams still learns why the reply ended. :meth:`close` stops generation early.
+    """
+
+    def __init__(self, pieces: Iterator[str], finish: Callable[[str], ChatResult]) -> None:
+        self._pieces = pieces
+        self._finish = finish
+        self._text: list[str] = []
+        self.result: ChatResult | None = None
+
+    def __iter__(self) -> ChatStream:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            piece = next(self._pieces)
+        except StopIteration:
+            if self.result is None:
+                self.result = self._finish("".join(self._text))
+            raise
+        self._text.append(piece)
+        return piece
+
+    def close(self) -> None:
+        """Stop the generation (releases the model); :attr:`result` stays None."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
+
 def check_messages(messages: Any) -> list[dict[str, str]]:
     """Validate chat messages and return them as plain ``{"role", "content"}`` dicts."""
     if not isinstance(messages, Sequence) or isinstance(messages, str) or not messages:
@@ -206,7 +247,9 @@ class Backend(ABC):
         """Answer ``messages``; return the whole reply."""
 
     @abstractmethod
-    def stream(
-        self, messages: Sequence[Mapping[str, str]], params: GenerationParams
-    ) -> Iterator[str]:
-        """Answer ``messages``; yield text pieces as they are generated."""
+    def stream(self, messages: Sequence[Mapping[str, str]], params: GenerationParams) -> ChatStream:
+        """Answer ``messages``; yield text pieces as they are generated.
+
+        The returned :class:`ChatStream` holds the whole :class:`ChatResult` in
+        ``.result`` once exhausted.
+        """

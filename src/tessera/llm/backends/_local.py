@@ -10,6 +10,7 @@ from typing import Any
 from tessera.llm.backends._base import (
     Backend,
     ChatResult,
+    ChatStream,
     GenerationParams,
     StopCutter,
     check_messages,
@@ -91,12 +92,9 @@ class LocalBackend(Backend):
         counts = {"prompt_tokens": 0, "completion_tokens": 0, "stopped": 0}
         return self._steps(clean, params, counts), counts
 
-    def chat(self, messages: Sequence[Mapping[str, str]], params: GenerationParams) -> ChatResult:
-        """Answer ``messages`` with the local model; see :class:`Backend`."""
-        start = time.perf_counter()
-        with self._lock:
-            pieces, counts = self._generate(messages, params)
-            text = "".join(pieces)
+    def _result(
+        self, text: str, counts: dict[str, int], params: GenerationParams, start: float
+    ) -> ChatResult:
         length = not counts["stopped"] and counts["completion_tokens"] >= params.max_tokens
         return ChatResult(
             text=text,
@@ -107,15 +105,22 @@ class LocalBackend(Backend):
             seconds=time.perf_counter() - start,
         )
 
-    def stream(
-        self, messages: Sequence[Mapping[str, str]], params: GenerationParams
-    ) -> Iterator[str]:
+    def chat(self, messages: Sequence[Mapping[str, str]], params: GenerationParams) -> ChatResult:
+        """Answer ``messages`` with the local model; see :class:`Backend`."""
+        start = time.perf_counter()
+        with self._lock:
+            pieces, counts = self._generate(messages, params)
+            text = "".join(pieces)
+        return self._result(text, counts, params, start)
+
+    def stream(self, messages: Sequence[Mapping[str, str]], params: GenerationParams) -> ChatStream:
         """Yield text pieces as the local model produces them; see :class:`Backend`."""
+        start = time.perf_counter()
         # Validate now (not at the first next()), so bad input fails where it is passed.
-        pieces, _ = self._generate(messages, params)
+        pieces, counts = self._generate(messages, params)
 
         def locked() -> Iterator[str]:
             with self._lock:
                 yield from pieces
 
-        return locked()
+        return ChatStream(locked(), lambda text: self._result(text, counts, params, start))

@@ -11,6 +11,7 @@ from tessera.errors import TesseraError
 from tessera.llm.backends._base import (
     Backend,
     ChatResult,
+    ChatStream,
     GenerationParams,
     StopCutter,
     check_messages,
@@ -132,15 +133,39 @@ class OpenAIBackend(Backend):
             seconds=time.perf_counter() - start,
         )
 
-    def stream(
-        self, messages: Sequence[Mapping[str, str]], params: GenerationParams
-    ) -> Iterator[str]:
-        """Server-sent events, one text piece per content delta; see :class:`Backend`."""
+    def stream(self, messages: Sequence[Mapping[str, str]], params: GenerationParams) -> ChatStream:
+        """Server-sent events, one text piece per content delta; see :class:`Backend`.
+
+        Asks for usage in the last event (``stream_options.include_usage``); a server that
+        sends none leaves the counts at 0.
+        """
         url, body, headers = self._request(messages, params, stream=True)
-        return self._events(url, body, headers, StopCutter(params.stop))
+        body["stream_options"] = {"include_usage": True}
+        start = time.perf_counter()
+        cutter = StopCutter(params.stop)
+        info: dict[str, Any] = {"finish_reason": None, "usage": {}}
+
+        def finish(text: str) -> ChatResult:
+            usage = info["usage"]
+            reason = "stop" if cutter.stopped else str(info["finish_reason"] or "stop")
+            return ChatResult(
+                text=text,
+                model=self.model_id,
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+                finish_reason=reason,
+                seconds=time.perf_counter() - start,
+            )
+
+        return ChatStream(self._events(url, body, headers, cutter, info), finish)
 
     def _events(
-        self, url: str, body: dict[str, Any], headers: dict[str, str], cutter: StopCutter
+        self,
+        url: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        cutter: StopCutter,
+        info: dict[str, Any],
     ) -> Iterator[str]:
         import httpx
 
@@ -157,11 +182,18 @@ class OpenAIBackend(Backend):
                     if payload == "[DONE]":
                         break
                     try:
-                        delta = json.loads(payload)["choices"][0].get("delta", {})
-                    except (ValueError, KeyError, IndexError, TypeError) as exc:
-                        raise EndpointError(
-                            f"{url} sent an unreadable event: {payload[:200]}"
-                        ) from exc
+                        event = json.loads(payload)
+                        if isinstance(event.get("usage"), dict):
+                            info["usage"] = event["usage"]
+                        if not event.get("choices"):  # the usage-only last event
+                            continue
+                        choice = event["choices"][0]
+                        delta = choice.get("delta") or {}
+                    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+                        message = f"{url} sent an unreadable event: {payload[:200]}"
+                        raise EndpointError(message) from exc
+                    if choice.get("finish_reason"):
+                        info["finish_reason"] = choice["finish_reason"]
                     piece = cutter.feed(delta.get("content") or "")
                     if piece:
                         yield piece

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from tessera.errors import InvalidInputError
+from tessera.llm.backends import ChatStream
 from tessera.llm.serve._http import ApiError, ModelsKey, ServiceState, service, status_of
 
 __all__ = ["ChatCompletionRequest", "router", "stream_in_thread"]
@@ -159,19 +160,15 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, _key: 
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        if include_usage:
-            raise ApiError(
-                400,
-                "stream_options.include_usage is not supported: streamed replies carry no "
-                "token counts. Make a request with stream=false for usage.",
-                param="stream_options",
-            )
-        pieces = stream_in_thread(backend.stream(messages, params))
+        stream = backend.stream(messages, params)
+        pieces = stream_in_thread(stream)
         try:
             first: str | None = await anext(pieces)
         except StopAsyncIteration:
             first = None
-        chunks = _chunks(model, first, pieces, completion_id, created)
+        chunks = _chunks(
+            model, first, pieces, completion_id, created, stream=stream, usage=include_usage
+        )
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
@@ -199,9 +196,16 @@ def _event(payload: Mapping[str, Any] | str) -> bytes:
 
 
 async def _chunks(
-    model: str, first: str | None, rest: AsyncIterator[str], completion_id: str, created: int
+    model: str,
+    first: str | None,
+    rest: AsyncIterator[str],
+    completion_id: str,
+    created: int,
+    *,
+    stream: ChatStream,
+    usage: bool,
 ) -> AsyncIterator[bytes]:
-    def chunk(delta: dict[str, str], finish: str | None) -> bytes:
+    def chunk(delta: dict[str, str], finish: str | None, **extra: Any) -> bytes:
         return _event(
             {
                 "id": completion_id,
@@ -209,6 +213,7 @@ async def _chunks(
                 "created": created,
                 "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
             }
         )
 
@@ -222,9 +227,22 @@ async def _chunks(
             yield _event({"error": {"message": str(exc), "code": status_of(exc)}})
             yield _event("[DONE]")
             return
-    # The backend's stream does not say whether max_tokens or the end of the answer
-    # stopped it, so the last chunk leaves finish_reason unknown (null).
-    yield chunk({}, None)
+    # The stream is exhausted here, so it holds the whole result: why it ended, the counts.
+    result = stream.result
+    yield chunk({}, result.finish_reason if result is not None else None)
+    if usage and result is not None:
+        # OpenAI's include_usage: one last chunk with no choices and the usage.
+        counts = _usage(result.prompt_tokens, result.completion_tokens)
+        yield _event(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": counts,
+            }
+        )
     yield _event("[DONE]")
 
 
