@@ -64,7 +64,18 @@ def _root(
 def main() -> None:
     """Entry point of the ``tessera`` console script."""
     # Import the command modules for their registrations.
-    from tessera.cli import _assign, _demo, _flows, _llm, _prompts, _serve, _split, _synth, _tune  # noqa: F401
+    from tessera.cli import (  # noqa: F401
+        _assign,
+        _demo,
+        _flows,
+        _guard,
+        _llm,
+        _prompts,
+        _serve,
+        _split,
+        _synth,
+        _tune,
+    )
 
     app(prog_name="tessera")
     sys.exit(0)
