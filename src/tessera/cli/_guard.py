@@ -1,0 +1,127 @@
+"""``tessera guard check``: apply a guardrail to a text, from a file or the registry.
+
+Presentation only: the work is done by :func:`tessera.llm.guard.apply_guardrail`. The exit
+code tells scripts what happened: 0 nothing was blocked or anonymised, 1 the guardrail
+intervened, 2 the command could not run (bad configuration, missing file, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tessera.cli._app import app, console, err_console
+from tessera.errors import TesseraError
+
+guard_app = typer.Typer(
+    name="guard",
+    help="Guardrails: sensitive information, words, denied topics, prompt attacks, grounding.",
+    no_args_is_help=True,
+)
+app.add_typer(guard_app, name="guard")
+
+#: Exit codes of ``tessera guard check``.
+EXIT_NONE, EXIT_INTERVENED, EXIT_ERROR = 0, 1, 2
+
+
+def _read(argument: str, value: str) -> str:
+    if value == "-":
+        return sys.stdin.read()
+    return value if argument == "TEXT" else Path(value).read_text(encoding="utf-8")
+
+
+def _config(config: Path | None, guardrail: str | None) -> Any:
+    from tessera.errors import InvalidInputError
+    from tessera.llm.guard import GuardrailConfig, load_guardrail
+
+    if (config is None) == (guardrail is None):
+        raise InvalidInputError(
+            f"--config={config!s} --guardrail={guardrail!s}: give exactly one of them. Pass "
+            "--config guard.yaml (a file) or --guardrail NAME@label (from the registry)."
+        )
+    if config is not None:
+        return GuardrailConfig.load(config)
+    return load_guardrail(str(guardrail))
+
+
+def _print(result: Any) -> None:
+    colour = "red" if result.action == "INTERVENED" else "green"
+    console.print(f"[bold {colour}]{result.action}[/] ({result.source})")
+    console.print(escape(result.text), highlight=False, soft_wrap=True)
+    if not result.findings:
+        return
+    table = Table()
+    for column in ("policy", "type", "action", "span", "match", "score / threshold"):
+        table.add_column(column, overflow="fold")
+    for f in result.findings:
+        span = f"{f.start}-{f.end}" if f.start is not None else ""
+        score = "" if f.score is None else f"{f.score:.3f} / {f.threshold}"
+        table.add_row(f.policy, f.type, f.action, span, escape(f.match or ""), score)
+    console.print(table)
+
+
+@guard_app.command("check")
+def check(
+    text: Annotated[str, typer.Argument(help="The text to check, or - to read it from stdin.")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="A guardrail YAML or JSON file.", show_default=False),
+    ] = None,
+    guardrail: Annotated[
+        str | None,
+        typer.Option(
+            "--guardrail",
+            "-g",
+            help="A saved guardrail: NAME, NAME@3, NAME@production.",
+            show_default=False,
+        ),
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--source", "-s", help="input (a user's prompt) or output (a reply).")
+    ] = "input",
+    grounding_source: Annotated[
+        Path | None,
+        typer.Option(
+            "--grounding-source",
+            help="A file with the reference the output must be grounded in.",
+            show_default=False,
+        ),
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query", "-q", help="The question the output answers (relevance).", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Apply a guardrail to TEXT; exit 0 (none), 1 (intervened) or 2 (error)."""
+    from tessera.llm.guard import apply_guardrail
+
+    try:
+        guard = _config(config, guardrail)
+        body = _read("TEXT", text)
+        reference = _read("--grounding-source", str(grounding_source)) if grounding_source else None
+        result = apply_guardrail(
+            guard,
+            body,
+            source=source,
+            grounding_source=reference,
+            query=query,  # type: ignore[arg-type]
+        )
+    except (TesseraError, OSError, ValueError) as exc:
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(code=EXIT_ERROR) from None
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+    else:
+        _print(result)
+    raise typer.Exit(code=EXIT_INTERVENED if result.action == "INTERVENED" else EXIT_NONE)
