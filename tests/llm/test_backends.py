@@ -192,3 +192,12 @@ class TestLocal:
         for seed in (0, 1, 2):
             params = GenerationParams(max_tokens=8, temperature=1.5, top_k=1, seed=seed)
             assert backend.chat(messages, params).text == greedy
+
+    def test_too_long_requests_name_this_apis_arguments(self, backend: Any) -> None:
+        limit = backend.runtime.context_length
+        messages = [{"role": "user", "content": "the sun"}]
+        with pytest.raises(InvalidInputError, match=r"^max_tokens=.*Pass max_tokens <= "):
+            backend.chat(messages, GenerationParams(max_tokens=limit))
+        long = [{"role": "user", "content": "sun " * limit}]
+        with pytest.raises(InvalidInputError, match=r"^messages="):
+            backend.stream(long, GenerationParams(max_tokens=1))
