@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +26,14 @@ guard_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(guard_app, name="guard")
+
+
+class Side(StrEnum):
+    """Which side of the model the text is on."""
+
+    input = "input"
+    output = "output"
+
 
 #: Exit codes of ``tessera guard check``.
 EXIT_NONE, EXIT_INTERVENED, EXIT_ERROR = 0, 1, 2
@@ -68,7 +77,9 @@ def _print(result: Any) -> None:
 
 @guard_app.command("check")
 def check(
-    text: Annotated[str, typer.Argument(help="The text to check, or - to read it from stdin.")],
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help="The text to check, or - to read it from stdin.")
+    ],
     config: Annotated[
         Path | None,
         typer.Option("--config", "-c", help="A guardrail YAML or JSON file.", show_default=False),
@@ -83,8 +94,8 @@ def check(
         ),
     ] = None,
     source: Annotated[
-        str, typer.Option("--source", "-s", help="input (a user's prompt) or output (a reply).")
-    ] = "input",
+        Side, typer.Option("--source", "-s", help="input (a user's prompt) or output (a reply).")
+    ] = Side.input,
     grounding_source: Annotated[
         Path | None,
         typer.Option(
@@ -109,11 +120,7 @@ def check(
         body = _read("TEXT", text)
         reference = _read("--grounding-source", str(grounding_source)) if grounding_source else None
         result = apply_guardrail(
-            guard,
-            body,
-            source=source,
-            grounding_source=reference,
-            query=query,  # type: ignore[arg-type]
+            guard, body, source=source.value, grounding_source=reference, query=query
         )
     except (TesseraError, OSError, ValueError) as exc:
         err_console.print(
