@@ -28,8 +28,8 @@ class Span:
     type: str
 
 
-_B = r"(?<![\w@.-])"  # no word character, dot, dash or @ just before
-_E = r"(?![\w@-]|\.\w)"  # nor just after (a sentence's final period is fine)
+_B = r"(?<![\w@.-])(?<!\d[ -])"  # no word character, dot, dash, @ or digit group before
+_E = r"(?![\w@-]|\.\w|[ -]\d)"  # nor after (a sentence's final period is fine)
 
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
@@ -45,7 +45,9 @@ _MAC = re.compile(
     r"(?<![\w:.-])(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}"
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w:-]|\.\w)"
 )
-_CARD = re.compile(_B + r"\d(?:[ -]?\d){12,18}" + _E)
+_CARD = re.compile(
+    _B + r"(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{5})" + _E
+)
 _IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}(?![\w])")
 _SSN = re.compile(_B + r"\d{3}([- ])\d{2}\1\d{4}" + _E)
 _NINO = re.compile(

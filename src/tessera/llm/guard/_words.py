@@ -34,7 +34,7 @@ _LOOKALIKES = {
     "z": "z2",
 }
 _SEPARATORS = r"[\s._\-~*]"
-_SUFFIXES = r"(?:s|es|ed|er|ers|ing)?"
+_SUFFIXES = ("s", "es", "ed", "er", "ers", "ing")
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +64,9 @@ def _word_pattern(word: str, index: int) -> str:
 def _compile(entry: str, suffixes: bool) -> re.Pattern[str]:
     words = [w for w in re.split(r"[\s\W_]+", entry) if w]
     body = r"[\s\W_]+".join(_word_pattern(word, i) for i, word in enumerate(words))
-    tail = _SUFFIXES if suffixes else ""
+    # Suffix letters take look-alikes (b1tch3s) but no repeats: "assess" is not "ass" + "ess".
+    endings = "|".join("".join(_letter(c)[:-1] for c in end) for end in _SUFFIXES)
+    tail = f"(?:{endings})?" if suffixes else ""
     return re.compile(rf"(?<![^\W_]){body}{tail}(?![^\W_])", re.IGNORECASE)
 
 
