@@ -20,5 +20,11 @@ def demo(
     """Tour every part of Tessera and write a self-contained HTML page."""
     from tessera.demo import run_demo
 
+    try:  # no per-file progress bars from transformers while the llm sections load models
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # the llm extra is absent: those sections say so themselves
+        pass
+    else:
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     page = run_demo(out, console=console)
     console.print(f"\nWrote [bold]{page}[/]")
