@@ -122,24 +122,27 @@ def attack_exemplars() -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _units(text: str) -> list[tuple[int, int]]:
-    """The whole text (trimmed) and each of its sentences, as spans."""
-    spans = sentences(text)
-    if len(spans) > 1:
-        spans.append((spans[0][0], spans[-1][1]))
-    return spans
-
-
 def _best(text: str, examples: Sequence[str], labels: Sequence[str]) -> Match | None:
-    units = _units(text)
-    if not units or not examples:
+    """The score is the best over the whole text and each sentence; the span is a sentence.
+
+    The whole text catches a request spread over sentences; the span points at the
+    single sentence most similar to an example, so that a reader sees what matched.
+    """
+    spans = sentences(text)
+    if not spans or not examples:
         return None
+    units = spans + ([(spans[0][0], spans[-1][1])] if len(spans) > 1 else [])
     vectors = embed([text[a:b] for a, b in units])
     similarity = vectors @ embed_cached(tuple(examples)).T
-    unit, example = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
-    start, end = units[int(unit)]
-    score = float(np.clip(similarity[unit, example], 0.0, 1.0))
-    return Match(start, end, score, labels[int(example)])
+    score = float(np.clip(similarity.max(), 0.0, 1.0))
+    sentence_scores = similarity[: len(spans)]
+    unit, example = (
+        int(i) for i in np.unravel_index(np.argmax(sentence_scores), sentence_scores.shape)
+    )
+    if len(units) > len(spans) and similarity[-1].max() > sentence_scores.max():
+        example = int(np.argmax(similarity[-1]))
+    start, end = spans[unit]
+    return Match(start, end, score, labels[example])
 
 
 def match_topic(text: str, definition: str, examples: Sequence[str]) -> Match | None:
