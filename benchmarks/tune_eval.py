@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
 `{command}` on {platform.machine()} ({os.cpu_count()} shared cores, 1 torch thread,
 torch {torch.__version__}): contact extraction into a fixed JSON schema, {args.train}
 training records, {args.validation} validation, {args.test} held-out records (new people
-and message templates never seen in training), greedy decoding, float32.
+and message templates never seen in training), greedy decoding, float32. Both models get
+the same system prompt (the schema, zero-shot); the tuned one was trained with it.
 
 | model | valid JSON | exactly right | fields right |
 |---|---|---|---|
@@ -218,8 +219,8 @@ and message templates never seen in training), greedy decoding, float32.
 Fine-tuning: LoRA r={params.lora_rank}, alpha={params.lora_alpha:g} on
 {", ".join(params.target_modules)}; {params.epoch_count} epoch(s), batch {params.batch_size},
 learning rate {params.learning_rate:g} ({params.dtype} base weights); {result.steps} steps,
-{result.trained_tokens} assistant tokens an epoch, {result.seconds:.0f} s of training
-wall, {cpu_seconds:.0f} s of CPU time with validations; other jobs shared the cores).
+{result.trained_tokens} assistant tokens an epoch, {result.seconds:.0f} s of training wall
+time ({cpu_seconds:.0f} s of CPU time, validations included: other jobs shared the cores).
 Training loss {result.training[0].loss:.3f} at step 1, {last.loss:.3f} at step {last.step};
 best validation loss {result.best_validation_loss:.3f} (perplexity
 {2.718281828459045 ** (result.best_validation_loss or 0):.3f}). Scoring took
