@@ -33,8 +33,8 @@ from tessera.llm.guard._store import load_guardrail, save_guardrail
 from tessera.llm.guard._words import profanity_list
 
 __all__ = [
-    "ENTITY_TYPES",
     "DeniedTopic",
+    "ENTITY_TYPES",
     "EntityRule",
     "Finding",
     "GroundingPolicy",

@@ -18,8 +18,8 @@ from tessera._validation import short_repr
 from tessera.errors import InvalidInputError
 
 __all__ = [
-    "ENTITY_TYPES",
     "DeniedTopic",
+    "ENTITY_TYPES",
     "EntityRule",
     "GroundingPolicy",
     "GuardrailConfig",
