@@ -52,8 +52,10 @@ def tune(
     ] = 1.0,
     early_stopping_threshold: Annotated[
         float,
-        typer.Option("--early-stopping-threshold", help="Least validation-loss drop that counts."),
-    ] = 0.01,
+        typer.Option(
+            "--early-stopping-threshold", help="Least validation-loss drop that counts, 0-0.1."
+        ),
+    ] = 0.001,
     early_stopping_patience: Annotated[
         int,
         typer.Option("--early-stopping-patience", help="Validations without improvement, 1-10."),

@@ -58,9 +58,9 @@ class TuneParams:
     learning_rate_multiplier : float, default=1.0
         0.1 to 2; the learning rate is this times :data:`BASE_LEARNING_RATE`
         (Bedrock ``learningRateMultiplier``).
-    early_stopping_threshold : float, default=0.01
-        The least drop of validation loss, 0 to 1, that counts as an improvement
-        (Bedrock ``earlyStoppingThreshold``).
+    early_stopping_threshold : float, default=0.001
+        The least drop of validation loss, 0 to 0.1, that counts as an improvement for
+        early stopping (Bedrock ``earlyStoppingThreshold``).
     early_stopping_patience : int, default=2
         Stop after this many validations in a row without improvement, 1 to 10
         (Bedrock ``earlyStoppingPatience``). Needs validation data.
@@ -87,7 +87,7 @@ class TuneParams:
     epoch_count: int = 2
     batch_size: int = 8
     learning_rate_multiplier: float = 1.0
-    early_stopping_threshold: float = 0.01
+    early_stopping_threshold: float = 0.001
     early_stopping_patience: int = 2
     validations_per_epoch: int = 4
     lora_rank: int = 8
@@ -112,8 +112,8 @@ class TuneParams:
             "early_stopping_threshold",
             self.early_stopping_threshold,
             0.0,
-            1.0,
-            "Pass 0.01 (a drop of validation loss smaller than this is no improvement).",
+            0.1,
+            "Pass 0.001 (a drop of validation loss smaller than this is no improvement).",
         )
         _int_in("early_stopping_patience", self.early_stopping_patience, 1, 10)
         _int_in("validations_per_epoch", self.validations_per_epoch, 1, 100)

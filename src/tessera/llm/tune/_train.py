@@ -70,8 +70,8 @@ class TuneResult:
     stopped_early : bool
         Whether early stopping ended training before ``epoch_count`` epochs.
     best_step : int or None
-        The validation step whose adapter was kept (None without validation data: the
-        last step's adapter is kept).
+        The step of the lowest validation loss, whose adapter was kept (None without
+        validation data: the last step's adapter is kept).
     train_records, validation_records, trained_tokens : int
         Record counts and the assistant tokens of one training epoch.
     seconds : float
@@ -142,8 +142,10 @@ def fine_tune(
     Every record of ``data`` and ``validation`` is checked first (JSON, keys, roles,
     alternation, empty content, length in tokens) and all problems are raised together.
     The loss is the cross-entropy of the assistant tokens only. With validation data the
-    validation loss is measured ``params.validations_per_epoch`` times an epoch, early
-    stopping applies, and the adapter of the best validation is kept.
+    validation loss is measured ``params.validations_per_epoch`` times an epoch; training
+    stops after ``early_stopping_patience`` validations in a row that do not improve on
+    the last improvement by more than ``early_stopping_threshold``; the adapter of the
+    lowest validation loss is kept.
 
     Parameters
     ----------
@@ -233,7 +235,8 @@ def fine_tune(
 
     training: list[MetricRow] = []
     val_rows: list[MetricRow] = []
-    best_loss, best_step, best_state, waited = math.inf, None, None, 0
+    best_loss, best_step, best_state = math.inf, None, None
+    reference, waited = math.inf, 0
     stopped_early = False
     step = 0
     start = time.perf_counter()
@@ -262,11 +265,15 @@ def fine_tune(
                     continue
                 val_loss = validation_loss(tuned, torch, val_items, pad_id)
                 val_rows.append(MetricRow(step, epoch, val_loss))
-                if best_loss - val_loss > params.early_stopping_threshold or best_step is None:
-                    best_loss, best_step, waited = min(best_loss, val_loss), step, 0
+                if val_loss < best_loss:  # the adapter kept: the lowest validation loss
+                    best_loss, best_step = val_loss, step
                     best_state = {
                         k: v.detach().clone() for k, v in tuned.state_dict().items() if "lora_" in k
                     }
+                # Patience counts validations that do not beat the last counted
+                # improvement by more than the threshold (Bedrock's rule).
+                if reference - val_loss > params.early_stopping_threshold:
+                    reference, waited = val_loss, 0
                 else:
                     waited += 1
                 if waited >= params.early_stopping_patience:
