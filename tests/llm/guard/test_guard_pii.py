@@ -224,3 +224,29 @@ def test_sources_limit_where_a_policy_runs() -> None:
     config = {"sensitive_information": {"entities": ["EMAIL"], "sources": ["output"]}}
     assert apply_guardrail(config, "ann@example.org", source="input").assessments == {}
     assert apply_guardrail(config, "ann@example.org", source="output").action == "INTERVENED"
+
+
+@settings(max_examples=30)
+@given(
+    case=st.sampled_from(POSITIVES),
+    prefix=st.sampled_from(["", "Hi. ", "Note -- ", "Ünïcode ✓ first: "]),
+    suffix=st.sampled_from(["", " Bye.", " (see above)", "\nThanks"]),
+)
+def test_text_around_a_value_only_shifts_its_span(
+    case: tuple[str, str, str], prefix: str, suffix: str
+) -> None:
+    text, value, kind = case
+    plain = [(f.type, f.start, f.end) for f in apply_guardrail(ALL, text).findings]
+    framed = apply_guardrail(ALL, prefix + text + suffix).findings
+    shift = len(prefix)
+    assert [(f.type, f.start - shift, f.end - shift) for f in framed] == plain  # type: ignore[operator]
+
+
+def test_a_word_inside_an_entity_is_masked_once_with_nothing_left() -> None:
+    config = {
+        "sensitive_information": {"entities": ["EMAIL"], "action": "ANONYMIZE"},
+        "words": {"words": ["example", "org"], "action": "ANONYMIZE"},
+    }
+    result = apply_guardrail(config, "write to ann@example.org, example")
+    assert result.text == "write to {EMAIL}, {CUSTOM_WORD}"
+    assert "ann" not in result.text and "example.org" not in result.text
