@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera._validation import short_repr
+from tessera._validation import bad_value, short_repr
 from tessera.errors import InvalidInputError
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "DataValidationError",
     "Record",
     "check_records",
+    "read_lines",
     "read_records",
 ]
 
@@ -295,21 +296,24 @@ def read_records(path: str | Path, *, argument: str = "data") -> list[Record]:
     InvalidInputError
         When ``path`` is not a readable file.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidInputError(
-            f"{argument}={str(path)!r} is invalid: it must be an existing JSONL file. "
-            "Check the path."
-        )
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(
-            f"{argument}={str(path)!r} is invalid: it is not UTF-8 text ({exc.reason} at byte "
-            f"{exc.start}). Save the file as UTF-8."
-        ) from None
-    lines = text.splitlines()
+    lines = read_lines(path, argument=argument)
     records, problems = check_records(lines)
     if problems:
         raise DataValidationError(str(path), problems, sum(1 for x in lines if x.strip()))
     return records
+
+
+def read_lines(path: str | Path, *, argument: str = "data") -> list[str]:
+    """The lines of a UTF-8 text file, or an error naming ``argument`` and the path."""
+    file = Path(path)
+    if not file.is_file():
+        raise bad_value(argument, str(path), "it must be an existing JSONL file", "Check the path.")
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise bad_value(
+            argument,
+            str(path),
+            f"it is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            "Save the file as UTF-8.",
+        ) from None

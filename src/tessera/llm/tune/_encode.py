@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera._validation import bad_value
-from tessera.llm.tune._data import DataProblem, Record, check_records
+from tessera.llm.tune._data import DataProblem, Record, check_records, read_lines
 
 __all__ = ["IGNORE_INDEX", "Data", "Encoded", "encode_dataset", "encode_record", "length_problems"]
 
@@ -146,17 +146,7 @@ def _as_line(item: Any) -> str:
 
 def _records(data: Data, argument: str) -> tuple[str, list[Record], list[DataProblem]]:
     if isinstance(data, str | Path):
-        path = Path(data)
-        if not path.is_file():
-            raise bad_value(
-                argument, str(data), "it must be an existing JSONL file", "Check the path."
-            )
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            raise bad_value(
-                argument, str(data), f"it is not UTF-8 text ({exc.reason})", "Save it as UTF-8."
-            ) from None
+        lines = read_lines(data, argument=argument)
         source = str(data)
     elif isinstance(data, Sequence) and not isinstance(data, bytes):
         lines = [_as_line(item) for item in data]
