@@ -311,6 +311,18 @@ def main() -> None:
         *semantic,
         "",
         f"Topics, attacks and grounding together: {semantic_seconds:.1f} s (model load included).",
+        "",
+        "Reading the figures. PII: tessera's misses are NHS numbers written like a US phone",
+        'number with no "NHS" nearby (PHONE wins the tie), and its false positives are',
+        "near misses that are still valid phone numbers; Presidio's pattern recognizers, with",
+        "no context words, flag weak patterns (SSN-like digit groups, bare domains inside",
+        "emails as URL) and have no FR_NIR/NL_BSN recognizer. The default thresholds (topics",
+        "0.4, attacks 0.6, grounding 0.7, relevance 0.3) and the attack patterns were set",
+        "while looking at the `questions`, `prompts` and grounding sets, so those rows are",
+        "optimistic; the `holdout` rows were written afterwards and never tuned on. They show",
+        "the limits: attacks phrased unlike the patterns and exemplars are mostly missed",
+        "(recall 0.30), and a topic's recall depends on its examples (medical advice, with",
+        "two examples, is the weakest). The grounding set has no held-out part.",
     ]
     text = "\n".join(lines)
     print(text)
