@@ -58,6 +58,7 @@ NEGATIVES = [
     "Email me at noon, room 455.",
     "Meet at 12:30:45 on 2024-03-15.",
     "The ratio a:b:c was 1:2:3.",
+    "C++ scope :: and a tail ::",
 ]
 
 

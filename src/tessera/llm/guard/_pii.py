@@ -109,6 +109,8 @@ def _url_spans(text: str) -> Iterator[tuple[int, int]]:
 
 
 def _ip_ok(text: str) -> bool:
+    if not any(c.isalnum() for c in text):
+        return False  # a bare "::" in prose is punctuation, not the unspecified address
     try:
         if "/" in text:
             ipaddress.ip_network(text, strict=False)
