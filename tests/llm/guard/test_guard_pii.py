@@ -251,3 +251,18 @@ def test_a_word_inside_an_entity_is_masked_once_with_nothing_left() -> None:
     result = apply_guardrail(config, "write to ann@example.org, example")
     assert result.text == "write to {EMAIL}, {CUSTOM_WORD}"
     assert "ann" not in result.text and "example.org" not in result.text
+
+
+@settings(max_examples=60)
+@given(text=st.text(st.sampled_from("0123456789 -.:@/()+abcDEFxyz_$*\n"), max_size=80))
+def test_any_text_gives_in_bounds_disjoint_spans_and_masks_them(text: str) -> None:
+    config = {
+        "sensitive_information": {**ALL["sensitive_information"], "action": "ANONYMIZE"},
+        "words": {"profanity": True, "action": "DETECT"},
+    }
+    result = apply_guardrail(config, text)
+    pii = result.assessments["sensitive_information"]
+    spans = sorted((f.start or 0, f.end or 0) for f in pii)
+    assert all(0 <= a < b <= len(text) for a, b in spans)
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:], strict=False))
+    assert result.text.count("{") - text.count("{") == len(pii)
