@@ -163,13 +163,18 @@ def _auc(labels: list[bool], scores: list[float]) -> str:
     return f"{roc_auc_score(labels, scores):.2f}"
 
 
-def eval_topics(key: str) -> list[str]:
+def _load(name: str) -> Any:
+    return yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
+
+
+def eval_topics(key: str, name: str = "topics.yaml") -> list[str]:
     from tessera.llm.guard import GuardrailConfig, apply_guardrail
     from tessera.llm.guard._semantic import match_topic
 
-    data = yaml.safe_load((DATA / "topics.yaml").read_text(encoding="utf-8"))
+    data = _load("topics.yaml")
     config = GuardrailConfig.from_mapping({"denied_topics": data["topics"]})
-    questions = data[key]
+    questions = _load(name)[key]
+    label = "heldout2" if "heldout2" in name else key
     lines = []
     predicted, scores = [], []
     for q in questions:
@@ -186,16 +191,17 @@ def eval_topics(key: str) -> list[str]:
         flagged = [(p == topic) if topic != "any" else p is not None for p in predicted]
         auc = f"AUC {_auc(labels, scores)}, " if topic == "any" else ""
         lines.append(
-            f"| {key}: denied topic `{topic}` (threshold {threshold}) | {sum(labels)} / {len(labels)} | {auc}{_binary(labels, flagged)} |"  # noqa: E501
+            f"| {label}: denied topic `{topic}` (threshold {threshold}) | {sum(labels)} / {len(labels)} | {auc}{_binary(labels, flagged)} |"  # noqa: E501
         )
     return lines
 
 
-def eval_attacks(key: str) -> list[str]:
+def eval_attacks(key: str, name: str = "attacks.yaml") -> list[str]:
     from tessera.llm.guard import PromptAttackPolicy
     from tessera.llm.guard._semantic import ATTACK_PATTERNS, match_attack
 
-    prompts = yaml.safe_load((DATA / "attacks.yaml").read_text(encoding="utf-8"))[key]
+    prompts = _load(name)[key]
+    label = "heldout2" if "heldout2" in name else key
     labels = [bool(p["attack"]) for p in prompts]
     threshold = PromptAttackPolicy().threshold
     matches = [match_attack(p["text"]) for p in prompts]
@@ -203,17 +209,28 @@ def eval_attacks(key: str) -> list[str]:
     combined = [score >= threshold for score in scores]
     patterns = [any(rx.search(p["text"]) for _, rx in ATTACK_PATTERNS) for p in prompts]
     n = f"{sum(labels)} / {len(labels)}"
+    families = sorted({p["family"] for p in prompts if p["attack"] and "family" in p})
+    recalls = [
+        f"{family} {sum(c for p, c in zip(prompts, combined, strict=True) if p.get('family') == family)}"  # noqa: E501
+        f"/{sum(1 for p in prompts if p.get('family') == family)}"
+        for family in families
+    ]
+    per_family = (
+        [f"| {label}: attacks caught per family | {n} | {', '.join(recalls)} |"] if recalls else []
+    )
     return [
-        f"| {key}: prompt attack, patterns + exemplars (threshold {threshold}) | {n} | AUC {_auc(labels, scores)}, {_binary(labels, combined)} |",  # noqa: E501
-        f"| {key}: prompt attack, patterns only | {n} | {_binary(labels, patterns)} |",
+        *per_family,
+        f"| {label}: prompt attack, patterns + exemplars (threshold {threshold}) | {n} | AUC {_auc(labels, scores)}, {_binary(labels, combined)} |",  # noqa: E501
+        f"| {label}: prompt attack, patterns only | {n} | {_binary(labels, patterns)} |",
     ]
 
 
-def eval_grounding() -> list[str]:
+def eval_grounding(name: str = "grounding.yaml") -> list[str]:
     from tessera.llm.guard import GroundingPolicy
     from tessera.llm.guard._grounding import score_grounding, score_relevance
 
-    cases = yaml.safe_load((DATA / "grounding.yaml").read_text(encoding="utf-8"))["cases"]
+    cases = _load(name)["cases"]
+    prefix = "heldout2: " if "heldout2" in name else ""
     policy = GroundingPolicy()
     g_labels, g_support, g_sim, g_overlap = [], [], [], []
     for case in cases:
@@ -235,10 +252,10 @@ def eval_grounding() -> list[str]:
         key=lambda x: x[1],
     )
     return [
-        f"| ungrounded answer (support < {gt}) | {n} | {_binary(g_labels, [v < gt for v in g_support])} |",  # noqa: E501
-        f"| ungrounded, overlap only (< {gt}) | {n} | {_binary(g_labels, [v < gt for v in g_overlap])} |",  # noqa: E501
-        f"| ungrounded, embedding only (best threshold {sim_best[0]:.2f}) | {n} | {_binary(g_labels, [v < sim_best[0] for v in g_sim])} |",  # noqa: E501
-        f"| irrelevant answer (relevance < {rt}) | {sum(r_labels)} / {len(r_labels)} | {_binary(r_labels, [v < rt for v in r_scores])} |",  # noqa: E501
+        f"| {prefix}ungrounded answer (support < {gt}) | {n} | {_binary(g_labels, [v < gt for v in g_support])} |",  # noqa: E501
+        f"| {prefix}ungrounded, overlap only (< {gt}) | {n} | {_binary(g_labels, [v < gt for v in g_overlap])} |",  # noqa: E501
+        f"| {prefix}ungrounded, embedding only (best threshold {sim_best[0]:.2f}) | {n} | {_binary(g_labels, [v < sim_best[0] for v in g_sim])} |",  # noqa: E501
+        f"| {prefix}irrelevant answer (relevance < {rt}) | {sum(r_labels)} / {len(r_labels)} | {_binary(r_labels, [v < rt for v in r_scores])} |",  # noqa: E501
     ]  # fmt: skip
 
 
@@ -278,8 +295,11 @@ def main() -> None:
         *eval_topics("questions"),
         *eval_topics("holdout"),
         *eval_attacks("prompts"),
+        *eval_topics("questions", "topics_heldout2.yaml"),
         *eval_attacks("holdout"),
+        *eval_attacks("prompts", "attacks_heldout2.yaml"),
         *eval_grounding(),
+        *eval_grounding("grounding_heldout2.yaml"),
     ]
     semantic_seconds = time.perf_counter() - started
     lines = [
