@@ -197,7 +197,8 @@ def batch(
         typer.Option(
             "--evaluator",
             "-e",
-            help="exact, contains, numeric, or an allow-listed 'package.module:function'.",
+            help="exact, contains, numeric, an allow-listed 'package.module:function', or flow "
+            "(the flow's Evaluation node scores; the whole record goes in).",
         ),
     ] = "exact",
     output: Annotated[

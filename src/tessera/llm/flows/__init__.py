@@ -10,6 +10,7 @@ it (events as they happen, each run stored as a trace); node types plug in throu
 from __future__ import annotations
 
 from tessera.llm.flows._batch import BatchMetrics, BatchRecord, BatchResult, run_batch
+from tessera.llm.flows._guard_node import GuardrailNode
 from tessera.llm.flows._knowledge import KnowledgeBase, Passage, knowledge_base
 from tessera.llm.flows._nodes import (
     ANY_TYPE,
@@ -63,6 +64,7 @@ __all__ = [
     "FlowRunError",
     "FlowSpec",
     "FlowValidationError",
+    "GuardrailNode",
     "InputSpec",
     "KnowledgeBase",
     "NodeSpec",

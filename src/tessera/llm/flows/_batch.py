@@ -11,6 +11,10 @@ ignored), ``contains`` (the expected text occurs in the output, case ignored), `
 function ``f(output, expected) -> bool | float``, given as a callable or as an allow-listed
 ``"package.module:function"``. A record passes when its score reaches
 ``pass_threshold``; a record whose run fails scores 0 and counts as an error.
+
+With ``evaluator="flow"`` the flow scores itself: the whole record (expected value
+included) is its input, an ``Evaluation`` node inside it compares, and the scored Output
+node's document is the score.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera._validation import bad_value
+from tessera._validation import bad_value, short_repr
 from tessera.errors import InvalidInputError, TesseraError
 from tessera.llm.flows._nodes import code_allowed
 from tessera.llm.flows._run import run_flow
@@ -39,7 +43,9 @@ __all__ = [
     "BatchRecord",
     "BatchResult",
     "read_dataset",
+    "resolve_evaluator",
     "run_batch",
+    "score_with",
 ]
 
 Evaluator = str | Callable[[Any, Any], bool | float]
@@ -196,9 +202,20 @@ def read_dataset(source: str | Path | Sequence[Mapping[str, Any]]) -> list[dict[
     return records
 
 
-def _resolve_evaluator(
+def _from_flow(output: Any, expected: Any) -> bool | float:
+    """``evaluator="flow"``: the scored output is already the score."""
+    if isinstance(output, bool) or (isinstance(output, int | float) and 0 <= output <= 1):
+        return output
+    raise InvalidInputError(
+        f"evaluator='flow' scores the Output's document, but it is {short_repr(output)}; "
+        "connect an Evaluation node's score (a number in [0, 1]) to the scored Output."
+    )
+
+
+def resolve_evaluator(
     evaluator: Evaluator, tolerance: float, allowed_code: Iterable[str]
 ) -> Callable[[Any, Any], bool | float]:
+    """The scoring function for an evaluator name, callable or allow-listed reference."""
     if callable(evaluator):
         return evaluator
     if evaluator == "exact":
@@ -235,7 +252,8 @@ def _resolve_evaluator(
     )
 
 
-def _score(evaluate: Callable[[Any, Any], bool | float], output: Any, expected: Any) -> float:
+def score_with(evaluate: Callable[[Any, Any], bool | float], output: Any, expected: Any) -> float:
+    """``evaluate(output, expected)`` as a float in [0, 1], or a clear error."""
     value = evaluate(output, expected)
     if isinstance(value, bool):
         return float(value)
@@ -286,8 +304,10 @@ def run_batch(
         The flow (validated once, before any record runs).
     dataset : str, pathlib.Path or sequence of dict
         A ``.jsonl`` or ``.csv`` file, or the records.
-    evaluator : {'exact', 'contains', 'numeric'}, callable or str, default='exact'
-        How an output is scored against the expected value (see the module notes).
+    evaluator : {'exact', 'contains', 'numeric', 'flow'}, callable or str, default='exact'
+        How an output is scored against the expected value (see the module notes);
+        ``'flow'``: the flow holds an ``Evaluation`` node, gets the whole record, and the
+        scored Output's document is the score.
     output : str or None, default=None
         The Output node whose document is scored; default the run's only output.
     input_field : str or None, default=None
@@ -317,7 +337,8 @@ def run_batch(
     allowed = tuple(allowed_code)
     spec = require_valid(flow, allowed_code=allowed)
     records = read_dataset(dataset)
-    evaluate = _resolve_evaluator(evaluator, tolerance, allowed)
+    self_scored = evaluator == "flow"
+    evaluate = _from_flow if self_scored else resolve_evaluator(evaluator, tolerance, allowed)
     if not (isinstance(pass_threshold, int | float) and 0.0 <= pass_threshold <= 1.0):
         raise bad_value("pass_threshold", pass_threshold, "it must lie in [0, 1]", "Pass 1.0.")
     for index, record in enumerate(records):
@@ -332,6 +353,8 @@ def run_batch(
         expected = record[expected_field]
         if input_field is not None:
             document = record[input_field]
+        elif self_scored:  # the flow compares with the expected value itself
+            document = dict(record)
         elif "input" in record:
             document = record["input"]
         else:
@@ -342,7 +365,7 @@ def run_batch(
             result = run_flow(spec, document, allowed_code=allowed, **run_options)
             run_id = result.run_id
             value = _pick_output(result.outputs, output)
-            score = _score(evaluate, value, expected)
+            score = score_with(evaluate, value, expected)
         except (TesseraError, ValueError, TypeError, OSError) as exc:
             run_id = getattr(exc, "run_id", "") or run_id
             error = f"{type(exc).__name__}: {exc}"

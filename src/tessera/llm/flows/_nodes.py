@@ -37,7 +37,14 @@ __all__ = [
 ANY_TYPE = "Any"
 
 EventKind = Literal[
-    "flow_start", "node_input", "node_output", "condition", "flow_output", "flow_end", "error"
+    "flow_start",
+    "node_input",
+    "node_output",
+    "condition",
+    "guardrail",
+    "flow_output",
+    "flow_end",
+    "error",
 ]
 
 
@@ -49,14 +56,15 @@ class FlowEvent:
     ----------
     kind : str
         ``flow_start``, ``node_input``, ``node_output``, ``condition``, ``flow_output``,
-        ``flow_end`` or ``error``.
+        ``flow_end``, ``error``, or ``guardrail`` (a guardrail applied by the node).
     node : str or None
         The node concerned (``"loop/inner"`` inside a DoWhile body); ``None`` for
         ``flow_start`` and ``flow_end``.
     data : dict
         ``node_input``/``node_output``: the port values; ``condition``: ``{"condition":
         name}``; ``flow_output``: ``{"document": value}``; ``flow_end``: ``{"status",
-        "outputs"}``; ``error``: ``{"message", "type"}``. Inside an Iterator the item index
+        "outputs"}``; ``error``: ``{"message", "type"}``; ``guardrail``: ``{"guardrail",
+        "source", "action", "text", "assessments"}``. Inside an Iterator the item index
         is under ``"item"``.
     at : str
         ISO 8601 UTC time the event happened.
@@ -116,6 +124,16 @@ class RunContext:
         """Send an event to the run's stream (and trace)."""
         if self.emitter is not None:
             self.emitter(event)
+
+    @property
+    def node_label(self) -> str | None:
+        """The running node's name as its events give it (``loop[2]/draft``, ``cell[0]``).
+
+        ``None`` outside a run made by the flow runner.
+        """
+        engine = getattr(self.subflow_runner, "__self__", None)
+        label = getattr(engine, "current_label", None)
+        return label if isinstance(label, str) and label else None
 
     def backend(self, model_id: str | None) -> Any:
         """The model backend for ``model_id`` (``None``: the default local model)."""
@@ -250,6 +268,7 @@ def _load_builtin() -> None:
     # The built-in types register themselves on import; importing here (not at module
     # top) keeps this module importable by the built-ins themselves.
     import tessera.llm.flows._builtin  # noqa: F401
+    import tessera.llm.flows._guard_node  # noqa: F401
     import tessera.llm.flows._prompt_node  # noqa: F401
     import tessera.llm.flows._retrieval  # noqa: F401
     import tessera.llm.flows._storage  # noqa: F401

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from tessera.errors import InvalidInputError
+from tessera.llm.flows._guard_node import GuardrailAttachment, guard_prompt, prompt_guard_problems
 from tessera.llm.flows._nodes import NodeType, RunContext, register_node_type
 from tessera.llm.flows._spec import NodeSpec, Problem
 
@@ -22,6 +23,7 @@ class PromptConfiguration(BaseModel):
     prompt: str | None = None
     inline: dict[str, Any] | None = None
     variant: str | None = None
+    guardrail: GuardrailAttachment | None = None
 
     @field_validator("prompt")
     @classmethod
@@ -82,7 +84,9 @@ class PromptNode(NodeType):
     """Renders a prompt with the inputs as its variables and runs it on the variant's model.
 
     Text prompts are sent as one user message; chat prompts as their messages. The
-    output ``modelCompletion`` is the reply's text.
+    output ``modelCompletion`` is the reply's text. An attached ``guardrail``
+    (:class:`~tessera.llm.flows._guard_node.GuardrailAttachment`) checks the user messages
+    before the call and the completion after it.
     """
 
     type_name = "Prompt"
@@ -92,8 +96,9 @@ class PromptNode(NodeType):
 
     def check(self, node: NodeSpec) -> list[Problem]:
         config: PromptConfiguration = self.configuration(node)
+        guard_problems = prompt_guard_problems(node, config.guardrail)
         if config.inline is None:
-            return []  # a registry prompt is resolved when the flow runs
+            return guard_problems  # a registry prompt is resolved when the flow runs
         from tessera.llm.prompts import check_body
 
         body = check_body(config.inline, "inline")
@@ -103,7 +108,7 @@ class PromptNode(NodeType):
                 body.variant(config.variant)
             except InvalidInputError as exc:
                 problems.append(Problem(node.name, "configuration.variant", str(exc)))
-        return problems
+        return problems + guard_problems
 
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         from tessera.llm.prompts import check_body, render
@@ -121,5 +126,15 @@ class PromptNode(NodeType):
         messages = (
             [{"role": "user", "content": rendered}] if isinstance(rendered, str) else rendered
         )
-        result = ctx.backend(variant.model).chat(messages, variant.generation_params())
-        return {"modelCompletion": result.text}
+        if config.guardrail is None:
+            result = ctx.backend(variant.model).chat(messages, variant.generation_params())
+            return {"modelCompletion": result.text}
+        completion = guard_prompt(
+            ctx,
+            node,
+            config.guardrail,
+            messages,
+            inputs,
+            lambda checked: ctx.backend(variant.model).chat(checked, variant.generation_params()),
+        )
+        return {"modelCompletion": completion}
