@@ -268,6 +268,7 @@ def _load_builtin() -> None:
     # The built-in types register themselves on import; importing here (not at module
     # top) keeps this module importable by the built-ins themselves.
     import tessera.llm.flows._builtin  # noqa: F401
+    import tessera.llm.flows._evaluation  # noqa: F401
     import tessera.llm.flows._guard_node  # noqa: F401
     import tessera.llm.flows._prompt_node  # noqa: F401
     import tessera.llm.flows._retrieval  # noqa: F401
