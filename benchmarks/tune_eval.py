@@ -223,7 +223,8 @@ learning rate {params.learning_rate:g} ({params.dtype} base weights); {result.st
 time ({cpu_seconds:.0f} s of CPU time, validations included: other jobs shared the cores).
 Training loss {result.training[0].loss:.3f} at step 1, {last.loss:.3f} at step {last.step};
 best validation loss {result.best_validation_loss:.3f} (perplexity
-{2.718281828459045 ** (result.best_validation_loss or 0):.3f}). Scoring took
+{2.718281828459045 ** (result.best_validation_loss or 0):.3f}) at step {result.best_step}, the
+adapter kept. Scoring took
 {before["seconds"]:.0f} s before and {after["seconds"]:.0f} s after (batches of 16).
 """
     print(section)
