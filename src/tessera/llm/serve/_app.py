@@ -129,11 +129,12 @@ def create_app(
     app.state.tessera = state
     install_error_handlers(app)
     app.add_api_route("/healthz", _health, methods=["GET"], summary="Liveness (no key)")
-    from tessera.llm.serve import _chat, _flows_routes, _prompts_routes
+    from tessera.llm.serve import _chat, _flows_routes, _guard_routes, _prompts_routes
 
     app.include_router(_chat.router)
     app.include_router(_prompts_routes.router)
     app.include_router(_flows_routes.router)
+    app.include_router(_guard_routes.router)
     app.include_router(admin)
     # add_middleware puts each new one outside the previous ones.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)

@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tessera.errors import InvalidInputError
 from tessera.llm.backends import ChatStream
+from tessera.llm.serve._guard_routes import ChatGuardrail
 from tessera.llm.serve._http import ApiError, ModelsKey, ServiceState, service, status_of
 
 __all__ = ["ChatCompletionRequest", "router", "stream_in_thread"]
@@ -86,6 +87,11 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     n: Literal[1] = 1
     user: str | None = None
+    guardrail: str | ChatGuardrail | None = Field(
+        None,
+        description="tessera extension: a stored guardrail (NAME@label, or {ref, trace, "
+        "groundingSource}) applied to the last user message and to the answer.",
+    )
 
     def params(self) -> Any:
         """The request as :class:`~tessera.llm.backends.GenerationParams` (checks ranges)."""
@@ -145,9 +151,11 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
 
 
 @router.post("/chat/completions", summary="Answer chat messages (OpenAI-compatible)")
-async def chat_completions(body: ChatCompletionRequest, request: Request, _key: ModelsKey) -> Any:
+async def chat_completions(body: ChatCompletionRequest, request: Request, key: ModelsKey) -> Any:
     """Scope ``models:invoke``. With ``"stream": true`` the answer comes as server-sent
-    events: ``data: {chat.completion.chunk}`` lines, then ``data: [DONE]``.
+    events: ``data: {chat.completion.chunk}`` lines, then ``data: [DONE]``. With
+    ``"guardrail"`` (also scope ``guardrails:apply``) the last user message and the answer
+    are checked (see :mod:`tessera.llm.serve._guard_routes`).
     """
     from tessera.llm.backends import get_backend
 
@@ -155,6 +163,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, _key: 
     model = _model_id(state, body.model)
     params = body.params()
     messages = _messages(body.messages)
+    if body.guardrail is not None:
+        from tessera.llm.serve._guard_routes import guarded_completion
+
+        return await guarded_completion(state, body, key, model, params, messages)
     backend = get_backend(model)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
