@@ -106,7 +106,8 @@ def create(
             "--scopes",
             "-s",
             help="Comma-separated: admin, models:invoke, prompts:read, prompts:write, "
-            "flows:read, flows:write, flows:invoke.",
+            "flows:read, flows:write, flows:invoke, guardrails:read, guardrails:write, "
+            "guardrails:apply.",
         ),
     ],
     db: Database = None,

@@ -13,6 +13,7 @@ scope              allows
 ``flows:read``     reading flows, versions and run traces; validating
 ``flows:write``    saving, committing, labelling, deleting flows
 ``flows:invoke``   running flows (stored or inline), with streamed events
+``guardrails:*``   ``read``/``write`` guardrails; ``apply`` them (``/apply``, chat)
 ``admin``          everything, and the keys and audit-log routes
 =================  ==========================================================
 
