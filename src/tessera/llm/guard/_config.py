@@ -264,7 +264,10 @@ class GuardrailConfig(_Model):
 
     def to_mapping(self) -> dict[str, Any]:
         """A JSON-ready mapping that :meth:`from_mapping` turns back into an equal config."""
-        return self.model_dump(mode="json", exclude_none=True)
+        # Only absent policies are left out: a null inside one (grounding_threshold: null,
+        # the check turned off) must survive, or reading it back would restore the default.
+        data: dict[str, Any] = self.model_dump(mode="json")
+        return {key: value for key, value in data.items() if value is not None}
 
     def to_yaml(self) -> str:
         """The configuration as a YAML document."""
