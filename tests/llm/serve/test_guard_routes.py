@@ -210,6 +210,10 @@ def test_chat_guardrail_errors(stored: Live) -> None:
     no_source = _chat(client, "grounded@draft")
     assert no_source.status_code == 400
     assert no_source.json()["error"]["param"] == "guardrail.groundingSource"
+    relevance = {"grounding": {"grounding_threshold": None, "relevance_threshold": 0.3}}
+    writer.post("/v1/guardrails", json={"name": "relevant", "body": relevance})
+    no_question = _chat(client, "relevant@draft", [{"role": "system", "content": "hi"}])
+    assert no_question.status_code == 400 and no_question.json()["error"]["param"] == "messages"
     typo = _chat(client, {"ref": "emails", "tracing": True})
     assert typo.status_code == 422
 

@@ -201,6 +201,14 @@ async def guarded_completion(
                 param="guardrail.groundingSource",
             )
     last = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+    if grounding is not None and grounding.relevance_threshold is not None and last is None:
+        raise ApiError(
+            400,
+            f"guardrail {name!r} checks that answers are relevant to the user's question, "
+            "but the request has no user message: add one, or use a guardrail whose "
+            "grounding.relevance_threshold is null.",
+            param="messages",
+        )
     checked = None
     if last is not None:
         checked = await run_in_threadpool(
