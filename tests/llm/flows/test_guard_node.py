@@ -295,3 +295,61 @@ def test_prompt_guardrail_static_checks() -> None:
     flow = prompt_flow("tessera", {"guardrail": "x", "applyTo": "sideways"})
     fields = {p.field for p in validate_flow(flow)}
     assert "configuration.guardrail.applyTo" in fields
+
+
+def test_inside_an_iterator_each_item_is_checked_and_named(tessera_home: Path) -> None:
+    flow = {
+        "name": "each",
+        "nodes": [
+            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "Array"}]},
+            {
+                "name": "each",
+                "type": "Iterator",
+                "inputs": [{"name": "array", "type": "Array"}],
+                "outputs": [
+                    {"name": "arrayItem", "type": "String"},
+                    {"name": "arraySize", "type": "Number"},
+                ],
+            },
+            {
+                "name": "guard",
+                "type": "Guardrail",
+                "configuration": {"guardrail": EMAILS},
+                "inputs": [{"name": "content", "type": "String"}],
+                "outputs": [{"name": "content", "type": "String"}],
+            },
+            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "String"}]},
+        ],
+        "connections": [
+            data("in", "document", "each", "array"),
+            data("each", "arrayItem", "guard", "content"),
+            data("guard", "content", "out", "document"),
+        ],
+    }
+    texts = ["no address", "a@example.org", "b@example.org or c@example.org"]
+    result = run_flow(flow, texts, trace=False)
+    assert result.outputs["out"] == [apply_guardrail(EMAILS, t).text for t in texts]
+    events = [(e.node, e.data["action"]) for e in result.events if e.kind == "guardrail"]
+    assert events == [("guard[0]", "NONE"), ("guard[1]", "INTERVENED"), ("guard[2]", "INTERVENED")]
+
+
+def test_a_chat_prompt_checks_its_user_messages_only(tiny_llama: Any, tessera_home: Path) -> None:
+    body = {
+        "type": "chat",
+        "system": "Never mention globex.",
+        "messages": [{"role": "user", "content": "{{question}}"}],
+        "variables": {"question": {}},
+        "variants": [{"model": f"tessera:{tiny_llama.folder}", "max_tokens": 4}],
+    }
+    flow = prompt_flow("unused", {"guardrail": BLOCK_WORDS, "applyTo": "input"})
+    flow["nodes"][1]["configuration"]["inline"] = body
+    assert validate_flow(flow) == []
+    answered = run_flow(flow, "what is the sun", trace=False)
+    checked = [
+        (e.data["message"], e.data["action"]) for e in answered.events if e.kind == "guardrail"
+    ]
+    assert checked == [(1, "NONE")]  # message 0, the system message naming globex, is not checked
+    blocked = run_flow(flow, "and globex?", trace=False)
+    assert blocked.outputs["out"] == "Sorry, I can't respond to that request."
+    (event,) = [e for e in blocked.events if e.kind == "guardrail"]
+    assert event.data["message"] == 1  # the system message is message 0

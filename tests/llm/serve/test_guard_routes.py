@@ -237,3 +237,35 @@ def test_a_blocked_chat_never_calls_the_model(modelless: Live, tmp_path: Path) -
     assert blocked.json()["usage"]["total_tokens"] == 0
     passed = _chat(admin, "competitors@draft", [{"role": "user", "content": "and you?"}])
     assert passed.status_code >= 400  # this one reached the (missing) model
+
+
+def test_flows_on_the_server_use_its_stored_guardrails(stored: Live) -> None:
+    node = {
+        "name": "guard",
+        "type": "Guardrail",
+        "configuration": {"guardrail": "emails@production"},
+        "inputs": [{"name": "content", "type": "String"}],
+        "outputs": [{"name": "content", "type": "String"}],
+    }
+    document = {
+        "name": "guarded",
+        "nodes": [
+            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
+            node,
+            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "String"}]},
+        ],
+        "connections": [
+            {"name": "a", "type": "Data", "source": "in", "target": "guard",
+             "configuration": {"data": {"sourceOutput": "document", "targetInput": "content"}}},
+            {"name": "b", "type": "Data", "source": "guard", "target": "out",
+             "configuration": {"data": {"sourceOutput": "content", "targetInput": "document"}}},
+        ],
+    }  # fmt: skip
+    admin = stored.client("admin")
+    run = admin.post("/v1/flows/invoke", json={"document": document, "inputs": "ann@example.org"})
+    assert run.status_code == 200, run.text
+    assert run.json()["outputs"] == {"out": "{EMAIL}"}
+    (event,) = [e for e in run.json()["events"] if e["kind"] == "guardrail"]
+    assert (event["node"], event["data"]["guardrail"]) == ("guard", "emails@production")
+    trace = admin.get(f"/v1/flows/traces/{run.json()['run_id']}").json()
+    assert "guardrail" in [e["kind"] for e in trace["events"]]
