@@ -138,8 +138,8 @@ _QUESTION_KINDS = (
     (
         "money",
         re.compile(
-            r"\b(?:cost|costs|price|prices|fee|fees|charge|charges|expensive|cheap|pay)\b"
-            r"|how much is\b"
+            _LEAD + r"(?:how|what|which)\b[^?]*\b(?:cost|costs|price|prices|fee|fees|charge|"
+            r"charges|fare|fares|expensive|cheap|pay)\b"
         ),
     ),
     (
