@@ -331,20 +331,19 @@ def traces(
     from tessera.llm.flows import list_traces
 
     found = list_traces(flow, limit=limit, status=status, db=db)  # type: ignore[arg-type]
-    table = Table()
-    for column in ("run id", "flow", "version", "status", "started", "ms", "events"):
-        table.add_column(column)
+    # One line per run, never wrapped or cut: the run id is what `tessera flows trace`
+    # takes, and a table would fold it on a narrow terminal (or in a pipe).
     for t in found:
-        table.add_row(
-            t.run_id,
-            t.flow_name,
-            "" if t.flow_version is None else str(t.flow_version),
-            t.status,
-            t.started_at[:19],
-            "" if t.duration_ms is None else f"{t.duration_ms:.0f}",
-            str(t.event_count),
+        version = "" if t.flow_version is None else f"@{t.flow_version}"
+        ms = "" if t.duration_ms is None else f"  {t.duration_ms:.0f} ms"
+        console.print(
+            f"{t.run_id}  {escape(t.flow_name)}{version}  {t.status}  {t.started_at[:19]}"
+            f"{ms}  {t.event_count} events",
+            soft_wrap=True,
+            highlight=False,
         )
-    console.print(table)
+    if not found:
+        console.print("no recorded runs")
 
 
 @flows_app.command("trace")
