@@ -40,8 +40,8 @@ Model = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="A transformers model folder or a .gguf file (default: the embedded "
-        "SmolLM2-135M-Instruct).",
+        help="A transformers model folder, a .gguf file, or a fine-tuned custom:NAME[@VERSION] "
+        "(default: the embedded SmolLM2-135M-Instruct).",
         show_default=False,
     ),
 ]

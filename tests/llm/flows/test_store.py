@@ -102,3 +102,13 @@ def test_flows_and_prompts_do_not_share_names(tmp_path: Path) -> None:
     FlowRegistry(db).save(echo())
     assert VersionedStore("prompt", db).names() == []
     assert copy.deepcopy(FlowRegistry(db).names()) == ["echo"]
+
+
+@pytest.mark.parametrize("name", ["traces", "validate", "save", "invoke"])
+def test_names_of_the_services_routes_are_reserved(flows: FlowRegistry, name: str) -> None:
+    """GET /v1/flows/traces lists runs: a flow of that name could never be read over HTTP."""
+    with pytest.raises(InvalidInputError, match=rf"^name='{name}' is invalid: .*reserved"):
+        flows.save(echo(name))
+    with pytest.raises(InvalidInputError, match="reserved"):
+        flows.create(name, echo(name))
+    assert name not in flows.names()

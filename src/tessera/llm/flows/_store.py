@@ -23,10 +23,25 @@ from tessera.llm._versioned import Draft, Version, VersionedStore
 from tessera.llm.flows._spec import FlowSpec, load_flow
 from tessera.llm.flows._validate import require_valid
 
-__all__ = ["BASE_DIR_KEY", "FlowRegistry", "StoredFlow"]
+__all__ = ["BASE_DIR_KEY", "RESERVED_FLOW_NAMES", "FlowRegistry", "StoredFlow"]
 
 #: The key of a stored body that holds the folder the flow was saved from.
 BASE_DIR_KEY = "baseDir"
+
+#: Names a stored flow may not take: the HTTP service's routes under ``/v1/flows/`` use them
+#: (``GET /v1/flows/traces`` would hide a flow named ``traces``).
+RESERVED_FLOW_NAMES = ("invoke", "save", "traces", "validate")
+
+
+def _check_not_reserved(name: str) -> None:
+    if name in RESERVED_FLOW_NAMES:
+        raise bad_value(
+            "name",
+            name,
+            f"flow names {list(RESERVED_FLOW_NAMES)} are reserved for the HTTP service's routes",
+            f"Rename the flow, e.g. '{name}-flow'.",
+        )
+
 
 # Code allow-lists are a policy of the run, not a property of the document: saving checks
 # every other rule and accepts any Code reference; running checks the real allow-list.
@@ -122,6 +137,7 @@ class FlowRegistry(VersionedStore):
             Listing every problem of the flow; nothing is stored.
         """
         spec = require_valid(flow, allowed_code=_ANY_CODE)
+        _check_not_reserved(spec.name)
         body = _body(spec)
         if spec.name in self.names():
             versions = self.versions(spec.name)
@@ -147,6 +163,7 @@ class FlowRegistry(VersionedStore):
         tags: Sequence[str] = (),
     ) -> Draft:
         """Create a flow whose draft is ``body`` (a flow document named ``name``)."""
+        _check_not_reserved(name)
         return super().create(
             name, self._draft_body(name, body), description=description, tags=tags
         )
