@@ -351,7 +351,7 @@ def run(
             f"{result.seconds:.2f}",
             f"{result.prompt_tokens}/{result.completion_tokens}",
             result.finish_reason,
-            escape(result.text),
+            escape(result.text if result.error is None else f"error: {result.error}"),
         )
     console.print(table)
 

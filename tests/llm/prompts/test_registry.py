@@ -336,6 +336,30 @@ def test_run_variants_side_by_side_on_the_tiny_model(
     assert [r.variant for r in only] == ["longer"] and only[0].text == runs[1].text
 
 
+def test_a_failing_variant_does_not_hide_the_others(
+    registry: PromptRegistry, tiny_llama: Any
+) -> None:
+    """An unreachable endpoint gives its variant an error; the local variant still answers."""
+    from tessera.llm.backends import register_endpoint
+
+    register_endpoint("prompts-closed", "http://127.0.0.1:9/v1")  # nothing listens on port 9
+    model = f"tessera:{tiny_llama.folder}"
+    body = {
+        **CHAT,
+        "variants": [
+            {"name": "remote", "model": "prompts-closed:some-model", "max_tokens": 3},
+            {"name": "local", "model": model, "max_tokens": 3},
+        ],
+        "default_variant": "local",
+    }
+    registry.create("p", body)
+    registry.commit("p")
+    remote, local = registry.run("p", {"ticket": "the cat"})
+    assert remote.finish_reason == "error" and remote.text == ""
+    assert remote.error is not None and "cannot reach" in remote.error
+    assert local.error is None and local.completion_tokens >= 1
+
+
 def test_run_checks_variants_before_running(registry: PromptRegistry) -> None:
     registry.create("p", CHAT)
     registry.commit("p")

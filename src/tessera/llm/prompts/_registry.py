@@ -44,7 +44,10 @@ class VariantRun:
     prompt_tokens, completion_tokens : int
         Token counts reported by the backend.
     finish_reason : str
-        ``"stop"`` or ``"length"``.
+        ``"stop"`` or ``"length"``; ``"error"`` when the backend failed.
+    error : str or None
+        Why the backend failed (the server could not be reached, refused the request, ...);
+        the other variants still run. None when the variant answered.
     """
 
     variant: str
@@ -54,6 +57,7 @@ class VariantRun:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
+    error: str | None = None
 
 
 class PromptRegistry(VersionedStore):
@@ -158,7 +162,8 @@ class PromptRegistry(VersionedStore):
         -------
         list of VariantRun
             One per variant, in the order asked for. A text prompt is sent as one user
-            message. Every variant name and model id is checked before the first runs.
+            message. Every variant name and model id is checked before the first runs; a
+            backend that fails gives its variant an ``error`` and the others still run.
         """
         from tessera.llm.backends import LocalBackend, get_backend
 
@@ -179,10 +184,28 @@ class PromptRegistry(VersionedStore):
         for _, backend in plan:
             if isinstance(backend, LocalBackend):
                 backend.runtime  # noqa: B018  (load the model now, outside the timings)
+        from tessera.errors import TesseraError
+
         runs = []
         for variant, backend in plan:
             started = time.perf_counter()
-            result = backend.chat(messages, variant.generation_params())
+            try:
+                result = backend.chat(messages, variant.generation_params())
+            except (TesseraError, OSError) as exc:
+                # Side by side: one unreachable endpoint must not hide the others' answers.
+                runs.append(
+                    VariantRun(
+                        variant=variant.name,
+                        model=variant.model,
+                        text="",
+                        seconds=time.perf_counter() - started,
+                        prompt_tokens=0,
+                        completion_tokens=0,
+                        finish_reason="error",
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+                )
+                continue
             runs.append(
                 VariantRun(
                     variant=variant.name,
