@@ -65,6 +65,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    guardrail: Annotated[
+        str | None,
+        typer.Option(
+            "--guardrail",
+            help="A stored guardrail (NAME@label) checked on every chat completion, whatever "
+            "the key (requests may not name another).",
+            show_default=False,
+        ),
+    ] = None,
     allow_public: Annotated[
         bool,
         typer.Option(
@@ -85,6 +94,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         rate_limit=RateLimit(rate, burst=burst),
         allowed_code=tuple(allow_code or ()),
+        guardrail=guardrail,
     )
     if not is_loopback(host):
         err_console.print(

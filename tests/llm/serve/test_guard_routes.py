@@ -269,3 +269,52 @@ def test_flows_on_the_server_use_its_stored_guardrails(stored: Live) -> None:
     assert (event["node"], event["data"]["guardrail"]) == ("guard", "emails@production")
     trace = admin.get(f"/v1/flows/traces/{run.json()['run_id']}").json()
     assert "guardrail" in [e["kind"] for e in trace["events"]]
+
+
+@pytest.fixture(scope="module")
+def enforcing(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Any) -> Iterator[Live]:
+    """A server started with ``guardrail="emails@production"``: every chat is checked."""
+    from tessera.llm._versioned import VersionedStore
+    from tessera.llm.guard import GuardrailConfig, save_guardrail
+
+    db = tmp_path_factory.mktemp("enforcing") / "tessera.db"
+    version = save_guardrail("emails", GuardrailConfig.from_mapping(EMAILS), db=db)
+    VersionedStore("guardrail", db).set_label("emails", "production", version.number)
+    yield from start_live(
+        db,
+        models=(f"tessera:{tiny_llama.folder}",),
+        rate_limit=RateLimit(1000, burst=1000),
+        guardrail="emails@production",
+    )
+
+
+def test_an_enforced_guardrail_checks_every_key_and_cannot_be_swapped(enforcing: Live) -> None:
+    tiny = get_backend(enforcing.client("admin").get("/v1/models").json()["data"][0]["id"])
+    client = enforcing.client("models:invoke")  # no guardrails scope needed
+    asked = [{"role": "user", "content": "mail ann@example.org the sun"}]
+    body = {"messages": asked, "max_tokens": 6}
+    answer = client.post("/v1/chat/completions", json=body)
+    assert answer.status_code == 200, answer.text
+    seen = [{"role": "user", "content": "mail {EMAIL} the sun"}]
+    expected = tiny.chat(seen, GenerationParams(max_tokens=6)).text
+    assert answer.json()["choices"][0]["message"]["content"] == expected
+    assert answer.json()["guardrail"]["ref"] == "emails@production"
+    assert answer.json()["guardrail"]["input_action"] == "INTERVENED"
+    same = client.post("/v1/chat/completions", json={**body, "guardrail": "emails@production"})
+    assert same.status_code == 200
+    other = client.post("/v1/chat/completions", json={**body, "guardrail": "emails@1"})
+    assert other.status_code == 400 and other.json()["error"]["param"] == "guardrail"
+
+
+def test_an_enforced_guardrail_must_exist_and_need_no_grounding_source(tmp_path: Path) -> None:
+    from tessera.errors import InvalidInputError, NotFoundError
+    from tessera.llm.guard import GuardrailConfig, save_guardrail
+    from tessera.llm.serve import create_app
+
+    db = tmp_path / "tessera.db"
+    with pytest.raises(NotFoundError):
+        create_app(db_path=db, guardrail="missing@production")
+    grounded = {"grounding": {"grounding_threshold": 0.7, "relevance_threshold": None}}
+    save_guardrail("grounded", GuardrailConfig.from_mapping(grounded), db=db)
+    with pytest.raises(InvalidInputError, match="cannot check grounding"):
+        create_app(db_path=db, guardrail="grounded")

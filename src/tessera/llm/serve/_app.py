@@ -78,6 +78,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate_limit: RateLimit | None = None,
     allowed_code: Sequence[str] = (),
+    guardrail: str | None = None,
 ) -> FastAPI:
     """The tessera HTTP service as a FastAPI application (run it with uvicorn).
 
@@ -97,6 +98,10 @@ def create_app(
     allowed_code : sequence of str, default=()
         ``"package.module:function"`` references (or ``"package.module:*"``) that flows'
         Code nodes may call; none by default.
+    guardrail : str or None, default=None
+        A stored guardrail (``NAME``, ``NAME@3``, ``NAME@label``) applied to every chat
+        completion, whatever the key's scopes; a request may not name another. It must
+        exist when the app is created (checked) and must not need a grounding source.
 
     Returns
     -------
@@ -118,6 +123,7 @@ def create_app(
         models=served,
         db_path=path,
         allowed_code=_check_code(allowed_code),
+        guardrail=_check_guardrail(guardrail, path),
     )
     app = FastAPI(
         title="tessera",
@@ -141,6 +147,26 @@ def create_app(
     app.add_middleware(AuthMiddleware, state=state)
     app.add_middleware(AuditMiddleware, state=state)
     return app
+
+
+def _check_guardrail(guardrail: str | None, db_path: str | None) -> str | None:
+    """Fail at start-up, not at the first request, on a guardrail that cannot apply."""
+    if guardrail is None:
+        return None
+    from tessera.llm.serve._guard_routes import GuardrailStore
+
+    store = GuardrailStore(db_path)
+    config, _ = store.config(guardrail)  # NotFoundError / InvalidInputError name the ref
+    grounding = config.grounding
+    if grounding is not None and grounding.grounding_threshold is not None:
+        raise bad_value(
+            "guardrail",
+            guardrail,
+            "a guardrail enforced on every chat completion cannot check grounding: requests "
+            "carry no reference text",
+            "Use a guardrail whose grounding.grounding_threshold is null.",
+        )
+    return guardrail
 
 
 def _check_code(allowed_code: Sequence[str]) -> tuple[str, ...]:

@@ -155,7 +155,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: M
     """Scope ``models:invoke``. With ``"stream": true`` the answer comes as server-sent
     events: ``data: {chat.completion.chunk}`` lines, then ``data: [DONE]``. With
     ``"guardrail"`` (also scope ``guardrails:apply``) the last user message and the answer
-    are checked (see :mod:`tessera.llm.serve._guard_routes`).
+    are checked (see :mod:`tessera.llm.serve._guard_routes`); a server started with a
+    guardrail checks every request with it.
     """
     from tessera.llm.backends import get_backend
 
@@ -163,6 +164,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: M
     model = _model_id(state, body.model)
     params = body.params()
     messages = _messages(body.messages)
+    if state.guardrail is not None:
+        from tessera.llm.serve._guard_routes import enforced_completion
+
+        return await enforced_completion(state, body, key, model, params, messages)
     if body.guardrail is not None:
         from tessera.llm.serve._guard_routes import guarded_completion
 

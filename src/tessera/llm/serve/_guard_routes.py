@@ -174,12 +174,14 @@ async def guarded_completion(
     model: str,
     params: Any,
     messages: list[dict[str, str]],
+    *,
+    enforced: bool = False,
 ) -> Any:
     """Answer a chat completion request that names a guardrail (see the module notes)."""
     from tessera.llm.backends import get_backend
     from tessera.llm.guard import apply_guardrail
 
-    if not key.allows("guardrails:apply"):
+    if not enforced and not key.allows("guardrails:apply"):
         raise ApiError(
             403,
             f"key {key.id} may invoke models but not apply guardrails: a request with "
@@ -244,6 +246,36 @@ async def guarded_completion(
             headers={"Cache-Control": "no-cache"},
         )
     return answer.completion()
+
+
+async def enforced_completion(
+    state: ServiceState,
+    request_body: Any,
+    key: KeyRecord,
+    model: str,
+    params: Any,
+    messages: list[dict[str, str]],
+) -> Any:
+    """Answer a chat completion on a server that enforces ``state.guardrail``.
+
+    Every key's requests are checked, with no ``guardrails:apply`` scope needed; a request
+    may repeat the enforced guardrail (to ask for ``trace``) but not name another.
+    """
+    enforced = state.guardrail
+    option = request_body.guardrail
+    if option is None:
+        option = ChatGuardrail.model_validate({"ref": enforced})
+    elif isinstance(option, str):
+        option = ChatGuardrail.model_validate({"ref": option})
+    if option.ref != enforced:
+        raise ApiError(
+            400,
+            f"this server checks every chat completion with guardrail {enforced!r}; the "
+            f"request names {option.ref!r}. Leave 'guardrail' out, or name {enforced!r}.",
+            param="guardrail",
+        )
+    body = request_body.model_copy(update={"guardrail": option})
+    return await guarded_completion(state, body, key, model, params, messages, enforced=True)
 
 
 def _summary(

@@ -127,6 +127,8 @@ class ServiceState:
         The database the registries use (None: ``$TESSERA_HOME/tessera.db``).
     allowed_code : tuple of str
         Code-node functions flows may call (see :func:`tessera.llm.flows.code_allowed`).
+    guardrail : str or None
+        A stored guardrail (``NAME@label``) the operator applies to every chat completion.
     extras : dict
         Registries opened on first use, by area.
     """
@@ -137,6 +139,7 @@ class ServiceState:
     models: tuple[str, ...]
     db_path: str | None
     allowed_code: tuple[str, ...] = ()
+    guardrail: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     _model_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
