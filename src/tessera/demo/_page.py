@@ -38,8 +38,10 @@ def _sections() -> list[Callable[[], Section]]:
     """The section builders, one per part, in page order."""
     from tessera.demo._assign import assign_section
     from tessera.demo._flows import flows_section
+    from tessera.demo._guard import guard_section
     from tessera.demo._llm import llm_section
     from tessera.demo._mltest import mltest_section
+    from tessera.demo._prompts import prompts_section
     from tessera.demo._split import split_section
     from tessera.demo._synth import synth_section
 
@@ -49,6 +51,8 @@ def _sections() -> list[Callable[[], Section]]:
         synth_section,
         mltest_section,
         llm_section,
+        prompts_section,
+        guard_section,
         flows_section,
     ]
 
