@@ -42,6 +42,7 @@ def _sections() -> list[Callable[[], Section]]:
     from tessera.demo._llm import llm_section
     from tessera.demo._mltest import mltest_section
     from tessera.demo._prompts import prompts_section
+    from tessera.demo._serve import serve_section
     from tessera.demo._split import split_section
     from tessera.demo._synth import synth_section
 
@@ -54,6 +55,7 @@ def _sections() -> list[Callable[[], Section]]:
         prompts_section,
         guard_section,
         flows_section,
+        serve_section,
     ]
 
 
