@@ -47,7 +47,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
         "and confirm to ann@example.org.",
     ),
     (
-        "near miss: one digit off",
+        "near miss (one digit off)",
         "My loyalty number is 4111 1111 1111 1112 and the reference GB82 WEST 1234 5698 7654 33.",
     ),
     ("obfuscated profanity", "This kettle is a piece of sh1t, f.u.c.k it."),
