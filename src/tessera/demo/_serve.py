@@ -369,7 +369,8 @@ def tour_section(tour: ServeTour) -> Section:
         f"<b>{'yes' if same else 'NO'}</b>; usage {html.escape(json.dumps(tour.stream_usage))}"
         ".</p>"
         "<h3>The chat call with curl</h3><p>With the <code>models:invoke</code> key in the "
-        f"environment variable <code>TESSERA_KEY</code>:</p><pre>{html.escape(tour.curl)}</pre>"
+        "environment variable <code>TESSERA_KEY</code>:</p>"
+        f'<pre class="serve-curl">{html.escape(tour.curl)}</pre>'
         f"<h3>The audit log</h3><p><code>GET /v1/audit</code> with the admin key: every "
         "write, refused ones included, with the key's id and name (never the key), the "
         "path (never the body) and the status.</p>"
