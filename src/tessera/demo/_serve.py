@@ -16,7 +16,7 @@ import json
 import shlex
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +127,8 @@ class ServeTour:
     chunks: int
     done: bool
     openapi_paths: int
-    audit: list[dict[str, Any]] = field(default_factory=list)
-    curl: str = ""
+    audit: list[dict[str, Any]]
+    curl: str
 
 
 def _cut(text: str, limit: int) -> str:
