@@ -176,7 +176,7 @@ def guard_section() -> Section:
     summary = [
         f"{e.label}: {e.result.action}"
         + (f" ({', '.join(f.type for f in e.result.findings)})" if e.result.findings else "")
-        + f" -> {e.result.text[:50]!r}"
+        + (" -> the blocked message" if e.result.blocked else f" -> {e.result.text[:40]!r}")
         for e in examples
     ]
     return Section(

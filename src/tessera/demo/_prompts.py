@@ -233,14 +233,14 @@ def prompts_section() -> Section:
         f"{NAME}: {len(tour.versions)} versions, labels "
         + ", ".join(f"{k} -> {v}" for k, v in sorted(labels.items())),
         f"v1 -> v2: {len(tour.diff.changes)} fields changed ("
-        + ", ".join(c.path for c in tour.diff.changes[:4])
-        + (", ..." if len(tour.diff.changes) > 4 else "")
+        + ", ".join(c.path for c in tour.diff.changes[:2])
+        + (", ..." if len(tour.diff.changes) > 2 else "")
         + ")",
     ]
     if tour.run is not None:
         summary.append(
             f"production on {tour.run.model}: {tour.run.completion_tokens} tokens in "
-            f"{tour.run.seconds:.2f} s: {tour.run.text.strip()[:60]!r}"
+            f"{tour.run.seconds:.2f} s: {tour.run.text.strip()[:30]!r}"
         )
     else:
         summary.append(f"run skipped: {tour.run_skipped}")
