@@ -25,12 +25,14 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.llm.guard._embed import Matrix, embed, embed_cached, sentences
+from tessera.llm.guard._patterns import ATTACK_PATTERNS, asks_about, pattern_match
 from tessera.llm.guard._readings import readings
 
 __all__ = [
     "ATTACK_PATTERNS",
     "Match",
     "attack_exemplars",
+    "asks_about",
     "benign_lookalikes",
     "match_attack",
     "match_topic",
@@ -46,86 +48,6 @@ class Match:
     end: int
     score: float
     label: str
-
-
-#: Jailbreak and prompt-injection phrasings: a match scores 1.0 whatever the embeddings say.
-_INSTRUCTIONS = (
-    r"(?:instructions?|prompts?|rules|directions|guidelines|directives|programming|task)"
-)
-ATTACK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (label, re.compile(pattern, re.IGNORECASE))
-    for label, pattern in (
-        # "ignore all previous instructions", "forget your rules", "ignore the task above"
-        (
-            "INJECTION",
-            r"\b(?:ignore|disregard|forget|override|skip|abandon)\b[^.?!\n]{0,40}?\b(?:previous|"
-            r"prior|above|earlier|preceding|original|initial|system|all (?:your|the|of your)|"
-            r"your|the \w+)\s+" + _INSTRUCTIONS + r"\b",
-        ),
-        (
-            "INJECTION",
-            r"\b(?:ignore|disregard|forget)\b (?:everything|anything|all)\b[^.?!\n]{0,20}?"
-            r"\b(?:above|before|earlier|you were told|so far)\b",
-        ),
-        # asking for the system prompt or other hidden configuration
-        (
-            "INJECTION",
-            r"\b(?:your|the) (?:system prompt|system message|initial prompt|original prompt|"
-            r"hidden (?:prompt|instructions|rules)|developer (?:instructions|message))"
-            r"|\b(?:confidential|secret|hidden|internal) (?:instructions|rules|prompt|guidelines)\b"
-            r"|\b(?:prompt|instructions) (?:that|which) (?:configured|programmed|set up) you\b",
-        ),
-        (
-            "INJECTION",
-            r"\b(?:reveal|print|show|output|display|leak|dump|give me|tell me)\b[^.?!\n]{0,30}?"
-            r"\b(?:secret|api|private|access) (?:key|token|password)s?\b",
-        ),
-        ("INJECTION", r"(?:^|\n|[.:!] )\s*(?:new|updated|revised) (?:instructions?|rules?)\s*:"),
-        ("INJECTION", r"(?:^|\n)\s*(?:system|admin|developer)\s*(?:override)?\s*:|system override"),
-        ("INJECTION", r"<!--[^>]{0,200}?\b(?:assistant|ai|system|model)\s*:"),
-        (
-            "INJECTION",
-            r"\b(?:assistant|ai|model|chatbot)\b[^.?!\n]{0,10}?\bstop (?:\w+ing)\b[^.?!\n]{0,40}?"
-            r"\binstead\b",
-        ),
-        ("JAILBREAK", r"\bDAN\b|\bdo anything now\b|\bjailbr(?:eak|oken)\b"),
-        (
-            "JAILBREAK",
-            r"\b(?:developer|god|unfiltered|unrestricted|unlocked|evil|admin|maintenance) mode\b",
-        ),
-        (
-            "JAILBREAK",
-            r"\b(?:uncensored|unfiltered|unrestricted|unaligned)\b (?:\w+ )?(?:ai|assistant|model|"
-            r"chatbot|version)\b|\bnever (?:refuses?|says? no|declines?)\b",
-        ),
-        (
-            "JAILBREAK",
-            r"\b(?:pretend|act|acting|you are now|imagine you are|roleplay|play the role|from now "
-            r"on|from this point on|answer|respond|reply|continue)\b[^.?!\n]{0,80}?\b(?:no|"
-            r"without(?: any)?|free (?:from|of)|freed from|broken free of|not bound by|ignores?)"
-            r"\b[^.?!\n]{0,30}?\b(?:restrictions|filters?|limits|limitations|rules|guidelines|"
-            r"polic(?:y|ies)|ethics|morals|censorship)",
-        ),
-        (
-            "JAILBREAK",
-            r"\b(?:bypass|disabl|turn(?:s|ing)? off|circumvent|deactivat|switch(?:es|ing)? off)\w*"
-            r"\b[^.?!\n]{0,30}?\b(?:safety|content|guardrails?|filters?|moderation|restrictions)\b",
-        ),
-        (
-            "JAILBREAK",
-            r"\b(?:safety|filters?|guardrails?|moderation|censorship)\s*[=:]\s*(?:off|false|0|"
-            r"disabled|none)\b|\b(?:polic(?:y|ies)|rules|guidelines|restrictions|filters) (?:no "
-            r"longer|don't|do not|does not|doesn't) appl(?:y|ies)\b",
-        ),
-        (
-            "JAILBREAK",
-            r"\b(?:late|deceased|dead) (?:grandma|grandmother|grandfather|grandpa)\b"
-            r"|\b(?:hypothetical|fictional|imaginary) (?:world|scenario|universe)\b[^.?!\n]{0,40}?"
-            r"\bno (?:laws|rules|restrictions|consequences)\b"
-            r"|\b(?:begin|start) (?:your )?(?:reply|response|answer) with [\"']?sure\b",
-        ),
-    )
-)
 
 
 @lru_cache(maxsize=1)
@@ -265,25 +187,11 @@ def match_topic(text: str, definition: str, examples: Sequence[str]) -> Match | 
     return Match(start, end, calibrate(float(per_unit[best]), TOPIC_CUT, TOPIC_THRESHOLD), label)
 
 
-def _pattern_match(text: str) -> Match | None:
-    units = [(0, len(text), text)] + [(r.start, r.end, r.text) for r in readings(text)]
-    for index, (start, end, unit) in enumerate(units):
-        for label, pattern in ATTACK_PATTERNS:
-            hit = pattern.search(unit)
-            if hit is None:
-                continue
-            if index == 0:
-                lead = len(hit.group()) - len(hit.group().lstrip())
-                return Match(hit.start() + lead, hit.end(), 1.0, label)
-            return Match(start, end, 1.0, label)
-    return None
-
-
 def match_attack(text: str, extra_exemplars: Sequence[str] = ()) -> Match | None:
     """A pattern hit (score 1.0) in the text or a decoded reading, else the exemplar score."""
-    hit = _pattern_match(text)
+    hit = pattern_match(text)
     if hit is not None:
-        return hit
+        return Match(hit[0], hit[1], 1.0, hit[2])
     units = _units(text)
     for reading in readings(text):
         units += _units(reading.text, reading.start, reading.end)
