@@ -90,8 +90,8 @@ ATTACK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "JAILBREAK",
             r"\b(?:late|deceased|dead) (?:grandma|grandmother|grandfather|grandpa)\b"
-            r"|\b(?:late|deceased|dead) (?:aunt|auntie|uncle|mother|father|mum|mom|dad)\b"
-            r"[^.?!\n]{0,80}?\bused to\b"
+            r"|\b(?:as|be|like|play|pretend to be|roleplay)\s+(?:my|our|a)\s+"
+            r"(?:late|deceased|dead) (?:aunt|auntie|uncle|mother|father|mum|mom|dad)\b"
             r"|\b(?:hypothetical|fictional|imaginary) (?:world|scenario|universe)\b[^.?!\n]{0,40}?"
             r"\bno (?:laws|rules|restrictions|consequences)\b"
             r"|\b(?:begin|start) (?:your )?(?:reply|response|answer) with [\"']?sure\b",

@@ -84,6 +84,11 @@ TOPIC_THRESHOLD = 0.4
 #: how much closer the unit is to a benign look-alike. Chosen on attacks.yaml ``prompts``.
 ATTACK_CENTROID_BONUS = 0.1
 BENIGN_WEIGHT = 0.5
+#: Subtracted from a unit whose every sentence asks about something rather than
+#: instructing the assistant ("where do I set the system prompt?"). Chosen on attacks.yaml
+#: ``prompts`` and attacks_tuning2.yaml: 0.12 separates them by 0.006, so the round 0.1
+#: (one false positive there) rather than a knife edge.
+MENTION_DISCOUNT = 0.1
 ATTACK_CUT = 0.57
 ATTACK_THRESHOLD = 0.6
 
@@ -187,6 +192,11 @@ def match_topic(text: str, definition: str, examples: Sequence[str]) -> Match | 
     return Match(start, end, calibrate(float(per_unit[best]), TOPIC_CUT, TOPIC_THRESHOLD), label)
 
 
+def _mentions_only(text: str) -> bool:
+    """Whether every sentence of ``text`` asks about something (none instructs)."""
+    return all(asks_about(text[a:b]) for a, b in sentences(text))
+
+
 def match_attack(text: str, extra_exemplars: Sequence[str] = ()) -> Match | None:
     """A pattern hit (score 1.0) in the text or a decoded reading, else the exemplar score."""
     hit = pattern_match(text)
@@ -203,6 +213,7 @@ def match_attack(text: str, extra_exemplars: Sequence[str] = ()) -> Match | None
     attack, exemplar = _scores(vectors, phrases, [f for _, f, _ in rows], ATTACK_CENTROID_BONUS)
     benign = (vectors @ embed_cached(benign_lookalikes()).T).max(axis=1)
     per_unit = attack - BENIGN_WEIGHT * np.maximum(benign - attack, 0.0)
+    per_unit -= MENTION_DISCOUNT * np.asarray([_mentions_only(u.text) for u in units])
     best = int(np.argmax(per_unit))
     start, end = _pointed(units, per_unit, best)
     score = calibrate(float(per_unit[best]), ATTACK_CUT, ATTACK_THRESHOLD)
