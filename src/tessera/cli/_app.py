@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -27,6 +28,16 @@ console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The ``--db`` option of the commands that keep state (prompts, flows, keys, serve).
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="The tessera database (default: $TESSERA_HOME/tessera.db).",
+        show_default=False,
+    ),
+]
 
 
 def edge(func: F) -> F:

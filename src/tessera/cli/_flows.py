@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tessera.cli._app import app, console, edge, err_console
+from tessera.cli._app import DbOption, app, console, edge, err_console
 
 flows_app = typer.Typer(
     name="flows",
@@ -41,14 +41,7 @@ AllowCode = Annotated[
         show_default=False,
     ),
 ]
-Db = Annotated[
-    Path | None,
-    typer.Option(
-        "--db",
-        help="The tessera database (default: $TESSERA_HOME/tessera.db).",
-        show_default=False,
-    ),
-]
+Db = DbOption
 
 
 def _allowed(allow_code: list[str] | None) -> list[str]:

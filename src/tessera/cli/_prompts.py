@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from tessera.cli._app import app, console, edge
+from tessera.cli._app import DbOption, app, console, edge
 from tessera.errors import InvalidInputError
 
 prompts_app = typer.Typer(
@@ -30,14 +30,7 @@ app.add_typer(prompts_app, name="prompts")
 #: Keys of a prompt file that describe the prompt rather than belong to its body.
 _META = ("name", "description", "tags")
 
-Db = Annotated[
-    Path | None,
-    typer.Option(
-        "--db",
-        help="The registry database (default: $TESSERA_HOME/tessera.db).",
-        show_default=False,
-    ),
-]
+Db = DbOption
 Vars = Annotated[
     list[str] | None,
     typer.Option("--var", help="A variable as NAME=VALUE; repeat for more.", show_default=False),

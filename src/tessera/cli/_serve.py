@@ -6,14 +6,13 @@ commands so that ``tessera --help`` stays light.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tessera.cli._app import app, console, edge, err_console
+from tessera.cli._app import DbOption, app, console, edge, err_console
 
 keys_app = typer.Typer(
     name="keys",
@@ -22,14 +21,7 @@ keys_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 
-Database = Annotated[
-    Path | None,
-    typer.Option(
-        "--db",
-        help="The database file (default: $TESSERA_HOME/tessera.db).",
-        show_default=False,
-    ),
-]
+Database = DbOption
 
 
 @app.command("serve")
