@@ -147,22 +147,30 @@ class Runtime:
             ids = self.tokenizer(text)["input_ids"]
         return [int(i) for i in ids]
 
-    def _check_lengths(self, prompt_tokens: int, max_new_tokens: int) -> None:
+    def _check_lengths(
+        self,
+        prompt_tokens: int,
+        max_new_tokens: int,
+        *,
+        prompt_name: str = "prompt",
+        budget_name: str = "max_new_tokens",
+    ) -> None:
+        """Refuse a prompt, or a prompt + budget, beyond the context (callers name the args)."""
         limit = self.context_length
         if prompt_tokens >= limit:
             raise bad_value(
-                "prompt",
+                prompt_name,
                 f"<{prompt_tokens} tokens>",
                 f"it is longer than the model's context of {limit} tokens",
-                "Shorten the prompt.",
+                f"Shorten the {prompt_name}.",
             )
         if prompt_tokens + max_new_tokens > limit:
             raise bad_value(
-                "max_new_tokens",
+                budget_name,
                 max_new_tokens,
-                f"prompt ({prompt_tokens} tokens) + max_new_tokens must fit the context of "
-                f"{limit} tokens",
-                f"Pass max_new_tokens <= {limit - prompt_tokens}.",
+                f"{prompt_name} ({prompt_tokens} tokens) + {budget_name} must fit the context "
+                f"of {limit} tokens",
+                f"Pass {budget_name} <= {limit - prompt_tokens}.",
             )
 
     def token_stream(

@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from tessera._validation import bad_value
 from tessera.llm.backends._base import (
     Backend,
     ChatResult,
@@ -91,24 +90,11 @@ class LocalBackend(Backend):
     ) -> tuple[Iterator[str], dict[str, int]]:
         clean = check_messages(messages)
         runtime = self.runtime
-        # Checked here with this API's names (the runtime would name max_new_tokens).
+        # Checked up front, naming this API's arguments (the runtime's are max_new_tokens).
         prompt_tokens = len(runtime.encode(clean))
-        limit = runtime.context_length
-        if prompt_tokens >= limit:
-            raise bad_value(
-                "messages",
-                f"<{prompt_tokens} tokens>",
-                f"they are longer than the model's context of {limit} tokens",
-                "Shorten the messages.",
-            )
-        if prompt_tokens + params.max_tokens > limit:
-            raise bad_value(
-                "max_tokens",
-                params.max_tokens,
-                f"the messages ({prompt_tokens} tokens) + max_tokens must fit the model's "
-                f"context of {limit} tokens",
-                f"Pass max_tokens <= {limit - prompt_tokens}.",
-            )
+        runtime._check_lengths(
+            prompt_tokens, params.max_tokens, prompt_name="messages", budget_name="max_tokens"
+        )
         counts = {"prompt_tokens": prompt_tokens, "completion_tokens": 0, "stopped": 0}
         return self._steps(clean, params, counts), counts
 
