@@ -48,27 +48,18 @@ def test_medusa_greedy_is_identical_to_plain_greedy_in_float32(
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
-def test_bf16_outputs_part_only_at_near_ties(default_runtime: Any, prompt: str) -> None:
-    """In bf16 a batched tree pass and a one-token pass round differently; the outputs
-    may part where the two best tokens' logits are within bf16 rounding, never elsewhere."""
-    from tessera.llm.medusa._decode import _backbone
+def test_medusa_greedy_is_identical_to_plain_greedy_in_bf16(
+    default_runtime: Any, prompt: str
+) -> None:
+    """bf16, batch-invariant kernels (the default): the same tokens, byte for byte."""
+    from tessera.llm import is_batch_invariant
 
-    plain = default_runtime.generate(prompt, max_new_tokens=48, medusa=False).token_ids
-    fast = default_runtime.generate(prompt, max_new_tokens=48, medusa=True).token_ids
-    first = next((i for i, (a, b) in enumerate(zip(plain, fast, strict=False)) if a != b), None)
-    if first is None:
-        assert len(plain) == len(fast)
-        return
-    ids = default_runtime.encode(prompt) + plain[:first]
-    lm_head = default_runtime.model.get_output_embeddings()
-    with torch.inference_mode():
-        hidden = _backbone(default_runtime.model)(input_ids=torch.tensor([ids]))
-        logits = torch.nn.functional.linear(
-            hidden.last_hidden_state[0, -1].float(), lm_head.weight.float()
-        )
-    top = torch.topk(logits, 2)
-    assert set(top.indices.tolist()) == {plain[first], fast[first]}
-    assert float(top.values[0] - top.values[1]) < 0.25  # two bf16 steps at |logit| ~ 30
+    assert is_batch_invariant(default_runtime.model)
+    plain = default_runtime.generate(prompt, max_new_tokens=64, medusa=False)
+    fast = default_runtime.generate(prompt, max_new_tokens=64, medusa=True)
+    assert fast.token_ids == plain.token_ids
+    assert fast.text.encode() == plain.text.encode() and plain.text.strip()
+    assert fast.steps < plain.steps
 
 
 def test_answer_is_coherent(default_runtime: Any) -> None:

@@ -71,7 +71,19 @@ def _quiet_transformers() -> None:
     require("transformers.utils.logging").disable_progress_bar()
 
 
-def _load(model: str | None, heads: Path | None) -> Any:
+LookupTokens = Annotated[
+    int,
+    typer.Option(
+        "--lookup-tokens",
+        min=0,
+        max=32,
+        help="Prompt-lookup tokens verified beside the Medusa tree at each step (0: the "
+        "heads alone).",
+    ),
+]
+
+
+def _load(model: str | None, heads: Path | None, lookup_tokens: int | None = None) -> Any:
     """The runtime, with the llm extra's import errors surfacing as MissingExtraError."""
     from tessera.llm._torch import require
 
@@ -79,7 +91,9 @@ def _load(model: str | None, heads: Path | None) -> Any:
     _quiet_transformers()
     from tessera.llm import load
 
-    return load(model, heads=heads)
+    if lookup_tokens is None:
+        return load(model, heads=heads)
+    return load(model, heads=heads, lookup_tokens=lookup_tokens)
 
 
 def _counted(steps: Iterator[list[int]], counts: list[int]) -> Iterator[list[int]]:
@@ -94,6 +108,7 @@ def _print_stats(runtime: Any, tokens: int, steps: int, seconds: float, medusa: 
     rate = tokens / seconds if seconds > 0 else 0.0
     how = (
         f"Medusa, tree of {runtime.tree.num_nodes} tokens"
+        + (f" + {runtime.lookup_tokens} lookup" if runtime.lookup_tokens else "")
         if medusa and runtime.heads is not None
         else "plain decoding"
     )
@@ -127,9 +142,10 @@ def generate(
     stats: Annotated[
         bool, typer.Option("--stats", help="Print tokens/s and tokens/step on stderr.")
     ] = False,
+    lookup_tokens: LookupTokens = 6,
 ) -> None:
     """Answer PROMPT with a local model (the embedded SmolLM2-135M-Instruct by default)."""
-    runtime = _load(model, heads)
+    runtime = _load(model, heads, lookup_tokens)
     options = dict(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
@@ -185,13 +201,14 @@ def bench(
         int, typer.Option("--prompts", "-p", help="Held-out prompts to decode.")
     ] = 8,
     max_new_tokens: MaxNewTokens = 128,
+    lookup_tokens: LookupTokens = 6,
 ) -> None:
     """Time plain greedy against Medusa greedy on held-out prompts (same model, same dtype)."""
     from tessera.llm.medusa._bench import compare_decoding
     from tessera.llm.medusa._prompts import heldout_prompts
 
     chosen = heldout_prompts(prompts)
-    runtime = _load(model, heads)
+    runtime = _load(model, heads, lookup_tokens)
     with _progress("decoding prompts", len(chosen)) as advance:
         comparison = compare_decoding(
             runtime, chosen, max_new_tokens=max_new_tokens, progress=advance

@@ -72,10 +72,9 @@ def _identity_note(same: int, total: int) -> str:
         return "Greedy Medusa output is the plain greedy output, token for token."
     return (
         f"Greedy Medusa output should be the plain greedy output, token for token; here "
-        f"{total - same} of {total} answers part from it. The usual cause is a near-tie: "
-        "when the two likeliest tokens' logits differ by less than bf16 rounding, computing "
-        "them for a tree of candidates or for one token at a time can pick different ones. "
-        "Loading the model with dtype='float32' avoids nearly all such ties."
+        f"{total - same} of {total} answers part from it. That is a bug: the model is "
+        "loaded with batch-invariant kernels, so a token's logits are the same bits alone or "
+        "in a tree; please report it with the prompt."
     )
 
 
@@ -131,9 +130,11 @@ def llm_section() -> Section:
         "<p>The embedded SmolLM2-135M-Instruct (bf16, one CPU thread) answers two questions "
         f"with plain greedy decoding (one token per forward pass) and with Medusa: "
         f"{runtime.heads.config.num_heads} heads propose candidates, a tree of "
-        f"{tree.num_nodes} tokens ({tree.depth} deep, up to the top {tree.topk} of a head) is "
-        "verified in one forward pass with tree attention, and the longest prefix the model "
-        f"itself would have chosen is kept.</p><p>{_identity_note(same, len(answers))}</p>"
+        f"{tree.num_nodes} tokens ({tree.depth} deep, up to the top {tree.topk} of a head), "
+        f"joined by up to {runtime.lookup_tokens} tokens copied from where the last three "
+        "tokens last occurred in the prompt or the answer (prompt lookup), is verified in "
+        "one forward pass with tree attention, and the longest prefix the model itself "
+        f"would have chosen is kept.</p><p>{_identity_note(same, len(answers))}</p>"
         f"<p><b>{speedup:.2f}x</b> the tokens per second of plain greedy decoding, "
         f"{per_step:.2f} tokens per forward pass, identical text on {same} of "
         f"{len(answers)} prompts (at most {MAX_NEW_TOKENS} new tokens each; timings from this "

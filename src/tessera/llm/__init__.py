@@ -10,7 +10,15 @@ from typing import Any
 
 from tessera.llm._model import DEFAULT_MODEL
 
-__all__ = ["DEFAULT_MODEL", "Generation", "Runtime", "load"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "Generation",
+    "Runtime",
+    "is_batch_invariant",
+    "load",
+    "load_model",
+    "make_batch_invariant",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +26,12 @@ def __getattr__(name: str) -> Any:
         from tessera.llm import _runtime
 
         return getattr(_runtime, name)
+    if name in ("make_batch_invariant", "is_batch_invariant"):
+        from tessera.llm import _invariant
+
+        return getattr(_invariant, name)
+    if name == "load_model":
+        from tessera.llm import _model
+
+        return _model.load_model
     raise AttributeError(f"module 'tessera.llm' has no attribute {name!r}")

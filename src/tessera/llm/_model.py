@@ -200,7 +200,9 @@ def resolve_model_folder(model: str | Path | None) -> tuple[Path, str]:
     )
 
 
-def load_model(model: str | Path | None = None, *, dtype: str = "bfloat16") -> LoadedModel:
+def load_model(
+    model: str | Path | None = None, *, dtype: str = "bfloat16", batch_invariant: bool = True
+) -> LoadedModel:
     """Load a causal language model and its tokenizer for inference.
 
     Parameters
@@ -209,6 +211,11 @@ def load_model(model: str | Path | None = None, *, dtype: str = "bfloat16") -> L
         See :func:`resolve_model_folder`.
     dtype : {"bfloat16", "float32"}, default="bfloat16"
         Weights and activations. bf16 is the fast choice on CPUs with AVX512-BF16/AMX.
+    batch_invariant : bool, default=True
+        Decode with batch-invariant kernels (:func:`tessera.llm.make_batch_invariant`):
+        a token's logits are then bit-for-bit the same alone or inside a Medusa tree, so
+        greedy Medusa output equals plain greedy output in bf16 too. False keeps
+        transformers' own attention (for training, or to compare with stock decoding).
 
     Returns
     -------
@@ -225,9 +232,13 @@ def load_model(model: str | Path | None = None, *, dtype: str = "bfloat16") -> L
     if _is_adapter(folder):
         from tessera.llm.tune._registry import load_adapter_model
 
-        loaded = load_adapter_model(folder, dtype=dtype)
+        loaded = load_adapter_model(folder, dtype=dtype, batch_invariant=batch_invariant)
         return LoadedModel(model=loaded, tokenizer=tokenizer, folder=folder, name=name)
     loaded = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
     loaded.eval()
     loaded.requires_grad_(False)
+    if batch_invariant:
+        from tessera.llm._invariant import make_batch_invariant
+
+        make_batch_invariant(loaded)
     return LoadedModel(model=loaded, tokenizer=tokenizer, folder=folder, name=name)

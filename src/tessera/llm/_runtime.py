@@ -21,6 +21,11 @@ __all__ = ["Generation", "Runtime", "default_heads_folder", "default_tree_nodes"
 #: with two threads a 13-token pass costs about what a one-token pass does.
 DEFAULT_TREE_NODES = {1: 6}
 DEFAULT_TREE_NODES_MANY_THREADS = 12
+#: Prompt-lookup tokens verified beside the heads' tree at each step (see
+#: :func:`tessera.llm.medusa.medusa_generate`). On SmolLM2's held-out answers the heads
+#: alone give about 1.5 tokens per pass and heads plus 6 lookup tokens about 1.9
+#: (benchmarks/RESULTS.md); the chain costs nothing when the context has no match.
+DEFAULT_LOOKUP_TOKENS = 6
 
 Messages = Sequence[dict[str, str]]
 
@@ -87,15 +92,21 @@ class Runtime:
         Medusa heads, when the model has them.
     tree : MedusaTree or None
         The candidate tree used with the heads.
+    lookup_tokens : int
+        Prompt-lookup tokens verified beside the heads' tree at each Medusa step (see
+        :func:`tessera.llm.medusa.medusa_generate`); 0 for the heads alone.
     """
 
-    def __init__(self, loaded: LoadedModel, heads: Any = None, tree: Any = None) -> None:
+    def __init__(
+        self, loaded: LoadedModel, heads: Any = None, tree: Any = None, lookup_tokens: int = 0
+    ) -> None:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.name = loaded.name
         self.folder = loaded.folder
         self.heads = heads
         self.tree = tree
+        self.lookup_tokens = lookup_tokens
 
     @property
     def context_length(self) -> int:
@@ -218,6 +229,7 @@ class Runtime:
                 eos_token_ids=self.eos_token_ids,
                 sampling=sampling,
                 stats=stats,
+                lookup_tokens=self.lookup_tokens,
             )
         return plain_generate(
             self.model,
@@ -332,6 +344,7 @@ def load(
     *,
     heads: str | Path | None = None,
     tree_nodes: int | None = None,
+    lookup_tokens: int = DEFAULT_LOOKUP_TOKENS,
     dtype: str = "bfloat16",
     threads: int | None = 1,
 ) -> Runtime:
@@ -349,6 +362,10 @@ def load(
         Rebuild the candidate tree with this many nodes from the heads' accuracies
         (default: the tree saved with the heads; if none, 6 nodes on one thread and
         12 on more, the best sizes measured on a 2-core CPU).
+    lookup_tokens : int, default=6
+        Prompt-lookup tokens verified beside the heads' tree at each Medusa step
+        (:data:`DEFAULT_LOOKUP_TOKENS`); 0 for the heads alone. Greedy output is plain
+        greedy output either way.
     dtype : {"bfloat16", "float32"}, default="bfloat16"
     threads : int or None, default=1
         torch intra-op threads. One thread is fastest for this model size on a small
@@ -360,6 +377,14 @@ def load(
     """
     if threads is not None:
         threads = check_positive_int("threads", threads)
+    lookup_tokens = check_positive_int("lookup_tokens", lookup_tokens, minimum=0)
+    if lookup_tokens > 32:
+        raise bad_value(
+            "lookup_tokens",
+            lookup_tokens,
+            "it must be at most 32 (each token is verified in every pass that has a match)",
+            "Pass lookup_tokens between 0 and 8.",
+        )
     set_threads(threads)
     require("torch")
     loaded = load_model(model, dtype=dtype)
@@ -389,4 +414,4 @@ def load(
         tree = build_tree(metadata.accuracies, nodes)
     else:
         tree = MedusaTree.from_paths(metadata.tree)
-    return Runtime(loaded, medusa_heads, tree)
+    return Runtime(loaded, medusa_heads, tree, lookup_tokens)

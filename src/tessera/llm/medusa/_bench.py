@@ -61,6 +61,8 @@ class DecodingComparison:
         Each head's top-1 and top-5 accuracy against the plain greedy outputs.
     tree : list of list of int
         The candidate tree used.
+    lookup_tokens : int
+        Prompt-lookup tokens verified beside the tree (0: the heads alone).
     """
 
     plain: MethodResult
@@ -69,6 +71,7 @@ class DecodingComparison:
     top1: list[float]
     top5: list[float]
     tree: list[list[int]]
+    lookup_tokens: int = 0
 
     @property
     def speedup(self) -> float:
@@ -88,7 +91,12 @@ class DecodingComparison:
                 f"identical output: {same}/{len(self.identical)} prompts",
                 "head top-1: " + ", ".join(f"{a:.3f}" for a in self.top1),
                 "head top-5: " + ", ".join(f"{a:.3f}" for a in self.top5),
-                f"tree: {len(self.tree)} nodes",
+                f"tree: {len(self.tree)} nodes"
+                + (
+                    f" + up to {self.lookup_tokens} prompt-lookup tokens"
+                    if self.lookup_tokens
+                    else ""
+                ),
             ]
         )
 
@@ -209,4 +217,12 @@ def compare_decoding(
         if progress is not None:
             progress(i + 1, len(prompts))
     top1, top5 = head_accuracy(runtime, prompts, plain.outputs)
-    return DecodingComparison(plain, medusa, identical, top1, top5, runtime.tree.to_list())
+    return DecodingComparison(
+        plain,
+        medusa,
+        identical,
+        top1,
+        top5,
+        runtime.tree.to_list(),
+        getattr(runtime, "lookup_tokens", 0),
+    )

@@ -260,7 +260,9 @@ def register_model(
     return _read(name, version)
 
 
-def load_adapter_model(folder: str | Path, *, dtype: str = "bfloat16") -> Any:
+def load_adapter_model(
+    folder: str | Path, *, dtype: str = "bfloat16", batch_invariant: bool = True
+) -> Any:
     """Load a LoRA adapter folder's base model, apply the adapter and merge it in memory.
 
     The base model is the one named in the folder's training record, loaded with
@@ -279,7 +281,7 @@ def load_adapter_model(folder: str | Path, *, dtype: str = "bfloat16") -> Any:
             "Load a folder written by tessera.llm.tune.fine_tune.",
         ) from None
     peft = require("peft")
-    base = load_model(base_model, dtype=dtype).model
+    base = load_model(base_model, dtype=dtype, batch_invariant=batch_invariant).model
     with quiet_peft():
         model = peft.PeftModel.from_pretrained(base, folder).merge_and_unload()
     model.eval()

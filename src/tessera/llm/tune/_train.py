@@ -187,7 +187,7 @@ def fine_tune(
 
     set_threads(threads)
     _check_output(output)
-    loaded = load_model(model, dtype=params.dtype)
+    loaded = load_model(model, dtype=params.dtype, batch_invariant=False)
     context = int(getattr(loaded.model.config, "max_position_embeddings", 2048))
     max_length = params.max_length or context
     if max_length > context:
