@@ -9,6 +9,7 @@ that keeps only the accepted path.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,22 +198,22 @@ def plain_generate(
 
 
 class _TreeState:
-    """Per-tree tensors reused at every step."""
+    """Per-tree tensors reused at every step (and a step's tree with a lookup chain)."""
 
     def __init__(self, tree: MedusaTree, dtype: Any) -> None:
         self.tree = tree
-        self.depths = torch.from_numpy(tree.depths)
-        self.candidate_index = torch.from_numpy(tree.candidate_index)
-        self.parents = tree.parents
-        self.node_depths = tree.depths
-        self.attention = tree.attention
-        self.num_nodes = tree.num_nodes
         self.dtype = dtype
-        self.tree_mask = self._additive(tree.attention)
+        self.candidate_index = torch.from_numpy(tree.candidate_index)
+        self._set_nodes(tree.parents, tree.depths, tree.attention)
 
-    def _additive(self, attention: np.ndarray) -> Any:
+    def _set_nodes(self, parents: np.ndarray, depths: np.ndarray, attention: np.ndarray) -> None:
+        self.parents = parents
+        self.node_depths = depths
+        self.depths = torch.from_numpy(depths)
+        self.attention = attention
+        self.num_nodes = len(parents)
         blocked = torch.finfo(self.dtype).min
-        return torch.where(
+        self.tree_mask = torch.where(
             torch.from_numpy(attention),
             torch.zeros((), dtype=self.dtype),
             torch.full((), blocked, dtype=self.dtype),
@@ -254,16 +255,10 @@ class _TreeState:
         for i in range(added, n):
             attention[i] = attention[parents[i]]
             attention[i, i] = True
-        step = object.__new__(_TreeState)
-        step.tree = self.tree
-        step.parents = np.asarray(parents, dtype=np.int64)
-        step.node_depths = np.asarray(depths, dtype=np.int64)
-        step.depths = torch.from_numpy(step.node_depths)
-        step.candidate_index = self.candidate_index
-        step.attention = attention
-        step.num_nodes = n
-        step.dtype = self.dtype
-        step.tree_mask = step._additive(attention)
+        step = copy.copy(self)
+        step._set_nodes(
+            np.asarray(parents, dtype=np.int64), np.asarray(depths, dtype=np.int64), attention
+        )
         return step, torch.tensor(values), added
 
 
@@ -442,8 +437,10 @@ def medusa_generate(
         last_hidden = hidden[-1]
         while True:
             root = _choose(base_logits, sampling, generator)
-            proposal = lookup.propose(root, lookup_tokens) if lookup is not None else []
             last_step = stats.tokens + 1 >= max_new_tokens or root in eos
+            # never more lookup tokens than the budget can still take after the root
+            room = min(lookup_tokens, max_new_tokens - stats.tokens - 1)
+            proposal = lookup.propose(root, room) if lookup is not None and room > 0 else []
             if last_step or (tree.num_nodes == 1 and not proposal):
                 stats.tokens += 1
                 stats.accepted.append(1)
