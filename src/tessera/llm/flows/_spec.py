@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from tessera.errors import InvalidInputError, TesseraError
+from tessera.llm._yaml import dump_yaml
 
 __all__ = [
     "DATA_TYPES",
@@ -251,8 +252,7 @@ class FlowSpec(_Model):
 
     def to_yaml(self) -> str:
         """The document as YAML text (keys in document order)."""
-        text: str = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-        return text
+        return dump_yaml(self.to_dict())
 
 
 def data_connection(

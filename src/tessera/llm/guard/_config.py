@@ -271,9 +271,9 @@ class GuardrailConfig(_Model):
 
     def to_yaml(self) -> str:
         """The configuration as a YAML document."""
-        import yaml
+        from tessera.llm._yaml import dump_yaml
 
-        return str(yaml.safe_dump(self.to_mapping(), sort_keys=False, allow_unicode=True))
+        return dump_yaml(self.to_mapping())
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

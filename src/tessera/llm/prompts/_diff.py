@@ -10,25 +10,14 @@ from typing import Any, Literal
 import yaml
 
 from tessera.errors import InvalidInputError
+from tessera.llm._yaml import dump_yaml
 
 __all__ = ["FieldChange", "PromptDiff", "diff_bodies", "load_yaml", "to_yaml"]
 
 
-class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
-    """Safe YAML with multi-line strings as ``|`` blocks, readable in a review."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value and value.strip() else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
 def to_yaml(data: Any) -> str:
     """Safe YAML, keys in their given order, multi-line strings as blocks."""
-    return str(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100))
+    return dump_yaml(data, blocks=True, width=100)
 
 
 def load_yaml(text: str, source: str = "text") -> Any:
