@@ -259,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         "- Head top-5 accuracy: " + ", ".join(f"head {k + 1} {a:.3f}" for k, a in enumerate(top5)),
         "- 'vs fastest plain greedy' divides by the fastest of the three plain greedy rows "
         "(batch-invariant, stock kernels, transformers generate) in the same table.",
-        f"- Of the tokens the default Medusa row of the last table accepted, {lookup_counts['medusa']} of "
-        f"{methods['medusa'].tokens} came from lookup nodes the heads had not proposed.",
+        "- Of the tokens the default Medusa row of the last table accepted, "
+        f"{lookup_counts['medusa']} of {methods['medusa'].tokens} came from lookup nodes the "
+        "heads had not proposed.",
         "- Byte-identical bf16 output comes from batch-invariant kernels "
         "(`tessera.llm.make_batch_invariant`, on by default): one-row products computed as "
         "two-row ones and float64 attention for passes of up to 64 tokens; stock kernels "
