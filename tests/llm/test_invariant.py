@@ -321,3 +321,14 @@ def test_load_checks_lookup_tokens_before_loading(value: Any) -> None:
 
     with pytest.raises(InvalidInputError, match="lookup_tokens"):
         load("/nonexistent/model/folder", lookup_tokens=value)
+
+
+def test_attention_features_it_lacks_are_refused() -> None:
+    from tessera.llm._invariant import _invariant_attention
+
+    query = torch.zeros(1, 4, 1, 16)
+    key = value = torch.zeros(1, 2, 3, 16)
+    with pytest.raises(InvalidInputError, match="softcap"):
+        _invariant_attention(torch.nn.Identity(), query, key, value, None, 0.25, softcap=30.0)
+    out, _ = _invariant_attention(torch.nn.Identity(), query, key, value, None, 0.25, softcap=None)
+    assert out.shape == (1, 1, 4, 16)

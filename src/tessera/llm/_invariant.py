@@ -66,6 +66,17 @@ def _invariant_attention(
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
         )
+    for unsupported in ("softcap", "s_aux"):
+        if kwargs.get(unsupported) is not None:
+            from tessera._validation import bad_value
+
+            raise bad_value(
+                "model",
+                type(module).__name__,
+                f"the batch-invariant attention has no {unsupported!r} (logit soft-capping or "
+                "attention sinks)",
+                "Load this model with load_model(..., batch_invariant=False).",
+            )
     groups = heads // kv_heads
     # Grouped-query attention without repeating the keys: the query heads that share a
     # key head become extra query rows.
