@@ -48,7 +48,7 @@ def test_key_format_and_record(store: KeyStore, made: tuple[str, str]) -> None:
 def test_only_a_hash_is_stored(tmp_path: Path) -> None:
     db = tmp_path / "tessera.db"
     key_id, key = create_key("ci", ["admin"], path=db)
-    secret = key.rsplit("_", 1)[1]
+    secret = key.split("_", 2)[2]
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert key_id.encode() in stored  # the row is there...
     assert secret.encode() not in stored and key.encode() not in stored  # ...not the secret

@@ -228,9 +228,9 @@ def test_no_secret_reaches_the_logs(tmp_path: Path, caplog: pytest.LogCaptureFix
         httpx.get(f"{live.url}/v1/models", headers={"Authorization": f"Bearer {forged}"})
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
     assert "POST /v1/chat/completions -> 422" in text  # the logs are there...
-    secret = key.rsplit("_", 1)[1]
+    secret = key.split("_", 2)[2]
     assert secret not in text and secret[:20] not in text  # ...without the key
-    assert forged.rsplit("_", 1)[1] not in text
+    assert forged.split("_", 2)[2] not in text
 
 
 def test_binding_beyond_loopback_needs_a_decision() -> None:
