@@ -83,7 +83,7 @@ LookupTokens = Annotated[
 ]
 
 
-def _load(model: str | None, heads: Path | None, lookup_tokens: int | None = None) -> Any:
+def _load(model: str | None, heads: Path | None, lookup_tokens: int) -> Any:
     """The runtime, with the llm extra's import errors surfacing as MissingExtraError."""
     from tessera.llm._torch import require
 
@@ -91,8 +91,6 @@ def _load(model: str | None, heads: Path | None, lookup_tokens: int | None = Non
     _quiet_transformers()
     from tessera.llm import load
 
-    if lookup_tokens is None:
-        return load(model, heads=heads)
     return load(model, heads=heads, lookup_tokens=lookup_tokens)
 
 

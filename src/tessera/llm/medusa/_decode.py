@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from tessera._validation import bad_value, check_positive_int
+from tessera.llm._invariant import INVARIANT_MAX_QUERIES, is_batch_invariant
 from tessera.llm._torch import require
 from tessera.llm.medusa._heads import MedusaHeads
 from tessera.llm.medusa._tree import MedusaTree
@@ -95,8 +97,6 @@ def _backbone(model: Any) -> Any:
     if decoder is None or decoder is model:
         decoder = getattr(model, "model", None)
     if decoder is None or model.get_output_embeddings() is None:
-        from tessera._validation import bad_value
-
         raise bad_value(
             "model",
             type(model).__name__,
@@ -391,22 +391,15 @@ def medusa_generate(
     sampling = sampling or Sampling()
     stats = stats if stats is not None else DecodeStats()
     if tree.depth > heads.config.num_heads:
-        from tessera._validation import bad_value
-
         raise bad_value(
             "tree",
             tree.paths[-1],
             f"the tree is {tree.depth} deep but there are only {heads.config.num_heads} heads",
             "Build the tree from accuracies with one row per head.",
         )
-    from tessera._validation import check_positive_int
-    from tessera.llm._invariant import INVARIANT_MAX_QUERIES, is_batch_invariant
-
     lookup_tokens = check_positive_int("lookup_tokens", lookup_tokens, minimum=0)
     lookup_ngram = check_positive_int("lookup_ngram", lookup_ngram)
     if is_batch_invariant(model) and tree.num_nodes + lookup_tokens > INVARIANT_MAX_QUERIES:
-        from tessera._validation import bad_value
-
         raise bad_value(
             "tree",
             f"{tree.num_nodes} nodes + {lookup_tokens} lookup tokens",
