@@ -16,7 +16,11 @@ from hypothesis import strategies as st  # noqa: E402
 
 from tessera.errors import InvalidInputError  # noqa: E402
 from tessera.llm import is_batch_invariant, make_batch_invariant  # noqa: E402
-from tessera.llm._invariant import INVARIANT_MAX_QUERIES  # noqa: E402
+from tessera.llm._invariant import (  # noqa: E402
+    INVARIANT_MAX_QUERIES,
+    MIN_ROWS,
+    use_invariant_linears,
+)
 from tessera.llm.medusa import MedusaConfig, MedusaHeads  # noqa: E402
 from tessera.llm.medusa._decode import (  # noqa: E402
     _forward,
@@ -88,6 +92,29 @@ def test_one_row_product_equals_that_row_inside_any_batch(rows: int, seed: int) 
             assert torch.equal(make_batch_invariant_layer(x[i : i + 1])[0], batch[i])
         reference = x.double() @ layer.weight.double().T
     torch.testing.assert_close(batch.double(), reference, atol=0.05, rtol=1e-2)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 7, 13])
+def test_packed_product_equals_the_stock_product_of_a_padded_batch(rows: int) -> None:
+    """The reordered-weight path gives F.linear's bits (rows >= 2), and follows weight changes."""
+    torch.manual_seed(rows)
+    layer = torch.nn.Linear(576, 192, bias=True).to(torch.bfloat16)
+    fast = copy.deepcopy(layer)
+    use_invariant_linears(fast)
+    x = torch.randn(rows, 576).to(torch.bfloat16)
+    padded = torch.cat([x, x[:1].expand(max(0, MIN_ROWS - rows), -1)])
+    with torch.inference_mode():
+        assert torch.equal(fast(x), layer(padded)[:rows])
+        assert torch.equal(fast(x[0]), layer(padded)[0])
+    with torch.no_grad():  # an in-place update (as merging an adapter does) is seen
+        fast.weight.mul_(2)
+        layer.weight.mul_(2)
+    with torch.inference_mode():
+        assert torch.equal(fast(x), layer(padded)[:rows])
+    # with gradients it is the stock product, and gradients flow
+    x.requires_grad_(True)
+    fast(x).float().sum().backward()
+    assert x.grad is not None and fast.weight.grad is not None
 
 
 def sequential_logits(model: Any, prefix: list[int], chain: list[int]) -> Any:

@@ -397,11 +397,15 @@ def load(
         folder = loaded.folder / "medusa"
     if folder is None:
         return Runtime(loaded)
+    from tessera.llm._invariant import is_batch_invariant, use_invariant_linears
     from tessera.llm.medusa._io import load_heads
     from tessera.llm.medusa._tree import MedusaTree, build_tree
 
     medusa_heads, metadata = load_heads(folder)
     medusa_heads.to(next(loaded.model.parameters()).dtype)
+    if is_batch_invariant(loaded.model):
+        # same products as the model's own linears (weights reordered once in bf16)
+        use_invariant_linears(medusa_heads)
     if tree_nodes is not None or not metadata.tree:
         if not metadata.accuracies:
             raise bad_value(

@@ -316,7 +316,10 @@ def _accept_path(
     ok = np.zeros(n, dtype=np.bool_)
     ok[0] = True
     if sampling.greedy:
-        best = rows.float().argmax(dim=-1).numpy()
+        # argmax only where a child needs it (a leaf's row is the next step's root)
+        internal = np.unique(parents[1:])
+        best = np.zeros(n, dtype=np.int64)
+        best[internal] = rows[torch.from_numpy(internal)].float().argmax(dim=-1).numpy()
         for child in range(1, n):
             parent = parents[child]
             ok[child] = ok[parent] and best[parent] == tree_tokens[child]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import types
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from tessera._validation import bad_value, check_bool, check_positive_int
+from tessera.llm._invariant import invariant_linear
 from tessera.llm._torch import require
 
 __all__ = ["MedusaConfig", "MedusaHeads"]
@@ -223,7 +225,8 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
             if getattr(self, "_sub_key", None) != key:
                 self._sub_weight = lm_head.weight.detach()[token_map].contiguous()
                 self._sub_key = key
-            logits = _torch.nn.functional.linear(transformed, self._sub_weight)
+                self._sub_holder = types.SimpleNamespace()
+            logits = invariant_linear(transformed, self._sub_weight, holder=self._sub_holder)
             return token_map[_torch.topk(logits, topk, dim=-1).indices]
         logits = self.forward(hidden_state, lm_head, root_embedding)
         return _torch.topk(logits, topk, dim=-1).indices
