@@ -33,7 +33,11 @@ def test_default_model_is_converted_once_and_reused(
 def float32_runtime(default_runtime: Any) -> Any:
     from tessera.llm import load
 
-    return load(dtype="float32", threads=1)
+    return load(dtype="float32", threads=1, datastore=False)
+
+
+def test_float32_runtime_without_datastore(float32_runtime: Any) -> None:
+    assert float32_runtime.datastore is None and float32_runtime.lookup_min_ngram == 1
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
@@ -55,6 +59,8 @@ def test_medusa_greedy_is_identical_to_plain_greedy_in_bf16(
     from tessera.llm import is_batch_invariant
 
     assert is_batch_invariant(default_runtime.model)
+    # the shipped heads come with their datastore (drafts when prompt lookup has no match)
+    assert default_runtime.datastore is not None and len(default_runtime.datastore) > 10_000
     plain = default_runtime.generate(prompt, max_new_tokens=64, medusa=False)
     fast = default_runtime.generate(prompt, max_new_tokens=64, medusa=True)
     assert fast.token_ids == plain.token_ids

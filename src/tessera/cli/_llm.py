@@ -18,6 +18,7 @@ import typer
 from rich.markup import escape
 
 from tessera.cli._app import app, console, edge, err_console
+from tessera.llm._runtime import DEFAULT_LOOKUP_TOKENS
 
 llm_app = typer.Typer(
     name="llm",
@@ -81,9 +82,17 @@ LookupTokens = Annotated[
         "heads alone).",
     ),
 ]
+UseDatastore = Annotated[
+    bool,
+    typer.Option(
+        "--datastore/--no-datastore",
+        help="Also draft from the heads' datastore (continuations from their training "
+        "answers) when prompt lookup finds no match.",
+    ),
+]
 
 
-def _load(model: str | None, heads: Path | None, lookup_tokens: int) -> Any:
+def _load(model: str | None, heads: Path | None, lookup_tokens: int, datastore: bool = True) -> Any:
     """The runtime, with the llm extra's import errors surfacing as MissingExtraError."""
     from tessera.llm._torch import require
 
@@ -91,7 +100,7 @@ def _load(model: str | None, heads: Path | None, lookup_tokens: int) -> Any:
     _quiet_transformers()
     from tessera.llm import load
 
-    return load(model, heads=heads, lookup_tokens=lookup_tokens)
+    return load(model, heads=heads, lookup_tokens=lookup_tokens, datastore=datastore)
 
 
 def _counted(steps: Iterator[list[int]], counts: list[int]) -> Iterator[list[int]]:
@@ -107,6 +116,7 @@ def _print_stats(runtime: Any, tokens: int, steps: int, seconds: float, medusa: 
     how = (
         f"Medusa, tree of {runtime.tree.num_nodes} tokens"
         + (f" + {runtime.lookup_tokens} lookup" if runtime.lookup_tokens else "")
+        + (" + datastore" if runtime.datastore is not None and runtime.lookup_tokens else "")
         if medusa and runtime.heads is not None
         else "plain decoding"
     )
@@ -140,10 +150,11 @@ def generate(
     stats: Annotated[
         bool, typer.Option("--stats", help="Print tokens/s and tokens/step on stderr.")
     ] = False,
-    lookup_tokens: LookupTokens = 6,
+    lookup_tokens: LookupTokens = DEFAULT_LOOKUP_TOKENS,
+    datastore: UseDatastore = True,
 ) -> None:
     """Answer PROMPT with a local model (the embedded SmolLM2-135M-Instruct by default)."""
-    runtime = _load(model, heads, lookup_tokens)
+    runtime = _load(model, heads, lookup_tokens, datastore)
     options = dict(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
@@ -199,14 +210,15 @@ def bench(
         int, typer.Option("--prompts", "-p", help="Held-out prompts to decode.")
     ] = 8,
     max_new_tokens: MaxNewTokens = 128,
-    lookup_tokens: LookupTokens = 6,
+    lookup_tokens: LookupTokens = DEFAULT_LOOKUP_TOKENS,
+    datastore: UseDatastore = True,
 ) -> None:
     """Time plain greedy against Medusa greedy on held-out prompts (same model, same dtype)."""
     from tessera.llm.medusa._bench import compare_decoding
     from tessera.llm.medusa._prompts import heldout_prompts
 
     chosen = heldout_prompts(prompts)
-    runtime = _load(model, heads, lookup_tokens)
+    runtime = _load(model, heads, lookup_tokens, datastore)
     with _progress("decoding prompts", len(chosen)) as advance:
         comparison = compare_decoding(
             runtime, chosen, max_new_tokens=max_new_tokens, progress=advance

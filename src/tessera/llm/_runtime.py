@@ -16,16 +16,21 @@ from tessera.llm._torch import require, set_threads
 __all__ = ["Generation", "Runtime", "default_heads_folder", "default_tree_nodes", "load"]
 
 #: Candidates per step when a heads folder carries accuracies but no tree, by torch
-#: threads: on one CPU thread every extra tree token costs ~3% of a one-token pass, so
-#: small trees win (6 nodes: 1.32x plain greedy vs 1.20x for 12, measured on SmolLM2);
-#: with two threads a 13-token pass costs about what a one-token pass does.
-DEFAULT_TREE_NODES = {1: 6}
-DEFAULT_TREE_NODES_MANY_THREADS = 12
-#: Prompt-lookup tokens verified beside the heads' tree at each step (see
-#: :func:`tessera.llm.medusa.medusa_generate`). On SmolLM2's held-out answers the heads
-#: alone give 1.64 tokens per pass and heads plus 6 lookup tokens 1.96
-#: (benchmarks/RESULTS.md); the chain costs nothing when the context has no match.
-DEFAULT_LOOKUP_TOKENS = 6
+#: threads. With batch-invariant kernels a pass of up to 6 tokens costs what a one-token
+#: pass does on this CPU (products of fewer than 4 rows are padded to 4, and oneDNN's bf16
+#: products stay memory-bound up to about 6 rows); every token beyond costs 3-4% of a
+#: pass, on one thread and on two. 5 nodes and the root fill those 6 tokens, and the
+#: drafted chains (below) are added to them.
+DEFAULT_TREE_NODES = {1: 5}
+DEFAULT_TREE_NODES_MANY_THREADS = 5
+#: Prompt-lookup tokens verified beside the heads' tree at each step, for a full-length
+#: (3-token) match; shorter matches draft half as many (see
+#: :func:`tessera.llm.medusa.medusa_generate`). A full match's 8th drafted token was still
+#: accepted half of the time on held-out answers, so chains are long; the chain costs
+#: nothing when the context has no match.
+DEFAULT_LOOKUP_TOKENS = 12
+#: With a datastore, prompt-lookup matches shorter than this are left to the datastore.
+DEFAULT_LOOKUP_MIN_NGRAM = 2
 
 Messages = Sequence[dict[str, str]]
 
@@ -95,10 +100,21 @@ class Runtime:
     lookup_tokens : int
         Prompt-lookup tokens verified beside the heads' tree at each Medusa step (see
         :func:`tessera.llm.medusa.medusa_generate`); 0 for the heads alone.
+    datastore : Datastore or None
+        Continuations from the heads' training answers, drafted when prompt lookup has
+        no match (see :func:`tessera.llm.medusa.build_datastore`); None for none.
+    lookup_min_ngram : int
+        Shortest prompt-lookup match that is drafted from.
     """
 
     def __init__(
-        self, loaded: LoadedModel, heads: Any = None, tree: Any = None, lookup_tokens: int = 0
+        self,
+        loaded: LoadedModel,
+        heads: Any = None,
+        tree: Any = None,
+        lookup_tokens: int = 0,
+        datastore: Any = None,
+        lookup_min_ngram: int = 1,
     ) -> None:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -107,6 +123,8 @@ class Runtime:
         self.heads = heads
         self.tree = tree
         self.lookup_tokens = lookup_tokens
+        self.datastore = datastore
+        self.lookup_min_ngram = lookup_min_ngram
 
     @property
     def context_length(self) -> int:
@@ -230,6 +248,8 @@ class Runtime:
                 sampling=sampling,
                 stats=stats,
                 lookup_tokens=self.lookup_tokens,
+                lookup_min_ngram=self.lookup_min_ngram,
+                datastore=self.datastore,
             )
         return plain_generate(
             self.model,
@@ -345,6 +365,7 @@ def load(
     heads: str | Path | None = None,
     tree_nodes: int | None = None,
     lookup_tokens: int = DEFAULT_LOOKUP_TOKENS,
+    datastore: bool = True,
     dtype: str = "bfloat16",
     threads: int | None = 1,
 ) -> Runtime:
@@ -360,12 +381,17 @@ def load(
         shipped heads for the default model, or ``<model folder>/medusa`` when present.
     tree_nodes : int, optional
         Rebuild the candidate tree with this many nodes from the heads' accuracies
-        (default: the tree saved with the heads; if none, 6 nodes on one thread and
-        12 on more, the best sizes measured on a 2-core CPU).
-    lookup_tokens : int, default=6
+        (default: the tree saved with the heads; if none,
+        :data:`DEFAULT_TREE_NODES`: 5, the best size measured on a 2-core CPU).
+    lookup_tokens : int, default=12
         Prompt-lookup tokens verified beside the heads' tree at each Medusa step
         (:data:`DEFAULT_LOOKUP_TOKENS`); 0 for the heads alone. Greedy output is plain
         greedy output either way.
+    datastore : bool, default=True
+        Also draft from the heads folder's ``datastore.npz`` (n-gram continuations from
+        the heads' training answers) when prompt lookup finds no match of at least
+        :data:`DEFAULT_LOOKUP_MIN_NGRAM` tokens; the chain is at most ``lookup_tokens``
+        long. False drafts from the prompt alone (any match length).
     dtype : {"bfloat16", "float32"}, default="bfloat16"
     threads : int or None, default=1
         torch intra-op threads. One thread is fastest for this model size on a small
@@ -418,4 +444,16 @@ def load(
         tree = build_tree(metadata.accuracies, nodes)
     else:
         tree = MedusaTree.from_paths(metadata.tree)
-    return Runtime(loaded, medusa_heads, tree, lookup_tokens)
+    store = None
+    from tessera.llm.medusa._datastore import DATASTORE_FILE, Datastore
+
+    if datastore and (folder / DATASTORE_FILE).is_file():
+        store = Datastore.load(folder / DATASTORE_FILE)
+    return Runtime(
+        loaded,
+        medusa_heads,
+        tree,
+        lookup_tokens,
+        datastore=store,
+        lookup_min_ngram=DEFAULT_LOOKUP_MIN_NGRAM if store is not None else 1,
+    )

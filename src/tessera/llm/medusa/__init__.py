@@ -11,6 +11,7 @@ from tessera.llm.medusa._bench import (
     compare_decoding,
     head_accuracy,
 )
+from tessera.llm.medusa._datastore import Datastore, build_datastore
 from tessera.llm.medusa._decode import DecodeStats, Sampling, medusa_generate, plain_generate
 from tessera.llm.medusa._default import DEFAULT_RECIPE, train_default_heads
 from tessera.llm.medusa._distill import DistillationData, generate_self_distillation_data
@@ -29,6 +30,7 @@ from tessera.llm.medusa._tree import MedusaTree, build_tree, expected_accept_len
 
 __all__ = [
     "DEFAULT_RECIPE",
+    "Datastore",
     "DecodeStats",
     "DecodingComparison",
     "DistillationData",
@@ -41,6 +43,7 @@ __all__ = [
     "MethodResult",
     "Sampling",
     "TrainResult",
+    "build_datastore",
     "build_tree",
     "compare_decoding",
     "expected_accept_length",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
 from tessera._validation import check_in, check_positive_int
 from tessera.llm._model import DEFAULT_MODEL, load_model
 from tessera.llm._torch import require
+from tessera.llm.medusa._datastore import DATASTORE_FILE, build_datastore
 from tessera.llm.medusa._distill import DistillationData, generate_self_distillation_data
 from tessera.llm.medusa._io import HeadsMetadata, save_heads
 from tessera.llm.medusa._prompts import heldout_prompts, training_prompts
@@ -74,7 +76,9 @@ def train_default_heads(
     jobs running): generation 17 minutes (1,006 s, about 155 new tokens per second in
     batches of 32); caching the base model's hidden states 6 minutes (365 s, about 620
     tokens per second); training 5 minutes (about 1,000 positions per second, 4 heads); the
-    held-out answers and their measurement 1 to 2 minutes.
+    held-out answers and their measurement 1 to 2 minutes; the datastore
+    (:func:`~tessera.llm.medusa.build_datastore` on the same answers, saved as
+    ``datastore.npz`` beside the heads: 38,496 n-grams, 0.4 MB) 3 seconds.
 
     Parameters
     ----------
@@ -195,9 +199,14 @@ def train_default_heads(
         "machine": platform.machine(),
     }
     name = loaded.name if loaded.name == DEFAULT_MODEL else str(loaded.folder)
-    save_heads(
+    started = time.perf_counter()
+    store = build_datastore(data)
+    training["datastore_ngrams"] = len(store)
+    training["datastore_seconds"] = round(time.perf_counter() - started, 3)
+    folder = save_heads(
         result.heads,
         output_folder,
         HeadsMetadata(accuracies=accuracies, base_model=name, training=training),
     )
+    store.save(folder / DATASTORE_FILE)
     return result

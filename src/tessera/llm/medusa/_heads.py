@@ -128,15 +128,18 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         #: Optional 1-D tensor of the token ids the heads may propose (see candidates()).
         self.token_map: Any = None
 
-    def hidden(self, hidden_states: Any, root_embedding: Any | None = None) -> Any:
+    def hidden(
+        self, hidden_states: Any, root_embedding: Any | None = None, count: int | None = None
+    ) -> Any:
         """Each head's transformed hidden state, stacked: shape ``(K, *hidden_states.shape)``.
 
         ``root_embedding`` (same shape as ``hidden_states``: the base input embedding of
         the token that follows each position) is required by root-conditioned heads and
-        ignored by plain ones.
+        ignored by plain ones. ``count`` computes only the first ``count`` heads.
         """
+        blocks = list(self.blocks)[:count]
         if self.token_proj is None:
-            return _torch.stack([block(hidden_states) for block in self.blocks])
+            return _torch.stack([block(hidden_states) for block in blocks])
         if root_embedding is None:
             raise bad_value(
                 "root_embedding",
@@ -156,7 +159,7 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         return _torch.stack(
             [
                 block(hidden_states + proj(root_embedding))
-                for block, proj in zip(self.blocks, self.token_proj, strict=True)
+                for block, proj in zip(blocks, list(self.token_proj)[:count], strict=True)
             ]
         )
 
@@ -192,6 +195,7 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         lm_head: Any | None,
         topk: int,
         root_embedding: Any | None = None,
+        count: int | None = None,
     ) -> Any:
         """Each head's ``topk`` most likely tokens at one position, shape ``(K, topk)``.
 
@@ -210,8 +214,12 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         root_embedding : torch.Tensor, shape (H,), optional
             The base input embedding of the root token; required by root-conditioned
             heads (see :meth:`hidden`).
+        count : int, optional
+            Only the first ``count`` heads (a tree two deep needs two); default all.
         """
-        transformed = self.hidden(hidden_state, root_embedding)
+        if count is not None:
+            count = check_positive_int("count", count)
+        transformed = self.hidden(hidden_state, root_embedding, count)
         token_map = getattr(self, "token_map", None)
         if self.lm_heads is None and token_map is not None:
             if lm_head is None:
@@ -228,7 +236,7 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
                 self._sub_holder = types.SimpleNamespace()
             logits = invariant_linear(transformed, self._sub_weight, holder=self._sub_holder)
             return token_map[_torch.topk(logits, topk, dim=-1).indices]
-        logits = self.forward(hidden_state, lm_head, root_embedding)
+        logits = self.forward(hidden_state, lm_head, root_embedding)[:count]
         return _torch.topk(logits, topk, dim=-1).indices
 
     def set_token_map(self, token_ids: Any | None) -> None:
