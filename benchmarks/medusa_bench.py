@@ -5,8 +5,10 @@ default model, SmolLM2-135M-Instruct, at batch size 1 on the CPU:
 
 - tessera plain greedy: our one-token-per-pass loop with batch-invariant kernels (the
   baseline of the speed-up), and the same loop on the stock model (transformers' sdpa);
-- tessera Medusa greedy: the shipped heads and tree plus the prompt-lookup chain (the
-  default), the heads alone, and the lookup chain alone; outputs must equal plain greedy's;
+- tessera Medusa greedy: the shipped heads and tree plus a drafted chain (prompt lookup,
+  else the shipped datastore of the heads' training answers: the default), the heads
+  alone, the heads with prompt lookup only, and the drafted chain alone; outputs must
+  equal plain greedy's;
 - transformers ``generate`` greedy, and with prompt-lookup decoding
   (``prompt_lookup_num_tokens``), same weights and dtype, stock kernels;
 - llama.cpp (``llama-cpp-python``) on the same GGUF file (Q4_1 weights, its own kernels),
@@ -79,13 +81,19 @@ def measure(
 
     torch.set_num_threads(threads)
     model, eos = stock, set(runtime.eos_token_ids)
-    tree, chain = runtime.tree, runtime.lookup_tokens
+    tree, chain, store = runtime.tree, runtime.lookup_tokens, runtime.datastore
+    min_ngram = runtime.lookup_min_ngram
     root_only = MedusaTree.from_paths([])
     names = [
         ("plain", "tessera plain greedy (baseline, batch-invariant kernels)"),
-        ("medusa", f"tessera Medusa greedy: heads + {chain} lookup tokens (default)"),
+        (
+            "medusa",
+            f"tessera Medusa greedy: heads + up to {chain} drafted tokens (prompt lookup, "
+            "else datastore; default)",
+        ),
         ("heads", "tessera Medusa greedy: heads alone"),
-        ("chain", f"tessera, {chain} lookup tokens alone (no heads)"),
+        ("nostore", f"tessera Medusa greedy: heads + up to {chain} prompt-lookup tokens"),
+        ("chain", f"tessera, up to {chain} drafted tokens alone (no heads)"),
         ("plainstock", "tessera plain greedy, stock kernels (sdpa)"),
         ("hf", "transformers generate, greedy (stock)"),
         *[(f"pld{k}", f"transformers prompt lookup ({k} tokens)") for k in lookups],
@@ -120,19 +128,32 @@ def measure(
             )
         return _strip_eos(out[0, ids.shape[1] :].tolist(), eos)
 
-    step_counts = dict.fromkeys(["plain", "medusa", "heads", "chain", "plain32", "medusa32"], 0)
-    lookup_counts = dict.fromkeys(step_counts, 0)
-    settings = {"medusa": (tree, chain), "heads": (tree, 0), "chain": (root_only, chain)}
+    keys = ["plain", "medusa", "heads", "nostore", "chain", "plain32", "medusa32"]
+    step_counts = dict.fromkeys(keys, 0)
+    lookup_counts = dict.fromkeys(keys, 0)
+    store_counts = dict.fromkeys(keys, 0)
+    # (tree, lookup tokens, datastore, shortest prompt-lookup match)
+    settings = {
+        "heads": (tree, 0, None, 1),
+        "nostore": (tree, chain, None, 1),
+        "chain": (root_only, chain, store, min_ngram),
+    }
 
     def run(key: str, prompt: Any) -> list[int]:
         if key in step_counts:
             source = exact if key.endswith("32") else runtime
-            source.tree, source.lookup_tokens = settings.get(key, (tree, chain))
+            (
+                source.tree,
+                source.lookup_tokens,
+                source.datastore,
+                source.lookup_min_ngram,
+            ) = settings.get(key, (tree, chain, store, min_ngram))
             stats = DecodeStats()
             use = key != "plain" and key != "plain32"
             steps = list(source.token_stream(prompt, max_new_tokens=n, medusa=use, stats=stats))
             step_counts[key] += len(steps)
             lookup_counts[key] += stats.lookup_tokens
+            store_counts[key] += stats.datastore_tokens
             return [t for s in steps for t in s]
         if key == "plainstock":
             from tessera.llm.medusa._decode import plain_generate
@@ -151,14 +172,15 @@ def measure(
 
     for key in methods:  # warm-up, untimed
         run(key, prompts[0])
-    for counts in (step_counts, lookup_counts):
+    for counts in (step_counts, lookup_counts, store_counts):
         counts.update(dict.fromkeys(counts, 0))
     for i, prompt in enumerate(prompts):
         for key, method in methods.items():
             method.time(lambda key=key, prompt=prompt: run(key, prompt))
         print(f"{threads} thread(s): prompt {i + 1}/{len(prompts)} done", file=sys.stderr)
-    runtime.tree, runtime.lookup_tokens = tree, chain
-    return methods, step_counts, lookup_counts
+    runtime.tree, runtime.lookup_tokens, runtime.datastore = tree, chain, store
+    runtime.lookup_min_ngram = min_ngram
+    return methods, step_counts, lookup_counts, store_counts
 
 
 def table(methods: dict[str, Method], step_counts: dict[str, int], count: int) -> list[str]:
@@ -232,13 +254,13 @@ def main(argv: list[str] | None = None) -> int:
         runtime.tree = build_tree(metadata.accuracies, default_tree_nodes(threads))
         if exact is not None:
             exact.tree = runtime.tree
-        methods, step_counts, lookup_counts = measure(
+        methods, step_counts, lookup_counts, store_counts = measure(
             runtime, stock, exact if i == 0 else None, prompts, n, threads, args.lookup
         )
         lines += [
             "",
             f"### {threads} thread(s), tree of {runtime.tree.num_nodes} tokens per step "
-            f"(+ up to {runtime.lookup_tokens} lookup tokens)",
+            f"(+ up to {runtime.lookup_tokens} drafted tokens)",
             "",
             *table(methods, step_counts, len(prompts)),
         ]
@@ -260,11 +282,16 @@ def main(argv: list[str] | None = None) -> int:
         "- 'vs fastest plain greedy' divides by the fastest of the three plain greedy rows "
         "(batch-invariant, stock kernels, transformers generate) in the same table.",
         "- Of the tokens the default Medusa row of the last table accepted, "
-        f"{lookup_counts['medusa']} of {methods['medusa'].tokens} came from lookup nodes the "
-        "heads had not proposed.",
+        f"{lookup_counts['medusa']} of {methods['medusa'].tokens} came from prompt-lookup "
+        f"nodes and {store_counts['medusa']} from datastore nodes the heads had not "
+        f"proposed (datastore: {len(runtime.datastore or {})} n-grams from the "
+        "heads' training answers; prompt-lookup matches shorter than "
+        f"{runtime.lookup_min_ngram} tokens are left to it).",
         "- Byte-identical bf16 output comes from batch-invariant kernels "
-        "(`tessera.llm.make_batch_invariant`, on by default): one-row products computed as "
-        "two-row ones and float64 attention for passes of up to 64 tokens; stock kernels "
+        "(`tessera.llm.make_batch_invariant`, on by default): products of fewer than 4 rows "
+        "computed inside a batch of 4 (on weights reordered once for oneDNN, which also makes "
+        "them about 40% faster than stock) and float64 attention for passes of up to 64 "
+        "tokens; stock kernels "
         "round a token differently alone and inside a tree, and greedy outputs then part at "
         "near-ties. The stock rows' 'output = plain greedy' compares them with the "
         "batch-invariant plain row: the same model rounded two ways, parting at near-ties "

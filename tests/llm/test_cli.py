@@ -263,6 +263,12 @@ def test_train_writes_heads_that_generate(tiny_llama: Any, tmp_path: Path) -> No
     assert (tmp_path / "again" / "heads.safetensors").read_bytes() == (
         out / "heads.safetensors"
     ).read_bytes()
+    # the datastore is built from the same answers, beside the heads
+    from tessera.llm.medusa import Datastore, DistillationData, build_datastore
+
+    store = Datastore.load(out / "datastore.npz")
+    assert store.table == build_datastore(DistillationData.load(data)).table
+    assert Datastore.load(tmp_path / "again" / "datastore.npz").table == store.table
     with_heads = generate(tiny_llama, "--heads", out, "--stats")
     assert "Medusa, tree of" in with_heads.stderr
     assert with_heads.stdout == generate(tiny_llama, "--no-medusa").stdout

@@ -61,7 +61,9 @@ class OracleHeads(MedusaHeads):
         super().__init__(MedusaConfig(hidden_size=32, vocab_size=VOCAB, num_heads=3))
         self.future, self.stats, self.rank, self.wrong_from = future, stats, rank, wrong_from
 
-    def candidates(self, hidden_state: Any, lm_head: Any, topk: int) -> Any:
+    def candidates(
+        self, hidden_state: Any, lm_head: Any, topk: int, count: int | None = None
+    ) -> Any:
         logits = torch.zeros(3, VOCAB)
         position = self.stats.tokens  # index of the root token in the output
         for k in range(3):
@@ -70,7 +72,7 @@ class OracleHeads(MedusaHeads):
                 order = [t for t in range(VOCAB) if t != self.future[target]]
                 order.insert(self.rank, self.future[target])
                 logits[k, torch.tensor(order)] = torch.linspace(10, 0, VOCAB)
-        return torch.topk(logits, topk, dim=-1).indices
+        return torch.topk(logits[:count], topk, dim=-1).indices
 
 
 def plain(model: Any, prompt: list[int], n: int = 40, **kw: Any) -> list[int]:

@@ -52,7 +52,7 @@ def test_section_answers_with_both_methods(section: Any, default_runtime: Any) -
     # what the page says about identity is what it shows.
     same = sum(plain == medusa for _, plain, medusa in shown)
     assert same == len(PROMPTS)
-    assert "token for token" in body and "lookup" in body
+    assert "token for token" in body and "drafted tokens" in body
     assert f"identical text on {same} of {len(PROMPTS)} prompts" in body
     assert section.summary[1] == f"identical output on {same} of {len(PROMPTS)} prompts"
     assert body.count("<td>yes</td></tr>") == same

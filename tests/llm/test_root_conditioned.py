@@ -207,10 +207,15 @@ def test_medusa_with_conditioned_heads_is_exactly_plain_greedy(tiny_llama: Any) 
 
     class Recording(MedusaHeads):
         def candidates(
-            self, hidden_state: Any, lm_head: Any, topk: int, root_embedding: Any = None
+            self,
+            hidden_state: Any,
+            lm_head: Any,
+            topk: int,
+            root_embedding: Any = None,
+            count: int | None = None,
         ) -> Any:
             seen.append((stats.tokens, root_embedding.clone()))
-            return super().candidates(hidden_state, lm_head, topk, root_embedding)
+            return super().candidates(hidden_state, lm_head, topk, root_embedding, count)
 
     heads = Recording(MedusaHeads(MedusaConfig(H, V, 3, root_conditioned=True)).config)
     heads.load_state_dict(conditioned().state_dict())

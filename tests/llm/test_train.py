@@ -318,6 +318,13 @@ def test_shipped_heads_are_packaged_and_useful() -> None:
     assert top1 == sorted(top1, reverse=True)  # farther heads guess worse
     assert (folder / "heads.safetensors").stat().st_size < 4_000_000
     assert meta.training["prompts"] >= 500
+    # the datastore ships beside them, built from the same answers' n-grams
+    from tessera.llm.medusa import Datastore
+
+    store = Datastore.load(folder / "datastore.npz")
+    assert len(store) > 10_000 and store.max_ngram == 4
+    assert store.settings["answers"] == meta.training["prompts"]
+    assert (folder / "datastore.npz").stat().st_size < 2_000_000
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,8 @@ class DecodingComparison:
                 "head top-5: " + ", ".join(f"{a:.3f}" for a in self.top5),
                 f"tree: {len(self.tree)} nodes"
                 + (
-                    f" + up to {self.lookup_tokens} prompt-lookup tokens"
+                    f" + up to {self.lookup_tokens} drafted tokens (prompt lookup, else "
+                    "the datastore when there is one)"
                     if self.lookup_tokens
                     else ""
                 ),
