@@ -197,7 +197,7 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         root_embedding: Any | None = None,
         count: int | None = None,
     ) -> Any:
-        """Each head's ``topk`` most likely tokens at one position, shape ``(K, topk)``.
+        """Each head's ``topk`` most likely tokens at one position, shape ``(count or K, topk)``.
 
         When :attr:`token_map` is set (a 1-D tensor of token ids), the heads score only
         those tokens: a shared ``lm_head`` is then a ``len(token_map) x H`` projection
