@@ -444,9 +444,9 @@ def load(
         tree = build_tree(metadata.accuracies, nodes)
     else:
         tree = MedusaTree.from_paths(metadata.tree)
-    store = None
     from tessera.llm.medusa._datastore import DATASTORE_FILE, Datastore
 
+    store = None
     if datastore and (folder / DATASTORE_FILE).is_file():
         store = Datastore.load(folder / DATASTORE_FILE)
     return Runtime(
