@@ -252,6 +252,7 @@ def test_train_writes_heads_that_generate(tiny_llama: Any, tmp_path: Path) -> No
     assert data.is_file()
     heads, metadata = load_heads(out)
     assert heads.config.num_heads == 2
+    assert heads.config.root_conditioned  # the default, as the shipped heads
     assert metadata.base_model == str(tiny_llama.folder)
     assert len(metadata.accuracies) == 2
     # Training again from the saved answers (no generation) gives the same heads, bit for bit.
@@ -274,21 +275,21 @@ def test_train_writes_heads_that_generate(tiny_llama: Any, tmp_path: Path) -> No
     assert with_heads.stdout == generate(tiny_llama, "--no-medusa").stdout
 
 
-def test_train_root_conditioned_heads_generate_the_plain_text(
-    tiny_llama: Any, tmp_path: Path
-) -> None:
-    out = tmp_path / "conditioned"
-    result = invoke(
-        "medusa", "train", "--model", tiny_llama.folder, "-o", out, "--root-conditioned", *TRAIN
-    )
-    assert result.exit_code == 0, result.output
-    heads, _ = load_heads(out)
-    assert heads.config.root_conditioned
-    with_heads = generate(tiny_llama, "--heads", out, "--stats")
-    assert "Medusa, tree of" in with_heads.stderr
-    assert with_heads.stdout == generate(tiny_llama, "--no-medusa").stdout
-    refused = invoke("medusa", "export", out, "--format", "vllm", "--out", tmp_path / "x")
+def test_train_plain_heads_for_export(tiny_llama: Any, tmp_path: Path) -> None:
+    conditioned, plain = tmp_path / "conditioned", tmp_path / "plain"
+    for out, flag in ((conditioned, "--root-conditioned"), (plain, "--plain")):
+        result = invoke("medusa", "train", "--model", tiny_llama.folder, "-o", out, flag, *TRAIN)
+        assert result.exit_code == 0, result.output
+        with_heads = generate(tiny_llama, "--heads", out, "--stats")
+        assert "Medusa, tree of" in with_heads.stderr
+        assert with_heads.stdout == generate(tiny_llama, "--no-medusa").stdout
+    assert load_heads(conditioned)[0].config.root_conditioned
+    assert not load_heads(plain)[0].config.root_conditioned
+    refused = invoke("medusa", "export", conditioned, "--format", "vllm", "--out", tmp_path / "x")
     assert refused.exit_code == 1 and "root" in refused.output
+    exported = invoke("medusa", "export", plain, "--format", "vllm", "--out", tmp_path / "y")
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "y" / "config.json").is_file()
 
 
 def test_train_defaults_to_the_model_folder(tiny_llama: Any, tmp_path: Path) -> None:

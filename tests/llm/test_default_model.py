@@ -27,6 +27,38 @@ def test_default_model_is_converted_once_and_reused(
     assert default_runtime.folder == folder
     assert default_runtime.model.dtype == torch.bfloat16
     assert default_runtime.heads is not None and default_runtime.tree is not None
+    # the runtime's heads are the root-conditioned ones (not the exportable set)
+    assert default_runtime.heads.config.root_conditioned
+
+
+def test_shipped_exportable_heads_export_and_decode_identically(
+    default_runtime: Any, tmp_path: Any
+) -> None:
+    import json
+
+    from tessera.llm import default_heads_folder, load
+    from tessera.llm.medusa import export_heads, load_heads
+
+    folder = default_heads_folder(exportable=True)
+    assert folder != default_heads_folder()
+    heads, metadata = load_heads(folder)
+    assert not heads.config.root_conditioned and len(metadata.accuracies) == 3
+    lm_head = default_runtime.model.get_output_embeddings()
+    out = export_heads(
+        heads, tmp_path / "vllm", format="vllm", base_model="org/base", lm_head=lm_head
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "medusa" and config["num_heads"] == 3
+    with pytest.raises(InvalidInputError, match="root_conditioned=True.*exportable=True"):
+        export_heads(
+            default_runtime.heads, tmp_path / "x", format="vllm", base_model="org/base",
+            lm_head=lm_head,
+        )  # fmt: skip
+    runtime = load(heads=folder, threads=1)
+    assert runtime.datastore is None  # the exportable set ships without one
+    plain = default_runtime.generate(PROMPTS[2], max_new_tokens=48, medusa=False)
+    fast = runtime.generate(PROMPTS[2], max_new_tokens=48, medusa=True)
+    assert fast.token_ids == plain.token_ids and fast.steps < plain.steps
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +147,20 @@ def test_sampling_with_typical_acceptance_is_seeded(default_runtime: Any) -> Non
     assert first.token_ids == again.token_ids
     assert first.token_ids != other.token_ids
     assert first.text.strip() and first.mean_accepted >= 1.0
+
+
+def test_cli_exports_the_shipped_plain_heads_by_default(
+    default_runtime: Any, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from tessera.cli import _llm  # noqa: F401  (registers the llm commands)
+    from tessera.cli._app import app
+
+    out = tmp_path / "fd"
+    result = CliRunner().invoke(
+        app, ["llm", "medusa", "export", "--format", "fasterdecoding", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "medusa-plain" in result.stdout
+    assert (out / "medusa_lm_head.safetensors").is_file()

@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "Generation",
     "Runtime",
+    "default_heads_folder",
     "is_batch_invariant",
     "load",
     "load_model",
@@ -22,7 +23,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Generation", "Runtime", "load"):
+    if name in ("Generation", "Runtime", "load", "default_heads_folder"):
         from tessera.llm import _runtime
 
         return getattr(_runtime, name)

@@ -39,6 +39,7 @@ DEFAULT_RECIPE: dict[str, Any] = {
     "validation_fraction": 0.05,
     "seed": 0,
     "heldout_prompts": 64,
+    "root_conditioned": True,
 }
 
 
@@ -61,24 +62,27 @@ def train_default_heads(
     seed: int = DEFAULT_RECIPE["seed"],
     heldout: int = DEFAULT_RECIPE["heldout_prompts"],
     progress: bool = True,
-    root_conditioned: bool = False,
+    root_conditioned: bool = DEFAULT_RECIPE["root_conditioned"],
 ) -> TrainResult:
     """Self-distil, train Medusa-1 heads and save them with their metadata.
 
-    The defaults reproduce the heads shipped in ``tessera/llm/_data``: the default model
-    answers all 1,225 :func:`training_prompts` greedily with up to 160 new tokens
-    (155,388 response tokens), 3 heads of one ResBlock are trained for 2 epochs on 95% of
-    the answers (147,575 positions; AdamW at 1e-3, cosine decay; the softmax over the
-    7,275 tokens the answers use plus 1,024 random others per step), and the per-rank
-    accuracies are measured on the answers to 64 :func:`heldout_prompts`.
+    The defaults reproduce the heads shipped in ``tessera/llm/_data`` (the ones
+    :func:`tessera.llm.load` uses): the default model answers all 1,225
+    :func:`training_prompts` greedily with up to 160 new tokens (155,388 response tokens),
+    3 root-conditioned heads of one ResBlock are trained for 2 epochs on 95% of the answers
+    (147,575 positions; AdamW at 1e-3, cosine decay; the softmax over the 7,275 tokens the
+    answers use plus 1,024 random others per step), and the per-rank accuracies are
+    measured on the answers to 64 :func:`heldout_prompts`. ``root_conditioned=False`` on
+    the same answers reproduces the shipped exportable heads
+    (``default_heads_folder(exportable=True)``).
 
-    Time on the build machine (2 shared cores, ``torch.set_num_threads(1)``, bf16, other
-    jobs running): generation 17 minutes (1,006 s, about 155 new tokens per second in
-    batches of 32); caching the base model's hidden states 6 minutes (365 s, about 620
-    tokens per second); training 5 minutes (about 1,000 positions per second, 4 heads); the
-    held-out answers and their measurement 1 to 2 minutes; the datastore
-    (:func:`~tessera.llm.medusa.build_datastore` on the same answers, saved as
-    ``datastore.npz`` beside the heads: 38,496 n-grams, 0.4 MB) 3 seconds.
+    Time on the build machine (2 shared cores, ``torch.set_num_threads(1)``, bf16): generation
+    17 minutes (1,006 s, about 155 new tokens per second in batches of 32); caching the base
+    model's hidden states 6 minutes (380 s, about 410 tokens per second); training 4
+    minutes (222 s); the held-out answers and their measurement 1 to 2 minutes; the
+    datastore (:func:`~tessera.llm.medusa.build_datastore` on the same answers, saved as
+    ``datastore.npz`` beside the heads: 38,496 n-grams, 0.4 MB) 2 seconds. About 30
+    minutes in all, 12 of them when the answers are reused (``data=`` / ``data_path=``).
 
     Parameters
     ----------
@@ -104,8 +108,9 @@ def train_default_heads(
         built from them). 0 saves the accuracies of the ``validation_fraction`` split.
     progress : bool, default=True
         Progress bars for both stages.
-    root_conditioned : bool, default=False
-        Passed to :func:`train_medusa`: heads that also see the root token's embedding.
+    root_conditioned : bool, default=True
+        Passed to :func:`train_medusa`: heads that also see the root token's embedding
+        (more accurate; False for heads that vLLM or FasterDecoding can serve).
 
     Returns
     -------

@@ -246,8 +246,9 @@ def _validated(
             f"MedusaHeads(root_conditioned=True, num_heads={heads.config.num_heads})",
             f"the {fmt} format has no input for the root token's embedding, so "
             "root-conditioned heads cannot be exported",
-            "Export plain heads (trained with root_conditioned=False), such as the "
-            "default model's medusa-plain heads.",
+            "Export plain heads (trained with root_conditioned=False or `tessera llm medusa "
+            "train --plain`), such as the default model's exportable ones: "
+            "tessera.llm.default_heads_folder(exportable=True).",
         )
     _check_base_model(base_model)
     return _resolve_dtype(dtype), _projections(heads, lm_head, fmt=fmt)
