@@ -91,6 +91,11 @@ def measure(
             f"tessera Medusa greedy: heads + up to {chain} drafted tokens (prompt lookup, "
             "else datastore; default)",
         ),
+        (
+            "exportable",
+            f"tessera Medusa greedy: exportable (plain Medusa-1) heads + up to {chain} drafted "
+            "tokens",
+        ),
         ("heads", "tessera Medusa greedy: heads alone"),
         ("nostore", f"tessera Medusa greedy: heads + up to {chain} prompt-lookup tokens"),
         ("chain", f"tessera, up to {chain} drafted tokens alone (no heads)"),
@@ -128,7 +133,14 @@ def measure(
             )
         return _strip_eos(out[0, ids.shape[1] :].tolist(), eos)
 
-    keys = ["plain", "medusa", "heads", "nostore", "chain", "plain32", "medusa32"]
+    keys = ["plain", "medusa", "exportable", "heads", "nostore", "chain", "plain32", "medusa32"]
+    from tessera.llm._invariant import use_invariant_linears
+    from tessera.llm._runtime import default_heads_folder, default_tree_nodes
+    from tessera.llm.medusa import build_tree, load_heads
+
+    plain_heads, plain_metadata = load_heads(default_heads_folder(exportable=True))
+    plain_heads = use_invariant_linears(plain_heads.to(torch.bfloat16))
+    plain_tree = build_tree(plain_metadata.accuracies, default_tree_nodes(threads))
     step_counts = dict.fromkeys(keys, 0)
     lookup_counts = dict.fromkeys(keys, 0)
     store_counts = dict.fromkeys(keys, 0)
@@ -150,7 +162,13 @@ def measure(
             ) = settings.get(key, (tree, chain, store, min_ngram))
             stats = DecodeStats()
             use = key != "plain" and key != "plain32"
-            steps = list(source.token_stream(prompt, max_new_tokens=n, medusa=use, stats=stats))
+            heads = source.heads
+            if key == "exportable":
+                source.heads, source.tree = plain_heads, plain_tree
+            try:
+                steps = list(source.token_stream(prompt, max_new_tokens=n, medusa=use, stats=stats))
+            finally:
+                source.heads = heads
             step_counts[key] += len(steps)
             lookup_counts[key] += stats.lookup_tokens
             store_counts[key] += stats.datastore_tokens
@@ -279,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         "- Head top-1 accuracy on these prompts: "
         + ", ".join(f"head {k + 1} {a:.3f}" for k, a in enumerate(top1)),
         "- Head top-5 accuracy: " + ", ".join(f"head {k + 1} {a:.3f}" for k, a in enumerate(top5)),
+        "- The 'exportable' row runs the plain Medusa-1 heads shipped beside them "
+        "(`default_heads_folder(exportable=True)`, trained on the same answers; the heads "
+        "`tessera llm medusa export` writes for vLLM and FasterDecoding), with their own tree "
+        "and the same drafts.",
         "- 'vs fastest plain greedy' divides by the fastest of the three plain greedy rows "
         "(batch-invariant, stock kernels, transformers generate) in the same table.",
         "- Of the tokens the default Medusa row of the last table accepted, "

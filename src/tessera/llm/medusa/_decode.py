@@ -216,6 +216,9 @@ class _TreeState:
         self.depths = torch.from_numpy(depths)
         self.attention = attention
         self.num_nodes = len(parents)
+        # nodes with children: the only rows greedy acceptance takes an argmax of
+        self.internal = np.unique(parents[1:])
+        self.internal_index = torch.from_numpy(self.internal)
         blocked = torch.finfo(self.dtype).min
         self.tree_mask = torch.where(
             torch.from_numpy(attention),
@@ -332,9 +335,8 @@ def _accept_path(
     ok[0] = True
     if sampling.greedy:
         # argmax only where a child needs it (a leaf's row is the next step's root)
-        internal = np.unique(parents[1:])
         best = np.zeros(n, dtype=np.int64)
-        best[internal] = rows[torch.from_numpy(internal)].float().argmax(dim=-1).numpy()
+        best[state.internal] = rows[state.internal_index].float().argmax(dim=-1).numpy()
         for child in range(1, n):
             parent = parents[child]
             ok[child] = ok[parent] and best[parent] == tree_tokens[child]
