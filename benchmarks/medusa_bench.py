@@ -134,13 +134,9 @@ def measure(
         return _strip_eos(out[0, ids.shape[1] :].tolist(), eos)
 
     keys = ["plain", "medusa", "exportable", "heads", "nostore", "chain", "plain32", "medusa32"]
-    from tessera.llm._invariant import use_invariant_linears
-    from tessera.llm._runtime import default_heads_folder, default_tree_nodes
-    from tessera.llm.medusa import build_tree, load_heads
+    from tessera.llm._runtime import default_heads_folder, prepare_heads
 
-    plain_heads, plain_metadata = load_heads(default_heads_folder(exportable=True))
-    plain_heads = use_invariant_linears(plain_heads.to(torch.bfloat16))
-    plain_tree = build_tree(plain_metadata.accuracies, default_tree_nodes(threads))
+    exportable = prepare_heads(runtime.model, default_heads_folder(exportable=True), None, threads)
     step_counts = dict.fromkeys(keys, 0)
     lookup_counts = dict.fromkeys(keys, 0)
     store_counts = dict.fromkeys(keys, 0)
@@ -162,13 +158,13 @@ def measure(
             ) = settings.get(key, (tree, chain, store, min_ngram))
             stats = DecodeStats()
             use = key != "plain" and key != "plain32"
-            heads = source.heads
+            own = source.heads, source.tree
             if key == "exportable":
-                source.heads, source.tree = plain_heads, plain_tree
+                source.heads, source.tree = exportable
             try:
                 steps = list(source.token_stream(prompt, max_new_tokens=n, medusa=use, stats=stats))
             finally:
-                source.heads = heads
+                source.heads, source.tree = own
             step_counts[key] += len(steps)
             lookup_counts[key] += stats.lookup_tokens
             store_counts[key] += stats.datastore_tokens

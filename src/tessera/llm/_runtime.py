@@ -436,27 +436,7 @@ def load(
         folder = loaded.folder / "medusa"
     if folder is None:
         return Runtime(loaded)
-    from tessera.llm._invariant import is_batch_invariant, use_invariant_linears
-    from tessera.llm.medusa._io import load_heads
-    from tessera.llm.medusa._tree import MedusaTree, build_tree
-
-    medusa_heads, metadata = load_heads(folder)
-    medusa_heads.to(next(loaded.model.parameters()).dtype)
-    if is_batch_invariant(loaded.model):
-        # same products as the model's own linears (weights reordered once in bf16)
-        use_invariant_linears(medusa_heads)
-    if tree_nodes is not None or not metadata.tree:
-        if not metadata.accuracies:
-            raise bad_value(
-                "heads",
-                str(folder),
-                "the heads folder has neither a tree nor accuracies to build one",
-                "Save the heads with HeadsMetadata(tree=...) or accuracies=....",
-            )
-        nodes = default_tree_nodes(threads) if tree_nodes is None else tree_nodes
-        tree = build_tree(metadata.accuracies, nodes)
-    else:
-        tree = MedusaTree.from_paths(metadata.tree)
+    medusa_heads, tree = prepare_heads(loaded.model, folder, tree_nodes, threads)
     from tessera.llm.medusa._datastore import DATASTORE_FILE, Datastore
 
     store = None
@@ -470,3 +450,34 @@ def load(
         datastore=store,
         lookup_min_ngram=DEFAULT_LOOKUP_MIN_NGRAM if store is not None else 1,
     )
+
+
+def prepare_heads(
+    model: Any, folder: Path, tree_nodes: int | None, threads: int | None
+) -> tuple[Any, Any]:
+    """The heads in ``folder`` ready to decode with ``model``, and their candidate tree.
+
+    The heads take the model's dtype and, on a batch-invariant model, its linear kernels;
+    the tree is the one saved with them, or built from their accuracies with
+    ``tree_nodes`` nodes (default: :func:`default_tree_nodes` for ``threads``).
+    """
+    from tessera.llm._invariant import is_batch_invariant, use_invariant_linears
+    from tessera.llm.medusa._io import load_heads
+    from tessera.llm.medusa._tree import MedusaTree, build_tree
+
+    medusa_heads, metadata = load_heads(folder)
+    medusa_heads.to(next(model.parameters()).dtype)
+    if is_batch_invariant(model):
+        # same products as the model's own linears (weights reordered once in bf16)
+        use_invariant_linears(medusa_heads)
+    if tree_nodes is None and metadata.tree:
+        return medusa_heads, MedusaTree.from_paths(metadata.tree)
+    if not metadata.accuracies:
+        raise bad_value(
+            "heads",
+            str(folder),
+            "the heads folder has neither a tree nor accuracies to build one",
+            "Save the heads with HeadsMetadata(tree=...) or accuracies=....",
+        )
+    nodes = default_tree_nodes(threads) if tree_nodes is None else tree_nodes
+    return medusa_heads, build_tree(metadata.accuracies, nodes)
