@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from tessera.llm.medusa import (  # noqa: E402
     heldout_prompts,
     training_prompts,
 )
-from tessera.llm.medusa._prompts import _heldout_terms  # noqa: E402
+from tessera.llm.medusa._prompts import _MORE, _heldout_terms  # noqa: E402
 
 PROMPTS = ["explain the cat", "write a poem on the sea and the moon", "list tips", "what is two"]
 
@@ -26,7 +28,7 @@ PROMPTS = ["explain the cat", "write a poem on the sea and the moon", "list tips
 
 def test_prompt_counts_and_distinctness() -> None:
     train, held = training_prompts(), heldout_prompts()
-    assert 500 <= len(train) <= 2500
+    assert 2000 <= len(train) <= 3500
     assert len(held) >= 50
     assert len(set(train)) == len(train) and len(set(held)) == len(held)
     assert not set(train) & set(held)
@@ -40,6 +42,24 @@ def test_heldout_topics_never_appear_in_training_prompts() -> None:
     assert not [(t, p) for t in terms for p in train if t in p]
     # and every held-out prompt is about one of those topics
     assert all(any(t in p.lower() for t in terms) for p in heldout_prompts())
+
+
+def test_heldout_prompts_stay_fixed_when_training_prompts_grow() -> None:
+    # The benchmark answers heldout_prompts()[:12], tuning used [12:36] and the shipped
+    # heads' accuracies were measured on [:64]: templates and topics added for more
+    # training data must leave them alone (new topics go at the end of their lists, and
+    # the training-only templates never make held-out prompts).
+    first = "\n".join(heldout_prompts(64)).encode()
+    assert hashlib.sha256(first).hexdigest() == (
+        "0d7b61f00e9889769c02b6ea8dfe9d42604e929de0a4a958fbe5891deb754394"
+    )
+    held, train = heldout_prompts(), training_prompts()
+    for templates in _MORE.values():
+        for template in templates:
+            pieces = re.split(r"\{n?\}", template)
+            pattern = re.compile("(.+)".join(re.escape(piece) for piece in pieces) + "$")
+            assert not [p for p in held if pattern.match(p)], template
+            assert any(pattern.match(p) for p in train), template
 
 
 def test_prompts_are_deterministic_and_seeded() -> None:

@@ -5,6 +5,10 @@ tips, compare, stories and poems, e-mails, definitions, arithmetic word problems
 tasks, summaries and rewrites, advice, factual questions) has its own topic list; every
 fifth topic of each list is held out, so no held-out topic ever appears in a training
 prompt and the held-out accuracy of Medusa heads measures prompts on unseen subjects.
+
+Training prompts also use a second set of templates (``_MORE``) that held-out prompts never
+use, and topics added later go at the end of their lists: more training data never changes
+the held-out prompts the benchmark and the shipped heads' accuracies were measured on.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ _CONCEPTS = (
     "probability", "the speed of light", "taxes", "neural networks", "earthquakes", "batteries",
     "operating systems", "the placebo effect", "ocean currents", "opportunity cost", "viruses",
     "quantum computing", "friction", "the Roman Empire", "sound waves", "hash tables",
+    "interest rates", "the heart", "glaciers", "fermentation", "satellites", "the periodic table",
+    "photosynthesis in the ocean", "wind turbines", "the printing press", "coral reefs",
+    "the human eye", "compilers", "carbon dating", "migration of birds", "the Silk Road",
+    "thunderstorms", "genetic engineering", "renewable energy", "the nervous system",
+    "public transport", "deserts", "the Industrial Revolution", "microplastics",
+    "the Pythagorean theorem", "3D printing",
 )
 _TASKS = (
     "bake bread at home", "learn a new language", "start running", "save money each month",
@@ -41,6 +51,10 @@ _TASKS = (
     "plan a road trip", "learn to swim as an adult", "keep houseplants alive",
     "give a good presentation", "make a paper airplane", "start journaling", "negotiate a salary",
     "write a thank-you note", "brew tea properly", "declutter my desk",
+    "make homemade pizza", "repot a plant", "write a short speech", "learn touch typing",
+    "set up a home Wi-Fi network", "make a weekly meal plan", "sew on a button",
+    "start a podcast", "build a birdhouse", "memorize a poem", "wash a wool sweater",
+    "plan a birthday party", "take care of a goldfish", "make a smoothie", "fold a fitted sheet",
 )
 _ACTIVITIES = (
     "staying focused while working from home", "traveling on a budget", "taking better photos",
@@ -50,6 +64,9 @@ _ACTIVITIES = (
     "keeping a small team motivated", "studying effectively", "drawing portraits",
     "saving energy at home", "writing a novel", "staying safe while hiking", "job hunting",
     "teaching kids about money", "cooking for one", "keeping a long-distance friendship",
+    "remote team meetings", "gardening on a balcony", "learning chess", "writing poetry",
+    "cycling to work", "baking with kids", "making a podcast", "volunteering",
+    "keeping a tidy kitchen", "learning to draw",
 )
 _PAIRS = (
     ("cats", "dogs"), ("tea", "coffee"), ("Python", "JavaScript"), ("renting", "buying a home"),
@@ -62,6 +79,9 @@ _PAIRS = (
     ("laptops", "desktop computers"), ("rivers", "lakes"), ("butter", "olive oil"),
     ("chess", "checkers"), ("wind power", "solar power"), ("mountains", "beaches"),
     ("a credit card", "a debit card"),
+    ("jogging", "walking"), ("pens", "pencils"), ("apples", "oranges"),
+    ("podcasts", "audiobooks"), ("bicycles", "scooters"), ("rice", "pasta"),
+    ("letters", "emails"), ("Linux", "Windows"), ("museums", "zoos"), ("owls", "hawks"),
 )
 _SUBJECTS = (
     "a robot who learns to paint", "a lighthouse keeper", "a lost kitten",
@@ -72,6 +92,9 @@ _SUBJECTS = (
     "a brave mouse", "the last library on Earth", "a musician on the street", "a moonlit lake",
     "a girl who talks to birds", "a haunted kitchen", "mountains at sunrise", "a village festival",
     "a shy giant", "the smell of coffee", "a message in a bottle", "a forgotten toy",
+    "a robot chef", "a lonely whale", "a garden gnome who travels", "the first snow of winter",
+    "a detective cat", "a kite that wants to fly higher", "an island of talking birds",
+    "a grandmother's recipe book", "a bus driver's last day", "a star that fell to Earth",
 )
 _EMAILS = (
     ("my manager", "asking for a day off"), ("a landlord", "a broken heater"),
@@ -82,6 +105,9 @@ _EMAILS = (
     ("a professor", "an extension for an essay"), ("a recruiter", "accepting a job offer"),
     ("a store", "returning a damaged item"), ("a coworker", "thanks for their help"),
     ("the city council", "a broken streetlight"),
+    ("my dentist", "moving my appointment"), ("a supplier", "a price change"),
+    ("my landlord", "renewing the lease"), ("a new teammate", "welcoming them"),
+    ("the school", "a parent-teacher meeting"),
 )
 _WORDS = (
     "serendipity", "ephemeral", "resilience", "algorithm", "empathy", "metaphor", "paradox",
@@ -89,6 +115,8 @@ _WORDS = (
     "meticulous", "ambiguous", "diligent", "eloquent", "pragmatic", "photosynthetic", "benevolent",
     "candid", "latency", "bandwidth", "ecosystem", "inertia", "irony", "mitigate", "nuance",
     "obsolete", "quarantine", "redundant", "tenacious", "vivid", "whimsical",
+    "curious", "gregarious", "sustainable", "momentum", "incentive", "analogy", "threshold",
+    "empirical", "altruism", "versatile",
 )
 _MATH = (
     ("apples", "buys", "baskets"), ("pencils", "packs", "boxes"), ("marbles", "collects", "bags"),
@@ -114,6 +142,11 @@ _CODE = (
     "checks whether a year is a leap year", "generates a random password",
     "converts a binary string to an integer", "finds the longest word in a sentence",
     "splits a list into chunks of size n",
+    "checks whether a list is sorted", "rotates a list by k positions",
+    "counts the words in a string", "finds the median of a list",
+    "removes all whitespace from a string", "returns the greatest common divisor of two numbers",
+    "checks whether a string contains only digits", "transposes a matrix given as a list of lists",
+    "groups words by their first letter", "computes the running total of a list",
 )
 _PARAGRAPHS = (
     "The town library opened a new reading room last month. It has large windows, soft chairs "
@@ -148,6 +181,11 @@ _SITUATIONS = (
     "I want to ask for a raise", "I have too many unread emails", "my plants keep dying",
     "I get distracted by my phone while studying", "I disagree with my boss about a project",
     "I want to read more but never find the time",
+    "my sister borrowed money and has not paid it back", "I feel tired every afternoon",
+    "my team missed a deadline", "I want to learn to cook but I burn everything",
+    "my friend always cancels plans", "I am bored with my job",
+    "my kid does not want to read", "I feel anxious before exams",
+    "I have a long commute", "I want to eat less sugar",
 )
 _QUESTIONS = (
     "What is the capital of Australia?", "How many planets are in the solar system?",
@@ -163,6 +201,11 @@ _QUESTIONS = (
     "How many bones are in the adult human body?", "What is the smallest prime number?",
     "Which organ pumps blood through the body?", "What currency is used in Japan?",
     "How many minutes are in a day?",
+    "What is the largest desert in the world?", "How many strings does a violin have?",
+    "Who discovered penicillin?", "What is the capital of Canada?",
+    "How many hours are in a week?", "What is the main ingredient of guacamole?",
+    "Which planet has the most moons?", "What is the fastest land animal?",
+    "How many sides does a hexagon have?", "What language has the most native speakers?",
 )
 _T_EXPLAIN = (
     "Explain {} simply.", "What is {} and why does it matter?",
@@ -211,6 +254,54 @@ _T_TRIVIA = (
     "{}", "Answer briefly: {}", "{} Explain your answer in one sentence.",
     "Quiz question: {} Give the answer and a fun fact.",
 )
+# Templates used for training prompts only (added for more self-distilled answers; the
+# held-out prompts, and so the benchmark's, keep the templates above).
+_MORE: dict[str, tuple[str, ...]] = {
+    "explain": (
+        "How does {} work?", "Explain {} with an everyday analogy.",
+        "Write a short quiz with three questions about {}.", "What should everyone know about {}?",
+    ),
+    "howto": (
+        "How can I {} quickly?", "Explain how to {} in five steps.",
+        "What do I need before I {}?", "Write a checklist for someone who wants to {}.",
+    ),
+    "tips": ("Share {n} habits that help with {}.", "What are {n} common mistakes in {}?"),
+    "compare": (
+        "Explain the difference between {} and {} in a short table.",
+        "Write a short dialogue where two friends debate {} versus {}.",
+        "When should someone choose {} over {}?",
+    ),
+    "creative": (
+        "Write a bedtime story about {}.", "Write a funny short scene about {}.",
+        "Write a song chorus about {}.", "Write a diary entry about {}.",
+    ),
+    "email": (
+        "Write a formal letter to {} about {}.",
+        "Write a follow-up email to {} about {}, since I got no reply.",
+    ),
+    "define": (
+        "Where does the word '{}' come from?", "Write two example sentences with '{}'.",
+        "What is the opposite of '{}'? Explain briefly.",
+    ),
+    "code": (
+        "Write a JavaScript function that {}.",
+        "Write a Python function that {}, with type hints and a docstring.",
+        "What is the time complexity of a Python function that {}? Show the code.",
+    ),
+    "paragraph": (
+        "Turn this paragraph into three bullet points: {}",
+        "Write a question and its answer about this paragraph: {}",
+        "What is the main idea of this paragraph? {}",
+    ),
+    "advice": (
+        "My friend says: '{}'. How can I help?", "{}. Give me three options.",
+        "{}. What would a good mentor suggest?",
+    ),
+    "trivia": (
+        "{} Give the answer and explain how you know.", "Explain to a child: {}",
+        "{} Answer in one word, then add some context.",
+    ),
+}
 # fmt: on
 
 
@@ -245,19 +336,32 @@ def _heldout_terms() -> list[str]:
 def _kinds(heldout: bool) -> list[list[str]]:
     """The prompts of every kind of request, one list per kind."""
     rng = random.Random(1234 if heldout else 4321)
+
+    def more(kind: str) -> tuple[str, ...]:
+        return () if heldout else _MORE[kind]
+
     return [
-        [t.format(x) for x in _split(_CONCEPTS, heldout) for t in _T_EXPLAIN],
-        [t.format(x) for x in _split(_TASKS, heldout) for t in _T_HOWTO],
-        [t.format(x, n=n) for x in _split(_ACTIVITIES, heldout) for t in _T_TIPS for n in (3, 5)],
-        [t.format(a, b) for a, b in _split(_PAIRS, heldout) for t in _T_COMPARE],
-        [t.format(x) for x in _split(_SUBJECTS, heldout) for t in _T_CREATIVE],
-        [t.format(a, b) for a, b in _split(_EMAILS, heldout) for t in _T_EMAIL],
-        [t.format(x) for x in _split(_WORDS, heldout) for t in _T_DEFINE],
+        [t.format(x) for x in _split(_CONCEPTS, heldout) for t in _T_EXPLAIN + more("explain")],
+        [t.format(x) for x in _split(_TASKS, heldout) for t in _T_HOWTO + more("howto")],
+        [
+            t.format(x, n=n)
+            for x in _split(_ACTIVITIES, heldout)
+            for t in _T_TIPS + more("tips")
+            for n in (3, 5)
+        ],
+        [t.format(a, b) for a, b in _split(_PAIRS, heldout) for t in _T_COMPARE + more("compare")],
+        [t.format(x) for x in _split(_SUBJECTS, heldout) for t in _T_CREATIVE + more("creative")],
+        [t.format(a, b) for a, b in _split(_EMAILS, heldout) for t in _T_EMAIL + more("email")],
+        [t.format(x) for x in _split(_WORDS, heldout) for t in _T_DEFINE + more("define")],
         _math_problems(_split(_MATH, heldout), rng),
-        [t.format(x) for x in _split(_CODE, heldout) for t in _T_CODE],
-        [t.format(x) for x in _split(_PARAGRAPHS, heldout) for t in _T_PARAGRAPH],
-        [t.format(x) for x in _split(_SITUATIONS, heldout) for t in _T_ADVICE],
-        [t.format(x) for x in _split(_QUESTIONS, heldout) for t in _T_TRIVIA],
+        [t.format(x) for x in _split(_CODE, heldout) for t in _T_CODE + more("code")],
+        [
+            t.format(x)
+            for x in _split(_PARAGRAPHS, heldout)
+            for t in _T_PARAGRAPH + more("paragraph")
+        ],
+        [t.format(x) for x in _split(_SITUATIONS, heldout) for t in _T_ADVICE + more("advice")],
+        [t.format(x) for x in _split(_QUESTIONS, heldout) for t in _T_TRIVIA + more("trivia")],
     ]
 
 
@@ -288,7 +392,7 @@ def training_prompts(n: int | None = None, *, seed: int = 0) -> list[str]:
     Parameters
     ----------
     n : int, optional
-        How many (default: all of them, 1,225).
+        How many (default: all of them, 2,810).
     seed : int, default=0
         The shuffle; the same seed always gives the same list.
 
