@@ -67,22 +67,22 @@ def train_default_heads(
     """Self-distil, train Medusa-1 heads and save them with their metadata.
 
     The defaults reproduce the heads shipped in ``tessera/llm/_data`` (the ones
-    :func:`tessera.llm.load` uses): the default model answers all 1,225
-    :func:`training_prompts` greedily with up to 160 new tokens (155,388 response tokens),
+    :func:`tessera.llm.load` uses): the default model answers all 2,810
+    :func:`training_prompts` greedily with up to 160 new tokens (364,913 response tokens),
     3 root-conditioned heads of one ResBlock are trained for 2 epochs on 95% of the answers
-    (147,575 positions; AdamW at 1e-3, cosine decay; the softmax over the 7,275 tokens the
+    (346,697 positions; AdamW at 1e-3, cosine decay; the softmax over the 10,593 tokens the
     answers use plus 1,024 random others per step), and the per-rank accuracies are
     measured on the answers to 64 :func:`heldout_prompts`. ``root_conditioned=False`` on
     the same answers reproduces the shipped exportable heads
     (``default_heads_folder(exportable=True)``).
 
     Time on the build machine (2 shared cores, ``torch.set_num_threads(1)``, bf16): generation
-    17 minutes (1,006 s, about 155 new tokens per second in batches of 32); caching the base
-    model's hidden states 6 minutes (380 s, about 410 tokens per second); training 4
-    minutes (222 s); the held-out answers and their measurement 1 to 2 minutes; the
+    37 minutes (2,227 s, about 165 new tokens per second in batches of 32); caching the base
+    model's hidden states 15 minutes (918 s, about 400 tokens per second); training 13
+    minutes (787 s); the held-out answers and their measurement 1 to 2 minutes; the
     datastore (:func:`~tessera.llm.medusa.build_datastore` on the same answers, saved as
-    ``datastore.npz`` beside the heads: 38,496 n-grams, 0.4 MB) 2 seconds. About 30
-    minutes in all, 12 of them when the answers are reused (``data=`` / ``data_path=``).
+    ``datastore.npz`` beside the heads: 83,308 n-grams, 0.9 MB) 6 seconds. About 67
+    minutes in all, 30 of them when the answers are reused (``data=`` / ``data_path=``).
 
     Parameters
     ----------
