@@ -414,7 +414,7 @@ def heldout_prompts(n: int | None = None) -> list[str]:
     Parameters
     ----------
     n : int, optional
-        How many (default: all of them, about 300), taken from the twelve kinds of request
+        How many (default: all of them, 422), taken from the twelve kinds of request
         in turn, so that even a small ``n`` mixes them.
     """
     kinds = _kinds(heldout=True)
