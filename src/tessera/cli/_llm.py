@@ -381,9 +381,9 @@ def train(
 ) -> None:
     """Train Medusa-1 heads on a frozen model from its own answers (self-distillation).
 
-    The defaults reproduce the heads shipped for the default model: about 30 minutes on
-    a 2-core CPU (generating the answers more than half of it); --plain reproduces the
-    shipped exportable ones.
+    The defaults reproduce the heads shipped for the default model: about 67 minutes on
+    a 2-core CPU (generating the answers 37 of them); --plain reproduces the shipped
+    exportable ones.
     """
     from tessera.llm.medusa import DistillationData, train_default_heads, training_prompts
 
