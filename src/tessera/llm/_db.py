@@ -6,6 +6,9 @@ migrations with :func:`migrate`; the ``schema_migrations`` table records what ra
 components evolve independently and a database written by an older tessera is upgraded
 in place on first use.
 
+The database file is created readable and writable by its owner only (0600, as are its
+``-wal`` and ``-shm`` files), in a folder (``$TESSERA_HOME``) only its owner may enter.
+
 Connections use WAL mode (readers never block the writer), a 30 s busy timeout (two
 writers wait for each other instead of failing) and foreign keys. Writes go through
 :func:`transaction`, which takes the write lock up front (``BEGIN IMMEDIATE``), so a
@@ -14,6 +17,7 @@ read-modify-write sequence cannot interleave with another process's.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -46,7 +50,7 @@ def connect(path: str | Path | None = None) -> sqlite3.Connection:
     (``check_same_thread=False``) provided the caller serialises its use.
     """
     target = Path(path) if path is not None else database_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _create_private(target)
     conn = sqlite3.connect(
         target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
@@ -56,6 +60,21 @@ def connect(path: str | Path | None = None) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _create_private(target: Path) -> None:
+    """Create the database file (and its folder) readable by its owner only.
+
+    SQLite would create the file 0644 (less the umask); created here first, empty (an
+    empty file is an empty database), with mode 0600 and ``O_CREAT``, which leaves an
+    existing file alone. SQLite gives the ``-wal`` and ``-shm`` files it creates later the
+    database file's mode, so they are 0600 too. A folder made here is 0700.
+    """
+    if str(target) == ":memory:":
+        return
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not target.exists():
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 @contextmanager
