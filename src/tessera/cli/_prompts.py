@@ -31,6 +31,15 @@ app.add_typer(prompts_app, name="prompts")
 _META = ("name", "description", "tags")
 
 Db = DbOption
+BaseRevision = Annotated[
+    int | None,
+    typer.Option(
+        "--base-revision",
+        help="The draft revision you read (tessera prompts show NAME@draft): refuse the "
+        "change if someone changed the draft since.",
+        show_default=False,
+    ),
+]
 Vars = Annotated[
     list[str] | None,
     typer.Option("--var", help="A variable as NAME=VALUE; repeat for more.", show_default=False),
@@ -115,7 +124,7 @@ def create(
         chosen, body, description=meta.get("description", ""), tags=meta.get("tags", ())
     )
     console.print(
-        f"created {escape(draft.name)} (draft); commit it with: "
+        f"created {escape(draft.name)} (draft revision {draft.revision}); commit it with: "
         f"tessera prompts commit {escape(draft.name)} -m '...'",
         highlight=False,
     )
@@ -126,17 +135,20 @@ def create(
 def edit(
     file: Annotated[Path, typer.Argument(help="A prompt YAML file.")],
     name: Annotated[str | None, typer.Option(help="The name (default: the file's).")] = None,
+    base_revision: BaseRevision = None,
     db: Db = None,
 ) -> None:
     """Replace a prompt's draft (and its description and tags, when FILE has them)."""
     chosen, body, meta = _read_prompt_file(file, name)
     registry = _registry(db)
-    registry.update_draft(chosen, body)
+    draft = registry.update_draft(chosen, body, base_revision=base_revision)
     if "description" in meta:
         registry.set_description(chosen, meta["description"])
     if "tags" in meta:
         registry.set_tags(chosen, meta["tags"])
-    console.print(f"updated the draft of {escape(chosen)}", highlight=False)
+    console.print(
+        f"updated the draft of {escape(chosen)} (revision {draft.revision})", highlight=False
+    )
 
 
 @prompts_app.command("commit")
@@ -144,10 +156,15 @@ def edit(
 def commit(
     name: Annotated[str, typer.Argument(help="The prompt.")],
     message: Annotated[str, typer.Option("--message", "-m", help="What changed.")] = "",
+    base_revision: BaseRevision = None,
     db: Db = None,
 ) -> None:
-    """Snapshot NAME's draft as its next version."""
-    version = _registry(db).commit(name, message)
+    """Snapshot NAME's draft as its next version.
+
+    With --base-revision the version holds exactly that draft revision, or nothing is
+    committed (someone changed the draft since you read it).
+    """
+    version = _registry(db).commit(name, message, base_revision=base_revision)
     console.print(f"{escape(name)}@{version.number} committed", highlight=False)
 
 
@@ -168,6 +185,7 @@ def show(
     table.add_row("name", escape(found.name))
     if isinstance(found, Draft):
         table.add_row("version", "draft")
+        table.add_row("revision", str(found.revision))
         table.add_row("updated", found.updated_at)
     else:
         table.add_row("version", str(found.number))

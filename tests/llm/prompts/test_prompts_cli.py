@@ -75,7 +75,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def test_the_whole_life_of_a_prompt(files: dict[str, Path], tmp_path: Path) -> None:
     db = ["--db", str(files["db"])]
-    assert "created triage (draft)" in ok("create", str(files["prompt"]), *db)
+    assert "created triage (draft revision 1)" in ok("create", str(files["prompt"]), *db)
     assert "triage@1 committed" in ok("commit", "triage", "-m", "first", *db)
     assert "triage@production → 1" in ok("label", "triage", "production", "1", *db)
     listing = ok("list", *db)
@@ -91,7 +91,7 @@ def test_the_whole_life_of_a_prompt(files: dict[str, Path], tmp_path: Path) -> N
     assert "You sort toaster tickets.\nAnswer in one line." in text
     assert "Ticket: from file" in text
 
-    assert "updated the draft of triage" in ok("edit", str(files["edited"]), *db)
+    assert "updated the draft of triage (revision 2)" in ok("edit", str(files["edited"]), *db)
     assert "triage@2 committed" in ok("commit", "triage", "-m", "shorter", *db)
     versions = ok("versions", "triage", *db)
     assert "first" in versions and "shorter" in versions
@@ -114,6 +114,20 @@ def test_the_whole_life_of_a_prompt(files: dict[str, Path], tmp_path: Path) -> N
     assert "deleted triage@2" in ok("delete", "triage", "--version", "2", *db)
     assert "deleted triage" in ok("delete", "triage", *db)
     assert PromptRegistry(db=files["db"]).names() == []
+
+
+def test_base_revision_refuses_a_stale_edit_or_commit(files: dict[str, Path]) -> None:
+    db = ["--db", str(files["db"])]
+    ok("create", str(files["prompt"]), *db)
+    assert "revision" in ok("show", "triage@draft", *db)
+    # Someone else edits the draft (revision 2) after we read revision 1.
+    ok("edit", str(files["edited"]), "--base-revision", "1", *db)
+    stale = fails("commit", "triage", "-m", "mine", "--base-revision", "1", *db)
+    assert "base_revision=1" in stale and "revision 2" in stale and "Re-read" in stale
+    assert "revision 2" in fails("edit", str(files["prompt"]), "--base-revision", "1", *db)
+    assert PromptRegistry(db=files["db"]).versions("triage") == []
+    assert "triage@1 committed" in ok("commit", "triage", "--base-revision", "2", *db)
+    assert "--base-revision" in ok("commit", "--help")
 
 
 def test_delete_refuses_a_labelled_prompt_without_force(files: dict[str, Path]) -> None:

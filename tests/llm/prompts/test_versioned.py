@@ -167,10 +167,30 @@ def test_duplicate_create_is_a_conflict(store: VersionedStore) -> None:
     assert store.draft("p").body == {"a": 1}
 
 
-@pytest.mark.parametrize("name", ["", "a b", "x" * 65, "a@b", "ü", None])
+@pytest.mark.parametrize(
+    "name",
+    ["", "a b", "x" * 65, "a@b", "ü", None, ".", "..", "...", ".hidden", "-rf", "--help", "-"]
+    + ["a/b", "../etc", "a\\b", "a\x00b", "a\nb", "a\tb", "\x7f", " ", "\t", " p", "p\n"],
+)
 def test_bad_names(store: VersionedStore, name: Any) -> None:
-    with pytest.raises(InvalidInputError, match="name=.*1 to 64 characters"):
+    with pytest.raises(InvalidInputError, match="name=.*1 to 64 characters") as info:
         store.create(name, {})
+    assert "does not start with '.' or '-'" in str(info.value)
+    assert store.names() == []
+
+
+@pytest.mark.parametrize("name", ["p", "a.b-c_d", "_private", "9lives", "v1.", "x" * 64])
+def test_good_names(store: VersionedStore, name: str) -> None:
+    store.create(name, {})
+    assert store.names() == [name]
+
+
+@pytest.mark.parametrize("label", [".", "..", "-rf", ".prod"])
+def test_labels_follow_the_name_rule(store: VersionedStore, label: str) -> None:
+    store.create("p", {})
+    store.commit("p")
+    with pytest.raises(InvalidInputError, match="label=.*does not start with"):
+        store.set_label("p", label, 1)
 
 
 @pytest.mark.parametrize(
@@ -253,6 +273,193 @@ def test_import_checks_every_field(store: VersionedStore) -> None:
     assert store.names() == []
 
 
+# -- version numbers past SQLite's integers --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number", [2**63, 2**70, 10**30, 10**5000], ids=["2**63", "2**70", "10**30", "10**5000"]
+)
+def test_versions_past_sqlite_integers_do_not_exist(store: VersionedStore, number: int) -> None:
+    store.create("p", {})
+    store.commit("p")
+    for call in (
+        lambda: store.get("p", version=number),
+        lambda: store.set_label("p", "prod", number),
+        lambda: store.delete_version("p", number),
+    ):
+        with pytest.raises(NotFoundError, match=r"version=.*no version exists past 9223"):
+            call()
+    assert store.labels("p") == {"latest": 1}
+
+
+@pytest.mark.parametrize(
+    "selector",
+    ["9223372036854775808", "99999999999999999999999", "9" * 5000, "0" * 30 + "9" * 20],
+    ids=["2**63", "10**23", "5000-digits", "leading-zeros"],
+)
+def test_references_past_sqlite_integers_do_not_exist(store: VersionedStore, selector: str) -> None:
+    store.create("p", {})
+    store.commit("p")
+    with pytest.raises(NotFoundError, match="ref=.*no version exists past"):
+        store.resolve(f"p@{selector}")
+
+
+def test_largest_version_number_is_looked_up(store: VersionedStore) -> None:
+    store.create("p", {})
+    store.commit("p")
+    with pytest.raises(NotFoundError, match="has no version 9223372036854775807"):
+        store.resolve(f"p@{2**63 - 1}")
+    assert store.resolve("p@0001").number == 1
+
+
+@pytest.mark.parametrize(
+    ("ref", "error", "match"),
+    [
+        ("p@0", InvalidInputError, "int >= 1"),
+        ("p@000", InvalidInputError, "int >= 1"),
+        # Not ASCII digits: a label, and not a valid one (int('²') would raise ValueError).
+        ("p@²", InvalidInputError, "ref="),
+        ("p@٣", InvalidInputError, "ref="),
+    ],
+)
+def test_selectors_that_are_not_version_numbers(
+    store: VersionedStore, ref: str, error: type[Exception], match: str
+) -> None:
+    store.create("p", {})
+    store.commit("p")
+    with pytest.raises(error, match=match):
+        store.resolve(ref)
+
+
+# -- draft revisions (optimistic concurrency) ------------------------------------------
+
+
+def test_every_draft_write_advances_the_revision(store: VersionedStore) -> None:
+    assert store.create("p", {"n": 0}).revision == 1
+    assert store.update_draft("p", {"n": 1}).revision == 2
+    assert store.update_draft("p", {"n": 1}).revision == 3  # a write, even of the same body
+    store.commit("p")
+    store.set_tags("p", ["x"])
+    store.set_description("p", "d")
+    assert store.draft("p").revision == 3  # commits, tags and descriptions leave it
+    draft = store.resolve("p@draft")
+    assert isinstance(draft, Draft) and draft.revision == 3
+
+
+def test_a_stale_base_revision_writes_nothing(store: VersionedStore) -> None:
+    store.create("p", {"text": "mine"})
+    read = store.draft("p").revision
+    store.update_draft("p", {"text": "theirs"}, base_revision=read)
+    with pytest.raises(ConflictError, match="base_revision=1: .* at revision 2") as info:
+        store.update_draft("p", {"text": "mine, edited"}, base_revision=read)
+    assert "Re-read the draft" in str(info.value) and "nothing was written" in str(info.value)
+    with pytest.raises(ConflictError, match="nothing was committed.*base_revision=2"):
+        store.commit("p", "my edit", base_revision=read)
+    assert store.draft("p").body == {"text": "theirs"} and store.versions("p") == []
+    version = store.commit("p", "their edit", base_revision=2)
+    assert (version.number, version.body) == (1, {"text": "theirs"})
+    # Without base_revision the last writer wins, as before.
+    assert store.update_draft("p", {"text": "anyone"}).revision == 3
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [0, -1, True, 1.0, "1", 2**63, 10**5000],
+    ids=["0", "-1", "True", "1.0", "'1'", "2**63", "10**5000"],
+)
+def test_bad_base_revisions(store: VersionedStore, bad: Any) -> None:
+    store.create("p", {})
+    with pytest.raises(InvalidInputError, match="base_revision=.*int from 1 to 9223"):
+        store.update_draft("p", {"x": 1}, base_revision=bad)
+    with pytest.raises(InvalidInputError, match="base_revision="):
+        store.commit("p", base_revision=bad)
+    assert store.draft("p").revision == 1 and store.versions("p") == []
+
+
+def test_revisions_never_repeat_after_a_deletion(store: VersionedStore) -> None:
+    store.create("p", {"old": True})
+    store.update_draft("p", {"old": True})
+    store.delete("p")
+    # A client still holding revision 2 of the deleted draft must not match the new one.
+    recreated = store.create("p", {"new": True})
+    assert recreated.revision == 3
+    with pytest.raises(ConflictError):
+        store.update_draft("p", {"overwritten": True}, base_revision=2)
+
+
+def test_revisions_travel_with_export_and_import(tmp_path: Path) -> None:
+    source = VersionedStore("prompt", db=tmp_path / "a.db")
+    source.create("p", {})
+    source.update_draft("p", {"n": 1})
+    records = source.export_records()
+    assert records[0]["draft"]["revision"] == 2
+    target = VersionedStore("prompt", db=tmp_path / "b.db")
+    target.import_records(records)
+    assert target.draft("p").revision == 2
+    # An export written before revisions existed imports as revision 1.
+    old = {**records[0], "name": "q", "draft": {"body": {}, "updated_at": "t"}}
+    target.import_records([old])
+    assert target.draft("q").revision == 1
+
+
+def test_a_database_from_before_revisions_is_upgraded(tmp_path: Path) -> None:
+    from tessera.llm import _db
+    from tessera.llm._versioned._schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = _db.connect(path)
+    _db.migrate(conn, "versioned", MIGRATIONS[:1])
+    conn.execute("INSERT INTO versioned_items VALUES ('prompt', 'p', '', '[]', '{}', 't')")
+    conn.execute("INSERT INTO versioned_counters VALUES ('prompt', 'p', 4)")
+    conn.close()
+    store = VersionedStore("prompt", db=path)
+    assert store.draft("p").revision == 1
+    assert store.update_draft("p", {"n": 1}, base_revision=1).revision == 2
+    assert store.commit("p", base_revision=2).number == 5
+
+
+# -- the database file -----------------------------------------------------------------
+
+
+def test_database_and_home_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import stat
+
+    from tessera.llm import _db
+
+    home = tmp_path / "home" / "tessera"
+    monkeypatch.setenv("TESSERA_HOME", str(home))
+    previous = os.umask(0)  # the modes must not depend on a careful umask
+    try:
+        store = VersionedStore("prompt")
+        store.create("p", {})
+        conn = _db.connect()  # an open connection keeps the -wal and -shm files
+        conn.execute("SELECT * FROM versioned_items").fetchall()
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [home, *sorted(home.iterdir())]}
+        conn.close()
+        elsewhere = tmp_path / "new-folder" / "custom.db"
+        VersionedStore("prompt", db=elsewhere)
+        custom = stat.S_IMODE(elsewhere.stat().st_mode)
+        folder = stat.S_IMODE(elsewhere.parent.stat().st_mode)
+    finally:
+        os.umask(previous)
+    assert modes == {
+        "tessera": 0o700,
+        "tessera.db": 0o600,
+        "tessera.db-shm": 0o600,
+        "tessera.db-wal": 0o600,
+    }
+    assert (custom, folder) == (0o600, 0o700)
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    VersionedStore("prompt", db=path).create("p", {})
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
 # -- concurrency -----------------------------------------------------------------------
 
 
@@ -294,6 +501,9 @@ class StoreMachine(RuleBasedStateMachine):
         self.versions: dict[int, int] = {}
         self.labels: dict[str, int] = {}
         self.last = 0
+        self.revision = 1
+        # Two editors and the draft revision each last read.
+        self.read_by = {"ann": 1, "bob": 1}
 
     def teardown(self) -> None:
         self.folder.cleanup()
@@ -302,11 +512,42 @@ class StoreMachine(RuleBasedStateMachine):
     def edit(self, n: int) -> None:
         self.store.update_draft("p", {"n": n})
         self.draft = n
+        self.revision += 1
 
     @rule()
     def commit(self) -> None:
         self.last += 1
         assert self.store.commit("p").number == self.last
+        self.versions[self.last] = self.draft
+
+    @rule(editor=st.sampled_from(["ann", "bob"]))
+    def read(self, editor: str) -> None:
+        self.read_by[editor] = self.store.draft("p").revision
+
+    @rule(editor=st.sampled_from(["ann", "bob"]), n=st.integers(10, 19))
+    def edit_what_was_read(self, editor: str, n: int) -> None:
+        base = self.read_by[editor]
+        if base != self.revision:
+            with pytest.raises(ConflictError, match=f"at revision {self.revision}"):
+                self.store.update_draft("p", {"n": n}, base_revision=base)
+            return
+        written = self.store.update_draft("p", {"n": n}, base_revision=base)
+        self.revision += 1
+        assert written.revision == self.revision and written.body == {"n": n}
+        self.draft = n
+        self.read_by[editor] = written.revision
+
+    @rule(editor=st.sampled_from(["ann", "bob"]))
+    def commit_what_was_read(self, editor: str) -> None:
+        base = self.read_by[editor]
+        if base != self.revision:
+            with pytest.raises(ConflictError, match=f"at revision {self.revision}"):
+                self.store.commit("p", editor, base_revision=base)
+            return
+        self.last += 1
+        version = self.store.commit("p", editor, base_revision=base)
+        # Exactly the text of the revision the editor read.
+        assert (version.number, version.body) == (self.last, {"n": self.draft})
         self.versions[self.last] = self.draft
 
     @precondition(lambda self: self.versions)
@@ -337,7 +578,8 @@ class StoreMachine(RuleBasedStateMachine):
             expected["latest"] = max(self.versions)
         assert self.store.labels("p") == expected
         assert self.store.draft("p").body == {"n": self.draft}
+        assert self.store.draft("p").revision == self.revision
 
 
 TestStoreMachine = StoreMachine.TestCase
-TestStoreMachine.settings = settings(max_examples=10, stateful_step_count=10)
+TestStoreMachine.settings = settings(max_examples=25, stateful_step_count=15)

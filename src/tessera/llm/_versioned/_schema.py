@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from tessera.errors import ConflictError
 from tessera.llm._versioned._checks import (
+    MAX_NUMBER,
     check_body,
     check_label,
     check_name,
@@ -19,7 +20,20 @@ from tessera.llm._versioned._checks import (
     invalid_from_pydantic,
 )
 
-__all__ = ["Draft", "MIGRATIONS", "Version", "check_records", "export_record", "insert_records"]
+__all__ = [
+    "Draft",
+    "ITEM_COLUMNS",
+    "MIGRATIONS",
+    "VERSION_COLUMNS",
+    "Version",
+    "check_records",
+    "export_record",
+    "insert_records",
+]
+
+#: Inserts name their columns: migrations add columns at the end.
+ITEM_COLUMNS = "kind, name, description, tags, draft, draft_updated_at, draft_revision"
+VERSION_COLUMNS = "kind, name, number, body, message, created_at"
 
 MIGRATIONS = [
     """
@@ -58,19 +72,32 @@ MIGRATIONS = [
         last_number INTEGER NOT NULL,
         PRIMARY KEY (kind, name)
     );
+    """,
+    # Draft revisions (optimistic concurrency): the draft's revision counts every write of
+    # its body; the counter keeps the highest ever given, so that a document deleted and
+    # created again never repeats a revision a client may still hold.
     """
+    ALTER TABLE versioned_items ADD COLUMN draft_revision INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE versioned_counters ADD COLUMN last_revision INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
 @dataclass(frozen=True)
 class Draft:
-    """The editable state of a document: its body, description and tags."""
+    """The editable state of a document: its body, description and tags.
+
+    ``revision`` counts the writes of the body (1 when created, one more on every
+    :meth:`~VersionedStore.update_draft`); pass it back as ``base_revision`` to update or
+    commit only the draft you read.
+    """
 
     name: str
     body: dict[str, Any]
     description: str
     tags: tuple[str, ...]
     updated_at: str
+    revision: int = 1
 
 
 @dataclass(frozen=True)
@@ -87,7 +114,7 @@ class Version:
 
 class _VersionRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    number: int = Field(ge=1)
+    number: int = Field(ge=1, le=MAX_NUMBER)
     body: dict[str, Any]
     message: str = ""
     created_at: str
@@ -97,6 +124,7 @@ class _DraftRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     body: dict[str, Any]
     updated_at: str
+    revision: int = Field(default=1, ge=1, le=MAX_NUMBER)
 
 
 class _Record(BaseModel):
@@ -107,7 +135,7 @@ class _Record(BaseModel):
     description: str = ""
     tags: list[str] = []
     draft: _DraftRecord
-    last_number: int = Field(default=0, ge=0)
+    last_number: int = Field(default=0, ge=0, le=MAX_NUMBER)
     versions: list[_VersionRecord] = []
     labels: dict[str, int] = {}
 
@@ -137,7 +165,7 @@ def export_record(
         "name": draft.name,
         "description": draft.description,
         "tags": list(draft.tags),
-        "draft": {"body": draft.body, "updated_at": draft.updated_at},
+        "draft": {"body": draft.body, "updated_at": draft.updated_at, "revision": draft.revision},
         "last_number": last_number,
         "versions": [
             {"number": v.number, "body": v.body, "message": v.message, "created_at": v.created_at}
@@ -169,8 +197,14 @@ def insert_records(conn: sqlite3.Connection, kind: str, checked: Sequence[_Recor
                 f"records: a {kind} named {name!r} exists already; nothing was "
                 f"imported. Delete it first, or import into an empty database."
             )
+        # After a deletion the counter remembers the revisions given: never repeat one.
+        counter = conn.execute(
+            "SELECT last_revision FROM versioned_counters WHERE kind = ? AND name = ?",
+            (kind, name),
+        ).fetchone()
+        revision = max(record.draft.revision, 1 + (0 if counter is None else int(counter[0])))
         conn.execute(
-            "INSERT INTO versioned_items VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO versioned_items ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 kind,
                 name,
@@ -178,22 +212,25 @@ def insert_records(conn: sqlite3.Connection, kind: str, checked: Sequence[_Recor
                 json.dumps(check_tags(record.tags)),
                 check_body(record.draft.body),
                 record.draft.updated_at,
+                revision,
             ),
         )
         conn.executemany(
-            "INSERT INTO versioned_versions VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO versioned_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
             [
                 (kind, name, v.number, check_body(v.body), v.message, v.created_at)
                 for v in record.versions
             ],
         )
         conn.executemany(
-            "INSERT INTO versioned_labels VALUES (?, ?, ?, ?)",
+            "INSERT INTO versioned_labels (kind, name, label, number) VALUES (?, ?, ?, ?)",
             [(kind, name, label, n) for label, n in record.labels.items()],
         )
         conn.execute(
-            "INSERT INTO versioned_counters VALUES (?, ?, ?) ON CONFLICT (kind, name) "
-            "DO UPDATE SET last_number = MAX(last_number, excluded.last_number)",
-            (kind, name, record.last_number),
+            "INSERT INTO versioned_counters (kind, name, last_number, last_revision) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (kind, name) DO UPDATE SET "
+            "last_number = MAX(last_number, excluded.last_number), "
+            "last_revision = MAX(last_revision, excluded.last_revision)",
+            (kind, name, record.last_number, revision),
         )
     return [record.name for record in checked]

@@ -9,19 +9,23 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from tessera._validation import bad_value
 from tessera.errors import ConflictError, InvalidInputError, NotFoundError
 from tessera.llm import _db
 from tessera.llm._versioned._checks import (
     check_body,
     check_label,
     check_name,
+    check_number,
     check_tags,
     check_text,
+    check_version,
     parse_ref,
+    parse_version,
 )
 from tessera.llm._versioned._schema import (
+    ITEM_COLUMNS,
     MIGRATIONS,
+    VERSION_COLUMNS,
     Draft,
     Version,
     check_records,
@@ -47,6 +51,14 @@ class VersionedStore:
     -----
     A reference (:meth:`resolve`) is ``NAME`` (the latest version), ``NAME@3``,
     ``NAME@production`` (a label), ``NAME@latest`` or ``NAME@draft``.
+
+    Optimistic concurrency: every write of a draft's body gives it the next revision
+    (:attr:`Draft.revision`). :meth:`update_draft` and :meth:`commit` take the revision the
+    caller read as ``base_revision`` and refuse (:class:`~tessera.errors.ConflictError`,
+    nothing written) when another writer has changed the draft since, so two writers
+    never overwrite or commit each other's text unseen. A commit reads the draft and
+    stores the version in one write transaction: the version holds exactly the text of
+    the revision it was checked against.
 
     Examples
     --------
@@ -168,7 +180,41 @@ class VersionedStore:
             description=row["description"],
             tags=tuple(json.loads(row["tags"])),
             updated_at=row["draft_updated_at"],
+            revision=int(row["draft_revision"]),
         )
+
+    def _next_revision(self, conn: sqlite3.Connection, name: str, current: int) -> int:
+        """Give ``name``'s draft its next revision (inside the write transaction).
+
+        One more than both the draft's revision and the highest ever given to ``name``
+        (kept after a deletion), so that a revision a client holds never comes back.
+        """
+        row = conn.execute(
+            "SELECT last_revision FROM versioned_counters WHERE kind = ? AND name = ?",
+            (self.kind, name),
+        ).fetchone()
+        revision = max(current, 0 if row is None else int(row[0])) + 1
+        conn.execute(
+            "INSERT INTO versioned_counters (kind, name, last_number, last_revision) "
+            "VALUES (?, ?, 0, ?) ON CONFLICT (kind, name) "
+            "DO UPDATE SET last_revision = excluded.last_revision",
+            (self.kind, name, revision),
+        )
+        return revision
+
+    def _stale(self, name: str, base_revision: int, current: int, action: str) -> ConflictError:
+        """The error of a write whose ``base_revision`` is not the draft's revision."""
+        return ConflictError(
+            f"base_revision={base_revision}: the draft of {self.kind} {name!r} is at revision "
+            f"{current}: another writer changed it after you read it, so nothing was "
+            f"{action}. Re-read the draft (revision {current}), check or redo your change on "
+            f"it, and retry with base_revision={current}."
+        )
+
+    def _check_base(self, row: sqlite3.Row, base_revision: int | None, action: str) -> None:
+        current = int(row["draft_revision"])
+        if base_revision is not None and base_revision != current:
+            raise self._stale(row["name"], base_revision, current, action)
 
     def _label_number(self, conn: sqlite3.Connection, name: str, label: str) -> int:
         labels = self._labels(conn, name)
@@ -216,27 +262,55 @@ class VersionedStore:
                     f"name={name!r}: a {self.kind} of that name exists already. "
                     f"Change its draft with update_draft, or pick another name."
                 )
+            revision = self._next_revision(conn, name, 0)
             conn.execute(
-                "INSERT INTO versioned_items VALUES (?, ?, ?, ?, ?, ?)",
-                (self.kind, name, description, json.dumps(tag_list), text, _db.now()),
+                f"INSERT INTO versioned_items ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.kind, name, description, json.dumps(tag_list), text, _db.now(), revision),
             )
             return self._draft(conn, name)
 
-    def update_draft(self, name: str, body: dict[str, Any]) -> Draft:
-        """Replace the draft's body; versions are untouched."""
+    def update_draft(
+        self, name: str, body: dict[str, Any], *, base_revision: int | None = None
+    ) -> Draft:
+        """Replace the draft's body, giving it the next revision; versions are untouched.
+
+        Parameters
+        ----------
+        name : str
+            The document.
+        body : dict
+            The new body (JSON data).
+        base_revision : int or None, default=None
+            The revision of the draft this change was made on (:attr:`Draft.revision`);
+            when given, the write happens only if the draft is still at it.
+
+        Returns
+        -------
+        Draft
+            The new draft, with its new ``revision``.
+
+        Raises
+        ------
+        ConflictError
+            ``base_revision`` is not the draft's revision: another writer changed it.
+            Nothing was written; the message names the current revision.
+        """
         check_name(name)
         text = check_body(body)
+        base = None if base_revision is None else check_number("base_revision", base_revision)
         with self._write() as conn:
-            self._item(conn, name)
+            item = self._item(conn, name)
+            self._check_base(item, base, "written")
+            revision = self._next_revision(conn, name, int(item["draft_revision"]))
             conn.execute(
-                "UPDATE versioned_items SET draft = ?, draft_updated_at = ? "
+                "UPDATE versioned_items SET draft = ?, draft_updated_at = ?, draft_revision = ? "
                 "WHERE kind = ? AND name = ?",
-                (text, _db.now(), self.kind, name),
+                (text, _db.now(), revision, self.kind, name),
             )
             return self._draft(conn, name)
 
     def draft(self, name: str) -> Draft:
-        """The current draft."""
+        """The current draft, with its ``revision``."""
         check_name(name)
         with self._read() as conn:
             return self._draft(conn, name)
@@ -265,43 +339,67 @@ class VersionedStore:
 
     # -- versions ------------------------------------------------------------------------
 
-    def commit(self, name: str, message: str = "") -> Version:
+    def commit(self, name: str, message: str = "", *, base_revision: int | None = None) -> Version:
         """Snapshot the draft as the next version number; return it.
 
         The number is one more than the highest ever given to ``name`` (deleted versions
-        included), assigned under the database write lock.
+        included). The draft is read and the version stored in one write transaction
+        (``BEGIN IMMEDIATE``): no other write comes between them.
+
+        Parameters
+        ----------
+        name : str
+            The document.
+        message : str, default=""
+            Recorded with the version.
+        base_revision : int or None, default=None
+            The revision of the draft the caller means to commit (:attr:`Draft.revision`);
+            when given, the version holds exactly that revision's body, or nothing is
+            committed.
+
+        Raises
+        ------
+        ConflictError
+            ``base_revision`` is not the draft's revision: another writer changed the
+            draft. Nothing was committed; the message names the current revision.
         """
         check_name(name)
         check_text("message", message)
+        base = None if base_revision is None else check_number("base_revision", base_revision)
         with self._write() as conn:
             item = self._item(conn, name)
+            self._check_base(item, base, "committed")
             row = conn.execute(
                 "SELECT last_number FROM versioned_counters WHERE kind = ? AND name = ?",
                 (self.kind, name),
             ).fetchone()
             number = (0 if row is None else int(row[0])) + 1
             conn.execute(
-                "INSERT INTO versioned_counters VALUES (?, ?, ?) ON CONFLICT (kind, name) "
-                "DO UPDATE SET last_number = excluded.last_number",
+                "INSERT INTO versioned_counters (kind, name, last_number) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind, name) DO UPDATE SET last_number = excluded.last_number",
                 (self.kind, name, number),
             )
             conn.execute(
-                "INSERT INTO versioned_versions VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO versioned_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (self.kind, name, number, item["draft"], message, _db.now()),
             )
             return self._version(conn, name, number)
 
     def get(self, name: str, version: int | None = None, label: str | None = None) -> Version:
-        """A version by number, by label, or (neither given) the latest."""
+        """A version by number, by label, or (neither given) the latest.
+
+        Raises
+        ------
+        NotFoundError
+            No such document, version or label (a number past 2**63 - 1 included).
+        """
         check_name(name)
         if version is not None and label is not None:
             raise InvalidInputError(
                 f"version={version!r}, label={label!r}: give one of them, not both."
             )
-        if version is not None and (
-            isinstance(version, bool) or not isinstance(version, int) or version < 1
-        ):
-            raise bad_value("version", version, "it must be an int >= 1", "Pass version=1.")
+        if version is not None:
+            check_version(version)
         if label is not None and label != "latest":
             check_label(label)
         with self._read() as conn:
@@ -316,8 +414,9 @@ class VersionedStore:
             return self.draft(name)
         if selector is None or selector == "latest":
             return self.get(name)
-        if selector.isdigit():
-            return self.get(name, version=int(selector))
+        number = parse_version(selector)
+        if number is not None:
+            return self.get(name, version=number)
         check_label(selector, "ref")
         return self.get(name, label=selector)
 
@@ -338,12 +437,11 @@ class VersionedStore:
         """Point ``label`` at ``version`` (moving it if it pointed elsewhere)."""
         check_name(name)
         check_label(label)
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise bad_value("version", version, "it must be an int >= 1", "Pass version=1.")
+        check_version(version)
         with self._write() as conn:
             self._version(conn, name, version)
             conn.execute(
-                "INSERT INTO versioned_labels VALUES (?, ?, ?, ?) "
+                "INSERT INTO versioned_labels (kind, name, label, number) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (kind, name, label) DO UPDATE SET number = excluded.number",
                 (self.kind, name, label, version),
             )
@@ -377,6 +475,7 @@ class VersionedStore:
             Labels point at the version and ``force`` is false; with ``force`` they go too.
         """
         check_name(name)
+        check_version(version)
         with self._write() as conn:
             self._version(conn, name, version)
             pointing = [
@@ -410,7 +509,7 @@ class VersionedStore:
         """Everything about each document as plain data, for :meth:`import_records`.
 
         Each record holds ``name``, ``description``, ``tags``, ``draft`` (``body``,
-        ``updated_at``), ``last_number`` (the highest number ever given), ``versions``
+        ``updated_at``, ``revision``), ``last_number`` (the highest number ever given), ``versions``
         (``number``, ``body``, ``message``, ``created_at``) and ``labels``.
         """
         with self._read() as conn:

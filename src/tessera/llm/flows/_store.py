@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tessera._validation import bad_value
-from tessera.llm._versioned import Draft, Version, VersionedStore
+from tessera.errors import ConflictError
+from tessera.llm._versioned import Draft, Version, VersionedStore, check_number
 from tessera.llm.flows._spec import FlowSpec, load_flow
 from tessera.llm.flows._validate import require_valid
 
@@ -42,6 +43,9 @@ def _check_not_reserved(name: str) -> None:
             f"Rename the flow, e.g. '{name}-flow'.",
         )
 
+
+#: How often save writes its draft again when another writer changes it before the commit.
+_SAVE_ATTEMPTS = 3
 
 # Code allow-lists are a policy of the run, not a property of the document: saving checks
 # every other rule and accepts any Code reference; running checks the real allow-list.
@@ -145,10 +149,10 @@ class FlowRegistry(VersionedStore):
                 if label is not None:
                     self.set_label(spec.name, label, versions[-1].number)
                 return self.get(spec.name, versions[-1].number)
-            super().update_draft(spec.name, body)
+            version = self._write_and_commit(spec.name, body, message)
         else:
-            super().create(spec.name, body, description=spec.description, tags=tags)
-        version = super().commit(spec.name, message)
+            draft = super().create(spec.name, body, description=spec.description, tags=tags)
+            version = super().commit(spec.name, message, base_revision=draft.revision)
         if label is not None:
             self.set_label(spec.name, label, version.number)
             version = self.get(spec.name, version.number)
@@ -168,14 +172,40 @@ class FlowRegistry(VersionedStore):
             name, self._draft_body(name, body), description=description, tags=tags
         )
 
-    def update_draft(self, name: str, body: Mapping[str, Any]) -> Draft:
-        """Replace the draft (a flow document named ``name``; shape-checked, not run-checked)."""
-        return super().update_draft(name, self._draft_body(name, body))
+    def update_draft(
+        self, name: str, body: Mapping[str, Any], *, base_revision: int | None = None
+    ) -> Draft:
+        """Replace the draft (a flow document named ``name``; shape-checked, not run-checked).
 
-    def commit(self, name: str, message: str = "") -> Version:
-        """Snapshot the draft as the next version, after checking it against every rule."""
-        require_valid(_spec(self.draft(name).body), allowed_code=_ANY_CODE)
-        return super().commit(name, message)
+        ``base_revision``: see :meth:`VersionedStore.update_draft`.
+        """
+        return super().update_draft(name, self._draft_body(name, body), base_revision=base_revision)
+
+    def commit(self, name: str, message: str = "", *, base_revision: int | None = None) -> Version:
+        """Snapshot the draft as the next version, after checking it against every rule.
+
+        The version holds exactly the draft that was checked: when another writer changes
+        the draft in between, nothing is committed (:class:`~tessera.errors.ConflictError`).
+        ``base_revision``: see :meth:`VersionedStore.commit`.
+        """
+        if base_revision is not None:
+            check_number("base_revision", base_revision)
+        draft = self.draft(name)
+        if base_revision is not None and base_revision != draft.revision:
+            raise self._stale(name, base_revision, draft.revision, "committed")
+        require_valid(_spec(draft.body), allowed_code=_ANY_CODE)
+        return super().commit(name, message, base_revision=draft.revision)
+
+    def _write_and_commit(self, name: str, body: dict[str, Any], message: str) -> Version:
+        """Write ``body`` as the draft and commit that draft (not a concurrent writer's)."""
+        for _ in range(_SAVE_ATTEMPTS - 1):
+            draft = super().update_draft(name, body)
+            try:
+                return super().commit(name, message, base_revision=draft.revision)
+            except ConflictError:
+                continue  # another writer changed the draft in between: write ours again
+        draft = super().update_draft(name, body)
+        return super().commit(name, message, base_revision=draft.revision)
 
     def flow(self, ref: str) -> FlowSpec:
         """The flow ``ref`` names (``NAME``, ``NAME@3``, ``NAME@label``, ``NAME@draft``)."""

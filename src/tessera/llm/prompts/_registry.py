@@ -83,6 +83,21 @@ class PromptRegistry(VersionedStore):
     1
     >>> registry.render("greet@1", {"name": "Ada"})
     'Hi Ada!'
+
+    Two editors of one draft pass the revision they read, so neither overwrites or commits
+    the other's text unseen:
+
+    >>> draft = registry.draft("greet")
+    >>> draft.revision
+    1
+    >>> edited = registry.update_draft("greet", {"type": "text", "text": "Hello!"},
+    ...                                base_revision=draft.revision)
+    >>> registry.commit("greet", "stale", base_revision=draft.revision)
+    Traceback (most recent call last):
+    ...
+    tessera.errors.ConflictError: base_revision=1: the draft of prompt 'greet' is at revision 2: ...
+    >>> registry.commit("greet", "says hello", base_revision=edited.revision).number
+    2
     """
 
     def __init__(self, db: str | Path | None = None) -> None:
@@ -104,9 +119,23 @@ class PromptRegistry(VersionedStore):
             name, normal_form(check_body(body)), description=description, tags=tags
         )
 
-    def update_draft(self, name: str, body: Mapping[str, Any] | PromptBody) -> Draft:
-        """Replace the draft's body (checked); versions are untouched."""
-        return super().update_draft(name, normal_form(check_body(body)))
+    def update_draft(
+        self,
+        name: str,
+        body: Mapping[str, Any] | PromptBody,
+        *,
+        base_revision: int | None = None,
+    ) -> Draft:
+        """Replace the draft's body (checked); versions are untouched.
+
+        With ``base_revision`` (the :attr:`Draft.revision` the change was made on) the
+        write happens only if nobody changed the draft since; otherwise a
+        :class:`~tessera.errors.ConflictError` names the current revision. See
+        :meth:`VersionedStore.update_draft`.
+        """
+        return super().update_draft(
+            name, normal_form(check_body(body)), base_revision=base_revision
+        )
 
     def import_records(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
         """Import :meth:`export_records` output after checking every body in it."""

@@ -65,9 +65,12 @@ class GuardrailStore(VersionedStore):
         """Create a guardrail whose draft is ``body`` (validated; no version yet)."""
         return super().create(name, _normal(body), description=description, tags=tags)
 
-    def update_draft(self, name: str, body: dict[str, Any]) -> Draft:
-        """Replace the draft (validated); versions are untouched."""
-        return super().update_draft(name, _normal(body))
+    def update_draft(
+        self, name: str, body: dict[str, Any], *, base_revision: int | None = None
+    ) -> Draft:
+        """Replace the draft (validated); versions are untouched (``base_revision``: see
+        :meth:`VersionedStore.update_draft`)."""
+        return super().update_draft(name, _normal(body), base_revision=base_revision)
 
     def config(self, ref: str) -> tuple[Any, int | None]:
         """The configuration ``ref`` names, and its version number (None for the draft)."""
