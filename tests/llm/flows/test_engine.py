@@ -75,7 +75,9 @@ def steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Steps:
     return module
 
 
-ALLOWED = [f"{STEPS}:*"]
+# Named one by one: the steps are bound methods of a module object, which a `STEPS:*`
+# wildcard (public functions defined in the module) does not admit.
+ALLOWED = [f"{STEPS}:shout", f"{STEPS}:length", f"{STEPS}:wait"]
 
 
 def test_nodes_downstream_of_only_skipped_branches_are_skipped(steps: Steps) -> None:

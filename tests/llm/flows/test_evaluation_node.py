@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from _flowdocs import data
-from tessera.llm.flows import FlowRunError, run_batch, run_flow, validate_flow
+from tessera.errors import InvalidInputError
+from tessera.llm.flows import (
+    FlowValidationError,
+    RunContext,
+    get_node_type,
+    load_flow,
+    run_batch,
+    run_flow,
+    validate_flow,
+)
 from tessera.llm.flows.examples import EXAMPLE_CODE
 
 
@@ -82,8 +91,18 @@ def test_the_node_scores_like_the_named_evaluator(
 
 def test_a_function_evaluator_must_be_allowed(tmp_path: Path) -> None:
     flow = scored_flow({"evaluator": "operator:eq"})
-    with pytest.raises(FlowRunError, match="allow-list"):
+    # Refused by validation (so before anything runs), on the evaluator's field ...
+    with pytest.raises(FlowValidationError, match="allow-list") as info:
         run_flow(flow, RECORDS[0], allowed_code=[EXAMPLE_CODE], trace=False)
+    assert [(p.node, p.field) for p in info.value.problems] == [
+        ("judge", "configuration.evaluator")
+    ]
+    # ... and by the node itself when it runs with a context that does not allow it.
+    spec = load_flow(flow)
+    node, judge = spec.node("judge"), get_node_type("Evaluation")
+    assert node is not None and judge is not None
+    with pytest.raises(InvalidInputError, match="allow-list"):
+        judge.run(node, {"output": "a", "expected": "a"}, RunContext(run_id="x", flow=spec))
     allowed = [EXAMPLE_CODE, "operator:eq"]
     assert run_flow(flow, RECORDS[0], allowed_code=allowed, trace=False).outputs == {
         "score": 1.0,

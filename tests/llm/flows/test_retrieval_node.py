@@ -68,7 +68,7 @@ def test_relative_folders_resolve_against_the_flow_file(tessera_home: Path, tmp_
     flow_file = tmp_path / "flows" / "search.yaml"
     flow_file.parent.mkdir()
     flow_file.write_text(retrieval_flow("../docs"), encoding="utf-8")
-    result = run_flow(flow_file, "vinegar")
+    result = run_flow(flow_file, "vinegar", retrieval_roots=[docs])
     assert [p["source"] for p in result.outputs["out"]] == ["kettle.md"]
 
 
@@ -118,4 +118,4 @@ def test_a_missing_folder_fails_the_run_naming_the_node(tmp_path: Path) -> None:
 
     spec = load_flow(retrieval_flow(str(tmp_path / "missing")))
     with pytest.raises(FlowRunError, match=r"node 'search' failed: .*folder=.*existing folder"):
-        run_flow(spec, "anything", trace=False)
+        run_flow(spec, "anything", trace=False, retrieval_roots=[tmp_path])

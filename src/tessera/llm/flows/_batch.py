@@ -20,7 +20,6 @@ node's document is the score.
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import math
 import re
@@ -32,7 +31,13 @@ from typing import Any
 
 from tessera._validation import bad_value, short_repr
 from tessera.errors import InvalidInputError, TesseraError
-from tessera.llm.flows._nodes import code_allowed
+from tessera.llm.flows._policy import (
+    RetrievalRoots,
+    check_allowed_code,
+    check_retrieval_roots,
+    code_refusal,
+    resolve_code,
+)
 from tessera.llm.flows._run import run_flow
 from tessera.llm.flows._spec import FlowSpec
 from tessera.llm.flows._validate import require_valid
@@ -232,18 +237,21 @@ def resolve_evaluator(
 
         return numeric
     if isinstance(evaluator, str) and ":" in evaluator:
-        if not code_allowed(evaluator, allowed_code):
+        reason = code_refusal(evaluator, allowed_code)
+        if reason is not None:
             raise bad_value(
                 "evaluator",
                 evaluator,
-                "a function evaluator must be in the Code allow-list",
-                f"Pass allowed_code=[{evaluator!r}] (or --allow-code on the command line).",
+                f"a function evaluator must be in the Code allow-list; {reason}",
+                f"Pass allowed_code=[{evaluator!r}] (or --allow-code on the command line) "
+                "only if you trust it.",
             )
-        module, _, name = evaluator.partition(":")
-        function = getattr(importlib.import_module(module), name, None)
-        if not callable(function):
-            raise bad_value("evaluator", evaluator, "it names no function", "Fix the name.")
-        return function  # type: ignore[no-any-return]
+        try:
+            return resolve_code(evaluator, allowed_code)
+        except InvalidInputError:
+            raise bad_value(
+                "evaluator", evaluator, "it names no function", "Fix the name."
+            ) from None
     raise bad_value(
         "evaluator",
         evaluator,
@@ -292,6 +300,7 @@ def run_batch(
     tolerance: float = 1e-6,
     pass_threshold: float = 1.0,
     allowed_code: Iterable[str] = (),
+    retrieval_roots: RetrievalRoots = (),
     out: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     **run_options: Any,
@@ -320,7 +329,11 @@ def run_batch(
     pass_threshold : float, default=1.0
         A record passes when its score is at least this.
     allowed_code : iterable of str, default=()
-        Code nodes and a function evaluator the batch may call.
+        Code nodes and a function evaluator the batch may call (see
+        :func:`~tessera.llm.flows.code_allowed`).
+    retrieval_roots : iterable of str or pathlib.Path, default=()
+        Folders Retrieval nodes may read inside of, besides the shipped knowledge folders
+        (see :func:`~tessera.llm.flows.validate_flow`).
     out : str, pathlib.Path or None, default=None
         Also write the per-record table here (``.csv`` or ``.jsonl``).
     progress : callable or None, default=None
@@ -334,8 +347,9 @@ def run_batch(
     BatchResult
         The metrics and one :class:`BatchRecord` per record, in dataset order.
     """
-    allowed = tuple(allowed_code)
-    spec = require_valid(flow, allowed_code=allowed)
+    allowed = check_allowed_code(allowed_code)
+    roots = check_retrieval_roots(retrieval_roots)
+    spec = require_valid(flow, allowed_code=allowed, retrieval_roots=roots)
     records = read_dataset(dataset)
     self_scored = evaluator == "flow"
     evaluate = _from_flow if self_scored else resolve_evaluator(evaluator, tolerance, allowed)
@@ -362,7 +376,9 @@ def run_batch(
         started = time.perf_counter()
         run_id, value, error, score = "", None, None, 0.0
         try:
-            result = run_flow(spec, document, allowed_code=allowed, **run_options)
+            result = run_flow(
+                spec, document, allowed_code=allowed, retrieval_roots=roots, **run_options
+            )
             run_id = result.run_id
             value = _pick_output(result.outputs, output)
             score = score_with(evaluate, value, expected)

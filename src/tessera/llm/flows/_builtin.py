@@ -7,7 +7,6 @@ downstream nodes run once per item.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,9 +17,9 @@ from tessera.llm.flows._nodes import (
     ANY_TYPE,
     NodeType,
     RunContext,
-    code_allowed,
     register_node_type,
 )
+from tessera.llm.flows._policy import code_refusal
 from tessera.llm.flows._spec import NodeSpec, Problem
 
 __all__ = [
@@ -214,7 +213,10 @@ class CodeNode(NodeType):
     """Calls an allow-listed Python function with the inputs as keyword arguments.
 
     With one declared output the return value is that output; with several the function
-    returns a dict with one entry per output.
+    returns a dict with one entry per output. The allow-list rule (an exact name, or the
+    public functions defined in a module for ``module:*``) is
+    :func:`~tessera.llm.flows.code_allowed`'s, checked at validation and again when the
+    node runs.
     """
 
     type_name = "Code"
@@ -233,21 +235,23 @@ class CodeNode(NodeType):
             ]
         return []
 
+    def check_access(self, node: NodeSpec, ctx: RunContext) -> list[Problem]:
+        function = self.configuration(node).function
+        reason = code_refusal(function, ctx.allowed_code)
+        if reason is None:
+            return []
+        return [
+            Problem(
+                node.name,
+                "configuration.function",
+                f"function={function!r} is not allowed: {reason}; allow it explicitly "
+                f"(allowed_code=[{function!r}], --allow-code) only if you trust it",
+            )
+        ]
+
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         reference = self.configuration(node).function
-        if not code_allowed(reference, ctx.allowed_code):
-            raise InvalidInputError(
-                f"function={reference!r} is not in the allow-list. Pass it in "
-                "allowed_code=[...] to run the flow."
-            )
-        module_name, _, function_name = reference.partition(":")
-        function = getattr(importlib.import_module(module_name), function_name, None)
-        if not callable(function):
-            raise InvalidInputError(
-                f"function={reference!r} is not a callable in module {module_name!r}. "
-                "Fix the reference."
-            )
-        result = function(**inputs)
+        result = ctx.code(reference)(**inputs)
         if len(node.outputs) == 1:
             return {node.outputs[0].name: result}
         if not isinstance(result, dict):

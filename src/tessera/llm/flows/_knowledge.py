@@ -1,11 +1,11 @@
 """A knowledge base over a folder of local documents, searched with BM25.
 
 Documents are Markdown (``.md``) or plain text (``.txt``) files anywhere under the folder
-(hidden files and folders are skipped). Markdown is split at its headings: each section is
-one passage, titled by its heading path ("Refunds > How long does a refund take?"); plain
-text is split at blank lines. A section longer than ``max_chars`` is cut between its
-paragraphs. Each passage keeps its source file (relative to the folder, with ``/``), its
-position in that file and the line it starts on.
+(hidden files and folders are skipped, and so are symbolic links that lead out of it).
+Markdown is split at its headings: each section is one passage, titled by its heading path
+("Refunds > How long does a refund take?"); plain text is split at blank lines. A section
+longer than ``max_chars`` is cut between its paragraphs. Each passage keeps its source file
+(relative to the folder, with ``/``), its position in that file and the line it starts on.
 
 Passages are indexed with ``bm25s`` (Lucene's BM25 variant, k1=1.5, b=0.75) after
 lower-casing, English stop-word removal and Snowball stemming (PyStemmer), title and text
@@ -144,12 +144,14 @@ def split_text(text: str, source: str, *, max_chars: int = 1000) -> list[Passage
 
 
 def _documents(folder: Path) -> list[Path]:
+    """The documents under the (resolved) ``folder``; links that lead out of it are skipped."""
     return sorted(
         path
         for path in folder.rglob("*")
         if path.suffix.lower() in DOCUMENT_SUFFIXES
         and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        and path.resolve().is_relative_to(folder)
     )
 
 

@@ -9,8 +9,7 @@ without editing it.
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -18,6 +17,12 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tessera.errors import InvalidInputError
+from tessera.llm.flows._policy import (
+    code_allowed,
+    default_retrieval_roots,
+    folder_refusal,
+    resolve_code,
+)
 from tessera.llm.flows._spec import FlowSpec, NodeSpec, Problem
 
 __all__ = [
@@ -28,6 +33,7 @@ __all__ = [
     "NodeType",
     "RunContext",
     "code_allowed",
+    "folder_message",
     "get_node_type",
     "node_types",
     "register_node_type",
@@ -86,14 +92,6 @@ class EmptyConfiguration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def code_allowed(function: str, allowed_code: Iterable[str]) -> bool:
-    """Whether ``"package.module:function"`` matches an allow-list entry.
-
-    Entries are exact references or shell patterns such as ``"mypkg.steps:*"``.
-    """
-    return any(fnmatch.fnmatchcase(function, pattern) for pattern in allowed_code)
-
-
 @dataclass
 class RunContext:
     """What a running node may use.
@@ -105,15 +103,19 @@ class RunContext:
     flow : FlowSpec
         The flow being run (the DoWhile body while inside one).
     allowed_code : tuple of str
-        The Code allow-list (see :func:`code_allowed`).
+        The Code allow-list (see :func:`code_allowed`); default none.
     base_dir : pathlib.Path or None
         The folder the flow document came from; relative folders resolve against it.
+    retrieval_roots : tuple of pathlib.Path
+        The resolved folders retrieval may read inside of (see :meth:`readable_folder`);
+        default the knowledge folders shipped with tessera.
     """
 
     run_id: str
     flow: FlowSpec
     allowed_code: tuple[str, ...] = ()
     base_dir: Path | None = None
+    retrieval_roots: tuple[Path, ...] = field(default_factory=default_retrieval_roots)
     emitter: Callable[[FlowEvent], None] | None = None
     registry_factory: Callable[[], Any] | None = None
     backend_factory: Callable[[str | None], Any] | None = None
@@ -161,6 +163,36 @@ class RunContext:
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
         return path.resolve()
+
+    def folder_refusal(self, folder: str | Path) -> str | None:
+        """Why retrieval may not read ``folder`` (resolved by :meth:`resolve_path`), or None.
+
+        The folder must lie inside one of :attr:`retrieval_roots`.
+        """
+        return folder_refusal(self.resolve_path(folder), self.retrieval_roots, named=folder)
+
+    def readable_folder(self, folder: str | Path) -> Path:
+        """``folder`` resolved, once :meth:`folder_refusal` finds it inside a retrieval root.
+
+        Raises
+        ------
+        InvalidInputError
+            When it lies outside every root (the message names the path and the fix).
+        """
+        reason = self.folder_refusal(folder)
+        if reason is not None:
+            raise InvalidInputError(folder_message(folder, reason))
+        return self.resolve_path(folder)
+
+    def code(self, function: str) -> Callable[..., Any]:
+        """The function ``"package.module:function"`` names, if :attr:`allowed_code` allows it.
+
+        Raises
+        ------
+        InvalidInputError
+            When the allow-list refuses it (see :func:`code_allowed`) or it is not callable.
+        """
+        return resolve_code(function, self.allowed_code)
 
     def run_subflow(self, spec: FlowSpec, document: Any, tag: str) -> dict[str, Any]:
         """Run ``spec`` on ``document`` inside this run (a loop body, say).
@@ -212,6 +244,17 @@ class NodeType:
         """Extra static checks of one node; the default finds nothing."""
         return []
 
+    def check_access(self, node: NodeSpec, ctx: RunContext) -> list[Problem]:
+        """Checks of one node against what the operator allows; the default finds nothing.
+
+        A node that calls code or reads files checks here, with the ``ctx`` methods its
+        :meth:`run` uses (:meth:`RunContext.code`, :meth:`RunContext.readable_folder` and
+        their ``*_refusal`` forms), so that validating, saving and running agree.
+        Validation passes a context that holds the policy (``allowed_code``,
+        ``retrieval_roots``, ``base_dir``) and runs nothing.
+        """
+        return []
+
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         """Compute the node's outputs (by output name) from its input values."""
         raise NotImplementedError(f"node type {self.type_name!r} does not implement run()")
@@ -247,6 +290,15 @@ def node_types() -> Mapping[str, NodeType]:
     """Every registered node type by name (read-only view)."""
     _load_builtin()
     return dict(sorted(_REGISTRY.items()))
+
+
+def folder_message(folder: str | Path, reason: str) -> str:
+    """The error for a folder outside the retrieval roots: the path, the rule, the fix."""
+    return (
+        f"folder={str(folder)!r} is invalid: {reason}. Move the documents under one of those "
+        "folders, or let retrieval read theirs: retrieval_roots=[...] in Python, "
+        "--retrieval-root DIR on the command line."
+    )
 
 
 def configuration_problems(node: NodeSpec, node_type: NodeType) -> list[Problem]:

@@ -12,7 +12,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.llm.flows._knowledge import format_passages, knowledge_base
-from tessera.llm.flows._nodes import ANY_TYPE, NodeType, RunContext, register_node_type
+from tessera.llm.flows._nodes import (
+    ANY_TYPE,
+    NodeType,
+    RunContext,
+    folder_message,
+    register_node_type,
+)
 from tessera.llm.flows._spec import NodeSpec, Problem
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "RetrievalConfiguration", "RetrievalNode"]
@@ -31,7 +37,9 @@ class RetrievalConfiguration(BaseModel):
     Attributes
     ----------
     folder : str
-        The knowledge base folder (relative to the flow file's folder).
+        The knowledge base folder (relative to the flow file's folder). Resolved, it must
+        lie inside a retrieval root: a knowledge folder shipped with tessera or one the
+        operator names (``retrieval_roots=``, ``--retrieval-root``).
     top_k : int, default=3
         How many passages to retrieve (1 to 50).
     model : str or None, default=None
@@ -62,6 +70,9 @@ def _generation_params(params: dict[str, Any]) -> Any:
 @register_node_type
 class RetrievalNode(NodeType):
     """``Retrieval``: search a folder of documents with BM25 (and optionally answer).
+
+    The folder must lie inside the run's retrieval roots (:attr:`RunContext.retrieval_roots`),
+    checked at validation and again when the node runs.
 
     Input ``retrievalQuery`` (String). Output ``retrievalResults``: an Array of passages
     (``{text, source, title, score, position, line}``, best first) or, when ``model`` is
@@ -110,10 +121,19 @@ class RetrievalNode(NodeType):
                 problems.append(Problem(node.name, "configuration.params", str(exc)))
         return problems
 
+    def check_access(self, node: NodeSpec, ctx: RunContext) -> list[Problem]:
+        folder = RetrievalConfiguration.model_validate(node.configuration).folder
+        reason = ctx.folder_refusal(folder)
+        if reason is None:
+            return []
+        return [Problem(node.name, "configuration.folder", folder_message(folder, reason))]
+
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         config = RetrievalConfiguration.model_validate(node.configuration)
         query = inputs["retrievalQuery"]
-        passages = knowledge_base(ctx.resolve_path(config.folder)).search(query, config.top_k)
+        # Checked again here: a run may get a context validation never saw (a stored flow).
+        folder = ctx.readable_folder(config.folder)
+        passages = knowledge_base(folder).search(query, config.top_k)
         outputs: dict[str, Any] = {}
         if node.output("context") is not None:
             outputs["context"] = format_passages(passages)

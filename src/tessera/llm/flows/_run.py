@@ -21,6 +21,7 @@ from typing import Any
 from tessera.errors import InvalidInputError
 from tessera.llm.flows._engine import Engine, type_ok
 from tessera.llm.flows._nodes import FlowEvent, RunContext
+from tessera.llm.flows._policy import RetrievalRoots, check_allowed_code, check_retrieval_roots
 from tessera.llm.flows._spec import FlowSpec
 from tessera.llm.flows._validate import require_valid
 
@@ -59,6 +60,7 @@ def stream_flow(
     inputs: Any,
     *,
     allowed_code: Iterable[str] = (),
+    retrieval_roots: RetrievalRoots = (),
     registry: Any = None,
     backend_factory: Callable[[str | None], Any] | None = None,
     trace: bool = True,
@@ -76,7 +78,12 @@ def stream_flow(
     inputs : Any
         The document given to the Input node (its declared type is checked).
     allowed_code : iterable of str, default=()
-        Code functions the flow may call (see :func:`~tessera.llm.flows.code_allowed`).
+        Code functions the flow may call: ``"package.module:function"`` or
+        ``"package.module:*"`` (the public functions defined in that module; see
+        :func:`~tessera.llm.flows.code_allowed`).
+    retrieval_roots : iterable of str or pathlib.Path, default=()
+        Folders Retrieval nodes may read inside of, besides the knowledge folders shipped
+        with tessera; a folder outside them is a validation problem.
     registry : PromptRegistry, optional
         Where Prompt nodes resolve ``name@label`` references; default: the registry in
         ``$TESSERA_HOME``.
@@ -102,7 +109,8 @@ def stream_flow(
     FlowValidationError
         At the call (before anything runs), when the flow breaks a rule.
     InvalidInputError
-        At the call, when ``inputs`` does not have the Input node's declared type.
+        At the call, when ``inputs`` does not have the Input node's declared type, an
+        ``allowed_code`` entry is malformed or a retrieval root is not a folder.
     FlowRunError
         While iterating, after the ``error`` event, naming the node that failed.
 
@@ -111,7 +119,9 @@ def stream_flow(
     The flow runs in a worker thread as soon as iteration starts; closing the iterator
     early stops the run at its next event and records the trace as ``cancelled``.
     """
-    spec = require_valid(flow, allowed_code=allowed_code)
+    allowed = check_allowed_code(allowed_code)
+    roots = check_retrieval_roots(retrieval_roots)
+    spec = require_valid(flow, allowed_code=allowed, retrieval_roots=roots)
     entry = next(node for node in spec.nodes if node.type == "Input")
     declared = entry.outputs[0].type if entry.outputs else None
     if declared is not None and not type_ok(inputs, declared):
@@ -124,8 +134,9 @@ def stream_flow(
     ctx = RunContext(
         run_id=run_id,
         flow=spec,
-        allowed_code=tuple(allowed_code),
+        allowed_code=allowed,
         base_dir=spec.base_dir,
+        retrieval_roots=roots,
         registry_factory=(lambda: registry) if registry is not None else None,
         backend_factory=backend_factory,
     )
@@ -206,6 +217,7 @@ def run_flow(
     inputs: Any,
     *,
     allowed_code: Iterable[str] = (),
+    retrieval_roots: RetrievalRoots = (),
     registry: Any = None,
     backend_factory: Callable[[str | None], Any] | None = None,
     trace: bool = True,
@@ -231,6 +243,7 @@ def run_flow(
         flow,
         inputs,
         allowed_code=allowed_code,
+        retrieval_roots=retrieval_roots,
         registry=registry,
         backend_factory=backend_factory,
         trace=trace,

@@ -6,6 +6,12 @@ and a reference ``NAME``, ``NAME@3``, ``NAME@production``, ``NAME@latest`` or ``
 names what to run. Saving checks the flow against every rule first, so a version that
 cannot run is never stored.
 
+What the operator allows (the Code allow-list, the retrieval roots) is a policy of the
+run, checked by every run. A registry made with that policy (``allowed_code=``,
+``retrieval_roots=``; the HTTP service passes its own) also refuses, at save and commit,
+a flow its runs would refuse; one made without (the default, for the trusted Python API)
+checks the document alone.
+
 A flow saved from a file remembers the file's folder (the ``baseDir`` key of the stored
 body), so relative folders in it (a Retrieval knowledge base, a Storage folder) resolve as
 they did next to the file.
@@ -13,7 +19,7 @@ they did next to the file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +27,9 @@ from typing import Any
 from tessera._validation import bad_value
 from tessera.errors import ConflictError
 from tessera.llm._versioned import Draft, Version, VersionedStore, check_number
-from tessera.llm.flows._spec import FlowSpec, load_flow
-from tessera.llm.flows._validate import require_valid
+from tessera.llm.flows._policy import RetrievalRoots, check_allowed_code, check_retrieval_roots
+from tessera.llm.flows._spec import FlowSpec, FlowValidationError, load_flow
+from tessera.llm.flows._validate import check_flow, policy_context
 
 __all__ = ["BASE_DIR_KEY", "RESERVED_FLOW_NAMES", "FlowRegistry", "StoredFlow"]
 
@@ -46,10 +53,6 @@ def _check_not_reserved(name: str) -> None:
 
 #: How often save writes its draft again when another writer changes it before the commit.
 _SAVE_ATTEMPTS = 3
-
-# Code allow-lists are a policy of the run, not a property of the document: saving checks
-# every other rule and accepts any Code reference; running checks the real allow-list.
-_ANY_CODE = ("*",)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,14 @@ class FlowRegistry(VersionedStore):
     ----------
     db : str or Path, default=None
         The SQLite file; ``None`` means ``$TESSERA_HOME/tessera.db``.
+    allowed_code : iterable of str or None, default=None
+        Check saved and committed flows against this Code allow-list (see
+        :func:`~tessera.llm.flows.code_allowed`). ``None`` with ``retrieval_roots=None``:
+        the policy is not checked on save, only when a flow runs.
+    retrieval_roots : iterable of str or Path, or None, default=None
+        Check saved and committed flows' Retrieval folders against these roots (and the
+        shipped knowledge folders). When only one of the two is given, the other takes
+        its run default (no Code functions; the shipped knowledge folders only).
 
     Examples
     --------
@@ -105,8 +116,32 @@ class FlowRegistry(VersionedStore):
     'support-ticket'
     """
 
-    def __init__(self, db: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        db: str | Path | None = None,
+        *,
+        allowed_code: Iterable[str] | None = None,
+        retrieval_roots: RetrievalRoots | None = None,
+    ) -> None:
+        self._policy: tuple[tuple[str, ...], tuple[Path, ...]] | None = None
+        if allowed_code is not None or retrieval_roots is not None:
+            self._policy = (
+                check_allowed_code(allowed_code or ()),
+                check_retrieval_roots(retrieval_roots or ()),
+            )
         super().__init__("flow", db)
+
+    def _require_valid(self, flow: FlowSpec | Mapping[str, Any] | str | Path) -> FlowSpec:
+        """The flow if it breaks no rule (nor the registry's policy, when it has one)."""
+        spec = load_flow(flow)
+        policy = None
+        if self._policy is not None:
+            allowed, roots = self._policy
+            policy = policy_context(spec, allowed_code=allowed, retrieval_roots=roots)
+        problems = check_flow(spec, policy=policy)
+        if problems:
+            raise FlowValidationError(problems, flow=spec.name)
+        return spec
 
     def __repr__(self) -> str:
         return f"FlowRegistry(db={str(self.db)!r})"
@@ -138,9 +173,10 @@ class FlowRegistry(VersionedStore):
         Raises
         ------
         FlowValidationError
-            Listing every problem of the flow; nothing is stored.
+            Listing every problem of the flow (the registry's policy included, when it has
+            one); nothing is stored.
         """
-        spec = require_valid(flow, allowed_code=_ANY_CODE)
+        spec = self._require_valid(flow)
         _check_not_reserved(spec.name)
         body = _body(spec)
         if spec.name in self.names():
@@ -193,7 +229,7 @@ class FlowRegistry(VersionedStore):
         draft = self.draft(name)
         if base_revision is not None and base_revision != draft.revision:
             raise self._stale(name, base_revision, draft.revision, "committed")
-        require_valid(_spec(draft.body), allowed_code=_ANY_CODE)
+        self._require_valid(_spec(draft.body))  # the registry's policy too, if it has one
         return super().commit(name, message, base_revision=draft.revision)
 
     def _write_and_commit(self, name: str, body: dict[str, Any], message: str) -> Version:

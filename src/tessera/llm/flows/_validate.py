@@ -6,7 +6,9 @@ existing nodes, outputs and inputs of matching types; each input fed by exactly 
 connection; conditional connections from a Condition's named condition; no cycles (loops
 are DoWhile nodes, whose body is validated as a flow of its own); every node reachable
 from the Input; a node mixes only the items of nested Iterators, and a Collector gathers
-per-item values; valid JSONPath and condition expressions; Code functions in the allow-list.
+per-item values; valid JSONPath and condition expressions; and the operator's policy (see
+:mod:`tessera.llm.flows._policy`): Code functions in the allow-list, Retrieval folders
+inside the retrieval roots.
 """
 
 from __future__ import annotations
@@ -18,11 +20,30 @@ from typing import Any
 
 from tessera.errors import InvalidInputError
 from tessera.llm.flows._jsonpath import compile_path
-from tessera.llm.flows._nodes import ANY_TYPE, NodeType, code_allowed, configuration_problems
+from tessera.llm.flows._nodes import ANY_TYPE, NodeType, RunContext, configuration_problems
+from tessera.llm.flows._policy import RetrievalRoots, check_allowed_code, check_retrieval_roots
 from tessera.llm.flows._scopes import node_scopes
 from tessera.llm.flows._spec import Connection, FlowSpec, FlowValidationError, NodeSpec, Problem
 
-__all__ = ["check_flow", "require_valid", "validate_flow"]
+__all__ = ["check_flow", "policy_context", "require_valid", "validate_flow"]
+
+
+def policy_context(
+    spec: FlowSpec, *, allowed_code: Iterable[str] = (), retrieval_roots: RetrievalRoots = ()
+) -> RunContext:
+    """A context holding the run policy, for :meth:`NodeType.check_access` (runs nothing).
+
+    ``allowed_code`` and ``retrieval_roots`` are checked here (malformed entries, missing
+    roots raise :class:`~tessera.errors.InvalidInputError`); the packaged knowledge folders
+    are always among the roots.
+    """
+    return RunContext(
+        run_id="validation",
+        flow=spec,
+        allowed_code=check_allowed_code(allowed_code),
+        base_dir=spec.base_dir,
+        retrieval_roots=check_retrieval_roots(retrieval_roots),
+    )
 
 
 def _connection_node(spec: FlowSpec, connection: Connection) -> str | None:
@@ -83,8 +104,8 @@ def _check_ports(node: NodeSpec, node_type: NodeType) -> list[Problem]:
     return problems
 
 
-def _check_node(node: NodeSpec, allowed_code: tuple[str, ...]) -> list[Problem]:
-    from tessera.llm.flows._builtin import CodeNode, DoWhileNode
+def _check_node(node: NodeSpec, policy: RunContext | None) -> list[Problem]:
+    from tessera.llm.flows._builtin import DoWhileNode
     from tessera.llm.flows._nodes import get_node_type, node_types
 
     node_type = get_node_type(node.type)
@@ -104,23 +125,14 @@ def _check_node(node: NodeSpec, allowed_code: tuple[str, ...]) -> list[Problem]:
     if config_problems:
         return problems
     problems += node_type.check(node)
-    if isinstance(node_type, CodeNode):
-        function = node_type.configuration(node).function
-        if not code_allowed(function, allowed_code):
-            problems.append(
-                Problem(
-                    node.name,
-                    "configuration.function",
-                    f"function={function!r} is not in the allow-list "
-                    f"({', '.join(allowed_code) or 'empty'}); pass allowed_code=[{function!r}] "
-                    "when you trust it",
-                )
-            )
+    if policy is not None:
+        problems += node_type.check_access(node, policy)
     if isinstance(node_type, DoWhileNode):
         from tessera.llm.flows._spec import load_flow
 
         body = load_flow(node_type.configuration(node).body)
-        body_problems = check_flow(body, allowed_code=allowed_code, prefix=f"{node.name}/")
+        # The body runs with the loop's context: its policy and its flow file's folder.
+        body_problems = check_flow(body, policy=policy, prefix=f"{node.name}/")
         for entry in (n for n in body.nodes if n.type == "Input"):
             declared = entry.output("document")
             if declared is not None and declared.type != "Object":
@@ -332,11 +344,12 @@ def _check_graph(spec: FlowSpec) -> list[Problem]:
     return problems
 
 
-def check_flow(
-    spec: FlowSpec, *, allowed_code: Iterable[str] = (), prefix: str = ""
-) -> list[Problem]:
-    """Every problem of ``spec`` (see :func:`validate_flow`), as a list; empty when valid."""
-    allowed = tuple(allowed_code)
+def check_flow(spec: FlowSpec, *, policy: RunContext | None, prefix: str = "") -> list[Problem]:
+    """Every problem of ``spec`` (see :func:`validate_flow`), as a list; empty when valid.
+
+    ``policy`` (from :func:`policy_context`) holds what the operator allows; ``None`` checks
+    the document alone (the Code allow-list and the retrieval roots are then left to the run).
+    """
     problems: list[Problem] = []
     names = [node.name for node in spec.nodes]
     for name in sorted({n for n in names if names.count(n) > 1}):
@@ -355,7 +368,7 @@ def check_flow(
     if not any(node.type == "Output" for node in spec.nodes):
         problems.append(Problem(None, "nodes", "a flow needs at least one Output node; add one"))
     for node in spec.nodes:
-        problems += _check_node(node, allowed)
+        problems += _check_node(node, policy)
     problems += _check_connections(spec)
     problems += _check_graph(spec)
     if prefix:
@@ -369,7 +382,10 @@ def check_flow(
 
 
 def validate_flow(
-    spec: FlowSpec | Mapping[str, Any] | str | Path, *, allowed_code: Iterable[str] = ()
+    spec: FlowSpec | Mapping[str, Any] | str | Path,
+    *,
+    allowed_code: Iterable[str] = (),
+    retrieval_roots: RetrievalRoots = (),
 ) -> list[Problem]:
     """Check a flow against every rule; return every problem at once.
 
@@ -379,8 +395,14 @@ def validate_flow(
         The flow, or anything :func:`~tessera.llm.flows.load_flow` reads (shape problems
         of the document are returned like the others).
     allowed_code : iterable of str, default=()
-        ``"package.module:function"`` references (or patterns such as ``"pkg.steps:*"``)
-        that Code nodes may call; a Code node outside it is a problem.
+        What Code nodes (and Evaluation nodes' function evaluators) may call:
+        ``"package.module:function"`` (that function) or ``"package.module:*"`` (the public
+        functions defined in that module; see :func:`~tessera.llm.flows.code_allowed`).
+        A call outside it is a problem.
+    retrieval_roots : iterable of str or pathlib.Path, default=()
+        Folders Retrieval nodes may read inside of, besides the knowledge folders shipped
+        with tessera. A Retrieval folder that resolves (symbolic links followed) outside
+        every root is a problem on ``configuration.folder``.
 
     Returns
     -------
@@ -391,6 +413,8 @@ def validate_flow(
     ------
     OSError
         When ``spec`` is a path that cannot be read.
+    InvalidInputError
+        When an ``allowed_code`` entry is malformed or a root is not a folder.
     """
     from tessera.llm.flows._spec import load_flow
 
@@ -398,11 +422,15 @@ def validate_flow(
         flow = load_flow(spec)
     except FlowValidationError as exc:
         return list(exc.problems)
-    return check_flow(flow, allowed_code=allowed_code)
+    policy = policy_context(flow, allowed_code=allowed_code, retrieval_roots=retrieval_roots)
+    return check_flow(flow, policy=policy)
 
 
 def require_valid(
-    spec: FlowSpec | Mapping[str, Any] | str | Path, *, allowed_code: Iterable[str] = ()
+    spec: FlowSpec | Mapping[str, Any] | str | Path,
+    *,
+    allowed_code: Iterable[str] = (),
+    retrieval_roots: RetrievalRoots = (),
 ) -> FlowSpec:
     """The loaded flow if it breaks no rule, else :class:`FlowValidationError` listing all.
 
@@ -411,7 +439,8 @@ def require_valid(
     from tessera.llm.flows._spec import load_flow
 
     flow = load_flow(spec)
-    problems = check_flow(flow, allowed_code=allowed_code)
+    policy = policy_context(flow, allowed_code=allowed_code, retrieval_roots=retrieval_roots)
+    problems = check_flow(flow, policy=policy)
     if problems:
         raise FlowValidationError(problems, flow=flow.name)
     return flow
