@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ from tessera.llm.serve import (
     parse_scopes,
     revoke_key,
 )
+from tessera.llm.serve._keys import INVALID_KEY, contains_key, redact_keys
+from tessera.llm.serve._ratelimit import BoundedPool, BusyError, FailedLoginLimiter
 
 
 @pytest.fixture(scope="module")
@@ -71,19 +74,52 @@ def test_only_a_hash_is_stored(tmp_path: Path) -> None:
     [
         (None, "no API key was sent"),
         ("", "no API key was sent"),
-        ("sk-abc", "malformed"),
-        ("tsk_0123456789ab_short", "malformed"),
-        ("tsk_0123456789ab_" + "A" * 43, "no key 0123456789ab"),
+        ("sk-abc", INVALID_KEY),
+        ("tsk_0123456789ab_short", INVALID_KEY),
+        ("tsk_0123456789ab_" + "A" * 43, INVALID_KEY),
     ],
 )
 def test_bad_keys_are_refused_without_echoing_them(
     store: KeyStore, sent: str | None, says: str
 ) -> None:
-    with pytest.raises(AuthenticationError, match=says) as info:
+    with pytest.raises(AuthenticationError) as info:
         store.authenticate(sent)
+    assert says in str(info.value)
     if sent:
-        assert sent not in str(info.value)
+        assert sent not in str(info.value) and "0123456789ab" not in str(info.value)
     assert "tessera keys create" in str(info.value)
+
+
+def test_unknown_wrong_and_malformed_keys_cost_and_say_the_same(
+    store: KeyStore, made: tuple[str, str]
+) -> None:
+    key_id, key = made
+    refused: list[str] = []
+    for sent, checks in [
+        ("tsk_0123456789ab_" + "A" * 43, 1),  # unknown id: checked against a dummy hash
+        (key[:-1] + ("A" if key[-1] != "A" else "B"), 1),  # wrong secret
+        (key[:-1], 0),  # malformed: nothing to check
+    ]:
+        before = store.verifications
+        with pytest.raises(AuthenticationError) as info:
+            store.authenticate(sent)
+        assert store.verifications - before == checks
+        refused.append(str(info.value))
+    assert refused == [INVALID_KEY] * 3 and key_id not in INVALID_KEY
+
+
+def test_a_checked_key_skips_argon2_until_revoked(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "tessera.db")
+    key_id, key = store.create("temp", "models:invoke")
+    assert store.cached(key) is None  # never checked here yet
+    assert store.authenticate(key).id == key_id
+    checks = store.verifications
+    assert [store.authenticate(key).id for _ in range(3)] == [key_id] * 3
+    assert store.cached(key) is not None and store.verifications == checks
+    store.revoke(key_id)
+    with pytest.raises(AuthenticationError, match=f"{key_id} was revoked"):
+        store.authenticate(key)
+    store.close()
 
 
 @settings(max_examples=8)
@@ -96,7 +132,7 @@ def test_any_changed_secret_character_is_refused(
     if secret[position] == replacement:
         replacement = "x"
     forged = head + secret[:position] + replacement + secret[position + 1 :]
-    with pytest.raises(AuthenticationError, match=f"wrong secret for key {key_id}"):
+    with pytest.raises(AuthenticationError, match="^the API key is not valid"):
         store.authenticate(forged)
     assert store.authenticate(key).id == key_id  # the real one still works (cached or not)
 
@@ -214,3 +250,81 @@ def test_token_bucket_never_grants_more_than_burst_plus_refill(
 def test_bad_rate_limits(kwargs: dict[str, float], says: str) -> None:
     with pytest.raises(InvalidInputError, match=says):
         RateLimit(**kwargs)  # type: ignore[arg-type]
+
+
+def test_refund_gives_back_one_token_up_to_the_burst() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(per_second=1, burst=2), clock=clock)
+    assert [limiter.acquire("k") for _ in range(2)] == [0.0, 0.0]
+    assert limiter.acquire("k") > 0
+    limiter.refund("k")
+    assert limiter.acquire("k") == 0.0 and limiter.acquire("k") > 0
+    for _ in range(5):
+        limiter.refund("k")
+    assert [limiter.acquire("k") == 0.0 for _ in range(3)] == [True, True, False]
+
+
+def test_buckets_stay_bounded_forgetting_the_least_recently_used() -> None:
+    from tessera.llm.serve._ratelimit import _MAX_BUCKETS
+
+    limiter = RateLimiter(RateLimit(per_second=1e-6, burst=1), clock=FakeClock())
+    for n in range(_MAX_BUCKETS):  # every bucket is empty, none can be dropped as full
+        assert limiter.acquire(str(n)) == 0.0
+    assert limiter.acquire("1") > 0  # touched: now the most recently used
+    assert limiter.acquire("newcomer") == 0.0  # past the bound: "0" is forgotten
+    assert limiter.acquire("0") == 0.0  # a fresh bucket (and "2" went to make room)
+    assert limiter.acquire("1") > 0 and limiter.acquire(str(_MAX_BUCKETS - 1)) > 0
+
+
+def test_failed_logins_are_limited_per_address_and_per_key_id() -> None:
+    limiter = FailedLoginLimiter(RateLimit(per_second=1e-6, burst=2), clock=FakeClock())
+    assert limiter.acquire("10.0.0.1", "a" * 12) == (0.0, "")
+    assert limiter.acquire("10.0.0.1", "b" * 12) == (0.0, "")
+    wait, what = limiter.acquire("10.0.0.1", "c" * 12)
+    assert wait > 0 and what == "from this address"
+    assert limiter.acquire("10.0.0.2", "a" * 12) == (0.0, "")
+    wait, what = limiter.acquire("10.0.0.3", "a" * 12)
+    assert wait > 0 and what == f"for key {'a' * 12}"
+    # The refused attempt took nothing from 10.0.0.3's bucket; a success gives both back.
+    assert limiter.acquire("10.0.0.3", "d" * 12) == (0.0, "")
+    limiter.refund("10.0.0.1", "a" * 12)
+    assert limiter.acquire("10.0.0.1", "a" * 12) == (0.0, "")
+
+
+def test_bounded_pool_refuses_past_its_queue_and_recovers() -> None:
+    pool = BoundedPool(threads=1, queue=1)
+    release = threading.Event()
+    running = pool.submit(release.wait)
+    waiting = pool.submit(lambda: 7)
+    with pytest.raises(BusyError, match="the server is busy: 2 costly checks"):
+        pool.submit(lambda: 8)
+    # A trusted caller waits past the bound instead (here from a thread of its own).
+    called: list[int] = []
+    caller = threading.Thread(target=lambda: called.append(pool.call(lambda: 9)))
+    caller.start()
+    while pool.admitted < 3:
+        release.wait(0.001)
+    release.set()
+    caller.join()
+    assert running.result() is True and waiting.result() == 7 and called == [9]
+    assert pool.submit(lambda: 10).result() == 10
+    pool.shutdown()
+    assert pool.admitted == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"), [({"threads": 0}, "threads=0"), ({"queue": -1}, "queue=-1")]
+)
+def test_bad_pool_sizes(kwargs: dict[str, int], says: str) -> None:
+    with pytest.raises(InvalidInputError, match=says):
+        BoundedPool(**kwargs)
+
+
+def test_keys_are_found_and_redacted_in_text() -> None:
+    key = "tsk_0123456789ab_" + "s-_" * 14 + "x"
+    for text in (key, f"/v1/x?api_key={key}&b=1", key.replace("_", "%5F"), f"a {key} b {key}"):
+        assert contains_key(text)
+        redacted = redact_keys(text)
+        assert "s-_" not in redacted and "tsk_0123456789ab_[redacted]" in redacted
+        assert redact_keys(redacted) == redacted and not contains_key(redacted)
+    assert not contains_key("tsk_0123_short /v1/keys key_id=0123456789ab")

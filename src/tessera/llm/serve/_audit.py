@@ -3,7 +3,8 @@
 One row per request whose method changes state (POST, PUT, PATCH, DELETE), refused ones
 included (401, 403, 413, 429 are recorded too: an attacker's attempts are worth seeing),
 plus key creation and revocation from the command line. Rows hold the key's id and name,
-never a key, and the request path, never its body.
+never a key, and the request path, never its body (anything shaped like a key in the path
+is redacted before it is written).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from tessera._validation import bad_value, check_positive_int
 from tessera.llm import _db
+from tessera.llm.serve._keys import redact_keys
 
 __all__ = ["AuditEntry", "AuditLog"]
 
@@ -96,12 +98,12 @@ class AuditLog:
         key_name: str | None = None,
         client: str | None = None,
     ) -> None:
-        """Append one entry (committed before it returns)."""
+        """Append one entry (committed before it returns); a key in ``path`` is redacted."""
         with self._lock, _db.transaction(self._conn):
             self._conn.execute(
                 "INSERT INTO audit_log (at, key_id, key_name, method, path, status, client)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (_db.now(), key_id, key_name, method, path, int(status), client),
+                (_db.now(), key_id, key_name, method, redact_keys(path), int(status), client),
             )
 
     def entries(

@@ -8,11 +8,22 @@ works as a key. The key itself is shown once, when it is created.
 The hash uses OWASP's argon2id settings (19 MiB, 2 passes, 1 lane) rather than
 argon2-cffi's password defaults (64 MiB, 3 passes, 4 lanes): a key has 256 random bits,
 so no amount of hashing cost is what protects it, and the lighter settings keep one
-check near 40 ms instead of half a second on a busy two-core machine. That is still too
-slow to pay on every request: a :class:`KeyStore` verifies a key with argon2 once and
-then remembers a SHA-256 digest of it in memory, so later requests with the same key
-cost a digest and one indexed read. Revocation is read from the database on every
-request, so a key revoked by another process stops working at once.
+check near 40 ms instead of half a second on a busy two-core machine.
+
+That is still too slow, and too big, to pay on every request or to let anyone make the
+server pay at will:
+
+- Checks run on a :class:`~tessera.llm.serve._ratelimit.BoundedPool` of two threads of
+  their own with a bounded queue, so at most two hashes (2 x 19 MiB) are ever in
+  memory; an argon2 check on every thread of a large pool is what made a flood of wrong
+  secrets grow the server by hundreds of megabytes, since the C allocator keeps each
+  thread's 19 MiB after the check.
+- A key that passed is remembered for a while under an HMAC-SHA256 of the whole key (a
+  random per-process HMAC key), so later requests with it cost a digest and one indexed
+  read, whatever else is going on. Revocation is read from the database on every
+  request, so a key revoked by another process stops working at once.
+- An unknown key id is checked against a dummy hash, and malformed, unknown and wrong
+  keys all get one message: an answer never tells which key ids exist.
 """
 
 from __future__ import annotations
@@ -23,13 +34,17 @@ import re
 import secrets
 import sqlite3
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from tessera._validation import bad_value
 from tessera.errors import NotFoundError, TesseraError
 from tessera.llm import _db
+from tessera.llm.serve._ratelimit import BoundedPool
 
 __all__ = [
     "SCOPES",
@@ -37,9 +52,12 @@ __all__ = [
     "KeyRecord",
     "KeyStore",
     "authenticate",
+    "contains_key",
     "create_key",
     "list_keys",
+    "key_id_of",
     "parse_scopes",
+    "redact_keys",
     "revoke_key",
 ]
 
@@ -62,6 +80,19 @@ PREFIX = "tsk"
 _KEY = re.compile(r"^tsk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _NAME = re.compile(r"^[\w .:@/-]{1,64}$")
 _CREATE_HINT = "Create a key with `tessera keys create NAME --scopes models:invoke`."
+#: One answer for a malformed key, an unknown key id and a wrong secret, so that no
+#: answer tells which key ids exist.
+INVALID_KEY = (
+    "the API key is not valid: it is malformed, not a key of this server, or its secret "
+    "is wrong (keys read tsk_<12 hex digits>_<43 characters>). Send the whole key as "
+    f"printed by `tessera keys create`. {_CREATE_HINT}"
+)
+#: Anything shaped like a key, percent-encoded or not, in text that may be logged.
+_KEY_IN_TEXT = re.compile(r"tsk(?:_|%5[Ff])([0-9A-Fa-f]{12})(?:_|%5[Ff])[A-Za-z0-9_%-]+")
+#: A key that passed is remembered this long after its last use (seconds), at most this
+#: many keys (the least recently used are forgotten first).
+_CACHE_SECONDS = 600.0
+_CACHE_SIZE = 4096
 
 _COMPONENT = "api_keys"
 _MIGRATIONS = [
@@ -147,8 +178,37 @@ def _check_name(name: object) -> str:
     return name
 
 
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
+def key_id_of(key: str | None) -> str:
+    """The key id of a well-formed key; :class:`AuthenticationError` otherwise.
+
+    A missing key says so; a malformed one gets the same message as an unknown or a
+    wrong key.
+    """
+    return _parse(key)[1]
+
+
+def _parse(key: str | None) -> tuple[str, str]:
+    """``(key, key_id)`` of a well-formed key."""
+    if not key:
+        raise AuthenticationError(f"no API key was sent. {_CREATE_HINT}")
+    match = _KEY.match(key) if isinstance(key, str) else None
+    if match is None:
+        raise AuthenticationError(INVALID_KEY)
+    return key, match.group(1)
+
+
+def contains_key(text: str) -> bool:
+    """Whether ``text`` holds something shaped like a key (percent-encoded or not)."""
+    return _KEY_IN_TEXT.search(text) is not None
+
+
+def redact_keys(text: str) -> str:
+    """``text`` with the secret of anything shaped like a key replaced (for logs).
+
+    >>> redact_keys("/v1/models?api_key=tsk_0123456789ab_" + "s" * 43)
+    '/v1/models?api_key=tsk_0123456789ab_[redacted]'
+    """
+    return _KEY_IN_TEXT.sub(lambda m: f"tsk_{m.group(1)}_[redacted]", text)
 
 
 class KeyStore:
@@ -158,19 +218,37 @@ class KeyStore:
     ----------
     path : str or Path or None, default=None
         The database file; None for :func:`tessera.llm._db.database_path`.
+    hash_threads : int, default=2
+        argon2 checks that run at once, on threads of the store's own; each holds 19 MiB.
+    hash_queue : int, default=32
+        Checks from :meth:`submit` that may wait for a thread; more are refused at once
+        (:class:`~tessera.llm.serve._ratelimit.BusyError`).
+
+    Attributes
+    ----------
+    verifications : int
+        argon2 checks made so far (dummy ones for unknown key ids included): a number to
+        watch, since every one costs about 40 ms of a core and 19 MiB while it runs.
 
     Notes
     -----
     Thread-safe: one connection, used under a lock.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, hash_threads: int = 2, hash_queue: int = 32
+    ) -> None:
         from argon2 import PasswordHasher
 
+        self._pool = BoundedPool(hash_threads, hash_queue, name="tessera-argon2")
         self._conn = _db.connect(path)
         self._lock = threading.Lock()
         self._hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-        self._verified: dict[str, bytes] = {}
+        self._dummy_hash: str | None = None
+        self._mac_key = secrets.token_bytes(32)
+        # HMAC of a whole key that passed -> (its id, when it was last used)
+        self._verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self.verifications = 0
         _db.migrate(self._conn, _COMPONENT, _MIGRATIONS)
 
     @property
@@ -179,7 +257,8 @@ class KeyStore:
         return self._conn
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and stop the hashing threads."""
+        self._pool.shutdown()
         with self._lock:
             self._conn.close()
 
@@ -189,7 +268,7 @@ class KeyStore:
         granted = parse_scopes(scopes)
         key_id = secrets.token_hex(6)
         key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
-        hashed = self._hasher.hash(key)
+        hashed = self._pool.call(self._hasher.hash, key)
         with self._lock, _db.transaction(self._conn):
             self._conn.execute(
                 "INSERT INTO api_keys (id, name, scopes, secret_hash, created_at)"
@@ -221,7 +300,8 @@ class KeyStore:
     def revoke(self, key_id: str) -> KeyRecord:
         """Revoke a key (it stays listed, with its revocation time); return its record.
 
-        Revoking a revoked key is an error, so a typo cannot pass silently.
+        Revoking a revoked key is an error, so a typo cannot pass silently. The key stops
+        working at once, here and in every other process using the database.
         """
         record = self.get(key_id)
         if record.revoked_at is not None:
@@ -236,7 +316,8 @@ class KeyStore:
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (_db.now(), key_id),
             )
-            self._verified.pop(key_id, None)
+            for mac in [m for m, (known, _) in self._verified.items() if known == key_id]:
+                del self._verified[mac]
         return self.get(key_id)
 
     def authenticate(self, key: str | None) -> KeyRecord:
@@ -246,39 +327,100 @@ class KeyStore:
         ----------
         key : str or None
             The whole key, ``tsk_<id>_<secret>`` (as sent in ``Authorization: Bearer``).
+
+        Notes
+        -----
+        A malformed key, an unknown key id and a wrong secret get one message; a revoked
+        key says so only to whoever holds its secret. The same as :meth:`cached`, then
+        :meth:`verify` on the store's hashing threads (waiting for one if need be).
         """
-        if not key:
-            raise AuthenticationError(f"no API key was sent. {_CREATE_HINT}")
-        match = _KEY.match(key) if isinstance(key, str) else None
-        if match is None:
-            raise AuthenticationError(
-                "the API key is malformed: keys read tsk_<12 hex digits>_<43 characters>. "
-                "Send the whole key as printed by `tessera keys create`."
-            )
-        key_id = match.group(1)
+        record = self.cached(key)
+        if record is not None:
+            return record
+        return self._pool.call(self.verify, key)
+
+    def cached(self, key: str | None) -> KeyRecord | None:
+        """The record of a key that passed recently, without argon2; None if not known.
+
+        :class:`AuthenticationError` for a missing or malformed key, and for a known key
+        that has been revoked since (read from the database every time).
+        """
+        key, key_id = _parse(key)
+        mac = self._mac(key)
+        now = time.monotonic()
+        with self._lock:
+            known = self._verified.get(mac)
+            if known is None:
+                return None
+            if now - known[1] > _CACHE_SECONDS:
+                del self._verified[mac]
+                return None
+            self._verified[mac] = (key_id, now)
+            self._verified.move_to_end(mac)
+            row = self._conn.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        if row is None:
+            return None
+        return self._admit(_record(row), mac)
+
+    def submit(self, key: str) -> Future[KeyRecord]:
+        """Queue :meth:`verify` on the store's hashing threads (for servers).
+
+        Raises
+        ------
+        AuthenticationError
+            At once, for a missing or malformed key (no hashing needed).
+        BusyError
+            At once, when ``hash_threads + hash_queue`` checks are running or waiting.
+        """
+        key_id_of(key)
+        return self._pool.submit(self.verify, key)
+
+    def verify(self, key: str | None) -> KeyRecord:
+        """Check ``key`` with argon2 in this thread; remember it if it passes.
+
+        An unknown key id is checked against a dummy hash, so that it costs what a wrong
+        secret costs. Prefer :meth:`authenticate`, which runs this on the store's own
+        threads only when :meth:`cached` does not know the key.
+        """
+        key, key_id = _parse(key)
         with self._lock:
             row = self._conn.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-            known = self._verified.get(key_id)
         if row is None:
-            raise AuthenticationError(f"the API key is invalid (no key {key_id}). {_CREATE_HINT}")
-        digest = _digest(key)
-        if known is None or not hmac.compare_digest(known, digest):
-            if not self._verify(row["secret_hash"], key):
-                raise AuthenticationError(
-                    f"the API key is invalid (wrong secret for key {key_id}). {_CREATE_HINT}"
-                )
-            with self._lock:
-                self._verified[key_id] = digest
-        record = _record(row)
+            self._verify(self._dummy(), key)
+            raise AuthenticationError(INVALID_KEY)
+        if not self._verify(row["secret_hash"], key):
+            raise AuthenticationError(INVALID_KEY)
+        mac = self._mac(key)
+        with self._lock:
+            self._verified[mac] = (key_id, time.monotonic())
+            self._verified.move_to_end(mac)
+            while len(self._verified) > _CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return self._admit(_record(row), mac)
+
+    def _admit(self, record: KeyRecord, mac: bytes) -> KeyRecord:
         if record.revoked_at is not None:
+            with self._lock:
+                self._verified.pop(mac, None)
             raise AuthenticationError(
-                f"the API key {key_id} was revoked at {record.revoked_at}. {_CREATE_HINT}"
+                f"the API key {record.id} was revoked at {record.revoked_at}. {_CREATE_HINT}"
             )
         return record
+
+    def _mac(self, key: str) -> bytes:
+        return hmac.new(self._mac_key, key.encode("utf-8"), hashlib.sha256).digest()
+
+    def _dummy(self) -> str:
+        """A hash with the real settings, of a key nobody holds (made once, on first need)."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(32))
+        return self._dummy_hash
 
     def _verify(self, hashed: str, key: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError
 
+        with self._lock:
+            self.verifications += 1
         try:
             return bool(self._hasher.verify(hashed, key))
         except (VerificationError, InvalidHashError):

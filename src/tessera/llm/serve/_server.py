@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -44,10 +45,38 @@ def check_host(host: str, *, allow_public: bool = False) -> str:
     return host
 
 
+class _RedactKeys(logging.Filter):
+    """Replace the secret of anything shaped like a key in a log record's message and args.
+
+    On uvicorn's loggers, so that its access log never holds a key, whatever URL a client
+    sent (the service refuses keys in URLs, but the access log line is written anyway).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tessera.llm.serve._keys import redact_keys
+
+        if isinstance(record.msg, str):
+            record.msg = redact_keys(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_keys(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+#: The loggers whose records may quote a request's URL.
+_URL_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+def _redact_uvicorn_logs() -> None:
+    for name in _URL_LOGGERS:
+        named = logging.getLogger(name)
+        if not any(isinstance(f, _RedactKeys) for f in named.filters):
+            named.addFilter(_RedactKeys())
+
+
 def _config(app: Any, host: str, port: int, log_level: str, own_logging: bool) -> Any:
     import uvicorn
 
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -60,6 +89,8 @@ def _config(app: Any, host: str, port: int, log_level: str, own_logging: bool) -
         lifespan="off",
         server_header=False,
     )
+    _redact_uvicorn_logs()  # after Config, which may configure logging
+    return config
 
 
 def serve(
