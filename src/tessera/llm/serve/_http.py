@@ -180,11 +180,11 @@ def require(scope: str) -> Any:
             raise ApiError(401, "no API key was sent", headers={"WWW-Authenticate": "Bearer"})
         if not record.allows(scope):
             held = ", ".join(record.scopes)
+            needs = repr(scope) if scope == "admin" else f"{scope!r} (or 'admin')"
             raise ApiError(
                 403,
                 f"key {record.id} ({record.name!r}) has scopes [{held}]; this request needs "
-                f"{scope!r} (or 'admin'). Create a key with `tessera keys create NAME "
-                f"--scopes {scope}`.",
+                f"{needs}. Create a key with `tessera keys create NAME --scopes {scope}`.",
             )
         return record
 
