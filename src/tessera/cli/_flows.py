@@ -36,8 +36,18 @@ AllowCode = Annotated[
     list[str] | None,
     typer.Option(
         "--allow-code",
-        help="Allow Code nodes to call this 'package.module:function' (or pattern such as "
-        "'mypkg.steps:*'); repeatable. The shipped examples' functions are always allowed.",
+        help="Allow Code nodes to call this 'package.module:function', or with "
+        "'package.module:*' the public functions defined in that module (not the names it "
+        "imports); repeatable. The shipped examples' functions are always allowed.",
+        show_default=False,
+    ),
+]
+RetrievalRoot = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--retrieval-root",
+        help="A folder Retrieval nodes may read inside of (repeatable); the shipped "
+        "examples' knowledge folders are always allowed, nothing else by default.",
         show_default=False,
     ),
 ]
@@ -118,12 +128,19 @@ def _print(text: str) -> None:
 
 @flows_app.command("validate")
 @edge
-def validate(flow: FlowArg, allow_code: AllowCode = None, db: Db = None) -> None:
+def validate(
+    flow: FlowArg,
+    allow_code: AllowCode = None,
+    retrieval_root: RetrievalRoot = None,
+    db: Db = None,
+) -> None:
     """Check FLOW against every rule; print each problem (exit 1 when there is any)."""
     from tessera.llm.flows import load_flow, validate_flow
 
     source, _ = _resolve(flow, db)
-    problems = validate_flow(source, allowed_code=_allowed(allow_code))
+    problems = validate_flow(
+        source, allowed_code=_allowed(allow_code), retrieval_roots=retrieval_root or ()
+    )
     if problems:
         for problem in problems:
             err_console.print(f"[red]-[/] {escape(str(problem))}", highlight=False)
@@ -144,6 +161,7 @@ def run(
         bool, typer.Option("--stream", help="Print each event as it happens.")
     ] = False,
     allow_code: AllowCode = None,
+    retrieval_root: RetrievalRoot = None,
     trace: Annotated[
         bool, typer.Option("--trace/--no-trace", help="Store the run as a trace.")
     ] = True,
@@ -160,6 +178,7 @@ def run(
         source,
         _json_input(input),
         allowed_code=_allowed(allow_code),
+        retrieval_roots=retrieval_root or (),
         trace=trace,
         db=db,
         flow_version=version,
@@ -211,6 +230,7 @@ def batch(
         float, typer.Option("--tolerance", help="Absolute tolerance of 'numeric'.")
     ] = 1e-6,
     allow_code: AllowCode = None,
+    retrieval_root: RetrievalRoot = None,
     db: Db = None,
 ) -> None:
     """Run FLOW on every record of DATA, score each output, print the metrics."""
@@ -228,6 +248,7 @@ def batch(
             expected_field=expected_field,
             tolerance=tolerance,
             allowed_code=_allowed(allow_code),
+            retrieval_roots=retrieval_root or (),
             out=out,
             db=db,
             flow_version=version,

@@ -6,6 +6,7 @@ commands so that ``tessera --help`` stays light.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -52,8 +53,18 @@ def serve(
         list[str] | None,
         typer.Option(
             "--allow-code",
-            help="A function flows' Code nodes may call, 'package.module:function' or "
-            "'package.module:*' (repeat for several; none by default).",
+            help="A function flows' Code nodes may call, 'package.module:function', or "
+            "'package.module:*' for the public functions defined in that module (not the "
+            "names it imports); repeat for several; none by default.",
+            show_default=False,
+        ),
+    ] = None,
+    retrieval_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--retrieval-root",
+            help="A folder flows' Retrieval nodes may read inside of (repeat for several; "
+            "only the shipped knowledge folders by default).",
             show_default=False,
         ),
     ] = None,
@@ -86,6 +97,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         rate_limit=RateLimit(rate, burst=burst),
         allowed_code=tuple(allow_code or ()),
+        retrieval_roots=tuple(retrieval_root or ()),
         guardrail=guardrail,
     )
     if not is_loopback(host):

@@ -78,6 +78,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate_limit: RateLimit | None = None,
     allowed_code: Sequence[str] = (),
+    retrieval_roots: Sequence[str | Path] = (),
     guardrail: str | None = None,
 ) -> FastAPI:
     """The tessera HTTP service as a FastAPI application (run it with uvicorn).
@@ -96,8 +97,14 @@ def create_app(
     rate_limit : RateLimit or None, default=None
         Per-key token bucket; None for ``RateLimit()`` (10 per second, bursts of 40).
     allowed_code : sequence of str, default=()
-        ``"package.module:function"`` references (or ``"package.module:*"``) that flows'
-        Code nodes may call; none by default.
+        What flows' Code nodes may call: ``"package.module:function"`` (that function) or
+        ``"package.module:*"`` (the public functions defined in that module, not the names
+        it imports, its classes or its ``_private`` helpers); none by default. Validating,
+        saving and running a flow all check it.
+    retrieval_roots : sequence of str or Path, default=()
+        Folders flows' Retrieval nodes may read inside of, besides the knowledge folders
+        shipped with tessera; a flow naming another folder is refused at validate, save
+        and run (422).
     guardrail : str or None, default=None
         A stored guardrail (``NAME``, ``NAME@3``, ``NAME@label``) applied to every chat
         completion, whatever the key's scopes; a request may not name another. It must
@@ -123,6 +130,7 @@ def create_app(
         models=served,
         db_path=path,
         allowed_code=_check_code(allowed_code),
+        retrieval_roots=_check_roots(retrieval_roots),
         guardrail=_check_guardrail(guardrail, path),
     )
     app = FastAPI(
@@ -170,17 +178,15 @@ def _check_guardrail(guardrail: str | None, db_path: str | None) -> str | None:
 
 
 def _check_code(allowed_code: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(allowed_code, str):
-        allowed_code = (allowed_code,)
-    allowed = tuple(allowed_code)
-    if not all(isinstance(a, str) and ":" in a for a in allowed):
-        raise bad_value(
-            "allowed_code",
-            allowed_code,
-            "each entry is 'package.module:function' or 'package.module:*'",
-            "Pass e.g. ('tessera.llm.flows.examples:normalise_ticket',).",
-        )
-    return allowed
+    from tessera.llm.flows._policy import check_allowed_code
+
+    return check_allowed_code(allowed_code)
+
+
+def _check_roots(retrieval_roots: Sequence[str | Path]) -> tuple[Path, ...]:
+    from tessera.llm.flows._policy import check_retrieval_roots
+
+    return check_retrieval_roots(retrieval_roots)
 
 
 def _check_models(models: Sequence[str]) -> tuple[str, ...]:

@@ -1,9 +1,12 @@
 """``/v1/flows``: validate, save, version, invoke (events streamed by SSE) and trace flows.
 
 Flows run in the service's process with its policy: Code nodes may call only the
-functions the server was started with (``allowed_code``), and Prompt and Model nodes only
-the models it serves. A flow can read and write local folders (Retrieval, Storage nodes),
-so storing one (``flows:write``) is trusted work; invoking an unsaved, inline document
+functions the server was started with (``allowed_code``), Retrieval nodes read only inside
+its ``retrieval_roots``, and Prompt and Model nodes use only the models it serves. The
+policy is checked the same way when a flow is validated, saved (``POST /v1/flows/save``,
+and a draft committed as a version) and run: a flow that breaks it is a 422 listing every
+problem, and nothing is stored. A flow can still write local folders (Storage nodes), so
+storing one (``flows:write``) is trusted work; invoking an unsaved, inline document
 therefore needs ``flows:write`` as well as ``flows:invoke``.
 """
 
@@ -39,9 +42,26 @@ __all__ = ["InlineInvokeBody", "InvokeBody", "SaveBody", "ValidateBody", "router
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
 
 
+_POLICY_REGISTRY = "flows:policy"
+
+
 def open_flows(state: ServiceState) -> Any:
-    """The service's :class:`~tessera.llm.flows.FlowRegistry`."""
-    return state.registry("flows")
+    """The service's :class:`~tessera.llm.flows.FlowRegistry`, holding the service's policy.
+
+    Its saves and commits refuse a flow whose Code nodes or Retrieval folders the server
+    would refuse to run (the routes of the versioned store use it too).
+    """
+    found = state.extras.get(_POLICY_REGISTRY)
+    if found is None:
+        from tessera.llm.flows import FlowRegistry
+
+        registry = FlowRegistry(
+            state.db_path,
+            allowed_code=state.allowed_code,
+            retrieval_roots=state.retrieval_roots,
+        )
+        found = state.extras.setdefault(_POLICY_REGISTRY, registry)
+    return found
 
 
 class ValidateBody(BaseModel):
@@ -94,6 +114,7 @@ def _backend_factory(state: ServiceState) -> Any:
 def _run_options(state: ServiceState, version: int | None) -> dict[str, Any]:
     return {
         "allowed_code": state.allowed_code,
+        "retrieval_roots": state.retrieval_roots,
         "registry": open_prompts(state),
         "backend_factory": _backend_factory(state),
         "db": state.db_path,
@@ -103,19 +124,25 @@ def _run_options(state: ServiceState, version: int | None) -> dict[str, Any]:
 
 @router.post("/validate", summary="Every problem of a flow, each with node and field")
 async def validate(body: ValidateBody, request: Request, _key: FlowsReadKey) -> dict[str, Any]:
-    """Scope ``flows:read``. Checked against this server's Code allow-list."""
+    """Scope ``flows:read``. Checked against this server's Code allow-list and retrieval
+    roots, as saving and running check it."""
     from tessera.llm.flows import validate_flow
 
     state = service(request)
     problems = await run_in_threadpool(
-        validate_flow, body.document, allowed_code=state.allowed_code
+        validate_flow,
+        body.document,
+        allowed_code=state.allowed_code,
+        retrieval_roots=state.retrieval_roots,
     )
     return {"valid": not problems, "problems": [asdict(p) for p in problems]}
 
 
 @router.post("/save", status_code=201, summary="Validate and store as the next version")
 async def save(body: SaveBody, request: Request, _key: FlowsWriteKey) -> dict[str, Any]:
-    """Scope ``flows:write``. Saving a document equal to the latest version returns it."""
+    """Scope ``flows:write``. Validated as ``/v1/flows/validate`` validates (the server's
+    Code allow-list and retrieval roots included): a 422 lists every problem and nothing is
+    stored. Saving a document equal to the latest version returns it."""
     registry = open_flows(service(request))
     version = await run_in_threadpool(
         registry.save, body.document, message=body.message, label=body.label, tags=body.tags

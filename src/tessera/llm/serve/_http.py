@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request, Security
@@ -127,6 +128,9 @@ class ServiceState:
         The database the registries use (None: ``$TESSERA_HOME/tessera.db``).
     allowed_code : tuple of str
         Code-node functions flows may call (see :func:`tessera.llm.flows.code_allowed`).
+    retrieval_roots : tuple of pathlib.Path
+        Resolved folders flows' Retrieval nodes may read inside of (the shipped knowledge
+        folders and the operator's ``--retrieval-root`` folders).
     guardrail : str or None
         A stored guardrail (``NAME@label``) the operator applies to every chat completion.
     extras : dict
@@ -139,6 +143,7 @@ class ServiceState:
     models: tuple[str, ...]
     db_path: str | None
     allowed_code: tuple[str, ...] = ()
+    retrieval_roots: tuple[Path, ...] = ()
     guardrail: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     _model_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
