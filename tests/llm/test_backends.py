@@ -57,11 +57,39 @@ def test_stop_cutter_matches_cutting_the_whole_text(
         ({"stop": [""]}, "stop"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"seed": "x"}, "seed"),
+        ({"seed": 2**63}, "seed"),
+        ({"seed": -1}, "seed"),
+        ({"temperature": 2.01}, "temperature"),
+        ({"temperature": 10**400}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"top_p": float("inf")}, "top_p"),
+        ({"top_k": True}, "top_k"),
     ],
 )
 def test_bad_params_name_the_argument(kwargs: dict[str, Any], name: str) -> None:
-    with pytest.raises(InvalidInputError, match=rf"^{name}="):
+    with pytest.raises(InvalidInputError, match=rf"^{name}=") as refused:
         GenerationParams(**kwargs)
+    if name in ("temperature", "top_p", "top_k", "seed"):
+        # The one sampling contract: medusa's Sampling refuses it with the same message.
+        pytest.importorskip("torch")
+        from tessera.llm.medusa import Sampling
+
+        with pytest.raises(InvalidInputError) as sampling:
+            Sampling(**kwargs)
+        assert str(sampling.value) == str(refused.value)
+
+
+def test_the_contracts_edges_are_accepted_and_normalised() -> None:
+    import numpy as np
+
+    params = GenerationParams(
+        max_tokens=np.int64(1), temperature=2, top_p=np.float32(1), top_k=1, seed=2**63 - 1
+    )
+    assert (params.max_tokens, params.temperature, params.top_p, params.top_k) == (1, 2.0, 1.0, 1)
+    assert params.seed == 2**63 - 1 and type(params.temperature) is float
+    # Below 1e-5 a temperature is greedy decoding (dividing logits by it overflows).
+    assert GenerationParams(temperature=1e-300).temperature == 0.0
+    assert GenerationParams(temperature=1e-5).temperature == 1e-5
 
 
 def test_params_from_mapping() -> None:

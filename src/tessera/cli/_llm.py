@@ -141,11 +141,23 @@ def generate(
     stream: Annotated[bool, typer.Option("--stream", help="Print the text as it comes.")] = False,
     max_new_tokens: MaxNewTokens = 256,
     temperature: Annotated[
-        float, typer.Option(help="0 is greedy (Medusa output identical to plain greedy).")
+        float,
+        typer.Option(help="In [0, 2]; 0 is greedy (Medusa output identical to plain greedy)."),
     ] = 0.0,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")] = 1.0,
+    top_p: Annotated[
+        float, typer.Option("--top-p", help="Nucleus sampling threshold, in (0, 1].")
+    ] = 1.0,
+    top_k: Annotated[
+        int | None,
+        typer.Option(
+            "--top-k", help="Sample only among the K most likely tokens.", show_default=False
+        ),
+    ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed for sampling (temperature > 0).", show_default=False)
+        int | None,
+        typer.Option(
+            help="Seed for sampling (temperature > 0), in [0, 2**63-1].", show_default=False
+        ),
     ] = None,
     stats: Annotated[
         bool, typer.Option("--stats", help="Print tokens/s and tokens/step on stderr.")
@@ -154,11 +166,17 @@ def generate(
     datastore: UseDatastore = True,
 ) -> None:
     """Answer PROMPT with a local model (the embedded SmolLM2-135M-Instruct by default)."""
+    from tessera.llm._sampling import check_max_tokens, check_sampling
+
+    # The library's own checks, before the model loads: the same messages as the API's.
+    check_max_tokens(max_new_tokens, name="max_new_tokens")
+    check_sampling(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
     runtime = _load(model, heads, lookup_tokens, datastore)
     options = dict(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         top_p=top_p,
+        top_k=top_k,
         medusa=medusa,
         seed=seed,
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from tessera._validation import bad_value, check_bool, check_positive_int
 from tessera.llm._model import DEFAULT_MODEL, LoadedModel, load_model
+from tessera.llm._sampling import check_max_tokens
 from tessera.llm._torch import require, set_threads
 
 __all__ = ["Generation", "Runtime", "default_heads_folder", "default_tree_nodes", "load"]
@@ -230,24 +231,10 @@ class Runtime:
         """The token ids of each decoding step (the engine under :meth:`generate`)."""
         from tessera.llm.medusa._decode import Sampling, medusa_generate, plain_generate
 
-        max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
+        max_new_tokens = check_max_tokens(max_new_tokens, name="max_new_tokens")
         use_medusa = check_bool("medusa", medusa) and self.heads is not None
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-            raise bad_value("temperature", temperature, "it must be a number", "Pass 0.7.")
-        if not 0.0 <= float(temperature) <= 100.0:
-            raise bad_value(
-                "temperature",
-                temperature,
-                "it must lie in [0, 100] (0 means greedy)",
-                "Pass temperature=0 for greedy or about 0.7 for sampling.",
-            )
-        if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
-            raise bad_value("top_p", top_p, "it must lie in (0, 1]", "Pass top_p=0.9 or 1.0.")
-        if top_k is not None:
-            top_k = check_positive_int("top_k", top_k)
-        sampling = Sampling(
-            temperature=float(temperature), top_p=float(top_p), top_k=top_k, seed=seed
-        )
+        # Sampling checks the rest against the contract shared with the HTTP service and CLI.
+        sampling = Sampling(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
         ids = self.encode(prompt)
         self._check_lengths(len(ids), max_new_tokens)
         if use_medusa:
@@ -287,26 +274,30 @@ class Runtime:
     ) -> Generation | Iterator[str]:
         """Generate a reply to ``prompt``.
 
+        The sampling parameters follow one contract (:mod:`tessera.llm._sampling`), the
+        same as :class:`~tessera.llm.backends.GenerationParams`'s and the HTTP service's.
+
         Parameters
         ----------
         prompt : str or list of dict
             A user message, or chat messages ``[{"role": ..., "content": ...}, ...]``; the
             model's chat template is applied.
         max_new_tokens : int, default=256
-            Upper bound on generated tokens; generation also stops at EOS.
+            Upper bound on generated tokens (>= 1); generation also stops at EOS.
         temperature : float, default=0.0
-            0 is greedy decoding; with Medusa, greedy output is identical to plain greedy.
-            Above 0, tokens are sampled (Medusa then uses typical acceptance).
+            In [0, 2]. 0 is greedy decoding; with Medusa, greedy output is identical to
+            plain greedy. Above 0, tokens are sampled (Medusa then uses typical acceptance).
         top_p : float, default=1.0
-            Nucleus sampling threshold (only with temperature > 0).
+            Nucleus sampling threshold in (0, 1] (only with temperature > 0).
         top_k : int, optional
-            Sample only among the ``top_k`` most likely tokens (only with temperature > 0).
+            Sample only among the ``top_k`` (>= 1) most likely tokens (only with
+            temperature > 0).
         medusa : bool, default=True
             Use the Medusa heads when the model has them.
         stream : bool, default=False
             Return an iterator of text pieces instead of a :class:`Generation`.
         seed : int, optional
-            Seed for sampling.
+            Seed for sampling, in [0, 2**63 - 1].
 
         Returns
         -------

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tessera._validation import bad_value
+from tessera.llm._sampling import check_max_tokens, check_sampling, check_stop
 
 __all__ = [
     "Backend",
@@ -27,21 +27,29 @@ ROLES = ("system", "user", "assistant")
 class GenerationParams:
     """Inference parameters of one request, the same for every backend.
 
+    The values are checked by :mod:`tessera.llm._sampling`, the one contract that the
+    runtime, the HTTP service and the CLI share (OpenAI's ranges).
+
     Parameters
     ----------
     max_tokens : int, default=256
-        Upper bound on generated tokens.
+        Upper bound on generated tokens, >= 1.
     temperature : float, default=0.0
-        0 is greedy decoding; above 0 tokens are sampled.
+        In [0, 2]: 0 is greedy decoding; above 0 tokens are sampled.
     top_p : float, default=1.0
         Nucleus sampling threshold, in (0, 1].
     top_k : int or None, default=None
-        Sample only among the ``top_k`` most likely tokens.
+        Sample only among the ``top_k`` (>= 1) most likely tokens.
     stop : tuple of str, default=()
         Generation ends before the first occurrence of any of these strings (at most 4,
         none empty, as in the OpenAI API).
     seed : int or None, default=None
-        Seed for sampling.
+        Seed for sampling, in [0, 2**63 - 1].
+
+    Raises
+    ------
+    tessera.errors.InvalidInputError
+        Naming the first parameter that breaks its rule.
     """
 
     max_tokens: int = 256
@@ -52,39 +60,16 @@ class GenerationParams:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int):
-            raise bad_value("max_tokens", self.max_tokens, "it must be an int", "Pass 256.")
-        if self.max_tokens < 1:
-            raise bad_value("max_tokens", self.max_tokens, "it must be >= 1", "Pass 256.")
-        temperature = self.temperature
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-            raise bad_value("temperature", temperature, "it must be a number", "Pass 0.7.")
-        if not (math.isfinite(temperature) and 0.0 <= temperature <= 2.0):
-            raise bad_value(
-                "temperature", temperature, "it must lie in [0, 2]", "Pass 0 (greedy) or 0.7."
-            )
-        top_p = self.top_p
-        if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
-            raise bad_value("top_p", top_p, "it must lie in (0, 1]", "Pass top_p=0.9 or 1.0.")
-        if self.top_k is not None and (
-            isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1
-        ):
-            raise bad_value("top_k", self.top_k, "it must be an int >= 1 or None", "Pass 40.")
-        stop = self.stop
-        if isinstance(stop, str):
-            object.__setattr__(self, "stop", (stop,))
-            stop = (stop,)
-        if not isinstance(stop, Sequence) or not all(isinstance(s, str) and s for s in stop):
-            raise bad_value(
-                "stop", stop, "it must be a list of non-empty strings", 'Pass ["\\n\\n"].'
-            )
-        if len(stop) > 4:
-            raise bad_value("stop", stop, "at most 4 stop sequences", "Keep the 4 you need.")
-        object.__setattr__(self, "stop", tuple(stop))
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, int)
-        ):
-            raise bad_value("seed", self.seed, "it must be an int or None", "Pass seed=0.")
+        set_field = object.__setattr__  # frozen: normalise the checked values in place
+        set_field(self, "max_tokens", check_max_tokens(self.max_tokens))
+        temperature, top_p, top_k, seed = check_sampling(
+            temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, seed=self.seed
+        )
+        set_field(self, "temperature", temperature)
+        set_field(self, "top_p", top_p)
+        set_field(self, "top_k", top_k)
+        set_field(self, "seed", seed)
+        set_field(self, "stop", check_stop(self.stop))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> GenerationParams:
@@ -238,9 +223,13 @@ class Backend(ABC):
     ----------
     model_id : str
         The id it was obtained with (``get_backend(model_id)``).
+    max_concurrency : int
+        How many requests the backend serves at once; callers that admit requests (the
+        HTTP service) queue the others in arrival order.
     """
 
     model_id: str
+    max_concurrency: int = 1
 
     @abstractmethod
     def chat(self, messages: Sequence[Mapping[str, str]], params: GenerationParams) -> ChatResult:

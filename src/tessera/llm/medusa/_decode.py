@@ -18,6 +18,7 @@ import numpy as np
 
 from tessera._validation import bad_value, check_positive_int
 from tessera.llm._invariant import INVARIANT_MAX_QUERIES, is_batch_invariant
+from tessera.llm._sampling import check_sampling
 from tessera.llm._torch import require
 from tessera.llm.medusa._datastore import Datastore
 from tessera.llm.medusa._heads import MedusaHeads
@@ -35,18 +36,28 @@ class Sampling:
     Parameters
     ----------
     temperature : float, default=0.0
-        0 means greedy (argmax); above 0, softmax(logits / temperature) is sampled.
+        In [0, 2]. 0 means greedy (argmax); above 0, softmax(logits / temperature) is
+        sampled.
     top_p : float, default=1.0
-        Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p.
+        In (0, 1]. Nucleus sampling: keep the smallest set of tokens whose probability
+        reaches top_p.
     top_k : int or None, default=None
-        Sample only among the ``top_k`` most likely tokens (applied before ``top_p``).
+        Sample only among the ``top_k`` (>= 1) most likely tokens (applied before
+        ``top_p``).
     seed : int or None, default=None
-        Seeds the sampler, for reproducible samples.
+        Seeds the sampler, for reproducible samples; in [0, 2**63 - 1].
     posterior_threshold : float, default=0.09
-        Typical acceptance's epsilon: a candidate x is accepted when
+        Typical acceptance's epsilon, in (0, 1]: a candidate x is accepted when
         p(x) > min(epsilon, delta * exp(-H(p))).
     posterior_alpha : float, default=0.3
-        Typical acceptance's delta (the paper's defaults: epsilon 0.09, delta 0.3).
+        Typical acceptance's delta, in (0, 1] (the paper's defaults: epsilon 0.09,
+        delta 0.3).
+
+    Raises
+    ------
+    tessera.errors.InvalidInputError
+        Naming the first parameter out of range: the first four follow the contract of
+        :mod:`tessera.llm._sampling`, the same as the HTTP service's and the CLI's.
     """
 
     temperature: float = 0.0
@@ -56,8 +67,21 @@ class Sampling:
     posterior_threshold: float = 0.09
     posterior_alpha: float = 0.3
 
+    def __post_init__(self) -> None:
+        checked = check_sampling(
+            temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, seed=self.seed
+        )
+        for name, value in zip(("temperature", "top_p", "top_k", "seed"), checked, strict=True):
+            object.__setattr__(self, name, value)  # frozen: store the normalised values
+        for name in ("posterior_threshold", "posterior_alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise bad_value(name, value, "it must be a number in (0, 1]", "Keep the default.")
+            object.__setattr__(self, name, float(value))
+
     @property
     def greedy(self) -> bool:
+        """Whether the next token is the argmax (temperature 0)."""
         return self.temperature == 0.0
 
 
@@ -147,6 +171,7 @@ def _choose(logits: Any, sampling: Sampling, generator: Any) -> int:
     if sampling.top_p < 1.0:
         sorted_probs, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < sampling.top_p
+        keep[0] = True  # the nucleus holds the top token even when top_p rounds to 0 in fp32
         sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
         return int(order[torch.multinomial(sorted_probs, 1, generator=generator)])
     return int(torch.multinomial(probs, 1, generator=generator))
