@@ -60,7 +60,7 @@ def get_audit(
     _key: AdminKey,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     key_id: str | None = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
 ) -> list[dict[str, Any]]:
     """Scope ``admin``. Who (key id and name), what (method, path), when, and the status."""
     entries = service(request).audit.entries(limit=limit, key_id=key_id, after_id=after_id)
