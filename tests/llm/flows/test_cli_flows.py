@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from _flowdocs import echo_flow
+from _flowdocs import data, echo_flow
 from tessera.cli import _flows  # noqa: F401  (registers the commands on the app)
 from tessera.cli._app import app
 
@@ -109,15 +109,53 @@ def test_save_versions_label_and_run_by_reference(home: Path) -> None:
 
 def test_batch_prints_metrics_and_writes_the_table(home: Path) -> None:
     flow = write_flow(home, ECHO)
-    data = home / "data.jsonl"
-    data.write_text(
+    dataset = home / "data.jsonl"
+    dataset.write_text(
         '{"input": "a", "expected": "a"}\n{"input": "b", "expected": "c"}\n', encoding="utf-8"
     )
-    code, out, err = invoke("batch", flow, data, "--out", home / "table.csv")
+    code, out, err = invoke("batch", flow, dataset, "--out", home / "table.csv")
     assert code == 0, err
     row = next(line for line in out.splitlines() if line.startswith("│"))
     cells = [cell.strip() for cell in row.strip("│").split("│")]
     assert cells[:5] == ["2", "1", "0.500", "0.500", "0"]
     assert (home / "table.csv").read_text(encoding="utf-8").startswith("index,run_id,input")
-    code, _, err = invoke("batch", flow, data, "--evaluator", "os:system")
+    code, _, err = invoke("batch", flow, dataset, "--evaluator", "os:system")
     assert code == 1 and "allow-list" in err
+
+
+def test_retrieval_reads_only_inside_the_roots_given(home: Path) -> None:
+    kb = home / "kb"
+    kb.mkdir()
+    (kb / "kettle.md").write_text("# Descaling\n\nUse white vinegar.", encoding="utf-8")
+    search = {
+        "name": "search",
+        "nodes": [
+            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
+            {
+                "name": "search",
+                "type": "Retrieval",
+                "configuration": {"folder": "kb"},
+                "inputs": [{"name": "retrievalQuery", "type": "String"}],
+                "outputs": [{"name": "retrievalResults", "type": "Array"}],
+            },
+            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "Array"}]},
+        ],
+        "connections": [
+            data("in", "document", "search", "retrievalQuery"),
+            data("search", "retrievalResults", "out", "document"),
+        ],
+    }
+    flow = write_flow(home, search, "search.yaml")
+    code, _, err = invoke("validate", flow)
+    assert code == 1 and "configuration.folder" in err and "--retrieval-root" in err
+    code, _, err = invoke("run", flow, "--input", '"vinegar"', "--no-trace")
+    assert code == 1 and "outside the folders retrieval may read" in err
+    code, out, _ = invoke("validate", flow, "--retrieval-root", kb)
+    assert code == 0 and "valid" in out
+    code, out, err = invoke("run", flow, "--input", '"vinegar"', "--retrieval-root", home)
+    assert code == 0, err
+    assert json.loads(out)["out"][0]["source"] == "kettle.md"
+    records = home / "records.jsonl"
+    records.write_text('{"input": "vinegar", "expected": "x"}\n', encoding="utf-8")
+    code, _, err = invoke("batch", flow, records, "--retrieval-root", home / "missing")
+    assert code == 1 and "retrieval_roots=" in err

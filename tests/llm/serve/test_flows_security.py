@@ -253,3 +253,32 @@ def test_a_folder_inside_a_root_is_searched(secure: tuple[Live, Path]) -> None:
 
     faq = search_flow("faq", str(faq_folder()))
     assert writer.post("/v1/flows/validate", json={"document": faq}).json()["valid"] is True
+
+
+def test_tessera_serve_takes_retrieval_roots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import tessera.llm.serve
+    from tessera.cli import _serve  # noqa: F401  (registers the commands on the app)
+    from tessera.cli._app import app
+
+    served: list[Any] = []
+    # Capture the application instead of running uvicorn until Ctrl-C.
+    monkeypatch.setattr(
+        tessera.llm.serve, "serve", lambda application, **_: served.append(application)
+    )
+    db = str(tmp_path / "tessera.db")
+    runner = CliRunner()
+    args = ["serve", "--db", db, "--allow-code", f"{STEPS}:*"]
+    result = runner.invoke(app, [*args, "--retrieval-root", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    state = served[0].state.tessera
+    assert state.retrieval_roots[-1] == tmp_path.resolve()
+    assert state.allowed_code == (f"{STEPS}:*",)
+    missing = runner.invoke(app, [*args, "--retrieval-root", str(tmp_path / "missing")])
+    assert missing.exit_code == 1 and "retrieval_roots=" in missing.stderr
+    bare = runner.invoke(app, ["serve", "--db", db, "--allow-code", "*"])
+    assert bare.exit_code == 1 and "allowed_code='*' is invalid" in bare.stderr
+    assert len(served) == 1
