@@ -488,6 +488,39 @@ def test_threads_committing_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     assert sorted(int(v.message) for v in shared.versions("hot")) == list(range(40))
 
 
+def test_threads_editing_with_revisions_lose_nothing(tmp_path: Path) -> None:
+    """Two editors (threads, each with its own store object) write their own text on the
+    revision they read and commit that revision, redoing a round on ConflictError: every
+    acknowledged commit is a version with exactly its text, and no other version exists."""
+    setup = VersionedStore("prompt", db=tmp_path / "shared.db")
+    setup.create("hot", {"text": "seed"})
+
+    def edit(editor: str) -> list[tuple[int, str]]:
+        store = VersionedStore("prompt", db=tmp_path / "shared.db")
+        acknowledged = []
+        for round_ in range(40):
+            mine = f"{editor} {round_}"
+            for _attempt in range(1000):
+                try:
+                    read = store.draft("hot").revision
+                    written = store.update_draft("hot", {"text": mine}, base_revision=read)
+                    version = store.commit("hot", mine, base_revision=written.revision)
+                except ConflictError:
+                    continue
+                assert version.body == {"text": mine}
+                acknowledged.append((version.number, mine))
+                break
+            else:
+                raise AssertionError(f"{editor}: round {round_} never landed")
+        return acknowledged
+
+    with ThreadPoolExecutor(2) as pool:
+        results = [pair for found in pool.map(edit, ["ann", "bob"]) for pair in found]
+    stored = setup.versions("hot")
+    assert sorted((v.number, v.body["text"]) for v in stored) == sorted(results)
+    assert len(stored) == 80 and all(v.body["text"] == v.message for v in stored)
+
+
 # -- a model-based check: the store behaves like a plain dict model --------------------
 
 
