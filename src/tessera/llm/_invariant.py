@@ -58,6 +58,13 @@ def _invariant_attention(
     **kwargs: Any,
 ) -> tuple[Any, None]:
     """transformers attention interface: ``(batch, heads, q, d)`` in, ``(batch, q, heads, d)``."""
+    packed = kwargs.pop("tessera_packed", None)
+    if packed is not None:  # several generations' tokens in one pass (tessera.llm._batching)
+        from tessera.llm._batching import packed_attention
+
+        return packed_attention(
+            _invariant_attention, module, query, key, value, packed, scaling, dropout, kwargs
+        )
     torch = _torch_module()
     batch, heads, q_len, dim = query.shape
     kv_heads, kv_len = key.shape[1], key.shape[2]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from tessera._validation import check_positive_int
 from tessera.llm.backends._base import (
     Backend,
     ChatResult,
@@ -22,8 +24,12 @@ __all__ = ["LocalBackend"]
 class LocalBackend(Backend):
     """Generate with a model loaded in this process (Medusa heads used when present).
 
-    The model loads on first use, once per backend. Calls are serialised by a lock: a
-    model holds one KV cache per generation and the CPU is the bottleneck anyway.
+    The model loads on first use, once per backend. Concurrent requests (from several
+    threads) decode together: on a batch-invariant model
+    (:func:`tessera.llm.make_batch_invariant`, the default of :func:`tessera.llm.load`) each
+    generation's forward passes join the others' in shared passes of the model
+    (:class:`~tessera.llm._batching.ForwardBatcher`), and every answer is bit for bit the
+    answer it gets alone. Other models decode one request at a time.
 
     Parameters
     ----------
@@ -32,23 +38,44 @@ class LocalBackend(Backend):
     model : str or None
         What :func:`tessera.llm.load` gets: None for the embedded default model, a model
         folder or a ``.gguf`` file.
+    max_batch : int, default=8
+        How many requests may decode at once (:attr:`max_concurrency`); callers that
+        admit requests (the HTTP service) queue the rest in arrival order.
     """
 
-    def __init__(self, model_id: str, model: str | None) -> None:
+    def __init__(self, model_id: str, model: str | None, *, max_batch: int = 8) -> None:
         self.model_id = model_id
         self.model = model
+        self.max_concurrency = check_positive_int("max_batch", max_batch)
         self._runtime: Any = None
-        self._lock = threading.RLock()
+        self._batcher: Any = None
+        self._load_lock = threading.Lock()
+        self._serial = threading.RLock()
 
     @property
     def runtime(self) -> Any:
         """The loaded :class:`tessera.llm.Runtime` (loads it on first access)."""
-        with self._lock:
+        with self._load_lock:
             if self._runtime is None:
                 from tessera.llm import load
+                from tessera.llm._batching import ForwardBatcher
+                from tessera.llm._invariant import is_batch_invariant
 
-                self._runtime = load(self.model)
+                runtime = load(self.model)
+                if is_batch_invariant(runtime.model):
+                    self._batcher = ForwardBatcher(runtime.model)
+                self._runtime = runtime
             return self._runtime
+
+    @contextmanager
+    def _decoding(self) -> Iterator[None]:
+        """Decode in this thread beside the other requests (or alone, in turn)."""
+        if self._batcher is not None:
+            with self._batcher.session():
+                yield
+        else:
+            with self._serial:
+                yield
 
     def _steps(
         self, messages: list[dict[str, str]], params: GenerationParams, counts: dict[str, int]
@@ -74,13 +101,14 @@ class LocalBackend(Backend):
                 yield step
 
         cutter = StopCutter(params.stop)
-        for piece in runtime.text_pieces(counted()):
-            safe = cutter.feed(piece)
-            if safe:
-                yield safe
-            if cutter.stopped:
-                counts["stopped"] = 1
-                return
+        with self._decoding():
+            for piece in runtime.text_pieces(counted()):
+                safe = cutter.feed(piece)
+                if safe:
+                    yield safe
+                if cutter.stopped:
+                    counts["stopped"] = 1
+                    return
         tail = cutter.flush()
         if tail:
             yield tail
@@ -114,9 +142,8 @@ class LocalBackend(Backend):
     def chat(self, messages: Sequence[Mapping[str, str]], params: GenerationParams) -> ChatResult:
         """Answer ``messages`` with the local model; see :class:`Backend`."""
         start = time.perf_counter()
-        with self._lock:
-            pieces, counts = self._generate(messages, params)
-            text = "".join(pieces)
+        pieces, counts = self._generate(messages, params)
+        text = "".join(pieces)
         return self._result(text, counts, params, start)
 
     def stream(self, messages: Sequence[Mapping[str, str]], params: GenerationParams) -> ChatStream:
@@ -124,9 +151,4 @@ class LocalBackend(Backend):
         start = time.perf_counter()
         # Validate now (not at the first next()), so bad input fails where it is passed.
         pieces, counts = self._generate(messages, params)
-
-        def locked() -> Iterator[str]:
-            with self._lock:
-                yield from pieces
-
-        return ChatStream(locked(), lambda text: self._result(text, counts, params, start))
+        return ChatStream(pieces, lambda text: self._result(text, counts, params, start))

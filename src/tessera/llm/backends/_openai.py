@@ -51,6 +51,9 @@ class OpenAIBackend(Backend):
         Seconds to wait for the server (per read).
     """
 
+    #: Requests in flight to the server at once (it queues or batches them itself).
+    max_concurrency = 8
+
     def __init__(
         self,
         model_id: str,

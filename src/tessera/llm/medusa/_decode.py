@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tessera._validation import bad_value, check_positive_int
+from tessera.llm._batching import current_batcher
 from tessera.llm._invariant import INVARIANT_MAX_QUERIES, is_batch_invariant
 from tessera.llm._sampling import check_sampling
 from tessera.llm._torch import require
@@ -139,6 +140,29 @@ def _new_cache(model: Any) -> Any:
     return transformers.DynamicCache(config=model.config)
 
 
+def _pass(
+    model: Any,
+    tokens: Any,
+    cache: Any,
+    positions: Any | None = None,
+    mask: Any | None = None,
+    *,
+    logits: str = "last",
+) -> tuple[Any, Any]:
+    """Hidden states (after the final norm) of ``tokens``, appended to ``cache``, and logits.
+
+    ``logits`` names the rows whose logits are computed: ``"last"`` (a 1-row tensor) or
+    ``"all"``. In a thread decoding under a :class:`~tessera.llm._batching.ForwardBatcher`,
+    the pass runs together with the other generations' passes (same result, bit for bit).
+    """
+    batcher = current_batcher(model)
+    if batcher is not None:
+        return batcher.forward(tokens, cache, positions, mask, logits=logits)
+    hidden = _forward(model, tokens, cache, positions, mask)
+    rows = hidden if logits == "all" else hidden[-1:]
+    return hidden, model.get_output_embeddings()(rows)
+
+
 def _forward(
     model: Any,
     tokens: Any,
@@ -146,7 +170,8 @@ def _forward(
     positions: Any | None = None,
     mask: Any | None = None,
 ) -> Any:
-    """Hidden states (after the final norm) of ``tokens``, appended to ``cache``."""
+    """Hidden states (after the final norm) of ``tokens``, appended to ``cache``: a pass of
+    this generation alone, in this thread."""
     out = _backbone(model)(
         input_ids=tokens.view(1, -1),
         position_ids=None if positions is None else positions.view(1, -1),
@@ -208,22 +233,21 @@ def plain_generate(
     sampling = sampling or Sampling()
     stats = stats if stats is not None else DecodeStats()
     generator = _generator(sampling)
-    lm_head = model.get_output_embeddings()
     eos = set(eos_token_ids)
     cache = _new_cache(model)
     stats.prompt_tokens = len(prompt_ids)
     with torch.inference_mode():
-        hidden = _forward(model, torch.tensor(list(prompt_ids)), cache)
-        logits = lm_head(hidden[-1])
+        _, logits = _pass(model, torch.tensor(list(prompt_ids)), cache)
+        logits = logits[0]
         for _ in range(max_new_tokens):
             token = _choose(logits, sampling, generator)
             stats.tokens += 1
             yield [token]
             if token in eos or stats.tokens >= max_new_tokens:
                 return
-            hidden = _forward(model, torch.tensor([token]), cache)
+            _, logits = _pass(model, torch.tensor([token]), cache)
             stats.steps += 1
-            logits = lm_head(hidden[-1])
+            logits = logits[0]
 
 
 class _TreeState:
@@ -503,24 +527,28 @@ def medusa_generate(
 
     stats.prompt_tokens = len(prompt_ids)
     lookup = _Lookup(prompt_ids, lookup_ngram) if lookup_tokens else None
+    batcher = current_batcher(model)
     with torch.inference_mode():
-        hidden = _forward(model, torch.tensor(list(prompt_ids)), cache)
-        base_logits = lm_head(hidden[-1])
+        hidden, base_logits = _pass(model, torch.tensor(list(prompt_ids)), cache)
+        base_logits = base_logits[0]
         last_hidden = hidden[-1]
         while True:
             root = _choose(base_logits, sampling, generator)
             last_step = stats.tokens + 1 >= max_new_tokens or root in eos
+            # Decoding beside many others, a greedy step verifies its root alone: the
+            # batch's rows already fill the products, and greedy output is the same.
+            alone = sampling.greedy and batcher is not None and not batcher.drafting
             # never more lookup tokens than the budget can still take after the root
             room = min(lookup_tokens, max_new_tokens - stats.tokens - 1)
             proposal: list[int] = []
             from_store = False
-            if lookup is not None and room > 0:
+            if lookup is not None and room > 0 and not alone:
                 proposal = lookup.propose(root, room, lookup_min_ngram, (lookup_tokens + 1) // 2)
                 if not proposal and datastore is not None:
                     path, n = datastore.match([*lookup.tokens[-datastore.max_ngram :], root])
                     proposal = path[: min(room, n)]
                     from_store = bool(proposal)
-            if last_step or (tree.num_nodes == 1 and not proposal):
+            if last_step or alone or (tree.num_nodes == 1 and not proposal):
                 stats.tokens += 1
                 stats.accepted.append(1)
                 yield [root]
@@ -528,10 +556,10 @@ def medusa_generate(
                     return
                 if lookup is not None:
                     lookup.extend([root])
-                hidden = _forward(model, torch.tensor([root]), cache)
+                hidden, base_logits = _pass(model, torch.tensor([root]), cache)
                 stats.steps += 1
                 last_hidden = hidden[-1]
-                base_logits = lm_head(last_hidden)
+                base_logits = base_logits[0]
                 continue
             if tree.num_nodes > 1:
                 top = propose(last_hidden, root)[: tree.depth]
@@ -543,11 +571,12 @@ def medusa_generate(
             if proposal:
                 step, tree_tokens, first_lookup = state.with_chain(tree_tokens, proposal)
             prefix = cache.get_seq_length()
-            hidden = _forward(model, tree_tokens, cache, prefix + step.depths, step.mask(prefix))
-            stats.steps += 1
             # Logits at every node: internal ones verify their children, and the last
             # accepted one (often a leaf) gives the next step's root.
-            rows = lm_head(hidden)
+            hidden, rows = _pass(
+                model, tree_tokens, cache, prefix + step.depths, step.mask(prefix), logits="all"
+            )
+            stats.steps += 1
             chain = _accept_path(tree_tokens.numpy(), step, rows, sampling)
             tokens = [int(tree_tokens[c]) for c in chain]
             remaining = max_new_tokens - stats.tokens

@@ -1,0 +1,320 @@
+"""Batched decoding: the forward passes of concurrent generations run together.
+
+Each generation keeps its own decoding loop (plain or Medusa, in its own thread) and its
+own K/V cache. When the loop asks for a forward pass inside :meth:`ForwardBatcher.session`,
+the pass is handed to the batcher's engine thread, which waits (briefly) until every
+active generation has asked for its next pass and then runs them all as **one** pass of
+the model: the tokens of every generation are packed into one sequence, so each weight
+matrix is read once for all of them. Attention is the only part that mixes tokens, and
+the packed pass runs it per generation, on that generation's own cache and mask.
+
+Because the kernels are batch-invariant (:mod:`tessera.llm._invariant`: a row's product
+does not depend on the other rows, and the attention of a generation sees exactly what it
+sees alone), every generation's logits are bit for bit those it gets decoding alone, and
+so is its output. Neither llama.cpp's server nor vLLM promise that for batched requests.
+
+The packed pass needs a decoder whose layers go through transformers' attention interface
+with the usual ``(hidden, position_embeddings, attention_mask, cache)`` calls (Llama,
+SmolLM, Mistral without sliding windows, Qwen2 without sliding windows); for other models
+the engine runs the queued passes one after another, which still serves concurrent
+requests fairly, one model pass at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tessera.llm._torch import require
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+__all__ = ["ForwardBatcher", "current_batcher", "packed_attention"]
+
+#: Models whose decoder the packed pass is known to reproduce exactly (checked by tests).
+PACKABLE_DECODERS = frozenset({"LlamaModel"})
+
+#: The keyword that carries a packed pass into the attention function.
+PACKED_KWARG = "tessera_packed"
+
+_local = threading.local()
+
+
+def current_batcher(model: Any) -> ForwardBatcher | None:
+    """The batcher this thread decodes under for ``model`` (None: decode alone)."""
+    batcher: ForwardBatcher | None = getattr(_local, "batcher", None)
+    if batcher is not None and batcher.model is model:
+        return batcher
+    return None
+
+
+@dataclass
+class _Pass:
+    """One generation's forward pass, waiting for (then holding) its result."""
+
+    tokens: Tensor
+    cache: Any
+    positions: Tensor | None
+    mask: Tensor | None
+    all_logits: bool
+    done: bool = False
+    hidden: Tensor | None = None
+    logits: Tensor | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Packed:
+    """What the attention layers need to run a packed pass per generation."""
+
+    caches: list[Any]
+    masks: list[Any]
+    sizes: list[int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def packed_attention(
+    attention: Any,
+    module: Any,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    packed: _Packed,
+    scaling: float,
+    dropout: float,
+    kwargs: dict[str, Any],
+) -> tuple[Tensor, None]:
+    """Attention of a packed pass: each generation's queries against its own cache.
+
+    ``query``, ``key`` and ``value`` hold the new tokens of every generation side by side
+    (``(1, heads, tokens, dim)``); each slice is appended to its generation's cache and
+    attended with its own mask by ``attention`` (the single-generation function).
+    """
+    torch = require("torch")
+    outputs = []
+    start = 0
+    for cache, mask, size in zip(packed.caches, packed.masks, packed.sizes, strict=True):
+        stop = start + size
+        keys, values = cache.update(
+            key[:, :, start:stop].contiguous(),
+            value[:, :, start:stop].contiguous(),
+            module.layer_idx,
+        )
+        out, _ = attention(
+            module,
+            query[:, :, start:stop],
+            keys,
+            values,
+            mask,
+            scaling=scaling,
+            dropout=dropout,
+            **kwargs,
+        )
+        outputs.append(out)
+        start = stop
+    return torch.cat(outputs, dim=1), None
+
+
+class ForwardBatcher:
+    """Runs the forward passes of concurrent generations of one model as one pass.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+        A batch-invariant causal LM (:func:`tessera.llm._invariant.make_batch_invariant`).
+    max_wait : float, default=0.005
+        Seconds the engine waits, after the first pass of a round arrives, for the other
+        active generations' passes before it runs the ones it has.
+    draft_limit : int, default=2
+        Greedy Medusa generations draft (verify a tree of candidates) only while at most
+        this many generations are active; beyond, each verifies its next token alone
+        (the same output: greedy Medusa output is plain greedy output), because the other
+        generations' rows already fill the products that drafted rows would ride on.
+    """
+
+    def __init__(self, model: Any, *, max_wait: float = 0.005, draft_limit: int = 2) -> None:
+        self.model = model
+        self.max_wait = max_wait
+        self.draft_limit = draft_limit
+        self._cond = threading.Condition()
+        self._active = 0
+        self._pending: list[_Pass] = []
+        self._closed = False
+        self.rounds = 0
+        self.passes = 0
+        from tessera.llm.medusa._decode import _backbone
+
+        self._backbone = _backbone(model)
+        self._lm_head = model.get_output_embeddings()
+        self.packable = type(self._backbone).__name__ in PACKABLE_DECODERS
+        self._thread = threading.Thread(target=self._run, name="tessera-batcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def active(self) -> int:
+        """Generations currently decoding under this batcher."""
+        return self._active
+
+    @property
+    def drafting(self) -> bool:
+        """Whether greedy generations should draft now (see ``draft_limit``)."""
+        return self._active <= self.draft_limit
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Decode under this batcher in the calling thread for the duration of the block."""
+        previous = getattr(_local, "batcher", None)
+        with self._cond:
+            self._active += 1
+        _local.batcher = self
+        try:
+            yield
+        finally:
+            _local.batcher = previous
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def forward(
+        self,
+        tokens: Tensor,
+        cache: Any,
+        positions: Tensor | None,
+        mask: Tensor | None,
+        *,
+        logits: str = "last",
+    ) -> tuple[Tensor, Tensor]:
+        """Hidden states of ``tokens`` (appended to ``cache``) and the logits of the last
+        row (``logits="last"``) or of every row (``"all"``), computed in the next round."""
+        item = _Pass(tokens.view(-1), cache, positions, mask, logits == "all")
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the batcher is closed")
+            self._pending.append(item)
+            self._cond.notify_all()
+            while not item.done:
+                self._cond.wait()
+        if item.error is not None:
+            raise item.error
+        assert item.hidden is not None and item.logits is not None
+        return item.hidden, item.logits
+
+    def close(self) -> None:
+        """Stop the engine thread (passes still queued fail)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    def _take_round(self) -> list[_Pass] | None:
+        with self._cond:
+            while not self._pending and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                for item in self._pending:
+                    item.error = RuntimeError("the batcher is closed")
+                    item.done = True
+                self._pending = []
+                self._cond.notify_all()
+                return None
+            deadline = time.monotonic() + self.max_wait
+            while len(self._pending) < self._active and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            batch, self._pending = self._pending, []
+            return batch
+
+    def _run(self) -> None:
+        torch = require("torch")
+        while True:
+            batch = self._take_round()
+            if batch is None:
+                return
+            try:
+                with torch.inference_mode():
+                    if self.packable and len(batch) > 1:
+                        hidden = self._packed(batch)
+                        for item, rows in zip(batch, hidden, strict=True):
+                            item.hidden = rows
+                    else:
+                        for item in batch:
+                            item.hidden = self._alone(item)
+                    self._logits(batch)
+            except BaseException as exc:  # every waiting generation learns of the failure
+                for item in batch:
+                    item.error = exc
+            self.rounds += 1
+            self.passes += len(batch)
+            with self._cond:
+                for item in batch:
+                    item.done = True
+                self._cond.notify_all()
+
+    def _logits(self, batch: list[_Pass]) -> None:
+        """One product with the output embeddings for every pass's wanted rows."""
+        torch = require("torch")
+        rows: list[Tensor] = []
+        for item in batch:
+            assert item.hidden is not None
+            rows.append(item.hidden if item.all_logits else item.hidden[-1:])
+        sizes = [int(r.shape[0]) for r in rows]
+        logits = self._lm_head(torch.cat(rows))
+        for item, part in zip(batch, torch.split(logits, sizes), strict=True):
+            item.logits = part
+
+    def _alone(self, item: _Pass) -> Tensor:
+        from tessera.llm.medusa._decode import _forward
+
+        hidden: Tensor = _forward(self.model, item.tokens, item.cache, item.positions, item.mask)
+        return hidden
+
+    def _packed(self, batch: list[_Pass]) -> list[Tensor]:
+        torch = require("torch")
+        from transformers.masking_utils import create_causal_mask
+
+        config = self.model.config
+        dtype = next(self.model.parameters()).dtype
+        width = config.hidden_size
+        positions: list[Tensor] = []
+        masks: list[Any] = []
+        for item in batch:
+            size = item.tokens.shape[0]
+            if item.positions is None:
+                past = item.cache.get_seq_length()
+                pos = torch.arange(past, past + size)
+            else:
+                pos = item.positions.view(-1)
+            positions.append(pos)
+            # The mask the model builds for this generation alone (its cache, before the
+            # pass appends to it).
+            masks.append(
+                create_causal_mask(
+                    config=config,
+                    inputs_embeds=torch.empty((1, size, width), dtype=dtype),
+                    attention_mask=item.mask,
+                    cache=item.cache,
+                    position_ids=pos.view(1, -1),
+                )
+            )
+        sizes = [int(item.tokens.shape[0]) for item in batch]
+        packed = _Packed([item.cache for item in batch], masks, sizes)
+        # A 4-D placeholder mask makes the model skip building one for the packed sequence;
+        # the packed attention uses each generation's own mask instead.
+        placeholder = torch.zeros((1, 1, 1, 1), dtype=dtype)
+        out = self._backbone(
+            input_ids=torch.cat([item.tokens for item in batch]).view(1, -1),
+            position_ids=torch.cat(positions).view(1, -1),
+            attention_mask=placeholder,
+            cache=None,
+            use_cache=False,
+            **{PACKED_KWARG: packed},
+        )
+        hidden = out.last_hidden_state[0]
+        return list(torch.split(hidden, sizes))

@@ -1,0 +1,215 @@
+"""Batched decoding: concurrent generations share forward passes and keep their outputs.
+
+Every generation decoded beside others under one :class:`ForwardBatcher` must produce the
+tokens it produces alone, bit for bit: plain and Medusa, greedy and seeded sampling, with
+prompts long enough to take the prefill kernel, on a bf16 model whose one-row products
+round differently (the case batch invariance exists for) and on the embedded model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from tessera.llm import make_batch_invariant  # noqa: E402
+from tessera.llm._batching import ForwardBatcher, current_batcher  # noqa: E402
+from tessera.llm.backends import GenerationParams, LocalBackend  # noqa: E402
+from tessera.llm.medusa import MedusaConfig, MedusaHeads  # noqa: E402
+from tessera.llm.medusa._decode import Sampling, medusa_generate, plain_generate  # noqa: E402
+from tessera.llm.medusa._tree import MedusaTree  # noqa: E402
+
+VOCAB = 97
+TREE = MedusaTree.from_paths([(0,), (1,), (2,), (0, 0), (0, 1), (1, 0), (0, 0, 0)])
+PROMPTS = [
+    [1, 5, 9, 13],
+    [2, 40, 3, 3, 7, 22, 8],
+    [17],
+    [(7 * i) % VOCAB for i in range(90)],  # longer than a decoding pass: the prefill kernel
+    [4, 4, 4, 4, 4, 4],
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    """A small random bf16 Llama (1536-wide MLP, as SmolLM2's) with batch-invariant kernels."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=1536,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+    )
+    built = transformers.LlamaForCausalLM(config).eval().to(torch.bfloat16)
+    built.requires_grad_(False)
+    return make_batch_invariant(built)
+
+
+@pytest.fixture(scope="module")
+def heads() -> MedusaHeads:
+    torch.manual_seed(1)
+    made = MedusaHeads(MedusaConfig(hidden_size=64, vocab_size=VOCAB, num_heads=3))
+    for block in made.blocks:
+        torch.nn.init.normal_(block[0].linear.weight, std=0.5)
+    return made.eval().to(torch.bfloat16)
+
+
+Decode = Callable[[list[int], int], list[int]]
+
+
+def concurrently(batcher: ForwardBatcher, decode: Decode, jobs: list[tuple[list[int], int]]) -> Any:
+    """Run ``decode(prompt, i)`` for every job in its own thread under ``batcher``."""
+    results: list[Any] = [None] * len(jobs)
+    start = threading.Barrier(len(jobs))
+
+    def work(i: int) -> None:
+        start.wait()
+        with batcher.session():
+            results[i] = decode(*jobs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    return results
+
+
+def _flat(steps: Any) -> list[int]:
+    return [token for step in steps for token in step]
+
+
+def sampling_for(i: int) -> Sampling:
+    """Greedy for even jobs, seeded sampling for odd ones."""
+    return Sampling() if i % 2 == 0 else Sampling(temperature=0.8, top_k=20, seed=i)
+
+
+@pytest.mark.parametrize("medusa", [False, True])
+def test_concurrent_generations_equal_their_solo_runs(
+    model: Any, heads: MedusaHeads, medusa: bool
+) -> None:
+    def decode(prompt: list[int], i: int) -> list[int]:
+        if medusa:
+            steps = medusa_generate(
+                model,
+                heads,
+                TREE,
+                prompt,
+                max_new_tokens=30,
+                sampling=sampling_for(i),
+                lookup_tokens=4,
+            )
+        else:
+            steps = plain_generate(model, prompt, max_new_tokens=30, sampling=sampling_for(i))
+        return _flat(steps)
+
+    jobs = [(prompt, i) for i, prompt in enumerate(PROMPTS)]
+    alone = [decode(prompt, i) for prompt, i in jobs]
+    # A long wait makes every round hold every active generation: the test does not
+    # depend on how the threads happen to be scheduled.
+    batcher = ForwardBatcher(model, max_wait=30.0, draft_limit=len(jobs))
+    try:
+        together = concurrently(batcher, decode, jobs)
+    finally:
+        batcher.close()
+    assert together == alone
+    assert batcher.rounds < batcher.passes  # passes were shared
+
+
+def test_greedy_medusa_beside_many_verifies_alone_with_the_same_output(
+    model: Any, heads: MedusaHeads
+) -> None:
+    def decode(prompt: list[int], _: int) -> list[int]:
+        return _flat(
+            medusa_generate(model, heads, TREE, prompt, max_new_tokens=25, lookup_tokens=4)
+        )
+
+    jobs = [(prompt, i) for i, prompt in enumerate(PROMPTS[:3])]
+    alone = [decode(prompt, i) for prompt, i in jobs]
+    batcher = ForwardBatcher(model, max_wait=30.0, draft_limit=1)
+    try:
+        together = concurrently(batcher, decode, jobs)
+    finally:
+        batcher.close()
+    assert together == alone
+    # No drafting beside others: one pass per token after the prefill.
+    assert batcher.passes == sum(len(tokens) for tokens in together)
+
+
+def test_a_session_is_per_thread_and_per_model(model: Any) -> None:
+    batcher = ForwardBatcher(model)
+    try:
+        assert current_batcher(model) is None
+        seen: list[Any] = []
+        with batcher.session():
+            assert current_batcher(model) is batcher
+            assert current_batcher(object()) is None
+            other = threading.Thread(target=lambda: seen.append(current_batcher(model)))
+            other.start()
+            other.join()
+            assert batcher.active == 1
+        assert seen == [None]
+        assert current_batcher(model) is None
+        assert batcher.active == 0
+    finally:
+        batcher.close()
+
+
+def test_a_closed_batcher_refuses_passes(model: Any) -> None:
+    batcher = ForwardBatcher(model)
+    batcher.close()
+    with batcher.session(), pytest.raises(RuntimeError, match="closed"):
+        _flat(plain_generate(model, [1, 2, 3], max_new_tokens=2))
+
+
+def test_local_backend_answers_concurrent_chats_as_it_answers_them_alone(
+    tiny_llama: Any,
+) -> None:
+    backend = LocalBackend("tessera:tiny", str(tiny_llama.folder))
+    questions = [
+        f"question number {i} about {'cats dogs birds fish'.split()[i % 4]}" for i in range(6)
+    ]
+    params = GenerationParams(max_tokens=24)
+    alone = [backend.chat([{"role": "user", "content": q}], params).text for q in questions]
+    answers: list[str | None] = [None] * len(questions)
+
+    def ask(i: int) -> None:
+        answers[i] = backend.chat([{"role": "user", "content": questions[i]}], params).text
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(questions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert answers == alone
+    assert backend.max_concurrency == 8
+
+
+def test_embedded_model_concurrent_medusa_equals_solo(default_runtime: Any) -> None:
+    from tessera.llm.medusa import heldout_prompts
+
+    runtime = default_runtime
+    prompts = heldout_prompts(12)[:3]
+
+    def decode(prompt: Any, _: int) -> list[int]:
+        return _flat(runtime.token_stream(prompt, max_new_tokens=40))
+
+    jobs = [(prompt, i) for i, prompt in enumerate(prompts)]
+    alone = [decode(prompt, i) for prompt, i in jobs]
+    batcher = ForwardBatcher(runtime.model, max_wait=30.0, draft_limit=len(jobs))
+    try:
+        together = concurrently(batcher, decode, jobs)
+    finally:
+        batcher.close()
+    assert together == alone
+    assert batcher.rounds < batcher.passes
