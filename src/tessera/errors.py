@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "ContextLengthError",
     "InfeasibleAssignmentError",
     "InvalidInputError",
     "InvalidTypeError",
@@ -45,6 +46,10 @@ class NotFoundError(InvalidInputError):
 
 class ConflictError(InvalidInputError):
     """The request clashes with the stored state (a duplicate name, a label in use)."""
+
+
+class ContextLengthError(InvalidInputError):
+    """A prompt, or a prompt and its token budget, does not fit the model's context."""
 
 
 class InfeasibleAssignmentError(InvalidInputError):

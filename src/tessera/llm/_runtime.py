@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera._validation import bad_value, check_bool, check_positive_int
+from tessera.errors import ContextLengthError
 from tessera.llm._model import DEFAULT_MODEL, LoadedModel, load_model
 from tessera.llm._sampling import check_max_tokens
 from tessera.llm._torch import require, set_threads
@@ -198,23 +199,29 @@ class Runtime:
         prompt_name: str = "prompt",
         budget_name: str = "max_new_tokens",
     ) -> None:
-        """Refuse a prompt, or a prompt + budget, beyond the context (callers name the args)."""
+        """Refuse a prompt, or a prompt + budget, beyond the context (callers name the args).
+
+        Raises :class:`~tessera.errors.ContextLengthError` (an ``InvalidInputError``).
+        """
         limit = self.context_length
+        error = None
         if prompt_tokens >= limit:
-            raise bad_value(
+            error = bad_value(
                 prompt_name,
                 f"<{prompt_tokens} tokens>",
                 f"it is longer than the model's context of {limit} tokens",
                 f"Shorten the {prompt_name}.",
             )
-        if prompt_tokens + max_new_tokens > limit:
-            raise bad_value(
+        elif prompt_tokens + max_new_tokens > limit:
+            error = bad_value(
                 budget_name,
                 max_new_tokens,
                 f"{prompt_name} ({prompt_tokens} tokens) + {budget_name} must fit the context "
                 f"of {limit} tokens",
                 f"Pass {budget_name} <= {limit - prompt_tokens}.",
             )
+        if error is not None:
+            raise ContextLengthError(str(error))
 
     def token_stream(
         self,

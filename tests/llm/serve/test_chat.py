@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from serve_live import Live, sse_events
+from typer.testing import CliRunner
 
+from tessera.errors import InvalidInputError
 from tessera.llm.backends import GenerationParams, get_backend, register_endpoint
 
 MESSAGES = [
@@ -104,7 +106,8 @@ def test_a_request_longer_than_the_context_is_a_400_streamed_or_not(
     response = live.client("models:invoke").post("/v1/chat/completions", json=request)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
-    assert "max_new_tokens" in error["message"] or "context" in error["message"]
+    assert "max_tokens" in error["message"] and "context" in error["message"]
+    assert error["code"] == "context_length_exceeded"  # OpenAI's code for it
 
 
 @pytest.mark.parametrize("max_tokens", [2, 40])
@@ -225,3 +228,130 @@ def test_default_model_answers(live: Live, default_runtime: Any) -> None:
     assert body["model"] == "tessera"
     assert body["choices"][0]["message"]["content"].strip()
     assert 1 <= body["usage"]["completion_tokens"] <= 4
+
+
+def test_models_retrieve_answers_openais_model_object(live: Live, tiny_id: str) -> None:
+    client = live.client("models:invoke")
+    listed = client.get("/v1/models").json()["data"]
+    for model in listed:  # ids such as tessera:/tmp/... hold slashes
+        assert client.get(f"/v1/models/{model['id']}").json() == model
+    assert listed[0] == {"id": tiny_id, "object": "model", "created": 0, "owned_by": "tessera"}
+    unknown = client.get("/v1/models/gpt-4o")
+    assert unknown.status_code == 404
+    error = unknown.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == (
+        "not_found_error",
+        "model_not_found",
+        "model",
+    )
+    assert "model='gpt-4o' is not served here" in error["message"]
+    assert live.client("prompts:read").get(f"/v1/models/{tiny_id}").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("max_tokens", 0, "max_tokens=0 is invalid: it must be an integer >= 1"),
+        ("max_completion_tokens", 0, "max_completion_tokens=0 is invalid: it must be an integer"),
+        ("model", "", "model='' is invalid: it must be a model id"),
+        ("seed", 2**70, f"seed={2**70} is invalid: it must be an integer in [0, 2**63 - 1]"),
+    ],
+)
+def test_values_openai_refuses_are_400_naming_the_field(
+    live: Live, field: str, value: Any, says: str
+) -> None:
+    """max_tokens 0 was the 256 default, model "" the default model, a huge seed a 500."""
+    response = live.client("models:invoke").post(
+        "/v1/chat/completions", json={"messages": MESSAGES, field: value}
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert says in error["message"]
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", field, None)
+
+
+#: One bad value per sampling parameter and rule; the CLI option of each.
+BAD_SAMPLING = [
+    ("temperature", 3, "--temperature"),
+    ("temperature", -0.5, "--temperature"),
+    ("top_p", 0, "--top-p"),
+    ("top_p", 1.5, "--top-p"),
+    ("top_k", 0, "--top-k"),
+    ("seed", 2**70, "--seed"),
+    ("seed", -1, "--seed"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "option"), BAD_SAMPLING)
+def test_a_bad_sampling_value_gets_one_message_everywhere(
+    live: Live, tiny_llama: Any, name: str, value: Any, option: str
+) -> None:
+    """One contract (tessera.llm._sampling): the library's parameters, medusa's Sampling, the
+    runtime, the HTTP service and the CLI refuse the same value with the same message."""
+    from tessera.cli import _llm  # noqa: F401  (registers the llm commands)
+    from tessera.cli._app import app
+    from tessera.llm import load
+    from tessera.llm.medusa import Sampling
+
+    with pytest.raises(InvalidInputError) as refused:
+        GenerationParams(**{name: value})
+    message = str(refused.value)
+    assert message.startswith(f"{name}=") and " is invalid: " in message
+    with pytest.raises(InvalidInputError) as sampling:
+        Sampling(**{name: value})
+    runtime = load(tiny_llama.folder, heads=None)
+    with pytest.raises(InvalidInputError) as generation:
+        runtime.generate("hi", max_new_tokens=2, **{name: value})
+    response = live.client("models:invoke").post(
+        "/v1/chat/completions", json={"messages": MESSAGES, "max_tokens": 2, name: value}
+    )
+    assert response.status_code == 400, response.text
+    cli = CliRunner().invoke(app, ["llm", "generate", "hi", option, str(value)])
+    assert cli.exit_code == 1, cli.output
+    assert str(sampling.value) == str(generation.value) == message
+    assert response.json()["error"]["message"] == message
+    assert response.json()["error"]["param"] == name
+    assert cli.stderr.strip() == f"error: {message}"
+
+
+def test_a_token_budget_of_zero_gets_one_rule_everywhere(live: Live, tiny_llama: Any) -> None:
+    """Each layer names its own argument (max_tokens, max_new_tokens) with the same rule."""
+    from tessera.cli import _llm  # noqa: F401  (registers the llm commands)
+    from tessera.cli._app import app
+    from tessera.llm import load
+
+    with pytest.raises(InvalidInputError) as refused:
+        GenerationParams(max_tokens=0)
+    message = str(refused.value)
+    response = live.client("models:invoke").post(
+        "/v1/chat/completions", json={"messages": MESSAGES, "max_tokens": 0}
+    )
+    assert response.json()["error"]["message"] == message
+    runtime_message = message.replace("max_tokens", "max_new_tokens")
+    with pytest.raises(InvalidInputError) as generation:
+        load(tiny_llama.folder, heads=None).generate("hi", max_new_tokens=0)
+    assert str(generation.value) == runtime_message
+    cli = CliRunner().invoke(app, ["llm", "generate", "hi", "--max-new-tokens", "0"])
+    assert cli.stderr.strip() == f"error: {runtime_message}"
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    temperature=st.floats(0, 2),
+    top_p=st.floats(0, 1, exclude_min=True),
+    top_k=st.none() | st.integers(1, 50),
+    seed=st.none() | st.integers(0, 2**63 - 1),
+)
+def test_values_inside_the_contract_are_served(
+    live: Live, temperature: float, top_p: float, top_k: int | None, seed: int | None
+) -> None:
+    body = {
+        "messages": MESSAGES,
+        "max_tokens": 2,
+        "temperature": temperature,
+        "top_p": top_p,
+        "top_k": top_k,
+        "seed": seed,
+    }
+    response = live.client("models:invoke").post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text

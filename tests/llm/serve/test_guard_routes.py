@@ -215,7 +215,7 @@ def test_chat_guardrail_errors(stored: Live) -> None:
     no_question = _chat(client, "relevant@draft", [{"role": "system", "content": "hi"}])
     assert no_question.status_code == 400 and no_question.json()["error"]["param"] == "messages"
     typo = _chat(client, {"ref": "emails", "tracing": True})
-    assert typo.status_code == 422
+    assert typo.status_code == 400  # OpenAI's status for a body it cannot accept
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -10,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_live import Live, start_live
+from serve_live import Live, make_keys, start_live
 
 from tessera.errors import InvalidInputError
-from tessera.llm.serve import RateLimit, check_host, create_app
+from tessera.llm.serve import RateLimit, check_host, create_app, start_server
 
 MODEL = "tessera:/nonexistent-model-never-loaded"
 
@@ -27,10 +29,17 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     )
 
 
-def _error(response: httpx.Response, status: int, error_type: str) -> str:
+#: OpenAI's error codes by status where one status means one case; null otherwise.
+CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
+
+
+def _error(response: httpx.Response, status: int, error_type: str, code: str | None = None) -> str:
+    """The message of an error response, after checking its status and OpenAI's shape."""
     assert response.status_code == status, response.text
     body = response.json()["error"]
-    assert body["type"] == error_type and body["code"] == status
+    assert set(body) >= {"type", "message", "param", "code"}, body
+    assert body["type"] == error_type
+    assert body["code"] == (code or CODES.get(status)), body
     message: str = body["message"]
     return message
 
@@ -41,8 +50,8 @@ def _error(response: httpx.Response, status: int, error_type: str) -> str:
         ({}, "no API key was sent"),
         ({"Authorization": "Bearer"}, "no API key was sent"),
         ({"Authorization": "Basic dXNlcjpwYXNz"}, "uses the 'Basic' scheme"),
-        ({"Authorization": "Bearer sk-not-ours"}, "malformed"),
-        ({"Authorization": "Bearer tsk_000000000000_" + "a" * 43}, "no key 000000000000"),
+        ({"Authorization": "Bearer sk-not-ours"}, "the API key is not valid"),
+        ({"Authorization": "Bearer tsk_000000000000_" + "a" * 43}, "the API key is not valid"),
     ],
 )
 def test_401_with_a_bearer_challenge(guarded: Live, headers: dict[str, str], says: str) -> None:
@@ -61,7 +70,8 @@ def test_a_wrong_secret_and_a_revoked_key_are_401(guarded: Live) -> None:
     ok = httpx.get(f"{guarded.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
     assert ok.status_code == 200
     bad = httpx.get(f"{guarded.url}/v1/models", headers={"Authorization": f"Bearer {forged}"})
-    assert "wrong secret" in _error(bad, 401, "authentication_error")
+    # One message for malformed, unknown and wrong keys: a 401 tells an attacker nothing.
+    assert "the API key is not valid" in _error(bad, 401, "authentication_error")
     assert admin.delete(f"/v1/keys/{key_id}").json()["revoked_at"]
     gone = httpx.get(f"{guarded.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
     assert "was revoked" in _error(gone, 401, "authentication_error")
@@ -87,8 +97,8 @@ def test_each_route_admits_exactly_the_keys_whose_scopes_allow_it(
         response = guarded.client(scope).request(method, path, json=body)
         allowed = scope in ("admin", needed)
         if allowed:
-            # Admitted: the route answers (the chat body here is invalid on purpose: 422).
-            assert response.status_code in (200, 422), (scope, response.text)
+            # Admitted: the route answers (the chat body here is invalid on purpose: 400).
+            assert response.status_code in (200, 400), (scope, response.text)
         else:
             message = _error(response, 403, "permission_error")
             assert f"needs {needed!r}" in message and f"[{scope}]" in message
@@ -143,7 +153,7 @@ def test_body_size_limit_declared_and_chunked(guarded: Live) -> None:
     assert "limit is 4096" in _error(chunked, 413, "request_too_large")
     # Just under the limit is read and validated as usual.
     small = client.post("/v1/chat/completions", content=b'{"messages": []}')
-    assert small.status_code == 422
+    assert small.status_code == 400
 
 
 def test_validation_errors_name_the_field(guarded: Live) -> None:
@@ -152,24 +162,29 @@ def test_validation_errors_name_the_field(guarded: Live) -> None:
         "/v1/chat/completions",
         json={"messages": [{"role": "user", "content": "hi"}], "temperature": 7},
     )
-    assert "temperature=7.0 is invalid: it must lie in [0, 2]" in _error(
+    assert "temperature=7.0 is invalid: it must be a number in [0, 2]" in _error(
         wrong, 400, "invalid_request_error"
     )
     assert wrong.json()["error"]["param"] == "temperature"
+    # The OpenAI routes answer a body they cannot accept with OpenAI's 400, not 422.
     unknown = client.post(
         "/v1/chat/completions",
         json={"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 1},
     )
     assert "presence_penalty=1 is invalid: Extra inputs are not permitted" in _error(
-        unknown, 422, "invalid_request_error"
+        unknown, 400, "invalid_request_error"
     )
     role = client.post("/v1/chat/completions", json={"messages": [{"role": "x", "content": ""}]})
-    assert "messages.0.role" in _error(role, 422, "invalid_request_error")
+    assert "messages.0.role" in _error(role, 400, "invalid_request_error")
     model = client.post(
         "/v1/chat/completions",
         json={"model": "tessera:/etc", "messages": [{"role": "user", "content": "hi"}]},
     )
-    assert f"this server serves ['{MODEL}']" in _error(model, 404, "not_found_error")
+    message = _error(model, 404, "not_found_error", "model_not_found")
+    assert f"this server serves ['{MODEL}']" in message
+    # The service's own routes keep the 422 they document for a body of the wrong shape.
+    shape = guarded.client("admin").post("/v1/keys", json={"name": "x", "scopes": 3})
+    assert "scopes=3 is invalid" in _error(shape, 422, "invalid_request_error")
 
 
 def test_rate_limit_per_key_with_retry_after(tmp_path: Path) -> None:
@@ -202,7 +217,7 @@ def test_audit_log_records_every_write_with_who_and_status(guarded: Live) -> Non
     assert [(e["key_name"], e["method"], e["path"], e["status"]) for e in entries] == [
         (None, "POST", "/v1/chat/completions", 401),
         ("test-prompts:read", "POST", "/v1/chat/completions", 403),
-        ("test-models:invoke", "POST", "/v1/chat/completions", 422),
+        ("test-models:invoke", "POST", "/v1/chat/completions", 400),
     ]
     assert entries[2]["key_id"] == guarded.key_ids["models:invoke"]
     assert all(e["client"] == "127.0.0.1" and e["at"] for e in entries)
@@ -227,7 +242,7 @@ def test_no_secret_reaches_the_logs(tmp_path: Path, caplog: pytest.LogCaptureFix
         forged = key[:-2] + "zz"
         httpx.get(f"{live.url}/v1/models", headers={"Authorization": f"Bearer {forged}"})
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
-    assert "POST /v1/chat/completions -> 422" in text  # the logs are there...
+    assert "POST /v1/chat/completions -> 400" in text  # the logs are there...
     secret = key.split("_", 2)[2]
     assert secret not in text and secret[:20] not in text  # ...without the key
     assert forged.split("_", 2)[2] not in text
@@ -252,3 +267,137 @@ def test_binding_beyond_loopback_needs_a_decision() -> None:
 def test_create_app_checks_its_arguments(tmp_path: Path, kwargs: dict[str, Any], says: str) -> None:
     with pytest.raises(InvalidInputError, match=re.escape(says)):
         create_app(db_path=tmp_path / "tessera.db", **kwargs)
+
+
+def _on_one_connection(live: Live, requests: list[tuple[str, str, bytes | None]]) -> list[Any]:
+    """Send ``requests`` one after another on one keep-alive connection; return
+    (status, JSON body, whether the server closes the connection) for each."""
+    host, port = live.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    headers = {"Authorization": f"Bearer {live.keys['admin']}", "Content-Type": "application/json"}
+    answers = []
+    try:
+        for method, path, body in requests:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            assert response.getheader("content-type") == "application/json"
+            answers.append((response.status, json.loads(response.read()), response.will_close))
+            assert connection.sock is not None, "the server dropped the connection"
+    finally:
+        connection.close()
+    return answers
+
+
+#: (path, JSON body with a lone surrogate, the field the 400 names), one per kind of body.
+SURROGATES = [
+    (
+        "/v1/chat/completions",
+        '{"messages": [{"role": "user", "content": "hi \\ud800"}]}',
+        "messages.0.content",
+    ),
+    ("/v1/prompts", '{"name": "p", "body": {"type": "text", "text": "\\udfff"}}', "body.text"),
+    ("/v1/prompts/p/versions", '{"message": "fix \\ud800"}', "message"),
+    ("/v1/prompts/p/render", '{"variables": {"name": "\\udc00"}}', "variables.name"),
+    ("/v1/prompts/p/render", '{"variables": {"\\ud800": "x"}}', "a field name in variables"),
+    ("/v1/guardrails/apply", '{"guardrail": "g", "text": "\\ud83d"}', "text"),
+    ("/v1/flows/f/invoke", '{"inputs": {"text": ["ok", "\\ud800"]}}', "inputs.text.1"),
+    ("/v1/keys", '{"name": "\\ud800", "scopes": ["admin"]}', "name"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), SURROGATES)
+def test_a_lone_surrogate_is_a_400_naming_the_field_on_a_live_connection(
+    guarded: Live, path: str, body: str, field: str
+) -> None:
+    """Valid JSON, but no text: it was a plain-text 500 that dropped the connection."""
+    refused, after = _on_one_connection(
+        guarded, [("POST", path, body.encode()), ("GET", "/v1/models", None)]
+    )
+    status, answer, closes = refused
+    assert (status, closes) == (400, False), answer
+    error = answer["error"]
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", field, None)
+    assert error["message"].startswith(f"{field}=")
+    assert "is invalid: it holds a lone UTF-16 surrogate" in error["message"]
+    assert after[0] == 200  # the same connection serves the next request
+
+
+def test_surrogate_pairs_and_raw_text_are_characters(guarded: Live) -> None:
+    """A surrogate pair is one character beyond U+FFFF (what json.dumps escapes emoji to)."""
+    client = guarded.client("admin")
+    for content in ('"\\ud83d\\ude00 ok"', '"\u00e9t\u00e9 \U0001f600"'):
+        body = '{"messages": [{"role": "user", "content": ' + content + '}], "model": ""}'
+        response = client.post(
+            "/v1/chat/completions",
+            content=body.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        # Read past the text check: refused for the empty model id, not the text.
+        assert response.json()["error"]["param"] == "model", response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"messages": [}', "Expecting value at line 1 column 15 (char 14)"),
+        (
+            b'{"messages": []\n "model": "x"}',
+            "Expecting ',' delimiter at line 2 column 2 (char 17)",
+        ),
+        (b"", "Field required"),
+        (b"\xff", "the body is not valid UTF-8 (byte 0: invalid start byte)"),
+    ],
+)
+def test_a_body_that_is_not_json_says_so_and_where(guarded: Live, body: bytes, says: str) -> None:
+    response = guarded.client("models:invoke").post(
+        "/v1/chat/completions", content=body, headers={"Content-Type": "application/json"}
+    )
+    message = _error(response, 400, "invalid_request_error")
+    assert says in message
+    if body and body != b"\xff":
+        assert message.startswith("the body is not valid JSON: ")
+    assert "={}" not in message  # what it said before: "14={} is invalid"
+
+
+@pytest.fixture(scope="module")
+def fragile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A server with one route that fails in a way no handler expects."""
+    db = tmp_path_factory.mktemp("fragile") / "tessera.db"
+    keys, key_ids = make_keys(db)
+    app = create_app(db_path=db, models=(MODEL,), rate_limit=RateLimit(1000, burst=1000))
+
+    def broken() -> None:
+        raise RuntimeError("an internal detail the client must not see")
+
+    app.add_api_route("/v1/broken", broken, methods=["GET", "POST"])
+    server = start_server(app)
+    live = Live(server.url, db, keys, key_ids, app)
+    try:
+        yield live
+    finally:
+        for client in live.clients:
+            client.close()
+        server.stop()
+
+
+def test_an_unexpected_error_is_a_logged_500_in_the_error_shape(
+    fragile: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="tessera.llm.serve")
+    failed, again, after = _on_one_connection(
+        fragile,
+        [("GET", "/v1/broken", None), ("POST", "/v1/broken", b"{}"), ("GET", "/healthz", None)],
+    )
+    status, answer, closes = failed
+    assert (status, closes) == (500, False)
+    error = answer["error"]
+    assert (error["type"], error["param"], error["code"]) == ("server_error", None, None)
+    assert "internal detail" not in error["message"]
+    incident = re.search(r"incident ([0-9a-f]{12})", error["message"])
+    assert incident is not None, error["message"]
+    logged = [r for r in caplog.records if incident.group(1) in r.getMessage()]
+    assert logged and logged[0].exc_info is not None  # the traceback is in the log
+    assert "internal detail" in caplog.text
+    assert again[0] == 500 and after[0] == 200
+    audit = fragile.client("admin").get("/v1/audit", params={"limit": 1}).json()
+    assert (audit[0]["method"], audit[0]["path"], audit[0]["status"]) == ("POST", "/v1/broken", 500)

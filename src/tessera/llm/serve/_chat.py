@@ -25,14 +25,23 @@ from fastapi.sse import format_sse_event
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from tessera._validation import bad_value
 from tessera.errors import InvalidInputError
+from tessera.llm._sampling import MAX_STOP_SEQUENCES, SEED_MAX, TEMPERATURE_MAX
 from tessera.llm.backends import ChatStream
 from tessera.llm.serve._guard_routes import ChatGuardrail
-from tessera.llm.serve._http import ApiError, ModelsKey, ServiceState, service, status_of
+from tessera.llm.serve._http import (
+    ApiError,
+    ModelsKey,
+    OpenAIRoute,
+    ServiceState,
+    service,
+    status_of,
+)
 
 __all__ = ["ChatCompletionRequest", "router", "stream_in_thread"]
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], route_class=OpenAIRoute)
 
 
 class TextPart(BaseModel):
@@ -69,20 +78,53 @@ class ChatCompletionRequest(BaseModel):
     """The body of ``POST /v1/chat/completions`` (the OpenAI fields tessera supports).
 
     Fields left out take :class:`~tessera.llm.backends.GenerationParams`'s defaults:
-    ``max_tokens=256``, ``temperature=0`` (greedy), ``top_p=1``. Unknown fields are
-    refused rather than ignored, so a setting tessera does not apply never passes silently.
+    ``max_tokens=256``, ``temperature=0`` (greedy), ``top_p=1``. The sampling fields follow
+    the contract of :mod:`tessera.llm._sampling` (OpenAI's ranges), checked there, so that
+    a bad value gets the message the library and the CLI give. Unknown fields are refused
+    rather than ignored, so a setting tessera does not apply never passes silently.
     """
 
     model_config = ConfigDict(extra="forbid")
-    model: str | None = Field(None, description="A model id from GET /v1/models.")
+    model: str | None = Field(
+        None, description="A model id from GET /v1/models; left out, the first of them."
+    )
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    stop: str | list[str] | None = None
-    seed: int | None = None
+    max_tokens: int | None = Field(
+        None,
+        description="The most tokens to generate, >= 1 (default 256); the prompt and this "
+        "must fit the model's context.",
+        json_schema_extra={"minimum": 1},
+    )
+    max_completion_tokens: int | None = Field(
+        None,
+        description="OpenAI's newer name for max_tokens; send one of the two.",
+        json_schema_extra={"minimum": 1},
+    )
+    temperature: float | None = Field(
+        None,
+        description=f"In [0, {TEMPERATURE_MAX:g}]; 0 (the default) is greedy decoding.",
+        json_schema_extra={"minimum": 0, "maximum": TEMPERATURE_MAX},
+    )
+    top_p: float | None = Field(
+        None,
+        description="Nucleus sampling threshold in (0, 1] (default 1).",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": 1},
+    )
+    top_k: int | None = Field(
+        None,
+        description="Sample only among the top_k (>= 1) most likely tokens.",
+        json_schema_extra={"minimum": 1},
+    )
+    stop: str | list[str] | None = Field(
+        None,
+        description=f"Up to {MAX_STOP_SEQUENCES} non-empty strings; the answer ends before "
+        "the first.",
+    )
+    seed: int | None = Field(
+        None,
+        description="Seed for sampling, in [0, 2**63 - 1].",
+        json_schema_extra={"minimum": 0, "maximum": SEED_MAX},
+    )
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: Literal[1] = 1
@@ -103,43 +145,80 @@ class ChatCompletionRequest(BaseModel):
                 "max_tokens and max_completion_tokens are both set; send one of them",
                 param="max_tokens",
             )
+        budget, name = self.max_tokens, "max_tokens"
+        if budget is None and self.max_completion_tokens is not None:
+            budget, name = self.max_completion_tokens, "max_completion_tokens"
         values: dict[str, Any] = {
-            "max_tokens": self.max_tokens or self.max_completion_tokens,
+            "max_tokens": budget,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "top_k": self.top_k,
-            "stop": (self.stop,) if isinstance(self.stop, str) else self.stop,
+            "stop": self.stop,
             "seed": self.seed,
         }
         try:
             return GenerationParams(**{k: v for k, v in values.items() if v is not None})
         except InvalidInputError as exc:
-            raise ApiError(400, str(exc), param=str(exc).split("=", 1)[0]) from None
+            message, param = str(exc), str(exc).split("=", 1)[0]
+            if param == "max_tokens":  # name the field the client sent
+                message, param = message.replace("max_tokens", name), name
+            raise ApiError(400, message, param=param) from None
 
 
 def _model_id(state: ServiceState, requested: str | None) -> str:
-    model = requested or state.models[0]
-    if model not in state.models:
+    """The served model a request names (None: the default), or the error OpenAI gives."""
+    if requested is None:
+        return state.models[0]
+    served = list(state.models)
+    if not requested.strip():
+        error = bad_value(
+            "model",
+            requested,
+            "it must be a model id",
+            f"Pass one of {served} (GET /v1/models lists them), or leave model out for the "
+            "default.",
+        )
+        raise ApiError(400, str(error), param="model")
+    if requested not in state.models:
         raise ApiError(
             404,
-            f"model={model!r} is not served here; this server serves {list(state.models)}. "
+            f"model={requested!r} is not served here; this server serves {served}. "
             "Pass one of those (GET /v1/models lists them).",
             param="model",
+            code="model_not_found",
         )
-    return model
+    return requested
+
+
+class ModelObject(BaseModel):
+    """OpenAI's model object."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "tessera"
+
+
+class ModelList(BaseModel):
+    """OpenAI's list of models."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelObject]
 
 
 @router.get("/models", summary="The models this server answers for")
-async def list_models(request: Request, _key: ModelsKey) -> dict[str, Any]:
+async def list_models(request: Request, _key: ModelsKey) -> ModelList:
     """Scope ``models:invoke``. OpenAI's model list: the first is the default."""
     state = service(request)
-    return {
-        "object": "list",
-        "data": [
-            {"id": model, "object": "model", "created": 0, "owned_by": "tessera"}
-            for model in state.models
-        ],
-    }
+    return ModelList(data=[ModelObject(id=model) for model in state.models])
+
+
+@router.get("/models/{model_id:path}", summary="One model this server answers for")
+async def retrieve_model(model_id: str, request: Request, _key: ModelsKey) -> ModelObject:
+    """Scope ``models:invoke``. OpenAI's model object (``client.models.retrieve``); 404
+    with code ``model_not_found`` for a model not served here. Model ids may hold ``/``
+    (``tessera:/path/to/model``)."""
+    return ModelObject(id=_model_id(service(request), model_id))
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:

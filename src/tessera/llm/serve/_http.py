@@ -1,14 +1,21 @@
 """What every route shares: the service state, scope checks and one JSON error shape.
 
-Every error body has the OpenAI shape, so OpenAI clients show the message::
+Every error body has the shape of OpenAI's error object, so OpenAI clients show the
+message and raise their usual exceptions::
 
-    {"error": {"type": "permission_error", "message": "...", "param": null, "code": 403}}
+    {"error": {"type": "permission_error", "message": "...", "param": null, "code": null}}
+
+``code`` is OpenAI's string code where OpenAI has one for the case (``invalid_api_key``,
+``rate_limit_exceeded``, ``model_not_found``, ``context_length_exceeded``), else null;
+the HTTP status is the response's status, never the code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +24,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
@@ -27,7 +35,9 @@ from tessera.llm.serve._ratelimit import RateLimiter
 
 __all__ = [
     "ApiError",
+    "OpenAIRoute",
     "ServiceState",
+    "error_body",
     "error_response",
     "install_error_handlers",
     "require",
@@ -43,6 +53,8 @@ bearer = HTTPBearer(
     "`Authorization: Bearer tsk_<id>_<secret>`.",
 )
 
+logger = logging.getLogger("tessera.llm.serve")
+
 #: The request-state entry where the auth middleware puts the caller's KeyRecord.
 KEY_STATE = "tessera_key"
 
@@ -56,9 +68,18 @@ _TYPES = {
     413: "request_too_large",
     422: "invalid_request_error",
     429: "rate_limit_error",
+    500: "server_error",
     502: "upstream_error",
     503: "unavailable_error",
 }
+
+#: OpenAI's string codes for what is the same case whatever the route.
+_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
+
+
+class OpenAIRoute(APIRoute):
+    """A route of the OpenAI-compatible API: a body it cannot accept is a 400 (OpenAI's
+    status, which its clients raise as ``BadRequestError``), not FastAPI's 422."""
 
 
 class ApiError(Exception):
@@ -74,6 +95,8 @@ class ApiError(Exception):
         The request field at fault, if any.
     headers : dict, optional
         Extra response headers (``WWW-Authenticate``, ``Retry-After``).
+    code : str or None
+        OpenAI's error code for the case (see :func:`error_response`).
     """
 
     def __init__(
@@ -83,12 +106,14 @@ class ApiError(Exception):
         *,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.headers = headers or {}
+        self.code = code
 
 
 def error_response(
@@ -98,16 +123,48 @@ def error_response(
     param: str | None = None,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
-    """The JSON error body every failure uses (``extra`` adds fields such as ``problems``)."""
+    """The JSON error body every failure uses: OpenAI's error object.
+
+    Parameters
+    ----------
+    status : int
+        The HTTP status; it sets ``type`` (``invalid_request_error``,
+        ``authentication_error``, ...).
+    message : str
+        What went wrong and how to fix it.
+    param : str or None, default=None
+        The request field at fault.
+    headers : dict or None, default=None
+        Extra response headers.
+    extra : dict or None, default=None
+        Fields added to the error object, such as a flow's ``problems``.
+    code : str or None, default=None
+        OpenAI's string code; None for the status's own (``invalid_api_key`` for 401,
+        ``rate_limit_exceeded`` for 429) or null.
+    """
+    body = error_body(status, message, param=param, code=code, extra=extra)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_body(
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``{"error": {...}}`` as :func:`error_response` sends it (also for errors reported
+    inside an event stream, whose status line has gone)."""
     error: dict[str, Any] = {
         "type": _TYPES.get(status, "server_error"),
         "message": message,
         "param": param,
-        "code": status,
+        "code": code or _CODES.get(status),
     }
-    body = {"error": {**error, **(extra or {})}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return {"error": {**error, **(extra or {})}}
 
 
 @dataclass
@@ -221,22 +278,61 @@ def _validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
     return "; ".join(parts) + ". Fix the request body (see /openapi.json).", first
 
 
+def _not_json_message(error: Any, document: Any) -> str:
+    """ "The body is not valid JSON", where, and why (``error``: FastAPI's json_invalid)."""
+    position = error.get("loc", ("body", 0))[-1]
+    why = (error.get("ctx") or {}).get("error", "JSON decode error")
+    if isinstance(document, str | bytes) and isinstance(position, int):
+        text = document if isinstance(document, str) else document.decode("utf-8", "replace")
+        line = text.count("\n", 0, position) + 1
+        column = position - text.rfind("\n", 0, position)
+        where = f"line {line} column {column} (char {position})"
+    else:
+        where = f"char {position}"
+    return f"the body is not valid JSON: {why} at {where}. Send one JSON object."
+
+
+def _is_openai_route(request: Request) -> bool:
+    return isinstance(request.scope.get("route"), OpenAIRoute)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Map library errors to statuses, all with the JSON error body."""
+    """Answer every failure in the JSON error shape, with the status its cause maps to.
+
+    Library errors map through :func:`status_of`; a body FastAPI cannot validate is a
+    422 (400 on the OpenAI routes, :class:`OpenAIRoute`), a body that is not JSON a 400
+    saying where. Two middlewares, innermost, complete it
+    (:mod:`tessera.llm.serve._edge`): bodies holding lone UTF-16 surrogates are refused
+    with 400, and an unexpected exception is a logged 500 in the same shape.
+    """
+    from tessera.llm.serve._edge import CatchAllMiddleware, TextBodyMiddleware, unexpected_message
 
     async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.message, param=exc.param, headers=exc.headers)
+        return error_response(
+            exc.status, exc.message, param=exc.param, headers=exc.headers, code=exc.code
+        )
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers) if exc.headers else None
-        return error_response(exc.status_code, str(exc.detail), headers=headers)
+        message = str(exc.detail)
+        cause = exc.__cause__
+        if isinstance(cause, UnicodeDecodeError):  # FastAPI's "error parsing the body"
+            message = (
+                f"the body is not valid UTF-8 (byte {cause.start}: {cause.reason}). "
+                "Send JSON encoded as UTF-8."
+            )
+        param = getattr(exc, "param", None)
+        return error_response(exc.status_code, message, headers=headers, param=param)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        message, param = _validation_message(exc.errors())
-        return error_response(422, message, param=param)
+        errors = exc.errors()
+        if errors and errors[0].get("type") == "json_invalid":
+            return error_response(400, _not_json_message(errors[0], exc.body))
+        message, param = _validation_message(errors)
+        return error_response(400 if _is_openai_route(request) else 422, message, param=param)
 
     async def on_tessera(_: Request, exc: Exception) -> JSONResponse:
         status = status_of(exc)
@@ -250,12 +346,37 @@ def install_error_handlers(app: FastAPI) -> None:
         if getattr(exc, "run_id", None):  # a failed flow run: its trace is stored
             extra["run_id"] = exc.run_id  # type: ignore[attr-defined]
             extra["node"] = getattr(exc, "node", None)
-        return error_response(status, str(exc), headers=headers, extra=extra)
+        return error_response(status, str(exc), headers=headers, extra=extra, code=code_of(exc))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Only what escapes the outer middlewares comes here (a route's own failures are
+        # answered by CatchAllMiddleware); Starlette then raises it on and closes the
+        # connection.
+        incident = uuid.uuid4().hex[:12]
+        logger.error(
+            "unexpected error (incident %s) in %s %s",
+            incident,
+            request.method,
+            request.url.path,
+            exc_info=exc,
+        )
+        return error_response(500, unexpected_message(incident))
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(TesseraError, on_tessera)
+    app.add_exception_handler(Exception, on_unexpected)
+    # Added before any other middleware, so these two sit innermost, next to the routes.
+    app.add_middleware(TextBodyMiddleware)
+    app.add_middleware(CatchAllMiddleware)
+
+
+def code_of(exc: Exception) -> str | None:
+    """OpenAI's error code for a library error, or None where OpenAI has none."""
+    from tessera.errors import ContextLengthError
+
+    return "context_length_exceeded" if isinstance(exc, ContextLengthError) else None
 
 
 def status_of(exc: Exception) -> int:
