@@ -1,12 +1,14 @@
 """OpenAI-compatible ``GET /v1/models`` and ``POST /v1/chat/completions``.
 
-Generation is CPU-bound and blocking, so it runs in a worker thread, never on the event
-loop; one asyncio lock per model makes requests for one model wait their turn without
-holding a thread each. A streamed reply is produced in one dedicated thread (the backend's
-generator holds the backend's own lock, which must be released by the thread that took
-it, and which serialises it with every other request for the model) and handed to the
-event loop piece by piece. The first piece is awaited before the response starts, so a
-request that fails early (a prompt longer than the context) gets its status code.
+Nothing that blocks runs on the event loop: loading a model, tokenising and the length
+checks run in worker threads, and a streamed reply is produced in a dedicated thread and
+handed to the loop piece by piece through a queue. Requests for one model are admitted by
+its queue (:meth:`ServiceState.model_lock`): as many at once as the backend serves (the
+local model decodes them together, each answer bit for bit the answer it gets alone; see
+:mod:`tessera.llm._batching`), the others wait on the loop in arrival order, holding no
+thread. The first piece is awaited before the response starts, so a request that fails
+early (a prompt longer than the context) gets its status code; a client that goes away
+stops its generation and gives its place back.
 """
 
 from __future__ import annotations
@@ -256,17 +258,26 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: M
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = backend.stream(messages, params)
-        pieces = stream_in_thread(stream)
+        admission = state.model_lock(model)
+        await admission.acquire()  # waits on the loop, in arrival order, holding no thread
         try:
-            first: str | None = await anext(pieces)
-        except StopAsyncIteration:
-            first = None
+            # Loading the model, tokenising and the length checks block: not on the loop.
+            stream = await run_in_threadpool(backend.stream, messages, params)
+            pieces = stream_in_thread(stream)
+            try:
+                first: str | None = await anext(pieces)
+            except StopAsyncIteration:
+                first = None
+        except BaseException:
+            admission.release()
+            raise
         chunks = _chunks(
             model, first, pieces, completion_id, created, stream=stream, usage=include_usage
         )
         return StreamingResponse(
-            chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            _released(chunks, admission),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
         )
     async with state.model_lock(model):
         result = await run_in_threadpool(backend.chat, messages, params)
@@ -284,6 +295,20 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: M
         ],
         "usage": _usage(result.prompt_tokens, result.completion_tokens),
     }
+
+
+async def _released(
+    chunks: AsyncIterator[bytes], admission: asyncio.Semaphore
+) -> AsyncIterator[bytes]:
+    """``chunks``, then the stream's admission slot back, however the stream ends."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        admission.release()
+        closing = getattr(chunks, "aclose", None)
+        if closing is not None:
+            await closing()
 
 
 def _event(payload: Mapping[str, Any] | str) -> bytes:

@@ -203,7 +203,7 @@ class ServiceState:
     retrieval_roots: tuple[Path, ...] = ()
     guardrail: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
-    _model_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _model_locks: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     def registry(self, area: Literal["prompts", "flows"]) -> Any:
         """The area's registry in the service's database, made once, on first use."""
@@ -216,11 +216,20 @@ class ServiceState:
             found = self.extras.setdefault(area, make(self.db_path))
         return found
 
-    def model_lock(self, model_id: str) -> asyncio.Lock:
-        """One lock per model: generations of one model run one at a time."""
+    def model_lock(self, model_id: str) -> asyncio.Semaphore:
+        """The admission queue of a model: ``async with`` it around a generation.
+
+        As many generations run at once as the model's backend serves
+        (:attr:`~tessera.llm.backends.Backend.max_concurrency`; the local model decodes
+        them together); the others wait on the event loop, without a thread, and are let
+        in in arrival order (asyncio's semaphore wakes its waiters first in, first out).
+        """
         lock = self._model_locks.get(model_id)
         if lock is None:
-            lock = self._model_locks.setdefault(model_id, asyncio.Lock())
+            from tessera.llm.backends import get_backend
+
+            slots = get_backend(model_id).max_concurrency
+            lock = self._model_locks.setdefault(model_id, asyncio.Semaphore(slots))
         return lock
 
 
