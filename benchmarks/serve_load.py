@@ -9,7 +9,15 @@ scenario and prints requests/s, p50/p95 latency and error counts:
 - ``POST /v1/prompts/{ref}/render``: plus a registry read, rendering and an audit-log write;
 - ``POST /v1/chat/completions`` on a tiny random Llama (16 new tokens): generation, one
   request at a time per model;
-- the same on the embedded SmolLM2-135M-Instruct (8 new tokens), fewer requests.
+- the same on the embedded SmolLM2-135M-Instruct (8 new tokens), fewer requests;
+- **concurrent streams**: 8 streamed chats of 128 tokens on SmolLM2 (held-out prompts),
+  first one at a time (one client alone), then all 8 at once while another client polls
+  ``/healthz`` every 25 ms: time to first token, aggregate tokens/s, health latency, and
+  whether every concurrent answer is the answer its prompt got alone;
+- **mixed**: 2,000 requests from 16 clients (health, model list, renders, chats on the tiny
+  model, wrong keys, and draft + commit writes, each client to its own prompt): 5xx
+  count, writes lost or out of order (every client's versions read back), and the
+  server's resident memory before and after.
 
 Usage::
 
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import platform
 import signal
@@ -135,6 +144,190 @@ def run(url: str, key: str, scenario: Scenario) -> dict[str, Any]:
     }
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def stream_chat(url: str, key: str, prompt: str, max_tokens: int) -> dict[str, Any]:
+    """One streamed chat: its text, completion tokens, time to first token and wall time."""
+    body = {
+        "model": "tessera",
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"Authorization": f"Bearer {key}"}
+    pieces: list[str] = []
+    tokens = 0
+    first: float | None = None
+    started = time.perf_counter()
+    with (
+        httpx.Client(base_url=url, headers=headers, timeout=600) as http,
+        http.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[len("data: ") :])
+            if event.get("usage"):
+                tokens = event["usage"]["completion_tokens"]
+            for choice in event.get("choices", []):
+                content = choice["delta"].get("content")
+                if content:
+                    if first is None:
+                        first = time.perf_counter() - started
+                    pieces.append(content)
+    return {
+        "text": "".join(pieces),
+        "tokens": tokens,
+        "ttft": first if first is not None else float("nan"),
+        "wall": time.perf_counter() - started,
+    }
+
+
+def concurrent_streams(url: str, key: str, clients: int, max_tokens: int) -> dict[str, Any]:
+    """One client alone on each prompt, then every prompt at once while /healthz is polled."""
+    from tessera.llm.medusa import heldout_prompts
+
+    prompts = heldout_prompts(12)[:clients]
+    started = time.perf_counter()
+    alone = [stream_chat(url, key, p, max_tokens) for p in prompts]
+    alone_wall = time.perf_counter() - started
+    results: list[dict[str, Any] | None] = [None] * clients
+    health: list[float] = []
+    running = threading.Event()
+    running.set()
+
+    def poll() -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while running.is_set():
+                begun = time.perf_counter()
+                http.get("/healthz").raise_for_status()
+                health.append(time.perf_counter() - begun)
+                time.sleep(0.025)
+
+    def client(i: int) -> None:
+        results[i] = stream_chat(url, key, prompts[i], max_tokens)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    running.clear()
+    poller.join()
+    together = [r for r in results if r is not None]
+    cuts = statistics.quantiles(health, n=100, method="inclusive")
+    solo_rate = sum(r["tokens"] for r in alone) / alone_wall
+    rate = sum(r["tokens"] for r in together) / wall
+    return {
+        "clients": clients,
+        "max_tokens": max_tokens,
+        "solo tokens/s": solo_rate,
+        "solo ttft p50": statistics.median(r["ttft"] for r in alone),
+        "tokens/s": rate,
+        "ratio": rate / solo_rate,
+        "ttft p50": statistics.median(r["ttft"] for r in together),
+        "ttft max": max(r["ttft"] for r in together),
+        "health p50 ms": statistics.median(health) * 1000,
+        "health p99 ms": cuts[98] * 1000,
+        "health max ms": max(health) * 1000,
+        "health polls": len(health),
+        "identical": sum(a["text"] == b["text"] for a, b in zip(alone, together, strict=True)),
+        "tokens": sum(r["tokens"] for r in together),
+        "wall": wall,
+    }
+
+
+def mixed(url: str, key: str, pid: int, tiny: str, clients: int, total: int) -> dict[str, Any]:
+    """``total`` requests of every kind from ``clients`` clients; writes checked after."""
+    per_client = total // clients
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    commits: dict[int, list[str]] = {}
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+        for c in range(clients):
+            body = {"type": "text", "text": f"client {c}: {{{{x}}}}", "variables": {"x": {}}}
+            http.post("/v1/prompts", json={"name": f"mixed-{c}", "body": body}).raise_for_status()
+    chat = {"model": tiny, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+    before = rss_mb(pid)
+
+    def client(c: int) -> None:
+        done: list[str] = []
+        with (
+            httpx.Client(base_url=url, headers=headers, timeout=120) as http,
+            httpx.Client(base_url=url, timeout=120) as anonymous,
+        ):
+            for i in range(per_client):
+                kind = i % 8
+                if kind == 0:
+                    response = anonymous.get("/healthz")
+                elif kind == 1:
+                    response = http.get("/v1/models")
+                elif kind == 2:
+                    response = http.post(
+                        "/v1/prompts/greet@1/render", json={"variables": {"name": f"c{c}"}}
+                    )
+                elif kind == 3:
+                    response = http.post("/v1/chat/completions", json=chat)
+                elif kind == 4:
+                    wrong = {"Authorization": f"Bearer tsk_{c:08x}_not-a-real-secret-{i}"}
+                    response = anonymous.get("/v1/models", headers=wrong)
+                else:  # writes: a new draft, then a commit of exactly that draft
+                    text = f"client {c} write {len(done)}: {{{{x}}}}"
+                    draft = {"body": {"type": "text", "text": text, "variables": {"x": {}}}}
+                    response = http.put(f"/v1/prompts/mixed-{c}/draft", json=draft)
+                    if response.status_code == 200:
+                        etag = response.headers["ETag"]
+                        response = http.post(
+                            f"/v1/prompts/mixed-{c}/versions",
+                            json={"message": text},
+                            headers={"If-Match": etag},
+                        )
+                        if response.status_code == 201:
+                            done.append(text)
+                with lock:
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        commits[c] = done
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    after = rss_mb(pid)
+    lost = 0
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+        for c, texts in commits.items():
+            versions = http.get(f"/v1/prompts/mixed-{c}/versions").json()
+            stored = [v["body"]["text"] for v in versions]
+            lost += 0 if stored == texts else max(1, len(set(texts) ^ set(stored)))
+    return {
+        "requests": sum(statuses.values()),
+        "clients": clients,
+        "statuses": dict(sorted(statuses.items())),
+        "5xx": sum(n for status, n in statuses.items() if status >= 500),
+        "writes": sum(len(t) for t in commits.values()),
+        "lost or reordered": lost,
+        "rss before": before,
+        "rss after": after,
+        "wall": wall,
+    }
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| scenario | clients x requests | requests/s | p50 ms | p95 ms | errors |"]
     lines.append("|---|---|---:|---:|---:|---:|")
@@ -152,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=25, help="requests per client")
     parser.add_argument("--no-default-model", action="store_true", help="skip SmolLM2")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--streams", type=int, default=8, help="concurrent streamed chats")
+    parser.add_argument("--stream-tokens", type=int, default=128, help="tokens per stream")
+    parser.add_argument("--mixed", type=int, default=2000, help="requests of the mixed load")
+    parser.add_argument("--mixed-clients", type=int, default=16, help="clients of the mixed load")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             rows = [run(url, key, s) for s in scenarios]
             elapsed = time.perf_counter() - started
+            streams = None
+            if not args.no_default_model and args.streams:
+                streams = concurrent_streams(url, key, args.streams, args.stream_tokens)
+                print(streams)
+            load = mixed(url, key, process.pid, tiny, args.mixed_clients, args.mixed)
+            print(load)
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
@@ -215,9 +418,36 @@ def main(argv: list[str] | None = None) -> int:
         "process, clients in threads of another, all on loopback; every client sends its "
         "requests one after another. Machine: "
         f"{platform.machine()}, {os.cpu_count()} logical CPUs shared with other work, "
-        f"Python {platform.python_version()}. Generation runs one request at a time per "
-        "model, so its requests/s is the model's speed.\n\n"
+        f"Python {platform.python_version()}. Concurrent chats of one model decode together "
+        "(batched forward passes).\n\n"
         f"{table(rows)}\n\n- Timed part: {elapsed:.1f} s.\n"
+    )
+    if streams is not None:
+        st = streams
+        text += (
+            f"\n### {st['clients']} concurrent streamed chats, SmolLM2-135M, "
+            f"{st['max_tokens']} tokens\n\n"
+            "Held-out prompts, greedy; each prompt first alone (one client at a time), then "
+            "all at once (batched decoding) while another client polls `/healthz` every 25 ms."
+            "\n\n| | one client alone | all at once |\n|---|---:|---:|\n"
+            f"| aggregate tokens/s | {st['solo tokens/s']:.1f} | {st['tokens/s']:.1f} "
+            f"({st['ratio']:.2f}x) |\n"
+            f"| time to first token, p50 | {st['solo ttft p50'] * 1000:.0f} ms "
+            f"| {st['ttft p50'] * 1000:.0f} ms (max {st['ttft max'] * 1000:.0f}) |\n"
+            f"| `/healthz` p50 / p99 / max | | {st['health p50 ms']:.1f} / "
+            f"{st['health p99 ms']:.1f} / {st['health max ms']:.1f} ms "
+            f"({st['health polls']} polls) |\n"
+            f"| answers identical to the solo run | | {st['identical']} of {st['clients']} |\n"
+        )
+    ld = load
+    text += (
+        f"\n### Mixed load: {ld['requests']} requests from {ld['clients']} clients\n\n"
+        "Health, model list, audited renders, 8-token chats on the tiny model, wrong keys, "
+        "and draft + commit (If-Match) writes, each client to its own prompt, every version "
+        f"read back after. Statuses: {ld['statuses']}; 5xx: {ld['5xx']}; writes: "
+        f"{ld['writes']}, lost or out of order: {ld['lost or reordered']}; server memory "
+        f"{ld['rss before']:.0f} MB before, {ld['rss after']:.0f} MB after "
+        f"({ld['rss after'] - ld['rss before']:+.0f} MB); {ld['wall']:.1f} s.\n"
     )
     print(text)
     if args.write:
