@@ -338,7 +338,9 @@ def traces(
         str | None,
         typer.Option("--status", help="succeeded, failed, cancelled or running."),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many runs.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="At most this many runs (1 to 10,000).")
+    ] = 20,
     db: Db = None,
 ) -> None:
     """List recorded runs, newest first."""

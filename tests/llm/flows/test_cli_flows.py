@@ -107,6 +107,13 @@ def test_save_versions_label_and_run_by_reference(home: Path) -> None:
     assert code == 1 and "error:" in err
 
 
+@pytest.mark.parametrize("limit", ["0", "10001", str(10**30)])
+def test_traces_refuses_a_limit_outside_1_to_10000(home: Path, limit: str) -> None:
+    code, out, err = invoke("traces", "--limit", limit)
+    assert code != 0 and not out
+    assert "limit" in err and "Traceback" not in err
+
+
 def test_batch_prints_metrics_and_writes_the_table(home: Path) -> None:
     flow = write_flow(home, ECHO)
     dataset = home / "data.jsonl"

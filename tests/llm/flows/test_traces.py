@@ -12,7 +12,7 @@ import pytest
 
 from tessera.errors import InvalidInputError, NotFoundError
 from tessera.llm import _db
-from tessera.llm.flows._traces import TraceWriter, get_trace, list_traces
+from tessera.llm.flows._traces import MAX_TRACE_LIMIT, TraceWriter, get_trace, list_traces
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,7 @@ def test_finished_traces_take_nothing_more(tmp_path: Path) -> None:
     [
         ({"flow_name": ""}, "flow_name='' is invalid"),
         ({"flow_version": 0}, "flow_version=0 is invalid"),
+        ({"flow_version": 2**63}, "flow_version=9223372036854775808 is invalid"),
     ],
 )
 def test_bad_writer_arguments(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
@@ -190,3 +191,15 @@ def test_bad_status_and_limit(tmp_path: Path) -> None:
         list_traces(limit=0, db=db)
     with pytest.raises(InvalidInputError, match="event.kind=None is invalid"):
         trace.record({"node": "x"})
+
+
+@pytest.mark.parametrize("limit", [10_001, 2**63, 10**30, -1, True, 2.0])
+def test_a_limit_outside_1_to_10000_is_refused_before_sqlite(tmp_path: Path, limit: Any) -> None:
+    with pytest.raises(InvalidInputError, match=r"^limit=.* is invalid: it must be"):
+        list_traces(limit=limit, db=tmp_path / "t.db")
+
+
+def test_the_largest_limit_is_answered(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    TraceWriter("f", 1, db=db).finish()
+    assert len(list_traces(limit=MAX_TRACE_LIMIT, db=db)) == 1

@@ -25,8 +25,10 @@ from typing import Any, Literal, Protocol
 from tessera._validation import bad_value, check_positive_int
 from tessera.errors import InvalidInputError, NotFoundError
 from tessera.llm import _db
+from tessera.llm._versioned import check_number
 
 __all__ = [
+    "MAX_TRACE_LIMIT",
     "Trace",
     "TraceEvent",
     "TraceStatus",
@@ -35,6 +37,9 @@ __all__ = [
     "get_trace",
     "list_traces",
 ]
+
+#: The most runs :func:`list_traces` returns at once (``limit``), as the audit log's route.
+MAX_TRACE_LIMIT = 10_000
 
 TraceStatus = Literal["running", "succeeded", "failed", "cancelled"]
 _STATUSES: tuple[str, ...] = ("running", "succeeded", "failed", "cancelled")
@@ -183,7 +188,7 @@ class TraceWriter:
                 "flow_name", flow_name, "it must be a non-empty string", "Pass the flow's name."
             )
         if flow_version is not None:
-            check_positive_int("flow_version", flow_version)
+            check_number("flow_version", flow_version)  # SQLite's integers end at 2**63 - 1
         self.flow_name = flow_name
         self.flow_version = flow_version
         self.run_id = run_id if run_id is not None else uuid.uuid4().hex
@@ -309,13 +314,18 @@ def list_traces(
     flow : str or None, default=None
         Only runs of the flow with this name.
     limit : int, default=20
-        At most this many runs (>= 1).
+        At most this many runs, from 1 to :data:`MAX_TRACE_LIMIT` (10,000).
     status : {'running', 'succeeded', 'failed', 'cancelled'} or None, default=None
         Only runs with this status.
     db : path, sqlite3.Connection or None, default=None
         The database (default ``$TESSERA_HOME/tessera.db``).
+
+    Raises
+    ------
+    InvalidInputError
+        When ``limit`` is not an int from 1 to 10,000 or ``status`` is not a status.
     """
-    check_positive_int("limit", limit)
+    _check_limit(limit)
     if status is not None and status not in _STATUSES:
         choices = ", ".join(repr(s) for s in _STATUSES)
         raise bad_value("status", status, f"it must be one of {choices}", "Pass one of those.")
@@ -338,6 +348,18 @@ def list_traces(
         if owned:
             conn.close()
     return [TraceSummary(**_summary_fields(row)) for row in rows]
+
+
+def _check_limit(limit: Any) -> int:
+    number = check_positive_int("limit", limit)
+    if number > MAX_TRACE_LIMIT:
+        raise bad_value(
+            "limit",
+            limit,
+            f"it must be from 1 to {MAX_TRACE_LIMIT:_}",
+            f"Pass at most {MAX_TRACE_LIMIT:_}, or narrow the runs by flow or status.",
+        )
+    return number
 
 
 def get_trace(run_id: str, *, db: str | Path | sqlite3.Connection | None = None) -> Trace:

@@ -15,15 +15,16 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from tessera.errors import InvalidInputError
+from tessera.llm.flows._traces import MAX_TRACE_LIMIT
 from tessera.llm.serve._chat import stream_in_thread
 from tessera.llm.serve._http import (
     ApiError,
@@ -217,10 +218,10 @@ async def traces(
     request: Request,
     _key: FlowsReadKey,
     flow: str | None = None,
-    limit: int = 20,
+    limit: Annotated[int, Query(ge=1, le=MAX_TRACE_LIMIT)] = 20,
     status: Literal["running", "succeeded", "failed", "cancelled"] | None = None,
 ) -> list[dict[str, Any]]:
-    """Scope ``flows:read``. ``?flow=NAME&limit=20&status=failed``."""
+    """Scope ``flows:read``. ``?flow=NAME&limit=20&status=failed`` (``limit`` 1 to 10,000)."""
     from tessera.llm.flows import list_traces
 
     db = service(request).db_path
