@@ -6,13 +6,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tessera.errors import NotFoundError
+from tessera.errors import ConflictError, NotFoundError
 from tessera.llm._versioned import Version, VersionedStore
 from tessera.llm.guard._config import GuardrailConfig
 
 __all__ = ["load_guardrail", "save_guardrail"]
 
 KIND = "guardrail"
+
+#: How often a save writes and commits its draft before giving up on concurrent writers.
+_SAVE_ATTEMPTS = 3
 
 
 def _store(db: str | Path | None) -> VersionedStore:
@@ -33,16 +36,45 @@ def save_guardrail(
     Returns
     -------
     Version
-        The new version (its ``number`` counts 1, 2, ...; ``latest`` points at it).
+        The new version (its ``number`` counts 1, 2, ...; ``latest`` points at it). It holds
+        exactly ``config``, even when other writers save the same guardrail at the same time.
+
+    Raises
+    ------
+    ConflictError
+        When other writers changed the draft between this save's write and its commit
+        three times running; nothing of this save was committed, so save again.
+
+    Notes
+    -----
+    The commit names the draft revision this save wrote (``base_revision``), so it never
+    snapshots a concurrent writer's draft; when another writer got in between, the draft
+    is written again and committed again.
     """
     guard = config if isinstance(config, GuardrailConfig) else GuardrailConfig.from_mapping(config)
     store = _store(db)
     body = guard.to_mapping()
+    for _ in range(_SAVE_ATTEMPTS - 1):
+        try:
+            return _write_and_commit(store, name, body, guard.description, message)
+        except ConflictError:
+            continue  # another writer changed the draft in between: write ours again
+    return _write_and_commit(store, name, body, guard.description, message)
+
+
+def _write_and_commit(
+    store: VersionedStore, name: str, body: dict[str, Any], description: str, message: str
+) -> Version:
+    """Write ``body`` as the draft of ``name`` (created if missing) and commit that draft.
+
+    Raises :class:`ConflictError` when another writer changed the draft before the commit,
+    or created the guardrail between this save's look and its ``create``.
+    """
     try:
-        store.update_draft(name, body)
+        draft = store.update_draft(name, body)
     except NotFoundError:
-        store.create(name, body, description=guard.description)
-    return store.commit(name, message)
+        draft = store.create(name, body, description=description)
+    return store.commit(name, message, base_revision=draft.revision)
 
 
 def load_guardrail(ref: str, *, db: str | Path | None = None) -> GuardrailConfig:
