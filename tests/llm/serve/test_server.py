@@ -113,6 +113,19 @@ def test_openapi_document_declares_the_bearer_scheme(guarded: Live) -> None:
     }
     operation = document["paths"]["/v1/chat/completions"]["post"]
     assert {"bearer": []} in operation["security"]
+    # Errors are documented as they are sent: OpenAI's error object, never FastAPI's 422
+    # body; the OpenAI routes refuse a body with 400, the service's own routes with 422.
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    assert operation["x-openai-compatible"] is True
+    assert operation["responses"]["400"]["content"] == error and "422" not in operation["responses"]
+    keys = document["paths"]["/v1/keys"]["post"]
+    assert keys["responses"]["422"]["content"] == error and "x-openai-compatible" not in keys
+    assert all(
+        op["responses"]["default"]["content"] == error
+        for ops in document["paths"].values()
+        for op in ops.values()
+    )
+    assert "HTTPValidationError" not in document["components"]["schemas"]
     assert "/healthz" in document["paths"]
     assert httpx.get(f"{guarded.url}/healthz").json()["status"] == "ok"
     assert httpx.get(f"{guarded.url}/docs").status_code == 401  # no CDN-backed pages

@@ -77,9 +77,41 @@ _TYPES = {
 _CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 
 
+#: OpenAI's error object, as /openapi.json documents every error response.
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "description": "Every error: OpenAI's error object, with extra fields where they help "
+    "(a flow's `problems`, a failed run's `run_id` and `node`).",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "message", "param", "code"],
+            "properties": {
+                "type": {"type": "string"},
+                "message": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
 class OpenAIRoute(APIRoute):
     """A route of the OpenAI-compatible API: a body it cannot accept is a 400 (OpenAI's
-    status, which its clients raise as ``BadRequestError``), not FastAPI's 422."""
+    status, which its clients raise as ``BadRequestError``), not FastAPI's 422.
+
+    Its operation in /openapi.json is marked ``x-openai-compatible``.
+    """
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        kwargs["openapi_extra"] = {
+            "x-openai-compatible": True,
+            **(kwargs.get("openapi_extra") or {}),
+        }
+        super().__init__(path, endpoint, **kwargs)
 
 
 class ApiError(Exception):
@@ -371,6 +403,14 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return error_response(500, unexpected_message(incident))
 
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _document_errors(generate_openapi())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
@@ -379,6 +419,30 @@ def install_error_handlers(app: FastAPI) -> None:
     # Added before any other middleware, so these two sit innermost, next to the routes.
     app.add_middleware(TextBodyMiddleware)
     app.add_middleware(CatchAllMiddleware)
+
+
+def _document_errors(document: dict[str, Any]) -> None:
+    """Document the errors the service answers with, in place of FastAPI's 422 body
+    (``{"detail": [...]}``, which this service never sends): every operation's ``default``
+    response is the error object; its 422 is 400 on the OpenAI-compatible routes."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            invalid = responses.pop("422", None)
+            if operation.get("x-openai-compatible"):
+                responses["400"] = {
+                    "description": "A request OpenAI would refuse",
+                    "content": error,
+                }
+            elif invalid is not None:
+                responses["422"] = {"description": "A body of the wrong shape", "content": error}
+            responses["default"] = {"description": "An error (see its status)", "content": error}
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):  # in this order
+        if f'"#/components/schemas/{unused}"' not in json.dumps(document):
+            schemas.pop(unused, None)
 
 
 def code_of(exc: Exception) -> str | None:
