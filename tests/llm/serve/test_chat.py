@@ -108,6 +108,7 @@ def test_a_request_longer_than_the_context_is_a_400_streamed_or_not(
     error = response.json()["error"]
     assert "max_tokens" in error["message"] and "context" in error["message"]
     assert error["code"] == "context_length_exceeded"  # OpenAI's code for it
+    assert error["param"] == "max_tokens"
 
 
 @pytest.mark.parametrize("max_tokens", [2, 40])

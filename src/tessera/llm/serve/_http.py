@@ -387,7 +387,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if getattr(exc, "run_id", None):  # a failed flow run: its trace is stored
             extra["run_id"] = exc.run_id  # type: ignore[attr-defined]
             extra["node"] = getattr(exc, "node", None)
-        return error_response(status, str(exc), headers=headers, extra=extra, code=code_of(exc))
+        code = code_of(exc)
+        # "max_tokens=300 is invalid: ..." names the field (the backend names this API's).
+        param = str(exc).split("=", 1)[0] if code == "context_length_exceeded" else None
+        return error_response(
+            status, str(exc), headers=headers, extra=extra, code=code, param=param
+        )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Only what escapes the outer middlewares comes here (a route's own failures are
