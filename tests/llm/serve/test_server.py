@@ -238,7 +238,9 @@ def test_audit_log_records_every_write_with_who_and_status(guarded: Live) -> Non
         "/v1/audit", params={"after_id": after, "key_id": guarded.key_ids["prompts:read"]}
     ).json()
     assert [e["status"] for e in only] == [403]
-    assert admin.get("/v1/audit", params={"limit": 0}).status_code == 422
+    zero = admin.get("/v1/audit", params={"limit": 0})
+    assert zero.status_code == 422 and zero.json()["error"]["param"] == "limit"
+    assert zero.json()["error"]["message"].startswith('limit="0" is invalid: ')
 
 
 def test_no_secret_reaches_the_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -307,8 +307,12 @@ FlowsInvokeKey = Annotated[KeyRecord, require("flows:invoke")]
 def _validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
     parts: list[str] = []
     first: str | None = None
+    sources = {str(error.get("loc", ("body",))[0]) for error in errors}
     for error in errors[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        loc = tuple(error.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]  # the field's own name, as OpenAI's param gives it
+        where = ".".join(str(p) for p in loc)
         first = first or where or None
         value = error.get("input")
         shown = json.dumps(value, default=str)[:60] if "input" in error else ""
@@ -316,7 +320,8 @@ def _validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
         parts.append(f"{detail} is invalid: {error.get('msg', 'invalid')}")
     if len(errors) > 5:
         parts.append(f"... and {len(errors) - 5} more")
-    return "; ".join(parts) + ". Fix the request body (see /openapi.json).", first
+    what = "request body" if sources == {"body"} else "request"
+    return "; ".join(parts) + f". Fix the {what} (see /openapi.json).", first
 
 
 def _not_json_message(error: Any, document: Any) -> str:
