@@ -33,8 +33,10 @@ from tessera._validation import bad_value, short_repr
 from tessera.errors import InvalidInputError, TesseraError
 from tessera.llm.flows._policy import (
     RetrievalRoots,
+    StorageRoots,
     check_allowed_code,
     check_retrieval_roots,
+    check_storage_roots,
     code_refusal,
     resolve_code,
 )
@@ -301,6 +303,7 @@ def run_batch(
     pass_threshold: float = 1.0,
     allowed_code: Iterable[str] = (),
     retrieval_roots: RetrievalRoots = (),
+    storage_roots: StorageRoots = (),
     out: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     **run_options: Any,
@@ -334,6 +337,8 @@ def run_batch(
     retrieval_roots : iterable of str or pathlib.Path, default=()
         Folders Retrieval nodes may read inside of, besides the shipped knowledge folders
         (see :func:`~tessera.llm.flows.validate_flow`).
+    storage_roots : iterable of str or pathlib.Path, default=()
+        Folders Storage nodes may write and read inside of (none by default).
     out : str, pathlib.Path or None, default=None
         Also write the per-record table here (``.csv`` or ``.jsonl``).
     progress : callable or None, default=None
@@ -349,7 +354,8 @@ def run_batch(
     """
     allowed = check_allowed_code(allowed_code)
     roots = check_retrieval_roots(retrieval_roots)
-    spec = require_valid(flow, allowed_code=allowed, retrieval_roots=roots)
+    storage = check_storage_roots(storage_roots)
+    spec = require_valid(flow, allowed_code=allowed, retrieval_roots=roots, storage_roots=storage)
     records = read_dataset(dataset)
     self_scored = evaluator == "flow"
     evaluate = _from_flow if self_scored else resolve_evaluator(evaluator, tolerance, allowed)
@@ -377,7 +383,12 @@ def run_batch(
         run_id, value, error, score = "", None, None, 0.0
         try:
             result = run_flow(
-                spec, document, allowed_code=allowed, retrieval_roots=roots, **run_options
+                spec,
+                document,
+                allowed_code=allowed,
+                retrieval_roots=roots,
+                storage_roots=storage,
+                **run_options,
             )
             run_id = result.run_id
             value = _pick_output(result.outputs, output)

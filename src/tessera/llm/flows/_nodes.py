@@ -109,6 +109,9 @@ class RunContext:
     retrieval_roots : tuple of pathlib.Path
         The resolved folders retrieval may read inside of (see :meth:`readable_folder`);
         default the knowledge folders shipped with tessera.
+    storage_roots : tuple of pathlib.Path
+        The resolved folders Storage nodes may write and read inside of (see
+        :meth:`storage_folder`); default none.
     """
 
     run_id: str
@@ -116,6 +119,7 @@ class RunContext:
     allowed_code: tuple[str, ...] = ()
     base_dir: Path | None = None
     retrieval_roots: tuple[Path, ...] = field(default_factory=default_retrieval_roots)
+    storage_roots: tuple[Path, ...] = ()
     emitter: Callable[[FlowEvent], None] | None = None
     registry_factory: Callable[[], Any] | None = None
     backend_factory: Callable[[str | None], Any] | None = None
@@ -184,6 +188,31 @@ class RunContext:
             raise InvalidInputError(folder_message(folder, reason))
         return self.resolve_path(folder)
 
+    def storage_folder_refusal(self, folder: str | Path) -> str | None:
+        """Why a Storage node may not use ``folder`` (resolved by :meth:`resolve_path`), or None.
+
+        The folder must lie inside one of :attr:`storage_roots` (none by default).
+        """
+        return folder_refusal(
+            self.resolve_path(folder),
+            self.storage_roots,
+            named=folder,
+            use="Storage nodes may write",
+        )
+
+    def storage_folder(self, folder: str | Path) -> Path:
+        """``folder`` resolved, once :meth:`storage_folder_refusal` finds it in a storage root.
+
+        Raises
+        ------
+        InvalidInputError
+            When it lies outside every root (the message names the path and the fix).
+        """
+        reason = self.storage_folder_refusal(folder)
+        if reason is not None:
+            raise InvalidInputError(folder_message(folder, reason, roots="storage"))
+        return self.resolve_path(folder)
+
     def code(self, function: str) -> Callable[..., Any]:
         """The function ``"package.module:function"`` names, if :attr:`allowed_code` allows it.
 
@@ -247,11 +276,12 @@ class NodeType:
     def check_access(self, node: NodeSpec, ctx: RunContext) -> list[Problem]:
         """Checks of one node against what the operator allows; the default finds nothing.
 
-        A node that calls code or reads files checks here, with the ``ctx`` methods its
-        :meth:`run` uses (:meth:`RunContext.code`, :meth:`RunContext.readable_folder` and
-        their ``*_refusal`` forms), so that validating, saving and running agree.
-        Validation passes a context that holds the policy (``allowed_code``,
-        ``retrieval_roots``, ``base_dir``) and runs nothing.
+        A node that calls code or uses files checks here, with the ``ctx`` methods its
+        :meth:`run` uses (:meth:`RunContext.code`, :meth:`RunContext.readable_folder`,
+        :meth:`RunContext.storage_folder` and their ``*_refusal`` forms), so that
+        validating, saving and running agree. Validation passes a context that holds the
+        policy (``allowed_code``, ``retrieval_roots``, ``storage_roots``, ``base_dir``) and
+        runs nothing.
         """
         return []
 
@@ -292,13 +322,21 @@ def node_types() -> Mapping[str, NodeType]:
     return dict(sorted(_REGISTRY.items()))
 
 
-def folder_message(folder: str | Path, reason: str) -> str:
-    """The error for a folder outside the retrieval roots: the path, the rule, the fix."""
-    return (
-        f"folder={str(folder)!r} is invalid: {reason}. Move the documents under one of those "
-        "folders, or let retrieval read theirs: retrieval_roots=[...] in Python, "
-        "--retrieval-root DIR on the command line."
-    )
+def folder_message(
+    folder: str | Path, reason: str, *, roots: Literal["retrieval", "storage"] = "retrieval"
+) -> str:
+    """The error for a folder outside the retrieval (or storage) roots: path, rule, fix."""
+    if roots == "storage":
+        fix = (
+            "Store under a folder listed there, or let Storage nodes use this one: "
+            "storage_roots=[...] in Python, --storage-root DIR on the command line."
+        )
+    else:
+        fix = (
+            "Move the documents under one of those folders, or let retrieval read theirs: "
+            "retrieval_roots=[...] in Python, --retrieval-root DIR on the command line."
+        )
+    return f"folder={str(folder)!r} is invalid: {reason}. {fix}"
 
 
 def configuration_problems(node: NodeSpec, node_type: NodeType) -> list[Problem]:

@@ -1,4 +1,4 @@
-"""What the operator lets flows do: the Code allow-list and the folders retrieval may read.
+"""What the operator lets flows do: the Code allow-list and the folders flows may use.
 
 A flow document is data that someone else may write (a ``flows:write`` key on the HTTP
 service); these are the operator's rules about what such a document may reach. Each rule
@@ -7,7 +7,10 @@ batch evaluators all apply it:
 
 * :func:`code_refusal` / :func:`resolve_code`: which ``package.module:function`` a Code node
   (or a function evaluator) may call;
-* :func:`folder_refusal`: which folders a Retrieval node may read.
+* :func:`folder_refusal` over :func:`check_retrieval_roots`: which folders a Retrieval node
+  may read;
+* :func:`folder_refusal` over :func:`check_storage_roots`: which folders a Storage node may
+  write (and read back).
 
 Allow-list entries
 ------------------
@@ -23,12 +26,22 @@ always exact (no patterns, no bare ``*``).
   with ``_``. Names ``mod`` merely imported (``from subprocess import run``), classes,
   other callables and private helpers are refused; name them exactly to allow them.
 
-Retrieval roots
----------------
-A Retrieval node's folder is resolved (relative to the flow file's folder, ``~``
-expanded, symbolic links followed) and must lie inside one of the roots: the knowledge
-folders shipped with tessera (:func:`default_retrieval_roots`) and the folders the
-operator names (``retrieval_roots=``, ``--retrieval-root``).
+Retrieval roots and storage roots
+---------------------------------
+A Retrieval or Storage node's folder is resolved (relative to the flow file's folder,
+``~`` expanded, symbolic links followed) and must lie inside one of its roots:
+
+* Retrieval reads inside the knowledge folders shipped with tessera
+  (:func:`default_retrieval_roots`) and the folders the operator names
+  (``retrieval_roots=``, ``--retrieval-root``);
+* Storage writes and reads ``<key>.json`` / ``<key>.txt`` only inside the folders the
+  operator names (``storage_roots=``, ``--storage-root``): none by default, so a flow
+  writes no file until the operator names where.
+
+The two lists are separate on purpose. Reading is not writing: a folder retrieval may
+search is not one flows may change (a Storage node writing ``<key>.txt`` into a knowledge
+folder would plant passages in every later search), and a folder flows may write is not
+searched unless the operator names it for both.
 """
 
 from __future__ import annotations
@@ -46,9 +59,12 @@ from tessera._validation import bad_value
 from tessera.errors import InvalidInputError
 
 __all__ = [
+    "Folders",
     "RetrievalRoots",
+    "StorageRoots",
     "check_allowed_code",
     "check_retrieval_roots",
+    "check_storage_roots",
     "code_allowed",
     "code_refusal",
     "default_retrieval_roots",
@@ -56,8 +72,12 @@ __all__ = [
     "resolve_code",
 ]
 
-#: What the validators and runners take as ``retrieval_roots``: folders, or one folder.
-RetrievalRoots = Iterable[str | os.PathLike[str]] | str | os.PathLike[str]
+#: Folders, or one folder: what the validators and runners take as roots.
+Folders = Iterable[str | os.PathLike[str]] | str | os.PathLike[str]
+#: What the validators and runners take as ``retrieval_roots``.
+RetrievalRoots = Folders
+#: What the validators and runners take as ``storage_roots``.
+StorageRoots = Folders
 
 _ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z0-9_*?\[\]!]+")
 _PATTERN_CHARACTERS = frozenset("*?[")
@@ -212,20 +232,44 @@ def check_retrieval_roots(retrieval_roots: RetrievalRoots) -> tuple[Path, ...]:
     InvalidInputError
         When a root is not an existing folder.
     """
-    given = (
-        (retrieval_roots,)
-        if isinstance(retrieval_roots, str | os.PathLike)
-        else tuple(retrieval_roots)
+    return _check_roots(
+        "retrieval_roots",
+        retrieval_roots,
+        default_retrieval_roots(),
+        "each root must be an existing folder (retrieval may read the folders inside it)",
+        "Create the folder or fix the path (--retrieval-root DIR on the command line).",
     )
-    roots = list(default_retrieval_roots())
-    for root in given:
+
+
+def check_storage_roots(storage_roots: StorageRoots) -> tuple[Path, ...]:
+    """The folders Storage nodes may write and read inside of: ``storage_roots``, resolved.
+
+    There is no default root: with none, a flow with a Storage node is refused.
+
+    Raises
+    ------
+    InvalidInputError
+        When a root is not an existing folder.
+    """
+    return _check_roots(
+        "storage_roots",
+        storage_roots,
+        (),
+        "each root must be an existing folder (Storage nodes may write the folders inside it)",
+        "Create the folder or fix the path (--storage-root DIR on the command line).",
+    )
+
+
+def _check_roots(
+    argument: str, given: Folders, defaults: Iterable[Path], rule: str, fix: str
+) -> tuple[Path, ...]:
+    """``defaults``, then each of ``given`` expanded and resolved, each once."""
+    folders = (given,) if isinstance(given, str | os.PathLike) else tuple(given)
+    roots = list(defaults)
+    for root in folders:
         if not isinstance(root, str | os.PathLike) or not Path(root).expanduser().is_dir():
-            raise bad_value(
-                "retrieval_roots",
-                root if not isinstance(root, os.PathLike) else os.fspath(root),
-                "each root must be an existing folder (retrieval may read the folders inside it)",
-                "Create the folder or fix the path (--retrieval-root DIR on the command line).",
-            )
+            shown = os.fspath(root) if isinstance(root, os.PathLike) else root
+            raise bad_value(argument, shown, rule, fix)
         resolved = Path(root).expanduser().resolve()
         if resolved not in roots:
             roots.append(resolved)
@@ -233,11 +277,16 @@ def check_retrieval_roots(retrieval_roots: RetrievalRoots) -> tuple[Path, ...]:
 
 
 def folder_refusal(
-    folder: Path, roots: Iterable[Path], *, named: str | os.PathLike[str] | None = None
+    folder: Path,
+    roots: Iterable[Path],
+    *,
+    named: str | os.PathLike[str] | None = None,
+    use: str = "retrieval may read",
 ) -> str | None:
-    """Why retrieval may not read the resolved ``folder``, or None when it lies in a root.
+    """Why a node may not use the resolved ``folder``, or None when it lies in a root.
 
-    ``named`` is the folder as the flow wrote it, when it differs from ``folder``.
+    ``named`` is the folder as the flow wrote it, when it differs from ``folder``; ``use``
+    says what the roots are for (``"retrieval may read"``, ``"Storage nodes may write"``).
     """
     allowed = tuple(roots)
     if any(folder.is_relative_to(root) for root in allowed):
@@ -246,4 +295,4 @@ def folder_refusal(
     where = "it lies"
     if named is None or Path(named) != folder:
         where = f"it resolves to {str(folder)!r} (symbolic links followed),"
-    return f"{where} outside the folders retrieval may read ({shown})"
+    return f"{where} outside the folders {use} ({shown})"

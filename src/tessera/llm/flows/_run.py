@@ -21,7 +21,13 @@ from typing import Any
 from tessera.errors import InvalidInputError
 from tessera.llm.flows._engine import Engine, type_ok
 from tessera.llm.flows._nodes import FlowEvent, RunContext
-from tessera.llm.flows._policy import RetrievalRoots, check_allowed_code, check_retrieval_roots
+from tessera.llm.flows._policy import (
+    RetrievalRoots,
+    StorageRoots,
+    check_allowed_code,
+    check_retrieval_roots,
+    check_storage_roots,
+)
 from tessera.llm.flows._spec import FlowSpec
 from tessera.llm.flows._validate import require_valid
 
@@ -61,6 +67,7 @@ def stream_flow(
     *,
     allowed_code: Iterable[str] = (),
     retrieval_roots: RetrievalRoots = (),
+    storage_roots: StorageRoots = (),
     registry: Any = None,
     backend_factory: Callable[[str | None], Any] | None = None,
     trace: bool = True,
@@ -84,6 +91,9 @@ def stream_flow(
     retrieval_roots : iterable of str or pathlib.Path, default=()
         Folders Retrieval nodes may read inside of, besides the knowledge folders shipped
         with tessera; a folder outside them is a validation problem.
+    storage_roots : iterable of str or pathlib.Path, default=()
+        Folders Storage nodes may write and read inside of (none by default); a Storage
+        folder outside them is a validation problem.
     registry : PromptRegistry, optional
         Where Prompt nodes resolve ``name@label`` references; default: the registry in
         ``$TESSERA_HOME``.
@@ -110,7 +120,8 @@ def stream_flow(
         At the call (before anything runs), when the flow breaks a rule.
     InvalidInputError
         At the call, when ``inputs`` does not have the Input node's declared type, an
-        ``allowed_code`` entry is malformed or a retrieval root is not a folder.
+        ``allowed_code`` entry is malformed or a retrieval or storage root is not a
+        folder.
     FlowRunError
         While iterating, after the ``error`` event, naming the node that failed.
 
@@ -121,7 +132,8 @@ def stream_flow(
     """
     allowed = check_allowed_code(allowed_code)
     roots = check_retrieval_roots(retrieval_roots)
-    spec = require_valid(flow, allowed_code=allowed, retrieval_roots=roots)
+    storage = check_storage_roots(storage_roots)
+    spec = require_valid(flow, allowed_code=allowed, retrieval_roots=roots, storage_roots=storage)
     entry = next(node for node in spec.nodes if node.type == "Input")
     declared = entry.outputs[0].type if entry.outputs else None
     if declared is not None and not type_ok(inputs, declared):
@@ -137,6 +149,7 @@ def stream_flow(
         allowed_code=allowed,
         base_dir=spec.base_dir,
         retrieval_roots=roots,
+        storage_roots=storage,
         registry_factory=(lambda: registry) if registry is not None else None,
         backend_factory=backend_factory,
     )
@@ -218,6 +231,7 @@ def run_flow(
     *,
     allowed_code: Iterable[str] = (),
     retrieval_roots: RetrievalRoots = (),
+    storage_roots: StorageRoots = (),
     registry: Any = None,
     backend_factory: Callable[[str | None], Any] | None = None,
     trace: bool = True,
@@ -244,6 +258,7 @@ def run_flow(
         inputs,
         allowed_code=allowed_code,
         retrieval_roots=retrieval_roots,
+        storage_roots=storage_roots,
         registry=registry,
         backend_factory=backend_factory,
         trace=trace,

@@ -5,6 +5,11 @@
 outside the folder; writes are atomic (a temporary file in the same folder, flushed to
 disk, then renamed over the old one), so a reader sees the old document or the new one,
 never half of one.
+
+A Storage node's folder must lie inside a storage root, a folder the operator names
+(``storage_roots=`` in Python, ``--storage-root`` on the command line); there is none by
+default. Validation (so saving a flow over HTTP) and the run both check it (see
+:mod:`tessera.llm.flows._policy`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tessera._validation import bad_value
 from tessera.errors import InvalidInputError, NotFoundError
-from tessera.llm.flows._nodes import NodeType, RunContext, register_node_type
+from tessera.llm.flows._nodes import NodeType, RunContext, folder_message, register_node_type
 from tessera.llm.flows._spec import NodeSpec, Problem
 
 __all__ = ["KEY_PATTERN", "DocumentStore", "StorageConfiguration", "StorageNode"]
@@ -161,7 +166,8 @@ class StorageConfiguration(BaseModel):
     Attributes
     ----------
     folder : str
-        The storage folder (relative to the flow file's folder).
+        The storage folder (relative to the flow file's folder). Resolved, it must lie
+        inside a storage root (``storage_roots=``, ``--storage-root``).
     mode : {'write', 'read'}
         Write inputs ``key`` and ``content``; read input ``key`` to output ``document``.
     format : {'json', 'text'}, default='json'
@@ -182,6 +188,10 @@ class StorageNode(NodeType):
     ``mode: write``: inputs ``key`` (String) and ``content`` (any type); optional output
     ``location`` (String, the file written). ``mode: read``: input ``key``; output
     ``document`` (any declared type; a stored value of another type fails the run).
+
+    The folder must lie inside the run's storage roots (:attr:`RunContext.storage_roots`),
+    checked at validation and again when the node runs; the key, an input known only when
+    the node runs, is checked then (:func:`check_key`).
     """
 
     type_name: ClassVar[str] = "Storage"
@@ -226,9 +236,18 @@ class StorageNode(NodeType):
             )
         return problems
 
+    def check_access(self, node: NodeSpec, ctx: RunContext) -> list[Problem]:
+        folder = StorageConfiguration.model_validate(node.configuration).folder
+        reason = ctx.storage_folder_refusal(folder)
+        if reason is None:
+            return []
+        message = folder_message(folder, reason, roots="storage")
+        return [Problem(node.name, "configuration.folder", message)]
+
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         config = StorageConfiguration.model_validate(node.configuration)
-        store = DocumentStore(ctx.resolve_path(config.folder), format=config.format)
+        # Checked again here: a run may get a context validation never saw (a stored flow).
+        store = DocumentStore(ctx.storage_folder(config.folder), format=config.format)
         if config.mode == "write":
             path = store.write(inputs["key"], inputs["content"])
             return {"location": str(path)} if node.output("location") is not None else {}

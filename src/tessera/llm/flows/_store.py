@@ -6,11 +6,11 @@ and a reference ``NAME``, ``NAME@3``, ``NAME@production``, ``NAME@latest`` or ``
 names what to run. Saving checks the flow against every rule first, so a version that
 cannot run is never stored.
 
-What the operator allows (the Code allow-list, the retrieval roots) is a policy of the
-run, checked by every run. A registry made with that policy (``allowed_code=``,
-``retrieval_roots=``; the HTTP service passes its own) also refuses, at save and commit,
-a flow its runs would refuse; one made without (the default, for the trusted Python API)
-checks the document alone.
+What the operator allows (the Code allow-list, the retrieval and storage roots) is a
+policy of the run, checked by every run. A registry made with that policy
+(``allowed_code=``, ``retrieval_roots=``, ``storage_roots=``; the HTTP service passes its
+own) also refuses, at save and commit, a flow its runs would refuse; one made without (the
+default, for the trusted Python API) checks the document alone.
 
 A flow saved from a file remembers the file's folder (the ``baseDir`` key of the stored
 body), so relative folders in it (a Retrieval knowledge base, a Storage folder) resolve as
@@ -27,7 +27,13 @@ from typing import Any
 from tessera._validation import bad_value
 from tessera.errors import ConflictError
 from tessera.llm._versioned import Draft, Version, VersionedStore, check_number
-from tessera.llm.flows._policy import RetrievalRoots, check_allowed_code, check_retrieval_roots
+from tessera.llm.flows._policy import (
+    RetrievalRoots,
+    StorageRoots,
+    check_allowed_code,
+    check_retrieval_roots,
+    check_storage_roots,
+)
 from tessera.llm.flows._spec import FlowSpec, FlowValidationError, load_flow
 from tessera.llm.flows._validate import check_flow, policy_context
 
@@ -99,12 +105,16 @@ class FlowRegistry(VersionedStore):
         The SQLite file; ``None`` means ``$TESSERA_HOME/tessera.db``.
     allowed_code : iterable of str or None, default=None
         Check saved and committed flows against this Code allow-list (see
-        :func:`~tessera.llm.flows.code_allowed`). ``None`` with ``retrieval_roots=None``:
-        the policy is not checked on save, only when a flow runs.
+        :func:`~tessera.llm.flows.code_allowed`). When all three of ``allowed_code``,
+        ``retrieval_roots`` and ``storage_roots`` are ``None``, the policy is not checked
+        on save, only when a flow runs.
     retrieval_roots : iterable of str or Path, or None, default=None
         Check saved and committed flows' Retrieval folders against these roots (and the
-        shipped knowledge folders). When only one of the two is given, the other takes
-        its run default (no Code functions; the shipped knowledge folders only).
+        shipped knowledge folders).
+    storage_roots : iterable of str or Path, or None, default=None
+        Check saved and committed flows' Storage folders against these roots. When only
+        some of the three are given, the others take their run default (no Code
+        functions; the shipped knowledge folders only; no storage folder).
 
     Examples
     --------
@@ -122,13 +132,15 @@ class FlowRegistry(VersionedStore):
         *,
         allowed_code: Iterable[str] | None = None,
         retrieval_roots: RetrievalRoots | None = None,
+        storage_roots: StorageRoots | None = None,
     ) -> None:
-        self._policy: tuple[tuple[str, ...], tuple[Path, ...]] | None = None
-        if allowed_code is not None or retrieval_roots is not None:
-            self._policy = (
-                check_allowed_code(allowed_code or ()),
-                check_retrieval_roots(retrieval_roots or ()),
-            )
+        self._policy: dict[str, Any] | None = None
+        if not (allowed_code is None and retrieval_roots is None and storage_roots is None):
+            self._policy = {
+                "allowed_code": check_allowed_code(allowed_code or ()),
+                "retrieval_roots": check_retrieval_roots(retrieval_roots or ()),
+                "storage_roots": check_storage_roots(storage_roots or ()),
+            }
         super().__init__("flow", db)
 
     def _require_valid(self, flow: FlowSpec | Mapping[str, Any] | str | Path) -> FlowSpec:
@@ -136,8 +148,7 @@ class FlowRegistry(VersionedStore):
         spec = load_flow(flow)
         policy = None
         if self._policy is not None:
-            allowed, roots = self._policy
-            policy = policy_context(spec, allowed_code=allowed, retrieval_roots=roots)
+            policy = policy_context(spec, **self._policy)
         problems = check_flow(spec, policy=policy)
         if problems:
             raise FlowValidationError(problems, flow=spec.name)

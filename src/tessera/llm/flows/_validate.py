@@ -8,7 +8,7 @@ are DoWhile nodes, whose body is validated as a flow of its own); every node rea
 from the Input; a node mixes only the items of nested Iterators, and a Collector gathers
 per-item values; valid JSONPath and condition expressions; and the operator's policy (see
 :mod:`tessera.llm.flows._policy`): Code functions in the allow-list, Retrieval folders
-inside the retrieval roots.
+inside the retrieval roots, Storage folders inside the storage roots.
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ from typing import Any
 from tessera.errors import InvalidInputError
 from tessera.llm.flows._jsonpath import compile_path
 from tessera.llm.flows._nodes import ANY_TYPE, NodeType, RunContext, configuration_problems
-from tessera.llm.flows._policy import RetrievalRoots, check_allowed_code, check_retrieval_roots
+from tessera.llm.flows._policy import (
+    RetrievalRoots,
+    StorageRoots,
+    check_allowed_code,
+    check_retrieval_roots,
+    check_storage_roots,
+)
 from tessera.llm.flows._scopes import node_scopes
 from tessera.llm.flows._spec import Connection, FlowSpec, FlowValidationError, NodeSpec, Problem
 
@@ -29,13 +35,17 @@ __all__ = ["check_flow", "policy_context", "require_valid", "validate_flow"]
 
 
 def policy_context(
-    spec: FlowSpec, *, allowed_code: Iterable[str] = (), retrieval_roots: RetrievalRoots = ()
+    spec: FlowSpec,
+    *,
+    allowed_code: Iterable[str] = (),
+    retrieval_roots: RetrievalRoots = (),
+    storage_roots: StorageRoots = (),
 ) -> RunContext:
     """A context holding the run policy, for :meth:`NodeType.check_access` (runs nothing).
 
-    ``allowed_code`` and ``retrieval_roots`` are checked here (malformed entries, missing
-    roots raise :class:`~tessera.errors.InvalidInputError`); the packaged knowledge folders
-    are always among the roots.
+    ``allowed_code``, ``retrieval_roots`` and ``storage_roots`` are checked here (malformed
+    entries, missing roots raise :class:`~tessera.errors.InvalidInputError`); the packaged
+    knowledge folders are always among the retrieval roots.
     """
     return RunContext(
         run_id="validation",
@@ -43,6 +53,7 @@ def policy_context(
         allowed_code=check_allowed_code(allowed_code),
         base_dir=spec.base_dir,
         retrieval_roots=check_retrieval_roots(retrieval_roots),
+        storage_roots=check_storage_roots(storage_roots),
     )
 
 
@@ -386,6 +397,7 @@ def validate_flow(
     *,
     allowed_code: Iterable[str] = (),
     retrieval_roots: RetrievalRoots = (),
+    storage_roots: StorageRoots = (),
 ) -> list[Problem]:
     """Check a flow against every rule; return every problem at once.
 
@@ -403,6 +415,10 @@ def validate_flow(
         Folders Retrieval nodes may read inside of, besides the knowledge folders shipped
         with tessera. A Retrieval folder that resolves (symbolic links followed) outside
         every root is a problem on ``configuration.folder``.
+    storage_roots : iterable of str or pathlib.Path, default=()
+        Folders Storage nodes may write and read inside of; none by default, so a Storage
+        node is a problem on ``configuration.folder`` until its folder (resolved, symbolic
+        links followed) lies inside one.
 
     Returns
     -------
@@ -422,7 +438,12 @@ def validate_flow(
         flow = load_flow(spec)
     except FlowValidationError as exc:
         return list(exc.problems)
-    policy = policy_context(flow, allowed_code=allowed_code, retrieval_roots=retrieval_roots)
+    policy = policy_context(
+        flow,
+        allowed_code=allowed_code,
+        retrieval_roots=retrieval_roots,
+        storage_roots=storage_roots,
+    )
     return check_flow(flow, policy=policy)
 
 
@@ -431,6 +452,7 @@ def require_valid(
     *,
     allowed_code: Iterable[str] = (),
     retrieval_roots: RetrievalRoots = (),
+    storage_roots: StorageRoots = (),
 ) -> FlowSpec:
     """The loaded flow if it breaks no rule, else :class:`FlowValidationError` listing all.
 
@@ -439,7 +461,12 @@ def require_valid(
     from tessera.llm.flows._spec import load_flow
 
     flow = load_flow(spec)
-    policy = policy_context(flow, allowed_code=allowed_code, retrieval_roots=retrieval_roots)
+    policy = policy_context(
+        flow,
+        allowed_code=allowed_code,
+        retrieval_roots=retrieval_roots,
+        storage_roots=storage_roots,
+    )
     problems = check_flow(flow, policy=policy)
     if problems:
         raise FlowValidationError(problems, flow=flow.name)
