@@ -51,6 +51,15 @@ RetrievalRoot = Annotated[
         show_default=False,
     ),
 ]
+StorageRoot = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--storage-root",
+        help="A folder Storage nodes may write and read inside of (repeatable); none by "
+        "default, so a flow with a Storage node needs one.",
+        show_default=False,
+    ),
+]
 Db = DbOption
 
 
@@ -132,6 +141,7 @@ def validate(
     flow: FlowArg,
     allow_code: AllowCode = None,
     retrieval_root: RetrievalRoot = None,
+    storage_root: StorageRoot = None,
     db: Db = None,
 ) -> None:
     """Check FLOW against every rule; print each problem (exit 1 when there is any)."""
@@ -139,7 +149,10 @@ def validate(
 
     source, _ = _resolve(flow, db)
     problems = validate_flow(
-        source, allowed_code=_allowed(allow_code), retrieval_roots=retrieval_root or ()
+        source,
+        allowed_code=_allowed(allow_code),
+        retrieval_roots=retrieval_root or (),
+        storage_roots=storage_root or (),
     )
     if problems:
         for problem in problems:
@@ -162,6 +175,7 @@ def run(
     ] = False,
     allow_code: AllowCode = None,
     retrieval_root: RetrievalRoot = None,
+    storage_root: StorageRoot = None,
     trace: Annotated[
         bool, typer.Option("--trace/--no-trace", help="Store the run as a trace.")
     ] = True,
@@ -179,6 +193,7 @@ def run(
         _json_input(input),
         allowed_code=_allowed(allow_code),
         retrieval_roots=retrieval_root or (),
+        storage_roots=storage_root or (),
         trace=trace,
         db=db,
         flow_version=version,
@@ -231,6 +246,7 @@ def batch(
     ] = 1e-6,
     allow_code: AllowCode = None,
     retrieval_root: RetrievalRoot = None,
+    storage_root: StorageRoot = None,
     db: Db = None,
 ) -> None:
     """Run FLOW on every record of DATA, score each output, print the metrics."""
@@ -249,6 +265,7 @@ def batch(
             tolerance=tolerance,
             allowed_code=_allowed(allow_code),
             retrieval_roots=retrieval_root or (),
+            storage_roots=storage_root or (),
             out=out,
             db=db,
             flow_version=version,

@@ -68,6 +68,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    storage_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--storage-root",
+            help="A folder flows' Storage nodes may write and read inside of (repeat for "
+            "several; none by default, so flows write no files).",
+            show_default=False,
+        ),
+    ] = None,
     guardrail: Annotated[
         str | None,
         typer.Option(
@@ -98,6 +107,7 @@ def serve(
         rate_limit=RateLimit(rate, burst=burst),
         allowed_code=tuple(allow_code or ()),
         retrieval_roots=tuple(retrieval_root or ()),
+        storage_roots=tuple(storage_root or ()),
         guardrail=guardrail,
     )
     if not is_loopback(host):

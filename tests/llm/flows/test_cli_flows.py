@@ -166,3 +166,49 @@ def test_retrieval_reads_only_inside_the_roots_given(home: Path) -> None:
     records.write_text('{"input": "vinegar", "expected": "x"}\n', encoding="utf-8")
     code, _, err = invoke("batch", flow, records, "--retrieval-root", home / "missing")
     assert code == 1 and "retrieval_roots=" in err
+
+
+def test_storage_writes_only_inside_the_roots_given(home: Path) -> None:
+    note = {
+        "name": "note",
+        "nodes": [
+            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
+            {
+                "name": "store",
+                "type": "Storage",
+                "configuration": {"folder": "notes", "mode": "write", "format": "text"},
+                "inputs": [
+                    {"name": "key", "type": "String"},
+                    {"name": "content", "type": "String"},
+                ],
+                "outputs": [{"name": "location", "type": "String"}],
+            },
+            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "String"}]},
+        ],
+        "connections": [
+            {**data("in", "document", "store", "key"), "name": "key"},
+            {**data("in", "document", "store", "content"), "name": "content"},
+            data("store", "location", "out", "document"),
+        ],
+    }
+    flow = write_flow(home, note, "note.yaml")
+    code, _, err = invoke("validate", flow)
+    assert code == 1 and "configuration.folder" in err and "--storage-root" in err
+    code, _, err = invoke("run", flow, "--input", '"hello"', "--no-trace")
+    assert code == 1 and "outside the folders Storage nodes may write" in err
+    assert not (home / "notes").exists()
+    code, out, _ = invoke("validate", flow, "--storage-root", home)
+    assert code == 0 and "valid" in out
+    code, out, err = invoke("run", flow, "--input", '"hello"', "--storage-root", home)
+    assert code == 0, err
+    assert (home / "notes" / "hello.txt").read_text(encoding="utf-8") == "hello"
+    code, _, err = invoke("run", flow, "--input", '"../escape"', "--storage-root", home)
+    assert code == 1 and "key='../escape' is invalid" in err
+    assert not (home / "escape.txt").exists()
+    records = home / "records.jsonl"
+    records.write_text('{"input": "again", "expected": "x"}\n', encoding="utf-8")
+    code, _, err = invoke("batch", flow, records, "--storage-root", home / "missing")
+    assert code == 1 and "storage_roots=" in err
+    code, _, err = invoke("batch", flow, records, "--storage-root", home)
+    assert code == 0, err
+    assert (home / "notes" / "again.txt").is_file()

@@ -7,10 +7,12 @@ retrieval root. Validate, save (and commit) and invoke all refuse:
   run``) or a private helper (``tessera.llm.flows.examples:_data_path``);
 * a Code node calling ``os:system`` (``POST /v1/flows/save`` used to store it: 201);
 * a Retrieval folder outside the roots (``../..``, ``/etc``), also through a draft whose
-  ``baseDir`` points into the root.
+  ``baseDir`` points into the root;
+* a Storage folder outside the storage root (the retrieval root included: reading is not
+  writing), and a storage key that is a path when the flow runs.
 
-while the public functions defined in the steps module and the folders inside the root
-work.
+while the public functions defined in the steps module and the folders inside the roots
+work. A server started without storage roots refuses every Storage node.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, Pat
     (code / f"{STEPS}.py").write_text(textwrap.dedent(STEPS_SOURCE), encoding="utf-8")
     root = base / "root"
     (root / "kb").mkdir(parents=True)
+    (base / "store").mkdir()  # the storage root: root.parent / "store"
     (root / "kb" / "kettle.md").write_text("# Descaling\n\nUse white vinegar.", encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(code))
@@ -67,6 +70,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, Pat
             rate_limit=RateLimit(1000, burst=1000),
             allowed_code=(f"{STEPS}:*", "tessera.llm.flows.examples:*"),
             retrieval_roots=(root,),
+            storage_roots=(base / "store",),
         ):
             store = KeyStore(live.db)
             try:
@@ -128,6 +132,43 @@ def search_flow(name: str, folder: str) -> dict[str, Any]:
         "connections": [
             _data("in", "document", "search", "retrievalQuery"),
             _data("search", "retrievalResults", "out", "document"),
+        ],
+    }
+
+
+def storage_flow(name: str, folder: str, mode: str = "write") -> dict[str, Any]:
+    """Input (Object ``{key, content}``) -> Storage ``store`` over ``folder`` -> Output ``out``."""
+    inputs = [{"name": "key", "type": "String", "expression": "$.data.key"}]
+    connections = [_data("in", "document", "store", "key")]
+    if mode == "write":
+        inputs.append({"name": "content", "type": "Object", "expression": "$.data.content"})
+        connections.append(_data("in", "document", "store", "content"))
+        output = {"name": "location", "type": "String"}
+        connections.append(_data("store", "location", "out", "document"))
+    else:
+        output = {"name": "document", "type": "Object"}
+        connections.append(_data("store", "document", "out", "document"))
+    return {
+        "name": name,
+        "nodes": [
+            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "Object"}]},
+            {
+                "name": "store",
+                "type": "Storage",
+                "configuration": {"folder": folder, "mode": mode},
+                "inputs": inputs,
+                "outputs": [output],
+            },
+            {
+                "name": "out",
+                "type": "Output",
+                "inputs": [{"name": "document", "type": output["type"]}],
+            },
+        ],
+        # Two connections run from "in" to "store": name each after its port.
+        "connections": [
+            {**c, "name": f"{c['name']}-{c['configuration']['data']['targetInput']}"}
+            for c in connections
         ],
     }
 
@@ -282,3 +323,99 @@ def test_tessera_serve_takes_retrieval_roots(
     bare = runner.invoke(app, ["serve", "--db", db, "--allow-code", "*"])
     assert bare.exit_code == 1 and "allowed_code='*' is invalid" in bare.stderr
     assert len(served) == 1
+
+
+# -- storage roots ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "folder", ["../..", "/etc", "/tmp", "STORE/../root", "RETRIEVAL", "RETRIEVAL/kb", "~"]
+)
+def test_storage_folders_outside_the_roots_are_refused_everywhere(
+    secure: tuple[Live, Path], folder: str
+) -> None:
+    live, root = secure
+    folder = folder.replace("STORE", str(root.parent / "store"))
+    folder = folder.replace("RETRIEVAL", str(root))
+    before = sorted(root.rglob("*"))
+    messages = _refused_everywhere(
+        live, storage_flow("write-anywhere", folder), "configuration.folder"
+    )
+    assert f"folder={folder!r} is invalid" in messages[0]
+    assert "outside the folders Storage nodes may write" in messages[0]
+    assert "--storage-root" in messages[0]
+    assert sorted(root.rglob("*")) == before  # nothing written into the knowledge folder
+
+
+def test_a_storage_folder_inside_the_root_is_written_and_read(secure: tuple[Live, Path]) -> None:
+    live, root = secure
+    store = root.parent / "store"
+    writer = live.client("write+invoke")
+    for mode in ("write", "read"):
+        flow = storage_flow(f"notes-{mode}", str(store / "notes"), mode)
+        assert writer.post("/v1/flows/save", json={"document": flow}).status_code == 201
+    document = {"ticket": 7, "text": "kettle hums"}
+    wrote = writer.post(
+        "/v1/flows/notes-write/invoke", json={"inputs": {"key": "t/7", "content": document}}
+    )
+    assert wrote.status_code == 200, wrote.text
+    assert wrote.json()["outputs"]["out"] == str((store / "notes" / "t" / "7.json").resolve())
+    read = writer.post("/v1/flows/notes-read/invoke", json={"inputs": {"key": "t/7"}})
+    assert read.status_code == 200 and read.json()["outputs"]["out"] == document
+
+
+@pytest.mark.parametrize(
+    "key", ["../../escape", "/tmp/escape", "t/../../escape", "a\x00b", "~/escape", ".bashrc"]
+)
+def test_a_storage_key_that_is_a_path_fails_the_run(secure: tuple[Live, Path], key: str) -> None:
+    live, root = secure
+    store = root.parent / "store"
+    writer = live.client("write+invoke")
+    flow = storage_flow("keyed", str(store / "keyed"))
+    ran = writer.post(
+        "/v1/flows/invoke", json={"document": flow, "inputs": {"key": key, "content": {}}}
+    )
+    assert ran.status_code == 400, ran.text
+    assert ran.json()["error"]["message"].startswith("node 'store' failed: key=")
+    assert not (store / "keyed").exists()
+    assert not any(p.name.startswith("escape") for p in root.parent.rglob("*"))
+
+
+def test_a_server_without_storage_roots_refuses_every_storage_node(
+    tmp_path: Path,
+) -> None:
+    for live in start_live(tmp_path / "tessera.db", models=("tessera",)):
+        writer = live.client("flows:write")
+        flow = storage_flow("anywhere", str(tmp_path / "docs"))
+        report = writer.post("/v1/flows/validate", json={"document": flow}).json()
+        assert report["valid"] is False
+        [problem] = report["problems"]
+        assert problem["field"] == "configuration.folder"
+        assert "Storage nodes may write (none)" in problem["message"]
+        saved = writer.post("/v1/flows/save", json={"document": flow})
+        assert saved.status_code == 422 and saved.json()["error"]["problems"] == [problem]
+    assert not (tmp_path / "docs").exists()
+
+
+def test_tessera_serve_takes_storage_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import tessera.llm.serve
+    from tessera.cli import _serve  # noqa: F401  (registers the commands on the app)
+    from tessera.cli._app import app
+    from tessera.llm.serve._flows_routes import storage_roots
+
+    served: list[Any] = []
+    monkeypatch.setattr(
+        tessera.llm.serve, "serve", lambda application, **_: served.append(application)
+    )
+    db = str(tmp_path / "tessera.db")
+    runner = CliRunner()
+    assert runner.invoke(app, ["serve", "--db", db]).exit_code == 0
+    assert storage_roots(served[0].state.tessera) == ()  # none by default
+    result = runner.invoke(app, ["serve", "--db", db, "--storage-root", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert storage_roots(served[1].state.tessera) == (tmp_path.resolve(),)
+    missing = runner.invoke(app, ["serve", "--db", db, "--storage-root", str(tmp_path / "no")])
+    assert missing.exit_code == 1 and "storage_roots=" in missing.stderr
+    assert len(served) == 2

@@ -79,6 +79,7 @@ def create_app(
     rate_limit: RateLimit | None = None,
     allowed_code: Sequence[str] = (),
     retrieval_roots: Sequence[str | Path] = (),
+    storage_roots: Sequence[str | Path] = (),
     guardrail: str | None = None,
 ) -> FastAPI:
     """The tessera HTTP service as a FastAPI application (run it with uvicorn).
@@ -105,6 +106,10 @@ def create_app(
         Folders flows' Retrieval nodes may read inside of, besides the knowledge folders
         shipped with tessera; a flow naming another folder is refused at validate, save
         and run (422).
+    storage_roots : sequence of str or Path, default=()
+        Folders flows' Storage nodes may write and read ``<key>.json``/``<key>.txt``
+        inside of; none by default, so a flow with a Storage node is refused at validate,
+        save and run (422) until the operator names where flows may write.
     guardrail : str or None, default=None
         A stored guardrail (``NAME``, ``NAME@3``, ``NAME@label``) applied to every chat
         completion, whatever the key's scopes; a request may not name another. It must
@@ -140,11 +145,12 @@ def create_app(
         docs_url=None,  # the interactive pages load scripts from a CDN; the JSON suffices
         redoc_url=None,
     )
+    from tessera.llm.serve import _chat, _flows_routes, _guard_routes, _prompts_routes
+
+    _flows_routes.set_storage_roots(state, storage_roots)
     app.state.tessera = state
     install_error_handlers(app)
     app.add_api_route("/healthz", _health, methods=["GET"], summary="Liveness (no key)")
-    from tessera.llm.serve import _chat, _flows_routes, _guard_routes, _prompts_routes
-
     app.include_router(_chat.router)
     app.include_router(_prompts_routes.router)
     app.include_router(_flows_routes.router)

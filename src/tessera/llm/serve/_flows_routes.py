@@ -2,19 +2,22 @@
 
 Flows run in the service's process with its policy: Code nodes may call only the
 functions the server was started with (``allowed_code``), Retrieval nodes read only inside
-its ``retrieval_roots``, and Prompt and Model nodes use only the models it serves. The
-policy is checked the same way when a flow is validated, saved (``POST /v1/flows/save``,
-and a draft committed as a version) and run: a flow that breaks it is a 422 listing every
-problem, and nothing is stored. A flow can still write local folders (Storage nodes), so
-storing one (``flows:write``) is trusted work; invoking an unsaved, inline document
-therefore needs ``flows:write`` as well as ``flows:invoke``.
+its ``retrieval_roots``, Storage nodes write and read only inside its ``storage_roots``
+(none unless the operator names some), and Prompt and Model nodes use only the models it
+serves. The policy is checked the same way when a flow is validated, saved
+(``POST /v1/flows/save``, and a draft committed as a version) and run: a flow that breaks
+it is a 422 listing every problem, and nothing is stored. A flow can still write inside
+the storage roots and run the allowed code, so storing one (``flows:write``) is trusted
+work; invoking an unsaved, inline document therefore needs ``flows:write`` as well as
+``flows:invoke``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -38,19 +41,44 @@ from tessera.llm.serve._http import (
 from tessera.llm.serve._prompts_routes import open_prompts
 from tessera.llm.serve._store_routes import add_store_routes
 
-__all__ = ["InlineInvokeBody", "InvokeBody", "SaveBody", "ValidateBody", "router"]
+__all__ = [
+    "InlineInvokeBody",
+    "InvokeBody",
+    "SaveBody",
+    "ValidateBody",
+    "router",
+    "set_storage_roots",
+    "storage_roots",
+]
 
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
 
 
 _POLICY_REGISTRY = "flows:policy"
+_STORAGE_ROOTS = "flows:storage_roots"
+
+
+def set_storage_roots(state: ServiceState, storage_roots: Sequence[str | Path]) -> None:
+    """Check the operator's storage roots and keep them with the service's state.
+
+    Raises :class:`~tessera.errors.InvalidInputError` when a root is not an existing folder.
+    """
+    from tessera.llm.flows._policy import check_storage_roots
+
+    state.extras[_STORAGE_ROOTS] = check_storage_roots(storage_roots)
+
+
+def storage_roots(state: ServiceState) -> tuple[Path, ...]:
+    """The resolved folders the service's Storage nodes may use (none unless set)."""
+    roots: tuple[Path, ...] = state.extras.get(_STORAGE_ROOTS, ())
+    return roots
 
 
 def open_flows(state: ServiceState) -> Any:
     """The service's :class:`~tessera.llm.flows.FlowRegistry`, holding the service's policy.
 
-    Its saves and commits refuse a flow whose Code nodes or Retrieval folders the server
-    would refuse to run (the routes of the versioned store use it too).
+    Its saves and commits refuse a flow whose Code nodes, Retrieval or Storage folders the
+    server would refuse to run (the routes of the versioned store use it too).
     """
     found = state.extras.get(_POLICY_REGISTRY)
     if found is None:
@@ -60,6 +88,7 @@ def open_flows(state: ServiceState) -> Any:
             state.db_path,
             allowed_code=state.allowed_code,
             retrieval_roots=state.retrieval_roots,
+            storage_roots=storage_roots(state),
         )
         found = state.extras.setdefault(_POLICY_REGISTRY, registry)
     return found
@@ -116,6 +145,7 @@ def _run_options(state: ServiceState, version: int | None) -> dict[str, Any]:
     return {
         "allowed_code": state.allowed_code,
         "retrieval_roots": state.retrieval_roots,
+        "storage_roots": storage_roots(state),
         "registry": open_prompts(state),
         "backend_factory": _backend_factory(state),
         "db": state.db_path,
@@ -125,8 +155,8 @@ def _run_options(state: ServiceState, version: int | None) -> dict[str, Any]:
 
 @router.post("/validate", summary="Every problem of a flow, each with node and field")
 async def validate(body: ValidateBody, request: Request, _key: FlowsReadKey) -> dict[str, Any]:
-    """Scope ``flows:read``. Checked against this server's Code allow-list and retrieval
-    roots, as saving and running check it."""
+    """Scope ``flows:read``. Checked against this server's Code allow-list, retrieval roots
+    and storage roots, as saving and running check it."""
     from tessera.llm.flows import validate_flow
 
     state = service(request)
@@ -135,6 +165,7 @@ async def validate(body: ValidateBody, request: Request, _key: FlowsReadKey) -> 
         body.document,
         allowed_code=state.allowed_code,
         retrieval_roots=state.retrieval_roots,
+        storage_roots=storage_roots(state),
     )
     return {"valid": not problems, "problems": [asdict(p) for p in problems]}
 
@@ -142,8 +173,8 @@ async def validate(body: ValidateBody, request: Request, _key: FlowsReadKey) -> 
 @router.post("/save", status_code=201, summary="Validate and store as the next version")
 async def save(body: SaveBody, request: Request, _key: FlowsWriteKey) -> dict[str, Any]:
     """Scope ``flows:write``. Validated as ``/v1/flows/validate`` validates (the server's
-    Code allow-list and retrieval roots included): a 422 lists every problem and nothing is
-    stored. Saving a document equal to the latest version returns it."""
+    Code allow-list, retrieval roots and storage roots included): a 422 lists every problem
+    and nothing is stored. Saving a document equal to the latest version returns it."""
     registry = open_flows(service(request))
     version = await run_in_threadpool(
         registry.save, body.document, message=body.message, label=body.label, tags=body.tags
