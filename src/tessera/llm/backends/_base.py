@@ -35,7 +35,8 @@ class GenerationParams:
     max_tokens : int, default=256
         Upper bound on generated tokens, >= 1.
     temperature : float, default=0.0
-        In [0, 2]: 0 is greedy decoding; above 0 tokens are sampled.
+        In [0, 2]: 0 is greedy decoding (so is anything below 1e-5, stored as 0.0);
+        above, tokens are sampled.
     top_p : float, default=1.0
         Nucleus sampling threshold, in (0, 1].
     top_k : int or None, default=None
