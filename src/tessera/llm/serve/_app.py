@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from tessera import __version__
 from tessera._validation import bad_value, check_positive_int
 from tessera.llm.serve._audit import AuditLog
+from tessera.llm.serve._edge import CatchAllMiddleware
 from tessera.llm.serve._http import AdminKey, ServiceState, install_error_handlers, service
 from tessera.llm.serve._keys import KeyStore
 from tessera.llm.serve._middleware import AuditMiddleware, AuthMiddleware, BodyLimitMiddleware
@@ -160,6 +161,8 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(AuthMiddleware, state=state)
     app.add_middleware(AuditMiddleware, state=state)
+    # Outermost too: what escapes a middleware above is answered in the error shape.
+    app.add_middleware(CatchAllMiddleware)
     return app
 
 

@@ -37,6 +37,8 @@ from tessera.llm.serve._http import (
     ModelsKey,
     OpenAIRoute,
     ServiceState,
+    code_of,
+    error_body,
     service,
     status_of,
 )
@@ -345,7 +347,7 @@ async def _chunks(
             async for piece in rest:
                 yield chunk({"content": piece}, None)
         except Exception as exc:  # the status line is gone: report in the stream
-            yield _event({"error": {"message": str(exc), "code": status_of(exc)}})
+            yield _event(error_body(status_of(exc), str(exc), code=code_of(exc)))
             yield _event("[DONE]")
             return
     # The stream is exhausted here, so it holds the whole result: why it ended, the counts.
