@@ -191,6 +191,17 @@ def stream_chat(url: str, key: str, prompt: str, max_tokens: int) -> dict[str, A
     }
 
 
+def run_threads(target: Any, count: int) -> float:
+    """Run ``target(i)`` for i in range(count), each in its own thread; the wall time."""
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def concurrent_streams(url: str, key: str, clients: int, max_tokens: int) -> dict[str, Any]:
     """One client alone on each prompt, then every prompt at once while /healthz is polled."""
     from tessera.llm.medusa import heldout_prompts
@@ -217,13 +228,7 @@ def concurrent_streams(url: str, key: str, clients: int, max_tokens: int) -> dic
 
     poller = threading.Thread(target=poll)
     poller.start()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    wall = run_threads(client, clients)
     running.clear()
     poller.join()
     together = [r for r in results if r is not None]
@@ -301,13 +306,7 @@ def mixed(url: str, key: str, pid: int, tiny: str, clients: int, total: int) -> 
                     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         commits[c] = done
 
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    wall = run_threads(client, clients)
     after = rss_mb(pid)
     lost = 0
     with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
