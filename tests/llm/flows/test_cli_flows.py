@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from _flowdocs import data, echo_flow
+from _flowdocs import data, echo_flow, search_flow
 from tessera.cli import _flows  # noqa: F401  (registers the commands on the app)
 from tessera.cli._app import app
 
@@ -134,25 +134,7 @@ def test_retrieval_reads_only_inside_the_roots_given(home: Path) -> None:
     kb = home / "kb"
     kb.mkdir()
     (kb / "kettle.md").write_text("# Descaling\n\nUse white vinegar.", encoding="utf-8")
-    search = {
-        "name": "search",
-        "nodes": [
-            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
-            {
-                "name": "search",
-                "type": "Retrieval",
-                "configuration": {"folder": "kb"},
-                "inputs": [{"name": "retrievalQuery", "type": "String"}],
-                "outputs": [{"name": "retrievalResults", "type": "Array"}],
-            },
-            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "Array"}]},
-        ],
-        "connections": [
-            data("in", "document", "search", "retrievalQuery"),
-            data("search", "retrievalResults", "out", "document"),
-        ],
-    }
-    flow = write_flow(home, search, "search.yaml")
+    flow = write_flow(home, search_flow("kb"), "search.yaml")
     code, _, err = invoke("validate", flow)
     assert code == 1 and "configuration.folder" in err and "--retrieval-root" in err
     code, _, err = invoke("run", flow, "--input", '"vinegar"', "--no-trace")

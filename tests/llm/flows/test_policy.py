@@ -6,15 +6,12 @@ imported, private helpers), and a Retrieval node read any folder, ``../..`` incl
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from _flowdocs import data
+from _flowdocs import code_flow, data, put_module, search_flow
 from tessera.errors import InvalidInputError
 from tessera.llm.flows import (
     FlowRegistry,
@@ -60,56 +57,8 @@ public_alias = public
 @pytest.fixture
 def steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A real module file on ``sys.path``; returns its name."""
-    folder = tmp_path / "code"
-    folder.mkdir()
-    (folder / f"{STEPS}.py").write_text(textwrap.dedent(STEPS_SOURCE), encoding="utf-8")
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.delitem(sys.modules, STEPS, raising=False)
+    put_module(tmp_path / "code", STEPS, STEPS_SOURCE, monkeypatch)
     return STEPS
-
-
-def code_flow(function: str) -> dict[str, Any]:
-    """Input (String) -> Code ``step`` calling ``function(text=...)`` -> Output ``out``."""
-    return {
-        "name": "step",
-        "nodes": [
-            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
-            {
-                "name": "step",
-                "type": "Code",
-                "configuration": {"function": function},
-                "inputs": [{"name": "text", "type": "String"}],
-                "outputs": [{"name": "text", "type": "String"}],
-            },
-            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "String"}]},
-        ],
-        "connections": [
-            data("in", "document", "step", "text"),
-            data("step", "text", "out", "document"),
-        ],
-    }
-
-
-def search_flow(folder: str) -> dict[str, Any]:
-    """Input (String) -> Retrieval ``search`` over ``folder`` -> Output ``out``."""
-    return {
-        "name": "search",
-        "nodes": [
-            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
-            {
-                "name": "search",
-                "type": "Retrieval",
-                "configuration": {"folder": folder, "top_k": 2},
-                "inputs": [{"name": "retrievalQuery", "type": "String"}],
-                "outputs": [{"name": "retrievalResults", "type": "Array"}],
-            },
-            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "Array"}]},
-        ],
-        "connections": [
-            data("in", "document", "search", "retrievalQuery"),
-            data("search", "retrievalResults", "out", "document"),
-        ],
-    }
 
 
 # -- Code: one rule for wildcards and exact names ------------------------------------------

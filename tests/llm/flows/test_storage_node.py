@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from _flowdocs import data
+from _flowdocs import storage_flow
 from tessera.errors import InvalidInputError
 from tessera.llm.flows import (
     FlowRegistry,
@@ -25,41 +25,6 @@ from tessera.llm.flows import (
 )
 from tessera.llm.flows._policy import check_storage_roots
 from tessera.llm.flows._storage import DocumentStore
-
-
-def storage_flow(folder: str, mode: str) -> dict[str, Any]:
-    """Input {key, content} -> Storage -> Output."""
-    inputs = [{"name": "key", "type": "String", "expression": "$.data.key"}]
-    connections = [data("in", "document", "store", "key")]
-    if mode == "write":
-        inputs.append({"name": "content", "type": "Object", "expression": "$.data.content"})
-        connections.append(data("in", "document", "store", "content"))
-        outputs = [{"name": "location", "type": "String"}]
-        connections.append(data("store", "location", "out", "document"))
-    else:
-        outputs = [{"name": "document", "type": "Object"}]
-        connections.append(data("store", "document", "out", "document"))
-    return {
-        "name": f"storage-{mode}",
-        "nodes": [
-            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "Object"}]},
-            {
-                "name": "store",
-                "type": "Storage",
-                "configuration": {"folder": folder, "mode": mode},
-                "inputs": inputs,
-                "outputs": outputs,
-            },
-            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "String"}]}
-            if mode == "write"
-            else {
-                "name": "out",
-                "type": "Output",
-                "inputs": [{"name": "document", "type": "Object"}],
-            },
-        ],
-        "connections": connections,
-    }
 
 
 def test_write_then_read_back(tmp_path: Path) -> None:

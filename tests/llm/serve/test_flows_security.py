@@ -17,8 +17,6 @@ work. A server started without storage roots refuses every Storage node.
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import pytest
 from serve_live import Live, start_live
 
+from _flowdocs import code_flow, data, put_module, search_flow, storage_flow
 from tessera.llm.serve import KeyStore, RateLimit
 
 STEPS = "tessera_test_served_steps"
@@ -54,16 +53,12 @@ def _private(text):
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, Path]]:
     """The server, and its retrieval root (``root/kb`` holds one document)."""
     base = tmp_path_factory.mktemp("flows-security")
-    code = base / "code"
-    code.mkdir()
-    (code / f"{STEPS}.py").write_text(textwrap.dedent(STEPS_SOURCE), encoding="utf-8")
     root = base / "root"
     (root / "kb").mkdir(parents=True)
     (base / "store").mkdir()  # the storage root: root.parent / "store"
     (root / "kb" / "kettle.md").write_text("# Descaling\n\nUse white vinegar.", encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(code))
-        patch.delitem(sys.modules, STEPS, raising=False)
+        put_module(base / "code", STEPS, STEPS_SOURCE, patch)
         for live in start_live(
             base / "tessera.db",
             models=("tessera",),
@@ -80,97 +75,6 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, Pat
             finally:
                 store.close()
             yield live, root
-
-
-def _data(source: str, output: str, target: str, port: str) -> dict[str, Any]:
-    return {
-        "name": f"{source}-{target}",
-        "type": "Data",
-        "source": source,
-        "target": target,
-        "configuration": {"data": {"sourceOutput": output, "targetInput": port}},
-    }
-
-
-def code_flow(name: str, function: str) -> dict[str, Any]:
-    """Input (String) -> Code ``step`` calling ``function(text=...)`` -> Output ``out``."""
-    return {
-        "name": name,
-        "nodes": [
-            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
-            {
-                "name": "step",
-                "type": "Code",
-                "configuration": {"function": function},
-                "inputs": [{"name": "text", "type": "String"}],
-                "outputs": [{"name": "text", "type": "String"}],
-            },
-            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "String"}]},
-        ],
-        "connections": [
-            _data("in", "document", "step", "text"),
-            _data("step", "text", "out", "document"),
-        ],
-    }
-
-
-def search_flow(name: str, folder: str) -> dict[str, Any]:
-    """Input (String) -> Retrieval ``search`` over ``folder`` -> Output ``out``."""
-    return {
-        "name": name,
-        "nodes": [
-            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "String"}]},
-            {
-                "name": "search",
-                "type": "Retrieval",
-                "configuration": {"folder": folder, "top_k": 2},
-                "inputs": [{"name": "retrievalQuery", "type": "String"}],
-                "outputs": [{"name": "retrievalResults", "type": "Array"}],
-            },
-            {"name": "out", "type": "Output", "inputs": [{"name": "document", "type": "Array"}]},
-        ],
-        "connections": [
-            _data("in", "document", "search", "retrievalQuery"),
-            _data("search", "retrievalResults", "out", "document"),
-        ],
-    }
-
-
-def storage_flow(name: str, folder: str, mode: str = "write") -> dict[str, Any]:
-    """Input (Object ``{key, content}``) -> Storage ``store`` over ``folder`` -> Output ``out``."""
-    inputs = [{"name": "key", "type": "String", "expression": "$.data.key"}]
-    connections = [_data("in", "document", "store", "key")]
-    if mode == "write":
-        inputs.append({"name": "content", "type": "Object", "expression": "$.data.content"})
-        connections.append(_data("in", "document", "store", "content"))
-        output = {"name": "location", "type": "String"}
-        connections.append(_data("store", "location", "out", "document"))
-    else:
-        output = {"name": "document", "type": "Object"}
-        connections.append(_data("store", "document", "out", "document"))
-    return {
-        "name": name,
-        "nodes": [
-            {"name": "in", "type": "Input", "outputs": [{"name": "document", "type": "Object"}]},
-            {
-                "name": "store",
-                "type": "Storage",
-                "configuration": {"folder": folder, "mode": mode},
-                "inputs": inputs,
-                "outputs": [output],
-            },
-            {
-                "name": "out",
-                "type": "Output",
-                "inputs": [{"name": "document", "type": output["type"]}],
-            },
-        ],
-        # Two connections run from "in" to "store": name each after its port.
-        "connections": [
-            {**c, "name": f"{c['name']}-{c['configuration']['data']['targetInput']}"}
-            for c in connections
-        ],
-    }
 
 
 def _refused_everywhere(live: Live, document: dict[str, Any], field: str) -> list[str]:
@@ -220,14 +124,16 @@ def test_code_outside_the_allow_list_is_refused_everywhere(
     secure: tuple[Live, Path], function: str, reason: str
 ) -> None:
     live, _ = secure
-    messages = _refused_everywhere(live, code_flow("shell", function), "configuration.function")
+    messages = _refused_everywhere(
+        live, code_flow(function, name="shell"), "configuration.function"
+    )
     assert reason in messages[0]
 
 
 def test_the_public_functions_defined_in_the_module_run(secure: tuple[Live, Path]) -> None:
     live, _ = secure
     writer = live.client("write+invoke")
-    flow = code_flow("shout", f"{STEPS}:public")
+    flow = code_flow(f"{STEPS}:public", name="shout")
     assert writer.post("/v1/flows/validate", json={"document": flow}).json()["valid"] is True
     assert writer.post("/v1/flows/save", json={"document": flow}).status_code == 201
     ran = writer.post("/v1/flows/shout/invoke", json={"inputs": "hello"})
@@ -237,15 +143,15 @@ def test_the_public_functions_defined_in_the_module_run(secure: tuple[Live, Path
 def test_save_reports_every_problem_and_stores_nothing(secure: tuple[Live, Path]) -> None:
     live, _ = secure
     writer = live.client("flows:write")
-    flow = code_flow("two-problems", "os:system")
-    search = search_flow("x", "/etc")["nodes"][1]
+    flow = code_flow("os:system", name="two-problems")
+    search = search_flow("/etc", name="x")["nodes"][1]
     flow["nodes"].append(search)
     flow["nodes"].append(
         {"name": "found", "type": "Output", "inputs": [{"name": "document", "type": "Array"}]}
     )
     flow["connections"] += [
-        _data("in", "document", "search", "retrievalQuery"),
-        _data("search", "retrievalResults", "found", "document"),
+        data("in", "document", "search", "retrievalQuery"),
+        data("search", "retrievalResults", "found", "document"),
     ]
     saved = writer.post("/v1/flows/save", json={"document": flow})
     assert saved.status_code == 422
@@ -264,7 +170,7 @@ def test_folders_outside_the_roots_are_refused_everywhere(
 ) -> None:
     live, root = secure
     folder = folder.replace("ROOT", str(root))
-    messages = _refused_everywhere(live, search_flow("escape", folder), "configuration.folder")
+    messages = _refused_everywhere(live, search_flow(folder, name="escape"), "configuration.folder")
     assert f"folder={folder!r} is invalid" in messages[0]
     assert "--retrieval-root" in messages[0]
 
@@ -274,7 +180,7 @@ def test_a_base_dir_smuggled_into_a_draft_does_not_widen_the_roots(
 ) -> None:
     live, root = secure
     writer = live.client("write+invoke")
-    body = {**search_flow("smuggled", "../../../../../../../etc"), "baseDir": str(root / "kb")}
+    body = {**search_flow("../../../../../../../etc", name="smuggled"), "baseDir": str(root / "kb")}
     assert writer.post("/v1/flows", json={"name": "smuggled", "body": body}).status_code == 201
     assert writer.post("/v1/flows/smuggled/versions", json={}).status_code == 422
     ran = writer.post("/v1/flows/smuggled@draft/invoke", json={"inputs": "x"})
@@ -285,14 +191,14 @@ def test_a_base_dir_smuggled_into_a_draft_does_not_widen_the_roots(
 def test_a_folder_inside_a_root_is_searched(secure: tuple[Live, Path]) -> None:
     live, root = secure
     writer = live.client("write+invoke")
-    flow = search_flow("kettle", str(root / "kb"))
+    flow = search_flow(str(root / "kb"), name="kettle")
     assert writer.post("/v1/flows/save", json={"document": flow}).status_code == 201
     ran = writer.post("/v1/flows/kettle/invoke", json={"inputs": "vinegar"}).json()
     assert [p["source"] for p in ran["outputs"]["out"]] == ["kettle.md"]
     # The shipped knowledge folder is always a root (the support-ticket example reads it).
     from tessera.llm.flows.examples import faq_folder
 
-    faq = search_flow("faq", str(faq_folder()))
+    faq = search_flow(str(faq_folder()), name="faq")
     assert writer.post("/v1/flows/validate", json={"document": faq}).json()["valid"] is True
 
 
@@ -339,7 +245,7 @@ def test_storage_folders_outside_the_roots_are_refused_everywhere(
     folder = folder.replace("RETRIEVAL", str(root))
     before = sorted(root.rglob("*"))
     messages = _refused_everywhere(
-        live, storage_flow("write-anywhere", folder), "configuration.folder"
+        live, storage_flow(folder, name="write-anywhere"), "configuration.folder"
     )
     assert f"folder={folder!r} is invalid" in messages[0]
     assert "outside the folders Storage nodes may write" in messages[0]
@@ -352,7 +258,7 @@ def test_a_storage_folder_inside_the_root_is_written_and_read(secure: tuple[Live
     store = root.parent / "store"
     writer = live.client("write+invoke")
     for mode in ("write", "read"):
-        flow = storage_flow(f"notes-{mode}", str(store / "notes"), mode)
+        flow = storage_flow(str(store / "notes"), mode, name=f"notes-{mode}")
         assert writer.post("/v1/flows/save", json={"document": flow}).status_code == 201
     document = {"ticket": 7, "text": "kettle hums"}
     wrote = writer.post(
@@ -371,7 +277,7 @@ def test_a_storage_key_that_is_a_path_fails_the_run(secure: tuple[Live, Path], k
     live, root = secure
     store = root.parent / "store"
     writer = live.client("write+invoke")
-    flow = storage_flow("keyed", str(store / "keyed"))
+    flow = storage_flow(str(store / "keyed"), name="keyed")
     ran = writer.post(
         "/v1/flows/invoke", json={"document": flow, "inputs": {"key": key, "content": {}}}
     )
@@ -386,7 +292,7 @@ def test_a_server_without_storage_roots_refuses_every_storage_node(
 ) -> None:
     for live in start_live(tmp_path / "tessera.db", models=("tessera",)):
         writer = live.client("flows:write")
-        flow = storage_flow("anywhere", str(tmp_path / "docs"))
+        flow = storage_flow(str(tmp_path / "docs"), name="anywhere")
         report = writer.post("/v1/flows/validate", json={"document": flow}).json()
         assert report["valid"] is False
         [problem] = report["problems"]
