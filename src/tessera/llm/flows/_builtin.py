@@ -19,7 +19,7 @@ from tessera.llm.flows._nodes import (
     RunContext,
     register_node_type,
 )
-from tessera.llm.flows._policy import code_refusal
+from tessera.llm.flows._policy import code_problems
 from tessera.llm.flows._spec import NodeSpec, Problem
 
 __all__ = [
@@ -237,17 +237,7 @@ class CodeNode(NodeType):
 
     def check_access(self, node: NodeSpec, ctx: RunContext) -> list[Problem]:
         function = self.configuration(node).function
-        reason = code_refusal(function, ctx.allowed_code)
-        if reason is None:
-            return []
-        return [
-            Problem(
-                node.name,
-                "configuration.function",
-                f"function={function!r} is not allowed: {reason}; allow it explicitly "
-                f"(allowed_code=[{function!r}], --allow-code) only if you trust it",
-            )
-        ]
+        return code_problems(node.name, "function", function, ctx.allowed_code)
 
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         reference = self.configuration(node).function

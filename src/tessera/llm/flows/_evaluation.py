@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.llm.flows._batch import EVALUATORS, resolve_evaluator, score_with
 from tessera.llm.flows._nodes import ANY_TYPE, NodeType, RunContext, register_node_type
-from tessera.llm.flows._policy import code_refusal
+from tessera.llm.flows._policy import code_problems
 from tessera.llm.flows._spec import NodeSpec, Problem
 
 __all__ = ["EvaluationConfiguration", "EvaluationNode"]
@@ -81,17 +81,7 @@ class EvaluationNode(NodeType):
         evaluator = EvaluationConfiguration.model_validate(node.configuration).evaluator
         if ":" not in evaluator:
             return []
-        reason = code_refusal(evaluator, ctx.allowed_code)
-        if reason is None:
-            return []
-        return [
-            Problem(
-                node.name,
-                "configuration.evaluator",
-                f"evaluator={evaluator!r} is not allowed: {reason}; allow it explicitly "
-                f"(allowed_code=[{evaluator!r}], --allow-code) only if you trust it",
-            )
-        ]
+        return code_problems(node.name, "evaluator", evaluator, ctx.allowed_code)
 
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         config = EvaluationConfiguration.model_validate(node.configuration)

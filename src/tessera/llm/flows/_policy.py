@@ -5,8 +5,8 @@ service); these are the operator's rules about what such a document may reach. E
 lives here once, and validation (so saving over HTTP), the nodes when they run and the
 batch evaluators all apply it:
 
-* :func:`code_refusal` / :func:`resolve_code`: which ``package.module:function`` a Code node
-  (or a function evaluator) may call;
+* :func:`code_refusal` / :func:`resolve_code` / :func:`code_problems`: which
+  ``package.module:function`` a Code node (or a function evaluator) may call;
 * :func:`folder_refusal` over :func:`check_retrieval_roots`: which folders a Retrieval node
   may read;
 * :func:`folder_refusal` over :func:`check_storage_roots`: which folders a Storage node may
@@ -57,6 +57,7 @@ from typing import Any
 
 from tessera._validation import bad_value
 from tessera.errors import InvalidInputError
+from tessera.llm.flows._spec import Problem
 
 __all__ = [
     "Folders",
@@ -186,6 +187,27 @@ def code_allowed(function: str, allowed_code: Iterable[str]) -> bool:
     False
     """
     return code_refusal(function, allowed_code) is None
+
+
+def code_problems(
+    node: str, field: str, function: str, allowed_code: Iterable[str]
+) -> list[Problem]:
+    """The problem of a node whose ``configuration.<field>`` names ``function``, if refused.
+
+    Empty when :func:`code_refusal` allows ``function``; otherwise one :class:`Problem` at
+    ``configuration.<field>`` that gives the reason and how the operator allows it.
+    """
+    reason = code_refusal(function, allowed_code)
+    if reason is None:
+        return []
+    return [
+        Problem(
+            node,
+            f"configuration.{field}",
+            f"{field}={function!r} is not allowed: {reason}; allow it explicitly "
+            f"(allowed_code=[{function!r}], --allow-code) only if you trust it",
+        )
+    ]
 
 
 def resolve_code(function: str, allowed_code: Iterable[str]) -> Callable[..., Any]:
