@@ -39,7 +39,9 @@ class Server:
         store: KeyStore = self.app.state.tessera.keys
         return store
 
-    def get(self, key: str, *, address: str = "127.0.0.1", path: str = "/v1/models") -> Any:
+    def get(
+        self, key: str, *, address: str = "127.0.0.1", path: str = "/v1/models"
+    ) -> httpx.Response:
         """One GET with ``key`` from ``address`` (any 127.x.y.z), on a connection of its own."""
         transport = httpx.HTTPTransport(local_address=address)
         with httpx.Client(base_url=self.url, transport=transport, timeout=120) as client:

@@ -111,8 +111,9 @@ def test_unknown_wrong_and_malformed_keys_cost_and_say_the_same(
 def test_a_checked_key_skips_argon2_until_revoked(tmp_path: Path) -> None:
     store = KeyStore(tmp_path / "tessera.db")
     key_id, key = store.create("temp", "models:invoke")
-    assert store.cached(key) is None  # never checked here yet
+    assert store.cached(key) is None and not store.knows(key)  # never checked here yet
     assert store.authenticate(key).id == key_id
+    assert store.knows(key) and not store.knows(key[:-1] + "x")
     checks = store.verifications
     assert [store.authenticate(key).id for _ in range(3)] == [key_id] * 3
     assert store.cached(key) is not None and store.verifications == checks
@@ -317,7 +318,7 @@ def test_bounded_pool_refuses_past_its_queue_and_recovers() -> None:
 )
 def test_bad_pool_sizes(kwargs: dict[str, int], says: str) -> None:
     with pytest.raises(InvalidInputError, match=says):
-        BoundedPool(**kwargs)
+        BoundedPool(**kwargs)  # type: ignore[arg-type]
 
 
 def test_keys_are_found_and_redacted_in_text() -> None:

@@ -246,8 +246,10 @@ class KeyStore:
         self._hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
         self._dummy_hash: str | None = None
         self._mac_key = secrets.token_bytes(32)
-        # HMAC of a whole key that passed -> (its id, when it was last used)
+        # HMAC of a whole key that passed -> (its id, when it was last used), under a lock
+        # of its own that is never held across I/O (an event loop may take it).
         self._verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self.verifications = 0
         _db.migrate(self._conn, _COMPONENT, _MIGRATIONS)
 
@@ -316,6 +318,7 @@ class KeyStore:
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (_db.now(), key_id),
             )
+        with self._cache_lock:
             for mac in [m for m, (known, _) in self._verified.items() if known == key_id]:
                 del self._verified[mac]
         return self.get(key_id)
@@ -339,6 +342,14 @@ class KeyStore:
             return record
         return self._pool.call(self.verify, key)
 
+    def knows(self, key: str) -> bool:
+        """Whether ``key`` passed recently (an HMAC and a lookup in memory: no I/O).
+
+        For an event loop deciding whether :meth:`cached` (a database read) is worth a
+        worker thread; a key it does not know needs :meth:`submit`.
+        """
+        return self._remembered(self._mac(key), touch=False)
+
     def cached(self, key: str | None) -> KeyRecord | None:
         """The record of a key that passed recently, without argon2; None if not known.
 
@@ -347,20 +358,27 @@ class KeyStore:
         """
         key, key_id = _parse(key)
         mac = self._mac(key)
-        now = time.monotonic()
+        if not self._remembered(mac, touch=True):
+            return None
         with self._lock:
-            known = self._verified.get(mac)
-            if known is None:
-                return None
-            if now - known[1] > _CACHE_SECONDS:
-                del self._verified[mac]
-                return None
-            self._verified[mac] = (key_id, now)
-            self._verified.move_to_end(mac)
             row = self._conn.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
         if row is None:
             return None
         return self._admit(_record(row), mac)
+
+    def _remembered(self, mac: bytes, *, touch: bool) -> bool:
+        now = time.monotonic()
+        with self._cache_lock:
+            known = self._verified.get(mac)
+            if known is None:
+                return False
+            if now - known[1] > _CACHE_SECONDS:
+                del self._verified[mac]
+                return False
+            if touch:
+                self._verified[mac] = (known[0], now)
+                self._verified.move_to_end(mac)
+            return True
 
     def submit(self, key: str) -> Future[KeyRecord]:
         """Queue :meth:`verify` on the store's hashing threads (for servers).
@@ -391,7 +409,7 @@ class KeyStore:
         if not self._verify(row["secret_hash"], key):
             raise AuthenticationError(INVALID_KEY)
         mac = self._mac(key)
-        with self._lock:
+        with self._cache_lock:
             self._verified[mac] = (key_id, time.monotonic())
             self._verified.move_to_end(mac)
             while len(self._verified) > _CACHE_SIZE:
@@ -400,7 +418,7 @@ class KeyStore:
 
     def _admit(self, record: KeyRecord, mac: bytes) -> KeyRecord:
         if record.revoked_at is not None:
-            with self._lock:
+            with self._cache_lock:
                 self._verified.pop(mac, None)
             raise AuthenticationError(
                 f"the API key {record.id} was revoked at {record.revoked_at}. {_CREATE_HINT}"

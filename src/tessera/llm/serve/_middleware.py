@@ -178,9 +178,12 @@ class AuthMiddleware:
         """
         keys = self.state.keys
         key_id = key_id_of(key)  # missing or malformed: refused without any hashing
-        record = await run_in_threadpool(keys.cached, key)
-        if record is not None:
-            return record
+        # Only a key that passed before is worth a worker thread (to read its revocation);
+        # wrong keys never occupy one.
+        if keys.knows(key):
+            record = await run_in_threadpool(keys.cached, key)
+            if record is not None:
+                return record
         client = _client(scope)
         wait, limited = self.failed_logins.acquire(client, key_id)
         if wait > 0:
