@@ -1,14 +1,16 @@
 """Wrong keys against ``tessera serve``: its memory, and how valid keys fare meanwhile.
 
 Starts ``tessera serve`` (the CLI's default limits) as its own process on a temporary
-database and sends ``--attempts`` wrong keys from ``--threads`` concurrent clients on
-loopback, each request on a connection of its own, in two scenarios:
+database and sends ``--attempts`` wrong keys from concurrent clients on loopback, each
+request on a connection of its own, in two scenarios:
 
-- ``one address, one key id``: wrong secrets for a real key id, all from 127.0.0.1 (the
-  attack of issue 17): the failed-login buckets refuse most attempts before hashing;
-- ``one address per attempt, random key ids``: every attempt from another loopback
-  address (127.1.x.y) with an unknown key id, so no bucket ever refuses: only the bound
-  on argon2 checks (two threads, a queue of 32, then 503) holds the server up.
+- ``one address, one key id`` (``--threads`` clients): wrong secrets for a real key id,
+  all from 127.0.0.1 (the attack of issue 17): the failed-login buckets refuse most
+  attempts before hashing;
+- ``one address per attempt, random key ids`` (``--spread-threads`` clients): every
+  attempt from another loopback address (127.1.x.y) with an unknown key id, so no bucket
+  ever refuses: only the bound on argon2 checks (two threads, a queue of 32, then 503)
+  holds the server up.
 
 Meanwhile one client keeps calling ``GET /v1/models`` with a key the server has already
 checked, and half a second in, a client on 127.0.0.2 sends a key the server has not
