@@ -44,6 +44,9 @@ import httpx
 
 from tessera.llm.serve import create_key
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import RESULTS, write_section  # noqa: E402
+
 #: Never loaded: these requests stop at the guards or at GET /v1/models.
 MODEL = "tessera:/nonexistent-model-never-loaded"
 
@@ -224,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         help="concurrent attackers in the second scenario (more than the 34 checks that "
         "may run or wait, so some get 503)",
     )
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     rows = [
         scenario("one address, one key id", False, args.attempts, args.threads),
@@ -232,14 +236,24 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     columns = list(rows[0])
-    print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, "
-        f"Python {platform.python_version()}.\n"
-    )
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(row[c] for c in columns) + " |")
+    lines = [
+        "## serve-auth",
+        "",
+        f"Wrong keys against `tessera serve` (`python benchmarks/serve_auth.py --write`, "
+        f"{args.attempts} attempts per scenario): the server's statuses and resident memory, "
+        "and how fast a key it has already checked is answered meanwhile. Machine: "
+        f"{platform.machine()}, {os.cpu_count()} logical CPUs shared with other work, "
+        f"Python {platform.python_version()}.",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(row[c] for c in columns) + " |" for row in rows),
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        write_section("serve-auth", text, RESULTS)
     return 0
 
 
