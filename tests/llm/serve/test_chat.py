@@ -162,8 +162,8 @@ def test_max_tokens_bounds_the_completion(live: Live, max_tokens: int) -> None:
         assert body["usage"]["completion_tokens"] == max_tokens
 
 
-def test_concurrent_requests_are_served_one_model_at_a_time(live: Live) -> None:
-    """Four clients at once: each gets the same greedy answer as when alone."""
+def test_concurrent_requests_each_get_their_solo_answer(live: Live) -> None:
+    """Four clients at once (decoded together): each gets its greedy answer from alone."""
     request = {"messages": MESSAGES, "max_tokens": 6}
     alone = live.client("models:invoke").post("/v1/chat/completions", json=request).json()
     answers: list[Any] = []
