@@ -180,3 +180,37 @@ def test_clients_leaving_mid_stream_give_their_places_back(live: Live) -> None:
     after = client.post("/v1/chat/completions", json=_request(QUESTIONS[0], 3, False))
     assert after.status_code == 200
     assert after.json()["usage"]["completion_tokens"] <= 3
+
+
+def test_waiting_requests_are_admitted_in_arrival_order(tmp_path: Path) -> None:
+    """Past the model's places, requests wait on the event loop and enter first in, first out."""
+    import asyncio
+
+    from tessera.llm.serve import create_app
+
+    state = create_app(db_path=tmp_path / "tessera.db").state.tessera
+    admitted: list[int] = []
+
+    async def scenario() -> None:
+        queue = state.model_lock("tessera")
+        places = 0
+        while not queue.locked():  # take every place the backend serves at once
+            await queue.acquire()
+            places += 1
+        assert places == 8
+
+        async def wait(i: int) -> None:
+            async with queue:
+                admitted.append(i)
+                await asyncio.sleep(0)
+
+        waiting = []
+        for i in range(6):
+            waiting.append(asyncio.create_task(wait(i)))
+            await asyncio.sleep(0)  # arrive one after another
+        for _ in range(places):
+            queue.release()
+        await asyncio.gather(*waiting)
+
+    asyncio.run(scenario())
+    assert admitted == list(range(6))
