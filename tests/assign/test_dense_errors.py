@@ -11,6 +11,7 @@ from tessera.errors import InvalidInputError, InvalidTypeError, TesseraError
 
 SOLVERS = [linear_sum_assignment, solve]
 inf = np.inf
+NAME = "cost(_matrix)?"  # solve says cost, the scipy drop-in cost_matrix
 
 
 @pytest.fixture(params=SOLVERS, ids=["linear_sum_assignment", "solve"])
@@ -20,19 +21,19 @@ def solver(request: pytest.FixtureRequest):
 
 def test_nan(solver) -> None:
     cost = np.array([[1.0, 2.0], [np.nan, 3.0]])
-    with pytest.raises(InvalidInputError, match=r"invalid numeric entries: cost\[1, 0\] is NaN"):
+    with pytest.raises(InvalidInputError, match=rf"invalid numeric entries: {NAME}\[1, 0\] is NaN"):
         solver(cost)
     with pytest.raises(ValueError, match="invalid numeric entries"):  # scipy says the same
         scipy.optimize.linear_sum_assignment(cost)
 
 
 def test_minus_inf(solver) -> None:
-    with pytest.raises(InvalidInputError, match=r"cost\[0, 1\] is -inf.*\+inf to forbid a pair"):
+    with pytest.raises(InvalidInputError, match=rf"{NAME}\[0, 1\] is -inf.*\+inf to forbid a pair"):
         solver([[1.0, -inf], [2.0, 3.0]])
 
 
 def test_plus_inf_with_maximize(solver) -> None:
-    with pytest.raises(InvalidInputError, match=r"cost\[1, 1\] is \+inf with maximize=True"):
+    with pytest.raises(InvalidInputError, match=rf"{NAME}\[1, 1\] is \+inf with maximize=True"):
         solver([[1.0, 2.0], [2.0, inf]], maximize=True)
 
 
@@ -41,24 +42,45 @@ def test_minus_inf_is_a_forbidden_pair_when_maximizing(solver) -> None:
     assert cols.tolist() == [1, 0]
 
 
-def test_strings(solver) -> None:
+def test_strings_in_a_list_are_a_value_error_like_scipy(solver) -> None:
+    # scipy converts a list entry by entry with float(): "could not convert string to float".
     with pytest.raises(InvalidInputError, match=r"non-numeric entries.*'a'.*Convert the matrix"):
         solver([["a", "b"], ["c", "d"]])
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        scipy.optimize.linear_sum_assignment([["a", "b"], ["c", "d"]])
 
 
-def test_numeric_strings_are_numbers_like_numpy(solver) -> None:
-    # np.asarray(["1", "2"]).astype(float) works, and so does scipy after the same cast.
-    rows, cols = tuple(solver([["1", "5"], ["5", "1"]]))
-    assert cols.tolist() == [0, 1]
+def test_numeric_strings_and_decimals_in_a_list_are_numbers_like_scipy(solver) -> None:
+    from decimal import Decimal
+
+    for cost in ([["1", "5"], ["5", "1"]], [[Decimal(1), Decimal(5)], [Decimal(5), Decimal(1)]]):
+        rows, cols = tuple(solver(cost))
+        assert cols.tolist() == [0, 1] == scipy.optimize.linear_sum_assignment(cost)[1].tolist()
 
 
-def test_objects(solver) -> None:
-    with pytest.raises(InvalidInputError, match="non-numeric entries"):
-        solver(np.array([[object(), 1]], dtype=object))
+@pytest.mark.parametrize(
+    "cost",
+    [
+        np.array([["1", "5"], ["5", "1"]]),
+        np.array([["a", "b"], ["c", "d"]]),
+        np.array([[1, 5], [5, 1]], dtype=object),
+        np.array([[object(), 1], [1, 1]], dtype=object),
+        np.ones((2, 2), dtype=np.longdouble),
+        np.ones((2, 2), dtype="datetime64[s]"),
+    ],
+    ids=["numeric-str", "str", "object-int", "object", "longdouble", "datetime"],
+)
+def test_arrays_that_do_not_cast_safely_to_float64_are_a_type_error_like_scipy(
+    solver, cost: np.ndarray
+) -> None:
+    with pytest.raises(InvalidTypeError, match=r"Cannot cast array data from dtype\(.*'safe'"):
+        solver(cost)
+    with pytest.raises(TypeError, match="Cannot cast array data"):
+        scipy.optimize.linear_sum_assignment(cost)
 
 
 def test_complex(solver) -> None:
-    with pytest.raises(InvalidTypeError, match=r"complex dtype complex128.*cost\.real") as info:
+    with pytest.raises(InvalidTypeError, match=rf"complex dtype complex128.*{NAME}\.real") as info:
         solver(np.array([[1 + 2j, 3], [4, 5]]))
     assert isinstance(info.value, TypeError) and isinstance(info.value, TesseraError)
 
@@ -135,9 +157,18 @@ def test_infeasible_names_a_real_hall_violator(solver) -> None:
 
 
 @pytest.mark.parametrize("value", [1, 0, "yes", None, 1.0], ids=repr)
-def test_maximize_must_be_a_bool(solver, value: object) -> None:
+def test_maximize_must_be_a_bool_in_solve(value: object) -> None:
     with pytest.raises(InvalidInputError, match=r"maximize=.* must be a bool"):
-        solver([[1.0]], maximize=value)
+        solve([[1.0]], maximize=value)
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", "", None, 1.0, 0.0, [], np.int8(1)], ids=repr)
+def test_maximize_is_read_by_truth_value_in_linear_sum_assignment(value: object) -> None:
+    cost = [[1.0, 2.0], [3.0, 5.0]]
+    ours = linear_sum_assignment(cost, maximize=value)
+    theirs = scipy.optimize.linear_sum_assignment(cost, maximize=value)  # type: ignore[arg-type]
+    assert [a.tolist() for a in ours] == [a.tolist() for a in theirs]
+    assert ours[1].tolist() == ([0, 1] if value else [1, 0])
 
 
 def test_maximize_accepts_numpy_bool(solver) -> None:

@@ -24,9 +24,11 @@ def as_cost_matrix(
     (else float64) and float32 matrices stay float32: the solver core reads them
     directly and does its arithmetic in float64, so the answer is exact, and a
     narrower matrix stays in cache longer. Raises
-    :class:`InvalidInputError` (a ``ValueError``) for non-numeric entries, a
-    shape that is not 2-D, NaN or ``-inf`` (``+inf`` when maximising), and
-    :class:`InvalidTypeError` for complex numbers.
+    :class:`InvalidInputError` (a ``ValueError``) for a shape that is not 2-D,
+    NaN or ``-inf`` (``+inf`` when maximising) and non-numeric entries in a
+    list, and :class:`InvalidTypeError` (a ``TypeError``) for complex numbers
+    and arrays whose dtype does not cast safely to float64 (strings, objects,
+    ``longdouble``), the error classes scipy raises.
     """
     check_bool("maximize", maximize)
     try:
@@ -41,15 +43,8 @@ def as_cost_matrix(
             f"{name} has complex dtype {arr.dtype}: costs must be real numbers. "
             f"Pass {name}.real if the imaginary part is zero."
         )
-    if arr.dtype.kind not in "biuf":
-        try:
-            arr = arr.astype(np.float64)
-        except (ValueError, TypeError):
-            raise InvalidInputError(
-                f"{name} has non-numeric entries (dtype {arr.dtype}, first entry "
-                f"{short_repr(arr.flat[0] if arr.size else None)}): costs must be numbers. "
-                "Convert the matrix to numbers first, e.g. with np.asarray(cost, dtype=float)."
-            ) from None
+    if not np.can_cast(arr.dtype, np.float64):
+        arr = _as_float64(cost, arr, name)
     if arr.ndim != 2:
         raise InvalidInputError(
             f"{name} is invalid: expected a matrix (2-D array), got a {arr.ndim}-D array of "
@@ -74,6 +69,32 @@ def as_cost_matrix(
             "Costs must be finite, or +inf to forbid a pair (-inf when maximizing)."
         )
     return c
+
+
+def _as_float64(cost: Any, arr: NDArray[Any], name: str) -> NDArray[np.float64]:
+    """Convert entries that do not cast safely to float64, by scipy's rule.
+
+    scipy's binding asks numpy for float64 with the safe casting rule: an array
+    whose dtype would lose information (strings, objects, ``longdouble``,
+    datetimes) is a ``TypeError``; anything else (a list, a DataFrame) is
+    converted entry by entry with ``float()``, so a list of numeric strings or
+    ``Decimal`` values is accepted and a non-numeric entry is a ``ValueError``.
+    """
+    if isinstance(cost, np.ndarray):
+        raise InvalidTypeError(
+            f"{name} is invalid: Cannot cast array data from {arr.dtype!r} to "
+            "dtype('float64') according to the rule 'safe' (costs must be numbers that float64 "
+            f"holds exactly, as in scipy). Convert it first, e.g. with {name}.astype(float)."
+        )
+    try:
+        return np.asarray(cost, dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        error = InvalidTypeError if isinstance(exc, TypeError) else InvalidInputError
+        raise error(
+            f"{name} has non-numeric entries (first entry "
+            f"{short_repr(arr.flat[0] if arr.size else None)}; {exc}): costs must be numbers. "
+            "Convert the matrix to numbers first, e.g. with np.asarray(cost, dtype=float)."
+        ) from None
 
 
 _INT32_LIMIT = 2**31 - 1
@@ -253,37 +274,50 @@ def solve(cost: ArrayLike, *, maximize: bool = False) -> Assignment:
 
 
 def linear_sum_assignment(
-    cost: ArrayLike, maximize: bool = False
+    cost_matrix: ArrayLike, maximize: Any = False
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Solve the linear sum assignment problem; a drop-in for scipy's.
 
     Parameters
     ----------
-    cost : array_like, shape (n_rows, n_cols)
+    cost_matrix : array_like, shape (n_rows, n_cols)
         The cost matrix; ``inf`` forbids a pair. Rectangular in either direction.
     maximize : bool, default=False
-        Calculate a maximum weight matching instead.
+        Calculate a maximum weight matching instead. Any value is read by its
+        truth value, as scipy does (``1``, ``0``, ``np.True_``).
 
     Returns
     -------
     row_ind, col_ind : ndarray of int64
         Row indices (sorted) and their assigned columns; the optimal total is
-        ``cost[row_ind, col_ind].sum()``.
+        ``cost_matrix[row_ind, col_ind].sum()``.
 
     Raises
     ------
     ValueError
         :class:`~tessera.errors.InvalidInputError` for NaN, ``-inf``,
-        non-numeric or non-2-D input, and
+        non-numeric entries in a list, or input that is not 2-D, and
         :class:`~tessera.errors.InfeasibleAssignmentError` ("cost matrix is
         infeasible") when the forbidden pairs leave no complete assignment.
+    TypeError
+        :class:`~tessera.errors.InvalidTypeError` for complex numbers and for
+        arrays whose dtype does not cast safely to float64 (strings, objects,
+        ``longdouble``).
 
     Notes
     -----
-    Same semantics as :func:`scipy.optimize.linear_sum_assignment`. The solver
-    is a Jonker-Volgenant shortest augmenting path method with column
-    reduction, reduction transfer and augmenting row reduction, compiled with
-    numba, in float64. Use :func:`solve` to also get the dual certificate.
+    Same semantics as :func:`scipy.optimize.linear_sum_assignment`, including
+    its input rules and error classes: a list is converted entry by entry, so
+    numeric strings and ``Decimal`` values in a list are accepted, while an
+    array must cast safely to float64. A matrix whose entries are all equal
+    gives the identity assignment, as scipy's does. On other ties the
+    answer can be a different optimal assignment than scipy's, with the same
+    total.
+
+    The solver is a Jonker-Volgenant shortest augmenting path method with
+    column reduction, reduction transfer and augmenting row reduction,
+    compiled with numba, in float64. Use :func:`solve` to also get the dual
+    certificate.
 
     Examples
     --------
@@ -293,7 +327,11 @@ def linear_sum_assignment(
     >>> row_ind, col_ind = linear_sum_assignment(cost)
     >>> col_ind.tolist(), int(cost[row_ind, col_ind].sum())
     ([1, 0, 2], 5)
+    >>> linear_sum_assignment(cost_matrix=cost, maximize=1)[1].tolist()
+    [0, 2, 1]
+    >>> linear_sum_assignment(np.ones((3, 3)))[1].tolist()
+    [0, 1, 2]
     """
-    c = as_cost_matrix(cost, maximize=maximize, compact=True)
+    c = as_cost_matrix(cost_matrix, maximize=bool(maximize), name="cost_matrix", compact=True)
     rows, cols, _, _ = _solve_minimize(c, potentials=False)
     return rows, cols
