@@ -115,3 +115,43 @@ def test_larger_random_problems_match_scipy(n: int, m: int, kind: str) -> None:
         result = solve(cost, maximize=maximize)
         assert result.total_cost == pytest.approx(want, rel=1e-12, abs=1e-9)
         assert result.verify(cost)
+
+
+def test_first_parameter_is_scipys_cost_matrix() -> None:
+    rows, cols = linear_sum_assignment(cost_matrix=BASE, maximize=True)
+    expected = scipy.optimize.linear_sum_assignment(cost_matrix=BASE, maximize=True)
+    assert [rows.tolist(), cols.tolist()] == [a.tolist() for a in expected]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (8, 8), (3, 5), (5, 3), (1, 4), (4, 1)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.bool_])
+@pytest.mark.parametrize("maximize", [False, True])
+def test_constant_matrix_gives_the_identity_like_scipy(
+    shape: tuple[int, int], dtype: type, maximize: bool
+) -> None:
+    """scipy answers a constant matrix with the identity (its issue #11602); so do we."""
+    cost = np.full(shape, 3 if dtype is not np.bool_ else 1, dtype=dtype)
+    rows, cols = linear_sum_assignment(cost, maximize=maximize)
+    expected = scipy.optimize.linear_sum_assignment(cost, maximize=maximize)
+    assert [rows.tolist(), cols.tolist()] == [a.tolist() for a in expected]
+    k = min(shape)
+    assert rows.tolist() == cols.tolist() == list(range(k))
+    result = solve(cost, maximize=maximize)
+    assert result.cols.tolist() == list(range(k)) and result.verify(cost)
+
+
+def test_constant_matrix_in_a_batch_gives_the_identity() -> None:
+    result = tessera.assign.solve_batch(np.full((3, 4, 6), 2.5))
+    assert result.cols.tolist() == [[0, 1, 2, 3]] * 3
+
+
+@pytest.mark.parametrize("where", [(0, 0), (0, 1), (7, 7), (7, 0)])
+def test_one_entry_off_a_constant_matrix_is_still_optimal(where: tuple[int, int]) -> None:
+    """The identity shortcut applies only when every entry is equal."""
+    for delta in (-1.0, 1.0):
+        cost = np.ones((8, 8))
+        cost[where] += delta
+        result = solve(cost)
+        assert result.verify(cost)
+        rows, cols = scipy.optimize.linear_sum_assignment(cost)
+        assert result.total_cost == cost[rows, cols].sum()

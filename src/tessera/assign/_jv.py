@@ -5,7 +5,10 @@ messages and result objects live in :mod:`tessera.assign._dense`.
 
 The solver keeps only column potentials ``v``: for every assigned row ``i`` the
 assigned column is a minimum of the row's reduced costs ``c[i, j] - v[j]``, so
-the row potential is implicit, ``u[i] = c[i, x[i]] - v[x[i]]``. Three phases:
+the row potential is implicit, ``u[i] = c[i, x[i]] - v[x[i]]``. A matrix whose
+entries are all equal is answered at once with row ``i`` on column ``i``, the
+answer scipy gives (a check that stops at the first differing entry). Otherwise
+three phases:
 
 1. Initialisation. Square problems use column reduction with reduction
    transfer; every problem then runs two rounds of augmenting row reduction
@@ -363,6 +366,15 @@ def solve_dense_ws(c, x, y, v, fws, iws, uws):  # type: ignore[no-untyped-def]
     if n == 0:
         v[:] = 0.0
         return OK, -1
+    if _all_equal(c):
+        # Every assignment is optimal; answer as scipy does (its issue #11602):
+        # row i takes column i. v = 0 is dual feasible for square and
+        # rectangular problems alike (u[i] = c[i, i], every reduced cost is 0).
+        for i in range(n):
+            x[i] = i
+            y[i] = i
+        v[:] = 0.0
+        return OK, -1
     free = iws[2 * m : 2 * m + n]
     if n == m:
         numfree = _column_reduction(c, x, y, v, free, fws, iws)
@@ -387,6 +399,24 @@ def solve_dense_ws(c, x, y, v, fws, iws, uws):  # type: ignore[no-untyped-def]
         # levels are single columns, and one fused pass per step is cheaper.
         return _augment_single(c, x, y, v, free, numfree, fws, iws, uws)
     return _augment_levels(c, x, y, v, free, numfree, fws, iws, uws)
+
+
+@njit(cache=True, nogil=True)
+def _all_equal(c):  # type: ignore[no-untyped-def]
+    """Whether every entry of ``c`` equals ``c[0, 0]``, which is finite.
+
+    Stops at the first differing entry, so a matrix that is not constant costs
+    a few reads.
+    """
+    first = c[0, 0]
+    if first == _INF:
+        return False
+    for i in range(c.shape[0]):
+        ci = c[i]
+        for j in range(c.shape[1]):
+            if ci[j] != first:
+                return False
+    return True
 
 
 @njit(cache=True, nogil=True)
