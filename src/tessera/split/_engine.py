@@ -35,6 +35,10 @@ __all__ = [
 
 #: Rows per block of exact pairwise distances (a block's matrix is ~ 18 MB).
 DEFAULT_BLOCK = 1500
+#: With ``diverse=True`` rows swap only inside one of this many random subsets of
+#: their stratum (chosen on Gaussian data at n=40-300 and iris/wine, seed 0; 2 left
+#: repeated test sets overlapping 1.3-1.4x as much as random ones, 3 about 1.2x).
+DIVERSE_SWAP_GROUPS = 3
 
 
 def quota_table(strata: np.ndarray, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -104,6 +108,7 @@ def balanced_labels(
     restarts: int = 0,
     block_size: int = DEFAULT_BLOCK,
     max_passes: int = 50,
+    diverse: bool = False,
 ) -> np.ndarray:
     """Part label of every row: proportional dealing along near rows, then swaps.
 
@@ -120,6 +125,13 @@ def balanced_labels(
         Source of the walk starts, the dealing phase and tie-breaks.
     refine : bool, default=True
         Run the swap search (``"auto"``); ``False`` stops after dealing (``"twin"``).
+    diverse : bool, default=False
+        Return one of many good splits rather than the best one found: deal a
+        random order (not the walks) and let rows swap only inside a random
+        third of their stratum, without restarts. From the dealt walks the
+        swap search reaches nearly the same optimum from every seed, so
+        repeated splits (``BalancedShuffleSplit``) would repeat; this way they
+        overlap about as little as random splits, still far better balanced.
 
     Returns
     -------
@@ -143,19 +155,23 @@ def balanced_labels(
         dists.append(dist)
         walk = nearest_neighbour_walk(dist, int(rng.integers(block.size)))
         order_parts.append(block[walk])
-    order = np.concatenate(order_parts)
+    order = rng.permutation(n).astype(np.int64) if diverse else np.concatenate(order_parts)
     table = quota_table(strata, sizes, rng)
     phase = np.asarray(rng.random(int(table.shape[0])))
     jitter = rng.random((n, sizes.size)) * 1e-6
     labels = deal(order, strata, table, phase, jitter)
     if not refine:
         return labels
+    swap_strata = strata
+    if diverse:
+        swap_strata = strata * DIVERSE_SWAP_GROUPS + rng.integers(DIVERSE_SWAP_GROUPS, size=n)
+        restarts = 0
     for block, dist in zip(blocks, dists, strict=True):
         block_sizes = np.bincount(labels[block], minlength=sizes.size)
         if (block_sizes > 0).sum() < 2:
             continue
         labels[block] = refine_block(
-            dist, labels[block], strata[block], block_sizes, weights, rng, restarts, max_passes
+            dist, labels[block], swap_strata[block], block_sizes, weights, rng, restarts, max_passes
         )
     return labels
 

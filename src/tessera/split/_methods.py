@@ -142,8 +142,13 @@ def split_labels(
     sampling: str = "random",
     within: np.ndarray | None = None,
     weights: np.ndarray | None = None,
+    diverse: bool = False,
 ) -> np.ndarray:
-    """Part label (``0..k-1``) of every row, part ``p`` holding exactly ``sizes[p]`` rows."""
+    """Part label (``0..k-1``) of every row, part ``p`` holding exactly ``sizes[p]`` rows.
+
+    ``diverse`` (``"auto"`` only) draws one of many good splits instead of the best
+    found, so that different seeds give different splits (see ``balanced_labels``).
+    """
     points = encoded.points
     n = points.shape[0]
     by_target = target_strata(encoded, n, sizes.size)
@@ -183,4 +188,5 @@ def split_labels(
         restarts=restarts,
         weights=weights,
         max_passes=50 if n <= 3000 else 3,
+        diverse=diverse and method == "auto",
     )
