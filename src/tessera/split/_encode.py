@@ -121,8 +121,9 @@ def encode(features: Any, target: Any | None, exclude: set[Any]) -> Encoded:
 
     Parameters
     ----------
-    features : pandas.DataFrame or 2-D array-like or None
-        The table whose rows are split.
+    features : pandas.DataFrame, 2-D array-like, scipy.sparse matrix or None
+        The table whose rows are split; a sparse matrix enters through a dense
+        projection (see ``_sparse_projection``).
     target : 1-D array-like or None
         The target, a column of the space; class labels as codes.
     exclude : set
@@ -132,7 +133,10 @@ def encode(features: Any, target: Any | None, exclude: set[Any]) -> Encoded:
 
     columns: list[np.ndarray] = []
     n = None
-    if features is not None:
+    if features is not None and _is_sparse(features):
+        columns = list(_sparse_projection(features).T)
+        n = int(features.shape[0])
+    elif features is not None:
         frame = features if isinstance(features, pd.DataFrame) else _as_frame(features)
         columns = _frame_columns(frame, exclude)
         n = len(frame)
@@ -151,6 +155,42 @@ def encode(features: Any, target: Any | None, exclude: set[Any]) -> Encoded:
     else:
         points = np.column_stack(columns)
     return Encoded(points=np.ascontiguousarray(points), classes=classes, target=target_values)
+
+
+#: Components of the dense projection of a sparse feature matrix.
+SPARSE_COMPONENTS = 50
+
+
+def _is_sparse(values: Any) -> bool:
+    import scipy.sparse
+
+    return bool(scipy.sparse.issparse(values))
+
+
+def _sparse_projection(matrix: Any) -> np.ndarray:
+    """Dense coordinates of the rows of a sparse matrix (e.g. TF-IDF) for the distance.
+
+    Up to ``SPARSE_COMPONENTS`` columns the matrix is densified; wider matrices are
+    projected on their first ``SPARSE_COMPONENTS`` singular directions
+    (``TruncatedSVD``, fixed seed, so the same data give the same space). The
+    coordinates keep their relative spread (not z-scored one by one, which would
+    blow up the weak directions) and are scaled to the total variance of as many
+    z-scored columns.
+    """
+    n_rows, n_columns = (int(d) for d in matrix.shape)
+    if n_columns <= SPARSE_COMPONENTS or n_rows <= 2:
+        dense = np.asarray(matrix.toarray(), dtype=np.float64)
+    else:
+        from sklearn.decomposition import TruncatedSVD
+
+        n_components = min(SPARSE_COMPONENTS, n_rows - 1)
+        svd = TruncatedSVD(n_components=n_components, random_state=0)
+        dense = np.asarray(svd.fit_transform(matrix.astype(np.float64)), dtype=np.float64)
+    dense = dense - dense.mean(axis=0)
+    spread = float(np.sqrt((dense**2).sum() / n_rows))
+    if spread == 0.0:
+        return np.zeros_like(dense)
+    return np.asarray(dense * np.sqrt(dense.shape[1]) / spread, dtype=np.float64)
 
 
 def _as_frame(values: Any) -> Any:
