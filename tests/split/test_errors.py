@@ -96,5 +96,21 @@ def test_kfold_with_one_split() -> None:
 
 
 def test_shuffle_split_with_bad_test_size() -> None:
-    with pytest.raises(InvalidInputError, match=r"test_size=.*fractions in \(0, 1\)"):
+    with pytest.raises(InvalidInputError, match=r"test_size=1.5.*a fraction in \(0, 1\)"):
         list(BalancedShuffleSplit(2, test_size=1.5).split(X))
+
+
+def test_shuffle_split_with_fractions_over_one() -> None:
+    with pytest.raises(InvalidInputError, match=r"train_size \+ test_size = 1.1 must be at most 1"):
+        list(BalancedShuffleSplit(2, test_size=0.5, train_size=0.6).split(X))
+
+
+def test_shuffle_split_with_a_bool_test_size() -> None:
+    with pytest.raises(InvalidInputError, match=r"test_size=True.*an int, a float or None"):
+        list(BalancedShuffleSplit(2, test_size=True).split(X))
+
+
+def test_kfold_with_fewer_groups_than_folds() -> None:
+    groups = np.repeat([0, 1, 2], [10, 5, 5])
+    with pytest.raises(InvalidInputError, match=r"fewer groups \(3\) than parts \(4\)"):
+        list(BalancedKFold(4).split(X, groups=groups))

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from tessera.split._api import part_indices, train_val_test_split
+from tessera.split._groups import GroupSizeWarning
 from tessera.split._report import ColumnDivergence, SplitReport, energy_distance, split_report
 
 __all__ = [
     "BalancedKFold",
     "BalancedShuffleSplit",
     "ColumnDivergence",
+    "GroupSizeWarning",
     "SplitReport",
     "energy_distance",
     "part_indices",

@@ -85,11 +85,17 @@ def part_indices(
     within: Any = None,
     id_columns: Sequence[Hashable] = (),
     pair_weights: np.ndarray | None = None,
+    large_groups: str = "raise",
+    diverse: bool = False,
 ) -> list[np.ndarray]:
     """Row positions of each part (sorted); arguments as in :func:`train_val_test_split`.
 
     ``pair_weights[u, v]`` weighs the energy distance between parts ``u`` and ``v``
     in the objective of ``"auto"`` (default: 1 for pairs with part 0, 1/4 otherwise).
+    ``large_groups="warn"`` places a group larger than the smallest part anyway,
+    with a :class:`~tessera.split.GroupSizeWarning` (the cross-validators do so);
+    ``diverse=True`` makes ``"auto"`` draw one of many good splits, so that
+    different seeds give different splits (``BalancedShuffleSplit`` does so).
     """
     from tessera.split._encode import encode
     from tessera.split._groups import group_labels
@@ -163,6 +169,8 @@ def part_indices(
             clusterer=clusterer,
             sampling=sampling,
             weights=pair_weights,
+            large_groups=large_groups,
+            diverse=diverse,
         )
     else:
         labels = split_labels(
@@ -175,6 +183,7 @@ def part_indices(
             sampling=sampling,
             within=within_codes,
             weights=pair_weights,
+            diverse=diverse,
         )
     return [np.flatnonzero(labels == p) for p in range(counts.size)]
 

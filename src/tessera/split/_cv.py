@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 
-from tessera._validation import bad_value, check_in, check_positive_int
+from tessera._validation import check_in, check_positive_int
 
 __all__ = ["BalancedKFold", "BalancedShuffleSplit"]
 
@@ -39,9 +39,14 @@ class BalancedKFold(BaseCrossValidator):  # type: ignore[misc]
     Notes
     -----
     Test folds differ in size by at most one row (without ``groups``). With
-    ``groups`` the rows of one group are always in the same fold, and a group
-    larger than a fold is an error. Class labels in ``y`` keep their
-    proportions in every fold.
+    ``groups`` the rows of one group are always in the same fold; a group
+    larger than a fold is placed whole, the fold sizes are then met as closely
+    as the groups allow and a :class:`~tessera.split.GroupSizeWarning` says so
+    (fewer groups than folds is an error, as in ``GroupKFold``). Every row is
+    in exactly one test fold. Class labels in ``y`` keep their proportions in
+    every fold. ``X`` may be a scipy.sparse matrix (e.g. TF-IDF); its rows are
+    compared in a dense projection (see the split explanation). ``groups`` is
+    requested by metadata routing, as by ``GroupKFold``.
 
     Examples
     --------
@@ -55,6 +60,9 @@ class BalancedKFold(BaseCrossValidator):  # type: ignore[misc]
     >>> len(scores)
     5
     """
+
+    # Like scikit-learn's GroupsConsumerMixin: metadata routing hands ``groups`` to split().
+    __metadata_request__split = {"groups": True}
 
     def __init__(self, n_splits: int = 5, *, method: str = "auto", random_state: Any = None):
         self.n_splits = n_splits
@@ -79,6 +87,7 @@ class BalancedKFold(BaseCrossValidator):  # type: ignore[misc]
             groups=groups,
             random_state=self.random_state,
             pair_weights=weights,
+            large_groups="warn",
         )
 
     def split(
@@ -100,19 +109,34 @@ class BalancedKFold(BaseCrossValidator):  # type: ignore[misc]
 class BalancedShuffleSplit(BaseCrossValidator):  # type: ignore[misc]
     """Repeated train/test splits, each with train and test alike.
 
+    Each repetition is a different balanced split: ``"auto"`` deals a random
+    stratified split and improves it by swaps restricted to random thirds of
+    each class, which lands on one of many well balanced splits rather than on
+    (nearly) the same best one; repeated test sets overlap about as little as
+    ``ShuffleSplit``'s.
+
     Parameters
     ----------
     n_splits : int, default=10
         Number of repetitions; each uses its own seed drawn from ``random_state``.
-    test_size : float, default=0.2
-        Fraction of rows in the test part.
-    train_size : float or None, default=None
-        Fraction in the train part; ``None`` means the complement of the test part.
-        Rows in neither part are left out of that repetition.
+    test_size : float, int or None, default=0.2
+        A fraction in (0, 1) of the rows (rounded up), or a row count.
+        ``None`` means the complement of ``train_size``, or 0.1 when that is
+        ``None`` too -- exactly as ``ShuffleSplit``.
+    train_size : float, int or None, default=None
+        A fraction (rounded down) or a row count; ``None`` means the complement
+        of the test part. Rows in neither part are left out of that repetition.
     method : {"auto", "random", "stratified", "cluster", "twin"}, default="auto"
         How each split is formed.
     random_state : int, numpy Generator, RandomState or None, default=None
         Seed of the whole sequence of splits.
+
+    Notes
+    -----
+    Sizes follow ``ShuffleSplit`` exactly. With ``groups`` the rows of a group
+    stay together; a group larger than the test part is placed whole with a
+    :class:`~tessera.split.GroupSizeWarning`. ``X`` may be a scipy.sparse
+    matrix. ``groups`` is requested by metadata routing.
 
     Examples
     --------
@@ -123,12 +147,14 @@ class BalancedShuffleSplit(BaseCrossValidator):  # type: ignore[misc]
     [(40, 10), (40, 10)]
     """
 
+    __metadata_request__split = {"groups": True}
+
     def __init__(
         self,
         n_splits: int = 10,
         *,
-        test_size: float = 0.2,
-        train_size: float | None = None,
+        test_size: float | int | None = 0.2,
+        train_size: float | int | None = None,
         method: str = "auto",
         random_state: Any = None,
     ):
@@ -142,29 +168,23 @@ class BalancedShuffleSplit(BaseCrossValidator):  # type: ignore[misc]
         """Number of repetitions."""
         return int(self.n_splits)
 
-    def _sizes(self) -> list[float]:
-        test = float(self.test_size)
-        train = 1.0 - test if self.train_size is None else float(self.train_size)
-        if not (0.0 < test < 1.0) or not (0.0 < train < 1.0) or train + test > 1.0 + 1e-9:
-            raise bad_value(
-                "test_size",
-                (self.train_size, self.test_size),
-                "train_size and test_size must be fractions in (0, 1) summing to at most 1",
-                "Pass e.g. test_size=0.2 (train_size=None takes the rest).",
-            )
-        rest = 1.0 - train - test
-        return [train, test] + ([rest] if rest > 1e-9 else [])
+    def _sizes(self, n_rows: int) -> list[int]:
+        from tessera.split._sizes import shuffle_split_counts
+
+        n_train, n_test = shuffle_split_counts(n_rows, self.test_size, self.train_size)
+        rest = n_rows - n_train - n_test
+        return [n_train, n_test] + ([rest] if rest > 0 else [])
 
     def split(
         self, X: Any, y: Any = None, groups: Any = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train_index, test_index)`` for each repetition."""
-        from tessera.split._api import part_indices
+        from tessera.split._api import _n_rows, part_indices
         from tessera.split._methods import to_generator
 
         n_splits = check_positive_int("n_splits", self.n_splits, minimum=1)
         _check_method(self.method)
-        sizes = self._sizes()
+        sizes = self._sizes(_n_rows(X))
         rng = to_generator(self.random_state)
         seeds = rng.integers(2**31 - 1, size=n_splits)
         arrays = (X,) if y is None else (X, y)
@@ -178,6 +198,8 @@ class BalancedShuffleSplit(BaseCrossValidator):  # type: ignore[misc]
                 groups=groups,
                 random_state=int(seed),
                 pair_weights=weights,
+                large_groups="warn",
+                diverse=True,
             )
             yield parts[0], parts[1]
 
