@@ -140,11 +140,6 @@ def test_constant_matrix_gives_the_identity_like_scipy(
     assert result.cols.tolist() == list(range(k)) and result.verify(cost)
 
 
-def test_constant_matrix_in_a_batch_gives_the_identity() -> None:
-    result = tessera.assign.solve_batch(np.full((3, 4, 6), 2.5))
-    assert result.cols.tolist() == [[0, 1, 2, 3]] * 3
-
-
 @pytest.mark.parametrize("where", [(0, 0), (0, 1), (7, 7), (7, 0)])
 def test_one_entry_off_a_constant_matrix_is_still_optimal(where: tuple[int, int]) -> None:
     """The identity shortcut applies only when every entry is equal."""

@@ -201,7 +201,7 @@ def _solve_minimize(
     ``c`` is float64 or float32 (``inf`` = forbidden), or int32; C-contiguous.
     With ``potentials=False`` the row potentials are not derived (empty array).
     """
-    from tessera.assign._jv import OK, solve_dense
+    from tessera.assign._jv import OK, solve_constant, solve_dense
 
     n, m = c.shape
     transposed = n > m
@@ -211,9 +211,10 @@ def _solve_minimize(
     y = np.empty(big, np.int64)
     v = np.empty(big, np.float64)
     if k:
-        status, _ = solve_dense(work, x, y, v)
-        if status != OK:
-            raise _infeasible(work, transposed)
+        if not solve_constant(work, x, y, v):
+            status, _ = solve_dense(work, x, y, v)
+            if status != OK:
+                raise _infeasible(work, transposed)
     else:
         v[:] = 0.0
     idx = np.arange(k)

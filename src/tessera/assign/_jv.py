@@ -5,10 +5,9 @@ messages and result objects live in :mod:`tessera.assign._dense`.
 
 The solver keeps only column potentials ``v``: for every assigned row ``i`` the
 assigned column is a minimum of the row's reduced costs ``c[i, j] - v[j]``, so
-the row potential is implicit, ``u[i] = c[i, x[i]] - v[x[i]]``. A matrix whose
-entries are all equal is answered at once with row ``i`` on column ``i``, the
-answer scipy gives (a check that stops at the first differing entry). Otherwise
-three phases:
+the row potential is implicit, ``u[i] = c[i, x[i]] - v[x[i]]``. Three phases (a
+matrix whose entries are all equal is answered before them by
+:func:`solve_constant`, with scipy's answer):
 
 1. Initialisation. Square problems use column reduction with reduction
    transfer; every problem then runs two rounds of augmenting row reduction
@@ -366,15 +365,6 @@ def solve_dense_ws(c, x, y, v, fws, iws, uws):  # type: ignore[no-untyped-def]
     if n == 0:
         v[:] = 0.0
         return OK, -1
-    if _all_equal(c):
-        # Every assignment is optimal; answer as scipy does (its issue #11602):
-        # row i takes column i. v = 0 is dual feasible for square and
-        # rectangular problems alike (u[i] = c[i, i], every reduced cost is 0).
-        for i in range(n):
-            x[i] = i
-            y[i] = i
-        v[:] = 0.0
-        return OK, -1
     free = iws[2 * m : 2 * m + n]
     if n == m:
         numfree = _column_reduction(c, x, y, v, free, fws, iws)
@@ -402,20 +392,32 @@ def solve_dense_ws(c, x, y, v, fws, iws, uws):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _all_equal(c):  # type: ignore[no-untyped-def]
-    """Whether every entry of ``c`` equals ``c[0, 0]``, which is finite.
+def solve_constant(c, x, y, v):  # type: ignore[no-untyped-def]
+    """Answer a matrix whose entries all equal a finite value; else return False.
 
-    Stops at the first differing entry, so a matrix that is not constant costs
-    a few reads.
+    Every assignment of a constant matrix is optimal; this one is scipy's (its
+    issue #11602): row ``i`` takes column ``i``. ``v = 0`` is dual feasible for
+    square and rectangular problems alike (``u[i] = c[i, i]``, every reduced
+    cost is 0). The check stops at the first differing entry, so a matrix that
+    is not constant costs a few reads. It is a function of its own, called
+    before :func:`solve_dense`, because inlined there it slows the solver's
+    compiled loops by 5-15%.
     """
-    first = c[0, 0]
-    if first == _INF:
+    n, m = c.shape
+    if n == 0 or c[0, 0] == _INF:
         return False
-    for i in range(c.shape[0]):
+    first = c[0, 0]
+    for i in range(n):
         ci = c[i]
-        for j in range(c.shape[1]):
+        for j in range(m):
             if ci[j] != first:
                 return False
+    x[:] = -1
+    y[:] = -1
+    for i in range(n):
+        x[i] = i
+        y[i] = i
+    v[:] = 0.0
     return True
 
 
