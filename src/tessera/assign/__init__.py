@@ -7,6 +7,8 @@ so that the total cost is minimal (or maximal).
 - :func:`solve` -- the same, returning an :class:`Assignment` with its dual certificate.
 - :func:`solve_sparse`, :func:`solve_batch`, :func:`k_best` -- sparse graphs, stacks
   of small problems, and the k cheapest assignments in order.
+- :func:`min_weight_full_bipartite_matching` -- drop-in for scipy's sparse matching,
+  over :func:`solve_sparse`.
 - :func:`explain` -- the Hungarian method step by step, as a :class:`Trace` with pictures.
 - :func:`precompile` -- compile the numba kernels once, ahead of the first solve.
 """
@@ -19,6 +21,7 @@ from tessera.assign._examples import taxi_example
 from tessera.assign._kbest import RankedAssignment, k_best
 from tessera.assign._precompile import precompile
 from tessera.assign._result import Assignment
+from tessera.assign._scipy_sparse import min_weight_full_bipartite_matching
 from tessera.assign._sparse import SparseAssignment, solve_sparse
 from tessera.assign.explain import Trace, explain
 from tessera.errors import InfeasibleAssignmentError
@@ -33,6 +36,7 @@ __all__ = [
     "explain",
     "k_best",
     "linear_sum_assignment",
+    "min_weight_full_bipartite_matching",
     "precompile",
     "solve",
     "solve_batch",
