@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tessera.llm._torch import require
@@ -75,7 +75,6 @@ class _Packed:
     caches: list[Any]
     masks: list[Any]
     sizes: list[int]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def packed_attention(
