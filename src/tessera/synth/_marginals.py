@@ -95,19 +95,67 @@ class ContinuousMarginal:
         return 1.0
 
     def to_latent(self, value: float) -> tuple[float, float]:
-        """The latent point (a degenerate interval) where the quantile function hits ``value``."""
+        """The latent set where the quantile function gives ``value``.
+
+        A value the data holds many times (an atom: several equal knots) owns a latent
+        interval whose probability is its share of the rows; any other value in range is
+        a single latent point (a degenerate interval).
+        """
         x = float(value)
         lo, hi = self.x_knots[0], self.x_knots[-1]
         if not lo <= x <= hi:
             raise ValueError(f"outside the fitted range [{lo:g}, {hi:g}]")
-        # The inverse of a monotone piecewise-linear map; flat stretches take their middle.
-        left = np.searchsorted(self.x_knots, x, side="left")
-        right = np.searchsorted(self.x_knots, x, side="right")
-        if right > left:
-            z = float(np.mean(self.z_knots[left:right]))
-        else:
-            z = float(np.interp(x, self.x_knots, self.z_knots))
+        interval = self.atom(x)
+        if interval is not None:
+            return interval
+        z = float(np.interp(x, self.x_knots, self.z_knots))
         return z, z
+
+    def atom(self, value: float) -> tuple[float, float] | None:
+        """The latent interval of ``value`` if at least two knots hold it, else ``None``.
+
+        Knot ``i`` stands for the probability between the midpoints (in probability) to
+        its neighbours, so ``k`` equal knots own exactly ``k / n`` of the rows when the
+        knots are the order statistics, and within one knot spacing otherwise.
+        """
+        left = int(np.searchsorted(self.x_knots, value, side="left"))
+        right = int(np.searchsorted(self.x_knots, value, side="right"))
+        if right - left < 2:
+            return None
+        probs = self._knot_probs()
+        lower = -np.inf if left == 0 else float(_probit((probs[left - 1] + probs[left]) / 2.0))
+        last = self.x_knots.size - 1
+        upper = np.inf if right > last else float(_probit((probs[right - 1] + probs[right]) / 2.0))
+        return lower, upper
+
+    def mass(self, value: float) -> float:
+        """Probability of exactly ``value``: its atom's share of the rows, else 0."""
+        interval = self.atom(float(value))
+        if interval is None:
+            return 0.0
+        return float(special.ndtr(interval[1]) - special.ndtr(interval[0]))
+
+    def density(self, value: float) -> float:
+        """Density of the interpolated quantile function's distribution at ``value``."""
+        xs, zs = self.x_knots, self.z_knots
+        x = float(value)
+        if not xs[0] <= x <= xs[-1] or self.atom(x) is not None:
+            return 0.0
+        k = int(np.clip(np.searchsorted(xs, x, side="right") - 1, 0, xs.size - 2))
+        width = xs[k + 1] - xs[k]
+        if width <= 0:
+            return 0.0
+        z = float(np.interp(x, xs, zs))
+        return float(stats.norm.pdf(z) * (zs[k + 1] - zs[k]) / width)
+
+    def _knot_probs(self) -> np.ndarray:
+        # The end knots were stretched to +-8 in latent space; their plotting positions
+        # are recovered from their neighbours' spacing.
+        probs = np.asarray(special.ndtr(self.z_knots), dtype=float)
+        if probs.size >= 3:
+            probs[0] = max(2 * probs[1] - probs[2], 0.0)
+            probs[-1] = min(2 * probs[-2] - probs[-3], 1.0)
+        return probs
 
     def sample(self, z: np.ndarray) -> np.ndarray:
         pos = (z + _Z_CLIP) * ((_GRID - 1) / (2 * _Z_CLIP))
@@ -202,6 +250,15 @@ class DiscreteMarginal:
             more = ", ..." if len(self.values) > 8 else ""
             raise ValueError(f"not one of the fitted values ({shown}{more})")
         return float(self.lower[code]), float(self.upper[code])
+
+    def mass(self, value: Any) -> float:
+        """Probability of exactly ``value`` (0 for a value not seen at fit time)."""
+        code = self._index.get(_key(value))
+        return 0.0 if code is None else float(self.probs[code])
+
+    def density(self, value: Any) -> float:
+        """A finite set of values has no density: always 0."""
+        return 0.0
 
     def sample_codes(self, z: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.thresholds, z, side="right")

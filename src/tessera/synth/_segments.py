@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from tessera._validation import bad_value
 from tessera.errors import InvalidInputError
-from tessera.synth._marginals import ContinuousMarginal, DiscreteMarginal, _plain
+from tessera.synth._marginals import DiscreteMarginal, _plain
 
 if TYPE_CHECKING:
     from tessera.synth._columns import ColumnModel
@@ -108,38 +107,26 @@ def choose_segment(
     return best
 
 
-def condition_likelihood(columns: list[ColumnModel], values: dict[str, Any]) -> float:
-    """Likelihood of the fixed values under one segment (columns taken as independent)."""
-    by_name = {c.name: c for c in columns}
-    likelihood = 1.0
+def condition_likelihood(segments: list[list[ColumnModel]], values: dict[str, Any]) -> np.ndarray:
+    """Likelihood of the fixed values under each segment (columns taken as independent).
+
+    A probability and a density cannot be compared, so each column is scored on one
+    scale across all segments: by the probability of exactly its value where at least
+    one segment holds that value with positive probability (a category, a discrete
+    number, or a continuous column's atom such as a value shared by many rows), and by
+    the density otherwise. A segment that holds the value only as a density then gets
+    likelihood 0 for it, which is its probability.
+    """
+    likelihood = np.ones(len(segments))
     for name, value in values.items():
-        column = by_name[name]
-        marginal = column.marginal
-        model_value = column.model_value(value)
-        if isinstance(marginal, DiscreteMarginal):
-            index = marginal._index.get(_key(model_value))
-            likelihood *= 0.0 if index is None else float(marginal.probs[index])
-        elif isinstance(marginal, ContinuousMarginal):
-            likelihood *= _density(marginal, float(model_value))
+        masses, densities = np.zeros(len(segments)), np.zeros(len(segments))
+        for k, columns in enumerate(segments):
+            column = next(c for c in columns if c.name == name)
+            model_value = column.model_value(value)
+            masses[k] = column.marginal.mass(model_value)
+            densities[k] = column.marginal.density(model_value)
+        likelihood *= masses if masses.max() > 0 else densities
     return likelihood
-
-
-def _density(marginal: ContinuousMarginal, x: float) -> float:
-    xs, zs = marginal.x_knots, marginal.z_knots
-    if not xs[0] <= x <= xs[-1]:
-        return 0.0
-    k = int(np.clip(np.searchsorted(xs, x, side="right") - 1, 0, xs.size - 2))
-    width = xs[k + 1] - xs[k]
-    if width <= 0:
-        return 1.0  # an atom of the empirical distribution: as likely as a value can be
-    z = float(np.interp(x, xs, zs))
-    return float(stats.norm.pdf(z) * (zs[k + 1] - zs[k]) / width)
-
-
-def _key(value: Any) -> Any:
-    from tessera.synth._marginals import _key as marginal_key
-
-    return marginal_key(value)
 
 
 def fit_segments(model: GaussianCopula, data: pd.DataFrame, scores: dict[str, np.ndarray]) -> None:
@@ -191,9 +178,9 @@ def sample_segments(
     else:
         weights = np.array([w for _, w, _ in model.segments_])
         if conditions:
-            weights = weights * [
-                condition_likelihood(m.columns_, conditions) for _, _, m in model.segments_
-            ]
+            weights = weights * condition_likelihood(
+                [m.columns_ for _, _, m in model.segments_], conditions
+            )
     if weights.sum() <= 0:
         raise bad_value(
             "conditions",
