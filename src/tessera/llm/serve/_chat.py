@@ -24,13 +24,14 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from tessera._validation import bad_value
 from tessera.errors import InvalidInputError
 from tessera.llm._sampling import MAX_STOP_SEQUENCES, SEED_MAX, TEMPERATURE_MAX
 from tessera.llm.backends import ChatStream
+from tessera.llm.serve._formats import ResponseFormat, ToolCall, ToolChoice, ToolDefinition
 from tessera.llm.serve._guard_routes import ChatGuardrail
 from tessera.llm.serve._http import (
     ApiError,
@@ -42,6 +43,7 @@ from tessera.llm.serve._http import (
     service,
     status_of,
 )
+from tessera.llm.serve._structured_chat import Plan, StructuredAnswer, chunks, completion, plan_of
 
 __all__ = ["ChatCompletionRequest", "router", "stream_in_thread"]
 
@@ -57,15 +59,41 @@ class TextPart(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    """One chat message."""
+    """One chat message.
+
+    ``developer`` is OpenAI's newer name for ``system``. An ``assistant`` message may
+    carry the ``tool_calls`` it made (its ``content`` then null), and a ``tool`` message
+    answers one of them (``tool_call_id``).
+    """
 
     model_config = ConfigDict(extra="forbid")
-    role: Literal["system", "user", "assistant"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = Field(
+        None, description="assistant messages: the calls the answer made."
+    )
+    tool_call_id: str | None = Field(
+        None, description="tool messages: the id of the call this is the result of."
+    )
+    refusal: str | None = Field(None, description="Accepted from an earlier answer; unused.")
+
+    @model_validator(mode="after")
+    def _check_role_fields(self) -> ChatMessage:
+        """Content null only with tool_calls, tool_calls only on assistant messages, a
+        tool message with its tool_call_id."""
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"a {self.role} message cannot carry tool_calls (assistant only)")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(f"a {self.role} message needs content (null only beside tool_calls)")
+        return self
 
     def text(self) -> str:
         """The content as one string."""
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text for part in self.content)
@@ -137,6 +165,22 @@ class ChatCompletionRequest(BaseModel):
         None,
         description="tessera extension: a stored guardrail (NAME@label, or {ref, trace, "
         "groundingSource}) applied to the last user message and to the answer.",
+    )
+    response_format: ResponseFormat | None = Field(
+        None,
+        description="text (the default), json_object (any JSON object) or json_schema: the "
+        "answer is decoded under the schema, so it parses and validates.",
+    )
+    tools: list[ToolDefinition] | None = Field(
+        None, description="Functions the model may call (JSON Schema parameters)."
+    )
+    tool_choice: ToolChoice | None = Field(
+        None,
+        description="none, auto (the default with tools), required, or "
+        '{"type": "function", "function": {"name": ...}}.',
+    )
+    parallel_tool_calls: bool | None = Field(
+        None, description="Accepted; an answer makes at most one call."
     )
 
     def params(self) -> Any:
@@ -246,6 +290,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: M
     state = service(request)
     model = _model_id(state, body.model)
     params = body.params()
+    plan = plan_of(body)
+    if plan is not None:
+        return await _structured(state, body, model, plan, params)
     messages = _messages(body.messages)
     if state.guardrail is not None:
         from tessera.llm.serve._guard_routes import enforced_completion
@@ -297,6 +344,61 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: M
         ],
         "usage": _usage(result.prompt_tokens, result.completion_tokens),
     }
+
+
+async def _structured(
+    state: ServiceState, body: ChatCompletionRequest, model: str, plan: Plan, params: Any
+) -> Any:
+    """Answer a request with ``response_format`` or ``tools`` (see
+    :mod:`~tessera.llm.serve._structured_chat`)."""
+    from tessera.llm.backends import get_backend
+
+    if state.guardrail is not None or body.guardrail is not None:
+        field = "tools" if body.tools else "response_format"
+        raise ApiError(
+            400,
+            f"{field} is invalid with a guardrail: a guarded chat answers text, which the "
+            "guardrail may mask or replace. Send the request without the guardrail, or "
+            f"without {field}.",
+            param=field,
+        )
+    answer = StructuredAnswer(get_backend(model), plan, params)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    if not body.stream:
+        async with state.model_lock(model):
+            await run_in_threadpool(_drain, answer)
+        return completion(answer, completion_id, model)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    admission = state.model_lock(model)
+    await admission.acquire()  # waits on the loop, in arrival order, holding no thread
+    try:
+        events = stream_in_thread(iter(answer))
+        try:  # the first event starts decoding: a request that fails early gets its status
+            first: tuple[str, str] | None = await anext(events)
+        except StopAsyncIteration:
+            first = None
+    except BaseException:
+        admission.release()
+        raise
+    pieces = chunks(
+        answer,
+        first,
+        events,
+        completion_id=completion_id,
+        model=model,
+        include_usage=include_usage,
+        event=_event,
+    )
+    return StreamingResponse(
+        _released(pieces, admission),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+def _drain(answer: StructuredAnswer) -> None:
+    for _ in answer:
+        pass
 
 
 async def _released(
