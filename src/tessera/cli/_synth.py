@@ -74,23 +74,53 @@ def generate(
     console.print(f"wrote {total:,} rows to {written}", highlight=False)
 
 
+Types = Annotated[
+    str | None,
+    typer.Option(
+        "--types",
+        help="Column kinds that override the detected ones: col=datetime,id=identifier "
+        "(numeric, integer, category, boolean, datetime[:FORMAT], text, identifier).",
+    ),
+]
+Schema = Annotated[
+    Path | None,
+    typer.Option("--schema", help="YAML file of column kinds ({column: kind}); --types wins."),
+]
+
+
 @synth_app.command("fit")
 @edge
 def fit(
-    data: Annotated[Path, typer.Argument(help="Real table: .csv or .parquet.")],
+    data: Annotated[
+        Path, typer.Argument(help="Real table: .csv, .tsv, .parquet, .xlsx or .jsonl.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model file (.json).")],
     max_discrete: Annotated[
         int, typer.Option(help="Numeric columns with at most this many values are discrete.")
     ] = 20,
+    types: Types = None,
+    schema: Schema = None,
+    identifiers: Annotated[
+        str,
+        typer.Option(help="Identifier columns: regenerate (new keys), drop, or keep (real)."),
+    ] = "regenerate",
+    text: Annotated[str, typer.Option(help="Free-text columns: generate (lorem) or drop.")] = (
+        "generate"
+    ),
 ) -> None:
-    """Fit a Gaussian copula to a table and save it as JSON."""
-    import pandas as pd
-
+    """Fit a Gaussian copula to a table and save it as JSON; print the column kinds."""
+    from tessera._tables import load_types, read_table
     from tessera.synth import GaussianCopula
 
-    frame = pd.read_parquet(data) if data.suffix.lower() == ".parquet" else pd.read_csv(data)
-    model = GaussianCopula(max_discrete=max_discrete).fit(frame)
+    frame = read_table(data)
+    given = load_types(schema, types) or None
+    model = GaussianCopula(
+        max_discrete=max_discrete, types=given, identifiers=identifiers, text=text
+    ).fit(frame)
     model.save(out)
+    console.print("column kinds (override with --types col=kind or --schema):", highlight=False)
+    for line in model.types_.lines():
+        console.print(f"  {line}", highlight=False, markup=False)
     console.print(
         f"fitted {frame.shape[1]} columns on {frame.shape[0]:,} rows; model in {out}",
         highlight=False,
@@ -114,7 +144,9 @@ def sample(
     from tessera.synth import GaussianCopula, write_chunks
     from tessera.synth._stream import model_writer
 
-    document = GaussianCopula.load(model).to_dict()  # validates the file once
+    fitted = GaussianCopula.load(model)  # validates the file once
+    document = fitted.to_dict()
+    formats = fitted.types_.date_formats() if fitted.types_ is not None else {}
     with _progress(rows, quiet) as advance:
         write_chunks(
             model_writer(json.loads(json.dumps(document))),
@@ -124,5 +156,6 @@ def sample(
             seed=seed,
             workers=workers,
             on_chunk=advance,
+            date_formats=formats,
         )
     console.print(f"wrote {rows:,} rows to {out}", highlight=False)

@@ -4,6 +4,7 @@
 - :func:`fake_people` -- names, emails, phones and addresses, a whole column at a time;
 - :func:`linear`, :func:`time_series`, :func:`low_rank`, :func:`classification`,
   :func:`regression`, :func:`blobs`, :func:`distribution` -- seeded generators;
+- :func:`customers` -- a seeded customer-like table (keys, households, dates, text, gaps);
 - :func:`quality_report` -- shapes, pair trends, coverage, ML efficacy; terminal and HTML;
 - :func:`load_spec`, :func:`generate_table` -- declarative table specs, streamed in chunks.
 """
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 from tessera.synth._copula import CopulaDescription, GaussianCopula
+from tessera.synth._customers import customers
 from tessera.synth._generators import (
     blobs,
     classification,
@@ -36,6 +38,7 @@ __all__ = [
     "chunk_plan",
     "chunk_seeds",
     "classification",
+    "customers",
     "distribution",
     "fake_people",
     "generate_chunk",

@@ -10,10 +10,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tessera._validation import bad_value, check_positive_int, short_repr
+from tessera._validation import bad_value, check_in, check_positive_int, short_repr
 from tessera.errors import InvalidInputError, InvalidTypeError
 from tessera.synth._columns import ColumnModel
 from tessera.synth._conditional import conditional_latent
+from tessera.synth._generated import (
+    GeneratedColumn,
+    IdentifierModel,
+    TextModel,
+    generated_from_dict,
+)
 from tessera.synth._marginals import ContinuousMarginal, DiscreteMarginal
 from tessera.synth._random import as_generator
 from tessera.synth._segments import fit_segments, sample_segments
@@ -71,6 +77,17 @@ class GaussianCopula:
         for classes whose members differ in several directions at once. ``"auto"``
         picks the column, if any, whose association with the numeric columns a single
         copula misses most (see ``tessera.synth._segments``); ``None`` never segments.
+    types : dict or None, default=None
+        ``{column: kind}`` to override the detected kinds (numeric, integer, category,
+        boolean, datetime or ``datetime:FORMAT``, text, identifier; see
+        ``tessera._tables.infer_types``). Dates written as text are parsed.
+    identifiers : {"regenerate", "drop", "keep"}, default="regenerate"
+        Identifier columns: new keys in the same format, never real ones (and as many
+        rows per key as in the data); left out of the output; or modelled as a
+        category (which replays real keys: only for keys that are not private).
+    text : {"generate", "drop"}, default="generate"
+        Free-text columns: lorem ipsum with the real word-count distribution, or left
+        out of the output. Text is never modelled, so never copied.
 
     Attributes
     ----------
@@ -84,6 +101,12 @@ class GaussianCopula:
         The column segmented by, if any.
     segments_ : list of (value, weight, GaussianCopula)
         One copula per category of ``segment_by_`` (empty if none).
+    types_ : tessera._tables.TableTypes
+        The kind of every input column, detected or given, with the evidence.
+    generated_ : list
+        The identifier and text columns, generated rather than modelled.
+    output_columns_ : list of str
+        The columns of sampled tables, in the input's order.
 
     Notes
     -----
@@ -108,13 +131,26 @@ class GaussianCopula:
     n_rows_: int
     segment_by_: str | None
     segments_: list[tuple[Any, float, GaussianCopula]]
+    types_: Any
+    generated_: list[GeneratedColumn]
+    output_columns_: list[str]
 
     def __init__(
-        self, *, max_discrete: int = 20, shrinkage: float = 0.0, segment_by: str | None = "auto"
+        self,
+        *,
+        max_discrete: int = 20,
+        shrinkage: float = 0.0,
+        segment_by: str | None = "auto",
+        types: dict[str, str] | None = None,
+        identifiers: str = "regenerate",
+        text: str = "generate",
     ) -> None:
         self.max_discrete = max_discrete
         self.shrinkage = shrinkage
         self.segment_by = segment_by
+        self.types = types
+        self.identifiers = identifiers
+        self.text = text
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame) -> GaussianCopula:
@@ -139,6 +175,7 @@ class GaussianCopula:
                 "column names must be unique as strings",
                 "Rename the duplicated columns.",
             )
+        data = self._split_generated(data)
         # Pass 1: non-categorical columns, whose scores give the main axis of variation.
         models: dict[str, ColumnModel] = {}
         scores: dict[str, np.ndarray] = {}
@@ -161,7 +198,47 @@ class GaussianCopula:
         fit_segments(self, data, scores)
         return self
 
+    def _split_generated(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Type the columns; keep the generated ones aside; return the modelled ones."""
+        from tessera._tables import apply_types, infer_types
+
+        if self.types is not None and not isinstance(self.types, dict):
+            raise bad_value(
+                "types",
+                self.types,
+                "it must be a dict {column: kind} or None",
+                "Pass e.g. types={'signup': 'datetime'}.",
+            )
+        self.types_ = infer_types(data, self.types)
+        data = apply_types(data, self.types_)
+        self.generated_ = []
+        modelled = []
+        for name in data.columns:
+            kind = self.types_[str(name)].kind
+            if kind == "identifier" and self.identifiers != "keep":
+                if self.identifiers == "regenerate":
+                    self.generated_.append(IdentifierModel.fit(data[name]))
+            elif kind == "text":
+                if self.text == "generate":
+                    self.generated_.append(TextModel.fit(data[name]))
+            else:
+                modelled.append(name)
+        generated = {g.name for g in self.generated_}
+        self.output_columns_ = [
+            str(c) for c in data.columns if str(c) in generated or c in modelled
+        ]
+        if not modelled:
+            raise bad_value(
+                "data",
+                f"<columns {list(map(str, data.columns))[:8]}>",
+                "every column is an identifier or free text, so there is nothing to model",
+                "Type a column otherwise with types={column: 'category'}.",
+            )
+        return data[modelled]
+
     def _check_params(self) -> None:
+        check_in("identifiers", self.identifiers, ("regenerate", "drop", "keep"))
+        check_in("text", self.text, ("generate", "drop"))
         check_positive_int("max_discrete", self.max_discrete, minimum=1)
         if not isinstance(self.shrinkage, int | float) or not 0.0 <= self.shrinkage <= 1.0:
             raise bad_value(
@@ -239,6 +316,7 @@ class GaussianCopula:
         *,
         conditions: dict[str, Any] | None = None,
         random_state: int | np.random.Generator | None = None,
+        first_row: int = 0,
     ) -> pd.DataFrame:
         """Sample ``n`` new rows.
 
@@ -251,6 +329,9 @@ class GaussianCopula:
             columns follow the copula's conditional distribution given them.
         random_state : int, numpy.random.Generator or None, default=None
             Seed; the same seed gives the same rows.
+        first_row : int, default=0
+            The position of the first row in a larger table written in pieces: the
+            regenerated identifiers of different pieces never coincide.
 
         Returns
         -------
@@ -265,9 +346,19 @@ class GaussianCopula:
                 f"conditions={short_repr(conditions)} is invalid: it must be a dict "
                 "{column: value}. Pass e.g. conditions={'sex': 'F'}."
             )
+        first_row = check_positive_int("first_row", first_row, minimum=0)
         if self.segments_:
-            return sample_segments(self, n, dict(conditions or {}), rng)
-        return self._sample_single(n, conditions, rng)
+            inner = sample_segments(self, n, dict(conditions or {}), rng)
+        else:
+            inner = self._sample_single(n, conditions, rng)
+        if not getattr(self, "generated_", None):
+            return inner
+        generated = {g.name: g for g in self.generated_}
+        out = {
+            name: generated[name].sample(n, rng, first_row) if name in generated else inner[name]
+            for name in self.output_columns_
+        }
+        return pd.DataFrame(out)
 
     def _sample_single(
         self, n: int, conditions: dict[str, Any] | None, rng: np.random.Generator
@@ -295,7 +386,15 @@ class GaussianCopula:
 
     def _latent_conditions(self, conditions: dict[str, Any]) -> dict[int, tuple[float, float]]:
         fixed: dict[int, tuple[float, float]] = {}
+        generated = {g.name: g.kind for g in getattr(self, "generated_", [])}
         for name, value in conditions.items():
+            if name in generated:
+                raise bad_value(
+                    "conditions",
+                    {name: value},
+                    f"{name!r} is a {generated[name]} column, generated rather than modelled",
+                    "Condition on a modelled column; identifiers and text follow no one.",
+                )
             if name not in self._index:
                 raise bad_value(
                     "conditions",
@@ -326,6 +425,9 @@ class GaussianCopula:
                 "max_discrete": self.max_discrete,
                 "shrinkage": self.shrinkage,
                 "segment_by": self.segment_by,
+                "types": self.types,
+                "identifiers": self.identifiers,
+                "text": self.text,
             },
             "n_rows": self.n_rows_,
             "columns": [c.to_dict() for c in self.columns_],
@@ -334,6 +436,12 @@ class GaussianCopula:
             "segments": [
                 {"value": v, "weight": w, "model": m.to_dict()} for v, w, m in self.segments_
             ],
+            "types": [
+                {"name": c.name, "kind": c.kind, "reason": c.reason, "format": c.format}
+                for c in _type_rows(self)
+            ],
+            "generated": [g.to_dict() for g in getattr(self, "generated_", [])],
+            "output_columns": list(getattr(self, "output_columns_", self._index)),
         }
 
     @classmethod
@@ -367,6 +475,11 @@ class GaussianCopula:
                 (s["value"], float(s["weight"]), cls.from_dict(s["model"]))
                 for s in data.get("segments", [])
             ]
+            model.types_ = _types_from(data.get("types", []))
+            model.generated_ = [generated_from_dict(g) for g in data.get("generated", [])]
+            model.output_columns_ = list(
+                data.get("output_columns", [c.name for c in model.columns_])
+            )
         except (KeyError, TypeError, ValueError, np.linalg.LinAlgError) as exc:
             raise InvalidInputError(
                 f"model document is invalid: {type(exc).__name__}: {exc}. "
@@ -405,6 +518,15 @@ class GaussianCopula:
                 "summary": c.marginal.summary(),
             }
             for c in self.columns_
+        ] + [
+            {
+                "column": g.name,
+                "type": g.kind,
+                "marginal": "generated",
+                "missing": round(g.missing_rate, 4),
+                "summary": g.summary(),
+            }
+            for g in getattr(self, "generated_", [])
         ]
         names = [c.name for c in self.columns_]
         segments = pd.DataFrame(
@@ -427,8 +549,20 @@ class GaussianCopula:
     def __repr__(self) -> str:
         return (
             f"GaussianCopula(max_discrete={self.max_discrete}, shrinkage={self.shrinkage}, "
-            f"segment_by={self.segment_by!r})"
+            f"segment_by={self.segment_by!r}, types={self.types!r}, "
+            f"identifiers={self.identifiers!r}, text={self.text!r})"
         )
+
+
+def _type_rows(model: GaussianCopula) -> list[Any]:
+    types = getattr(model, "types_", None)
+    return list(types.columns) if types is not None else []
+
+
+def _types_from(rows: list[dict[str, Any]]) -> Any:
+    from tessera._tables import ColumnType, TableTypes
+
+    return TableTypes([ColumnType(**row) for row in rows]) if rows else None
 
 
 def _original(data: pd.DataFrame, name: str) -> Any:

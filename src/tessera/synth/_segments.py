@@ -154,8 +154,16 @@ def fit_segments(model: GaussianCopula, data: pd.DataFrame, scores: dict[str, np
     column = next(c for c in data.columns if str(c) == name)
     segments = []
     for value, rows in data.groupby(column, sort=False, observed=True):
+        # The segment's columns keep the kinds the whole table gave them.
+        kinds = {c.name: c.kind for c in model.types_.columns if c.name in model._index}
+        kinds.pop(name, None)
         sub = type(model)(
-            max_discrete=model.max_discrete, shrinkage=model.shrinkage, segment_by=None
+            max_discrete=model.max_discrete,
+            shrinkage=model.shrinkage,
+            segment_by=None,
+            types=kinds,
+            identifiers=model.identifiers,
+            text=model.text,
         )
         try:
             sub.fit(rows.drop(columns=[column]))

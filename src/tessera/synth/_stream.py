@@ -47,7 +47,7 @@ def sample_chunk(model_document: dict[str, Any], start: int, size: int, seed: An
     from tessera.synth._copula import GaussianCopula
 
     model = GaussianCopula.from_dict(model_document)
-    return model.sample(size, random_state=np.random.default_rng(seed))
+    return model.sample(size, random_state=np.random.default_rng(seed), first_row=start)
 
 
 def spec_chunk(spec: TableSpec, start: int, size: int, seed: Any) -> pd.DataFrame:
@@ -56,8 +56,9 @@ def spec_chunk(spec: TableSpec, start: int, size: int, seed: Any) -> pd.DataFram
 
 
 class _Writer:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, date_formats: dict[str, str] | None = None) -> None:
         self.path = path
+        self.date_formats = date_formats or {}
         self.kind = path.suffix.lower()
         if self.kind not in (".csv", ".parquet"):
             raise bad_value(
@@ -71,6 +72,12 @@ class _Writer:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.kind == ".csv":
+            formats = {c: f for c, f in self.date_formats.items() if f != "ISO8601"}
+            if formats:
+                frame = frame.copy()
+                for column, fmt in formats.items():
+                    if column in frame.columns:
+                        frame[column] = frame[column].dt.strftime(fmt)
             frame.to_csv(
                 self.path, mode="w" if self._first else "a", header=self._first, index=False
             )
@@ -98,16 +105,19 @@ def write_chunks(
     seed: int | None = None,
     workers: int = 1,
     on_chunk: Callable[[int], None] | None = None,
+    date_formats: dict[str, str] | None = None,
 ) -> Path:
     """Write ``rows`` rows made by ``make_chunk`` to a CSV or Parquet file, chunk by chunk.
 
-    At most ``2 * workers`` chunks are in memory at once; ``on_chunk(rows_written)``
-    is called after each chunk (for a progress bar). ``make_chunk`` must be picklable
-    (a module-level function or a :func:`functools.partial` of one) when ``workers > 1``.
+    ``date_formats`` (``{column: strftime format}``) writes those datetime columns of a
+    CSV file in the format the real table used. At most ``2 * workers`` chunks are in
+    memory at once; ``on_chunk(rows_written)`` is called after each chunk (for a progress
+    bar). ``make_chunk`` must be picklable (a module-level function or a
+    :func:`functools.partial` of one) when ``workers > 1``.
     """
     workers = check_positive_int("workers", workers)
     plan = chunk_plan(rows, chunk_size, seed)
-    writer = _Writer(Path(out))
+    writer = _Writer(Path(out), date_formats)
     try:
         if workers == 1:
             for start, size, chunk_seed in plan:
