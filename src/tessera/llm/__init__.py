@@ -12,8 +12,12 @@ from tessera.llm._model import DEFAULT_MODEL
 
 __all__ = [
     "DEFAULT_MODEL",
+    "Constraint",
+    "ConstraintState",
     "Generation",
     "Runtime",
+    "TextStream",
+    "compile_constraint",
     "default_heads_folder",
     "is_batch_invariant",
     "load",
@@ -23,7 +27,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Generation", "Runtime", "load", "default_heads_folder"):
+    if name in ("Constraint", "ConstraintState", "compile_constraint"):
+        from tessera.llm import _structured
+
+        return getattr(_structured, name)
+    if name in ("Generation", "Runtime", "TextStream", "load", "default_heads_folder"):
         from tessera.llm import _runtime
 
         return getattr(_runtime, name)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera._validation import bad_value, check_bool, check_positive_int
 from tessera.errors import ContextLengthError
@@ -15,7 +15,17 @@ from tessera.llm._model import DEFAULT_MODEL, LoadedModel, load_model
 from tessera.llm._sampling import check_max_tokens
 from tessera.llm._torch import require, set_threads
 
-__all__ = ["Generation", "Runtime", "default_heads_folder", "default_tree_nodes", "load"]
+if TYPE_CHECKING:
+    from tessera.llm._structured import Constraint
+
+__all__ = [
+    "Generation",
+    "Runtime",
+    "TextStream",
+    "default_heads_folder",
+    "default_tree_nodes",
+    "load",
+]
 
 #: Candidates per step when a heads folder carries accuracies but no tree, by torch
 #: threads. With batch-invariant kernels a pass of up to 6 tokens costs what a one-token
@@ -75,6 +85,12 @@ class Generation:
         Whether Medusa heads were used.
     accepted : list of int
         Tokens gained per step (Medusa only).
+    finish_reason : {"stop", "length"}
+        "stop": the model produced EOS, or the constraint's match is complete;
+        "length": ``max_new_tokens`` ended the generation (under a constraint, the text
+        may then be an incomplete match: a JSON text that does not parse yet).
+    constraint : Constraint or None
+        The constraint the generation kept to.
     """
 
     text: str
@@ -84,6 +100,8 @@ class Generation:
     steps: int
     medusa: bool
     accepted: list[int] = field(default_factory=list)
+    finish_reason: str = "stop"
+    constraint: Constraint | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -97,6 +115,61 @@ class Generation:
     def mean_accepted(self) -> float:
         """Mean tokens per forward pass."""
         return len(self.token_ids) / max(self.steps, 1)
+
+    def json(self) -> Any:
+        """The text parsed as JSON (for a generation under a ``json_schema``).
+
+        Raises
+        ------
+        tessera.errors.InvalidInputError
+            When the text is not JSON; for a constrained generation this happens only
+            when ``max_new_tokens`` cut it (``finish_reason == "length"``), and the
+            message says so.
+        """
+        import json
+
+        try:
+            return json.loads(self.text)
+        except json.JSONDecodeError as exc:
+            cut = (
+                f"generation stopped at the token budget ({len(self.token_ids)} tokens, "
+                "finish_reason='length') before the JSON was complete"
+                if self.finish_reason == "length"
+                else f"it is not JSON ({exc.msg})"
+            )
+            raise bad_value(
+                "text", self.text, cut, "Raise max_new_tokens, or pass json_schema=."
+            ) from None
+
+
+class TextStream(Iterator[str]):
+    """The text pieces of one generation (:meth:`Runtime.stream`), as they come.
+
+    Iterate it for the pieces; once exhausted, :attr:`finish_reason` says why it ended
+    (``"stop"`` or ``"length"``, as :attr:`Generation.finish_reason`); ``None`` until
+    then.
+    """
+
+    def __init__(self, pieces: Iterator[str], stats: Any) -> None:
+        self._pieces = pieces
+        self._stats = stats
+        self.finish_reason: str | None = None
+
+    def __iter__(self) -> TextStream:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._pieces)
+        except StopIteration:
+            self.finish_reason = self._stats.finish_reason or "stop"
+            raise
+
+    def close(self) -> None:
+        """Stop generating (releases the model)."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
 
 
 class Runtime:
@@ -234,16 +307,27 @@ class Runtime:
         medusa: bool = True,
         seed: int | None = None,
         stats: Any = None,
+        json_schema: Any = None,
+        grammar: str | None = None,
+        regex: str | None = None,
+        constraint: Constraint | None = None,
     ) -> Iterator[list[int]]:
-        """The token ids of each decoding step (the engine under :meth:`generate`)."""
+        """The token ids of each decoding step (the engine under :meth:`generate`).
+
+        Takes :meth:`generate`'s arguments (``stream`` aside). ``stats`` (a
+        :class:`~tessera.llm.medusa.DecodeStats`) is filled in as decoding goes; its
+        ``finish_reason`` is set when the last step has been yielded.
+        """
         from tessera.llm.medusa._decode import Sampling, medusa_generate, plain_generate
 
         max_new_tokens = check_max_tokens(max_new_tokens, name="max_new_tokens")
         use_medusa = check_bool("medusa", medusa) and self.heads is not None
         # Sampling checks the rest against the contract shared with the HTTP service and CLI.
         sampling = Sampling(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
+        compiled = self._constraint_of(json_schema, grammar, regex, constraint)
         ids = self.encode(prompt)
         self._check_lengths(len(ids), max_new_tokens)
+        state = compiled.start() if compiled is not None else None
         if use_medusa:
             return medusa_generate(
                 self.model,
@@ -257,6 +341,7 @@ class Runtime:
                 lookup_tokens=self.lookup_tokens,
                 lookup_min_ngram=self.lookup_min_ngram,
                 datastore=self.datastore,
+                constraint=state,
             )
         return plain_generate(
             self.model,
@@ -265,7 +350,46 @@ class Runtime:
             eos_token_ids=self.eos_token_ids,
             sampling=sampling,
             stats=stats,
+            constraint=state,
         )
+
+    def constraint(
+        self,
+        *,
+        json_schema: Any = None,
+        grammar: str | None = None,
+        regex: str | None = None,
+    ) -> Constraint:
+        """Validate and compile one constraint for this model, to reuse across generations.
+
+        Pass the result as ``constraint=`` to :meth:`generate`, :meth:`stream` or
+        :meth:`token_stream`; see :func:`tessera.llm.compile_constraint` for the three
+        kinds and the errors.
+        """
+        from tessera.llm._structured import compile_constraint
+
+        return compile_constraint(
+            self.tokenizer,
+            json_schema=json_schema,
+            grammar=grammar,
+            regex=regex,
+            vocab_size=int(self.model.get_output_embeddings().weight.shape[0]),
+            eos_token_ids=self.eos_token_ids,
+        )
+
+    def _constraint_of(
+        self, json_schema: Any, grammar: str | None, regex: str | None, constraint: Any
+    ) -> Constraint | None:
+        from tessera.llm._structured import check_constraint, pick_constraint
+
+        picked = pick_constraint(
+            json_schema=json_schema, grammar=grammar, regex=regex, constraint=constraint
+        )
+        if picked is None:
+            return None
+        if picked[0] == "constraint":
+            return check_constraint(constraint)
+        return self.constraint(**{picked[0]: picked[1]})
 
     def generate(
         self,
@@ -278,6 +402,10 @@ class Runtime:
         medusa: bool = True,
         stream: bool = False,
         seed: int | None = None,
+        json_schema: Any = None,
+        grammar: str | None = None,
+        regex: str | None = None,
+        constraint: Constraint | None = None,
     ) -> Generation | Iterator[str]:
         """Generate a reply to ``prompt``.
 
@@ -302,9 +430,24 @@ class Runtime:
         medusa : bool, default=True
             Use the Medusa heads when the model has them.
         stream : bool, default=False
-            Return an iterator of text pieces instead of a :class:`Generation`.
+            Return an iterator of text pieces instead of a :class:`Generation`
+            (:meth:`stream` does the same with one return type).
         seed : int, optional
             Seed for sampling, in [0, 2**63 - 1].
+        json_schema : dict or str, optional
+            Keep the output inside this JSON Schema: the text parses and validates, unless
+            ``max_new_tokens`` cuts it first (then ``finish_reason == "length"``).
+        grammar : str, optional
+            Keep the output inside this context-free grammar (Lark syntax, or llama.cpp's
+            GBNF).
+        regex : str, optional
+            Keep the output inside this regular expression (the whole output matches).
+        constraint : Constraint, optional
+            A constraint compiled once with :meth:`constraint` (cheaper when many
+            generations share it). At most one of ``json_schema``, ``grammar``, ``regex``
+            and ``constraint``; it is checked before any decoding (see
+            :func:`tessera.llm.compile_constraint`). Greedy output under a constraint is
+            the same with and without Medusa.
 
         Returns
         -------
@@ -314,6 +457,7 @@ class Runtime:
         from tessera.llm.medusa._decode import DecodeStats
 
         stats = DecodeStats()
+        compiled = self._constraint_of(json_schema, grammar, regex, constraint)
         steps = self.token_stream(
             prompt,
             max_new_tokens=max_new_tokens,
@@ -323,9 +467,10 @@ class Runtime:
             medusa=medusa,
             seed=seed,
             stats=stats,
+            constraint=compiled,
         )
         if stream:
-            return self.text_pieces(steps)
+            return TextStream(self.text_pieces(steps), stats)
         start = time.perf_counter()
         per_step: list[int] = []
         tokens: list[int] = []
@@ -341,7 +486,46 @@ class Runtime:
             steps=len(per_step),
             medusa=medusa and self.heads is not None,
             accepted=per_step,
+            finish_reason=stats.finish_reason or "stop",
+            constraint=compiled,
         )
+
+    def stream(
+        self,
+        prompt: str | Messages,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int | None = None,
+        medusa: bool = True,
+        seed: int | None = None,
+        json_schema: Any = None,
+        grammar: str | None = None,
+        regex: str | None = None,
+        constraint: Constraint | None = None,
+    ) -> TextStream:
+        """Generate a reply to ``prompt`` as text pieces; takes :meth:`generate`'s arguments.
+
+        Everything is checked (constraint included) before this returns. The pieces join
+        to :meth:`generate`'s text; the stream's ``finish_reason`` is set once exhausted.
+        """
+        pieces = self.generate(
+            prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            medusa=medusa,
+            stream=True,
+            seed=seed,
+            json_schema=json_schema,
+            grammar=grammar,
+            regex=regex,
+            constraint=constraint,
+        )
+        assert isinstance(pieces, TextStream)
+        return pieces
 
     def text_pieces(self, steps: Iterator[list[int]]) -> Iterator[str]:
         """Turn the token steps of :meth:`token_stream` into text pieces, as they come.

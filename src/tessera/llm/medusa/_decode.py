@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,9 +21,13 @@ from tessera.llm._batching import current_batcher
 from tessera.llm._invariant import INVARIANT_MAX_QUERIES, is_batch_invariant
 from tessera.llm._sampling import check_sampling
 from tessera.llm._torch import require
+from tessera.llm.medusa._constrained import accept_greedy, allowed_nodes, masked_rows
 from tessera.llm.medusa._datastore import Datastore
 from tessera.llm.medusa._heads import MedusaHeads
 from tessera.llm.medusa._tree import MedusaTree
+
+if TYPE_CHECKING:
+    from tessera.llm._structured import ConstraintState
 
 __all__ = ["DecodeStats", "Sampling", "medusa_generate", "plain_generate"]
 
@@ -105,6 +109,11 @@ class DecodeStats:
         :func:`medusa_generate`'s ``lookup_tokens``).
     datastore_tokens : int
         Accepted tokens that only the datastore's branch proposed.
+    forced_tokens : int
+        Accepted tokens that only the constraint's forced chain proposed.
+    finish_reason : str
+        ``"stop"`` (EOS, or the constraint's match is complete) or ``"length"`` (the
+        token budget), set when the last step is yielded; ``""`` before.
     """
 
     steps: int = 0
@@ -113,6 +122,8 @@ class DecodeStats:
     prompt_tokens: int = 0
     lookup_tokens: int = 0
     datastore_tokens: int = 0
+    forced_tokens: int = 0
+    finish_reason: str = ""
 
     @property
     def mean_accepted(self) -> float:
@@ -213,6 +224,20 @@ def _generator(sampling: Sampling) -> Any:
     return generator
 
 
+def _ends(token: int, eos: set[int], constraint: ConstraintState | None) -> bool:
+    """Whether ``token`` (already consumed by ``constraint``) ends the generation."""
+    return token in eos or (constraint is not None and constraint.finished)
+
+
+def _advance(constraint: ConstraintState | None, tokens: Sequence[int], eos: set[int]) -> None:
+    if constraint is not None:
+        constraint.consume([t for t in tokens if t not in eos])
+
+
+def _finish(stats: DecodeStats, last: int, eos: set[int], constraint: Any) -> None:
+    stats.finish_reason = "stop" if _ends(last, eos, constraint) else "length"
+
+
 def plain_generate(
     model: Any,
     prompt_ids: Sequence[int],
@@ -221,8 +246,13 @@ def plain_generate(
     eos_token_ids: Sequence[int] = (),
     sampling: Sampling | None = None,
     stats: DecodeStats | None = None,
+    constraint: ConstraintState | None = None,
 ) -> Iterator[list[int]]:
     """Plain autoregressive decoding: one token per forward pass.
+
+    With ``constraint`` (a fresh :class:`~tessera.llm.ConstraintState`), each token is
+    chosen from the logits under the constraint's mask, and decoding ends as soon as the
+    constraint allows nothing but EOS.
 
     Yields
     ------
@@ -240,11 +270,15 @@ def plain_generate(
         _, logits = _pass(model, torch.tensor(list(prompt_ids)), cache)
         logits = logits[0]
         for _ in range(max_new_tokens):
-            token = _choose(logits, sampling, generator)
+            row = logits if constraint is None else constraint.mask_logits(logits)
+            token = _choose(row, sampling, generator)
             stats.tokens += 1
-            yield [token]
-            if token in eos or stats.tokens >= max_new_tokens:
+            _advance(constraint, [token], eos)
+            if _ends(token, eos, constraint) or stats.tokens >= max_new_tokens:
+                _finish(stats, token, eos, constraint)
+                yield [token]
                 return
+            yield [token]
             _, logits = _pass(model, torch.tensor([token]), cache)
             stats.steps += 1
             logits = logits[0]
@@ -274,6 +308,19 @@ class _TreeState:
             torch.zeros((), dtype=self.dtype),
             torch.full((), blocked, dtype=self.dtype),
         )
+
+    def subset(self, keep: np.ndarray) -> tuple[_TreeState, np.ndarray]:
+        """The tree of the nodes where ``keep`` is true (a prefix-closed set), and their
+        indices here."""
+        index = np.flatnonzero(keep)
+        if len(index) == self.num_nodes:
+            return self, index
+        remap = np.full(self.num_nodes, -1, dtype=np.int64)
+        remap[index] = np.arange(len(index))
+        parents = np.where(self.parents[index] >= 0, remap[self.parents[index]], -1)
+        step = copy.copy(self)
+        step._set_nodes(parents, self.node_depths[index], self.attention[np.ix_(index, index)])
+        return step, index
 
     def mask(self, prefix: int) -> Any:
         n = self.num_nodes
@@ -433,6 +480,8 @@ def medusa_generate(
     lookup_ngram: int = 3,
     lookup_min_ngram: int = 1,
     datastore: Datastore | None = None,
+    constraint: ConstraintState | None = None,
+    forced_tokens: int = 16,
 ) -> Iterator[list[int]]:
     """Medusa decoding: a tree of candidates from the heads, verified in one forward pass.
 
@@ -465,6 +514,14 @@ def medusa_generate(
         (:func:`~tessera.llm.medusa.build_datastore`): when prompt lookup has no chain,
         the datastore's continuation of the context (up to ``lookup_tokens`` tokens) is
         verified instead. Needs ``lookup_tokens > 0``.
+    constraint : ConstraintState, optional
+        A fresh state of a :class:`~tessera.llm.Constraint`: candidates it forbids are
+        pruned from each step's tree, every verified node's logits are masked by the
+        constraint at that node (greedy output is constrained plain greedy output), and
+        the tokens it forces after the root are drafted as a chain
+        (:mod:`tessera.llm.medusa._constrained`).
+    forced_tokens : int, default=16
+        Longest chain of forced tokens drafted per step.
 
     Yields
     ------
@@ -507,6 +564,9 @@ def medusa_generate(
             "equal plain greedy output)",
             f"Keep the tree's nodes plus lookup_tokens at most {INVARIANT_MAX_QUERIES}.",
         )
+    forced_tokens = check_positive_int("forced_tokens", forced_tokens, minimum=0)
+    # a batch-invariant model verifies at most this many tokens in a pass
+    node_limit = INVARIANT_MAX_QUERIES if is_batch_invariant(model) else 1 << 30
     generator = _generator(sampling)
     lm_head = model.get_output_embeddings()
     eos = set(eos_token_ids)
@@ -533,8 +593,11 @@ def medusa_generate(
         base_logits = base_logits[0]
         last_hidden = hidden[-1]
         while True:
+            if constraint is not None:
+                base_logits = constraint.mask_logits(base_logits)
             root = _choose(base_logits, sampling, generator)
-            last_step = stats.tokens + 1 >= max_new_tokens or root in eos
+            _advance(constraint, [root], eos)
+            last_step = stats.tokens + 1 >= max_new_tokens or _ends(root, eos, constraint)
             # Decoding beside many others, a greedy step verifies its root alone: the
             # batch's rows already fill the products, and greedy output is the same.
             alone = sampling.greedy and batcher is not None and not batcher.drafting
@@ -548,11 +611,18 @@ def medusa_generate(
                     path, n = datastore.match([*lookup.tokens[-datastore.max_ngram :], root])
                     proposal = path[: min(room, n)]
                     from_store = bool(proposal)
-            if last_step or alone or (tree.num_nodes == 1 and not proposal):
+            forced: list[int] = []
+            if constraint is not None and not last_step and not alone:
+                budget = min(forced_tokens, max_new_tokens - stats.tokens - 1)
+                forced = constraint.forced()[:budget]
+                proposal = proposal[: constraint.valid_prefix(proposal)]
+            if last_step or alone or (tree.num_nodes == 1 and not proposal and not forced):
                 stats.tokens += 1
                 stats.accepted.append(1)
+                if last_step:
+                    _finish(stats, root, eos, constraint)
                 yield [root]
-                if root in eos or stats.tokens >= max_new_tokens:
+                if last_step:
                     return
                 if lookup is not None:
                     lookup.extend([root])
@@ -567,9 +637,18 @@ def medusa_generate(
                 tree_tokens = flat[state.candidate_index]
             else:
                 tree_tokens = torch.tensor([root])
-            step, first_lookup = state, tree.num_nodes
+            step, first_forced = state, tree.num_nodes
+            if forced:
+                step, tree_tokens, first_forced = step.with_chain(tree_tokens, forced)
+            first_lookup = step.num_nodes
             if proposal:
-                step, tree_tokens, first_lookup = state.with_chain(tree_tokens, proposal)
+                step, tree_tokens, first_lookup = step.with_chain(tree_tokens, proposal)
+            if constraint is not None:
+                keep = allowed_nodes(step.parents, tree_tokens.tolist(), constraint, node_limit)
+                step, kept = step.subset(keep)
+                tree_tokens = tree_tokens[torch.from_numpy(kept)]
+                first_forced = int(np.searchsorted(kept, first_forced))
+                first_lookup = int(np.searchsorted(kept, first_lookup))
             prefix = cache.get_seq_length()
             # Logits at every node: internal ones verify their children, and the last
             # accepted one (often a leaf) gives the next step's root.
@@ -577,14 +656,26 @@ def medusa_generate(
                 model, tree_tokens, cache, prefix + step.depths, step.mask(prefix), logits="all"
             )
             stats.steps += 1
-            chain = _accept_path(tree_tokens.numpy(), step, rows, sampling)
-            tokens = [int(tree_tokens[c]) for c in chain]
+            values = tree_tokens.tolist()
+            if constraint is None:
+                chain = _accept_path(tree_tokens.numpy(), step, rows, sampling)
+            elif sampling.greedy:
+                chain = accept_greedy(values, step.parents, rows, constraint, eos)
+            else:
+                masked = masked_rows(values, step.parents, step.internal, rows, constraint, eos)
+                chain = _accept_path(tree_tokens.numpy(), step, masked, sampling)
+                _advance(constraint, [values[c] for c in chain[1:]], eos)
+            tokens = [values[c] for c in chain]
             remaining = max_new_tokens - stats.tokens
             stop = False
             for i, token in enumerate(tokens):
                 if token in eos or i + 1 >= remaining:
                     tokens, chain, stop = tokens[: i + 1], chain[: i + 1], True
                     break
+            # a greedy walk under a constraint ends where the constraint finishes
+            stop = stop or (constraint is not None and constraint.finished)
+            if stop:
+                _finish(stats, tokens[-1], eos, constraint)
             stats.tokens += len(tokens)
             stats.accepted.append(len(tokens))
             drafted = sum(1 for c in chain if c >= first_lookup)
@@ -592,6 +683,7 @@ def medusa_generate(
                 stats.datastore_tokens += drafted
             else:
                 stats.lookup_tokens += drafted
+            stats.forced_tokens += sum(1 for c in chain if first_forced <= c < first_lookup)
             yield tokens
             if stop:
                 return
