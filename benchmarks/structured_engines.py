@@ -281,11 +281,11 @@ def run_engine(engine_type: type[Engine], runtime: Any) -> dict[str, Any]:
             cache = _new_cache(runtime.model)
             _, logits = _pass(runtime.model, torch.tensor(ids), cache)
             for _ in range(NEW_TOKENS):
-                allowed, seconds = _timed(lambda: engine.mask(state))
+                allowed, seconds = _timed(lambda state=state: engine.mask(state))
                 mask_ms.append(seconds * 1000)
                 row = logits[0].float().masked_fill(~allowed, float("-inf"))
                 token = int(torch.argmax(row))
-                _, seconds = _timed(lambda token=token: engine.consume(state, token))
+                _, seconds = _timed(lambda token=token, state=state: engine.consume(state, token))
                 consume_ms.append(seconds * 1000)
                 if token in runtime.eos_token_ids:
                     break

@@ -166,7 +166,8 @@ def test_sampled_medusa_output_validates(default_runtime: Any, person: Any) -> N
             seed=seed,
             max_new_tokens=64,
         )
-        assert result.finish_reason == "length" or jsonschema.validate(result.json(), PERSON) is None
+        if result.finish_reason == "stop":
+            jsonschema.validate(result.json(), PERSON)
 
 
 # -- Medusa under a constraint is constrained plain greedy -----------------------------
@@ -214,8 +215,9 @@ def _objects(children: Any) -> Any:
 
 _schemas = st.recursive(
     _leaf,
-    lambda inner: _objects(inner)
-    | inner.map(lambda items: {"type": "array", "items": items, "maxItems": 2}),
+    lambda inner: (
+        _objects(inner) | inner.map(lambda items: {"type": "array", "items": items, "maxItems": 2})
+    ),
     max_leaves=5,
 ).filter(lambda schema: schema.get("type") in ("object", "array"))
 
