@@ -46,6 +46,12 @@ class GenerationParams:
         none empty, as in the OpenAI API).
     seed : int or None, default=None
         Seed for sampling, in [0, 2**63 - 1].
+    json_schema : dict or None, default=None
+        A JSON Schema the reply is decoded under (structured output): the reply parses
+        and validates, unless ``max_tokens`` cuts it (finish reason ``"length"``). The
+        local backend compiles it before any decoding
+        (:func:`tessera.llm.compile_constraint`); an OpenAI-compatible endpoint receives
+        it as ``response_format``.
 
     Raises
     ------
@@ -59,6 +65,7 @@ class GenerationParams:
     top_k: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    json_schema: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__  # frozen: normalise the checked values in place
@@ -71,6 +78,13 @@ class GenerationParams:
         set_field(self, "top_k", top_k)
         set_field(self, "seed", seed)
         set_field(self, "stop", check_stop(self.stop))
+        if self.json_schema is not None and not isinstance(self.json_schema, Mapping):
+            raise bad_value(
+                "json_schema",
+                self.json_schema,
+                "it must be a JSON Schema object (a mapping)",
+                'Pass a dict such as {"type": "object", "properties": {...}}.',
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> GenerationParams:

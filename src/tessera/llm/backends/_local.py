@@ -78,7 +78,11 @@ class LocalBackend(Backend):
                 yield
 
     def _steps(
-        self, messages: list[dict[str, str]], params: GenerationParams, counts: dict[str, int]
+        self,
+        messages: list[dict[str, str]],
+        params: GenerationParams,
+        counts: dict[str, int],
+        constraint: Any = None,
     ) -> Iterator[str]:
         from tessera.llm.medusa._decode import DecodeStats
 
@@ -92,6 +96,7 @@ class LocalBackend(Backend):
             top_k=params.top_k,
             seed=params.seed,
             stats=stats,
+            constraint=constraint,
         )
 
         def counted() -> Iterator[list[int]]:
@@ -109,6 +114,8 @@ class LocalBackend(Backend):
                 if cutter.stopped:
                     counts["stopped"] = 1
                     return
+        if getattr(stats, "finish_reason", "") == "stop":  # EOS, or the constraint's match
+            counts["stopped"] = 1
         tail = cutter.flush()
         if tail:
             yield tail
@@ -123,8 +130,12 @@ class LocalBackend(Backend):
         runtime._check_lengths(
             prompt_tokens, params.max_tokens, prompt_name="messages", budget_name="max_tokens"
         )
+        # A constraint is compiled here, so that a schema it cannot enforce fails now.
+        constraint = None
+        if params.json_schema is not None:
+            constraint = runtime.constraint(json_schema=dict(params.json_schema))
         counts = {"prompt_tokens": prompt_tokens, "completion_tokens": 0, "stopped": 0}
-        return self._steps(clean, params, counts), counts
+        return self._steps(clean, params, counts, constraint), counts
 
     def _result(
         self, text: str, counts: dict[str, int], params: GenerationParams, start: float

@@ -40,6 +40,7 @@ __all__ = [
     "ToolDefinition",
     "check_schema",
     "check_tools",
+    "closed",
 ]
 
 #: A function's name, as OpenAI's API requires it: letters, digits, ``_`` and ``-``.
@@ -368,6 +369,32 @@ def _check_meta_schema(schema: dict[str, Any], param: str) -> None:
         ) from None
     except RecursionError:  # bounded above; kept so that no schema can make a 500
         raise _refuse(param, "{...}", "the schema nests too deeply", "Flatten it.") from None
+
+
+def closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``schema`` whose objects that list ``properties`` admit no others.
+
+    An object schema with ``properties`` and no ``additionalProperties`` admits any other
+    key in JSON Schema; decoded as such, a small model adds keys of its own invention.
+    Such objects are decoded closed (``"additionalProperties": false``, what OpenAI's
+    strict mode requires anyway): every answer still validates against the schema as
+    sent. Objects under ``allOf`` are left as they are (closing one part would forbid
+    the others' keys).
+    """
+    import copy
+
+    whole = copy.deepcopy(schema)
+    pending: list[tuple[Any, bool]] = [(whole, True)]
+    while pending:
+        node, may_close = pending.pop()
+        if not isinstance(node, dict):
+            continue
+        open_keys = ("additionalProperties", "patternProperties", "unevaluatedProperties")
+        if may_close and "properties" in node and not any(k in node for k in open_keys):
+            node["additionalProperties"] = False
+        for path, child in _subschemas(node, ""):
+            pending.append((child, not path.startswith(".allOf.")))
+    return whole
 
 
 def check_tools(tools: list[ToolDefinition]) -> None:

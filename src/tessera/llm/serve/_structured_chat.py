@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tessera.errors import InvalidInputError
 from tessera.llm.serve._formats import (
     JsonObjectFormat,
     JsonSchemaFormat,
@@ -38,6 +39,7 @@ from tessera.llm.serve._formats import (
     ToolDefinition,
     check_response_schema,
     check_tools,
+    closed,
 )
 from tessera.llm.serve._http import ApiError, code_of, error_body, status_of
 from tessera.llm.serve._tools import (
@@ -66,12 +68,15 @@ class Plan:
         Text only, a call only, or the model's choice (see the module notes).
     text_schema, call_schema : dict or None
         The JSON Schemas that text answers and calls are decoded under.
+    text_param : str
+        The request field ``text_schema`` came from (named by errors).
     """
 
     messages: list[dict[str, str]]
     mode: Mode
     text_schema: dict[str, Any] | None = None
     call_schema: dict[str, Any] | None = None
+    text_param: str = "response_format"
 
 
 def plan_of(body: Any) -> Plan | None:
@@ -89,7 +94,7 @@ def plan_of(body: Any) -> Plan | None:
     if isinstance(response_format, JsonObjectFormat):
         text_schema = {"type": "object"}
     elif isinstance(response_format, JsonSchemaFormat):
-        text_schema = check_response_schema(response_format.json_schema)
+        text_schema = closed(check_response_schema(response_format.json_schema))
     tools: list[ToolDefinition] = body.tools or []
     check_tools(tools)
     choice = body.tool_choice if body.tool_choice is not None else ("auto" if tools else "none")
@@ -101,7 +106,7 @@ def plan_of(body: Any) -> Plan | None:
             param="tool_choice",
         )
     specs = [
-        ToolSpec(t.function.name, t.function.description, t.function.parameters or {})
+        ToolSpec(t.function.name, t.function.description, closed(t.function.parameters or {}))
         for t in tools
     ]
     if isinstance(choice, NamedToolChoice):
@@ -125,10 +130,13 @@ def plan_of(body: Any) -> Plan | None:
         return None
     shown = None if choice == "none" else tools_prompt([_shown_tool(spec) for spec in specs])
     messages = plain_messages(history, shown)
+    text_param = "response_format"
+    if isinstance(response_format, JsonSchemaFormat):
+        text_param = "response_format.json_schema.schema"
     if choice == "none":
-        return Plan(messages, "text", text_schema=text_schema)
+        return Plan(messages, "text", text_schema=text_schema, text_param=text_param)
     mode: Mode = "auto" if choice == "auto" else "call"
-    return Plan(messages, mode, text_schema=text_schema, call_schema=call_schema(specs))
+    return Plan(messages, mode, text_schema, call_schema(specs), text_param)
 
 
 def _shown(choice: Any) -> str:
@@ -202,15 +210,22 @@ class StructuredAnswer:
         if stream is not None:
             stream.close()
 
-    def _stream(self, schema: Mapping[str, Any] | None) -> Any:
+    def _stream(self, schema: Mapping[str, Any] | None, param: str = "tools") -> Any:
         self.close()
-        self._open = self.backend.stream(self.plan.messages, constrained(self.params, schema))
+        try:
+            self._open = self.backend.stream(self.plan.messages, constrained(self.params, schema))
+        except InvalidInputError as exc:
+            if not str(exc).startswith("json_schema"):
+                raise
+            # The runtime names its own argument; the client sent this field.
+            message = str(exc).replace("json_schema", param, 1)
+            raise ApiError(400, message, param=param) from None
         return self._open
 
     def _events(self) -> Iterator[tuple[str, str]]:
         plan = self.plan
         if plan.mode == "text":
-            yield from self._text(self._stream(plan.text_schema), "")
+            yield from self._text(self._stream(plan.text_schema, plan.text_param), "")
             return
         if plan.mode == "call":
             yield from self._call(self._stream(plan.call_schema))
@@ -226,7 +241,7 @@ class StructuredAnswer:
             if not CALL_OPEN.startswith(start):
                 break
         if plan.text_schema is not None:
-            yield from self._text(self._stream(plan.text_schema), "")
+            yield from self._text(self._stream(plan.text_schema, plan.text_param), "")
         else:
             yield from self._text(first, head)
 
