@@ -10,29 +10,6 @@ import typer
 from tessera.cli._app import app, console, edge
 
 
-def _read(path: Path) -> object:
-    import pandas as pd
-
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return _parquet(pd.read_parquet, path)
-    if suffix in (".tsv", ".tab"):
-        return pd.read_csv(path, sep="\t")
-    return pd.read_csv(path)
-
-
-def _parquet(function: object, *args: object) -> object:
-    from tessera.errors import MissingExtraError
-
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise MissingExtraError(
-            "Parquet files need pyarrow: pip install 'tessera[parquet]'."
-        ) from None
-    return function(*args)  # type: ignore[operator]
-
-
 def _sizes(text: str) -> list[float]:
     from tessera._validation import bad_value
 
@@ -50,7 +27,9 @@ def _sizes(text: str) -> list[float]:
 @app.command()
 @edge
 def split(
-    data: Annotated[Path, typer.Argument(help="Table to split: .csv, .tsv or .parquet.")],
+    data: Annotated[
+        Path, typer.Argument(help="Table to split: .csv, .tsv, .parquet, .xlsx or .jsonl.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the parts and report.html.")],
     target: Annotated[str | None, typer.Option(help="Target column (kept balanced).")] = None,
     sizes: Annotated[
@@ -71,15 +50,34 @@ def split(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or parquet (default: as the input).")
     ] = None,
+    types: Annotated[
+        str | None,
+        typer.Option(
+            "--types",
+            help="Column kinds that override the detected ones: col=datetime,id=identifier "
+            "(numeric, integer, category, boolean, datetime[:FORMAT], text, identifier).",
+        ),
+    ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option("--schema", help="YAML file of column kinds ({column: kind}); --types wins."),
+    ] = None,
 ) -> None:
     """Split DATA into train/val/test files that share one distribution, and write a report."""
+    from tessera._tables import infer_types, load_types, read_table, write_table
     from tessera._validation import check_in
     from tessera.split import split_report, train_val_test_split
 
     fractions = _sizes(sizes)
     kind = fmt or ("parquet" if data.suffix.lower() == ".parquet" else "csv")
     check_in("--format", kind, ("csv", "parquet"))
-    table = _read(data)
+    table = read_table(data)
+    given = load_types(schema, types)
+    for name in id_column or ():
+        given.setdefault(name, "identifier")
+    if group is not None:
+        given.setdefault(group, "category")
+    kinds = infer_types(table, given)
     parts = train_val_test_split(
         table,
         sizes=fractions,
@@ -89,21 +87,24 @@ def split(
         strata=strata,
         random_state=seed,
         id_columns=tuple(id_column or ()),
+        types=given,
     )
+    console.print("column kinds (override with --types col=kind or --schema):", highlight=False)
+    for line in kinds.lines():
+        console.print(f"  {line}", highlight=False, markup=False)
     names = {2: ["train", "test"], 3: ["train", "val", "test"]}.get(
         len(parts), [f"part{i + 1}" for i in range(len(parts))]
     )
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, part in zip(names, parts, strict=True):
-        path = out / f"{name}.{kind}"
-        if kind == "parquet":
-            _parquet(part.to_parquet, path)
-        else:
-            part.to_csv(path, index=False)
-        written.append(path)
+        written.append(write_table(part, out / f"{name}.{kind}"))
     report = split_report(
-        dict(zip(names, parts, strict=True)), target=target, id_columns=tuple(id_column or ())
+        dict(zip(names, parts, strict=True)),
+        target=target,
+        id_columns=tuple(id_column or ()),
+        groups=group,
+        types=given,
     )
     written.append(report.write_html(out / "report.html"))
     report.print(console)

@@ -11,12 +11,19 @@ from typing import Any
 
 from tessera.split._api import part_indices, train_val_test_split
 from tessera.split._groups import GroupSizeWarning
-from tessera.split._report import ColumnDivergence, SplitReport, energy_distance, split_report
+from tessera.split._report import (
+    ColumnDivergence,
+    GroupCheck,
+    SplitReport,
+    energy_distance,
+    split_report,
+)
 
 __all__ = [
     "BalancedKFold",
     "BalancedShuffleSplit",
     "ColumnDivergence",
+    "GroupCheck",
     "GroupSizeWarning",
     "SplitReport",
     "energy_distance",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,7 @@ def part_indices(
     sampling: str = "random",
     within: Any = None,
     id_columns: Sequence[Hashable] = (),
+    types: Mapping[str, str] | None = None,
     pair_weights: np.ndarray | None = None,
     large_groups: str = "raise",
     diverse: bool = False,
@@ -156,6 +157,10 @@ def part_indices(
             within_codes = _codes_of(np.array([str(tuple(r)) for r in zip(*columns, strict=True)]))
         else:
             within_codes = _codes_of(_column_or_array("within", within, frame, n)[0])
+    if frame is not None:
+        from tessera.split._columns import distance_view, type_overrides
+
+        first, _, _ = distance_view(frame, type_overrides(id_columns, types))
     encoded = encode(first, target_values, exclude)
     rng = to_generator(random_state)
     if group_codes is not None:
@@ -214,6 +219,7 @@ def train_val_test_split(
     sampling: str = "random",
     within: Any = None,
     id_columns: Sequence[Hashable] = (),
+    types: Mapping[str, str] | None = None,
 ) -> list[Any]:
     """Split arrays into parts that look alike (train, validation, test, ...).
 
@@ -253,6 +259,11 @@ def train_val_test_split(
         For ``method="cluster"``: cluster separately inside each level.
     id_columns : sequence, default=()
         Columns of the first array kept out of the distance (they stay with their rows).
+    types : dict or None, default=None
+        ``{column: kind}`` overriding the detected kinds of a DataFrame's columns
+        (see ``tessera._tables.infer_types``). Dates, also written as text, are
+        compared by their value; identifiers (detected or named) and free text stay
+        with their rows but out of the distance.
 
     Returns
     -------
@@ -301,5 +312,6 @@ def train_val_test_split(
         sampling=sampling,
         within=within,
         id_columns=id_columns,
+        types=types,
     )
     return [_take(array, rows) for array in arrays for rows in parts]

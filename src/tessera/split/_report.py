@@ -11,7 +11,7 @@ import numpy as np
 
 from tessera._validation import bad_value
 
-__all__ = ["ColumnDivergence", "SplitReport", "energy_distance", "split_report"]
+__all__ = ["ColumnDivergence", "GroupCheck", "SplitReport", "energy_distance", "split_report"]
 
 
 def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -56,6 +56,25 @@ class ColumnDivergence:
 
 
 @dataclass(frozen=True)
+class GroupCheck:
+    """Whether a group column was respected: no group may have rows in two parts.
+
+    A group column is judged by membership, not by the distribution of its values
+    (every part holds other groups by design, so their values always differ).
+    """
+
+    column: str
+    n_groups: int
+    groups_per_part: dict[str, int]
+    shared: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """True when no group has rows in more than one part."""
+        return not self.shared
+
+
+@dataclass(frozen=True)
 class SplitReport:
     """Per-column and joint divergences of every part from the reference (first) part."""
 
@@ -67,6 +86,9 @@ class SplitReport:
     frames: list[Any] = field(default_factory=list, repr=False, compare=False)
     target: str | None = None
     identifiers: list[str] = field(default_factory=list)
+    ignored: dict[str, str] = field(default_factory=dict)
+    groups: list[GroupCheck] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def worst(self, statistic: str = "ks") -> float:
         """The largest value of ``statistic`` over columns and parts (``nan`` ignored)."""
@@ -130,7 +152,9 @@ def _part_frames(parts: Any) -> tuple[list[str], list[Any]]:
     return names, frames
 
 
-def _column_stats(name: str, values: list[Any], part_names: list[str]) -> list[ColumnDivergence]:
+def _column_stats(
+    name: str, values: list[Any], part_names: list[str], kind: str = "numeric"
+) -> list[ColumnDivergence]:
     import pandas as pd
     from scipy.stats import chi2_contingency, ks_2samp
 
@@ -189,7 +213,7 @@ def _column_stats(name: str, values: list[Any], part_names: list[str]) -> list[C
                 ColumnDivergence(
                     name,
                     part_names[i],
-                    "numeric",
+                    kind,
                     ks,
                     float("nan"),
                     float("nan"),
@@ -205,6 +229,8 @@ def split_report(
     target: str | None = None,
     *,
     id_columns: Sequence[Any] = (),
+    groups: str | Sequence[str] | None = None,
+    types: Mapping[str, str] | None = None,
 ) -> SplitReport:
     """Measure how alike the parts of a split are.
 
@@ -217,17 +243,25 @@ def split_report(
         A column holding the target; its class balance is reported per part
         when it holds class labels.
     id_columns : sequence, default=()
-        Identifier columns, left out of every statistic. Text columns with a
-        distinct value on every row are taken as identifiers without being named.
+        Identifier columns, left out of every statistic. Identifiers are also
+        detected (see ``tessera._tables.infer_types``).
+    groups : str, sequence of str or None, default=None
+        Group column(s) of the split. Each is judged by membership -- no group may
+        have rows in two parts (:class:`GroupCheck`) -- not by its values.
+    types : dict or None, default=None
+        ``{column: kind}`` overriding the detected kinds. Dates (also written as
+        text) are compared by value; identifiers and free text are left out of the
+        statistics, and :attr:`SplitReport.ignored` says so, with the reason.
 
     Returns
     -------
     SplitReport
         Per column and per part (against the reference): the KS statistic
-        (numeric), total variation distance and chi-square p-value
-        (categorical), the population stability index and the missing share;
+        (numbers, dates), total variation distance and chi-square p-value
+        (categories), the population stability index and the missing share;
         the energy distance of each part to the reference on the z-scored
-        joint space (identifier columns left out); the class balance.
+        joint space (left-out columns left out); the class balance; the group
+        checks; the columns left out and why.
 
     Examples
     --------
@@ -240,26 +274,46 @@ def split_report(
     """
     import pandas as pd
 
+    from tessera.split._columns import distance_view, type_overrides
     from tessera.split._encode import encode, level_labels, target_codes
 
     names, frames = _part_frames(parts)
-    if target is not None and target not in frames[0].columns:
-        shown = ", ".join(map(repr, list(frames[0].columns)[:12]))
-        raise bad_value(
-            "target",
-            target,
-            f"no such column (the columns are {shown})",
-            "Pass one of the column names, or target=None.",
-        )
+    group_columns = [groups] if isinstance(groups, str) else list(groups or [])
+    for argument, wanted in (
+        ("target", [target] if target is not None else []),
+        ("groups", group_columns),
+    ):
+        for column in wanted:
+            if column not in frames[0].columns:
+                shown = ", ".join(map(repr, list(frames[0].columns)[:12]))
+                raise bad_value(
+                    argument,
+                    column,
+                    f"no such column (the columns are {shown})",
+                    f"Pass one of the column names, or {argument}=None.",
+                )
     whole = pd.concat(frames, ignore_index=True)
-    identifiers = [c for c in frames[0].columns if c in set(id_columns) or _looks_like_id(whole[c])]
+    overrides = type_overrides(id_columns, types)
+    for column in group_columns:
+        overrides.setdefault(str(column), "category")
+    view, kinds, ignored = distance_view(whole, overrides)
+    identifiers = [c for c in frames[0].columns if str(c) in ignored]
+    checks = [_group_check(str(c), [f[c] for f in frames], names) for c in group_columns]
+    skip = set(identifiers) | set(group_columns)
+    bounds = np.cumsum([0] + [len(f) for f in frames])
     stats: list[ColumnDivergence] = []
     for column in frames[0].columns:
-        if column not in identifiers:
-            stats.extend(_column_stats(str(column), [f[column] for f in frames], names))
-    exclude = set(identifiers) | ({target} if target is not None else set())
-    space = encode(whole, whole[target] if target is not None else None, exclude).points
-    bounds = np.cumsum([0] + [len(f) for f in frames])
+        if column in skip:
+            continue
+        kind = kinds[str(column)].kind
+        values = [view[column].iloc[bounds[i] : bounds[i + 1]] for i in range(len(frames))]
+        label = "datetime" if kind == "datetime" else "numeric"
+        stats.extend(_column_stats(str(column), values, names, label))
+    exclude = skip | ({target} if target is not None else set())
+    target_values = view[target] if target is not None and target in view else None
+    if target is not None and target_values is None:
+        target_values = whole[target]
+    space = encode(view, target_values, exclude).points
     pieces = [space[bounds[i] : bounds[i + 1]] for i in range(len(frames))]
     energy = {names[i]: energy_distance(pieces[0], pieces[i]) for i in range(1, len(frames))}
     balance: dict[str, dict[str, float]] = {}
@@ -267,27 +321,46 @@ def split_report(
         for name, frame in zip(names, frames, strict=True):
             shares = level_labels(frame[target]).value_counts(normalize=True)
             balance[name] = {str(k): float(v) for k, v in sorted(shares.items(), key=str)}
+    typed_frames = [
+        whole.iloc[bounds[i] : bounds[i + 1]].reset_index(drop=True) for i in range(len(frames))
+    ]
+    for column in kinds.of("datetime"):
+        original = next(c for c in whole.columns if str(c) == column)
+        if column in map(str, skip):
+            continue
+        stamps = pd.to_datetime(view[original], unit="ns")
+        for i, frame in enumerate(typed_frames):
+            frame[original] = stamps.iloc[bounds[i] : bounds[i + 1]].reset_index(drop=True)
     return SplitReport(
         names=names,
         sizes=[len(f) for f in frames],
         columns=stats,
         energy=energy,
         class_balance=balance,
-        frames=frames,
+        frames=typed_frames,
         target=target,
         identifiers=[str(c) for c in identifiers],
+        ignored={
+            **ignored,
+            **{str(c): "group column (judged by membership)" for c in group_columns},
+        },
+        groups=checks,
+        kinds=kinds.kinds(),
     )
 
 
-def _looks_like_id(values: Any) -> bool:
-    """Text with a distinct value on every row (the rule the splitter uses too)."""
+def _group_check(column: str, values: list[Any], names: list[str]) -> GroupCheck:
     import pandas as pd
 
-    from tessera.split._encode import is_categorical
-
-    return (
-        len(values) > 1
-        and is_categorical(values)
-        and not pd.api.types.is_bool_dtype(values)
-        and values.nunique(dropna=False) == len(values)
+    sets = [set(pd.Series(v).dropna().astype(str)) for v in values]
+    seen: dict[str, int] = {}
+    for members in sets:
+        for group in members:
+            seen[group] = seen.get(group, 0) + 1
+    shared = sorted(g for g, count in seen.items() if count > 1)
+    return GroupCheck(
+        column=column,
+        n_groups=len(seen),
+        groups_per_part={name: len(m) for name, m in zip(names, sets, strict=True)},
+        shared=shared,
     )

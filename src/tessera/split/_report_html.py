@@ -41,8 +41,15 @@ def pca_figure(report: SplitReport) -> str:
     from tessera.split._encode import encode
 
     whole = pd.concat(report.frames, ignore_index=True)
+    for column in whole.columns:
+        if pd.api.types.is_datetime64_any_dtype(whole[column].dtype):
+            stamps = whole[column]
+            numbers = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float)
+            numbers[stamps.isna().to_numpy()] = np.nan
+            whole[column] = numbers
     target = report.target
-    exclude = set(report.identifiers) | ({target} if target is not None else set())
+    exclude = set(report.ignored) | ({target} if target is not None else set())
+    exclude = {c for c in whole.columns if str(c) in exclude}
     space = encode(whole, whole[target] if target is not None else None, exclude).points
     centred = space - space.mean(axis=0)
     if centred.shape[1] >= 2 and np.any(centred):
@@ -82,7 +89,22 @@ def column_figure(report: SplitReport, column: Any) -> str:
     values = [f[column] for f in report.frames]
     fig = Figure(figsize=(3.4, 2.3))
     ax = fig.add_subplot()
-    if is_categorical(pd.concat(values, ignore_index=True)):
+    dates = pd.api.types.is_datetime64_any_dtype(values[0].dtype)
+    if dates:
+        for i, series in enumerate(values):
+            x = np.sort(series.dropna().to_numpy())
+            if x.size:
+                ax.step(
+                    x,
+                    np.arange(1, x.size + 1) / x.size,
+                    where="post",
+                    linewidth=1.2,
+                    color=COLOURS[i % len(COLOURS)],
+                    label=report.names[i],
+                )
+        ax.set_ylabel("ECDF", fontsize=8)
+        fig.autofmt_xdate()
+    elif is_categorical(pd.concat(values, ignore_index=True)):
         levels = sorted({str(v) for s in values for v in level_labels(s)})[:12]
         width = 0.8 / len(values)
         for i, series in enumerate(values):
@@ -171,6 +193,7 @@ def render_html(report: SplitReport, *, max_columns: int = 40) -> str:
             f"<h2>Class balance of {esc(str(report.target))}</h2>"
             f"<table><tr><th>part</th>{cols}</tr>{rows}</table>"
         )
+    parts.extend(_groups_and_ignored_html(report))
     parts.append(
         f'<h2>Joint view</h2><figure><img alt="PCA scatter" src="{pca_figure(report)}">'
         "<figcaption>Parts that look alike overlap everywhere.</figcaption></figure>"
@@ -186,7 +209,7 @@ def render_html(report: SplitReport, *, max_columns: int = 40) -> str:
         "<th>total variation</th><th>chi-square p</th><th>PSI</th><th>missing</th></tr>"
         f"{stat_rows}</table>"
     )
-    columns = [c for c in report.frames[0].columns if str(c) not in report.identifiers]
+    columns = [c for c in report.frames[0].columns if str(c) not in report.ignored]
     shown = columns[:max_columns]
     figures = "".join(
         f'<figure><img alt="{esc(str(c))}" src="{column_figure(report, c)}"></figure>'
@@ -213,6 +236,49 @@ def render_html(report: SplitReport, *, max_columns: int = 40) -> str:
     )
 
 
+def group_lines(report: SplitReport) -> list[str]:
+    """One sentence per group column: kept together, or which groups were split."""
+    lines = []
+    for check in report.groups:
+        counts = ", ".join(f"{k} {v}" for k, v in check.groups_per_part.items())
+        if check.ok:
+            lines.append(
+                f"group column {check.column}: {check.n_groups} groups, none in two parts "
+                f"({counts})"
+            )
+        else:
+            shown = ", ".join(check.shared[:5]) + (" ..." if len(check.shared) > 5 else "")
+            lines.append(
+                f"group column {check.column}: {len(check.shared)} of {check.n_groups} groups "
+                f"have rows in more than one part ({shown})"
+            )
+    return lines
+
+
+def _groups_and_ignored_html(report: SplitReport) -> list[str]:
+    esc = html.escape
+    out = []
+    if report.groups:
+        items = "".join(
+            f'<li class="{"" if c.ok else "warn"}">{esc(line)}</li>'
+            for c, line in zip(report.groups, group_lines(report), strict=True)
+        )
+        out.append(
+            '<h2>Groups</h2><p class="muted">A group column is judged by membership: '
+            f"no group may have rows in two parts.</p><ul>{items}</ul>"
+        )
+    if report.ignored:
+        rows = "".join(
+            f"<tr><td>{esc(name)}</td><td>{esc(why)}</td></tr>"
+            for name, why in report.ignored.items()
+        )
+        out.append(
+            "<h2>Columns left out of the comparison</h2>"
+            f"<table><tr><th>column</th><th>why</th></tr>{rows}</table>"
+        )
+    return out
+
+
 def print_summary(report: SplitReport, console: Any = None) -> None:
     """Print the per-part summary and the columns that differ most."""
     from rich.console import Console
@@ -225,6 +291,10 @@ def print_summary(report: SplitReport, console: Any = None) -> None:
     for row in summary_rows(report):
         table.add_row(*(str(v) for v in row))
     console.print(table)
+    for line in group_lines(report):
+        console.print(line, highlight=False, markup=False)
+    for name, why in report.ignored.items():
+        console.print(f"left out: {name} -- {why}", highlight=False, markup=False)
     worst = sorted(
         report.columns,
         key=lambda c: -(c.ks if np.isfinite(c.ks) else c.total_variation),
