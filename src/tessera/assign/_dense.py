@@ -13,6 +13,9 @@ from tessera.errors import InfeasibleAssignmentError, InvalidInputError, Invalid
 
 __all__ = ["as_cost_matrix", "hall_violator", "linear_sum_assignment", "solve"]
 
+# Below this size the dense solver is already faster than pruning's passes.
+PRUNE_MIN_SIZE = 400
+
 
 def as_cost_matrix(
     cost: Any, *, maximize: bool = False, name: str = "cost", compact: bool = False
@@ -202,6 +205,7 @@ def _solve_minimize(
     With ``potentials=False`` the row potentials are not derived (empty array).
     """
     from tessera.assign._jv import OK, solve_constant, solve_dense
+    from tessera.assign._prune import CANDIDATES_PER_ROW, solve_pruned
 
     n, m = c.shape
     transposed = n > m
@@ -211,7 +215,12 @@ def _solve_minimize(
     y = np.empty(big, np.int64)
     v = np.empty(big, np.float64)
     if k:
-        if not solve_constant(work, x, y, v):
+        # Square problems from PRUNE_MIN_SIZE up first try a few candidate pairs
+        # per row, certified against the whole matrix (tessera.assign._prune).
+        solved = solve_constant(work, x, y, v) or (
+            k == big and k >= PRUNE_MIN_SIZE and solve_pruned(work, x, y, v, CANDIDATES_PER_ROW)
+        )
+        if not solved:
             status, _ = solve_dense(work, x, y, v)
             if status != OK:
                 raise _infeasible(work, transposed)
