@@ -10,7 +10,13 @@ compared), computed here from scratch with numpy: every score is in [0, 1], 1 is
   the real range; SDMetrics bins each table on its own range, so its scores differ a little);
 - coverage: share of the real range covered (numbers), share of real categories seen;
 - ML efficacy: a gradient-boosted model trained on synthetic rows and tested on held-out
-  real rows, against the same model trained on real rows.
+  real rows, against the same model trained on real rows;
+- privacy, when a holdout is given (real rows the model never saw): exact copies, DCR,
+  the distance-attack AUC and the minimum distance (:mod:`tessera.synth._privacy`).
+
+Columns are typed by the shared typing layer: dates written as text are compared as
+dates; identifier and free-text columns are not scored (listed in ``ignored``), and the
+share of synthetic keys that are real keys is reported (``identifier_copies``).
 """
 
 from __future__ import annotations
@@ -92,6 +98,15 @@ class QualityReport:
         no target was usable).
     real, synthetic : pandas.DataFrame
         The compared tables (kept for the figures of :meth:`to_html`).
+    ignored : dict
+        ``{column: why}`` for the columns not scored (identifiers, free text).
+    identifier_copies : dict
+        ``{identifier column: share of synthetic keys that are real keys}``.
+    privacy : dict or None
+        With a holdout: ``exact_copy_rate``, ``holdout_copy_rate`` (the natural rate),
+        ``dcr_closer_to_train`` (0.5 is no memorisation), ``distance_attack_auc``
+        (0.5 is no leak), ``median_dcr_train``, ``median_dcr_holdout``,
+        ``min_distance``.
     """
 
     column_shapes: pd.DataFrame
@@ -100,6 +115,9 @@ class QualityReport:
     ml_efficacy: dict[str, Any] | None
     real: pd.DataFrame = field(repr=False)
     synthetic: pd.DataFrame = field(repr=False)
+    ignored: dict[str, str] = field(default_factory=dict)
+    identifier_copies: dict[str, float] = field(default_factory=dict)
+    privacy: dict[str, float] | None = None
 
     @property
     def scores(self) -> dict[str, float]:
@@ -135,6 +153,7 @@ class QualityReport:
                 f"{ml['train_real']:.3f}, on synthetic {ml['train_synthetic']:.3f} "
                 f"(ratio {ml['ratio']:.3f})"
             )
+        lines.extend(privacy_lines(self))
         return "\n".join(lines)
 
     def __rich__(self) -> Any:
@@ -167,6 +186,8 @@ def quality_report(
     target: str | None = None,
     ml_efficacy: bool = True,
     random_state: int = 0,
+    holdout: pd.DataFrame | None = None,
+    types: dict[str, str] | None = None,
 ) -> QualityReport:
     """Compare a synthetic table with the real one it imitates.
 
@@ -180,6 +201,12 @@ def quality_report(
         Compute ML efficacy (a few gradient-boosted fits).
     random_state : int, default=0
         Seed of the train/test split and the models.
+    holdout : pandas.DataFrame, optional
+        Real rows the synthesizer never saw, with the same columns: adds the privacy
+        metrics (``QualityReport.privacy``), each read against this holdout.
+    types : dict, optional
+        ``{column: kind}`` overriding the detected kinds of ``real``'s columns
+        (see ``tessera._tables.infer_types``).
 
     Returns
     -------
@@ -213,6 +240,36 @@ def quality_report(
         raise bad_value(
             "target", target, "it must be a column of real", f"Use one of {list(real.columns)}."
         )
+    if holdout is not None and (
+        not isinstance(holdout, pd.DataFrame) or list(holdout.columns) != list(real.columns)
+    ):
+        raise bad_value(
+            "holdout",
+            short_repr(holdout),
+            f"it must be a DataFrame with real's columns {list(real.columns)}",
+            "Pass real rows kept out of the fit, with the same columns.",
+        )
+    from tessera._tables import apply_types, infer_types
+
+    kinds = infer_types(real, types)
+    ignored = {
+        c.name: f"{c.kind} ({c.reason})" for c in kinds.columns if c.kind in ("identifier", "text")
+    }
+    copies = {
+        name: _shared_share(real[_column(real, name)], synthetic[_column(real, name)])
+        for name in kinds.of("identifier")
+    }
+    kept = [c for c in real.columns if str(c) not in ignored]
+    real = apply_types(real, kinds)[kept]
+    synthetic = apply_types(synthetic, kinds)[kept]
+    privacy = None
+    if holdout is not None:
+        from tessera.synth._privacy import privacy_metrics
+
+        held = apply_types(holdout, kinds)[kept]
+        privacy = privacy_metrics(real, synthetic, held, random_state=random_state)
+    if target is not None and str(target) in ignored:
+        target = None
     numeric = {c: _is_numeric(real[c]) for c in real.columns}
     shapes, coverage, edges = [], [], {}
     for c in real.columns:
@@ -257,7 +314,41 @@ def quality_report(
         ml_efficacy=ml,
         real=real,
         synthetic=synthetic,
+        ignored=ignored,
+        identifier_copies=copies,
+        privacy=privacy,
     )
+
+
+def _column(frame: pd.DataFrame, name: str) -> Any:
+    return next(c for c in frame.columns if str(c) == name)
+
+
+def _shared_share(real: pd.Series, synthetic: pd.Series) -> float:
+    """Share of the synthetic column's values that are values of the real column."""
+    present = synthetic.dropna().astype(str)
+    if present.empty:
+        return 0.0
+    return float(present.isin(set(real.dropna().astype(str))).mean())
+
+
+def privacy_lines(report: QualityReport) -> list[str]:
+    """Plain lines on identifiers and privacy (empty when there is nothing to say)."""
+    lines = []
+    for name, why in report.ignored.items():
+        lines.append(f"not scored: {name} -- {why}")
+    for name, share in report.identifier_copies.items():
+        lines.append(f"real keys among the synthetic {name!r}: {share:.1%}")
+    if report.privacy is not None:
+        p = report.privacy
+        lines.append(
+            f"privacy against the holdout: exact copies {p['exact_copy_rate']:.2%} "
+            f"(holdout rows {p['holdout_copy_rate']:.2%}), closer to a training row than to "
+            f"a holdout row {p['dcr_closer_to_train']:.1%} (0.5 is no memorisation), "
+            f"distance-attack AUC {p['distance_attack_auc']:.3f} (0.5 is no leak), "
+            f"minimum distance to a training row {p['min_distance']:.3g}"
+        )
+    return lines
 
 
 def _pearson(frame: pd.DataFrame, a: str, b: str) -> float:

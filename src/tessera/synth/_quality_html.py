@@ -150,6 +150,12 @@ def report_html(report: QualityReport, *, title: str, full_page: bool) -> str:
             f"{ml['train_real']:.3f}, trained on synthetic {ml['train_synthetic']:.3f}.</p>",
         ]
     parts += ["<h3>Coverage</h3>", _table(report.coverage)]
+    from tessera.synth._quality import privacy_lines
+
+    notes = privacy_lines(report)
+    if notes:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in notes)
+        parts += ["<h3>Identifiers, text and privacy</h3>", f"<ul>{items}</ul>"]
     body = "\n".join(parts)
     if not full_page:
         return body

@@ -1,0 +1,73 @@
+"""Privacy metrics of quality_report against a holdout: a copy leaks, a fresh sample does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tessera.errors import InvalidInputError
+from tessera.synth import GaussianCopula, customers, quality_report
+from tessera.synth._privacy import _auc
+
+
+@pytest.fixture(scope="module")
+def halves() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    full = customers(3000, random_state=5)
+    return full.iloc[:1000], full.iloc[1000:2000], full.iloc[2000:].reset_index(drop=True)
+
+
+def test_auc_matches_scikit_learn() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.3, 1, 200), np.round(rng.normal(0, 1, 300), 1)
+    labels = np.r_[np.ones(a.size), np.zeros(b.size)]
+    assert _auc(a, b) == pytest.approx(roc_auc_score(labels, np.r_[a, b]))
+
+
+def test_a_copy_of_the_training_rows_leaks_everything(halves) -> None:
+    train, holdout, _ = halves
+    report = quality_report(train, train.copy(), holdout=holdout, ml_efficacy=False)
+    p = report.privacy
+    assert p is not None
+    assert p["exact_copy_rate"] == 1.0 and p["min_distance"] == 0.0
+    assert p["dcr_closer_to_train"] > 0.95
+    assert p["distance_attack_auc"] > 0.95
+
+
+def test_fresh_rows_of_the_same_population_leak_nothing(halves) -> None:
+    train, holdout, fresh = halves
+    report = quality_report(train, fresh, holdout=holdout, ml_efficacy=False)
+    p = report.privacy
+    assert p is not None
+    assert p["exact_copy_rate"] == pytest.approx(p["holdout_copy_rate"], abs=0.01)
+    assert 0.44 < p["dcr_closer_to_train"] < 0.56
+    assert 0.44 < p["distance_attack_auc"] < 0.56
+
+
+def test_copula_rows_are_like_fresh_rows_and_keys_are_new(halves) -> None:
+    train, holdout, _ = halves
+    synthetic = GaussianCopula().fit(train).sample(1000, random_state=0)
+    report = quality_report(train, synthetic, holdout=holdout, ml_efficacy=False)
+    assert report.identifier_copies == {"customer_id": 0.0, "household": 0.0}
+    assert set(report.ignored) == {"customer_id", "household", "note"}
+    p = report.privacy
+    assert p is not None and p["exact_copy_rate"] == 0.0
+    assert p["distance_attack_auc"] < 0.56
+    assert "distance-attack AUC" in report.summary()
+    assert "Identifiers, text and privacy" in report.to_html()
+
+
+def test_kept_identifiers_are_counted_as_real_keys(halves) -> None:
+    train, _, _ = halves
+    columns = ["household", "age", "segment"]
+    model = GaussianCopula(identifiers="keep").fit(train[columns])
+    report = quality_report(train[columns], model.sample(500, random_state=0), ml_efficacy=False)
+    assert report.identifier_copies["household"] == 1.0
+
+
+def test_holdout_must_have_the_real_columns(halves) -> None:
+    train, holdout, _ = halves
+    with pytest.raises(InvalidInputError, match="holdout"):
+        quality_report(train, train, holdout=holdout[["age"]], ml_efficacy=False)
