@@ -164,15 +164,62 @@ def generate(
     ] = False,
     lookup_tokens: LookupTokens = DEFAULT_LOOKUP_TOKENS,
     datastore: UseDatastore = True,
+    system: Annotated[
+        str | None,
+        typer.Option(
+            "--system",
+            help="A system message sent before PROMPT (for a model tuned with one, send the same).",
+            show_default=False,
+        ),
+    ] = None,
+    json_schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-schema",
+            help="A JSON Schema file: the output parses and validates against it.",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    regex: Annotated[
+        str | None,
+        typer.Option(
+            "--regex", help="A regular expression the whole output matches.", show_default=False
+        ),
+    ] = None,
+    grammar: Annotated[
+        Path | None,
+        typer.Option(
+            "--grammar",
+            help="A grammar file (Lark syntax, or llama.cpp's GBNF) the output follows.",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Answer PROMPT with a local model (the embedded SmolLM2-135M-Instruct by default)."""
+    """Answer PROMPT with a local model (the embedded SmolLM2-135M-Instruct by default).
+
+    With --json-schema, --regex or --grammar the output is kept inside it while decoding;
+    a note on stderr says when --max-new-tokens cut it first.
+    """
     from tessera.llm._sampling import check_max_tokens, check_sampling
+    from tessera.llm._structured import pick_constraint
 
     # The library's own checks, before the model loads: the same messages as the API's.
     check_max_tokens(max_new_tokens, name="max_new_tokens")
     check_sampling(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
+    given = pick_constraint(
+        json_schema=None if json_schema is None else json_schema.read_text(encoding="utf-8"),
+        grammar=None if grammar is None else grammar.read_text(encoding="utf-8"),
+        regex=regex,
+    )
     runtime = _load(model, heads, lookup_tokens, datastore)
-    options = dict(
+    messages: str | list[dict[str, str]] = prompt
+    if system is not None:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    options: dict[str, Any] = dict(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         top_p=top_p,
@@ -180,9 +227,12 @@ def generate(
         medusa=medusa,
         seed=seed,
     )
+    if given is not None:
+        options["constraint"] = runtime.constraint(**{given[0]: given[1]})
     if not stream:
-        generation = runtime.generate(prompt, **options)
+        generation = runtime.generate(messages, **options)
         typer.echo(generation.text)
+        _note_cut(generation.finish_reason, given is not None, max_new_tokens)
         if stats:
             _print_stats(
                 runtime,
@@ -194,13 +244,29 @@ def generate(
         return
     counts = [0, 0]
     start = time.perf_counter()
-    steps = _counted(runtime.token_stream(prompt, **options), counts)
+    from tessera.llm.medusa._decode import DecodeStats
+
+    decoded = DecodeStats()
+    steps = _counted(runtime.token_stream(messages, stats=decoded, **options), counts)
     for piece in runtime.text_pieces(steps):
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+    _note_cut(decoded.finish_reason, given is not None, max_new_tokens)
     if stats:
         _print_stats(runtime, counts[0], counts[1], time.perf_counter() - start, medusa)
+
+
+def _note_cut(finish_reason: str, constrained: bool, max_new_tokens: int) -> None:
+    """Say on stderr when the token budget cut a constrained output (it may not parse)."""
+    if constrained and finish_reason == "length":
+        err_console.print(
+            f"note: --max-new-tokens {max_new_tokens} ended the output before the constraint "
+            "was complete (finish reason: length); raise it for a complete answer.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @contextmanager
