@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from test_docs_serve import Reader, read_steps, reader  # noqa: F401  (reader: a fixture)
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "how-to" / "structured-output.md"
@@ -48,6 +47,3 @@ def test_every_command_of_the_http_section_runs_as_written(
             served.add(step.block)
         else:
             reader.check(step, reader.run(step))
-
-
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestAssertRewriteWarning")
