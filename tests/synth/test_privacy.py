@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tessera.errors import InvalidInputError
 from tessera.synth import GaussianCopula, customers, quality_report
+from tessera.synth._marginals import ContinuousMarginal, DiscreteMarginal
 from tessera.synth._privacy import _auc
 
 
@@ -71,3 +74,59 @@ def test_holdout_must_have_the_real_columns(halves) -> None:
     train, holdout, _ = halves
     with pytest.raises(InvalidInputError, match="holdout"):
         quality_report(train, train, holdout=holdout[["age"]], ml_efficacy=False)
+
+
+def _stored_numbers(document: dict) -> list[float]:
+    out: list[float] = []
+    for column in document["columns"]:
+        marginal = column["marginal"]
+        if marginal["kind"] == "continuous":
+            out.extend(marginal["x_knots"])
+    for segment in document["segments"]:
+        out.extend(_stored_numbers(segment["model"]))
+    return out
+
+
+def test_privacy_mode_stores_no_value_held_by_fewer_than_ten_rows(halves) -> None:
+    train, _, _ = halves
+    plain = GaussianCopula().fit(train).to_dict()
+    private = GaussianCopula(privacy=True).fit(train).to_dict()
+    numbers = train[["age", "income", "balance"]].stack()
+    counts = numbers.value_counts()
+    rare = set(counts[counts < 10].index)
+    assert set(_stored_numbers(plain)) & rare  # plain knots are the data's values
+    assert not set(_stored_numbers(private)) & rare
+    assert train["balance"].min() not in _stored_numbers(private)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(20, 400), seed=st.integers(0, 2**16))
+def test_binned_knots_are_means_of_at_least_ten_rows(n: int, seed: int) -> None:
+    values = np.random.default_rng(seed).lognormal(size=n).round(3)
+    marginal = ContinuousMarginal.fit(values, decimals=3, min_count=10)
+    assert marginal.x_knots.size == max(2, min(n // 10, 2000))
+    assert np.all(np.diff(marginal.x_knots) >= 0)
+    assert values.min() <= marginal.x_knots[0] and marginal.x_knots[-1] <= values.max()
+    # The binned marginal is the real one to within a bin.
+    sample = marginal.sample(np.random.default_rng(1).standard_normal(20_000))
+    assert abs(np.median(sample) - np.median(values)) <= np.ptp(values) * 12 / n + 1e-3
+
+
+def test_rare_labels_and_numbers_are_not_kept() -> None:
+    labels = np.array(["a"] * 30 + ["b"] * 12 + ["c"] * 3, dtype=object)
+    marginal = DiscreteMarginal.fit(labels, min_count=10)
+    assert sorted(marginal.values) == ["a", "b"]
+    numbers = np.array([1.0] * 20 + [2.0] * 15 + [9.0] * 2)
+    assert sorted(DiscreteMarginal.fit(numbers, min_count=10).values) == [1.0, 2.0]
+
+
+def test_privacy_mode_keeps_quality_and_gives_nothing_away(halves) -> None:
+    train, holdout, _ = halves
+    model = GaussianCopula(privacy=True).fit(train)
+    synthetic = model.sample(1000, random_state=0)
+    scored = quality_report(holdout, synthetic, ml_efficacy=False)
+    assert scored.scores["overall"] > 0.9
+    privacy = quality_report(train, synthetic, holdout=holdout, ml_efficacy=False).privacy
+    assert privacy is not None and privacy["distance_attack_auc"] <= 0.55
+    loaded = GaussianCopula.from_dict(model.to_dict())
+    assert loaded.privacy is True

@@ -165,3 +165,11 @@ def test_cli_excel_with_a_csv_name_says_so(table, tmp_path) -> None:
     result = runner.invoke(app, ["synth", "fit", str(wrong), "-o", str(tmp_path / "m.json")])
     assert result.exit_code == 1 and "zip archive" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_privacy_flag(table, tmp_path) -> None:
+    data = write_table(table.head(400), tmp_path / "real.csv")
+    model_path = tmp_path / "m.json"
+    fit = runner.invoke(app, ["synth", "fit", str(data), "-o", str(model_path), "--privacy"])
+    assert fit.exit_code == 0, fit.output
+    assert GaussianCopula.load(model_path).privacy is True

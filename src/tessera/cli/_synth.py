@@ -107,6 +107,14 @@ def fit(
     text: Annotated[str, typer.Option(help="Free-text columns: generate (lorem) or drop.")] = (
         "generate"
     ),
+    privacy: Annotated[
+        bool,
+        typer.Option(
+            "--privacy",
+            help="Privacy mode: no value in the model stands for fewer than 10 rows "
+            "(binned quantiles, rare values left out).",
+        ),
+    ] = False,
 ) -> None:
     """Fit a Gaussian copula to a table and save it as JSON; print the column kinds."""
     from tessera._tables import load_types, read_table
@@ -115,7 +123,11 @@ def fit(
     frame = read_table(data)
     given = load_types(schema, types) or None
     model = GaussianCopula(
-        max_discrete=max_discrete, types=given, identifiers=identifiers, text=text
+        max_discrete=max_discrete,
+        types=given,
+        identifiers=identifiers,
+        text=text,
+        privacy=privacy,
     ).fit(frame)
     model.save(out)
     console.print("column kinds (override with --types col=kind or --schema):", highlight=False)

@@ -103,8 +103,13 @@ class ColumnModel:
         *,
         max_discrete: int,
         order_by: np.ndarray | None = None,
+        min_count: int | None = None,
     ) -> ColumnModel:
-        """Fit a column; ``order_by`` (per row) orders the latent layout of categories."""
+        """Fit a column; ``order_by`` (per row) orders the latent layout of categories.
+
+        ``min_count`` is privacy mode: no stored value stands for fewer rows (see the
+        marginals' ``fit``).
+        """
         logical = logical_type(series)
         values, missing = column_values(series, logical)
         if values.size == 0:
@@ -119,10 +124,10 @@ class ColumnModel:
         marginal: Marginal
         if logical in ("bool", "category") or n_unique <= max_discrete:
             keys = None if order_by is None else order_by[~missing]
-            marginal = DiscreteMarginal.fit(values, order_by=keys)
+            marginal = DiscreteMarginal.fit(values, order_by=keys, min_count=min_count)
         else:
             decimals = 0 if logical in ("int", "datetime") else decimals_of(values)
-            marginal = ContinuousMarginal.fit(values, decimals=decimals)
+            marginal = ContinuousMarginal.fit(values, decimals=decimals, min_count=min_count)
         return cls(
             name=str(series.name),
             logical=logical,

@@ -5,9 +5,11 @@ correlation), turn latent standard-normal draws back into values (to sample), an
 the latent interval a fixed value occupies (to condition on it). Every marginal
 serialises to a plain JSON dictionary.
 
-- :class:`ContinuousMarginal` -- numbers with many distinct values: a smoothed
-  empirical quantile function, stored as knots in normal-score space so that sampling
-  is one :func:`numpy.interp` per column, no ``ndtr`` call; optional rounding.
+- :class:`ContinuousMarginal` -- numbers with many distinct values: the empirical
+  quantile function interpolated linearly between order statistics (or, in privacy
+  mode, between means of bins of at least ``min_count`` order statistics), stored as
+  knots in normal-score space so that sampling is one :func:`numpy.interp` per column,
+  no ``ndtr`` call; optional rounding.
 - :class:`DiscreteMarginal` -- numbers, booleans or categories with few distinct values:
   the values, in an order, and the latent thresholds between them (one
   :func:`numpy.searchsorted` per column).
@@ -50,12 +52,16 @@ def _interval_means(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ContinuousMarginal:
-    """A smoothed empirical quantile function, knots in normal-score space.
+    """The empirical quantile function interpolated linearly, knots in normal-score space.
 
     Sampling maps a latent ``z`` to ``interp(z, z_knots, x_knots)``: the empirical
-    quantile function interpolated linearly between order statistics, so sampled values
-    stay within the observed ``[min, max]`` and the marginal is recovered to within the
-    sampling error of the data. ``decimals`` rounds the output (0 for integers).
+    quantile function interpolated linearly between order statistics (no smoothing), so
+    sampled values stay within the observed ``[min, max]`` and the marginal is recovered
+    to within the sampling error of the data. Up to ``_MAX_KNOTS`` rows the knots *are*
+    the data's values; in privacy mode (``min_count``) each knot is instead the mean of
+    a bin of at least ``min_count`` consecutive order statistics, so a stored value is
+    a real one only where that many rows share it. ``decimals`` rounds the output (0
+    for integers).
     """
 
     z_knots: np.ndarray
@@ -68,10 +74,19 @@ class ContinuousMarginal:
         self._steps = np.diff(self._grid)
 
     @classmethod
-    def fit(cls, values: np.ndarray, *, decimals: int | None) -> ContinuousMarginal:
-        """Fit to finite float values (at least two distinct)."""
+    def fit(
+        cls, values: np.ndarray, *, decimals: int | None, min_count: int | None = None
+    ) -> ContinuousMarginal:
+        """Fit to finite float values (at least two distinct).
+
+        ``min_count`` (privacy mode): knots are the means of bins of at least that many
+        consecutive order statistics, placed at the bins' middle plotting positions; the
+        range is that of the extreme bins' means, never the data's own min and max.
+        """
         ordered = np.sort(values)
         n = ordered.size
+        if min_count is not None:
+            return cls._binned(ordered, decimals, min_count)
         # Plotting positions (i + 0.5) / n of the order statistics, plus the two extremes
         # at 0.5 / (n + 1) outside them, so the whole observed range is reachable.
         if n > _MAX_KNOTS:
@@ -85,6 +100,17 @@ class ContinuousMarginal:
         # Stretch the end knots to the latent tails: min and max are reached at |z| = 8.
         z_knots[0], z_knots[-1] = -_Z_CLIP, _Z_CLIP
         return cls(z_knots=z_knots, x_knots=np.asarray(x_knots, dtype=float), decimals=decimals)
+
+    @classmethod
+    def _binned(cls, ordered: np.ndarray, decimals: int | None, k: int) -> ContinuousMarginal:
+        n = ordered.size
+        n_bins = int(np.clip(n // k, 2, _MAX_KNOTS))
+        edges = np.linspace(0, n, n_bins + 1).round().astype(int)
+        sums = np.add.reduceat(ordered.astype(float), edges[:-1])
+        sizes = np.diff(edges)
+        x_knots = sums / sizes
+        probs = (edges[:-1] + sizes / 2.0) / n
+        return cls(z_knots=_probit(probs), x_knots=x_knots, decimals=decimals)
 
     def scores(self, values: np.ndarray) -> np.ndarray:
         """Normal scores of values (van der Waerden ranks, ties averaged)."""
@@ -217,8 +243,22 @@ class DiscreteMarginal:
         self._lookup = pd.Index(self.values, dtype=object)
 
     @classmethod
-    def fit(cls, values: np.ndarray, *, order_by: np.ndarray | None = None) -> DiscreteMarginal:
-        """Fit to non-missing values; ``order_by`` (one number per row) sets the order."""
+    def fit(
+        cls,
+        values: np.ndarray,
+        *,
+        order_by: np.ndarray | None = None,
+        min_count: int | None = None,
+    ) -> DiscreteMarginal:
+        """Fit to non-missing values; ``order_by`` (one number per row) sets the order.
+
+        ``min_count`` (privacy mode): values held by fewer rows are not kept -- a rare
+        number moves to the nearest kept one, a rare label's rows are left out -- so
+        every stored value is shared by at least that many rows (the most frequent
+        value is always kept).
+        """
+        if min_count is not None:
+            values, order_by = _common_values(values, order_by, min_count)
         uniques, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
         if order_by is not None and uniques.size > 2:
             sums = np.bincount(inverse, weights=order_by, minlength=uniques.size)
@@ -284,6 +324,24 @@ class DiscreteMarginal:
 
 
 Marginal = ContinuousMarginal | DiscreteMarginal
+
+
+def _common_values(
+    values: np.ndarray, order_by: np.ndarray | None, k: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    uniques, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    kept = counts >= k
+    if not kept.any():
+        kept[np.argmax(counts)] = True
+    if kept.all():
+        return values, order_by
+    numeric = values.dtype.kind in "fiu"
+    if numeric:
+        common = uniques[kept].astype(float)
+        nearest = np.abs(uniques.astype(float)[:, None] - common[None, :]).argmin(axis=1)
+        return common[nearest][inverse].astype(values.dtype), order_by
+    rows = kept[inverse]
+    return values[rows], None if order_by is None else order_by[rows]
 
 
 def marginal_from_dict(data: dict[str, Any]) -> Marginal:

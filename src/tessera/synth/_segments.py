@@ -164,6 +164,7 @@ def fit_segments(model: GaussianCopula, data: pd.DataFrame, scores: dict[str, np
             types=kinds,
             identifiers=model.identifiers,
             text=model.text,
+            privacy=model.privacy,
         )
         try:
             sub.fit(rows.drop(columns=[column]))
