@@ -246,3 +246,58 @@ def test_langchain_bind_tools_two_turn_loop(served: Live) -> None:
     messages += [asked, ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"])]
     answer = chat.bind_tools([get_weather], tool_choice="none").invoke(messages)
     assert answer.tool_calls == [] and isinstance(answer.content, str) and answer.content
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {
+                "type": "string", "minLength": 5, "maxLength": 2}}}},
+            "response_format.json_schema.schema",
+        ),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {
+                "type": "string", "format": "no-such-format"}}}},
+            "response_format.json_schema.schema",
+        ),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {
+                "type": "object", "properties": {"n": {"type": "integer", "minimum": 3,
+                "maximum": 1}}, "required": ["n"]}}}], "tool_choice": "required"},
+            "tools",
+        ),
+    ],
+)  # fmt: skip
+def test_a_schema_the_engine_cannot_enforce_is_a_400_before_decoding(
+    served: Live, extra: dict[str, Any], param: str
+) -> None:
+    body = {"model": MODEL, "messages": ASK, "max_tokens": 4, **extra}
+    for stream in (False, True):
+        response = served.client("models:invoke").post(
+            "/v1/chat/completions", json={**body, "stream": stream}
+        )
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["param"] == param and error["message"].startswith(f"{param}=")
+        assert "cannot enforce" in error["message"]
+
+
+def test_a_streamed_json_answer_joins_to_the_whole_one_with_its_usage(client: Any) -> None:
+    options = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": OSLO}],
+        "response_format": {"type": "json_object"},
+        "max_tokens": TOKENS,
+    }
+    whole = client.chat.completions.create(**options)
+    chunks = list(
+        client.chat.completions.create(
+            **options, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    *pieces, last = chunks
+    text = "".join(c.choices[0].delta.content or "" for c in pieces)
+    assert text == whole.choices[0].message.content and isinstance(json.loads(text), dict)
+    assert pieces[-1].choices[0].finish_reason == whole.choices[0].finish_reason == "stop"
+    assert last.choices == [] and last.usage == whole.usage

@@ -283,3 +283,99 @@ def test_response_format_text_and_tool_choice_none_answer_as_before(live: Live) 
             assert same.json()["choices"] == plain.json()["choices"]
         message = same.json()["choices"][0]["message"]
         assert set(message) == {"role", "content"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_model_whose_tokenizer_cannot_be_constrained_is_a_400(live: Live, stream: bool) -> None:
+    # The tiny model's word-level tokenizer has no engine view: refused before decoding.
+    response = live.client("models:invoke").post(
+        "/v1/chat/completions",
+        json={
+            "messages": USER,
+            "max_tokens": 2,
+            "stream": stream,
+            "tools": [WEATHER],
+            "tool_choice": "required",
+        },
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "model" and "cannot answer with structured output" in error["message"]
+
+
+class _Scripted:
+    """A backend that answers from a script: the pieces of a free answer, and of one
+    decoded under a schema (the orchestration of ``auto`` is what is tested here; the
+    decoding itself is tested on the real model in test_structured_clients.py)."""
+
+    model_id = "scripted"
+
+    def __init__(self, free: list[str], constrained: list[str]) -> None:
+        self.free, self.constrained = free, constrained
+        self.calls: list[Any] = []
+        self.closed = 0
+
+    def stream(self, messages: Any, params: Any) -> Any:
+        from tessera.llm.backends import ChatResult, ChatStream
+
+        self.calls.append(params.json_schema)
+        pieces = self.constrained if params.json_schema is not None else self.free
+
+        def finish(text: str) -> ChatResult:
+            return ChatResult(text, "scripted", 7, len(pieces), "stop")
+
+        backend = self
+
+        class Closing(ChatStream):
+            def close(self) -> None:
+                backend.closed += 1
+                super().close()
+
+        return Closing(iter(pieces), finish)
+
+
+def _answer(backend: _Scripted, **body: Any) -> Any:
+    from tessera.llm.backends import GenerationParams
+    from tessera.llm.serve._chat import ChatCompletionRequest
+    from tessera.llm.serve._structured_chat import StructuredAnswer, plan_of
+
+    request = ChatCompletionRequest.model_validate({"messages": USER, **body})
+    plan = plan_of(request)
+    assert plan is not None
+    answer = StructuredAnswer(backend, plan, GenerationParams(max_tokens=8))
+    return answer, list(answer)
+
+
+def test_auto_restarts_under_the_call_schema_when_the_answer_opens_a_call() -> None:
+    call = '{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}'
+    backend = _Scripted([" <tool", "_call>", "{broken"], [call[:20], call[20:]])
+    answer, events = _answer(backend, tools=[WEATHER])
+    assert backend.calls[0] is None and backend.calls[1]["$defs"]  # free, then the schema
+    assert backend.closed >= 1  # the free answer was stopped
+    assert events[0] == ("call", "get_weather")
+    assert "".join(v for k, v in events[1:]) == '{"city": "Paris", "unit": "celsius"}'
+    message = answer.message()
+    assert message["finish_reason"] == "tool_calls" and message["message"]["content"] is None
+    assert message["message"]["tool_calls"][0]["id"].startswith("call_")
+
+
+def test_auto_keeps_a_free_text_answer_and_restarts_only_for_a_response_format() -> None:
+    backend = _Scripted(["<b>", "Sunny", "."], ['{"a": 1}'])
+    answer, events = _answer(backend, tools=[WEATHER])
+    assert events == [("content", "<b>"), ("content", "Sunny"), ("content", ".")]
+    assert backend.calls == [None] and answer.message()["finish_reason"] == "stop"
+    backend = _Scripted(["Sunny"], ['{"a": 1}'])
+    answer, events = _answer(backend, tools=[WEATHER], response_format={"type": "json_object"})
+    assert backend.calls == [None, {"type": "object"}]
+    assert events == [("content", '{"a": 1}')]
+
+
+def test_a_call_cut_short_is_answered_with_what_there_is() -> None:
+    backend = _Scripted([], ['{"name": "get_weather", "arguments": {"city": "Pa'])
+    answer, _ = _answer(backend, tools=[WEATHER], tool_choice="required")
+    choice = answer.message()
+    assert choice["message"]["tool_calls"][0]["function"]["arguments"] == '{"city": "Pa'
+    assert choice["finish_reason"] == "stop"  # the backend's: "length" when max_tokens cut it
+    backend = _Scripted([], ['{"na'])
+    answer, events = _answer(backend, tools=[WEATHER], tool_choice="required")
+    assert events == [("content", '{"na')] and "tool_calls" not in answer.message()["message"]

@@ -215,10 +215,19 @@ class StructuredAnswer:
         try:
             self._open = self.backend.stream(self.plan.messages, constrained(self.params, schema))
         except InvalidInputError as exc:
-            if not str(exc).startswith("json_schema"):
+            message = str(exc)
+            if message.startswith("tokenizer="):  # this model cannot be constrained
+                model = getattr(self.backend, "model_id", None)
+                raise ApiError(
+                    400,
+                    f"model={model!r} cannot answer with structured output or tool calls: "
+                    f"{message}",
+                    param="model",
+                ) from None
+            if not message.startswith("json_schema"):
                 raise
             # The runtime names its own argument; the client sent this field.
-            message = str(exc).replace("json_schema", param, 1)
+            message = message.replace("json_schema", param, 1)
             raise ApiError(400, message, param=param) from None
         return self._open
 
