@@ -14,6 +14,7 @@ from tessera._validation import bad_value, check_bool, check_in, check_positive_
 from tessera.errors import InvalidInputError, InvalidTypeError
 from tessera.synth._columns import ColumnModel
 from tessera.synth._conditional import conditional_latent
+from tessera.synth._constraints import FittedConstraint, apply_constraints, fit_constraints
 from tessera.synth._generated import (
     GeneratedColumn,
     IdentifierModel,
@@ -90,6 +91,13 @@ class GaussianCopula:
     text : {"generate", "drop"}, default="generate"
         Free-text columns: lorem ipsum with the real word-count distribution, or left
         out of the output. Text is never modelled, so never copied.
+    constraints : list of str or None, default=None
+        Rules between columns that every sampled row keeps exactly: formulas
+        ``"target = expression"`` (``"total = price * quantity"``,
+        ``"logpopul = log(popul + 0.1)"``; column names, numbers, ``+ - * / **`` and
+        log, log1p, log2, log10, exp, expm1, sqrt, abs) and orders ``"low <= high"``
+        between numeric or datetime columns. Each is checked on the data at fit time;
+        rules apply in the order given (see ``tessera.synth._constraints``).
     privacy : bool, default=False
         Privacy mode: no value in the saved model stands for fewer than
         ``PRIVACY_MIN_COUNT`` (10) rows. Continuous marginals are binned quantiles
@@ -143,6 +151,7 @@ class GaussianCopula:
     segments_: list[tuple[Any, float, GaussianCopula]]
     types_: Any
     generated_: list[GeneratedColumn]
+    constraints_: list[FittedConstraint]
     output_columns_: list[str]
 
     def __init__(
@@ -154,6 +163,7 @@ class GaussianCopula:
         types: dict[str, str] | None = None,
         identifiers: str = "regenerate",
         text: str = "generate",
+        constraints: list[str] | None = None,
         privacy: bool = False,
     ) -> None:
         self.max_discrete = max_discrete
@@ -163,6 +173,7 @@ class GaussianCopula:
         self.identifiers = identifiers
         self.text = text
         self.privacy = privacy
+        self.constraints = constraints
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame) -> GaussianCopula:
@@ -188,6 +199,12 @@ class GaussianCopula:
                 "Rename the duplicated columns.",
             )
         data = self._split_generated(data)
+        kinds = self.types_.kinds()
+        data, self.constraints_ = fit_constraints(data, kinds, self.constraints)
+        derived = {c.rule.target for c in self.constraints_ if c.rule.kind == "order"}
+        self._inner_kinds = {
+            str(c): ("numeric" if str(c) in derived else kinds[str(c)]) for c in data.columns
+        }
         # Pass 1: non-categorical columns, whose scores give the main axis of variation.
         models: dict[str, ColumnModel] = {}
         scores: dict[str, np.ndarray] = {}
@@ -369,9 +386,12 @@ class GaussianCopula:
             inner = sample_segments(self, n, dict(conditions or {}), rng)
         else:
             inner = self._sample_single(n, conditions, rng)
-        if not getattr(self, "generated_", None):
+        fitted = getattr(self, "constraints_", [])
+        if fitted:
+            inner = apply_constraints(inner, fitted)
+        if not getattr(self, "generated_", None) and not fitted:
             return inner
-        generated = {g.name: g for g in self.generated_}
+        generated = {g.name: g for g in getattr(self, "generated_", [])}
         out = {
             name: generated[name].sample(n, rng, first_row) if name in generated else inner[name]
             for name in self.output_columns_
@@ -405,13 +425,16 @@ class GaussianCopula:
     def _latent_conditions(self, conditions: dict[str, Any]) -> dict[int, tuple[float, float]]:
         fixed: dict[int, tuple[float, float]] = {}
         generated = {g.name: g.kind for g in getattr(self, "generated_", [])}
+        for rule in getattr(self, "constraints_", []):
+            generated[rule.rule.target] = f"constrained ({rule.rule.text!r})"
         for name, value in conditions.items():
             if name in generated:
                 raise bad_value(
                     "conditions",
                     {name: value},
                     f"{name!r} is a {generated[name]} column, generated rather than modelled",
-                    "Condition on a modelled column; identifiers and text follow no one.",
+                    "Condition on a modelled column (identifiers, text and the targets of "
+                    "constraints are made from the rest).",
                 )
             if name not in self._index:
                 raise bad_value(
@@ -447,6 +470,7 @@ class GaussianCopula:
                 "identifiers": self.identifiers,
                 "text": self.text,
                 "privacy": self.privacy,
+                "constraints": self.constraints,
             },
             "n_rows": self.n_rows_,
             "columns": [c.to_dict() for c in self.columns_],
@@ -461,6 +485,7 @@ class GaussianCopula:
             ],
             "generated": [g.to_dict() for g in getattr(self, "generated_", [])],
             "output_columns": list(getattr(self, "output_columns_", self._index)),
+            "constraints": [c.to_dict() for c in getattr(self, "constraints_", [])],
         }
 
     @classmethod
@@ -499,6 +524,9 @@ class GaussianCopula:
             model.output_columns_ = list(
                 data.get("output_columns", [c.name for c in model.columns_])
             )
+            model.constraints_ = [
+                FittedConstraint.from_dict(c) for c in data.get("constraints", [])
+            ]
         except (KeyError, TypeError, ValueError, np.linalg.LinAlgError) as exc:
             raise InvalidInputError(
                 f"model document is invalid: {type(exc).__name__}: {exc}. "

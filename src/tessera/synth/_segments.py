@@ -155,8 +155,7 @@ def fit_segments(model: GaussianCopula, data: pd.DataFrame, scores: dict[str, np
     segments = []
     for value, rows in data.groupby(column, sort=False, observed=True):
         # The segment's columns keep the kinds the whole table gave them.
-        kinds = {c.name: c.kind for c in model.types_.columns if c.name in model._index}
-        kinds.pop(name, None)
+        kinds = {k: v for k, v in model._inner_kinds.items() if k != name}
         sub = type(model)(
             max_discrete=model.max_discrete,
             shrinkage=model.shrinkage,
