@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -173,3 +174,41 @@ def test_cli_privacy_flag(table, tmp_path) -> None:
     fit = runner.invoke(app, ["synth", "fit", str(data), "-o", str(model_path), "--privacy"])
     assert fit.exit_code == 0, fit.output
     assert GaussianCopula.load(model_path).privacy is True
+
+
+def test_cli_constraints_from_the_option_and_the_schema(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"price": np.round(rng.uniform(1, 9, 300), 2), "qty": rng.integers(1, 9, 300)}
+    )
+    frame["total"] = np.round(frame["price"] * frame["qty"], 2)
+    frame["low"] = rng.normal(size=300).round(2)
+    frame["high"] = (frame["low"] + rng.exponential(size=300)).round(2)
+    data = write_table(frame, tmp_path / "orders.csv")
+    schema = tmp_path / "schema.yaml"
+    schema.write_text('constraints:\n  - "total = price * qty"\n')
+    model_path = tmp_path / "m.json"
+    fit = runner.invoke(
+        app,
+        [
+            "synth",
+            "fit",
+            str(data),
+            "-o",
+            str(model_path),
+            "--schema",
+            str(schema),
+            "--constraint",
+            "low <= high",
+        ],
+    )
+    assert fit.exit_code == 0, fit.output
+    assert "constraint kept exactly: total = price * qty" in fit.output
+    out = tmp_path / "out.csv"
+    result = runner.invoke(
+        app, ["synth", "sample", str(model_path), "-n", "500", "-o", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    sampled = pd.read_csv(out)
+    assert (sampled["total"] == np.round(sampled["price"] * sampled["qty"], 2)).all()
+    assert (sampled["low"] <= sampled["high"]).all()

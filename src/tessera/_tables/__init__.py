@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from tessera._tables._read import FORMATS, read_table, table_format, write_table
-from tessera._tables._schema import load_types, parse_types
+from tessera._tables._schema import load_constraints, load_types, parse_types
 from tessera._tables._types import (
     DATE_FORMATS,
     KINDS,
@@ -27,6 +27,7 @@ __all__ = [
     "TableTypes",
     "apply_types",
     "infer_types",
+    "load_constraints",
     "load_types",
     "parse_types",
     "read_table",

@@ -7,7 +7,7 @@ from typing import Any
 
 from tessera._validation import bad_value
 
-__all__ = ["load_types", "parse_types"]
+__all__ = ["load_constraints", "load_types", "parse_types"]
 
 
 def parse_types(text: str | None) -> dict[str, str]:
@@ -54,6 +54,8 @@ def load_types(path: str | Path | None, text: str | None = None) -> dict[str, st
             ) from None
         if isinstance(document, dict) and isinstance(document.get("columns"), dict):
             document = document["columns"]
+        elif isinstance(document, dict):
+            document = {k: v for k, v in document.items() if k != "constraints"}
         if not isinstance(document, dict):
             raise bad_value(
                 "--schema",
@@ -79,3 +81,21 @@ def _kind_text(name: str, value: Any) -> str:
         "a kind is a string or {type: ..., format: ...}",
         f"Write '{name}: datetime' or '{name}: {{type: datetime, format: \"%d/%m/%Y\"}}'.",
     )
+
+
+def load_constraints(path: str | Path | None) -> list[str]:
+    """The ``constraints:`` list of a YAML schema file (empty without a file or a list)."""
+    import yaml
+
+    if path is None:
+        return []
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    rules = document.get("constraints", []) if isinstance(document, dict) else []
+    if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+        raise bad_value(
+            "--schema constraints",
+            rules,
+            "it must be a list of strings",
+            'Write e.g. \'constraints: ["total = price * quantity", "start <= end"]\'.',
+        )
+    return list(rules)

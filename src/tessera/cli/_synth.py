@@ -107,6 +107,14 @@ def fit(
     text: Annotated[str, typer.Option(help="Free-text columns: generate (lorem) or drop.")] = (
         "generate"
     ),
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--constraint",
+            help="A rule every sampled row keeps exactly: 'total = price * quantity' or "
+            "'start <= end' (repeat the option; also 'constraints:' in the schema).",
+        ),
+    ] = None,
     privacy: Annotated[
         bool,
         typer.Option(
@@ -117,22 +125,26 @@ def fit(
     ] = False,
 ) -> None:
     """Fit a Gaussian copula to a table and save it as JSON; print the column kinds."""
-    from tessera._tables import load_types, read_table
+    from tessera._tables import load_constraints, load_types, read_table
     from tessera.synth import GaussianCopula
 
     frame = read_table(data)
     given = load_types(schema, types) or None
+    rules = load_constraints(schema) + list(constraint or [])
     model = GaussianCopula(
         max_discrete=max_discrete,
         types=given,
         identifiers=identifiers,
         text=text,
+        constraints=rules or None,
         privacy=privacy,
     ).fit(frame)
     model.save(out)
     console.print("column kinds (override with --types col=kind or --schema):", highlight=False)
     for line in model.types_.lines():
         console.print(f"  {line}", highlight=False, markup=False)
+    for rule in rules:
+        console.print(f"  constraint kept exactly: {rule}", highlight=False, markup=False)
     console.print(
         f"fitted {frame.shape[1]} columns on {frame.shape[0]:,} rows; model in {out}",
         highlight=False,
