@@ -231,3 +231,15 @@ def test_infeasible_names_the_problem_and_count() -> None:
     costs[4, 0, :] = np.inf  # row 0 forbidden everywhere
     with pytest.raises(InfeasibleAssignmentError, match=r"costs\[2\].*2 problems.*\[2, 4\]"):
         solve_batch(costs)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 4), (2, 3, 5), (2, 5, 3)])
+def test_constant_problems_get_scipys_identity(shape: tuple[int, int, int]) -> None:
+    costs = np.full(shape, 7.0)
+    costs[0] = np.arange(shape[1] * shape[2]).reshape(shape[1:])  # one that is not constant
+    result = solve_batch(costs)
+    for k in range(1, shape[0]):
+        rows, cols = scipy.optimize.linear_sum_assignment(costs[k])
+        assert result.rows[k].tolist() == rows.tolist()
+        assert result.cols[k].tolist() == cols.tolist()
+    assert result.verify(costs)

@@ -143,3 +143,10 @@ def test_bad_matrix_is_refused_like_solve() -> None:
 def test_infeasible_names_a_hall_violator() -> None:
     with pytest.raises(InfeasibleAssignmentError, match=r"rows \[0, 1\]"):
         k_best([[1.0, np.inf, np.inf], [2.0, np.inf, np.inf], [3.0, 4.0, 5.0]], 2)
+
+
+def test_the_best_of_a_constant_matrix_is_scipys_identity() -> None:
+    ranked = k_best(np.full((4, 4), 2.5), 3)
+    assert ranked[0].cols.tolist() == [0, 1, 2, 3]
+    assert len({tuple(a.cols.tolist()) for a in ranked}) == 3
+    assert all(a.total_cost == 10.0 for a in ranked)

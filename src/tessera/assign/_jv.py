@@ -446,5 +446,8 @@ def solve_dense_batch(costs, xs, vs, status):  # type: ignore[no-untyped-def]
         fws, iws, uws = workspace(n, m)
         y = np.empty(m, np.int64)
         for k in range(w, b, workers):
-            st, _ = solve_dense_ws(costs[k], xs[k], y, vs[k], fws, iws, uws)
-            status[k] = st
+            if solve_constant(costs[k], xs[k], y, vs[k]):
+                status[k] = OK  # scipy's answer, the identity, as in solve()
+            else:
+                st, _ = solve_dense_ws(costs[k], xs[k], y, vs[k], fws, iws, uws)
+                status[k] = st

@@ -87,7 +87,7 @@ class _Node(NamedTuple):
 
 def _solve_node(work: NDArray[np.float64], fixed: Pairs, forbidden: Pairs) -> _Node | None:
     """Solve ``work`` (n <= m) under the constraints; ``None`` when infeasible."""
-    from tessera.assign._jv import OK, solve_dense
+    from tessera.assign._jv import OK, solve_constant, solve_dense
 
     n, m = work.shape
     row_free = np.ones(n, bool)
@@ -113,9 +113,11 @@ def _solve_node(work: NDArray[np.float64], fixed: Pairs, forbidden: Pairs) -> _N
         sx = np.empty(free_rows.size, np.int64)
         sy = np.empty(free_cols.size, np.int64)
         sv = np.empty(free_cols.size)
-        status, _ = solve_dense(sub, sx, sy, sv)
-        if status != OK:
-            return None
+        # A constant matrix gets scipy's answer, the identity, as in solve().
+        if not solve_constant(sub, sx, sy, sv):
+            status, _ = solve_dense(sub, sx, sy, sv)
+            if status != OK:
+                return None
         x[free_rows] = free_cols[sx]
         v[free_cols] = sv
         u[free_rows] = sub[np.arange(free_rows.size), sx] - sv[sx]
