@@ -273,6 +273,24 @@ class NodeType:
         """Extra static checks of one node; the default finds nothing."""
         return []
 
+    def output_types(self, node: NodeSpec) -> Mapping[str, str]:
+        """The data type each required output of ``node`` must declare.
+
+        The default is :attr:`required_outputs`; a type whose outputs depend on the
+        node's configuration overrides it (a Prompt node whose prompt declares an
+        ``output_schema`` emits the parsed value, an Object for an object schema).
+        """
+        return self.required_outputs
+
+    def output_schema(self, node: NodeSpec, output: str) -> Mapping[str, Any] | None:
+        """A JSON Schema of the values ``output`` carries, when known before running.
+
+        Validation checks the expressions of the inputs it feeds against it (each field
+        a ``$.data.field`` path names must be in the schema). The default, None, says
+        nothing is known.
+        """
+        return None
+
     def check_access(self, node: NodeSpec, ctx: RunContext) -> list[Problem]:
         """Checks of one node against what the operator allows; the default finds nothing.
 

@@ -4,13 +4,15 @@ with the node's inputs as variables and sent to the variant's model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from tessera.errors import InvalidInputError
 from tessera.llm.flows._guard_node import GuardrailAttachment, guard_prompt, prompt_guard_problems
-from tessera.llm.flows._nodes import NodeType, RunContext, register_node_type
+from tessera.llm.flows._nodes import ANY_TYPE, NodeType, RunContext, register_node_type
+from tessera.llm.flows._schema_paths import data_type_of
 from tessera.llm.flows._spec import NodeSpec, Problem
 
 __all__ = ["PromptConfiguration", "PromptNode"]
@@ -84,7 +86,10 @@ class PromptNode(NodeType):
     """Renders a prompt with the inputs as its variables and runs it on the variant's model.
 
     Text prompts are sent as one user message; chat prompts as their messages. The
-    output ``modelCompletion`` is the reply's text. An attached ``guardrail``
+    output ``modelCompletion`` is the reply's text or, when the variant declares an
+    ``output_schema``, the parsed value (decoded under the schema; an Object for an object
+    schema), whose fields downstream expressions may select (``$.data.city``); validation
+    checks those fields against the schema of an inline prompt. An attached ``guardrail``
     (:class:`~tessera.llm.flows._guard_node.GuardrailAttachment`) checks the user messages
     before the call and the completion after it.
     """
@@ -110,6 +115,36 @@ class PromptNode(NodeType):
                 problems.append(Problem(node.name, "configuration.variant", str(exc)))
         return problems + guard_problems
 
+    def _inline_variant(self, node: NodeSpec) -> Any:
+        """The variant of an inline prompt (None for a registry prompt or a bad one)."""
+        from tessera.llm.prompts import check_body
+
+        try:
+            config: PromptConfiguration = self.configuration(node)
+            if config.inline is None:
+                return None
+            return check_body(config.inline, "inline").variant(config.variant)
+        except (ValidationError, InvalidInputError):  # reported by the other checks
+            return None
+
+    def output_types(self, node: NodeSpec) -> Mapping[str, str]:
+        """``modelCompletion``: a String, or the type of the prompt's ``output_schema`` (any
+        type for a registry prompt, resolved when the flow runs)."""
+        if node.configuration.get("prompt") is not None:
+            return {"modelCompletion": ANY_TYPE}
+        variant = self._inline_variant(node)
+        if variant is None or variant.output_schema is None:
+            return self.required_outputs
+        return {"modelCompletion": data_type_of(variant.output_schema) or ANY_TYPE}
+
+    def output_schema(self, node: NodeSpec, output: str) -> Mapping[str, Any] | None:
+        """The inline prompt's ``output_schema`` for ``modelCompletion``."""
+        variant = self._inline_variant(node)
+        if output != "modelCompletion" or variant is None:
+            return None
+        schema: Mapping[str, Any] | None = variant.output_schema
+        return schema
+
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         from tessera.llm.prompts import check_body, render
 
@@ -128,13 +163,38 @@ class PromptNode(NodeType):
         )
         if config.guardrail is None:
             result = ctx.backend(variant.model).chat(messages, variant.generation_params())
-            return {"modelCompletion": result.text}
-        completion = guard_prompt(
-            ctx,
-            node,
-            config.guardrail,
-            messages,
-            inputs,
-            lambda checked: ctx.backend(variant.model).chat(checked, variant.generation_params()),
+            completion, finish = result.text, result.finish_reason
+        else:
+            finish = "stop"
+            completion = guard_prompt(
+                ctx,
+                node,
+                config.guardrail,
+                messages,
+                inputs,
+                lambda checked: ctx.backend(variant.model).chat(
+                    checked, variant.generation_params()
+                ),
+            )
+        if variant.output_schema is None:
+            return {"modelCompletion": completion}
+        return {"modelCompletion": _parsed(completion, finish, node.name, variant.max_tokens)}
+
+
+def _parsed(text: str, finish_reason: str, node: str, max_tokens: int) -> Any:
+    """The structured answer of a prompt with an ``output_schema``, parsed."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        why = (
+            f"max_tokens={max_tokens} ended it before the JSON was complete"
+            if finish_reason == "length"
+            else "it is not JSON (a guardrail may have masked part of it)"
         )
-        return {"modelCompletion": completion}
+        raise InvalidInputError(
+            f"modelCompletion={text[:60]!r} of node {node!r} is invalid: the prompt declares an "
+            f"output_schema, but {why}. Raise the variant's max_tokens, or bound the "
+            "schema's strings (maxLength) and arrays (maxItems)."
+        ) from None

@@ -28,6 +28,7 @@ from tessera.llm.flows._policy import (
     check_retrieval_roots,
     check_storage_roots,
 )
+from tessera.llm.flows._schema_paths import path_problem
 from tessera.llm.flows._scopes import node_scopes
 from tessera.llm.flows._spec import Connection, FlowSpec, FlowValidationError, NodeSpec, Problem
 
@@ -69,7 +70,7 @@ def _check_ports(node: NodeSpec, node_type: NodeType) -> list[Problem]:
     problems: list[Problem] = []
     for kind, ports, required, extra_ok in (
         ("inputs", node.inputs, node_type.required_inputs, node_type.extra_inputs),
-        ("outputs", node.outputs, node_type.required_outputs, node_type.extra_outputs),
+        ("outputs", node.outputs, node_type.output_types(node), node_type.extra_outputs),
     ):
         names = [port.name for port in ports]
         for name in sorted({n for n in names if names.count(n) > 1}):
@@ -184,6 +185,19 @@ def _type_problem(spec: FlowSpec, connection: Connection) -> Problem | None:
         steps = compile_path(port.expression).steps
     except InvalidInputError:
         return None  # reported on the expression itself
+    from tessera.llm.flows._nodes import get_node_type
+
+    source_type = get_node_type(source.type)
+    schema = source_type.output_schema(source, output.name) if source_type else None
+    if schema is not None:
+        found = path_problem(schema, steps, port.type)
+        if found is not None:
+            return Problem(
+                target.name,
+                f"inputs.{port.name}.expression",
+                f"expression={port.expression!r} is invalid: {found} of "
+                f"{source.name}.{output.name}; select a field the schema declares",
+            )
     if not steps:
         if output.type == port.type:
             return None

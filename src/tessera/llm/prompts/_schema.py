@@ -82,7 +82,10 @@ class Variant(BaseModel):
 
     ``model`` is a backend id (``"tessera"``, ``"tessera:/path/model"``,
     ``"<endpoint>:<model>"``); the parameters are those of
-    :class:`tessera.llm.backends.GenerationParams`.
+    :class:`tessera.llm.backends.GenerationParams`. ``output_schema`` (a JSON Schema) makes
+    the answer structured: it is decoded under the schema (``json_schema`` of
+    :class:`~tessera.llm.backends.GenerationParams`), and a flow's Prompt node emits the
+    parsed value instead of the text.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -94,7 +97,26 @@ class Variant(BaseModel):
     top_k: int | None = None
     stop: list[str] = []
     seed: int | None = None
+    output_schema: dict[str, Any] | None = None
     metadata: dict[str, Any] = {}
+
+    @field_validator("output_schema")
+    @classmethod
+    def _a_json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from jsonschema import Draft202012Validator
+            from jsonschema.exceptions import SchemaError
+
+            try:
+                Draft202012Validator.check_schema(value)
+            except SchemaError as exc:
+                where = "/".join(str(p) for p in exc.absolute_path) or "the schema"
+                raise ValueError(
+                    f"it is not a valid JSON Schema at {where}: {exc.message}"
+                ) from None
+            except RecursionError:
+                raise ValueError("the schema nests too deeply") from None
+        return value
 
     @field_validator("temperature", "top_p", mode="before")
     @classmethod
@@ -121,6 +143,7 @@ class Variant(BaseModel):
             top_k=self.top_k,
             stop=tuple(self.stop),
             seed=self.seed,
+            json_schema=self.output_schema,
         )
 
 
