@@ -93,6 +93,15 @@ def serve(
             help="Allow a non-loopback --host (other machines can then reach the service).",
         ),
     ] = False,
+    bedrock_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bedrock-model",
+            help="BEDROCK_ID=MODEL: answer Bedrock requests for BEDROCK_ID (e.g. "
+            "anthropic.claude-3-haiku-20240307-v1:0) with the served MODEL; repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
     db: Database = None,
 ) -> None:
     """Run the HTTP service: OpenAI-compatible chat completions, prompts, flows."""
@@ -109,6 +118,7 @@ def serve(
         retrieval_roots=tuple(retrieval_root or ()),
         storage_roots=tuple(storage_root or ()),
         guardrail=guardrail,
+        bedrock_models=_bindings(bedrock_model or ()),
     )
     if not is_loopback(host):
         err_console.print(
@@ -118,6 +128,23 @@ def serve(
             soft_wrap=True,
         )
     run(application, host=host, port=port, allow_public=allow_public)
+
+
+def _bindings(values: list[str] | tuple[str, ...]) -> dict[str, str]:
+    from tessera._validation import bad_value
+
+    bound: dict[str, str] = {}
+    for value in values:
+        bedrock_id, sep, model = value.partition("=")
+        if not sep or not bedrock_id or not model:
+            raise bad_value(
+                "--bedrock-model",
+                value,
+                "it reads BEDROCK_ID=MODEL",
+                "Pass e.g. anthropic.claude-3-haiku-20240307-v1:0=tessera.",
+            )
+        bound[bedrock_id] = model
+    return bound
 
 
 @keys_app.command("create")
@@ -147,6 +174,29 @@ def create(
         soft_wrap=True,
     )
     print(key)
+
+
+@keys_app.command("aws")
+@edge
+def aws(
+    key_id: Annotated[str, typer.Argument(help="The key's id (the part after tsk_).")],
+    db: Database = None,
+) -> None:
+    """Issue AWS credentials (SigV4, for boto3) that carry the key's scopes.
+
+    Prints the access key id and the secret as AWS environment variables; the secret is
+    stored encrypted and never shown again.
+    """
+    from tessera.llm.serve._aws_credentials import issue_aws_credentials
+
+    issued = issue_aws_credentials(key_id, path=db)
+    err_console.print(
+        f"AWS credentials for key {key_id}; store the secret now, it is not shown again:",
+        highlight=False,
+        soft_wrap=True,
+    )
+    print(f"AWS_ACCESS_KEY_ID={issued.access_key_id}")
+    print(f"AWS_SECRET_ACCESS_KEY={issued.secret_access_key}")
 
 
 @keys_app.command("list")

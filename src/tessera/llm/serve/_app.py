@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -82,6 +82,7 @@ def create_app(
     retrieval_roots: Sequence[str | Path] = (),
     storage_roots: Sequence[str | Path] = (),
     guardrail: str | None = None,
+    bedrock_models: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The tessera HTTP service as a FastAPI application (run it with uvicorn).
 
@@ -115,6 +116,10 @@ def create_app(
         A stored guardrail (``NAME``, ``NAME@3``, ``NAME@label``) applied to every chat
         completion, whatever the key's scopes; a request may not name another. It must
         exist when the app is created (checked) and must not need a grounding source.
+    bedrock_models : mapping of str to str or None, default=None
+        Bedrock model ids (``anthropic.claude-3-haiku-20240307-v1:0``) that the Bedrock
+        routes answer with one of ``models``, so that an app runs unchanged; the served
+        ids themselves are always accepted.
 
     Returns
     -------
@@ -149,6 +154,7 @@ def create_app(
     from tessera.llm.serve import _chat, _flows_routes, _guard_routes, _prompts_routes
 
     _flows_routes.set_storage_roots(state, storage_roots)
+    state.extras["bedrock_models"] = _check_bedrock_models(bedrock_models, served)
     app.state.tessera = state
     install_error_handlers(app)
     app.add_api_route("/healthz", _health, methods=["GET"], summary="Liveness (no key)")
@@ -157,9 +163,12 @@ def create_app(
     app.include_router(_flows_routes.router)
     app.include_router(_guard_routes.router)
     app.include_router(admin)
+    from tessera.llm.serve import _bedrock_routes
+
+    app.include_router(_bedrock_routes.router)
     # add_middleware puts each new one outside the previous ones.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(AuthMiddleware, state=state)
+    app.add_middleware(AuthMiddleware, state=state, max_body_bytes=max_body_bytes)
     app.add_middleware(AuditMiddleware, state=state)
     # Outermost too: what escapes a middleware above is answered in the error shape.
     app.add_middleware(CatchAllMiddleware)
@@ -184,6 +193,21 @@ def _check_guardrail(guardrail: str | None, db_path: str | None) -> str | None:
             "Use a guardrail whose grounding.grounding_threshold is null.",
         )
     return guardrail
+
+
+def _check_bedrock_models(
+    bound: Mapping[str, str] | None, served: tuple[str, ...]
+) -> dict[str, str]:
+    checked = dict(bound or {})
+    for bedrock_id, model in checked.items():
+        if model not in served:
+            raise bad_value(
+                "bedrock_models",
+                {bedrock_id: model},
+                f"{model!r} is not one of the served models {list(served)}",
+                "Bind each Bedrock model id to a served model.",
+            )
+    return checked
 
 
 def _check_code(allowed_code: Sequence[str]) -> tuple[str, ...]:

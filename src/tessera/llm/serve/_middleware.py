@@ -18,6 +18,7 @@ Scope checks (403) are per route (:func:`tessera.llm.serve._http.require`).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from urllib.parse import parse_qsl, quote, urlencode
@@ -25,7 +26,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera.llm.serve._http import KEY_STATE, ServiceState, error_response
@@ -122,13 +123,21 @@ class AuthMiddleware:
     failed_logins : RateLimit or None, default=None
         The failed-login buckets, one per client address and one per key id; None for
         the tighter of the request limit and 1 per second with bursts of 10.
+    max_body_bytes : int, default=1 MiB
+        The most a SigV4-signed body may hold (the signature covers its SHA-256, so it is
+        read here, before the request goes on).
     """
 
     def __init__(
-        self, app: ASGIApp, state: ServiceState, failed_logins: RateLimit | None = None
+        self,
+        app: ASGIApp,
+        state: ServiceState,
+        failed_logins: RateLimit | None = None,
+        max_body_bytes: int = 1 << 20,
     ) -> None:
         self.app = app
         self.state = state
+        self.max_body_bytes = max_body_bytes
         if failed_logins is None:
             limit = state.limiter.limit
             failed_logins = RateLimit(min(limit.per_second, 1.0), burst=min(limit.burst, 10))
@@ -147,6 +156,11 @@ class AuthMiddleware:
             return
         header = Headers(scope=scope).get("authorization", "")
         scheme, _, token = header.partition(" ")
+        if scheme.upper().startswith("AWS4-"):  # boto3's SigV4 (issue 23)
+            from tessera.llm.serve._bedrock_auth import admit_sigv4
+
+            await admit_sigv4(self, scope, receive, send, header)
+            return
         challenge = {"WWW-Authenticate": 'Bearer realm="tessera"'}
         try:
             if header and scheme.lower() != "bearer":
@@ -157,16 +171,17 @@ class AuthMiddleware:
             found = await self._authenticate(scope, token.strip())
         except AuthenticationError as exc:
             challenge["WWW-Authenticate"] += ', error="invalid_token"' if token else ""
-            await error_response(401, str(exc), headers=challenge)(scope, receive, send)
+            await _refusal(scope, 401, str(exc), challenge)(scope, receive, send)
             return
         if isinstance(found, Response):
-            await found(scope, receive, send)
+            await _in_shape(scope, found)(scope, receive, send)
             return
         scope.setdefault("state", {})[KEY_STATE] = found
         wait = self.state.limiter.acquire(f"key:{found.id}")
         if wait > 0:
             limited = f"requests with key {found.id}"
-            await _too_many(wait, limited, self.state.limiter.limit)(scope, receive, send)
+            refused = _too_many(wait, limited, self.state.limiter.limit)
+            await _in_shape(scope, refused)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -198,6 +213,26 @@ class AuthMiddleware:
         record = await asyncio.wrap_future(future)
         self.failed_logins.refund(client, key_id)  # a key that passes is no failure
         return record
+
+
+def _refusal(scope: Scope, status: int, message: str, headers: dict[str, str]) -> Response:
+    """A refusal in the shape of the API asked: AWS's on the Bedrock routes."""
+    from tessera.llm.serve._aws import aws_error_response, is_aws_request
+
+    if is_aws_request(scope):
+        return aws_error_response(403 if status == 401 else status, message, headers=headers)
+    return error_response(status, message, headers=headers)
+
+
+def _in_shape(scope: Scope, response: Response) -> Response:
+    """``response`` (an error in the JSON error shape), in AWS's shape on Bedrock routes."""
+    from tessera.llm.serve._aws import aws_error_response, is_aws_request
+
+    if not is_aws_request(scope) or not isinstance(response, JSONResponse):
+        return response
+    message = json.loads(bytes(response.body))["error"]["message"]
+    headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+    return aws_error_response(response.status_code, message, headers=headers)
 
 
 def _too_many(wait: float, what: str, limit: RateLimit) -> Response:
