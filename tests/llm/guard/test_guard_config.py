@@ -25,7 +25,7 @@ BAD = [
     ),
     (
         {"sensitive_information": {"entities": ["EMAIL"], "action": "MASK"}},
-        ["sensitive_information.action='MASK'", "'BLOCK', 'ANONYMIZE' or 'DETECT'"],
+        ["sensitive_information.action='MASK'", "'BLOCK', 'ANONYMIZE', 'NONE' or 'DETECT'"],
     ),
     (
         {"sensitive_information": {"regexes": [{"name": "ID", "pattern": "(unclosed"}]}},

@@ -7,11 +7,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum import iban, luhn
 
-from tessera.llm.guard import ENTITY_TYPES, apply_guardrail
+from tessera.llm.guard import apply_guardrail
 
+#: The types Tessera had before Bedrock's list, under their older names (kept as aliases:
+#: a finding carries the name the configuration used). Bedrock's other types have their
+#: own tests in test_guard_pii_bedrock.py.
+CLASSIC = [
+    "CREDIT_CARD", "IBAN", "US_SSN", "UK_NINO", "DE_TAX_ID", "FR_NIR", "ES_NIF",
+    "IT_FISCAL_CODE", "NL_BSN", "EMAIL", "URL", "IP_ADDRESS", "MAC_ADDRESS", "PHONE", "UK_NHS",
+]  # fmt: skip
 ALL = {
     "sensitive_information": {
-        "entities": list(ENTITY_TYPES),
+        "entities": CLASSIC,
         "action": "DETECT",
         "phone_regions": ["US", "GB", "DE", "FR"],
     }

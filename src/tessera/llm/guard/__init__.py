@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from tessera.llm.guard._apply import Finding, GuardrailResult, apply_guardrail
 from tessera.llm.guard._config import (
+    BEDROCK_ENTITY_TYPES,
+    ENTITY_ALIASES,
     ENTITY_TYPES,
     DeniedTopic,
     EntityRule,
@@ -33,7 +35,9 @@ from tessera.llm.guard._store import load_guardrail, save_guardrail
 from tessera.llm.guard._words import profanity_list
 
 __all__ = [
+    "BEDROCK_ENTITY_TYPES",
     "DeniedTopic",
+    "ENTITY_ALIASES",
     "ENTITY_TYPES",
     "EntityRule",
     "Finding",

@@ -20,6 +20,7 @@ from tessera.llm.guard._config import (
     PromptAttackPolicy,
     SensitiveInformationPolicy,
     WordPolicy,
+    canonical_entity,
 )
 from tessera.llm.guard._pii import Span, find_entities, find_regexes, resolve_overlaps
 from tessera.llm.guard._words import find_words
@@ -27,7 +28,7 @@ from tessera.llm.guard._words import find_words
 __all__ = ["Finding", "GuardrailResult", "apply_guardrail"]
 
 POLICIES = ("sensitive_information", "words", "denied_topics", "prompt_attack", "grounding")
-_DONE = {"BLOCK": "BLOCKED", "ANONYMIZE": "ANONYMIZED", "DETECT": "DETECTED"}
+_DONE = {"BLOCK": "BLOCKED", "ANONYMIZE": "ANONYMIZED", "DETECT": "DETECTED", "NONE": "DETECTED"}
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,16 @@ def _spans_to_findings(
     )
 
 
-def _sensitive(policy: SensitiveInformationPolicy, text: str) -> tuple[Finding, ...]:
-    types = [rule.type for rule in policy.entities]
-    spans = find_entities(text, types, phone_regions=policy.phone_regions)
+def _sensitive(policy: SensitiveInformationPolicy, text: str, source: str) -> tuple[Finding, ...]:
+    # Detectors know Bedrock's names; findings carry the name the configuration used.
+    configured = {canonical_entity(r.type): r.type for r in policy.entities if r.enabled(source)}
+    spans = find_entities(text, list(configured), phone_regions=policy.phone_regions)
     spans += find_regexes(text, [(r.name, r.pattern) for r in policy.regexes])
     kept = resolve_overlaps(spans, ENTITY_TYPES, text)
-    return _spans_to_findings("sensitive_information", text, kept, policy.action_for)
+    named = [Span(s.start, s.end, configured.get(s.type, s.type)) for s in kept]
+    return _spans_to_findings(
+        "sensitive_information", text, named, lambda kind: policy.action_for(kind, source)
+    )
 
 
 def _words(policy: WordPolicy, text: str) -> tuple[Finding, ...]:
@@ -245,7 +250,7 @@ def apply_guardrail(
     assessments: dict[str, tuple[Finding, ...]] = {}
     pii = guard.sensitive_information
     if pii is not None and source in pii.sources:
-        assessments["sensitive_information"] = _sensitive(pii, text)
+        assessments["sensitive_information"] = _sensitive(pii, text, source)
     if guard.words is not None and source in guard.words.sources:
         assessments["words"] = _words(guard.words, text)
     if any(source in topic.sources for topic in guard.denied_topics) and text.strip():

@@ -18,7 +18,9 @@ from tessera._validation import short_repr
 from tessera.errors import InvalidInputError
 
 __all__ = [
+    "BEDROCK_ENTITY_TYPES",
     "DeniedTopic",
+    "ENTITY_ALIASES",
     "ENTITY_TYPES",
     "EntityRule",
     "GroundingPolicy",
@@ -27,29 +29,73 @@ __all__ = [
     "RegexRule",
     "SensitiveInformationPolicy",
     "WordPolicy",
+    "canonical_entity",
 ]
 
-#: Every built-in sensitive-information entity type, in tie-breaking priority order.
+#: Every built-in sensitive-information entity type, in tie-breaking priority order:
+#: Amazon Bedrock's ``piiEntitiesConfig`` types under Bedrock's names, then Tessera's own
+#: national identifiers (Germany, France, Spain, Italy, the Netherlands).
 ENTITY_TYPES = (
-    "CREDIT_CARD",
-    "IBAN",
-    "US_SSN",
-    "UK_NINO",
+    "CREDIT_DEBIT_CARD_NUMBER",
+    "INTERNATIONAL_BANK_ACCOUNT_NUMBER",
+    "US_SOCIAL_SECURITY_NUMBER",
+    "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
+    "UK_NATIONAL_INSURANCE_NUMBER",
     "DE_TAX_ID",
     "FR_NIR",
     "ES_NIF",
     "IT_FISCAL_CODE",
     "NL_BSN",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "VEHICLE_IDENTIFICATION_NUMBER",
+    "SWIFT_CODE",
+    "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER",
+    "CA_HEALTH_NUMBER",
+    "CA_SOCIAL_INSURANCE_NUMBER",
+    "US_BANK_ROUTING_NUMBER",
+    "US_PASSPORT_NUMBER",
+    "US_BANK_ACCOUNT_NUMBER",
+    "DRIVER_ID",
+    "LICENSE_PLATE",
+    "CREDIT_DEBIT_CARD_EXPIRY",
+    "CREDIT_DEBIT_CARD_CVV",
+    "PIN",
+    "PASSWORD",
+    "USERNAME",
     "EMAIL",
     "URL",
     "IP_ADDRESS",
     "MAC_ADDRESS",
     "PHONE",
-    "UK_NHS",
+    "UK_NATIONAL_HEALTH_SERVICE_NUMBER",
+    "ADDRESS",
+    "AGE",
+    "NAME",
 )
 
+#: Earlier Tessera names, still accepted; a finding carries the name the configuration used.
+ENTITY_ALIASES = {
+    "CREDIT_CARD": "CREDIT_DEBIT_CARD_NUMBER",
+    "IBAN": "INTERNATIONAL_BANK_ACCOUNT_NUMBER",
+    "US_SSN": "US_SOCIAL_SECURITY_NUMBER",
+    "UK_NINO": "UK_NATIONAL_INSURANCE_NUMBER",
+    "UK_NHS": "UK_NATIONAL_HEALTH_SERVICE_NUMBER",
+}
+
+#: The types Amazon Bedrock's sensitive-information filter knows (its names).
+BEDROCK_ENTITY_TYPES = tuple(sorted(t for t in ENTITY_TYPES if t not in {
+    "DE_TAX_ID", "FR_NIR", "ES_NIF", "IT_FISCAL_CODE", "NL_BSN"}))  # fmt: skip
+
+
+def canonical_entity(name: str) -> str:
+    """Bedrock's name for entity type ``name`` (an alias or already canonical)."""
+    return ENTITY_ALIASES.get(name, name)
+
+
 Source = Literal["input", "output"]
-PiiAction = Literal["BLOCK", "ANONYMIZE", "DETECT"]
+#: ``NONE`` (Bedrock's word) and ``DETECT`` both report a finding and change nothing.
+PiiAction = Literal["BLOCK", "ANONYMIZE", "NONE", "DETECT"]
 _GUIDE = "See docs/how-to/guardrails.md for the configuration's shape."
 
 
@@ -58,18 +104,33 @@ class _Model(BaseModel):
 
 
 class EntityRule(_Model):
-    """One built-in entity type and what to do when it is found."""
+    """One built-in entity type and what to do when it is found, per source as Bedrock.
+
+    ``action`` applies to both sources unless ``input_action`` / ``output_action`` say
+    otherwise; ``input_enabled`` / ``output_enabled`` turn the type off on one side.
+    """
 
     type: str
     action: PiiAction | None = Field(None, description="Default: the policy's action.")
+    input_action: PiiAction | None = None
+    output_action: PiiAction | None = None
+    input_enabled: bool = True
+    output_enabled: bool = True
 
     @field_validator("type")
     @classmethod
     def _known(cls, value: str) -> str:
         upper = value.upper()
-        if upper not in ENTITY_TYPES:
-            raise ValueError(f"unknown entity type; known types: {', '.join(ENTITY_TYPES)}")
+        if upper not in ENTITY_TYPES and upper not in ENTITY_ALIASES:
+            raise ValueError(
+                f"unknown entity type; known types: {', '.join(ENTITY_TYPES)} "
+                f"(and the older names {', '.join(ENTITY_ALIASES)})"
+            )
         return upper
+
+    def enabled(self, source: str) -> bool:
+        """Whether this type is checked on ``source`` ("input" or "output")."""
+        return self.input_enabled if source == "input" else self.output_enabled
 
 
 class RegexRule(_Model):
@@ -127,23 +188,25 @@ class SensitiveInformationPolicy(_Model):
 
     @model_validator(mode="after")
     def _unique_and_nonempty(self) -> Self:
-        types = [rule.type for rule in self.entities]
+        types = [canonical_entity(rule.type) for rule in self.entities]
         repeated = sorted({t for t in types if types.count(t) > 1})
         if repeated:
             raise ValueError(f"entity types listed twice: {', '.join(repeated)}")
         names = [rule.name for rule in self.regexes]
-        clash = sorted({n for n in names if names.count(n) > 1 or n.upper() in ENTITY_TYPES})
+        builtin = set(ENTITY_TYPES) | set(ENTITY_ALIASES)
+        clash = sorted({n for n in names if names.count(n) > 1 or n.upper() in builtin})
         if clash:
             raise ValueError(f"regex names repeated or equal to an entity type: {', '.join(clash)}")
         if not self.entities and not self.regexes:
             raise ValueError("the policy lists no entities and no regexes")
         return self
 
-    def action_for(self, kind: str) -> PiiAction:
-        """The action for entity type or regex name ``kind``."""
+    def action_for(self, kind: str, source: str = "input") -> PiiAction:
+        """The action for entity type or regex name ``kind`` on ``source``."""
         for rule in self.entities:
             if rule.type == kind:
-                return rule.action or self.action
+                side = rule.input_action if source == "input" else rule.output_action
+                return side or rule.action or self.action
         for regex in self.regexes:
             if regex.name == kind:
                 return regex.action or self.action

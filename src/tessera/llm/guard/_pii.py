@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from tessera.llm.guard._config import ENTITY_TYPES
+from tessera.llm.guard._identifiers import IDENTIFIER_DETECTORS
+from tessera.llm.guard._ner import address_spans, name_spans
 
 __all__ = ["Span", "find_entities", "find_regexes", "resolve_overlaps"]
 
@@ -163,6 +165,35 @@ def _phone_spans(text: str, regions: Sequence[str]) -> Iterator[tuple[int, int]]
                 yield start, found.end
 
 
+_PERSON = (
+    r"(?:i|i'm|i am|he|she|they|we|you|he's|she's|my|our|his|her|their|son|daughter|child|kid|"
+    r"baby|boy|girl|man|woman|patient|mother|father|mum|mom|dad|wife|husband|brother|sister|"
+    r"grandmother|grandfather|grandma|grandpa|applicant|aunt|uncle)"
+)
+_AGE = re.compile(
+    r"(?<![\w.])(?P<a>\d{1,3})-years?-old\b"
+    r"|(?<![\w.])(?P<e>\d{1,3}) years? old\b"
+    r"|\b(?:age|aged)\b\s*[:=]?\s*(?P<b>\d{1,3})(?![\w.,]\d|\w)"
+    r"|\b" + _PERSON + r"\b(?:\s+(?:is|was|turned|turns|just turned|will be))?\s+"
+    r"(?P<c>\d{1,3})(?:\s*(?:years?|yrs?)(?: old)?)?(?=\s+(?:and|years|yrs|when|now|last|"
+    r"next|this|in|with|but|so)\b|[,.;!?]|\s*$)"
+    r"|\bturned (?P<d>\d{1,3})\b",
+    re.IGNORECASE,
+)
+
+
+def age_spans(text: str) -> Iterator[tuple[int, int]]:
+    """A person's age: "34 years old" after a person word, "aged 68", "a 29-year-old"."""
+    for match in _AGE.finditer(text):
+        group = next(g for g in "abcde" if match.group(g) is not None)
+        if group == "e":  # "90 years old" is an age when a person is its subject
+            before = text[max(0, match.start() - 40) : match.start()]
+            if re.search(r"\b" + _PERSON + r"\b", before, re.IGNORECASE) is None:
+                continue
+        if 0 < int(match.group(group)) <= 120:
+            yield match.span(group)
+
+
 @lru_cache(maxsize=1)
 def _detectors() -> dict[str, Callable[[str], Iterator[tuple[int, int]]]]:
     def pattern(
@@ -171,10 +202,10 @@ def _detectors() -> dict[str, Callable[[str], Iterator[tuple[int, int]]]]:
         return lambda text: _regex_spans(regex, valid, text)
 
     return {
-        "CREDIT_CARD": pattern(_CARD, _card_ok),
-        "IBAN": _iban_spans,
-        "US_SSN": pattern(_SSN, _stdnum("us.ssn")),
-        "UK_NINO": pattern(_NINO),
+        "CREDIT_DEBIT_CARD_NUMBER": pattern(_CARD, _card_ok),
+        "INTERNATIONAL_BANK_ACCOUNT_NUMBER": _iban_spans,
+        "US_SOCIAL_SECURITY_NUMBER": pattern(_SSN, _stdnum("us.ssn")),
+        "UK_NATIONAL_INSURANCE_NUMBER": pattern(_NINO),
         "DE_TAX_ID": pattern(_DE_IDNR, _stdnum("de.idnr")),
         "FR_NIR": pattern(_FR_NIR, _stdnum("fr.nir")),
         "ES_NIF": pattern(_ES_NIF, lambda v: _stdnum("es.dni")(v) or _stdnum("es.nie")(v)),
@@ -186,7 +217,11 @@ def _detectors() -> dict[str, Callable[[str], Iterator[tuple[int, int]]]]:
             span for regex in (_IPV4, _IPV6) for span in _regex_spans(regex, _ip_ok, text)
         ),
         "MAC_ADDRESS": pattern(_MAC),
-        "UK_NHS": pattern(_NHS, _stdnum("gb.nhs")),
+        "UK_NATIONAL_HEALTH_SERVICE_NUMBER": pattern(_NHS, _stdnum("gb.nhs")),
+        "NAME": name_spans,
+        "ADDRESS": address_spans,
+        "AGE": age_spans,
+        **IDENTIFIER_DETECTORS,
     }
 
 
@@ -202,7 +237,24 @@ def find_entities(
         else:
             found = detectors[kind](text)
         spans.extend(Span(start, end, kind) for start, end in found)
-    return spans
+    return [span for span in spans if not _labelled_otherwise(text, span)]
+
+
+#: Labels that say a number right after them is some other identifier: a bare number
+#: there that fails that identifier's checksum is not taken for a phone or NHS number.
+_OTHER_LABEL = re.compile(
+    r"\b(?:UTR|SIN|ITIN|routing(?: number)?|ABA|passport(?: number| no\.?)?|OHIP|PHN|"
+    r"health card(?: number)?)\b[\s:#,]*(?:(?:number|no\.?|is|was)[\s:#,]*)*$",
+    re.IGNORECASE,
+)
+_GENERIC = ("PHONE", "UK_NATIONAL_HEALTH_SERVICE_NUMBER")
+
+
+def _labelled_otherwise(text: str, span: Span) -> bool:
+    if span.type not in _GENERIC:
+        return False
+    before = text[max(0, span.start - _CONTEXT_WINDOW) : span.start]
+    return _OTHER_LABEL.search(before) is not None and not _has_context(text, span)
 
 
 def find_regexes(text: str, rules: Sequence[tuple[str, str]]) -> list[Span]:
@@ -217,12 +269,19 @@ def find_regexes(text: str, rules: Sequence[tuple[str, str]]) -> list[Span]:
 
 #: Words that, just before a value, say which of several same-extent readings is meant.
 CONTEXT_WORDS = {
-    "UK_NHS": ("nhs", "health service"),
+    "UK_NATIONAL_HEALTH_SERVICE_NUMBER": ("nhs", "health service"),
     "NL_BSN": ("bsn", "burgerservicenummer", "sofinummer"),
     "DE_TAX_ID": ("steuer", "idnr", "identifikationsnummer", "tax id"),
-    "US_SSN": ("ssn", "social security"),
+    "US_SOCIAL_SECURITY_NUMBER": ("ssn", "social security"),
+    "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER": ("utr", "taxpayer"),
+    "CA_HEALTH_NUMBER": ("health card", "health number", "ohip", "phn"),
+    "CA_SOCIAL_INSURANCE_NUMBER": ("sin", "social insurance"),
+    "US_BANK_ROUTING_NUMBER": ("routing", "aba"),
+    "US_PASSPORT_NUMBER": ("passport",),
+    "US_BANK_ACCOUNT_NUMBER": ("account",),
+    "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER": ("itin", "taxpayer"),
     "FR_NIR": ("nir", "insee", "sécurité sociale", "securite sociale"),
-    "CREDIT_CARD": ("card",),
+    "CREDIT_DEBIT_CARD_NUMBER": ("card",),
     "PHONE": ("phone", "call", "tel", "mobile", "fax"),
 }
 _CONTEXT_WINDOW = 40
