@@ -1,13 +1,15 @@
 """Tools in a plain chat: how they are shown to the model, and how its calls are read.
 
 The embedded SmolLM2's chat template has no notion of tools, so tools travel in the
-system message, in the format SmolLM2's instruction data used for function calling
-(SmolTalk's APIGen part): the functions as JSON inside ``<tools></tools>``, a call as
+system message, with the tags of the Hermes-style format that SmolLM2's and Qwen's
+function-calling data use: the functions as JSON inside ``<tools></tools>``, one call as
 ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``, a result inside
-``<tool_response></tool_response>``. Earlier turns are written the same way: an
-assistant message's ``tool_calls`` become ``<tool_call>`` lines, a ``tool`` message
-becomes a user message holding its ``<tool_response>``, a ``developer`` message a system
-message. The result is the plain ``{"role", "content"}`` messages every backend takes.
+``<tool_response></tool_response>``. (The 135M model did not call tools unconstrained
+in the formats tried; what makes its calls valid is the constraint.) Earlier turns are
+written the same way: an assistant message's ``tool_calls`` become ``<tool_call>``
+lines, a ``tool`` message becomes a user message holding its ``<tool_response>``, a
+``developer`` message a system message. The result is the plain ``{"role", "content"}``
+messages every backend takes.
 
 A call is generated under the JSON Schema of :func:`call_schema` (the name a ``const``,
 the arguments the function's own ``parameters``), so that its arguments always parse and
