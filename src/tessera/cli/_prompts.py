@@ -18,6 +18,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from tessera.cli._app import DbOption, app, console, edge
+from tessera.cli._bedrock import BindingsOption, BindOption, FormatOption, bindings_of, read_json
 from tessera.errors import InvalidInputError
 
 prompts_app = typer.Typer(
@@ -376,10 +377,22 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")
     ] = None,
+    format: FormatOption = "tessera",
     db: Db = None,
 ) -> None:
-    """Export prompts (versions, labels, tags, drafts) as YAML, for review in git."""
-    text = _registry(db).export_yaml(names or None)
+    """Export prompts (versions, labels, tags, drafts) as YAML, for review in git; with
+    --format bedrock, one prompt (NAME, NAME@3, NAME@draft) as a CreatePrompt body."""
+    if format == "bedrock":
+        from tessera.llm.bedrock import export_prompt
+
+        if not names or len(names) != 1:
+            raise InvalidInputError(
+                f"names={names!r} is invalid: --format bedrock exports one prompt. Pass one "
+                "NAME (or NAME@VERSION)."
+            )
+        text = json.dumps(export_prompt(names[0], db=db), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = _registry(db).export_yaml(names or None)
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -391,8 +404,23 @@ def export(
 @edge
 def import_(
     file: Annotated[Path, typer.Argument(help="A file written by 'tessera prompts export'.")],
+    format: FormatOption = "tessera",
+    bindings: BindingsOption = None,
+    bind: BindOption = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="bedrock: replace the draft of an existing prompt.")
+    ] = False,
     db: Db = None,
 ) -> None:
-    """Import an export (all or nothing; names must be new)."""
+    """Import an export (all or nothing; names must be new); with --format bedrock, a
+    CreatePrompt body as a draft (its modelIds bound with --bindings or --bind)."""
+    if format == "bedrock":
+        from tessera.llm.bedrock import import_prompt
+
+        draft = import_prompt(
+            read_json(file), db=db, bindings=bindings_of(bindings, bind), replace=replace
+        )
+        console.print(f"imported prompt {escape(draft.name)} (draft)", highlight=False)
+        return
     names = _registry(db).import_yaml(file.read_text(encoding="utf-8"))
     console.print(f"imported {len(names)} prompt(s): {escape(', '.join(names))}", highlight=False)

@@ -4,9 +4,28 @@ Bedrock's JSON (CreatePrompt and GetPrompt bodies, CreateGuardrail bodies, Conve
 InvokeModel requests, ApplyGuardrail) is translated here; the registry, the guardrail
 policies and the runtime keep one model of each concept and never branch on which format
 a request came in. The HTTP routes that speak Bedrock's wire protocol are in
-:mod:`tessera.llm.serve` (``_bedrock_routes``).
+:mod:`tessera.llm.serve` (``_bedrock_routes``). What Bedrock names that has no local
+meaning (model ids, knowledge bases, buckets, Lambda functions) maps through an explicit
+:class:`Bindings` file.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from tessera.llm.bedrock._bindings import Bindings, load_bindings
+from tessera.llm.bedrock._prompts import (
+    BedrockPrompt,
+    export_prompt,
+    import_prompt,
+    prompt_from_bedrock,
+    prompt_to_bedrock,
+)
+
+__all__ = [
+    "BedrockPrompt",
+    "Bindings",
+    "export_prompt",
+    "import_prompt",
+    "load_bindings",
+    "prompt_from_bedrock",
+    "prompt_to_bedrock",
+]
