@@ -301,3 +301,16 @@ def test_a_streamed_json_answer_joins_to_the_whole_one_with_its_usage(client: An
     assert text == whole.choices[0].message.content and isinstance(json.loads(text), dict)
     assert pieces[-1].choices[0].finish_reason == whole.choices[0].finish_reason == "stop"
     assert last.choices == [] and last.usage == whole.usage
+
+
+def test_the_openai_backend_sends_json_schema_as_response_format(served: Live) -> None:
+    from tessera.llm.backends import GenerationParams, get_backend, register_endpoint
+
+    register_endpoint("structured", f"{served.url}/v1", api_key=served.keys["models:invoke"])
+    params = GenerationParams(max_tokens=TOKENS, json_schema=Weather.model_json_schema())
+    messages = [{"role": "user", "content": "Give a weather report for Oslo."}]
+    remote = get_backend(f"structured:{MODEL}").chat(messages, params)
+    assert remote.finish_reason == "stop"
+    Weather.model_validate_json(remote.text)
+    streamed = "".join(get_backend(f"structured:{MODEL}").stream(messages, params))
+    assert streamed == remote.text

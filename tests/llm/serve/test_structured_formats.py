@@ -379,3 +379,14 @@ def test_a_call_cut_short_is_answered_with_what_there_is() -> None:
     backend = _Scripted([], ['{"na'])
     answer, events = _answer(backend, tools=[WEATHER], tool_choice="required")
     assert events == [("content", '{"na')] and "tool_calls" not in answer.message()["message"]
+
+
+def test_a_developer_message_is_read_as_a_system_message(live: Live) -> None:
+    client = live.client("models:invoke")
+    answers = []
+    for role in ("system", "developer"):
+        body = {"messages": [{"role": role, "content": "you are a cat"}, *USER], "max_tokens": 4}
+        response = client.post("/v1/chat/completions", json=body)
+        assert response.status_code == 200, response.text
+        answers.append(response.json()["choices"])
+    assert answers[0] == answers[1]

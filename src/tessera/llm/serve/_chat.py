@@ -291,9 +291,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: M
     model = _model_id(state, body.model)
     params = body.params()
     plan = plan_of(body)
-    if plan is not None:
+    if plan is not None and (plan.mode != "text" or plan.text_schema is not None):
         return await _structured(state, body, model, plan, params)
-    messages = _messages(body.messages)
+    # A plain answer; tool and developer messages of the history written as plain ones.
+    messages = plan.messages if plan is not None else _messages(body.messages)
     if state.guardrail is not None:
         from tessera.llm.serve._guard_routes import enforced_completion
 
