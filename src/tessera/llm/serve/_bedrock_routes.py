@@ -31,7 +31,7 @@ from tessera.llm.serve._aws import AwsError, AwsRoute, event_message, exception_
 from tessera.llm.serve._http import ModelsKey, ServiceState, require, service, status_of
 from tessera.llm.serve._keys import KeyRecord
 
-__all__ = ["router"]
+__all__ = ["request_json", "router"]
 
 # Not in /openapi.json: these operations follow Bedrock's own API model (boto3's), errors
 # included, not this service's OpenAPI document.
@@ -55,7 +55,7 @@ def _model(state: ServiceState, model_id: str) -> str:
     )
 
 
-async def _json(request: Request) -> Any:
+async def request_json(request: Request) -> Any:
     """The body as JSON: 400 for what is not JSON, nests too deep or holds a lone surrogate."""
     from tessera.llm.serve._edge import lone_surrogate
 
@@ -167,7 +167,7 @@ async def converse(model_id: str, request: Request, key: ModelsKey) -> Any:
 
     state = service(request)
     model = _model(state, model_id)
-    chat = converse_request(await _json(request))
+    chat = converse_request(await request_json(request))
     started = time.monotonic()
     if chat.guardrail is not None:
         answer = await _guarded(state, key, model, chat)
@@ -242,7 +242,7 @@ async def converse_stream(model_id: str, request: Request, key: ModelsKey) -> An
 
     state = service(request)
     model = _model(state, model_id)
-    chat = converse_request(await _json(request))
+    chat = converse_request(await request_json(request))
     started = time.monotonic()
 
     def closing(stop: str, inputs: int, outputs: int, trace: Any = None) -> list[bytes]:
@@ -319,7 +319,7 @@ async def invoke_model(model_id: str, request: Request, _key: ModelsKey) -> Resp
     state = service(request)
     model = _model(state, model_id)
     _check_content_type(request)
-    chat = anthropic_request(await _json(request))
+    chat = anthropic_request(await request_json(request))
     answer = await _chat(state, model, chat.messages, chat.params)
     body = anthropic_message(
         answer.text,
@@ -355,7 +355,7 @@ async def invoke_model_stream(model_id: str, request: Request, _key: ModelsKey) 
     state = service(request)
     model = _model(state, model_id)
     _check_content_type(request)
-    chat = anthropic_request(await _json(request))
+    chat = anthropic_request(await request_json(request))
     started = time.monotonic()
     stream, admission, first, rest = await _stream_pieces(state, model, chat.messages, chat.params)
 
@@ -397,7 +397,7 @@ async def apply_guardrail_route(
     from tessera.llm.guard import apply_guardrail
 
     state = service(request)
-    guarded = apply_request(await _json(request))
+    guarded = apply_request(await request_json(request))
     config = await _guardrail_config(state, key, guardrail_identifier, guardrail_version)
     result = await run_in_threadpool(
         apply_guardrail,

@@ -359,8 +359,12 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status, exc.message, param=exc.param, headers=exc.headers, code=exc.code
         )
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
+        from tessera.llm.serve._aws import aws_error_response, is_aws_request
+
+        if is_aws_request(request.scope):  # a Bedrock path no route matched (issue 23)
+            return aws_error_response(exc.status_code, str(exc.detail))
         headers = dict(exc.headers) if exc.headers else None
         message = str(exc.detail)
         cause = exc.__cause__
