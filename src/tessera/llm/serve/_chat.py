@@ -290,7 +290,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: M
     state = service(request)
     model = _model_id(state, body.model)
     params = body.params()
-    plan = plan_of(body)
+    # Checking schemas costs CPU in proportion to their size: not on the event loop.
+    heavy = body.tools or body.response_format is not None
+    plan = await run_in_threadpool(plan_of, body) if heavy else plan_of(body)
     if plan is not None and (plan.mode != "text" or plan.text_schema is not None):
         return await _structured(state, body, model, plan, params)
     # A plain answer; tool and developer messages of the history written as plain ones.
