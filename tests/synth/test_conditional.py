@@ -107,3 +107,18 @@ def test_fair_unsegmented_condition_is_the_models_own_conditional(fair: pd.DataF
     free = free[free["affairs"] == 0.0]
     for column in ("occupation", "rate_marriage", "religious"):
         assert total_variation(synthetic[column], free[column]) < 0.02, column
+
+
+def test_grunfeld_firms_condition_through_an_explicit_segment() -> None:
+    """11 firms of 20 rows: too small for auto segments, enough when asked for."""
+    sm = pytest.importorskip("statsmodels.api")
+    frame = sm.datasets.grunfeld.load_pandas().data
+    assert GaussianCopula().fit(frame).segment_by_ is None
+    model = GaussianCopula(segment_by="firm").fit(frame)
+    assert model.segment_by_ == "firm" and len(model.segments_) == 11
+    synthetic = model.sample(4000, conditions={"firm": "General Motors"}, random_state=0)
+    real = frame[frame["firm"] == "General Motors"]
+    for column in ("invest", "value", "capital"):
+        assert synthetic[column].between(real[column].min(), real[column].max()).all()
+        spread = real[column].std()
+        assert abs(synthetic[column].mean() - real[column].mean()) < 0.15 * spread, column

@@ -41,6 +41,8 @@ __all__ = [
 MIN_GAIN = 0.03
 # Every segment needs this many rows (and at most this many segments).
 MIN_SEGMENT_ROWS = 30
+# A column named by the caller may have smaller segments (each still a copula of its own).
+MIN_REQUESTED_ROWS = 10
 MAX_SEGMENTS = 12
 
 
@@ -97,7 +99,8 @@ def choose_segment(
         counts = data[column.name].value_counts()
         eligible = 2 <= counts.size <= MAX_SEGMENTS and counts.min() >= MIN_SEGMENT_ROWS
         if requested != "auto":
-            return column.name if eligible else None
+            fits = 2 <= counts.size <= MAX_SEGMENTS and counts.min() >= MIN_REQUESTED_ROWS
+            return column.name if fits else None
         if not eligible or len(columns) < 3:
             continue
         codes = marginal.codes(data[column.name].to_numpy(dtype=object))
@@ -146,7 +149,7 @@ def fit_segments(model: GaussianCopula, data: pd.DataFrame, scores: dict[str, np
             "segment_by",
             model.segment_by,
             "it must be a complete categorical column with 2 to 12 categories of at least "
-            "30 rows each",
+            f"{MIN_REQUESTED_ROWS} rows each",
             "Pass 'auto' or None.",
         )
     if name is None:
