@@ -11,9 +11,9 @@ from typing import Any
 from tessera.llm._model import DEFAULT_MODEL
 
 __all__ = [
-    "DEFAULT_MODEL",
     "Constraint",
     "ConstraintState",
+    "DEFAULT_MODEL",
     "Generation",
     "Runtime",
     "TextStream",
