@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tessera._tables import read_table, write_table
@@ -212,3 +214,24 @@ def test_cli_constraints_from_the_option_and_the_schema(tmp_path) -> None:
     sampled = pd.read_csv(out)
     assert (sampled["total"] == np.round(sampled["price"] * sampled["qty"], 2)).all()
     assert (sampled["low"] <= sampled["high"]).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefix=st.sampled_from(["", "C", "HH-", "id_", "2024-"]),
+    suffix=st.sampled_from(["", "-X", "/a"]),
+    numbers=st.lists(st.integers(0, 10**6), min_size=1, max_size=60),
+    padded=st.booleans(),
+    n=st.integers(1, 300),
+    seed=st.integers(0, 2**16),
+)
+def test_regenerated_keys_are_never_real_keys(prefix, suffix, numbers, padded, n, seed) -> None:
+    from tessera.synth._generated import IdentifierModel
+
+    width = len(str(max(numbers))) + 1 if padded else 0
+    real = pd.Series([f"{prefix}{k:0{width}d}{suffix}" for k in numbers], name="key")
+    model = IdentifierModel.fit(real)
+    keys = model.sample(n, np.random.default_rng(seed), first_row=seed % 1000)
+    assert not set(keys) & set(real)
+    if model.style == "pattern":
+        assert all(k.startswith(prefix) and k.endswith(suffix) for k in keys)
