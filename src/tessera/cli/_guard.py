@@ -17,7 +17,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tessera.cli._app import app, console, err_console
+from tessera.cli._app import DbOption, app, console, edge, err_console
+from tessera.cli._bedrock import FormatOption, read_json
 from tessera.errors import TesseraError
 
 guard_app = typer.Typer(
@@ -132,3 +133,52 @@ def check(
     else:
         _print(result)
     raise typer.Exit(code=EXIT_INTERVENED if result.action == "INTERVENED" else EXIT_NONE)
+
+
+@guard_app.command("import")
+@edge
+def import_(
+    file: Annotated[Path, typer.Argument(help="A guardrail file (YAML/JSON, or Bedrock JSON).")],
+    format: FormatOption = "tessera",
+    db: DbOption = None,
+) -> None:
+    """Save a guardrail file as the next version of the guardrail it names; with --format
+    bedrock, a CreateGuardrail body."""
+    if format == "bedrock":
+        from tessera.llm.bedrock import import_guardrail
+
+        version = import_guardrail(read_json(file), db=db)
+    else:
+        from tessera.llm.guard import GuardrailConfig, save_guardrail
+
+        config = GuardrailConfig.load(file)
+        version = save_guardrail(config.name, config, message=f"imported {file.name}", db=db)
+    console.print(
+        f"saved guardrail {escape(version.name)} version {version.number}", highlight=False
+    )
+
+
+@guard_app.command("export")
+@edge
+def export(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@3, NAME@label or NAME@draft.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")
+    ] = None,
+    format: FormatOption = "tessera",
+    db: DbOption = None,
+) -> None:
+    """Print a stored guardrail as YAML; with --format bedrock, as a CreateGuardrail body."""
+    if format == "bedrock":
+        from tessera.llm.bedrock import export_guardrail
+
+        text = json.dumps(export_guardrail(ref, db=db), indent=2, ensure_ascii=False) + "\n"
+    else:
+        from tessera.llm.guard import load_guardrail
+
+        text = load_guardrail(ref, db=db).to_yaml()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {escape(str(out))}", highlight=False)

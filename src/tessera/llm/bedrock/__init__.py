@@ -12,6 +12,12 @@ meaning (model ids, knowledge bases, buckets, Lambda functions) maps through an 
 from __future__ import annotations
 
 from tessera.llm.bedrock._bindings import Bindings, load_bindings
+from tessera.llm.bedrock._guardrails import (
+    export_guardrail,
+    guardrail_from_bedrock,
+    guardrail_to_bedrock,
+    import_guardrail,
+)
 from tessera.llm.bedrock._prompts import (
     BedrockPrompt,
     export_prompt,
@@ -23,7 +29,11 @@ from tessera.llm.bedrock._prompts import (
 __all__ = [
     "BedrockPrompt",
     "Bindings",
+    "export_guardrail",
     "export_prompt",
+    "guardrail_from_bedrock",
+    "guardrail_to_bedrock",
+    "import_guardrail",
     "import_prompt",
     "load_bindings",
     "prompt_from_bedrock",
