@@ -281,3 +281,12 @@ def test_concurrent_constrained_generations_equal_their_solo_runs(default_runtim
         batcher.close()
     assert results == alone
     assert batcher.rounds < batcher.passes
+
+
+def test_every_benchmark_schema_is_valid_and_compiles(default_runtime: Any) -> None:
+    cases = _cases(1000)
+    assert len(cases) >= 24 and len({c["id"] for c in cases}) == len(cases)
+    for case in cases:
+        jsonschema.validators.validator_for(case["schema"]).check_schema(case["schema"])
+        constraint = default_runtime.constraint(json_schema=case["schema"])
+        assert constraint.kind == "json_schema" and constraint.source == case["schema"]
