@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tessera._validation import short_repr
 from tessera.llm.serve._http import ApiError
@@ -29,12 +29,9 @@ __all__ = [
     "SUPPORTED_KEYWORDS",
     "TOOL_NAME",
     "FunctionDefinition",
-    "JsonObjectFormat",
-    "JsonSchemaFormat",
     "JsonSchemaSpec",
     "NamedToolChoice",
     "ResponseFormat",
-    "TextFormat",
     "ToolCall",
     "ToolChoice",
     "ToolDefinition",
@@ -82,20 +79,6 @@ SUPPORTED_KEYWORDS = frozenset(
 )  # fmt: skip
 
 
-class TextFormat(BaseModel):
-    """``{"type": "text"}``: plain text, the default."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["text"]
-
-
-class JsonObjectFormat(BaseModel):
-    """``{"type": "json_object"}``: the answer is a JSON object (any object)."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["json_object"]
-
-
 class JsonSchemaSpec(BaseModel):
     """The ``json_schema`` of a ``json_schema`` response format."""
 
@@ -113,17 +96,29 @@ class JsonSchemaSpec(BaseModel):
     )
 
 
-class JsonSchemaFormat(BaseModel):
-    """``{"type": "json_schema", "json_schema": {...}}``: the answer validates."""
+class ResponseFormat(BaseModel):
+    """OpenAI's ``response_format``.
+
+    ``{"type": "text"}`` (plain text, the default), ``{"type": "json_object"}`` (any JSON
+    object) or ``{"type": "json_schema", "json_schema": {...}}`` (an answer that
+    validates against the schema). One model rather than a tagged union, so that an
+    error names the field as the client wrote it (``response_format.json_schema.schema``).
+    """
 
     model_config = ConfigDict(extra="forbid")
-    type: Literal["json_schema"]
-    json_schema: JsonSchemaSpec
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = Field(
+        None, description="With type json_schema (and only then): the schema and its name."
+    )
 
-
-ResponseFormat = Annotated[
-    TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")
-]
+    @model_validator(mode="after")
+    def _schema_with_its_type(self) -> ResponseFormat:
+        if (self.type == "json_schema") != (self.json_schema is not None):
+            raise ValueError(
+                "json_schema is given with type 'json_schema', and only then; send "
+                '{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}'
+            )
+        return self
 
 
 class FunctionDefinition(BaseModel):

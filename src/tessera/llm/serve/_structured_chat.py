@@ -33,8 +33,6 @@ from typing import Any, Literal
 
 from tessera.errors import InvalidInputError
 from tessera.llm.serve._formats import (
-    JsonObjectFormat,
-    JsonSchemaFormat,
     NamedToolChoice,
     ToolDefinition,
     check_response_schema,
@@ -91,9 +89,9 @@ def plan_of(body: Any) -> Plan | None:
     """
     text_schema: dict[str, Any] | None = None
     response_format = body.response_format
-    if isinstance(response_format, JsonObjectFormat):
+    if response_format is not None and response_format.type == "json_object":
         text_schema = {"type": "object"}
-    elif isinstance(response_format, JsonSchemaFormat):
+    elif response_format is not None and response_format.json_schema is not None:
         text_schema = closed(check_response_schema(response_format.json_schema))
     tools: list[ToolDefinition] = body.tools or []
     check_tools(tools)
@@ -131,7 +129,7 @@ def plan_of(body: Any) -> Plan | None:
     shown = None if choice == "none" else tools_prompt([_shown_tool(spec) for spec in specs])
     messages = plain_messages(history, shown)
     text_param = "response_format"
-    if isinstance(response_format, JsonSchemaFormat):
+    if response_format is not None and response_format.json_schema is not None:
         text_param = "response_format.json_schema.schema"
     if choice == "none":
         return Plan(messages, "text", text_schema=text_schema, text_param=text_param)
