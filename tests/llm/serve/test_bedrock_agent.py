@@ -131,3 +131,90 @@ def test_unknown_bedrock_paths_answer_in_aws_shape(agent_live: Live) -> None:
     response = httpx.get(agent_live.url + "/flows/x/y/z/nothing-here")
     assert response.status_code in (403, 404)
     assert response.headers.get("x-amzn-ErrorType")
+
+
+@pytest.fixture(scope="module")
+def control(agent_live: Live, agent_clients: dict[str, Any]) -> dict[str, Any]:
+    """boto3 ``bedrock`` clients (guardrails), one per scope."""
+    store = AwsCredentialStore(agent_live.db)
+    try:
+        issued = {s: store.issue(k) for s, k in agent_live.key_ids.items()}
+    finally:
+        store.close()
+    return {
+        scope: boto3.client(
+            "bedrock",
+            endpoint_url=agent_live.url,
+            region_name="us-east-1",
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        for scope, creds in issued.items()
+    }
+
+
+def test_guardrail_lifecycle(agent_live: Live, control: dict[str, Any]) -> None:
+    bedrock = control["guardrails:write"]
+    source = fixture("guardrail.json")
+    created = bedrock.create_guardrail(**source)
+    assert created["guardrailId"] == "support-guardrail" and created["version"] == "DRAFT"
+    got = bedrock.get_guardrail(guardrailIdentifier="support-guardrail")
+    assert got["status"] == "READY" and got["version"] == "DRAFT"
+    assert got["wordPolicy"]["managedWordLists"] == [{"type": "PROFANITY"}]
+    assert got["sensitiveInformationPolicy"]["piiEntities"][0] == {
+        "type": "EMAIL",
+        "action": "ANONYMIZE",
+    }
+    assert got["topicPolicy"]["topics"][0]["name"] == "Investment advice"
+    version = bedrock.create_guardrail_version(
+        guardrailIdentifier="support-guardrail", description="v1"
+    )
+    assert version["version"] == "1"
+    changed = {**source, "blockedInputMessaging": "No."}
+    bedrock.update_guardrail(guardrailIdentifier="support-guardrail", **changed)
+    assert (
+        bedrock.get_guardrail(guardrailIdentifier="support-guardrail")["blockedInputMessaging"]
+        == "No."
+    )
+    first = bedrock.get_guardrail(guardrailIdentifier=created["guardrailArn"], guardrailVersion="1")
+    assert first["blockedInputMessaging"] == source["blockedInputMessaging"]
+    listed = bedrock.list_guardrails(guardrailIdentifier="support-guardrail")["guardrails"]
+    assert [g["version"] for g in listed] == ["DRAFT", "1"]
+    # Once deleted, bedrock-runtime's ApplyGuardrail no longer finds it.
+    store = AwsCredentialStore(agent_live.db)
+    creds = store.issue(agent_live.key_ids["guardrails:apply"])
+    store.close()
+    runtime = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=agent_live.url,
+        region_name="us-east-1",
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+    )
+    bedrock.delete_guardrail(guardrailIdentifier="support-guardrail", guardrailVersion="1")
+    with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
+        bedrock.get_guardrail(guardrailIdentifier="support-guardrail", guardrailVersion="1")
+    bedrock.delete_guardrail(guardrailIdentifier="support-guardrail")
+    with pytest.raises(runtime.exceptions.ResourceNotFoundException):
+        runtime.apply_guardrail(
+            guardrailIdentifier="support-guardrail",
+            guardrailVersion="DRAFT",
+            source="INPUT",
+            content=[{"text": {"text": "hi"}}],
+        )
+
+
+def test_guardrail_errors_are_bedrock_exceptions(control: dict[str, Any]) -> None:
+    reader = control["guardrails:read"]
+    with pytest.raises(reader.exceptions.AccessDeniedException):
+        reader.create_guardrail(**fixture("guardrail.json"))
+    writer = control["guardrails:write"]
+    body = fixture("guardrail.json")
+    body["name"] = "hateful"
+    body["contentPolicyConfig"]["filtersConfig"].append(
+        {"type": "HATE", "inputStrength": "HIGH", "outputStrength": "HIGH"}
+    )
+    with pytest.raises(writer.exceptions.ValidationException) as caught:
+        writer.create_guardrail(**body)
+    assert "filtersConfig[1].type" in str(caught.value)

@@ -163,10 +163,15 @@ def create_app(
     app.include_router(_flows_routes.router)
     app.include_router(_guard_routes.router)
     app.include_router(admin)
-    from tessera.llm.serve import _bedrock_agent_routes, _bedrock_routes
+    from tessera.llm.serve import (
+        _bedrock_agent_routes,
+        _bedrock_guardrail_routes,
+        _bedrock_routes,
+    )
 
     app.include_router(_bedrock_routes.router)
     app.include_router(_bedrock_agent_routes.router)
+    app.include_router(_bedrock_guardrail_routes.router)
     # add_middleware puts each new one outside the previous ones.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(AuthMiddleware, state=state, max_body_bytes=max_body_bytes)

@@ -21,7 +21,7 @@ from tessera.errors import InvalidInputError
 from tessera.llm.serve._aws import AwsError, AwsRoute
 from tessera.llm.serve._http import PromptsReadKey, PromptsWriteKey, ServiceState, service
 
-__all__ = ["ARN_PREFIX", "router"]
+__all__ = ["ARN_PREFIX", "page", "router"]
 
 router = APIRouter(tags=["bedrock-agent"], route_class=AwsRoute, include_in_schema=False)
 #: Resource ARNs name this region and account (nothing here is in AWS).
@@ -157,9 +157,7 @@ async def delete_prompt(
     return {"id": name, "version": str(number)}
 
 
-def _page(
-    items: list[dict[str, Any]], max_results: int | None, token: str | None
-) -> dict[str, Any]:
+def page(items: list[dict[str, Any]], max_results: int | None, token: str | None) -> dict[str, Any]:
     start = 0
     if token:
         if not token.isdigit() or len(token) > 9:
@@ -176,10 +174,10 @@ def _page(
             "ValidationException",
             f"maxResults={size} is invalid: it is 1 to 1000. Pass a smaller number.",
         )
-    page: dict[str, Any] = {"items": items[start : start + size]}
+    found: dict[str, Any] = {"items": items[start : start + size]}
     if start + size < len(items):
-        page["nextToken"] = str(start + size)
-    return page
+        found["nextToken"] = str(start + size)
+    return found
 
 
 def _summaries(registry: Any, identifier: str | None) -> list[dict[str, Any]]:
@@ -212,10 +210,10 @@ async def list_prompts(
     prompt's draft and versions."""
     registry = service(request).registry("prompts")
     items = await run_in_threadpool(_summaries, registry, promptIdentifier)
-    page = _page(items, maxResults, nextToken)
-    answer: dict[str, Any] = {"promptSummaries": page["items"]}
-    if "nextToken" in page:
-        answer["nextToken"] = page["nextToken"]
+    found = page(items, maxResults, nextToken)
+    answer: dict[str, Any] = {"promptSummaries": found["items"]}
+    if "nextToken" in found:
+        answer["nextToken"] = found["nextToken"]
     return answer
 
 
