@@ -226,7 +226,7 @@ HOSTILE = [
     ({"tools": [_tool("f"), _tool("f")]}, "tools.1.function.name"),
     ({"tools": [_tool("f", {"type": "string"})]}, "tools.0.function.parameters.type"),
     ({"tools": [_tool("f", {"properties": {"é": {"type": "nope"}}})]}, "properties.é.type"),
-    ({"tools": [_tool("f", {"patternProperties": {}})]}, "parameters.patternProperties"),
+    ({"tools": [_tool("f", {"propertyNames": {}})]}, "parameters.propertyNames"),
     ({"tools": [_tool("f", _nested(60))]}, "tools.0.function.parameters"),
     ({"tools": [{"type": "retrieval"}]}, "tools.0.type"),
     ({"tool_choice": "required"}, "tool_choice"),

@@ -59,14 +59,16 @@ _ONE = (
 _LIST = ("anyOf", "oneOf", "allOf", "prefixItems")
 _MAP = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
 
-#: Keywords constrained decoding enforces. Others that restrict values (``not``,
-#: ``if``/``then``/``else``, ``uniqueItems``, ``contains``, ``patternProperties``,
-#: ``dependentRequired``, ``propertyNames``, ``unevaluatedProperties``, ``$dynamicRef``,
-#: a ``$ref`` outside the document, ...) are refused, so a schema is never enforced in part.
+#: Keywords constrained decoding enforces (those llguidance implements), and annotations.
+#: Others that restrict values (``not``, ``if``/``then``/``else``, ``uniqueItems``,
+#: ``contains``, ``dependentRequired``, ``propertyNames``, ``unevaluatedProperties``,
+#: ``$dynamicRef``, a ``$ref`` outside the document, ...) are refused, so a schema is never
+#: enforced in part.
 SUPPORTED_KEYWORDS = frozenset(
     {
         # structure
-        "type", "properties", "required", "additionalProperties", "items", "prefixItems",
+        "type", "properties", "required", "additionalProperties", "patternProperties",
+        "items", "prefixItems",
         "anyOf", "oneOf", "allOf", "enum", "const", "$ref", "$defs", "definitions",
         # bounds
         "minLength", "maxLength", "pattern", "format", "minimum", "maximum",
@@ -75,6 +77,7 @@ SUPPORTED_KEYWORDS = frozenset(
         # annotations: no effect on what is valid
         "$schema", "$id", "$comment", "title", "description", "default", "examples",
         "deprecated", "readOnly", "writeOnly", "discriminator", "nullable",
+        "contentEncoding", "contentMediaType",
     }
 )  # fmt: skip
 
