@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from tessera.cli._app import DbOption, app, console, edge, err_console
+from tessera.cli._bedrock import BindingsOption, BindOption, FormatOption, bindings_of, read_json
+from tessera.errors import InvalidInputError
 
 flows_app = typer.Typer(
     name="flows",
@@ -301,14 +303,99 @@ def save(
         str | None,
         typer.Option("--label", help="Point this label at the saved version."),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Save even under the name of a shipped example flow."),
+    ] = False,
     db: Db = None,
 ) -> None:
     """Validate FILE and store it as the next version of its flow."""
-    from tessera.llm.flows import FlowRegistry
+    from tessera.llm.flows import FlowRegistry, load_flow
 
+    name = load_flow(file).name
+    if _shipped(name) is not None and not replace:
+        raise InvalidInputError(
+            f"name={name!r} is invalid: it is the name of a flow shipped with tessera, which "
+            "a saved flow would hide from `tessera flows run NAME`. Rename the flow, or pass "
+            "--replace to shadow the shipped one on purpose."
+        )
     version = FlowRegistry(db).save(file, message=message, label=label)
     labels = f" ({', '.join(version.labels)})" if version.labels else ""
     _print(f"{version.name} version {version.number}{labels}")
+
+
+@flows_app.command("delete")
+@edge
+def delete(
+    name: Annotated[str, typer.Argument(help="The saved flow's name.")],
+    version: Annotated[
+        int | None, typer.Option("--version", help="Delete this version only.")
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Delete a saved flow (every version, labels and draft), or one version of it."""
+    from tessera.llm.flows import FlowRegistry
+
+    registry = FlowRegistry(db)
+    if version is None:
+        registry.delete(name)
+        _print(f"deleted flow {name}")
+    else:
+        registry.delete_version(name, version)
+        _print(f"deleted {name} version {version}")
+
+
+@flows_app.command("import")
+@edge
+def import_(
+    file: Annotated[Path, typer.Argument(help="A Bedrock CreateFlow body (JSON).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the tessera flow (YAML) here.")],
+    format: FormatOption = "bedrock",
+    bindings: BindingsOption = None,
+    bind: BindOption = None,
+) -> None:
+    """Translate a Bedrock flow into a tessera flow file (validate, run or save it next)."""
+    from tessera.llm.bedrock import flow_from_bedrock
+
+    if format != "bedrock":
+        raise InvalidInputError(
+            "format='tessera' is invalid here: tessera flow files need no import. Run or "
+            "save them directly, or pass --format bedrock."
+        )
+    spec = flow_from_bedrock(read_json(file), bindings=bindings_of(bindings, bind))
+    out.write_text(spec.to_yaml(), encoding="utf-8")
+    _print(f"wrote {out} ({spec.name}: {len(spec.nodes)} nodes)")
+
+
+@flows_app.command("export")
+@edge
+def export(
+    flow: FlowArg,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")
+    ] = None,
+    format: FormatOption = "bedrock",
+    bindings: BindingsOption = None,
+    bind: BindOption = None,
+    db: Db = None,
+) -> None:
+    """Write FLOW (a file, a saved NAME@VERSION or a shipped example) as a Bedrock
+    CreateFlow body; its folders and functions are named through --bindings."""
+    from tessera.llm.bedrock import flow_to_bedrock
+    from tessera.llm.flows import load_flow
+
+    source, _ = _resolve(flow, db)
+    spec = load_flow(source)
+    if format == "tessera":
+        text = spec.to_yaml()
+    else:
+        body = flow_to_bedrock(spec, bindings=bindings_of(bindings, bind))
+        text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    _print(f"wrote {out}")
 
 
 @flows_app.command("versions")

@@ -113,9 +113,13 @@ def test_static_checks(tmp_path: Path) -> None:
     assert "max_tokens=0" in messages["configuration.params"]
 
 
-def test_a_missing_folder_fails_the_run_naming_the_node(tmp_path: Path) -> None:
-    from tessera.llm.flows import FlowRunError
+def test_a_missing_folder_fails_validation_naming_the_node(tmp_path: Path) -> None:
+    """Caught before the run (issue 23: validate used to call such a flow valid)."""
+    from tessera.llm.flows import FlowValidationError, validate_flow
 
     spec = load_flow(retrieval_flow(str(tmp_path / "missing")))
-    with pytest.raises(FlowRunError, match=r"node 'search' failed: .*folder=.*existing folder"):
+    problems = validate_flow(spec, retrieval_roots=[tmp_path])
+    assert [(p.node, p.field) for p in problems] == [("search", "configuration.folder")]
+    assert "does not exist" in problems[0].message
+    with pytest.raises(FlowValidationError, match=r"node 'search', configuration.folder"):
         run_flow(spec, "anything", trace=False, retrieval_roots=[tmp_path])

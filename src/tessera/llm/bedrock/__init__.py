@@ -12,6 +12,7 @@ meaning (model ids, knowledge bases, buckets, Lambda functions) maps through an 
 from __future__ import annotations
 
 from tessera.llm.bedrock._bindings import Bindings, load_bindings
+from tessera.llm.bedrock._flows import flow_from_bedrock, flow_to_bedrock
 from tessera.llm.bedrock._guardrails import (
     export_guardrail,
     guardrail_from_bedrock,
@@ -30,6 +31,8 @@ __all__ = [
     "BedrockPrompt",
     "Bindings",
     "export_guardrail",
+    "flow_from_bedrock",
+    "flow_to_bedrock",
     "export_prompt",
     "guardrail_from_bedrock",
     "guardrail_to_bedrock",

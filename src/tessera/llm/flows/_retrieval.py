@@ -124,9 +124,17 @@ class RetrievalNode(NodeType):
     def check_access(self, node: NodeSpec, ctx: RunContext) -> list[Problem]:
         folder = RetrievalConfiguration.model_validate(node.configuration).folder
         reason = ctx.folder_refusal(folder)
-        if reason is None:
-            return []
-        return [Problem(node.name, "configuration.folder", folder_message(folder, reason))]
+        if reason is not None:
+            return [Problem(node.name, "configuration.folder", folder_message(folder, reason))]
+        resolved = ctx.resolve_path(folder)
+        if not resolved.is_dir():  # issue 23: validate said "valid" for a missing folder
+            message = (
+                f"folder={folder!r} is invalid: the knowledge folder {str(resolved)!r} does not "
+                "exist or is not a folder. Create it (with the documents to search) or fix "
+                "the path (relative paths start at the flow file's folder)."
+            )
+            return [Problem(node.name, "configuration.folder", message)]
+        return []
 
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         config = RetrievalConfiguration.model_validate(node.configuration)
