@@ -20,8 +20,10 @@ from __future__ import annotations
 from tessera.llm.guard._apply import Finding, GuardrailResult, apply_guardrail
 from tessera.llm.guard._config import (
     BEDROCK_ENTITY_TYPES,
+    CONTENT_FILTER_TYPES,
     ENTITY_ALIASES,
     ENTITY_TYPES,
+    ContentFilter,
     DeniedTopic,
     EntityRule,
     GroundingPolicy,
@@ -36,6 +38,8 @@ from tessera.llm.guard._words import profanity_list
 
 __all__ = [
     "BEDROCK_ENTITY_TYPES",
+    "CONTENT_FILTER_TYPES",
+    "ContentFilter",
     "DeniedTopic",
     "ENTITY_ALIASES",
     "ENTITY_TYPES",

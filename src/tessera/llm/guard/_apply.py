@@ -15,6 +15,7 @@ from typing import Any, Literal
 from tessera._validation import bad_value, check_in
 from tessera.llm.guard._config import (
     ENTITY_TYPES,
+    ContentFilter,
     GroundingPolicy,
     GuardrailConfig,
     PromptAttackPolicy,
@@ -27,7 +28,9 @@ from tessera.llm.guard._words import find_words
 
 __all__ = ["Finding", "GuardrailResult", "apply_guardrail"]
 
-POLICIES = ("sensitive_information", "words", "denied_topics", "prompt_attack", "grounding")
+POLICIES = (
+    "sensitive_information", "words", "denied_topics", "prompt_attack", "content", "grounding",
+)  # fmt: skip
 _DONE = {"BLOCK": "BLOCKED", "ANONYMIZE": "ANONYMIZED", "DETECT": "DETECTED", "NONE": "DETECTED"}
 
 
@@ -48,6 +51,7 @@ class Finding:
     match: str | None
     score: float | None = None
     threshold: float | None = None
+    confidence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,54 @@ def _attack(policy: PromptAttackPolicy, text: str) -> tuple[Finding, ...]:
             text[best.start : best.end], round(best.score, 4), policy.threshold,
         ),
     )  # fmt: skip
+
+
+def _content(config: GuardrailConfig, text: str, source: str) -> tuple[Finding, ...]:
+    from tessera.llm.guard._content import CONFIDENCES, min_confidence, score_content
+
+    active: dict[str, ContentFilter] = {
+        f.type: f for f in config.content_filters if min_confidence(f.strength_for(source))
+    }
+    categories = [kind for kind in active if kind != "PROMPT_ATTACK"]
+    findings = []
+    for score in score_content(text, categories) if categories else []:
+        rule = active[score.category]
+        need = CONFIDENCES.index(min_confidence(rule.strength_for(source)) or "HIGH")
+        if CONFIDENCES.index(score.confidence) >= need:
+            findings.append(
+                Finding(
+                    "content", score.category, _DONE[rule.action_for(source)], score.start,
+                    score.end, text[score.start : score.end], round(score.probability, 4),
+                    round(score.cuts[need - 1], 4), score.confidence,
+                )
+            )  # fmt: skip
+    if "PROMPT_ATTACK" in active:
+        from tessera.llm.guard._semantic import match_attack
+
+        rule = active["PROMPT_ATTACK"]
+        need = CONFIDENCES.index(min_confidence(rule.strength_for(source)) or "HIGH")
+        best = match_attack(text)
+        if best is not None:
+            confidence = _attack_confidence(best.score)
+            if CONFIDENCES.index(confidence) >= need:
+                findings.append(
+                    Finding(
+                        "content", "PROMPT_ATTACK", _DONE[rule.action_for(source)], best.start,
+                        best.end, text[best.start : best.end], round(best.score, 4),
+                        ATTACK_CONFIDENCE_CUTS[need - 1], confidence,
+                    )
+                )  # fmt: skip
+    return tuple(findings)
+
+
+#: The prompt-attack score's confidence cuts (LOW, MEDIUM, HIGH): MEDIUM is the attack
+#: filter's default threshold, so a MEDIUM-strength PROMPT_ATTACK filter acts as before.
+ATTACK_CONFIDENCE_CUTS = (0.4, 0.6, 0.8)
+
+
+def _attack_confidence(score: float) -> str:
+    level = sum(score >= cut for cut in ATTACK_CONFIDENCE_CUTS)
+    return ("NONE", "LOW", "MEDIUM", "HIGH")[level]
 
 
 def _grounding(
@@ -258,6 +310,8 @@ def apply_guardrail(
     attack = guard.prompt_attack
     if attack is not None and source in attack.sources and text.strip():
         assessments["prompt_attack"] = _attack(attack, text)
+    if any(f.strength_for(source) != "NONE" for f in guard.content_filters) and text.strip():
+        assessments["content"] = _content(guard, text, source)
     if guard.grounding is not None and source == "output":
         policy = guard.grounding
         if policy.grounding_threshold is not None and grounding_source is None:

@@ -19,6 +19,8 @@ from tessera.errors import InvalidInputError
 
 __all__ = [
     "BEDROCK_ENTITY_TYPES",
+    "CONTENT_FILTER_TYPES",
+    "ContentFilter",
     "DeniedTopic",
     "ENTITY_ALIASES",
     "ENTITY_TYPES",
@@ -256,6 +258,67 @@ class PromptAttackPolicy(_Model):
     sources: tuple[Source, ...] = ("input",)
 
 
+Strength = Literal["NONE", "LOW", "MEDIUM", "HIGH"]
+ContentAction = Literal["BLOCK", "NONE", "DETECT"]
+#: Bedrock's content filter types: five harm categories and prompt attacks.
+CONTENT_FILTER_TYPES = ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT", "PROMPT_ATTACK")
+
+
+class ContentFilter(_Model):
+    """One content filter as Bedrock's ``filtersConfig``: a strength and an action per source.
+
+    A strength says from which confidence on the filter acts: ``HIGH`` from LOW, ``MEDIUM``
+    from MEDIUM, ``LOW`` from HIGH only, ``NONE`` never. ``strength`` and ``action`` set both
+    sources at once; ``BLOCK`` replaces the text, ``NONE`` (or ``DETECT``) only reports.
+    ``PROMPT_ATTACK`` runs on inputs only (its output strength must stay ``NONE``).
+    """
+
+    type: Literal["HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT", "PROMPT_ATTACK"]
+    input_strength: Strength = "MEDIUM"
+    output_strength: Strength = "MEDIUM"
+    input_action: ContentAction = "BLOCK"
+    output_action: ContentAction = "BLOCK"
+    input_enabled: bool = True
+    output_enabled: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both_sides(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            data = dict(value)
+            if isinstance(data.get("type"), str):
+                data["type"] = data["type"].upper()
+            for short in ("strength", "action"):
+                if short in data:
+                    shared = data.pop(short)
+                    data.setdefault(f"input_{short}", shared)
+                    if data.get("type") != "PROMPT_ATTACK" or short == "action":
+                        data.setdefault(f"output_{short}", shared)
+            if data.get("type") == "PROMPT_ATTACK":
+                data.setdefault("output_strength", "NONE")
+            return data
+        return value
+
+    @model_validator(mode="after")
+    def _prompt_attack_on_inputs(self) -> Self:
+        if self.type == "PROMPT_ATTACK" and self.output_strength != "NONE":
+            raise ValueError(
+                "PROMPT_ATTACK checks inputs only, as in Bedrock; set output_strength: NONE"
+            )
+        return self
+
+    def strength_for(self, source: str) -> str:
+        """The strength on ``source``; ``NONE`` when the filter is off there."""
+        if source == "input":
+            return self.input_strength if self.input_enabled else "NONE"
+        return self.output_strength if self.output_enabled else "NONE"
+
+    def action_for(self, source: str) -> str:
+        """``BLOCK`` or ``DETECT`` on ``source``."""
+        action = self.input_action if source == "input" else self.output_action
+        return "BLOCK" if action == "BLOCK" else "DETECT"
+
+
 class GroundingPolicy(_Model):
     """Contextual grounding (answer vs source) and relevance (answer vs query) of outputs."""
 
@@ -287,6 +350,7 @@ class GuardrailConfig(_Model):
     denied_topics: tuple[DeniedTopic, ...] = ()
     prompt_attack: PromptAttackPolicy | None = None
     grounding: GroundingPolicy | None = None
+    content_filters: tuple[ContentFilter, ...] = ()
 
     @model_validator(mode="after")
     def _unique_topics(self) -> Self:
@@ -294,6 +358,10 @@ class GuardrailConfig(_Model):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"denied topic names repeated: {', '.join(repeated)}")
+        kinds = [f.type for f in self.content_filters]
+        twice = sorted({k for k in kinds if kinds.count(k) > 1})
+        if twice:
+            raise ValueError(f"content filter types listed twice: {', '.join(twice)}")
         return self
 
     @classmethod

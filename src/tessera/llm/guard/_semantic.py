@@ -37,6 +37,7 @@ __all__ = [
     "match_attack",
     "match_topic",
     "topic_phrases",
+    "units",
 ]
 
 
@@ -114,7 +115,7 @@ class _Unit(NamedTuple):
     whole: bool
 
 
-def _units(text: str, start: int = 0, end: int | None = None) -> list[_Unit]:
+def units(text: str, start: int = 0, end: int | None = None) -> list[_Unit]:
     """Each sentence of ``text`` and, when there are several, the whole text.
 
     Spans are those of the sentences, or ``(start, end)`` when given (a decoded reading
@@ -179,16 +180,16 @@ def topic_phrases(definition: str, examples: Sequence[str]) -> tuple[str, ...]:
 
 def match_topic(text: str, definition: str, examples: Sequence[str]) -> Match | None:
     """The part of ``text`` closest to a topic; the label names the phrase it matched."""
-    units = _units(text)
-    if not units:
+    parts = units(text)
+    if not parts:
         return None
     phrases = topic_phrases(definition, examples)
-    vectors = embed([u.text for u in units])
+    vectors = embed([u.text for u in parts])
     per_unit, phrase = _scores(vectors, phrases, ["topic"] * len(phrases), TOPIC_CENTROID_BONUS)
     best = int(np.argmax(per_unit))
     nearest = phrases[int(phrase[best])]
     label = f"example {list(examples).index(nearest)}" if nearest in examples else "definition"
-    start, end = _pointed(units, per_unit, best)
+    start, end = _pointed(parts, per_unit, best)
     return Match(start, end, calibrate(float(per_unit[best]), TOPIC_CUT, TOPIC_THRESHOLD), label)
 
 
@@ -202,19 +203,19 @@ def match_attack(text: str, extra_exemplars: Sequence[str] = ()) -> Match | None
     hit = pattern_match(text)
     if hit is not None:
         return Match(hit[0], hit[1], 1.0, hit[2])
-    units = _units(text)
+    parts = units(text)
     for reading in readings(text):
-        units += _units(reading.text, reading.start, reading.end)
-    if not units:
+        parts += units(reading.text, reading.start, reading.end)
+    if not parts:
         return None
     rows = _exemplar_rows() + tuple(("CUSTOM", "custom", extra) for extra in extra_exemplars)
     phrases = [t for _, _, t in rows]
-    vectors = embed([u.text for u in units])
+    vectors = embed([u.text for u in parts])
     attack, exemplar = _scores(vectors, phrases, [f for _, f, _ in rows], ATTACK_CENTROID_BONUS)
     benign = (vectors @ embed_cached(benign_lookalikes()).T).max(axis=1)
     per_unit = attack - BENIGN_WEIGHT * np.maximum(benign - attack, 0.0)
-    per_unit -= MENTION_DISCOUNT * np.asarray([_mentions_only(u.text) for u in units])
+    per_unit -= MENTION_DISCOUNT * np.asarray([_mentions_only(u.text) for u in parts])
     best = int(np.argmax(per_unit))
-    start, end = _pointed(units, per_unit, best)
+    start, end = _pointed(parts, per_unit, best)
     score = calibrate(float(per_unit[best]), ATTACK_CUT, ATTACK_THRESHOLD)
     return Match(start, end, score, rows[int(exemplar[best])][0])

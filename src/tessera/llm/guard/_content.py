@@ -1,0 +1,115 @@
+"""Content filters (hate, insults, sexual, violence, misconduct): a small shipped head.
+
+A multinomial logistic regression over the sentence embeddings the guard already uses
+(all-MiniLM-L6-v2) and one feature, whether the text asks about something rather than
+instructing (:func:`~tessera.llm.guard._patterns.asks_about`). Its classes are each
+category, each category's *look-alike* (discussing, reporting, condemning, teaching,
+fiction, frank medical or legal talk) and plain benign text: a look-alike is modelled as
+a class of its own, so "a report on hate-speech laws" is recognised as such instead of
+being merely "less hateful". ``benchmarks/guard_content_train.py`` trains it; its weights
+and per-category confidence cuts ship as ``_data/content_head.npz``.
+
+Bedrock's semantics: a finding has a confidence (NONE, LOW, MEDIUM, HIGH); a filter's
+strength says from which confidence on it acts: HIGH from LOW, MEDIUM from MEDIUM, LOW
+from HIGH only, NONE never.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CATEGORIES",
+    "CONFIDENCES",
+    "ContentScore",
+    "confidence_of",
+    "features",
+    "min_confidence",
+    "score_content",
+]
+
+CATEGORIES = ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
+CONFIDENCES = ("NONE", "LOW", "MEDIUM", "HIGH")
+#: The lowest confidence a filter of each strength acts on (None: it never acts).
+_ACTS_FROM = {"NONE": None, "LOW": "HIGH", "MEDIUM": "MEDIUM", "HIGH": "LOW"}
+
+
+def min_confidence(strength: str) -> str | None:
+    """The lowest confidence a filter of ``strength`` acts on; ``None`` for ``NONE``."""
+    return _ACTS_FROM[strength]
+
+
+@dataclass(frozen=True)
+class ContentScore:
+    """One category's verdict on a text: probability, confidence and the span it came from."""
+
+    category: str
+    probability: float
+    confidence: str
+    start: int
+    end: int
+    cuts: tuple[float, float, float]
+
+
+def features(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """The head's input: each text's unit embedding and its mention flag (0 or 1)."""
+    from tessera.llm.guard._embed import embed
+    from tessera.llm.guard._patterns import asks_about
+
+    vectors = embed(list(texts))
+    mention = np.asarray([[1.0 if asks_about(t) else 0.0] for t in texts], dtype=np.float32)
+    return np.hstack([vectors, mention.reshape(len(texts), 1)]).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _head() -> dict[str, Any]:
+    path = resources.files("tessera.llm.guard").joinpath("_data/content_head.npz")
+    with path.open("rb") as handle, np.load(handle) as data:
+        return {key: data[key] for key in data.files}
+
+
+def confidence_of(probability: float, cuts: Sequence[float]) -> str:
+    """NONE below the LOW cut, then LOW, MEDIUM, HIGH as the probability passes each cut."""
+    level = sum(probability >= cut for cut in cuts)
+    return CONFIDENCES[level]
+
+
+def score_content(text: str, categories: Sequence[str] = CATEGORIES) -> list[ContentScore]:
+    """Each category's best score over the text's sentences and (when several) the whole."""
+    from tessera.llm.guard._semantic import units
+
+    parts = units(text)
+    if not parts:
+        return []
+    head = _head()
+    x = features([u.text for u in parts])
+    logits = x @ head["weights"].T + head["bias"]
+    logits -= logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(logits)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    classes = [str(c) for c in head["classes"]]
+    names = [str(c) for c in head["categories"]]
+    scores = []
+    for category in categories:
+        column = probabilities[:, classes.index(category)]
+        best = int(np.argmax(column))
+        cuts = tuple(float(c) for c in head["cuts"][names.index(category)])
+        probability = float(column[best])
+        scores.append(
+            ContentScore(
+                category,
+                probability,
+                confidence_of(probability, cuts),
+                parts[best].start,
+                parts[best].end,
+                (cuts[0], cuts[1], cuts[2]),
+            )
+        )
+    return scores
