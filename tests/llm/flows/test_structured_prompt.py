@@ -108,3 +108,63 @@ def test_the_prompt_node_emits_the_parsed_value(default_runtime: Any) -> None:
     assert isinstance(city["name"], str) and isinstance(city["population"], int)
     named = run_flow(_flow("$.data.name"), "Oslo")
     assert named.outputs["out"] == city["name"]
+
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Get the weather forecast in a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "maxLength": 20},
+            "unit": {"enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city", "unit"],
+        "additionalProperties": False,
+    },
+}
+
+
+def _tool_prompt(**variant: Any) -> dict[str, Any]:
+    body = _prompt()
+    body["variants"] = [
+        {"name": "call", "model": "tessera", "max_tokens": 48, "tools": [WEATHER], **variant}
+    ]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("variant", "words"),
+    [
+        ({"output_schema": CITY}, "output_schema or tools, not both"),
+        ({"tool_choice": "get_time"}, "tool_choice 'get_time' is not one of the tools"),
+        ({"tools": [WEATHER, WEATHER]}, "tool names repeat"),
+        ({"tools": []}, "tools is empty"),
+        ({"tools": [{**WEATHER, "name": "../x"}]}, "tools[0].name='../x'"),
+        ({"tools": [{**WEATHER, "parameters": {"type": "string"}}]}, "parameters are an object"),
+        ({"tools": [{**WEATHER, "parameters": {"type": "objet"}}]}, "not a valid JSON Schema"),
+    ],
+)
+def test_a_variants_tools_are_checked(variant: dict[str, Any], words: str) -> None:
+    with pytest.raises(InvalidInputError, match="variants") as refused:
+        check_body(_tool_prompt(**variant))
+    assert words in str(refused.value)
+
+
+def _tool_flow(expression: str, kind: str = "String") -> dict[str, Any]:
+    flow = _flow(expression, kind)
+    flow["nodes"][1]["configuration"] = {"inline": _tool_prompt()}
+    return flow
+
+
+def test_a_prompt_with_tools_answers_one_call_whose_arguments_are_checked_downstream(
+    default_runtime: Any,
+) -> None:
+    assert validate_flow(_tool_flow("$.data.arguments.city")) == []
+    [problem] = validate_flow(_tool_flow("$.data.arguments.cty"))
+    assert "no field 'cty' in the output schema (its fields: city, unit)" in problem.message
+    body = check_body(_tool_prompt())
+    assert "<tools>" in body.variant().prepare([{"role": "user", "content": "x"}])[0]["content"]
+    call = run_flow(_tool_flow("$.data", "Object"), "Paris").outputs["out"]
+    assert call["name"] == "get_weather" and set(call["arguments"]) == {"city", "unit"}
+    assert call["arguments"]["unit"] in ("celsius", "fahrenheit")

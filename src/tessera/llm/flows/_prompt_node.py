@@ -128,21 +128,24 @@ class PromptNode(NodeType):
             return None
 
     def output_types(self, node: NodeSpec) -> Mapping[str, str]:
-        """``modelCompletion``: a String, or the type of the prompt's ``output_schema`` (any
-        type for a registry prompt, resolved when the flow runs)."""
+        """``modelCompletion``: a String, or the type of the prompt's ``output_schema`` (an
+        Object with ``tools``: the call; any type for a registry prompt, resolved when the
+        flow runs)."""
         if node.configuration.get("prompt") is not None:
             return {"modelCompletion": ANY_TYPE}
         variant = self._inline_variant(node)
-        if variant is None or variant.output_schema is None:
+        schema = None if variant is None else variant.answer_schema()
+        if schema is None:
             return self.required_outputs
-        return {"modelCompletion": data_type_of(variant.output_schema) or ANY_TYPE}
+        return {"modelCompletion": data_type_of(schema) or ANY_TYPE}
 
     def output_schema(self, node: NodeSpec, output: str) -> Mapping[str, Any] | None:
-        """The inline prompt's ``output_schema`` for ``modelCompletion``."""
+        """The inline prompt's answer schema for ``modelCompletion``: its ``output_schema``,
+        or with ``tools`` the schema of a call (``$.data.arguments.city``)."""
         variant = self._inline_variant(node)
         if output != "modelCompletion" or variant is None:
             return None
-        schema: Mapping[str, Any] | None = variant.output_schema
+        schema: Mapping[str, Any] | None = variant.answer_schema()
         return schema
 
     def run(self, node: NodeSpec, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
@@ -158,7 +161,7 @@ class PromptNode(NodeType):
             source = f"prompt {config.prompt!r}"
         variant = body.variant(config.variant)
         rendered = render(body, inputs, source=source)
-        messages = (
+        messages = variant.prepare(
             [{"role": "user", "content": rendered}] if isinstance(rendered, str) else rendered
         )
         if config.guardrail is None:
@@ -176,7 +179,7 @@ class PromptNode(NodeType):
                     checked, variant.generation_params()
                 ),
             )
-        if variant.output_schema is None:
+        if variant.answer_schema() is None:
             return {"modelCompletion": completion}
         return {"modelCompletion": _parsed(completion, finish, node.name, variant.max_tokens)}
 
@@ -195,6 +198,6 @@ def _parsed(text: str, finish_reason: str, node: str, max_tokens: int) -> Any:
         )
         raise InvalidInputError(
             f"modelCompletion={text[:60]!r} of node {node!r} is invalid: the prompt declares an "
-            f"output_schema, but {why}. Raise the variant's max_tokens, or bound the "
+            f"output_schema or tools, but {why}. Raise the variant's max_tokens, or bound the "
             "schema's strings (maxLength) and arrays (maxItems)."
         ) from None

@@ -219,7 +219,7 @@ class PromptRegistry(VersionedStore):
         for variant, backend in plan:
             started = time.perf_counter()
             try:
-                result = backend.chat(messages, variant.generation_params())
+                result = backend.chat(variant.prepare(messages), variant.generation_params())
             except (TesseraError, OSError) as exc:
                 # Side by side: one unreachable endpoint must not hide the others' answers.
                 runs.append(

@@ -21,7 +21,15 @@ from tessera.llm.prompts._template import Node, parse, variables_used
 if TYPE_CHECKING:
     from tessera.llm.backends import GenerationParams
 
-__all__ = ["MAX_VARIANTS", "Message", "PromptBody", "Variable", "Variant", "check_body"]
+__all__ = [
+    "MAX_VARIANTS",
+    "Message",
+    "PromptBody",
+    "PromptTool",
+    "Variable",
+    "Variant",
+    "check_body",
+]
 
 #: The most variants one prompt may carry.
 MAX_VARIANTS = 5
@@ -77,6 +85,41 @@ class Message(BaseModel):
     content: str
 
 
+def _check_json_schema(value: dict[str, Any]) -> None:
+    """Raise ValueError unless ``value`` passes the JSON Schema 2020-12 meta-schema."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "the schema"
+        raise ValueError(f"it is not a valid JSON Schema at {where}: {exc.message}") from None
+    except RecursionError:
+        raise ValueError("the schema nests too deeply") from None
+
+
+class PromptTool(BaseModel):
+    """A function a variant's model may call (Bedrock's ``toolSpec``, OpenAI's function).
+
+    With ``tools``, a variant's answer is one call, ``{"name", "arguments"}``, decoded
+    so that ``arguments`` validates against the tool's ``parameters``.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+    @field_validator("parameters")
+    @classmethod
+    def _an_object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_json_schema(value)
+        if value.get("type", "object") != "object":
+            raise ValueError(f"a tool's parameters are an object, not {value.get('type')!r}")
+        return value
+
+
 class Variant(BaseModel):
     """A model and its inference parameters; a prompt runs on any of its variants.
 
@@ -85,7 +128,10 @@ class Variant(BaseModel):
     :class:`tessera.llm.backends.GenerationParams`. ``output_schema`` (a JSON Schema) makes
     the answer structured: it is decoded under the schema (``json_schema`` of
     :class:`~tessera.llm.backends.GenerationParams`), and a flow's Prompt node emits the
-    parsed value instead of the text.
+    parsed value instead of the text. ``tools`` (:class:`PromptTool`) make the answer one
+    call of one of them (of ``tool_choice`` when set): ``{"name", "arguments"}``, decoded
+    under :meth:`answer_schema`, the tools described in the system message
+    (:meth:`prepare`).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -98,24 +144,15 @@ class Variant(BaseModel):
     stop: list[str] = []
     seed: int | None = None
     output_schema: dict[str, Any] | None = None
+    tools: list[PromptTool] | None = None
+    tool_choice: str | None = None
     metadata: dict[str, Any] = {}
 
     @field_validator("output_schema")
     @classmethod
     def _a_json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            from jsonschema import Draft202012Validator
-            from jsonschema.exceptions import SchemaError
-
-            try:
-                Draft202012Validator.check_schema(value)
-            except SchemaError as exc:
-                where = "/".join(str(p) for p in exc.absolute_path) or "the schema"
-                raise ValueError(
-                    f"it is not a valid JSON Schema at {where}: {exc.message}"
-                ) from None
-            except RecursionError:
-                raise ValueError("the schema nests too deeply") from None
+            _check_json_schema(value)
         return value
 
     @field_validator("temperature", "top_p", mode="before")
@@ -129,8 +166,50 @@ class Variant(BaseModel):
         check_name(self.name, "variant name")
         if not self.model.strip():
             raise ValueError("model is empty; pass 'tessera' or '<endpoint>:<model>'")
+        names = [tool.name for tool in self.tools or ()]
+        if self.tools is not None and not names:
+            raise ValueError("tools is empty; list at least one tool, or leave tools out")
+        if len(set(names)) != len(names):
+            raise ValueError(f"tool names repeat: {names}; give each tool its own name")
+        if self.tools and self.output_schema is not None:
+            raise ValueError(
+                "a variant has output_schema or tools, not both (with tools, the answer is "
+                "a call); keep one"
+            )
+        if self.tool_choice is not None and self.tool_choice not in names:
+            raise ValueError(
+                f"tool_choice {self.tool_choice!r} is not one of the tools {names}; name one "
+                "of them, or leave tool_choice out to let the model pick"
+            )
         self.generation_params()
         return self
+
+    def answer_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema the answer is decoded under: ``output_schema``, or with
+        ``tools`` a call ``{"name", "arguments"}`` of one of them (``tool_choice``'s if
+        set); None for free text."""
+        if self.tools:
+            from tessera.llm._tools import ToolSpec, call_schema
+
+            chosen = [t for t in self.tools if self.tool_choice in (None, t.name)]
+            return call_schema(
+                [ToolSpec(t.name, t.description or None, t.parameters) for t in chosen]
+            )
+        return self.output_schema
+
+    def prepare(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        """``messages`` as this variant sends them: with its ``tools`` described in the
+        system message (see :mod:`tessera.llm._tools`), else unchanged."""
+        if not self.tools:
+            return messages
+        from tessera.llm._tools import tools_prompt, with_tools
+
+        shown = [
+            {"name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in self.tools
+            if self.tool_choice in (None, t.name)
+        ]
+        return with_tools(messages, tools_prompt(shown))
 
     def generation_params(self) -> GenerationParams:
         """The :class:`~tessera.llm.backends.GenerationParams` of this variant."""
@@ -143,7 +222,7 @@ class Variant(BaseModel):
             top_k=self.top_k,
             stop=tuple(self.stop),
             seed=self.seed,
-            json_schema=self.output_schema,
+            json_schema=self.answer_schema(),
         )
 
 
