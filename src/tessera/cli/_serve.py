@@ -102,6 +102,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    bedrock_bindings: Annotated[
+        Path | None,
+        typer.Option(
+            "--bedrock-bindings",
+            help="A bindings file for Bedrock flows: knowledge bases, S3 buckets and Lambda "
+            "functions mapped to local folders and allow-listed functions.",
+            show_default=False,
+        ),
+    ] = None,
     db: Database = None,
 ) -> None:
     """Run the HTTP service: OpenAI-compatible chat completions, prompts, flows."""
@@ -119,6 +128,7 @@ def serve(
         storage_roots=tuple(storage_root or ()),
         guardrail=guardrail,
         bedrock_models=_bindings(bedrock_model or ()),
+        bedrock_bindings=bedrock_bindings,
     )
     if not is_loopback(host):
         err_console.print(

@@ -83,6 +83,7 @@ def create_app(
     storage_roots: Sequence[str | Path] = (),
     guardrail: str | None = None,
     bedrock_models: Mapping[str, str] | None = None,
+    bedrock_bindings: str | Path | None = None,
 ) -> FastAPI:
     """The tessera HTTP service as a FastAPI application (run it with uvicorn).
 
@@ -120,6 +121,10 @@ def create_app(
         Bedrock model ids (``anthropic.claude-3-haiku-20240307-v1:0``) that the Bedrock
         routes answer with one of ``models``, so that an app runs unchanged; the served
         ids themselves are always accepted.
+    bedrock_bindings : str or Path or None, default=None
+        A bindings file (:func:`tessera.llm.bedrock.load_bindings`) for the Bedrock
+        flows this service stores and runs: knowledge bases, S3 buckets and Lambda
+        functions mapped to local folders and allow-listed functions.
 
     Returns
     -------
@@ -155,6 +160,10 @@ def create_app(
 
     _flows_routes.set_storage_roots(state, storage_roots)
     state.extras["bedrock_models"] = _check_bedrock_models(bedrock_models, served)
+    if bedrock_bindings is not None:
+        from tessera.llm.bedrock import load_bindings
+
+        state.extras["bedrock_bindings"] = load_bindings(bedrock_bindings)
     app.state.tessera = state
     install_error_handlers(app)
     app.add_api_route("/healthz", _health, methods=["GET"], summary="Liveness (no key)")
@@ -165,6 +174,7 @@ def create_app(
     app.include_router(admin)
     from tessera.llm.serve import (
         _bedrock_agent_routes,
+        _bedrock_flow_routes,
         _bedrock_guardrail_routes,
         _bedrock_routes,
     )
@@ -172,6 +182,7 @@ def create_app(
     app.include_router(_bedrock_routes.router)
     app.include_router(_bedrock_agent_routes.router)
     app.include_router(_bedrock_guardrail_routes.router)
+    app.include_router(_bedrock_flow_routes.router)
     # add_middleware puts each new one outside the previous ones.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(AuthMiddleware, state=state, max_body_bytes=max_body_bytes)
