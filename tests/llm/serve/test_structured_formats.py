@@ -244,6 +244,7 @@ HOSTILE = [
         "messages.1.tool_calls.0.function.arguments",
     ),
     ({"tools": [WEATHER], "guardrail": "g@1"}, "tools"),
+    ({"response_format": {"type": "json_object"}, "stop": ["}"]}, "stop"),
 ]
 
 

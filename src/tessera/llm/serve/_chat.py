@@ -356,6 +356,14 @@ async def _structured(
     :mod:`~tessera.llm.serve._structured_chat`)."""
     from tessera.llm.backends import get_backend
 
+    if body.stop:
+        raise ApiError(
+            400,
+            f"stop={body.stop!r} is invalid with a JSON response_format or tools: a stop "
+            "sequence would cut the JSON the answer is decoded into (it ends by itself when "
+            "the JSON is complete). Leave stop out.",
+            param="stop",
+        )
     if state.guardrail is not None or body.guardrail is not None:
         field = "tools" if body.tools else "response_format"
         raise ApiError(
