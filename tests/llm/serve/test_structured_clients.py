@@ -314,3 +314,24 @@ def test_the_openai_backend_sends_json_schema_as_response_format(served: Live) -
     Weather.model_validate_json(remote.text)
     streamed = "".join(get_backend(f"structured:{MODEL}").stream(messages, params))
     assert streamed == remote.text
+
+
+def test_langchain_streams_a_tool_call_in_chunks_that_add_up(served: Live) -> None:
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str, unit: Literal["celsius", "fahrenheit"]) -> str:
+        """Get the weather forecast in a city."""
+        return f"sunny in {city}"
+
+    chat = _chat_openai(served).bind_tools([get_weather], tool_choice="get_weather")
+    chunks = list(chat.stream("What is the weather in Paris, in celsius?"))
+    whole = chunks[0]
+    for chunk in chunks[1:]:
+        whole = whole + chunk
+    assert len(chunks) > 3  # the arguments came in pieces
+    [call] = whole.tool_calls
+    assert call["name"] == "get_weather" and call["id"].startswith("call_")
+    assert call["args"]["unit"] in ("celsius", "fahrenheit")
+    assert isinstance(call["args"]["city"], str)
+    assert whole.response_metadata["finish_reason"] == "tool_calls"
