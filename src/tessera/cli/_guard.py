@@ -46,7 +46,7 @@ def _read(argument: str, value: str) -> str:
     return value if argument == "TEXT" else Path(value).read_text(encoding="utf-8")
 
 
-def _config(config: Path | None, guardrail: str | None) -> Any:
+def _config(config: Path | None, guardrail: str | None, db: Path | None = None) -> Any:
     from tessera.errors import InvalidInputError
     from tessera.llm.guard import GuardrailConfig, load_guardrail
 
@@ -57,7 +57,7 @@ def _config(config: Path | None, guardrail: str | None) -> Any:
         )
     if config is not None:
         return GuardrailConfig.load(config)
-    return load_guardrail(str(guardrail))
+    return load_guardrail(str(guardrail), db=db)
 
 
 def _print(result: Any) -> None:
@@ -72,6 +72,8 @@ def _print(result: Any) -> None:
     for f in result.findings:
         span = f"{f.start}-{f.end}" if f.start is not None else ""
         score = "" if f.score is None else f"{f.score:.3f} / {f.threshold}"
+        if f.confidence is not None:
+            score += f" ({f.confidence})"
         table.add_row(f.policy, f.type, f.action, span, escape(f.match or ""), score)
     console.print(table)
 
@@ -112,12 +114,13 @@ def check(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    db: DbOption = None,
 ) -> None:
     """Apply a guardrail to TEXT; exit 0 (none), 1 (intervened) or 2 (error)."""
     from tessera.llm.guard import apply_guardrail
 
     try:
-        guard = _config(config, guardrail)
+        guard = _config(config, guardrail, db)
         body = _read("TEXT", text)
         reference = _read("--grounding-source", str(grounding_source)) if grounding_source else None
         result = apply_guardrail(
@@ -182,3 +185,100 @@ def export(
         return
     out.write_text(text, encoding="utf-8")
     console.print(f"wrote {escape(str(out))}", highlight=False)
+
+
+@guard_app.command("save")
+@edge
+def save(
+    name: Annotated[str, typer.Argument(help="The guardrail's name in the registry.")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="A guardrail YAML or JSON file.")],
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label", "-l", help="Point this label at the new version.", show_default=False
+        ),
+    ] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="What changed.")] = "",
+    db: DbOption = None,
+) -> None:
+    """Validate a guardrail file and commit it as the next version of NAME."""
+    from tessera.llm.guard import GuardrailConfig, save_guardrail
+
+    version = save_guardrail(
+        name, GuardrailConfig.load(config), message=message, label=label, db=db
+    )
+    labels = ", ".join(version.labels)
+    console.print(
+        f"saved guardrail {escape(name)} version {version.number} ({escape(labels)})",
+        highlight=False,
+    )
+
+
+@guard_app.command("label")
+@edge
+def label(
+    name: Annotated[str, typer.Argument(help="The guardrail's name.")],
+    label: Annotated[str, typer.Argument(help="The label to point (production, staging, ...).")],
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version", "-v", help="The version (default: the latest).", show_default=False
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Point LABEL of guardrail NAME at a version, so NAME@LABEL loads it."""
+    from tessera.llm.guard import set_label
+
+    pointed = set_label(name, label, version, db=db)
+    console.print(f"{escape(name)}@{escape(label)} -> version {pointed.number}", highlight=False)
+
+
+@guard_app.command("list")
+@edge
+def list_(db: DbOption = None) -> None:
+    """List the stored guardrails with their latest version and labels."""
+    from tessera.llm.guard import guardrail_versions, list_guardrails
+
+    table = Table()
+    for column in ("name", "versions", "labels"):
+        table.add_column(column, overflow="fold")
+    for name in list_guardrails(db=db):
+        versions = guardrail_versions(name, db=db)
+        labels = ", ".join(f"{lab}={v.number}" for v in versions for lab in v.labels)
+        table.add_row(escape(name), str(len(versions)), escape(labels))
+    console.print(table)
+
+
+@guard_app.command("show")
+@edge
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@3, NAME@label or NAME@draft.")],
+    db: DbOption = None,
+) -> None:
+    """Print a stored guardrail's configuration as YAML."""
+    from tessera.llm.guard import load_guardrail
+
+    typer.echo(load_guardrail(ref, db=db).to_yaml(), nl=False)
+
+
+@guard_app.command("versions")
+@edge
+def versions(
+    name: Annotated[str, typer.Argument(help="The guardrail's name.")],
+    db: DbOption = None,
+) -> None:
+    """List the versions of guardrail NAME, oldest first, with their labels and messages."""
+    from tessera.llm.guard import guardrail_versions
+
+    table = Table()
+    for column in ("version", "created", "labels", "message"):
+        table.add_column(column, overflow="fold")
+    for version in guardrail_versions(name, db=db):
+        table.add_row(
+            str(version.number),
+            version.created_at,
+            escape(", ".join(version.labels)),
+            escape(version.message),
+        )
+    console.print(table)

@@ -44,7 +44,9 @@ def test_the_how_to_configuration_is_valid() -> None:
     assert block is not None
     config = guard.GuardrailConfig.from_yaml(block.group(1))
     assert config.sensitive_information is not None
-    assert config.sensitive_information.action_for("CREDIT_CARD") == "BLOCK"
+    assert config.sensitive_information.action_for("CREDIT_DEBIT_CARD_NUMBER") == "BLOCK"
+    assert config.sensitive_information.action_for("PASSWORD", "output") == "ANONYMIZE"
+    assert [f.type for f in config.content_filters][:2] == ["HATE", "INSULTS"]
     assert [t.name for t in config.denied_topics] == ["investment_advice"]
 
 

@@ -33,7 +33,13 @@ from tessera.llm.guard._config import (
     SensitiveInformationPolicy,
     WordPolicy,
 )
-from tessera.llm.guard._store import load_guardrail, save_guardrail
+from tessera.llm.guard._store import (
+    guardrail_versions,
+    list_guardrails,
+    load_guardrail,
+    save_guardrail,
+    set_label,
+)
 from tessera.llm.guard._words import profanity_list
 
 __all__ = [
@@ -53,7 +59,10 @@ __all__ = [
     "SensitiveInformationPolicy",
     "WordPolicy",
     "apply_guardrail",
+    "guardrail_versions",
+    "list_guardrails",
     "load_guardrail",
     "profanity_list",
     "save_guardrail",
+    "set_label",
 ]
