@@ -47,9 +47,7 @@ def test_defaults_written_explicitly_are_left_out_on_export() -> None:
     topic = body["topicPolicyConfig"]["topicsConfig"][0]
     topic.update(inputAction="BLOCK", outputAction="BLOCK", inputEnabled=True, outputEnabled=True)
     body["wordPolicyConfig"]["wordsConfig"][0]["inputAction"] = "BLOCK"
-    body["contentPolicyConfig"]["filtersConfig"].append(
-        {"type": "HATE", "inputStrength": "NONE", "outputStrength": "NONE"}
-    )
+    body["contentPolicyConfig"]["filtersConfig"][0]["inputAction"] = "BLOCK"
     assert guardrail_to_bedrock(guardrail_from_bedrock(body)) == fixture()
 
 
@@ -58,9 +56,9 @@ def test_defaults_written_explicitly_are_left_out_on_export() -> None:
     [
         (
             lambda b: b["contentPolicyConfig"]["filtersConfig"].append(
-                {"type": "HATE", "inputStrength": "HIGH", "outputStrength": "HIGH"}
+                {"type": "HATE", "inputStrength": "EXTREME", "outputStrength": "HIGH"}
             ),
-            "filtersConfig[1].type",
+            "filtersConfig[1].inputStrength",
         ),
         (
             lambda b: b["topicPolicyConfig"]["topicsConfig"][0].update(outputAction="NONE"),
@@ -73,6 +71,12 @@ def test_defaults_written_explicitly_are_left_out_on_export() -> None:
             "piiEntitiesConfig[0].action",
         ),
         (lambda b: b.update(unknownField=1), "unknownField"),
+        (
+            lambda b: b["contentPolicyConfig"]["filtersConfig"].append(
+                {"type": "SPAM", "inputStrength": "HIGH", "outputStrength": "HIGH"}
+            ),
+            "filtersConfig[1].type",
+        ),
         (
             lambda b: b["sensitiveInformationPolicyConfig"]["piiEntitiesConfig"].append(
                 {"type": "NOT_A_TYPE", "action": "BLOCK"}
@@ -107,3 +111,33 @@ def test_cli_imports_and_exports_bedrock_json(tmp_path: Path) -> None:
     )
     assert exported.exit_code == 0, exported.output
     assert json.loads(out.read_text(encoding="utf-8")) == fixture()
+
+
+def test_content_filters_map_onto_the_guards_content_filters() -> None:
+    body = fixture()
+    body["contentPolicyConfig"]["filtersConfig"] += [
+        {"type": "HATE", "inputStrength": "HIGH", "outputStrength": "MEDIUM"},
+        {
+            "type": "VIOLENCE",
+            "inputStrength": "LOW",
+            "outputStrength": "NONE",
+            "outputAction": "NONE",
+            "outputEnabled": False,
+        },
+    ]
+    config = guardrail_from_bedrock(body)
+    hate = next(f for f in config.content_filters if f.type == "HATE")
+    assert (hate.input_strength, hate.output_strength) == ("HIGH", "MEDIUM")
+    violence = next(f for f in config.content_filters if f.type == "VIOLENCE")
+    assert violence.output_enabled is False and violence.action_for("output") == "DETECT"
+    assert guardrail_to_bedrock(config) == body
+
+
+def test_the_older_prompt_attack_policy_exports_as_a_filter() -> None:
+    from tessera.llm.guard import GuardrailConfig
+
+    config = GuardrailConfig.from_mapping({"prompt_attack": {"threshold": 0.65}})
+    filters = guardrail_to_bedrock(config)["contentPolicyConfig"]["filtersConfig"]
+    assert filters == [
+        {"type": "PROMPT_ATTACK", "inputStrength": "MEDIUM", "outputStrength": "NONE"}
+    ]

@@ -213,7 +213,7 @@ def test_guardrail_errors_are_bedrock_exceptions(control: dict[str, Any]) -> Non
     body = fixture("guardrail.json")
     body["name"] = "hateful"
     body["contentPolicyConfig"]["filtersConfig"].append(
-        {"type": "HATE", "inputStrength": "HIGH", "outputStrength": "HIGH"}
+        {"type": "SPAM", "inputStrength": "HIGH", "outputStrength": "HIGH"}
     )
     with pytest.raises(writer.exceptions.ValidationException) as caught:
         writer.create_guardrail(**body)

@@ -4,7 +4,7 @@
 Bedrock                                   tessera
 ========================================  ==============================================
 ``topicPolicyConfig.topicsConfig``        ``denied_topics`` (name, definition, examples)
-``contentPolicyConfig`` PROMPT_ATTACK     ``prompt_attack`` (strength <-> threshold)
+``contentPolicyConfig.filtersConfig``    ``content_filters`` (the six types, strengths)
 ``wordPolicyConfig.wordsConfig``          ``words.words``
 ``wordPolicyConfig.managedWordLists...``  ``words.profanity`` (PROFANITY)
 ``sensitiveInformationPolicyConfig``      ``sensitive_information`` (entities, regexes)
@@ -15,15 +15,17 @@ Bedrock                                   tessera
 
 Actions: Bedrock's ``BLOCK`` / ``ANONYMIZE`` / ``NONE`` (detect only) are tessera's, with
 ``NONE`` read as ``DETECT`` where a tessera policy has one action for both sources
-(topics, prompt attacks, words, grounding); a body whose input and output actions differ
-there is refused naming the field, as is a filter tessera does not have.
+(topics, words, grounding); a body whose input and output actions differ there is
+refused naming the field, as is a filter or modality tessera does not have.
 
-Prompt-attack strength maps to the detector's similarity threshold: ``HIGH`` 0.6 (the
-default), ``MEDIUM`` 0.65, ``LOW`` 0.7 (a stronger filter blocks at a lower score); an
-export writes the nearest strength. Documented defaults: an export leaves out what equals
-Bedrock's default (``BLOCK`` actions, enabled sources), writes ``type: DENY`` for every
-topic, and drops tessera's own settings Bedrock has no field for (topic thresholds,
-phone regions), which an import restores to tessera's defaults.
+Content filters (HATE, INSULTS, SEXUAL, VIOLENCE, MISCONDUCT, PROMPT_ATTACK) are tessera's
+``content_filters`` field for field. A configuration written with tessera's older
+``prompt_attack`` policy (a similarity threshold) exports as a PROMPT_ATTACK filter of the
+nearest strength: ``HIGH`` 0.6, ``MEDIUM`` 0.65, ``LOW`` 0.7. Documented defaults: an
+export leaves out what equals Bedrock's default (``BLOCK`` actions, enabled sources),
+writes ``type: DENY`` for every topic, and drops tessera's own settings Bedrock has no
+field for (topic thresholds, phone regions), which an import restores to tessera's
+defaults.
 """
 
 from __future__ import annotations
@@ -118,42 +120,47 @@ def _topics(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     return topics
 
 
-def _content(config: Mapping[str, Any]) -> dict[str, Any] | None:
-    attack = None
-    for index, item in enumerate(
-        _list("contentPolicyConfig.filtersConfig", config.get("filtersConfig"))
-    ):
+def _content(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``filtersConfig`` as tessera's ``content_filters`` (Bedrock's fields, snake case)."""
+    filters = []
+    entries = _list("contentPolicyConfig.filtersConfig", config.get("filtersConfig"))
+    for index, item in enumerate(entries):
         where = f"contentPolicyConfig.filtersConfig[{index}]"
         item = _mapping(where, item)
         kind = item.get("type")
         if kind not in _CONTENT_TYPES:
             raise bad_value(
-                f"{where}.type",
-                kind,
-                f"it must be one of {', '.join(_CONTENT_TYPES)}",
-                "Fix the type.",
+                f"{where}.type", kind, f"it must be one of {', '.join(_CONTENT_TYPES)}", "Fix it."
             )
-        strength = item.get("inputStrength", "NONE")
-        if kind != "PROMPT_ATTACK":
-            if strength == "NONE" and item.get("outputStrength", "NONE") == "NONE":
-                continue  # a filter turned off
-            raise bad_value(
-                f"{where}.type",
-                kind,
-                "tessera.llm.guard has no content filter of this category yet (issue 22 adds them)",
-                "Leave the filter out, or set its strengths to NONE.",
-            )
-        if strength == "NONE":
-            continue
-        if strength not in _STRENGTHS:
-            raise bad_value(
-                f"{where}.inputStrength",
-                strength,
-                "it must be NONE, LOW, MEDIUM or HIGH",
-                "Fix it.",
-            )
-        attack = {"threshold": _STRENGTHS[strength], "action": _one_action(where, item)}
-    return attack
+        entry: dict[str, Any] = {"type": kind}
+        for side in ("input", "output"):
+            strength = item.get(f"{side}Strength", "NONE")
+            if strength not in ("NONE", *_STRENGTHS):
+                raise bad_value(
+                    f"{where}.{side}Strength",
+                    strength,
+                    "it must be NONE, LOW, MEDIUM or HIGH",
+                    "Fix it.",
+                )
+            entry[f"{side}_strength"] = strength
+            action = item.get(f"{side}Action", "BLOCK")
+            if action not in ("BLOCK", "NONE"):
+                raise bad_value(
+                    f"{where}.{side}Action", action, "it must be BLOCK or NONE", "Fix it."
+                )
+            entry[f"{side}_action"] = action
+            if item.get(f"{side}Enabled") is False:
+                entry[f"{side}_enabled"] = False
+        for modality in ("inputModalities", "outputModalities"):
+            if item.get(modality) not in (None, ["TEXT"]):
+                raise bad_value(
+                    f"{where}.{modality}",
+                    item[modality],
+                    "only TEXT is checked locally",
+                    "Leave it out or pass ['TEXT'].",
+                )
+        filters.append(entry)
+    return filters
 
 
 def _words(config: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -287,7 +294,7 @@ def guardrail_from_bedrock(body: Mapping[str, Any]) -> Any:
         "denied_topics": _topics(
             _mapping("topicPolicyConfig", body.get("topicPolicyConfig") or {})
         ),
-        "prompt_attack": _content(
+        "content_filters": _content(
             _mapping("contentPolicyConfig", body.get("contentPolicyConfig") or {})
         ),
         "words": _words(_mapping("wordPolicyConfig", body.get("wordPolicyConfig") or {})),
@@ -343,18 +350,19 @@ def guardrail_to_bedrock(config: Any) -> dict[str, Any]:
                 for t in guard.denied_topics
             ]
         }
-    if guard.prompt_attack is not None:
-        attack = guard.prompt_attack
-        body["contentPolicyConfig"] = {
-            "filtersConfig": [
-                {
-                    "type": "PROMPT_ATTACK",
-                    "inputStrength": _strength(attack.threshold),
-                    "outputStrength": "NONE",
-                    **({"inputAction": "NONE"} if attack.action == "DETECT" else {}),
-                }
-            ]
-        }
+    filters = [_filter(f) for f in getattr(guard, "content_filters", ())]
+    attack = guard.prompt_attack
+    if attack is not None and not any(f["type"] == "PROMPT_ATTACK" for f in filters):
+        filters.append(
+            {
+                "type": "PROMPT_ATTACK",
+                "inputStrength": _strength(attack.threshold),
+                "outputStrength": "NONE",
+                **({"inputAction": "NONE"} if attack.action == "DETECT" else {}),
+            }
+        )
+    if filters:
+        body["contentPolicyConfig"] = {"filtersConfig": filters}
     if guard.words is not None:
         words = guard.words
         policy: dict[str, Any] = {}
@@ -406,6 +414,21 @@ def guardrail_to_bedrock(config: Any) -> dict[str, Any]:
     body["blockedInputMessaging"] = guard.blocked_input_message
     body["blockedOutputsMessaging"] = guard.blocked_output_message
     return body
+
+
+def _filter(rule: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "type": rule.type,
+        "inputStrength": rule.input_strength,
+        "outputStrength": rule.output_strength,
+    }
+    for side in ("input", "output"):
+        action = getattr(rule, f"{side}_action")
+        if action != "BLOCK":
+            entry[f"{side}Action"] = "NONE"
+        if getattr(rule, f"{side}_enabled") is False:
+            entry[f"{side}Enabled"] = False
+    return entry
 
 
 def _pii(action: str) -> str:
