@@ -148,3 +148,17 @@ def test_cli_imports_and_exports_bedrock_json(tmp_path: Path) -> None:
     )
     assert exported.exit_code == 0, exported.output
     assert json.loads(out.read_text(encoding="utf-8")) == fixture("prompt_chat.json")
+
+
+def test_tool_configuration_becomes_the_variants_tools(bindings: Bindings) -> None:
+    body = fixture("prompt_chat.json")
+    prompt = prompt_from_bedrock(body, bindings=bindings)
+    (variant,) = prompt.body["variants"]
+    assert variant["tools"][0]["name"] == "lookup_order"
+    assert variant["tools"][0]["parameters"]["required"] == ["order"]
+    chosen = json.loads(json.dumps(body))
+    tools = chosen["variants"][0]["templateConfiguration"]["chat"]["toolConfiguration"]
+    tools["toolChoice"] = {"tool": {"name": "lookup_order"}}
+    forced = prompt_from_bedrock(chosen, bindings=bindings)
+    assert forced.body["variants"][0]["tool_choice"] == "lookup_order"
+    assert prompt_to_bedrock(forced.name, forced.body) == chosen

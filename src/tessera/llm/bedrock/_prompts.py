@@ -5,9 +5,11 @@ and ``inferenceConfiguration``; a tessera prompt has one template and variants t
 name a model and its parameters. So an import needs every variant to share the template
 (the default variant's), else it is refused naming the variant that differs. What tessera
 does not run is kept, so that an export gives back what was imported: the Bedrock
-``modelId``, the chat ``toolConfiguration``, ``additionalModelRequestFields`` and the
-variant ``metadata`` list are stored in each variant's ``metadata`` under ``bedrock.*``
-keys.
+``modelId``, ``additionalModelRequestFields``, the variant ``metadata`` list and a
+``toolChoice`` of ``auto`` or ``any`` are stored in each variant's ``metadata`` under
+``bedrock.*`` keys. A chat template's ``toolConfiguration`` becomes the variant's
+``tools`` (each ``toolSpec``'s name, description and ``inputSchema.json`` as parameters)
+and ``tool_choice`` (a ``toolChoice.tool``): tessera runs them, its answer one call.
 
 Documented defaults (what an export writes that an import may not have had):
 ``inferenceConfiguration.text`` is written in full (``maxTokens`` 256, ``temperature``
@@ -39,7 +41,6 @@ _PARAMS = {
     "topP": "top_p",
     "stopSequences": "stop",
 }
-_KEPT = ("toolConfiguration", "additionalModelRequestFields", "metadata")
 
 
 @dataclass(frozen=True)
@@ -164,13 +165,65 @@ def _variant(
             "Leave it out.",
         )
     if tools is not None:
-        metadata["bedrock.toolConfiguration"] = tools
+        _tools_in(f"{where}.templateConfiguration.chat.toolConfiguration", tools, out, metadata)
     for key in ("additionalModelRequestFields", "metadata"):
         if variant.get(key) is not None:
             metadata[f"bedrock.{key}"] = variant[key]
     if metadata:
         out["metadata"] = metadata
     return out
+
+
+def _tools_in(where: str, config: Any, out: dict[str, Any], metadata: dict[str, Any]) -> None:
+    """A chat template's ``toolConfiguration`` as the variant's ``tools`` and ``tool_choice``.
+
+    With tools, a tessera variant's answer is one call (Bedrock's ``any``); ``auto`` and
+    ``any`` are kept in the metadata so that an export gives them back.
+    """
+    config = _mapping(where, config)
+    tools = []
+    for index, item in enumerate(config.get("tools") or []):
+        spec = _mapping(f"{where}.tools[{index}]", item).get("toolSpec")
+        if spec is None:
+            raise bad_value(
+                f"{where}.tools[{index}]",
+                item,
+                "only toolSpec entries are supported",
+                "Leave cache points out.",
+            )
+        spec = _mapping(f"{where}.tools[{index}].toolSpec", spec)
+        schema = _mapping(
+            f"{where}.tools[{index}].toolSpec.inputSchema", spec.get("inputSchema") or {}
+        )
+        tool: dict[str, Any] = {
+            "name": spec.get("name"),
+            "parameters": schema.get("json", {"type": "object"}),
+        }
+        if spec.get("description"):
+            tool["description"] = spec["description"]
+        tools.append(tool)
+    out["tools"] = tools
+    choice = config.get("toolChoice")
+    if isinstance(choice, Mapping) and isinstance(choice.get("tool"), Mapping):
+        out["tool_choice"] = choice["tool"].get("name")
+    elif choice is not None:
+        metadata["bedrock.toolChoice"] = choice
+
+
+def _tools_out(variant: Any, metadata: dict[str, Any]) -> dict[str, Any]:
+    tools = []
+    for tool in variant.tools:
+        spec: dict[str, Any] = {"name": tool.name}
+        if tool.description:
+            spec["description"] = tool.description
+        spec["inputSchema"] = {"json": tool.parameters}
+        tools.append({"toolSpec": spec})
+    config: dict[str, Any] = {"tools": tools}
+    if variant.tool_choice is not None:
+        config["toolChoice"] = {"tool": {"name": variant.tool_choice}}
+    elif "bedrock.toolChoice" in metadata:
+        config["toolChoice"] = metadata["bedrock.toolChoice"]
+    return config
 
 
 def prompt_from_bedrock(
@@ -287,8 +340,8 @@ def prompt_to_bedrock(
             if prompt.system is not None:
                 chat["system"] = _blocks(prompt.system)
             chat["inputVariables"] = input_variables
-            if "bedrock.toolConfiguration" in metadata:
-                chat["toolConfiguration"] = metadata["bedrock.toolConfiguration"]
+            if variant.tools:
+                chat["toolConfiguration"] = _tools_out(variant, metadata)
             config = {"chat": chat}
         out: dict[str, Any] = {
             "name": variant.name,
