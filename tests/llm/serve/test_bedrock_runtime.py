@@ -379,6 +379,42 @@ def test_hostile_bodies_get_4xx_never_5xx(bedrock: Live, creds: dict[str, Any]) 
             assert "__type" in response.json()
 
 
+def test_converse_with_a_prompt_arn_renders_the_stored_prompt(
+    bedrock: Live, creds: dict[str, Any]
+) -> None:
+    from tessera.llm.bedrock import Bindings, import_prompt
+
+    body = {
+        "name": "Greeter",
+        "variants": [
+            {
+                "name": "v1",
+                "templateType": "TEXT",
+                "templateConfiguration": {
+                    "text": {"text": "Say hello to {{who}}.", "inputVariables": [{"name": "who"}]}
+                },
+                "modelId": HAIKU,
+                "inferenceConfiguration": {"text": {"maxTokens": 4}},
+            }
+        ],
+    }
+    model = dict(bedrock.app.state.tessera.extras["bedrock_models"])[HAIKU]
+    import_prompt(body, db=bedrock.db, bindings=Bindings(models={HAIKU: model}))
+    runtime = client(bedrock, creds["admin"])
+    arn = "arn:aws:bedrock:local:000000000000:prompt/Greeter"
+    answer = runtime.converse(modelId=arn, promptVariables={"who": {"text": "Ann"}})
+    assert answer["usage"]["outputTokens"] <= 4  # the variant's maxTokens
+    streamed = runtime.converse_stream(modelId=arn, promptVariables={"who": {"text": "Ann"}})
+    events = list(streamed["stream"])
+    text = "".join(
+        e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e
+    )
+    assert text == answer["output"]["message"]["content"][0]["text"]
+    models_only = client(bedrock, creds["models:invoke"])
+    with pytest.raises(models_only.exceptions.AccessDeniedException):
+        models_only.converse(modelId=arn, promptVariables={"who": {"text": "Ann"}})
+
+
 def test_zz_failed_signatures_are_throttled(bedrock: Live, creds: dict[str, Any]) -> None:
     """Last in the module: it drains the loopback client's failed-login bucket."""
     wrong = client(bedrock, creds["models:invoke"], aws_secret_access_key="y" * 40)

@@ -143,8 +143,21 @@ def _params(values: Mapping[str, Any], names: Mapping[str, str]) -> Any:
         raise InvalidInputError(f"the inference parameters are invalid: {exc}") from None
 
 
-def converse_request(body: Any) -> ChatRequest:
-    """A Converse / ConverseStream body as a :class:`ChatRequest` (errors name the field)."""
+def converse_request(
+    body: Any, *, preset: list[dict[str, str]] | None = None, defaults: Any = None
+) -> ChatRequest:
+    """A Converse / ConverseStream body as a :class:`ChatRequest` (errors name the field).
+
+    Parameters
+    ----------
+    body : mapping
+        The request body.
+    preset : list of dict or None, default=None
+        Messages of a rendered prompt (Converse with a prompt ARN as ``modelId``): they
+        come first, ``messages`` may then be empty, and ``promptVariables`` is accepted.
+    defaults : GenerationParams or None, default=None
+        The prompt variant's parameters, which ``inferenceConfig`` overrides field by field.
+    """
     body = _mapping("body", body)
     _only(
         "",
@@ -169,21 +182,23 @@ def converse_request(body: Any) -> ChatRequest:
             "tool use through Converse is not supported yet",
             "Use POST /v1/chat/completions with tools, or leave toolConfig out.",
         )
-    if body.get("promptVariables") is not None:
+    if body.get("promptVariables") is not None and preset is None:
         raise _invalid(
             "promptVariables",
             "...",
-            "prompt variables need a prompt ARN as modelId, which this server does not "
-            "resolve in Converse",
-            "Render the prompt first (GET /prompts/{id}) and send the messages.",
+            "prompt variables need a prompt ARN as modelId",
+            "Pass the ARN of a stored prompt (arn:aws:bedrock:local:000000000000:prompt/NAME), "
+            "or leave promptVariables out.",
         )
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, str]] = list(preset or [])
     if body.get("system") is not None:
         system = _text_blocks("system", body["system"], system=True)
         if system:
-            messages.append({"role": "system", "content": system})
+            messages.insert(0, {"role": "system", "content": system})
     raw = body.get("messages")
-    if not isinstance(raw, list) or not raw:
+    if preset and not raw:
+        raw = []
+    elif not isinstance(raw, list) or not raw:
         raise _invalid("messages", raw, "it must be a non-empty list", "Send one user message.")
     for index, message in enumerate(raw):
         message = _mapping(f"messages[{index}]", message)
@@ -195,7 +210,7 @@ def converse_request(body: Any) -> ChatRequest:
             )
         text = _text_blocks(f"messages[{index}].content", message.get("content"))
         messages.append({"role": role, "content": text})
-    if raw[0].get("role") != "user":
+    if not preset and raw[0].get("role") != "user":
         raise _invalid(
             "messages[0].role",
             raw[0].get("role"),
@@ -207,15 +222,22 @@ def converse_request(body: Any) -> ChatRequest:
     extra = _mapping("additionalModelRequestFields", body.get("additionalModelRequestFields") or {})
     _only("additionalModelRequestFields", extra, ("top_k", "seed"))
     stops = config.get("stopSequences")
+    base: dict[str, Any] = {}
+    if defaults is not None:
+        base = {
+            k: getattr(defaults, k)
+            for k in ("max_tokens", "temperature", "top_p", "top_k", "stop", "seed")
+        }
+    given = {
+        "max_tokens": config.get("maxTokens"),
+        "temperature": config.get("temperature"),
+        "top_p": config.get("topP"),
+        "stop": tuple(stops) if isinstance(stops, list) else stops,
+        "top_k": extra.get("top_k"),
+        "seed": extra.get("seed"),
+    }
     params = _params(
-        {
-            "max_tokens": config.get("maxTokens"),
-            "temperature": config.get("temperature"),
-            "top_p": config.get("topP"),
-            "stop": tuple(stops) if isinstance(stops, list) else stops,
-            "top_k": extra.get("top_k"),
-            "seed": extra.get("seed"),
-        },
+        {**base, **{k: v for k, v in given.items() if v is not None}},
         {
             "max_tokens": "inferenceConfig.maxTokens",
             "temperature": "inferenceConfig.temperature",

@@ -160,14 +160,70 @@ async def _guarded(state: ServiceState, key: KeyRecord, model: str, chat: Any) -
     return answer
 
 
+def _variables(prompt: Any, raw: Any) -> dict[str, Any]:
+    """Converse's ``promptVariables`` (``{name: {"text": ...}}``) in the prompt's types."""
+    if not isinstance(raw, dict):
+        raise InvalidInputError("promptVariables is invalid: it maps names to {text: ...}.")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        text = value.get("text") if isinstance(value, dict) else None
+        if not isinstance(text, str):
+            raise InvalidInputError(f"promptVariables.{name} is invalid: pass {{text: ...}}.")
+        declared = prompt.variables.get(name)
+        kind = declared.type if declared is not None else "string"
+        try:
+            if kind == "number":
+                values[name] = int(text) if text.strip().lstrip("-").isdigit() else float(text)
+            elif kind == "boolean":
+                values[name] = {"true": True, "false": False}[text.strip().lower()]
+            else:
+                values[name] = text
+        except (ValueError, KeyError):
+            raise InvalidInputError(
+                f"promptVariables.{name}={text[:40]!r} is invalid: the prompt declares a "
+                f"{kind}. Pass one."
+            ) from None
+    return values
+
+
+async def _conversation(
+    state: ServiceState, key: KeyRecord, model_id: str, body: Any
+) -> tuple[str, Any]:
+    """The model and the chat of a Converse request; a prompt ARN as ``modelId`` renders
+    that stored prompt with ``promptVariables`` (and needs ``prompts:read``)."""
+    from tessera.llm.bedrock._runtime import converse_request
+
+    if ":prompt/" not in model_id:
+        return _model(state, model_id), converse_request(body)
+    if not key.allows("prompts:read"):
+        raise AwsError(
+            403,
+            "AccessDeniedException",
+            f"key {key.id} ({key.name!r}) has scopes "
+            f"[{', '.join(key.scopes)}]; a prompt as modelId needs 'prompts:read'.",
+        )
+    name, _, version = model_id.split(":prompt/", 1)[1].partition(":")
+    ref = f"{name}@{int(version)}" if version.isdigit() else f"{name}@draft"
+    registry = state.registry("prompts")
+    prompt = await run_in_threadpool(registry.prompt, ref)
+    raw = body.get("promptVariables", {}) if isinstance(body, dict) else {}
+    rendered = await run_in_threadpool(registry.render, ref, _variables(prompt, raw))
+    preset = [{"role": "user", "content": rendered}] if isinstance(rendered, str) else rendered
+    variant = prompt.variant()
+    bedrock_id = variant.metadata.get("bedrock.modelId")
+    bound = state.extras.get("bedrock_models", {})
+    model = _model(state, bedrock_id if bedrock_id in bound else variant.model)
+    params = variant.generation_params()
+    return model, converse_request(body, preset=list(preset), defaults=params)
+
+
 @router.post("/model/{model_id:path}/converse", summary="Converse (bedrock-runtime)")
 async def converse(model_id: str, request: Request, key: ModelsKey) -> Any:
     """Scope ``models:invoke`` (and ``guardrails:apply`` with ``guardrailConfig``)."""
-    from tessera.llm.bedrock._runtime import converse_request, converse_response, stop_reason
+    from tessera.llm.bedrock._runtime import converse_response, stop_reason
 
     state = service(request)
-    model = _model(state, model_id)
-    chat = converse_request(await request_json(request))
+    model, chat = await _conversation(state, key, model_id, await request_json(request))
     started = time.monotonic()
     if chat.guardrail is not None:
         answer = await _guarded(state, key, model, chat)
@@ -238,11 +294,10 @@ async def converse_stream(model_id: str, request: Request, key: ModelsKey) -> An
     """Scope ``models:invoke``. Events ``messageStart``, ``contentBlockDelta`` ...,
     ``contentBlockStop``, ``messageStop`` and ``metadata`` (usage, latency). With a
     guardrail the answer is checked whole before it is sent (Bedrock's synchronous mode)."""
-    from tessera.llm.bedrock._runtime import converse_request, stop_reason
+    from tessera.llm.bedrock._runtime import stop_reason
 
     state = service(request)
-    model = _model(state, model_id)
-    chat = converse_request(await request_json(request))
+    model, chat = await _conversation(state, key, model_id, await request_json(request))
     started = time.monotonic()
 
     def closing(stop: str, inputs: int, outputs: int, trace: Any = None) -> list[bytes]:
