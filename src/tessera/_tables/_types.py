@@ -148,11 +148,17 @@ def detect_date_format(values: Any) -> str | None:
     """The first of :data:`DATE_FORMATS` under which every value parses, or ``None``."""
     import pandas as pd
 
-    if len(values) == 0 or values.str.fullmatch(r"[+-]?\d+(\.\d*)?").all():
+    uniques = pd.Series(pd.unique(values), dtype=object).astype(str)
+    if uniques.empty or not uniques.str.contains(r"\d").all():
+        return None  # every date format has digits
+    if uniques.str.fullmatch(r"[+-]?\d+(\.\d*)?").all():
         return None  # plain numbers are not dates (20240301 stays a number)
+    head = uniques.iloc[:20]
     for fmt in DATE_FORMATS:
-        parsed = pd.to_datetime(values, format=fmt, errors="coerce")
-        if parsed.notna().all():
+        # A few values rule most formats out; the rest are checked on every distinct value.
+        if pd.to_datetime(head, format=fmt, errors="coerce").isna().any():
+            continue
+        if pd.to_datetime(uniques, format=fmt, errors="coerce").notna().all():
             return fmt
     return None
 
@@ -212,17 +218,12 @@ def _detect(name: str, series: Any) -> ColumnType:
         return ColumnType(name, "identifier", f"{ratio:.0%} of {n} values distinct")
     if key_name and distinct > 20:
         return ColumnType(name, "identifier", f"key-like name, {distinct} distinct values")
-    shapes = text.map(_shape)
-    top = shapes.value_counts(normalize=True)
-    if (
-        top.iloc[0] >= 0.95
-        and "9" in top.index[0]
-        and distinct > max(20, 0.05 * n)
-        and words <= 1.0
-    ):
-        return ColumnType(
-            name, "identifier", f"one shape {top.index[0]!r}, {distinct} distinct values"
-        )
+    if distinct > max(20, 0.05 * n) and words <= 1.0:
+        top = text.map(_shape).value_counts(normalize=True)
+        if top.iloc[0] >= 0.95 and "9" in top.index[0]:
+            return ColumnType(
+                name, "identifier", f"one shape {top.index[0]!r}, {distinct} distinct values"
+            )
     return ColumnType(name, "category", f"{distinct} distinct labels")
 
 
