@@ -166,3 +166,20 @@ def test_detection_keeps_plain_numeric_tables_as_they_are() -> None:
     types = infer_types(frame)
     assert types.kinds() == {"x": "integer", "y": "numeric", "flag": "boolean"}
     assert apply_types(frame, types).equals(frame)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("paid", "integer"),
+        ("valid", "integer"),
+        ("customerId", "identifier"),
+        ("order_id", "identifier"),
+        ("ID", "identifier"),
+        ("zip code", "identifier"),
+        ("amount", "integer"),
+    ],
+)
+def test_key_like_names(name: str, kind: str) -> None:
+    frame = pd.DataFrame({name: np.arange(200) * 3})
+    assert infer_types(frame)[name].kind == kind

@@ -61,9 +61,8 @@ DATE_FORMATS = (
 
 _TRUE = {"true", "t", "yes", "y"}
 _FALSE = {"false", "f", "no", "n"}
-_KEY_NAME = re.compile(
-    r"(?:^|[_\W])(?:id|uuid|guid|key|ref|code|number|no|nr)$|[a-z](?:Id|ID)$", re.IGNORECASE
-)
+_KEY_NAME = re.compile(r"(?:^|[_\W])(?:id|uuid|guid|key|ref|code|number|no|nr)$", re.IGNORECASE)
+# customerId, orderID -- case-sensitive, so that "paid" and "valid" are not keys.
 _KEY_NAME_CAMEL = re.compile(r"[a-z](?:Id|ID)$")
 #: Rows sampled to detect a column's kind (dates, shapes, word counts).
 _SAMPLE = 2000
