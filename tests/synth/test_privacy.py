@@ -130,3 +130,17 @@ def test_privacy_mode_keeps_quality_and_gives_nothing_away(halves) -> None:
     assert privacy is not None and privacy["distance_attack_auc"] <= 0.55
     loaded = GaussianCopula.from_dict(model.to_dict())
     assert loaded.privacy is True
+
+
+@pytest.mark.browser
+def test_report_with_privacy_renders(halves, tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+    train, holdout, _ = halves
+    synthetic = GaussianCopula().fit(train).sample(800, random_state=0)
+    report = quality_report(train, synthetic, holdout=holdout, ml_efficacy=False)
+    path = report.save_html(tmp_path / "report.html")
+    with browser.open(path) as page:
+        assert page.errors == []
+        assert page.outside_requests == []
+        assert page.count("img") == 2
+        text = page.text("body")
+        assert "distance-attack AUC" in text and "not scored: note" in text
