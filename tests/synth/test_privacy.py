@@ -144,3 +144,19 @@ def test_report_with_privacy_renders(halves, tmp_path, browser) -> None:  # type
         assert page.count("img") == 2
         text = page.text("body")
         assert "distance-attack AUC" in text and "not scored: note" in text
+
+
+def test_drop_near_copies_enforces_the_minimum_distance(halves) -> None:
+    from tessera.synth import drop_near_copies
+
+    train, holdout, fresh = halves
+    mixed = pd.concat([train.head(100), fresh.head(400)], ignore_index=True)
+    kept = drop_near_copies(mixed, train, min_distance=0.0)
+    assert len(kept) == 400 and kept.index.min() >= 100  # exact copies gone, the rest kept
+    far = drop_near_copies(mixed, train, min_distance=0.5)
+    report = quality_report(train, far, holdout=holdout, ml_efficacy=False)
+    assert report.privacy is not None and report.privacy["min_distance"] >= 0.5
+    with pytest.raises(InvalidInputError, match="min_distance"):
+        drop_near_copies(mixed, train, min_distance=-1.0)
+    with pytest.raises(InvalidInputError, match="synthetic.columns"):
+        drop_near_copies(mixed[["age"]], train, min_distance=0.1)

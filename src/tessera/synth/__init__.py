@@ -5,7 +5,8 @@
 - :func:`linear`, :func:`time_series`, :func:`low_rank`, :func:`classification`,
   :func:`regression`, :func:`blobs`, :func:`distribution` -- seeded generators;
 - :func:`customers` -- a seeded customer-like table (keys, households, dates, text, gaps);
-- :func:`quality_report` -- shapes, pair trends, coverage, ML efficacy; terminal and HTML;
+- :func:`quality_report` -- shapes, pair trends, coverage, ML efficacy, privacy against a
+  holdout; terminal and HTML; :func:`drop_near_copies` enforces a minimum distance;
 - :func:`load_spec`, :func:`generate_table` -- declarative table specs, streamed in chunks.
 """
 
@@ -23,6 +24,7 @@ from tessera.synth._generators import (
     time_series,
 )
 from tessera.synth._people import PEOPLE_FIELDS, fake_people
+from tessera.synth._privacy import drop_near_copies
 from tessera.synth._quality import QualityReport, quality_report
 from tessera.synth._random import chunk_seeds
 from tessera.synth._spec import TableSpec, generate_chunk, load_spec, parse_spec
@@ -40,6 +42,7 @@ __all__ = [
     "classification",
     "customers",
     "distribution",
+    "drop_near_copies",
     "fake_people",
     "generate_chunk",
     "generate_table",

@@ -13,7 +13,8 @@ population, so every figure is read against it:
 - **distance attack AUC**: an attacker who holds a real row guesses it was a training
   row when a synthetic row lies near it; the AUC of that guess over training rows
   (members) and holdout rows (non-members) is 0.5 when the table gives nothing away;
-- **minimum distance** of any synthetic row to any training row (0 means a copy).
+- **minimum distance** of any synthetic row to any training row (0 means a copy);
+  :func:`drop_near_copies` enforces one, dropping the synthetic rows nearer than it.
 
 Distances are Euclidean on columns scaled by the training rows: numbers and dates
 z-scored (a missing value is a separate 0/1 column), categories one-hot at distance 1.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["privacy_metrics"]
+__all__ = ["drop_near_copies", "privacy_metrics"]
 
 #: Rows of each table used for the distances (a random subset beyond this).
 MAX_ROWS = 5000
@@ -155,3 +156,65 @@ def privacy_metrics(
         "median_dcr_holdout": float(np.median(_nearest(encode(holdout), synth_x))),
         "min_distance": float(all_to_train.min()) if all_to_train.size else float("nan"),
     }
+
+
+def drop_near_copies(
+    synthetic: pd.DataFrame,
+    real: pd.DataFrame,
+    *,
+    min_distance: float,
+    types: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The synthetic rows at least ``min_distance`` from every real row (the others dropped).
+
+    Parameters
+    ----------
+    synthetic, real : pandas.DataFrame
+        The same columns. Identifier and text columns are not compared (as in
+        :func:`~tessera.synth.quality_report`).
+    min_distance : float
+        In the units of ``QualityReport.privacy["min_distance"]``: Euclidean on numbers
+        and dates z-scored by the real rows, categories one-hot at distance 1. ``0``
+        drops exact copies only (on the compared columns).
+    types : dict, optional
+        ``{column: kind}`` overriding the detected kinds of ``real``'s columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The kept rows of ``synthetic``, in their order, with their index.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from tessera.synth import drop_near_copies
+    >>> real = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    >>> drop_near_copies(pd.DataFrame({"x": [2.0, 2.6]}), real, min_distance=0.1)
+         x
+    1  2.6
+    """
+    from tessera._tables import apply_types, infer_types
+    from tessera._validation import bad_value
+
+    if isinstance(min_distance, bool) or not isinstance(min_distance, int | float):
+        raise bad_value("min_distance", min_distance, "it must be a number", "Pass e.g. 0.1.")
+    if not min_distance >= 0:
+        raise bad_value("min_distance", min_distance, "it must be >= 0", "Pass e.g. 0.1.")
+    if list(synthetic.columns) != list(real.columns):
+        raise bad_value(
+            "synthetic.columns",
+            list(synthetic.columns),
+            f"they must equal real's {list(real.columns)}",
+            "Select and order the synthetic columns like the real ones.",
+        )
+    kinds = infer_types(real, types)
+    kept = [c for c in real.columns if kinds[str(c)].kind not in ("identifier", "text")]
+    real_typed = apply_types(real, kinds)[kept]
+    synthetic_typed = apply_types(synthetic, kinds)[kept]
+    if synthetic.empty:
+        return synthetic
+    encode = _Encoder(real_typed)
+    distances = _nearest(encode(real_typed), encode(synthetic_typed))
+    copies = _row_keys(synthetic_typed).isin(set(_row_keys(real_typed))).to_numpy()
+    keep = (distances >= min_distance) & ~copies if min_distance == 0 else distances >= min_distance
+    return synthetic[keep]
