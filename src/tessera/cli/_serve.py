@@ -102,6 +102,18 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            help="A PEM certificate: serve HTTPS (with --tls-key).",
+            show_default=False,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option("--tls-key", help="The certificate's PEM private key.", show_default=False),
+    ] = None,
     bedrock_bindings: Annotated[
         Path | None,
         typer.Option(
@@ -137,7 +149,14 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    run(application, host=host, port=port, allow_public=allow_public)
+    run(
+        application,
+        host=host,
+        port=port,
+        allow_public=allow_public,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
 
 
 def _bindings(values: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -73,7 +74,32 @@ def _redact_uvicorn_logs() -> None:
             named.addFilter(_RedactKeys())
 
 
-def _config(app: Any, host: str, port: int, log_level: str, own_logging: bool) -> Any:
+def _tls(tls_cert: str | Path | None, tls_key: str | Path | None) -> dict[str, str]:
+    """uvicorn's TLS options: both files or neither (issue 23: bearer tokens need HTTPS)."""
+    if tls_cert is None and tls_key is None:
+        return {}
+    if tls_cert is None or tls_key is None:
+        missing = "tls_key" if tls_key is None else "tls_cert"
+        raise bad_value(
+            missing,
+            None,
+            "TLS needs both a certificate and its private key",
+            "Pass --tls-cert CERT.pem and --tls-key KEY.pem together.",
+        )
+    for name, path in (("tls_cert", tls_cert), ("tls_key", tls_key)):
+        if not Path(path).is_file():
+            raise bad_value(name, str(path), "it is not a readable file", "Pass a PEM file.")
+    return {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
+
+
+def _config(
+    app: Any,
+    host: str,
+    port: int,
+    log_level: str,
+    own_logging: bool,
+    tls: dict[str, str] | None = None,
+) -> Any:
     import uvicorn
 
     config = uvicorn.Config(
@@ -88,6 +114,8 @@ def _config(app: Any, host: str, port: int, log_level: str, own_logging: bool) -
         ws="none",
         lifespan="off",
         server_header=False,
+        ssl_certfile=(tls or {}).get("ssl_certfile"),
+        ssl_keyfile=(tls or {}).get("ssl_keyfile"),
     )
     _redact_uvicorn_logs()  # after Config, which may configure logging
     return config
@@ -100,13 +128,17 @@ def serve(
     port: int = 8000,
     allow_public: bool = False,
     log_level: str = "info",
+    tls_cert: str | Path | None = None,
+    tls_key: str | Path | None = None,
 ) -> None:
-    """Serve ``app`` until interrupted (Ctrl-C)."""
+    """Serve ``app`` until interrupted (Ctrl-C); over HTTPS with ``tls_cert`` and ``tls_key``
+    (PEM files), which clients sending bearer tokens (boto3's Bedrock API keys) require."""
     import uvicorn
 
     check_host(host, allow_public=allow_public)
     check_positive_int("port", port, minimum=0)
-    uvicorn.Server(_config(app, host, port, log_level, own_logging=True)).run()
+    tls = _tls(tls_cert, tls_key)
+    uvicorn.Server(_config(app, host, port, log_level, own_logging=True, tls=tls)).run()
 
 
 class RunningServer:
@@ -152,6 +184,8 @@ def start_server(
     port: int = 0,
     log_level: str = "warning",
     timeout: float = 30.0,
+    tls_cert: str | Path | None = None,
+    tls_key: str | Path | None = None,
 ) -> RunningServer:
     """Start ``app`` on ``host:port`` in a daemon thread and wait until it accepts requests.
 
@@ -167,17 +201,20 @@ def start_server(
         uvicorn's log level.
     timeout : float, default=30.0
         Seconds to wait for the server to start.
+    tls_cert, tls_key : str or Path or None, default=None
+        PEM certificate and private key: serve HTTPS (the URL then starts ``https://``).
     """
     import uvicorn
 
     check_host(host)
     check_positive_int("port", port, minimum=0)
+    tls = _tls(tls_cert, tls_key)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app, host, bound, log_level, own_logging=False))
+    server = uvicorn.Server(_config(app, host, bound, log_level, own_logging=False, tls=tls))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="tessera-serve", daemon=True
     )
@@ -190,4 +227,5 @@ def start_server(
             raise TesseraError(f"the server on {host}:{bound} did not start within {timeout} s")
         time.sleep(0.01)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
-    return RunningServer(server, thread, f"http://{shown}:{bound}")
+    scheme = "https" if tls else "http"
+    return RunningServer(server, thread, f"{scheme}://{shown}:{bound}")
