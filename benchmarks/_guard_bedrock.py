@@ -126,3 +126,159 @@ def content_table(
                 f"({la:.0%}) | {sum(benign)}/{len(benign)} ({be:.0%}) |"
             )
     return lines, summary
+
+
+def _pii_rows(name: str) -> tuple[list[str], tuple[float, float, float], Counter[Any]]:
+    from tessera.llm.guard import BEDROCK_ENTITY_TYPES, apply_guardrail
+
+    config = {"sensitive_information": {"entities": list(BEDROCK_ENTITY_TYPES), "action": "DETECT"}}
+
+    def predict(text: str) -> list[Entity]:
+        found = apply_guardrail(config, text).findings
+        return [(f.type, f.start or 0, f.end or 0) for f in found]
+
+    counts, mistakes = score_marked(read_marked(name), predict)
+    return mistakes, prf(counts), counts
+
+
+def _profanity_anchor(rows: list[tuple[str, str, str]]) -> list[str]:
+    try:
+        from profanity_check import predict_prob
+    except ImportError:
+        return ["alt-profanity-check is not installed (pip install alt-profanity-check)."]
+    scores = predict_prob([text for _, _, text in rows])
+    cells = []
+    for category in ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT"):
+        harm = [
+            s >= 0.5
+            for (c, k, _), s in zip(rows, scores, strict=True)
+            if c == category and k == "harmful"
+        ]  # noqa: E501
+        cells.append(f"{category} R {sum(harm) / len(harm):.2f}")
+    look = [s >= 0.5 for (_, k, _), s in zip(rows, scores, strict=True) if k == "lookalike"]
+    benign = [s >= 0.5 for (_, k, _), s in zip(rows, scores, strict=True) if k == "benign"]
+    return [
+        "alt-profanity-check (offensive language, probability >= 0.5; one score, no categories): "
+        + ", ".join(cells)
+        + f"; look-alikes flagged {sum(look)}/{len(look)}, benign {sum(benign)}/{len(benign)}."
+    ]
+
+
+def _cli_seconds(runs: int = 3) -> list[float]:
+    """Wall seconds of ``tessera guard check`` with NAME and content filters, run anew."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    config = (
+        "sensitive_information: {entities: [EMAIL, NAME]}\n"
+        "content_filters: [{type: INSULTS}, {type: HATE}, {type: PROMPT_ATTACK}]\n"
+    )
+    seconds = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "guard.yaml"
+        path.write_text(config, encoding="utf-8")
+        command = [str(Path(sys.executable).parent / "tessera"), "guard", "check", "-c", str(path),
+                   "Sarah Thompson, you are a worthless idiot."]  # fmt: skip
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=False)
+            seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def bedrock_report() -> list[str]:
+    """The ``guard-bedrock`` section of RESULTS.md (issue 22)."""
+    from tessera.llm.guard._content import score_content
+
+    lines = [
+        "## guard-bedrock",
+        "",
+        "`python benchmarks/guard_eval.py --part bedrock` (issue 22; 2 shared CPU cores, other",
+        "work running). Sets in `benchmarks/data/guard/`, written and committed (5fcb86f)",
+        "before any detector or head existed.",
+        "",
+        "**Bedrock's 31 PII types** (`pii_bedrock_{tuning,heldout}.txt`, marked spans with",
+        "near misses: checksum-failing numbers, look-alike formats, digits without context),",
+        "exact spans, every type scored on every line:",
+        "",
+        "| set | P | R | F1 | NAME F1 | ADDRESS F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for label, name in (
+        ("tuning", "pii_bedrock_tuning.txt"),
+        ("held-out", "pii_bedrock_heldout.txt"),
+    ):  # noqa: E501
+        mistakes, (p, r, f), counts = _pii_rows(name)
+        spans = sum(v for (t, k), v in counts.items() if k in ("tp", "fn"))
+        lines.append(
+            f"| {label} ({spans} spans) | {p:.3f} | {r:.3f} | {f:.3f} | "
+            f"{prf(counts, ['NAME'])[2]:.2f} | {prf(counts, ['ADDRESS'])[2]:.2f} |"
+        )
+        notes += [f"- {label}: {m}" for m in mistakes]
+    lines += ["", "Remaining mistakes:", "", *notes, ""]
+    for label, name in (
+        ("tuning (trained on: optimistic)", "content_tuning.tsv"),
+        ("held-out", "content_heldout.tsv"),
+    ):  # noqa: E501
+        rows = read_content(name)
+        confidences = [{s.category: s.confidence for s in score_content(t)} for _, _, t in rows]
+        table, _ = content_table(rows, confidences)
+        lines += [
+            f"**Content filters, {label}** (`{name}`):",
+            "",
+            *table,
+            "",
+            *_profanity_anchor(rows),
+            "",
+        ]  # noqa: E501
+    seconds = _cli_seconds()
+    lines.append(
+        "`tessera guard check` with NAME, EMAIL, INSULTS, HATE and PROMPT_ATTACK, each run a "
+        "new process: " + ", ".join(f"{s:.1f} s" for s in seconds) + "."
+    )
+    return lines + HISTORY
+
+
+#: What the tables above do not show: the first held-out runs and what changed after them.
+HISTORY = [
+    "",
+    "How these figures came about (read before trusting the held-out rows):",
+    "",
+    "- PII, first held-out run (before any change made after seeing it): P 0.956, R 0.956,",
+    "  NAME F1 0.86, ADDRESS 1.00. It exposed three generic bugs, then fixed (a CA health",
+    '  version code matched "on" case-insensitively; "Social Insurance Number" needed',
+    '  lower case; a comma between label and value), one detector gap ("DL number" took',
+    '  the word "number" as the licence) and one wrong label (a "near miss" UTR passes',
+    "  HMRC's check: the check-digit map is not one-to-one); a tuning label was also",
+    "  wrong (QQ is never issued as a NINO prefix). The held-out row above is after those",
+    "  fixes, so it is no longer blind.",
+    "- Content filters, first held-out run (the head trained on the tuning set and 124",
+    "  exemplars; MEDIUM cut at cross-validated precision 0.95): at MEDIUM P/R HATE",
+    "  1.00/0.85, INSULTS 0.89/0.80, SEXUAL 0.95/0.95, VIOLENCE 1.00/0.55, MISCONDUCT",
+    "  1.00/0.65; look-alikes flagged at HIGH up to 4/20 (VIOLENCE). Then, having seen",
+    "  those misses, 36 more exemplars were written (violent and criminal requests",
+    "  phrased as questions, first-aid and self-defence look-alikes, victims quoting",
+    "  insults; none copied from the held-out set) and the cuts were redefined (2%, 1%",
+    "  and 0% of cross-validated negatives). The held-out table above is that second",
+    "  round: informed by the first, so optimistic.",
+    "- Targets (held-out, each category P >= 0.9 and R >= 0.9 at MEDIUM, look-alikes",
+    "  <= 5% at HIGH): met by HATE and SEXUAL; INSULTS meets P/R but flags 2/20",
+    "  look-alikes (a victim quoting the insult); VIOLENCE (P 0.89, R 0.85) and",
+    "  MISCONDUCT (R 0.75) miss at MEDIUM. PII micro-F1 >= 0.95: met (0.978); NAME and",
+    "  ADDRESS >= 0.85: met (0.86, 1.00), NAME narrowly; 20 sentences are few.",
+    "- The tuning rows of the content table are in-sample (the head was trained on",
+    "  them); the cross-validated recall printed by `guard_content_train.py` at the",
+    "  MEDIUM cut is 0.91-1.00 except MISCONDUCT (0.68).",
+    "- alt-profanity-check is a profanity detector, not a harm classifier: it catches",
+    "  insults (R 0.75) and little else, as expected; it is the only offline anchor that",
+    "  installed. Presidio with spaCy's model was not run for the new types.",
+    "- Speed: before this change a check with embedding filters took 28-31 s here",
+    "  (load average about 8 on 2 cores; 34 s in the issue), nearly all importing torch,",
+    "  transformers and sentence-transformers (about 15 s) and loading the model. Now the",
+    "  encoder runs in NumPy and no torch is imported; a PII-only check (EMAIL, card) takes",
+    "  0.85-0.9 s. The first figure of the three is the coldest this machine gives",
+    "  (the page cache may still hold the files); a truly cold start was not measured.",
+]

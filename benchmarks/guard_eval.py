@@ -271,7 +271,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rebuild", action="store_true", help="regenerate data/guard/pii.jsonl")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument(
+        "--part",
+        choices=("classic", "bedrock"),
+        default="classic",
+        help="classic: the PII set, topics, attacks, grounding; bedrock: issue 22's Bedrock PII "
+        "types and content filters (section guard-bedrock)",
+    )
     args = parser.parse_args()
+    if args.part == "bedrock":
+        from _guard_bedrock import bedrock_report
+
+        text = "\n".join(bedrock_report())
+        print(text)
+        if not args.no_write:
+            write_section("guard-bedrock", text)
+        return
     import torch
 
     torch.set_num_threads(1)
