@@ -188,3 +188,70 @@ def test_flow_errors_are_bedrock_exceptions(clients: dict[str, Any]) -> None:
             flowAliasIdentifier="TSTALIASID",
             inputs=[{"nodeName": "In", "nodeOutputName": "document", "content": {"document": "x"}}],
         )
+
+
+def test_hostile_bodies_on_agent_routes_get_4xx_never_5xx(flows_live: Live) -> None:
+    """Correctly signed but hostile requests on every bedrock-agent and bedrock route."""
+    import datetime as dt
+
+    import httpx
+
+    from tessera.llm.serve._sigv4 import sign
+
+    store = AwsCredentialStore(flows_live.db)
+    creds = store.issue(flows_live.key_ids["admin"])
+    store.close()
+    host = flows_live.url.split("//", 1)[1]
+    bodies = [
+        b"not json",
+        b"[]",
+        b'{"name": "\\ud800"}',
+        b'{"name": "x", "definition": {"nodes": [{"type": "Nope"}], "connections": 5}}',
+        b'{"name": "x", "definition": {"nodes": "x"}}',
+        b'{"name": "x", "variants": [{"templateType": "CHAT"}]}',
+        b'{"name": "x", "variants": 7}',
+        b'{"name": "../../etc", "blockedInputMessaging": "a", "blockedOutputsMessaging": "b"}',
+        b'{"inputs": [{"content": {"document": {"a": 1}}}]}',
+        b'{"name": 1, "routingConfiguration": [{"flowVersion": "99999999999999999999"}]}',
+        b'{"' + b"a" * 1000 + b'": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+    ]
+    calls = [
+        ("POST", "/prompts/"),
+        ("PUT", "/prompts/x/"),
+        ("POST", "/prompts/x/versions"),
+        ("GET", "/prompts/x/?promptVersion=99999999999999999999"),
+        ("GET", "/prompts/?maxResults=0&nextToken=abc"),
+        ("POST", "/flows/"),
+        ("PUT", "/flows/x/"),
+        ("POST", "/flows/x/"),
+        ("POST", "/flows/x/versions"),
+        ("POST", "/flows/x/aliases"),
+        ("POST", "/flows/x/aliases/TSTALIASID"),
+        ("GET", "/flows/x/versions/99999999999999999999/"),
+        ("POST", "/guardrails"),
+        ("PUT", "/guardrails/x"),
+        ("POST", "/guardrails/x"),
+        ("GET", "/guardrails/x?guardrailVersion=-1"),
+        ("DELETE", "/guardrails/x?guardrailVersion=99999999999999999999"),
+    ]
+    with httpx.Client(base_url=flows_live.url, timeout=60) as http:
+        for method, path in calls:
+            raw_path, _, query = path.partition("?")
+            for body in bodies if method in ("POST", "PUT") else [b""]:
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+                headers = {"host": host, "x-amz-date": stamp, "content-type": "application/json"}
+                headers["authorization"] = sign(
+                    creds.secret_access_key,
+                    creds.access_key_id,
+                    method=method,
+                    path=raw_path,
+                    query=query,
+                    headers=headers,
+                    body=body,
+                )
+                response = http.request(method, path, content=body, headers=headers)
+                # Some are valid (CreateFlow without a definition is): never a 5xx, and
+                # every refusal in AWS's shape.
+                assert response.status_code < 500, (method, path, body[:60], response.text)
+                if response.status_code >= 400:
+                    assert response.headers.get("x-amzn-ErrorType"), (method, path, response.text)

@@ -258,11 +258,45 @@ def flow_from_bedrock(
         raise bad_value("definition", definition, "it must be a JSON object", "Fix it.")
     problems = _Problems()
     renamed: dict[Any, dict[Any, Any]] = {}
-    nodes = [_node(n, bindings, problems, renamed) for n in definition.get("nodes") or []]
+    raw_nodes, raw_connections = definition.get("nodes") or [], definition.get("connections") or []
+    for field, value in (
+        ("definition.nodes", raw_nodes),
+        ("definition.connections", raw_connections),
+    ):
+        if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+            raise bad_value(
+                field, value, "it must be a list of JSON objects", "Fix the definition."
+            )
+    nodes = []
+    for index, raw in enumerate(raw_nodes):
+        try:
+            nodes.append(_node(raw, bindings, problems, renamed))
+        except (AttributeError, TypeError, ValueError) as exc:
+            # A configuration of the wrong shape (a string where an object belongs, ...).
+            where = str(raw.get("name", f"nodes[{index}]"))
+            problems.add(
+                where,
+                "configuration",
+                f"it has the wrong shape ({exc}); see CreateFlow's API reference",
+            )
     connections = []
-    for connection in definition.get("connections") or []:
+    for connection in raw_connections:
         connection = dict(connection)
+        if not isinstance(connection.get("configuration") or {}, Mapping):
+            problems.add(
+                None,
+                f"connections[{connection.get('name')}].configuration",
+                "it must be a JSON object",
+            )
+            continue
         data = (connection.get("configuration") or {}).get("data")
+        if data and not isinstance(data, Mapping):
+            problems.add(
+                None,
+                f"connections[{connection.get('name')}].configuration.data",
+                "it must be a JSON object",
+            )
+            continue
         if data:
             data = dict(data)
             source, target = connection.get("source"), connection.get("target")
