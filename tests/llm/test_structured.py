@@ -290,3 +290,29 @@ def test_every_benchmark_schema_is_valid_and_compiles(default_runtime: Any) -> N
         jsonschema.validators.validator_for(case["schema"]).check_schema(case["schema"])
         constraint = default_runtime.constraint(json_schema=case["schema"])
         assert constraint.kind == "json_schema" and constraint.source == case["schema"]
+
+
+_words = st.sampled_from(["yes", "no", "red", "blue", "cat", "dog", "42", "ok"])
+_pieces = st.one_of(
+    st.lists(_words, min_size=1, max_size=3, unique=True).map(lambda w: "(" + "|".join(w) + ")"),
+    st.integers(1, 4).map(lambda n: f"[0-9]{{{n}}}"),
+    st.sampled_from(["[a-z]{2,5}", "-", ", ", " ", "[A-Z]"]),
+)
+_regexes = st.lists(_pieces, min_size=1, max_size=4).map("".join)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(pattern=_regexes)
+def test_any_regex_output_matches_or_says_length(default_runtime: Any, pattern: str) -> None:
+    result = default_runtime.generate(
+        "Write something that matches " + pattern, regex=pattern, max_new_tokens=24
+    )
+    if result.finish_reason == "stop":
+        assert re.fullmatch(pattern, result.text), (pattern, result.text)
+    else:
+        assert len(result.token_ids) == 24

@@ -246,7 +246,7 @@ class ConstraintState:
     def mask_logits(self, logits: Tensor) -> Tensor:
         """``logits`` as float32 with every forbidden token at ``-inf``."""
         torch = require("torch")
-        allowed = torch.from_numpy(self.allowed())
+        allowed = torch.from_numpy(self.allowed()).to(logits.device)
         return logits.float().masked_fill(~allowed, float("-inf"))
 
     def consume(self, tokens: Sequence[int]) -> None:
