@@ -221,8 +221,9 @@ def bedrock_report() -> list[str]:
     lines += ["", "Remaining mistakes:", "", *notes, ""]
     for label, name in (
         ("tuning (trained on: optimistic)", "content_tuning.tsv"),
-        ("held-out", "content_heldout.tsv"),
-    ):  # noqa: E501
+        ("held-out (seen once before a second round: optimistic)", "content_heldout.tsv"),
+        ("held-out 2 (blind: written after the head, run once)", "content_heldout2.tsv"),
+    ):
         rows = read_content(name)
         confidences = [{s.category: s.confidence for s in score_content(t)} for _, _, t in rows]
         table, _ = content_table(rows, confidences)
@@ -264,6 +265,13 @@ HISTORY = [
     "  insults; none copied from the held-out set) and the cuts were redefined (2%, 1%",
     "  and 0% of cross-validated negatives). The held-out table above is that second",
     "  round: informed by the first, so optimistic.",
+    "- Held-out 2 (`content_heldout2.tsv`, 10 harmful, 10 look-alikes and 6 benign texts",
+    "  per category) was written after the shipped head and committed (1ae8ba0) before",
+    "  its single run: the only blind content figures here, and small. At MEDIUM: HATE",
+    "  1.00/1.00, INSULTS 0.82/0.90, SEXUAL 1.00/1.00, VIOLENCE 1.00/0.80, MISCONDUCT",
+    "  0.90/0.90; at HIGH the look-alikes flagged are 1-3 of 10 per category (first aid",
+    "  and pest control read as violence, a victim quoting an insult, a love letter and",
+    "  figure drawing as sexual at LOW confidence).",
     "- Targets (held-out, each category P >= 0.9 and R >= 0.9 at MEDIUM, look-alikes",
     "  <= 5% at HIGH): met by HATE and SEXUAL; INSULTS meets P/R but flags 2/20",
     "  look-alikes (a victim quoting the insult); VIOLENCE (P 0.89, R 0.85) and",
