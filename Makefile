@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test bench bench-split bench-synth lint clean
+.PHONY: demo test bench bench-split bench-synth bench-structured lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-split: $(VENV)/.all
 
 bench-synth: $(VENV)/.all
 	$(BIN)/python benchmarks/synth_bench.py --write
+
+# Structured output (issue 19): constrained Medusa vs plain greedy, ~15 min on 2 cores.
+bench-structured: $(VENV)/.all
+	$(BIN)/python benchmarks/structured_bench.py --write
 
 LINTED := src tests benchmarks examples docs
 
