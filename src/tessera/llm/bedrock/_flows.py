@@ -21,7 +21,9 @@ LambdaFunction      Code (``function``)             ``lambdas``: ARN -> module:f
 Port names Bedrock fixes for a node type are renamed to tessera's and back (Storage's
 ``objectKey`` / ``s3Uri``, Retrieval's ``objectKey`` / ``s3Content``, a KnowledgeBase's
 ``outputText``), in the nodes and in the connections. Agent and Lex nodes are refused at
-import, naming the node; InlineCode and Loop nodes are refused too (not supported yet).
+import, naming the node; Loop nodes are refused too (not supported yet). InlineCode
+nodes become tessera's InlineCode nodes (:mod:`tessera.llm.flows.inline`), which run only
+where the operator allows them.
 A missing binding is a :class:`~tessera.llm.flows.FlowValidationError` whose problems
 name the node and the field.
 """
@@ -46,8 +48,6 @@ _ARN = "arn:aws:bedrock:local:000000000000"
 _UNSUPPORTED = {
     "Agent": "Bedrock agents do not run locally",
     "Lex": "Amazon Lex bots do not run locally",
-    "InlineCode": "inline code nodes are not supported yet; bind a LambdaFunction node to "
-    "an allow-listed function instead",
     "Loop": "Loop nodes are not supported yet; use a DoWhile node",
     "LoopInput": "Loop nodes are not supported yet; use a DoWhile node",
     "LoopController": "Loop nodes are not supported yet; use a DoWhile node",
@@ -204,6 +204,12 @@ def _node(
         out["configuration"] = {
             "folder": folder or "?",
             "mode": "read" if kind == "Retrieval" else "write",
+        }
+    elif kind == "InlineCode":
+        inline = config.get("inlineCode") or {}
+        out["configuration"] = {
+            "code": inline.get("code"),
+            "language": inline.get("language", "Python_3"),
         }
     elif kind == "LambdaFunction":
         lambda_arn: Any = (config.get("lambdaFunction") or {}).get("lambdaArn")
@@ -408,6 +414,9 @@ def flow_to_bedrock(flow: Any, *, bindings: Bindings | None = None) -> dict[str,
             s3 = {"s3": {"bucketName": bucket.removeprefix("s3://")}}
             out["configuration"] = {section: {"serviceConfiguration": s3}}
             renamed[name] = _reverse(_PORTS[bedrock_kind])
+        elif kind == "InlineCode":
+            code = {"code": config.get("code"), "language": config.get("language", "Python_3")}
+            out["configuration"] = {"inlineCode": code}
         elif kind == "Code":
             arn = _reverse(bindings.lambdas).get(config.get("function"))
             if arn is None:

@@ -381,3 +381,4 @@ def _load_builtin() -> None:
     import tessera.llm.flows._prompt_node  # noqa: F401
     import tessera.llm.flows._retrieval  # noqa: F401
     import tessera.llm.flows._storage  # noqa: F401
+    import tessera.llm.flows.inline  # noqa: F401  (InlineCode, issue 23)
