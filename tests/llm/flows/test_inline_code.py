@@ -1,4 +1,4 @@
-"""InlineCode nodes: opt-in, in a limited subprocess; Bedrock's InlineCode imports to them (issue 23)."""
+"""InlineCode nodes: opt-in, in a limited subprocess; Bedrock's InlineCode maps to them (#23)."""
 
 from __future__ import annotations
 

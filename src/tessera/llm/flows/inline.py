@@ -4,9 +4,10 @@ A flow's ``InlineCode`` node holds Python source. It runs only where the operato
 the runner, :func:`python`, like any Code function: ``--allow-code
 tessera.llm.flows.inline:python`` (``allowed_code=`` in Python). Each run starts a fresh
 ``python -I`` subprocess whose address space, CPU time and file writes are limited
-(``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE``) and which is killed past its time limit;
-it starts in an empty scratch folder, the node's inputs are its variables, and the value of the code's last line, if it is an
-expression, is the node's output ``response`` (as Bedrock's). The limits contain mistakes
+(``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE``) and which is killed past its time limit.
+It starts in an empty scratch folder, the node's inputs are its variables, and the value of
+the code's last line, if it is an expression, is the node's output ``response`` (as
+Bedrock's). The limits contain mistakes
 and runaway code; they are not a sandbox against hostile code (the subprocess runs as the
 server's user, with its network): allow inline code only for flows you trust.
 """
