@@ -44,7 +44,9 @@ def bedrock(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Any) -> Iterat
     store.commit("support", "first")
     yield from start_live(
         db,
-        models=(model,),
+        # The embedded model too (loaded only by the tool-use test): structured decoding
+        # needs its fast tokenizer, which the tiny random model lacks.
+        models=(model, "tessera"),
         rate_limit=RateLimit(1000, burst=1000),
         bedrock_models={HAIKU: model},
     )
@@ -303,11 +305,11 @@ def test_secrets_are_encrypted_at_rest(bedrock: Live, creds: dict[str, Any]) -> 
                 "messages": user("Hi"),
                 "toolConfig": {
                     "tools": [
-                        {"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}
+                        {"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "array"}}}}
                     ]
                 },
             },
-            "toolConfig",
+            "inputSchema.json.type",
         ),
     ],
 )
@@ -413,6 +415,62 @@ def test_converse_with_a_prompt_arn_renders_the_stored_prompt(
     models_only = client(bedrock, creds["models:invoke"])
     with pytest.raises(models_only.exceptions.AccessDeniedException):
         models_only.converse(modelId=arn, promptVariables={"who": {"text": "Ann"}})
+
+
+def test_converse_tool_use_round_trip(bedrock: Live, creds: dict[str, Any]) -> None:
+    runtime = client(bedrock, creds["models:invoke"])
+    weather = {
+        "toolSpec": {
+            "name": "get_weather",
+            "description": "The weather in a city.",
+            "inputSchema": {
+                "json": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string", "maxLength": 12}},
+                    "required": ["city"],
+                }
+            },
+        }
+    }
+    config = {"tools": [weather], "toolChoice": {"tool": {"name": "get_weather"}}}
+    asked = user("What is the weather in Paris?")
+    answer = runtime.converse(
+        modelId="tessera", messages=asked, toolConfig=config, inferenceConfig={"maxTokens": 64}
+    )
+    assert answer["stopReason"] == "tool_use"
+    (block,) = answer["output"]["message"]["content"]
+    call = block["toolUse"]
+    assert call["name"] == "get_weather" and isinstance(call["input"]["city"], str)
+    streamed = runtime.converse_stream(
+        modelId="tessera", messages=asked, toolConfig=config, inferenceConfig={"maxTokens": 64}
+    )
+    events = list(streamed["stream"])
+    assert events[1]["contentBlockStart"]["start"]["toolUse"]["name"] == "get_weather"
+    assert json.loads(events[2]["contentBlockDelta"]["delta"]["toolUse"]["input"]) == call["input"]
+    assert events[-2]["messageStop"]["stopReason"] == "tool_use"
+    # The result goes back as a toolResult block; the model then answers (text or a call).
+    history = [
+        *asked,
+        {"role": "assistant", "content": [{"toolUse": call}]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "toolResult": {
+                        "toolUseId": call["toolUseId"],
+                        "content": [{"json": {"sky": "clear"}}],
+                    }
+                }
+            ],
+        },
+    ]
+    follow = runtime.converse(
+        modelId="tessera",
+        messages=history,
+        inferenceConfig={"maxTokens": 4},
+        toolConfig={"tools": [weather]},
+    )
+    assert follow["stopReason"] in ("end_turn", "max_tokens", "tool_use")
 
 
 def test_zz_failed_signatures_are_throttled(bedrock: Live, creds: dict[str, Any]) -> None:

@@ -58,11 +58,14 @@ class ChatRequest:
         Sampling parameters.
     guardrail : GuardrailRef or None
         Converse's guardrail, if any.
+    tools : ToolPlan or None
+        Converse's ``toolConfig`` (:mod:`tessera.llm.bedrock._converse_tools`), if any.
     """
 
     messages: list[dict[str, str]]
     params: Any
     guardrail: GuardrailRef | None = None
+    tools: Any = None
 
 
 def _invalid(field: str, value: Any, rule: str, fix: str) -> InvalidInputError:
@@ -111,8 +114,16 @@ def _text_blocks(field: str, blocks: Any, *, system: bool = False) -> str:
             texts.append(text)
         elif kind == "cachePoint":
             continue  # a caching hint: nothing to do locally
+        elif kind == "toolUse" and not system:
+            from tessera.llm.bedrock._converse_tools import tool_use_text
+
+            texts.append(tool_use_text(f"{where}.toolUse", value))
+        elif kind == "toolResult" and not system:
+            from tessera.llm.bedrock._converse_tools import tool_result_text
+
+            texts.append(tool_result_text(f"{where}.toolResult", value))
         else:
-            kinds = "text, guardContent, cachePoint"
+            kinds = "text, guardContent, cachePoint, toolUse, toolResult"
             raise _invalid(
                 f"{where}.{kind}",
                 "...",
@@ -175,13 +186,11 @@ def converse_request(
             "toolConfig",
         ),
     )
+    tools = None
     if body.get("toolConfig") is not None:
-        raise _invalid(
-            "toolConfig",
-            "...",
-            "tool use through Converse is not supported yet",
-            "Use POST /v1/chat/completions with tools, or leave toolConfig out.",
-        )
+        from tessera.llm.bedrock._converse_tools import tool_plan
+
+        tools = tool_plan(body["toolConfig"])
     if body.get("promptVariables") is not None and preset is None:
         raise _invalid(
             "promptVariables",
@@ -247,7 +256,25 @@ def converse_request(
             "seed": "additionalModelRequestFields.seed",
         },
     )
-    return ChatRequest(messages, params, _guardrail_ref(body.get("guardrailConfig")))
+    guardrail = _guardrail_ref(body.get("guardrailConfig"))
+    if tools is not None:
+        from dataclasses import replace
+
+        from tessera.llm._tools import with_tools
+
+        if guardrail is not None:
+            raise _invalid(
+                "toolConfig",
+                "...",
+                "tool use with a guardrail is not supported "
+                "(the guardrail may mask or replace a call)",
+                "Send one of the two.",
+            )
+        messages = with_tools(messages, tools.system_text())
+        schema = tools.schema()
+        if schema is not None:
+            params = replace(params, json_schema=schema)
+    return ChatRequest(messages, params, guardrail, tools)
 
 
 def _guardrail_ref(value: Any) -> GuardrailRef | None:

@@ -229,7 +229,7 @@ async def converse(model_id: str, request: Request, key: ModelsKey) -> Any:
         answer = await _guarded(state, key, model, chat)
     else:
         answer = await _chat(state, model, chat.messages, chat.params)
-    return converse_response(
+    response = converse_response(
         answer.text,
         stop=answer.stop or stop_reason(answer.finish),
         input_tokens=answer.inputs,
@@ -237,6 +237,11 @@ async def converse(model_id: str, request: Request, key: ModelsKey) -> Any:
         latency_ms=int((time.monotonic() - started) * 1000),
         trace=answer.trace,
     )
+    call = chat.tools.read(answer.text) if chat.tools is not None else None
+    if call is not None:  # the answer is a tool call
+        response["output"]["message"]["content"] = [{"toolUse": call}]
+        response["stopReason"] = "tool_use"
+    return response
 
 
 async def _stream_pieces(
@@ -322,6 +327,25 @@ async def converse_stream(model_id: str, request: Request, key: ModelsKey) -> An
         return event_message("contentBlockDelta", {"delta": {"text": text}, "contentBlockIndex": 0})
 
     start = event_message("messageStart", {"role": "assistant"})
+    if chat.tools is not None:  # a call is read whole, then sent as Bedrock streams one
+        answer = await _chat(state, model, chat.messages, chat.params)
+        call = chat.tools.read(answer.text)
+        if call is not None:
+            head = {"toolUse": {"toolUseId": call["toolUseId"], "name": call["name"]}}
+            arguments = json.dumps(call["input"], ensure_ascii=False)
+            called = [
+                start,
+                event_message("contentBlockStart", {"start": head, "contentBlockIndex": 0}),
+                event_message(
+                    "contentBlockDelta",
+                    {"delta": {"toolUse": {"input": arguments}}, "contentBlockIndex": 0},
+                ),
+                *closing("tool_use", answer.inputs, answer.outputs),
+            ]
+            return _events(iter(called))
+        stop = stop_reason(answer.finish)
+        said = [start, delta(answer.text), *closing(stop, answer.inputs, answer.outputs)]
+        return _events(iter(said))
     if chat.guardrail is not None:
         answer = await _guarded(state, key, model, chat)
         stop = answer.stop or stop_reason(answer.finish)
