@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test bench bench-split bench-synth bench-structured lint clean
+.PHONY: demo test bench bench-split bench-synth bench-structured bench-llm lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,17 @@ bench-synth: $(VENV)/.all
 
 # Structured output (issue 19): constrained Medusa vs plain greedy, ~15 min on 2 cores.
 bench-structured: $(VENV)/.all
+	$(BIN)/python benchmarks/structured_bench.py --write
+
+# llama.cpp, the anchor of the LLM benchmarks, builds from source (C++, minutes): it is
+# installed here, never by `make test`; the benchmarks add its rows when it is present.
+LLAMA_CPP := llama-cpp-python==0.3.36
+$(VENV)/.llamacpp: $(VENV)/.all
+	$(PIP) install -q '$(LLAMA_CPP)'
+	touch $@
+
+bench-llm: $(VENV)/.llamacpp
+	$(BIN)/python benchmarks/medusa_bench.py --write
 	$(BIN)/python benchmarks/structured_bench.py --write
 
 LINTED := src tests benchmarks examples docs

@@ -65,6 +65,17 @@ def person(default_runtime: Any) -> Any:
         ({"grammar": 'start: x\nx: x "a"'}, "grammar", "matches no text"),
         ({"grammar": ""}, "grammar", "non-empty string"),
         ({"regex": "a+", "grammar": 'start: "a"'}, "regex", "only one constraint"),
+        # Control characters in a pattern: the engine once wrote backslashes for them.
+        (
+            {"json_schema": {"type": "string", "pattern": "^[\\u0000-\\u001f]{2}$"}},
+            "json_schema",
+            "control characters",
+        ),
+        (
+            {"json_schema": {"patternProperties": {"^[\\x00-\\x1f]$": {}}}},
+            "json_schema",
+            "control characters",
+        ),
     ],
 )
 def test_bad_constraints_are_refused_naming_the_argument(

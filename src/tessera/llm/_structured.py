@@ -44,6 +44,7 @@ match).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -163,7 +164,42 @@ def _schema_dict(schema: Any) -> dict[str, Any]:
             f"it is not a valid JSON Schema: {exc.message} (at {where})",
             "Fix the schema so that jsonschema's check_schema accepts it.",
         ) from None
+    _check_patterns(plain)
     return plain
+
+
+# Control characters named in a pattern (\x00-\x1f, \u0000-\u001f, or literally): the
+# engine matches such patterns against the JSON-escaped text, so its output could break
+# the pattern (e.g. "[\x00-\x1f]" let it write backslashes).
+_CONTROL_IN_PATTERN = re.compile(
+    r"\\x[01][0-9a-fA-F]|\\x\{0*[01]?[0-9a-fA-F]\}|\\u00[01][0-9a-fA-F]|\\c[A-Za-z]|[\x00-\x1f]"
+)
+
+
+def _check_patterns(schema: Any, path: str = "") -> None:
+    """Refuse ``pattern`` / ``patternProperties`` regexes that name control characters."""
+    stack: list[tuple[Any, str]] = [(schema, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            patterns = []
+            if isinstance(node.get("pattern"), str):
+                patterns.append((node["pattern"], f"{where}/pattern"))
+            if isinstance(node.get("patternProperties"), dict):
+                patterns += [(p, f"{where}/patternProperties") for p in node["patternProperties"]]
+            for pattern, at in patterns:
+                if _CONTROL_IN_PATTERN.search(pattern):
+                    raise bad_value(
+                        "json_schema",
+                        pattern,
+                        f"the pattern at {at or '/'} names control characters "
+                        "(U+0000-U+001F), which tessera cannot enforce inside JSON strings",
+                        "Leave control characters out of the pattern (\\t, \\n and \\r "
+                        "written as such are fine).",
+                    )
+            stack.extend((value, f"{where}/{key}") for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((value, f"{where}/{i}") for i, value in enumerate(node))
 
 
 def _first_line(message: str) -> str:
