@@ -1,6 +1,7 @@
 """Train the content filters' head (issue 22) and write it as package data.
 
     python benchmarks/guard_content_train.py   # writes guard/_data/content_head.npz
+    python benchmarks/guard_content_train.py --vectors   # only guard/_data/exemplar_vectors.npz
 
 A multinomial logistic regression on all-MiniLM-L6-v2 sentence embeddings (the model the
 guard already ships) plus one feature, whether the text asks about something rather than
@@ -90,7 +91,22 @@ def main() -> None:
         cuts=np.asarray(cuts, dtype=np.float32),
     )
     print(f"wrote {OUT.relative_to(ROOT)} ({len(texts)} texts, {len(classes)} classes)")
+    write_exemplar_vectors()
+
+
+def write_exemplar_vectors() -> None:
+    """The shipped exemplars' embeddings (attacks and benign look-alikes) as package data."""
+    from tessera.llm.guard._embed import embed
+    from tessera.llm.guard._semantic import shipped_phrases
+
+    phrases = list(shipped_phrases())
+    path = OUT.parent / "exemplar_vectors.npz"
+    np.savez_compressed(path, texts=np.asarray(phrases), vectors=embed(phrases))
+    print(f"wrote {path.relative_to(ROOT)} ({len(phrases)} phrases)")
 
 
 if __name__ == "__main__":
-    main()
+    if "--vectors" in sys.argv:
+        write_exemplar_vectors()
+    else:
+        main()

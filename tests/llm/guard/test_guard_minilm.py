@@ -53,3 +53,22 @@ def test_a_guard_check_with_names_and_content_filters_never_imports_torch() -> N
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_shipped_exemplar_vectors_are_current() -> None:
+    """Regenerate with `python benchmarks/guard_content_train.py --vectors` when this fails."""
+    from tessera.llm.guard._embed import _shipped, embed
+    from tessera.llm.guard._semantic import shipped_phrases
+
+    shipped = _shipped()
+    assert sorted(shipped) == sorted(shipped_phrases())
+    phrases = list(shipped_phrases())
+    np.testing.assert_allclose(np.vstack([shipped[p] for p in phrases]), embed(phrases), atol=1e-5)
+
+
+def test_cached_embeddings_mix_shipped_and_new_texts_in_order() -> None:
+    from tessera.llm.guard._embed import embed, embed_cached
+    from tessera.llm.guard._semantic import shipped_phrases
+
+    texts = ("a text nobody shipped", shipped_phrases()[0], "another new one")
+    np.testing.assert_allclose(embed_cached(texts), embed(list(texts)), atol=1e-5)

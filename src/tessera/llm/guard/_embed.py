@@ -55,10 +55,32 @@ def embed(texts: Sequence[str]) -> Matrix:
     return np.asarray(vectors, dtype=np.float32)
 
 
+#: Embeddings of the shipped exemplars (attacks, benign look-alikes), computed once by
+#: ``benchmarks/guard_content_train.py``, so that a check does not embed them every process.
+SHIPPED_VECTORS = "_data/exemplar_vectors.npz"
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, Matrix]:
+    from importlib import resources
+
+    path = resources.files("tessera.llm.guard").joinpath(SHIPPED_VECTORS)
+    if not path.is_file():
+        return {}
+    with path.open("rb") as handle, np.load(handle) as data:
+        return dict(zip((str(t) for t in data["texts"]), data["vectors"], strict=True))
+
+
 @lru_cache(maxsize=256)
 def embed_cached(texts: tuple[str, ...]) -> Matrix:
-    """:func:`embed` of configuration texts (topic examples, exemplars), kept per process."""
-    vectors = embed(texts)
+    """:func:`embed` of configuration texts (topic examples, exemplars), kept per process;
+    the shipped exemplars' vectors are read from the package instead of computed."""
+    shipped = _shipped()
+    missing = [t for t in dict.fromkeys(texts) if t not in shipped]
+    computed = dict(zip(missing, embed(missing), strict=True)) if missing else {}
+    vectors = np.zeros((len(texts), 384), dtype=np.float32)
+    for row, text in enumerate(texts):
+        vectors[row] = shipped[text] if text in shipped else computed[text]
     vectors.setflags(write=False)
     return vectors
 

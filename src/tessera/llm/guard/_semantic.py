@@ -36,6 +36,7 @@ __all__ = [
     "benign_lookalikes",
     "match_attack",
     "match_topic",
+    "shipped_phrases",
     "topic_phrases",
     "units",
 ]
@@ -61,6 +62,11 @@ def _exemplar_rows() -> tuple[tuple[str, str, str], ...]:
             category, family, text = line.split("\t", 2)
             rows.append((category, family, text.strip()))
     return tuple(rows)
+
+
+def shipped_phrases() -> tuple[str, ...]:
+    """Every shipped text the attack filter embeds: its exemplars and benign look-alikes."""
+    return tuple(dict.fromkeys([t for _, _, t in _exemplar_rows()] + list(benign_lookalikes())))
 
 
 def attack_exemplars() -> tuple[tuple[str, str], ...]:
