@@ -228,6 +228,45 @@ def aws(
     print(f"AWS_SECRET_ACCESS_KEY={issued.secret_access_key}")
 
 
+@keys_app.command("aws-list")
+@edge
+def aws_list(
+    key_id: Annotated[
+        str | None, typer.Argument(help="Only this key's credentials.", show_default=False)
+    ] = None,
+    db: Database = None,
+) -> None:
+    """List issued AWS credentials: access key id and API key (never the secrets)."""
+    from tessera.llm.serve._aws_credentials import AwsCredentialStore
+
+    store = AwsCredentialStore(db)
+    try:
+        issued = store.list(key_id)
+    finally:
+        store.close()
+    table = Table("access key id", "key")
+    for credentials in issued:
+        table.add_row(credentials.access_key_id, credentials.key_id)
+    console.print(table)
+
+
+@keys_app.command("aws-revoke")
+@edge
+def aws_revoke(
+    access_key_id: Annotated[str, typer.Argument(help="The access key id (TSKA...).")],
+    db: Database = None,
+) -> None:
+    """Delete AWS credentials: requests signed with them fail from now on."""
+    from tessera.llm.serve._aws_credentials import AwsCredentialStore
+
+    store = AwsCredentialStore(db)
+    try:
+        store.delete(access_key_id)
+    finally:
+        store.close()
+    console.print(f"revoked AWS credentials {escape(access_key_id)}", highlight=False)
+
+
 @keys_app.command("list")
 @edge
 def list_(db: Database = None) -> None:

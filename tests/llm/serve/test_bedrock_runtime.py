@@ -473,6 +473,45 @@ def test_converse_tool_use_round_trip(bedrock: Live, creds: dict[str, Any]) -> N
     assert follow["stopReason"] in ("end_turn", "max_tokens", "tool_use")
 
 
+def test_credentials_issued_over_http_listed_and_revoked_by_the_cli(
+    bedrock: Live, creds: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from tessera.cli import (
+        _serve,  # noqa: F401  (registers the commands)
+        app,
+    )
+
+    admin = bedrock.client("admin")
+    issued = admin.post(f"/v1/keys/{bedrock.key_ids['models:invoke']}/aws-credentials")
+    assert issued.status_code == 201, issued.text
+    body = issued.json()
+    assert body["access_key_id"].startswith("TSKA") and len(body["secret_access_key"]) == 40
+    refused = bedrock.client("models:invoke").post(
+        f"/v1/keys/{bedrock.key_ids['models:invoke']}/aws-credentials"
+    )
+    assert refused.status_code == 403
+    runtime = client(
+        bedrock,
+        creds["models:invoke"],
+        aws_access_key_id=body["access_key_id"],
+        aws_secret_access_key=body["secret_access_key"],
+    )
+    assert runtime.converse(modelId=HAIKU, messages=user("Hi"), inferenceConfig={"maxTokens": 1})
+    runner = CliRunner()
+    listed = runner.invoke(app, ["keys", "aws-list", "--db", str(bedrock.db)])
+    assert listed.exit_code == 0 and body["access_key_id"] in listed.output
+    assert body["secret_access_key"] not in listed.output
+    revoked = runner.invoke(
+        app, ["keys", "aws-revoke", body["access_key_id"], "--db", str(bedrock.db)]
+    )
+    assert revoked.exit_code == 0, revoked.output
+    with pytest.raises(ClientError) as caught:
+        runtime.converse(modelId=HAIKU, messages=user("Hi"))
+    assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
 def test_zz_failed_signatures_are_throttled(bedrock: Live, creds: dict[str, Any]) -> None:
     """Last in the module: it drains the loopback client's failed-login bucket."""
     wrong = client(bedrock, creds["models:invoke"], aws_secret_access_key="y" * 40)

@@ -55,6 +55,23 @@ def delete_key(key_id: str, request: Request, _key: AdminKey) -> Any:
     return asdict(service(request).keys.revoke(key_id))
 
 
+@admin.post(
+    "/keys/{key_id}/aws-credentials",
+    status_code=201,
+    summary="Issue AWS credentials (SigV4, for boto3) for a key (returned once)",
+)
+def post_aws_credentials(key_id: str, request: Request, _key: AdminKey) -> dict[str, str]:
+    """Scope ``admin``. The secret is stored encrypted and not shown again (issue 23)."""
+    from tessera.llm.serve._bedrock_auth import credential_store
+
+    issued = credential_store(service(request)).issue(key_id)
+    return {
+        "key_id": issued.key_id,
+        "access_key_id": issued.access_key_id,
+        "secret_access_key": issued.secret_access_key,
+    }
+
+
 @admin.get("/audit", summary="The audit log of writes, newest first")
 def get_audit(
     request: Request,

@@ -175,7 +175,7 @@ class AwsCredentialStore:
         if not gone:
             raise NotFoundError(
                 f"access_key_id={access_key_id!r} is invalid: no such credentials. "
-                "`tessera keys aws-list` shows them."
+                "`tessera keys aws-list` lists them."
             )
 
     def secret(self, access_key_id: str) -> tuple[str, str] | None:
