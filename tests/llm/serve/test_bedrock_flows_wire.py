@@ -137,6 +137,18 @@ def test_condition_flow_lifecycle_and_invoke(clients: dict[str, Any]) -> None:
     )
     outputs = [e["flowOutputEvent"] for e in draft["responseStream"] if "flowOutputEvent" in e]
     assert outputs[0]["nodeName"] == "Fine"
+    agent.create_flow_version(flowIdentifier="PriceCheck")
+    moved = agent.update_flow_alias(
+        flowIdentifier="PriceCheck",
+        aliasIdentifier="live",
+        name="live",
+        routingConfiguration=[{"flowVersion": "2"}],
+    )
+    assert moved["routingConfiguration"] == [{"flowVersion": "2"}]
+    with pytest.raises(agent.exceptions.ConflictException):  # "live" points at it
+        agent.delete_flow_version(flowIdentifier="PriceCheck", flowVersion="2")
+    agent.delete_flow_alias(flowIdentifier="PriceCheck", aliasIdentifier="live")
+    assert agent.delete_flow_version(flowIdentifier="PriceCheck", flowVersion="2")["version"] == "2"
     agent.delete_flow(flowIdentifier="PriceCheck")
     with pytest.raises(agent.exceptions.ResourceNotFoundException):
         agent.get_flow(flowIdentifier="PriceCheck")

@@ -272,6 +272,58 @@ async def get_flow_alias(identifier: str, alias: str, request: Request, _key: Fl
     return _alias(name, alias, str(labels[alias]), version.created_at)
 
 
+@router.put("/flows/{identifier}/aliases/{alias}", summary="UpdateFlowAlias (bedrock-agent)")
+async def update_flow_alias(
+    identifier: str, alias: str, request: Request, _key: FlowsWriteKey
+) -> Any:
+    """Scope ``flows:write``. Points the alias (a label) at another version."""
+    registry = _registry(service(request))
+    body = await _body(request)
+    name = _name(identifier)
+    routing = body.get("routingConfiguration") or []
+    version = routing[0].get("flowVersion") if routing and isinstance(routing[0], dict) else None
+    if not isinstance(version, str) or not version.isdigit() or len(version) > 5:
+        raise AwsError(
+            400, "ValidationException", "routingConfiguration must be [{flowVersion: '<number>'}]."
+        )
+    labels = await run_in_threadpool(registry.labels, name)
+    if alias not in labels:
+        raise NotFoundError(
+            f"alias={alias!r} is invalid: flow {name!r} has aliases {sorted(labels)}."
+        )
+    await run_in_threadpool(registry.set_label, name, alias, int(version))
+    now = dt.datetime.now(dt.UTC).isoformat()
+    return _alias(name, alias, version, now)
+
+
+@router.delete("/flows/{identifier}/aliases/{alias}", summary="DeleteFlowAlias (bedrock-agent)")
+async def delete_flow_alias(
+    identifier: str, alias: str, request: Request, _key: FlowsWriteKey
+) -> Any:
+    """Scope ``flows:write``. Removes the label; the version stays."""
+    registry = _registry(service(request))
+    name = _name(identifier)
+    await run_in_threadpool(registry.delete_label, name, alias)
+    return {"flowId": name, "id": alias}
+
+
+@router.delete("/flows/{identifier}/versions/{version}/", summary="DeleteFlowVersion")
+async def delete_flow_version(
+    identifier: str, version: str, request: Request, _key: FlowsWriteKey
+) -> Any:
+    """Scope ``flows:write``. Refused while an alias points at it, as Bedrock (without
+    ``skipResourceInUseCheck``)."""
+    if not version.isdigit() or len(version) > 5:
+        raise AwsError(
+            400, "ValidationException", f"flowVersion={version!r} is invalid: pass a number."
+        )
+    registry = _registry(service(request))
+    name = _name(identifier)
+    force = request.query_params.get("skipResourceInUseCheck", "false").lower() == "true"
+    await run_in_threadpool(lambda: registry.delete_version(name, int(version), force=force))
+    return {"id": name, "version": version}
+
+
 @router.get("/flows/{identifier}/aliases", summary="ListFlowAliases (bedrock-agent)")
 async def list_flow_aliases(identifier: str, request: Request, _key: FlowsReadKey) -> Any:
     """Scope ``flows:read``. Every label but ``latest``."""
