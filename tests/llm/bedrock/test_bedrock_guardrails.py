@@ -141,3 +141,43 @@ def test_the_older_prompt_attack_policy_exports_as_a_filter() -> None:
     assert filters == [
         {"type": "PROMPT_ATTACK", "inputStrength": "MEDIUM", "outputStrength": "NONE"}
     ]
+
+
+def test_a_get_guardrail_answer_imports_as_its_create_body() -> None:
+    from tessera.llm.serve._bedrock_guardrail_routes import policies_of
+
+    create = fixture()
+    answer = {
+        **policies_of(create),
+        "guardrailId": "abc123def456",
+        "guardrailArn": "arn:aws:bedrock:us-east-1:123456789012:guardrail/abc123def456",
+        "version": "DRAFT",
+        "status": "READY",
+        "createdAt": "2026-12-01T10:00:00Z",
+        "updatedAt": "2026-12-01T10:00:00Z",
+    }
+    answer["topicPolicy"]["tier"] = {"tierName": "CLASSIC"}
+    assert guardrail_to_bedrock(guardrail_from_bedrock(answer)) == create
+
+
+def test_a_get_prompt_answer_imports_as_its_create_body(tmp_path: Path) -> None:
+    from tessera.llm.bedrock import Bindings, prompt_from_bedrock, prompt_to_bedrock
+
+    create = json.loads((DATA / "prompt_text.json").read_text(encoding="utf-8"))
+    create.pop("tags")  # GetPrompt's answer has none
+    answer = {
+        **create,
+        "id": "PROMPT1234",
+        "arn": "arn:aws:bedrock:x",
+        "version": "DRAFT",
+        "createdAt": "2026-12-01T10:00:00Z",
+        "updatedAt": "2026-12-01T10:00:00Z",
+    }
+    bindings = Bindings(
+        models={
+            "amazon.titan-text-express-v1": "tessera",
+            "anthropic.claude-3-haiku-20240307-v1:0": "tessera",
+        }
+    )
+    prompt = prompt_from_bedrock(answer, bindings=bindings)
+    assert prompt_to_bedrock(prompt.name, prompt.body, description=prompt.description) == create

@@ -261,6 +261,57 @@ def _grounding(config: Mapping[str, Any]) -> dict[str, Any] | None:
     return {**found, "action": actions.pop()}
 
 
+#: GetGuardrail's names -> CreateGuardrail's (``aws bedrock get-guardrail`` output imports).
+_GET_NAMES = {
+    "topicPolicy": "topicPolicyConfig",
+    "topics": "topicsConfig",
+    "contentPolicy": "contentPolicyConfig",
+    "filters": "filtersConfig",
+    "wordPolicy": "wordPolicyConfig",
+    "words": "wordsConfig",
+    "managedWordLists": "managedWordListsConfig",
+    "sensitiveInformationPolicy": "sensitiveInformationPolicyConfig",
+    "piiEntities": "piiEntitiesConfig",
+    "regexes": "regexesConfig",
+    "contextualGroundingPolicy": "contextualGroundingPolicyConfig",
+}
+_READ_ONLY = (
+    "guardrailId",
+    "guardrailArn",
+    "version",
+    "status",
+    "statusReasons",
+    "failureRecommendations",
+    "createdAt",
+    "updatedAt",
+    "kmsKeyArn",
+    "crossRegionDetails",
+    "ResponseMetadata",
+)
+
+
+def _from_get_shape(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A GetGuardrail answer as the CreateGuardrail body it describes (others unchanged)."""
+    if not any(
+        key in body for key in ("guardrailId", *(k for k in _GET_NAMES if k.endswith("Policy")))
+    ):
+        return body
+
+    def rename(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {_GET_NAMES.get(k, k): rename(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rename(v) for v in value]
+        return value
+
+    kept = {k: v for k, v in body.items() if k not in _READ_ONLY}
+    renamed: dict[str, Any] = rename(kept)
+    for policy in renamed.values():  # GetGuardrail adds tiers; they change nothing locally
+        if isinstance(policy, dict):
+            policy.pop("tier", None)
+    return renamed
+
+
 def guardrail_from_bedrock(body: Mapping[str, Any]) -> Any:
     """A CreateGuardrail body as a :class:`~tessera.llm.guard.GuardrailConfig`.
 
@@ -272,7 +323,7 @@ def guardrail_from_bedrock(body: Mapping[str, Any]) -> Any:
     """
     from tessera.llm.guard import GuardrailConfig
 
-    body = _mapping("body", body)
+    body = _from_get_shape(_mapping("body", body))
     unknown = sorted(set(body) - set(_TOP))
     if unknown:
         raise bad_value(unknown[0], "...", "CreateGuardrail has no such field", "Leave it out.")
