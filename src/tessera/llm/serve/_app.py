@@ -191,6 +191,7 @@ def create_app(
     app.include_router(admin)
     from tessera.llm.serve import (
         _bedrock_agent_routes,
+        _bedrock_customization_routes,
         _bedrock_flow_routes,
         _bedrock_guardrail_routes,
         _bedrock_routes,
@@ -200,6 +201,7 @@ def create_app(
     app.include_router(_bedrock_agent_routes.router)
     app.include_router(_bedrock_guardrail_routes.router)
     app.include_router(_bedrock_flow_routes.router)
+    app.include_router(_bedrock_customization_routes.router)
     # add_middleware puts each new one outside the previous ones.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(AuthMiddleware, state=state, max_body_bytes=max_body_bytes)

@@ -47,7 +47,14 @@ logger = logging.getLogger("tessera.llm.serve")
 
 #: Paths of the Bedrock APIs (bedrock-runtime, bedrock-agent, bedrock-agent-runtime and
 #: bedrock's guardrails); the tessera API lives under ``/v1``.
-AWS_PATH_PREFIXES = ("/model/", "/guardrail/", "/guardrails", "/prompts", "/flows")
+AWS_PATH_PREFIXES = (
+    "/model/",
+    "/guardrail/",
+    "/guardrails",
+    "/prompts",
+    "/flows",
+    "/model-customization-jobs",
+)
 
 _CODES = {
     400: "ValidationException",
