@@ -171,7 +171,10 @@ async def admit_sigv4(
     body, messages = read
     found = await run_in_threadpool(credential_store(state).secret, signed.access_key_id)
     record = None
-    if found is not None:
+    if found is None:
+        # The same work as for a known id, so that timing does not tell which ids exist.
+        _check(signed, scope, body, "tessera-no-such-access-key", amz_date)
+    else:
         key_id, secret = found
         if not _check(signed, scope, body, secret, amz_date):
             if trusted:  # a failure counts, whoever it claims to be
