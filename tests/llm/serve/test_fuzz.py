@@ -27,6 +27,11 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
+
+# Imported at collection, not lazily by from_url inside the test: CPython 3.11's parser
+# can fail on the modules it pulls in when deep in the test's stack, under pytest's
+# assertion rewriting ("AST constructor recursion depth mismatch").
+from schemathesis.specs.openapi.schemas import OpenApiSchema  # noqa: E402, F401
 from serve_live import Live, start_live  # noqa: E402
 
 from tessera.llm.serve import RateLimit  # noqa: E402
