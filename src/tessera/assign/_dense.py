@@ -204,8 +204,8 @@ def _solve_minimize(
     ``c`` is float64 or float32 (``inf`` = forbidden), or int32; C-contiguous.
     With ``potentials=False`` the row potentials are not derived (empty array).
     """
-    from tessera.assign._jv import OK, solve_constant, solve_dense
-    from tessera.assign._prune import CANDIDATES_PER_ROW, solve_pruned
+    from tessera.assign._jv import OK
+    from tessera.assign._prune import CANDIDATES_PER_ROW, solve_auto
 
     n, m = c.shape
     transposed = n > m
@@ -215,15 +215,10 @@ def _solve_minimize(
     y = np.empty(big, np.int64)
     v = np.empty(big, np.float64)
     if k:
-        # Square problems from PRUNE_MIN_SIZE up first try a few candidate pairs
-        # per row, certified against the whole matrix (tessera.assign._prune).
-        solved = solve_constant(work, x, y, v) or (
-            k == big and k >= PRUNE_MIN_SIZE and solve_pruned(work, x, y, v, CANDIDATES_PER_ROW)
-        )
-        if not solved:
-            status, _ = solve_dense(work, x, y, v)
-            if status != OK:
-                raise _infeasible(work, transposed)
+        # One compiled call: a constant matrix, pruning (square, from PRUNE_MIN_SIZE up,
+        # see tessera.assign._prune), or the dense solver.
+        if solve_auto(work, x, y, v, PRUNE_MIN_SIZE, CANDIDATES_PER_ROW) != OK:
+            raise _infeasible(work, transposed)
     else:
         v[:] = 0.0
     idx = np.arange(k)

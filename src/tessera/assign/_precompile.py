@@ -30,16 +30,14 @@ def precompile() -> float:
     """
     from tessera.assign._batch import solve_batch
     from tessera.assign._dense import solve
-    from tessera.assign._prune import CANDIDATES_PER_ROW, solve_pruned
+    from tessera.assign._kbest import k_best
     from tessera.assign._sparse import solve_sparse
 
     start = time.perf_counter()
     base = np.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
-    x, y, v = np.empty(3, np.int64), np.empty(3, np.int64), np.empty(3)
     for dtype in (np.float64, np.float32, np.int32):
-        solve(base.astype(dtype))
-        # Large square problems go through pruning first; ``base`` is too small to.
-        solve_pruned(base.astype(dtype), x, y, v, CANDIDATES_PER_ROW)
+        solve(base.astype(dtype))  # compiles every path of the dense entry point
+    k_best(base, 2)
     solve_batch(np.stack([base, base.T]))
     rows, cols = np.nonzero(base >= 0)
     solve_sparse((rows, cols, base[rows, cols]), shape=base.shape)

@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from tessera.assign import _sparse_core as sparse
+from tessera.assign._jv import OK, solve_constant, solve_dense
 
 # Candidates per row to start with; extra rounds for pairs the certificate
 # rejects; how fast the candidates grow when that is not enough, and the most
@@ -240,3 +241,21 @@ def solve_pruned(c, x, y, v, k):  # type: ignore[no-untyped-def]
         k *= GROWTH
         if k > n // MAX_FRACTION:
             return False
+
+
+@njit(cache=True, nogil=True)
+def solve_auto(c, x, y, v, prune_min_size, k):  # type: ignore[no-untyped-def]
+    """Every dense problem's entry point (n <= m): one compiled call, whichever path answers.
+
+    A constant matrix gets scipy's identity (:func:`tessera.assign._jv.solve_constant`);
+    a square one from ``prune_min_size`` up tries :func:`solve_pruned` with ``k``
+    candidates per row; the rest, and whatever pruning cannot certify, go to
+    :func:`tessera.assign._jv.solve_dense`. Returns its status (``OK`` or ``INFEASIBLE``).
+    """
+    n, m = c.shape
+    if solve_constant(c, x, y, v):
+        return OK
+    if n == m and n >= prune_min_size and solve_pruned(c, x, y, v, k):
+        return OK
+    status, _ = solve_dense(c, x, y, v)
+    return status
