@@ -73,9 +73,14 @@ def demo_page(tmp_path_factory: pytest.TempPathFactory, tessera_home: Path) -> P
         console.file.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium (see ``tests/_browser.py``); skips where none is installed."""
+    """A headless Chromium (see ``tests/_browser.py``); skips where none is installed.
+
+    One per test module, not per session: Playwright's sync API keeps its asyncio loop
+    marked as running in this thread while it is open, so a later test's
+    ``asyncio.run()`` in the same worker would fail.
+    """
     pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
     )
