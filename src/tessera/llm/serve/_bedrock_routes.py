@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tessera.errors import InvalidInputError
 from tessera.llm.serve._aws import AwsError, AwsRoute, event_message, exception_message
+from tessera.llm.serve._chat import released
 from tessera.llm.serve._http import ModelsKey, ServiceState, require, service, status_of
 from tessera.llm.serve._keys import KeyRecord
 
@@ -267,19 +268,6 @@ async def _stream_pieces(
     return stream, admission, first, pieces
 
 
-async def _released(
-    frames: AsyncIterator[bytes], admission: asyncio.Semaphore
-) -> AsyncIterator[bytes]:
-    try:
-        async for frame in frames:
-            yield frame
-    finally:
-        admission.release()
-        closing = getattr(frames, "aclose", None)
-        if closing is not None:
-            await closing()
-
-
 def _stream_error(exc: Exception) -> bytes:
     status = status_of(exc)
     kind = {400: "validationException", 429: "throttlingException"}.get(
@@ -374,7 +362,7 @@ async def converse_stream(model_id: str, request: Request, key: ModelsKey) -> An
         for frame in closing(stop_reason(finish), inputs, outputs):
             yield frame
 
-    return _events(_released(frames(), admission))
+    return _events(released(frames(), admission))
 
 
 def _check_content_type(request: Request) -> None:
@@ -457,7 +445,7 @@ async def invoke_model_stream(model_id: str, request: Request, _key: ModelsKey) 
         for chunk in anthropic_end(finish, inputs, outputs, latency):
             yield event_message("chunk", chunk)
 
-    return _events(_released(frames(), admission))
+    return _events(released(frames(), admission))
 
 
 @router.post(

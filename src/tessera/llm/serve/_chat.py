@@ -327,7 +327,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: M
             model, first, pieces, completion_id, created, stream=stream, usage=include_usage
         )
         return StreamingResponse(
-            _released(chunks, admission),
+            released(chunks, admission),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
@@ -401,7 +401,7 @@ async def _structured(
         event=_event,
     )
     return StreamingResponse(
-        _released(pieces, admission),
+        released(pieces, admission),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
     )
@@ -412,10 +412,13 @@ def _drain(answer: StructuredAnswer) -> None:
         pass
 
 
-async def _released(
+async def released(
     chunks: AsyncIterator[bytes], admission: asyncio.Semaphore
 ) -> AsyncIterator[bytes]:
-    """``chunks``, then the stream's admission slot back, however the stream ends."""
+    """``chunks``, then the stream's admission slot back, however the stream ends.
+
+    Every streamed route (OpenAI's and Bedrock's) hands its stream through this.
+    """
     try:
         async for chunk in chunks:
             yield chunk
