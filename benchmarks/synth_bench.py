@@ -48,6 +48,11 @@ DATASETS = ("diabetes", "wine", "breast_cancer", "fair")
 CONTINUOUS = ("diabetes", "wine", "breast_cancer")
 TUNING_SEEDS = (0,)
 HELD_OUT_SEEDS = (1, 2, 3)
+# The benchmark tables are halved by a seeded permutation: seed 0's halves are the ones
+# the copula's modelling was tuned on; the halves of seeds 1-3 (other training rows,
+# other holdouts) were not looked at before they were committed here (held out).
+TUNING_SPLITS = (0,)
+HELD_OUT_SPLITS = (1, 2, 3)
 
 
 def halves(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -171,13 +176,79 @@ def timed(function: Callable[[], Any]) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
+def measure_held_out(names: list[str], seeds: int) -> list[dict[str, Any]]:
+    """Quality vs holdout on the held-out halvings (split seeds 1-3): ours, SDV, the ceiling."""
+    rows = []
+    for name in names:
+        real = load(name)
+        for split in HELD_OUT_SPLITS:
+            train, holdout = halves(real, split)
+            methods: list[Any] = [RealHalf(), Ours(), SDV()]
+            if name in CONTINUOUS:
+                methods.append(SDVKde())
+            for method in methods:
+                method.fit(train)
+                scores = [
+                    sdmetrics_score(holdout, method.sample(len(train), seed).iloc[: len(holdout)])
+                    for seed in range(seeds)
+                ]
+                rows.append(
+                    {
+                        "data": f"{name} ({real.shape[0]}x{real.shape[1]})",
+                        "split": split,
+                        "kind": type(method).__name__,
+                        "quality": float(np.mean(scores)),
+                    }
+                )
+                print(rows[-1], flush=True)
+    return rows
+
+
+def held_out_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The held-out halvings as a table (one row per table and split) and mean margins."""
+    kinds = ("RealHalf", "Ours", "SDV", "SDVKde")
+    lines = [
+        "",
+        "Held-out halvings (split seeds "
+        + ", ".join(map(str, HELD_OUT_SPLITS))
+        + ": other training rows and other holdouts than the tuning halving above, not "
+        "looked at while tuning): quality vs holdout.",
+        "",
+        "| data | split seed | copy (ceiling) | tessera | SDV | SDV gaussian_kde | "
+        "vs SDV | vs SDV kde |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    margins: dict[tuple[str, str], list[float]] = {}
+    for data in dict.fromkeys(r["data"] for r in rows):
+        for split in HELD_OUT_SPLITS:
+            got = {
+                r["kind"]: r["quality"] for r in rows if r["data"] == data and r["split"] == split
+            }
+            cells = [f"{got[k]:.3f}" if k in got else "-" for k in kinds]
+            for rival in ("SDV", "SDVKde"):
+                if rival in got:
+                    margin = got["Ours"] - got[rival]
+                    margins.setdefault((data, rival), []).append(margin)
+                    cells.append(f"{margin:+.3f}")
+                else:
+                    cells.append("-")
+            lines.append(f"| {data} | {split} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean held-out margin of tessera (target: +0.03 on each):", ""]
+    for (data, rival), found in margins.items():
+        label = "SDV" if rival == "SDV" else "SDV gaussian_kde"
+        mean = float(np.mean(found))
+        verdict = "met" if mean >= 0.03 else "MISSED"
+        lines.append(f"- {data} vs {label}: {mean:+.3f} ({verdict})")
+    return lines
+
+
 def measure_quality(
     names: list[str], seeds: int, speed_rows: int, copulas_rows: int
 ) -> list[dict[str, Any]]:
     rows = []
     for name in names:
         real = load(name)
-        train_half, holdout = halves(real)
+        train_half, holdout = halves(real, TUNING_SPLITS[0])
         methods: list[Any] = [RealHalf(), Ours(), SDV()]
         if name in CONTINUOUS:
             methods.append(SDVKde())
@@ -349,6 +420,7 @@ def measure_people(n_ours: int, n_faker: int, n_mimesis: int) -> list[tuple[str,
 
 def markdown(
     quality: list[dict[str, Any]],
+    held_out: list[dict[str, Any]],
     privacy: list[dict[str, Any]],
     customer_rows: list[dict[str, Any]],
     people: list[tuple[str, float]],
@@ -378,7 +450,12 @@ def markdown(
             f"| {row['data']} | {row['method']} | {row['quality']:.3f} | "
             f"{row['quality_train']:.3f} | {fit} | {speed} |"
         )
-    lines += ["", "Margin of tessera over SDV against the holdout (target: +0.03 on each):", ""]
+    lines += [
+        "",
+        "Margin of tessera over SDV against the holdout on the tuning halving (split seed "
+        "0; target: +0.03 on each):",
+        "",
+    ]
     for data in dict.fromkeys(r["data"] for r in quality):
         mine = {r["kind"]: r["quality"] for r in quality if r["data"] == data}
         for rival in ("SDV", "SDVKde"):
@@ -387,6 +464,7 @@ def markdown(
                 verdict = "met" if margin >= 0.03 else "MISSED"
                 label = "SDV" if rival == "SDV" else "SDV gaussian_kde"
                 lines.append(f"- {data} vs {label}: {margin:+.3f} ({verdict})")
+    lines += held_out_lines(held_out)
     lines += [
         "",
         "Privacy against the holdout (`quality_report(train, synthetic, holdout=...)`): "
@@ -460,8 +538,9 @@ def main() -> None:
     customer_rows += measure_customers(args.customers, True, seeds)
     privacy = measure_privacy(args.data, args.seeds)
     quality = measure_quality(args.data, args.seeds, args.speed_rows, args.copulas_rows)
+    held_out = measure_held_out(args.data, args.seeds)
     people = measure_people(200_000, 3_000, 20_000)
-    text = markdown(quality, privacy, customer_rows, people, args.seeds, args.customers)
+    text = markdown(quality, held_out, privacy, customer_rows, people, args.seeds, args.customers)
     print(text)
     if args.write:
         write_section("synth", text)
