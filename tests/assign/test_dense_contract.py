@@ -150,3 +150,19 @@ def test_one_entry_off_a_constant_matrix_is_still_optimal(where: tuple[int, int]
         assert result.verify(cost)
         rows, cols = scipy.optimize.linear_sum_assignment(cost)
         assert result.total_cost == cost[rows, cols].sum()
+
+
+@pytest.mark.parametrize("dtype", ["int16", "uint16", "int32", "uint32", "int64", "uint64"])
+@pytest.mark.parametrize("maximize", [False, True], ids=["min", "max"])
+def test_integer_edges_same_total_as_scipy(dtype: str, maximize: bool) -> None:
+    """Entries at the edges of int32 (where the compact int32 copy stops fitting)."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(7)
+    edges = [info.min, info.min + 1, -(2**31), -(2**31) + 1, 2**31 - 1, 2**31, info.max]
+    values = np.array([e for e in edges if info.min <= e <= info.max], dtype=dtype)
+    for _ in range(20):
+        cost = rng.choice(values, size=(4, 5)).astype(dtype)
+        rows, cols = linear_sum_assignment(cost, maximize=maximize)
+        want_rows, want_cols = scipy.optimize.linear_sum_assignment(cost, maximize=maximize)
+        as_float = cost.astype(np.float64)
+        assert as_float[rows, cols].sum() == as_float[want_rows, want_cols].sum()

@@ -16,6 +16,33 @@ __all__ = ["as_cost_matrix", "hall_violator", "linear_sum_assignment", "solve"]
 # Below this size the dense solver is already faster than pruning's passes.
 PRUNE_MIN_SIZE = 400
 
+_F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
+_core_module: Any = None
+
+
+def _core() -> Any:
+    """The compiled kernels (:mod:`tessera.assign._jv`, ``_prune``), imported on first use.
+
+    numba takes a while to import, so ``import tessera`` does not load it; after
+    the first solve this is a global lookup, which matters where a whole solve
+    takes microseconds.
+    """
+    global _core_module
+    if _core_module is None:
+        from types import SimpleNamespace
+
+        from tessera.assign import _jv, _prune
+
+        _core_module = SimpleNamespace(
+            OK=_jv.OK,
+            CANDIDATES_PER_ROW=_prune.CANDIDATES_PER_ROW,
+            solve_auto=_prune.solve_auto,
+            all_valid=_jv.all_valid,
+            value_range=_jv.value_range,
+        )
+    return _core_module
+
 
 def as_cost_matrix(
     cost: Any, *, maximize: bool = False, name: str = "cost", compact: bool = False
@@ -33,7 +60,8 @@ def as_cost_matrix(
     and arrays whose dtype does not cast safely to float64 (strings, objects,
     ``longdouble``), the error classes scipy raises.
     """
-    check_bool("maximize", maximize)
+    if maximize is not True and maximize is not False:
+        check_bool("maximize", maximize)
     try:
         arr = np.asarray(cost)
     except (ValueError, TypeError) as exc:
@@ -41,12 +69,15 @@ def as_cost_matrix(
             f"{name} is invalid: it must be a rectangular numeric matrix ({exc}). "
             "Pass a 2-D array or a list of equal-length rows."
         ) from None
-    if arr.dtype.kind == "c":
+    dtype = arr.dtype
+    if dtype is _F64 or dtype == _F64:
+        pass  # the common case, checked first: float64 needs no cast
+    elif dtype.kind == "c":
         raise InvalidTypeError(
             f"{name} has complex dtype {arr.dtype}: costs must be real numbers. "
             f"Pass {name}.real if the imaginary part is zero."
         )
-    if not np.can_cast(arr.dtype, np.float64):
+    elif not np.can_cast(dtype, np.float64):
         arr = _as_float64(cost, arr, name)
     if arr.ndim != 2:
         raise InvalidInputError(
@@ -55,7 +86,7 @@ def as_cost_matrix(
         )
     if compact and arr.dtype.kind in "biu":
         return _compact_integers(arr, maximize)
-    if compact and arr.dtype == np.float32:
+    if compact and arr.dtype == _F32:
         c32 = -arr if maximize else np.ascontiguousarray(arr)
         if c32.size and not _all_valid(c32):
             return as_cost_matrix(arr, maximize=maximize, name=name)  # raises with the location
@@ -114,7 +145,10 @@ def _compact_integers(arr: NDArray[Any], maximize: bool) -> NDArray[Any]:
         return np.zeros(arr.shape, np.int32)
     if arr.dtype.kind == "b":
         arr = arr.view(np.uint8)
-    low, high = int(arr.min()), int(arr.max())
+    if arr.dtype.itemsize <= 2:
+        low, high = 0, 0  # int8, int16 and their unsigned kinds always fit
+    else:
+        low, high = (int(b) for b in _core().value_range(np.ascontiguousarray(arr)))
     if -_INT32_LIMIT <= low and high <= _INT32_LIMIT:
         c = np.ascontiguousarray(arr, dtype=np.int32)
     else:
@@ -123,9 +157,8 @@ def _compact_integers(arr: NDArray[Any], maximize: bool) -> NDArray[Any]:
 
 
 def _all_valid(c: NDArray[Any]) -> bool:
-    # min() is NaN if any NaN is present, -inf if any -inf: one pass, no temporaries.
-    low = c.min()
-    return bool(low == low and low != -np.inf)
+    """No NaN and no ``-inf`` in the C-contiguous float matrix ``c``."""
+    return bool(_core().all_valid(c))
 
 
 def hall_violator(finite: NDArray[np.bool_]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
@@ -204,23 +237,19 @@ def _solve_minimize(
     ``c`` is float64 or float32 (``inf`` = forbidden), or int32; C-contiguous.
     With ``potentials=False`` the row potentials are not derived (empty array).
     """
-    from tessera.assign._jv import OK
-    from tessera.assign._prune import CANDIDATES_PER_ROW, solve_auto
-
+    core = _core()
     n, m = c.shape
     transposed = n > m
     work = np.ascontiguousarray(c.T) if transposed else c
     k, big = work.shape
-    x = np.empty(k, np.int64)
-    y = np.empty(big, np.int64)
-    v = np.empty(big, np.float64)
     if k:
         # One compiled call: a constant matrix, pruning (square, from PRUNE_MIN_SIZE up,
         # see tessera.assign._prune), or the dense solver.
-        if solve_auto(work, x, y, v, PRUNE_MIN_SIZE, CANDIDATES_PER_ROW) != OK:
+        status, x, v = core.solve_auto(work, PRUNE_MIN_SIZE, core.CANDIDATES_PER_ROW)
+        if status != core.OK:
             raise _infeasible(work, transposed)
     else:
-        v[:] = 0.0
+        x, v = np.empty(0, np.int64), np.zeros(big)
     idx = np.arange(k)
     u = work[idx, x] - v[x] if k and potentials else np.zeros(0)
     if transposed:

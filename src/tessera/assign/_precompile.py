@@ -35,7 +35,7 @@ def precompile() -> float:
 
     start = time.perf_counter()
     base = np.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
-    for dtype in (np.float64, np.float32, np.int32):
+    for dtype in (np.float64, np.float32, np.int32, np.int64):
         solve(base.astype(dtype))  # compiles every path of the dense entry point
     k_best(base, 2)
     solve_batch(np.stack([base, base.T]))

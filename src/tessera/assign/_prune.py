@@ -244,18 +244,23 @@ def solve_pruned(c, x, y, v, k):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def solve_auto(c, x, y, v, prune_min_size, k):  # type: ignore[no-untyped-def]
-    """Every dense problem's entry point (n <= m): one compiled call, whichever path answers.
+def solve_auto(c, prune_min_size, k):  # type: ignore[no-untyped-def]
+    """Every dense problem's entry point (1 <= n <= m): one compiled call, whichever path answers.
 
     A constant matrix gets scipy's identity (:func:`tessera.assign._jv.solve_constant`);
     a square one from ``prune_min_size`` up tries :func:`solve_pruned` with ``k``
     candidates per row; the rest, and whatever pruning cannot certify, go to
-    :func:`tessera.assign._jv.solve_dense`. Returns its status (``OK`` or ``INFEASIBLE``).
+    :func:`tessera.assign._jv.solve_dense`. Returns ``(status, x, v)``: ``OK`` or
+    ``INFEASIBLE``, each row's column and the column potentials (allocated here,
+    which costs less than allocating them in Python on small problems).
     """
     n, m = c.shape
+    x = np.empty(n, np.int64)
+    y = np.empty(m, np.int64)
+    v = np.empty(m, np.float64)
     if solve_constant(c, x, y, v):
-        return OK
+        return OK, x, v
     if n == m and n >= prune_min_size and solve_pruned(c, x, y, v, k):
-        return OK
+        return OK, x, v
     status, _ = solve_dense(c, x, y, v)
-    return status
+    return status, x, v
