@@ -416,3 +416,39 @@ def test_an_unexpected_error_is_a_logged_500_in_the_error_shape(
     assert again[0] == 500 and after[0] == 200
     audit = fragile.client("admin").get("/v1/audit", params={"limit": 1}).json()
     assert (audit[0]["method"], audit[0]["path"], audit[0]["status"]) == ("POST", "/v1/broken", 500)
+
+
+def test_start_server_answers_without_nagle_delay() -> None:
+    """The accepted connection has TCP_NODELAY, so a response written in two parts
+    (headers, then body) never waits for the client's delayed ACK. asyncio sets it only
+    on sockets whose proto is IPPROTO_TCP; a listening socket made with proto 0 lost it."""
+    import gc
+    import socket
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    running = start_server(app)
+    port = int(running.url.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+
+            def server_side(s: socket.socket) -> bool:
+                if s.family != socket.AF_INET:
+                    return False
+                try:
+                    return s.getsockname()[1] == port and s.getpeername() == client.getsockname()
+                except OSError:  # closed, or the listening socket (no peer)
+                    return False
+
+            # type(), not isinstance(): the latter reads __class__, which some lazy module
+            # objects answer with a deprecation warning.
+            objects = gc.get_objects()
+            accepted = [s for s in objects if type(s) is socket.socket and server_side(s)]
+            assert len(accepted) == 1
+            assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        running.stop()

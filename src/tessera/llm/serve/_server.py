@@ -210,7 +210,10 @@ def start_server(
     check_positive_int("port", port, minimum=0)
     tls = _tls(tls_cert, tls_key)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on accepted
+    # sockets whose proto says TCP, and without it every response written in two parts
+    # (headers, then body) waited for the client's delayed ACK (about 40 ms a request).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
