@@ -24,6 +24,15 @@ Seed = Annotated[int | None, typer.Option(help="Master seed (each chunk's seed d
 ChunkSize = Annotated[int, typer.Option(help="Rows per chunk (bounds memory).")]
 Workers = Annotated[int, typer.Option(help="Processes generating chunks in parallel.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Run on Dask and write --out as a folder of Parquet files (one per partition): "
+        "'local' (--workers processes here) or a scheduler's address (tcp://host:port). "
+        "Needs the dask extra.",
+    ),
+]
 
 
 @contextmanager
@@ -55,12 +64,20 @@ def generate(
     chunk_size: ChunkSize = 100_000,
     workers: Workers = 1,
     quiet: Quiet = False,
+    scheduler: Scheduler = None,
 ) -> None:
     """Generate the table a spec describes, streamed in chunks to CSV or Parquet."""
     from tessera.synth import generate_table, load_spec
 
     table_spec = load_spec(spec)
     total = table_spec.rows if rows is None else rows
+    if scheduler is not None:
+        from tessera.synth._dask import generate_dask, write_parquet
+
+        frame = generate_dask(table_spec, rows, seed=seed, block_rows=chunk_size)
+        write_parquet(frame, out, scheduler=scheduler, n_workers=workers)
+        console.print(f"wrote {total:,} rows to {out} (Parquet, on Dask)", highlight=False)
+        return
     with _progress(total or 0, quiet) as advance:
         written = generate_table(
             table_spec,
@@ -161,6 +178,7 @@ def sample(
     chunk_size: ChunkSize = 100_000,
     workers: Workers = 1,
     quiet: Quiet = False,
+    scheduler: Scheduler = None,
 ) -> None:
     """Sample rows from a saved copula, streamed in chunks to CSV or Parquet."""
     import json
@@ -169,6 +187,13 @@ def sample(
     from tessera.synth._stream import model_writer
 
     fitted = GaussianCopula.load(model)  # validates the file once
+    if scheduler is not None:
+        from tessera.synth._dask import write_parquet
+
+        frame = fitted.sample_dask(rows, random_state=seed, block_rows=chunk_size)
+        write_parquet(frame, out, scheduler=scheduler, n_workers=workers)
+        console.print(f"wrote {rows:,} rows to {out} (Parquet, on Dask)", highlight=False)
+        return
     document = fitted.to_dict()
     formats = fitted.types_.date_formats() if fitted.types_ is not None else {}
     with _progress(rows, quiet) as advance:

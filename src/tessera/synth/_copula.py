@@ -176,9 +176,20 @@ class GaussianCopula:
         self.constraints = constraints
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data: pd.DataFrame) -> GaussianCopula:
-        """Fit the copula to a DataFrame and return ``self``."""
+    def fit(self, data: Any) -> GaussianCopula:
+        """Fit the copula and return ``self``.
+
+        ``data`` is a pandas DataFrame, or, with the ``dask`` extra, a Dask DataFrame or
+        the path of a Parquet dataset, read out of core in two passes over the
+        partitions (see ``tessera.synth._dask_fit``).
+        """
         self._check_params()
+        from tessera.synth._dask_fit import is_dask_frame
+
+        if isinstance(data, str | Path) or is_dask_frame(data):
+            from tessera.synth._dask_fit import fit_dask
+
+            return fit_dask(self, data)
         if not isinstance(data, pd.DataFrame):
             raise InvalidTypeError(
                 f"data={short_repr(data)} is invalid: it must be a pandas DataFrame. "
@@ -322,9 +333,14 @@ class GaussianCopula:
         names = [c.name for c in self.columns_]
         s = np.column_stack([scores[n] for n in names])
         m = np.column_stack([observed[n] for n in names]).astype(float)
+        return self._correlation_from_moments(s.T @ s, m.T @ m)
+
+    def _correlation_from_moments(self, products: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+        """The latent correlation from ``S^T S`` and ``M^T M`` (summable over row blocks)."""
+        names = [c.name for c in self.columns_]
         # Pairwise-complete moments: missing scores are 0 and do not count.
-        counts = np.maximum(m.T @ m, 1.0)
-        cov = (s.T @ s) / counts
+        counts = np.maximum(pairs, 1.0)
+        cov = products / counts
         var = np.sqrt(np.maximum(np.diag(cov), 1e-12))
         corr = cov / np.outer(var, var)
         # Discrete scores are E[Z | interval]: their correlation with Z' is rho * sd(scores).
@@ -397,6 +413,41 @@ class GaussianCopula:
             for name in self.output_columns_
         }
         return pd.DataFrame(out)
+
+    def sample_dask(
+        self,
+        n: int,
+        *,
+        npartitions: int | None = None,
+        random_state: int | None = None,
+        block_rows: int = 100_000,
+    ) -> Any:
+        """Sample ``n`` rows as a lazy Dask DataFrame (needs the ``dask`` extra).
+
+        Parameters
+        ----------
+        n : int
+            Number of rows (>= 0).
+        npartitions : int, optional
+            Partitions, each a run of whole blocks; default: one per block.
+        random_state : int or None, default=None
+            Seed. Block ``b`` (rows ``b * block_rows`` onwards) is drawn from the seed
+            spawned for ``b``, so the rows are the same for any ``npartitions`` and any
+            number of workers.
+        block_rows : int, default=100_000
+            Rows per seeded block; with ``chunk_size=block_rows`` the rows equal those
+            ``tessera synth sample`` writes in one process.
+
+        Returns
+        -------
+        dask.dataframe.DataFrame
+            Indexed by row number (known divisions).
+        """
+        from tessera.synth._dask import sample_dask
+
+        return sample_dask(
+            self, n, npartitions=npartitions, random_state=random_state, block_rows=block_rows
+        )
 
     def _sample_single(
         self, n: int, conditions: dict[str, Any] | None, rng: np.random.Generator
