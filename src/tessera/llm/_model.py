@@ -201,7 +201,11 @@ def resolve_model_folder(model: str | Path | None) -> tuple[Path, str]:
 
 
 def load_model(
-    model: str | Path | None = None, *, dtype: str = "bfloat16", batch_invariant: bool = True
+    model: str | Path | None = None,
+    *,
+    dtype: str = "bfloat16",
+    batch_invariant: bool = True,
+    weights: str = "bf16",
 ) -> LoadedModel:
     """Load a causal language model and its tokenizer for inference.
 
@@ -216,6 +220,11 @@ def load_model(
         a token's logits are then bit-for-bit the same alone or inside a Medusa tree, so
         greedy Medusa output equals plain greedy output in bf16 too. False keeps
         transformers' own attention (for training, or to compare with stock decoding).
+    weights : {"bf16", "q4_1"}, default="bf16"
+        ``"q4_1"`` decodes with the GGUF file's own 4-bit blocks
+        (:func:`tessera.llm._quant.use_gguf_int4`: a quarter of the bytes per step, no
+        bf16 copy of those linears kept); only for a model read from a GGUF file with Q4_1
+        linears (the default model), in bfloat16.
 
     Returns
     -------
@@ -225,9 +234,26 @@ def load_model(
         raise bad_value(
             "dtype", dtype, "it must be 'bfloat16' or 'float32'", "Pass dtype='bfloat16'."
         )
+    from tessera.llm._quant import check_weights
+
+    weights = check_weights(weights)
+    if weights != "bf16" and dtype != "bfloat16":
+        raise bad_value(
+            "dtype",
+            dtype,
+            f"weights={weights!r} computes in bfloat16",
+            "Pass dtype='bfloat16', or weights='bf16' for float32.",
+        )
     torch = require("torch")
     transformers = require("transformers")
     folder, name = resolve_model_folder(model)
+    if weights != "bf16" and not (folder / _SOURCE_RECORD).is_file():
+        raise bad_value(
+            "weights",
+            weights,
+            f"{weights!r} weights are read from a GGUF file, and model={model!r} is not one",
+            "Pass a .gguf model (or None for the default model), or weights='bf16'.",
+        )
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     if _is_adapter(folder):
         from tessera.llm.tune._registry import load_adapter_model
@@ -241,4 +267,15 @@ def load_model(
         from tessera.llm._invariant import make_batch_invariant
 
         make_batch_invariant(loaded)
+    if weights == "q4_1":
+        from tessera.llm._quant import use_gguf_int4
+
+        source = Path(json.loads((folder / _SOURCE_RECORD).read_text())["gguf"])
+        if not use_gguf_int4(loaded, source):
+            raise bad_value(
+                "weights",
+                weights,
+                f"the GGUF file {str(source)!r} has no Q4_1 linears to decode with",
+                "Pass weights='bf16' for this model.",
+            )
     return LoadedModel(model=loaded, tokenizer=tokenizer, folder=folder, name=name)

@@ -563,6 +563,7 @@ def load(
     datastore: bool = True,
     dtype: str = "bfloat16",
     threads: int | None = 1,
+    weights: str = "bf16",
 ) -> Runtime:
     """Load a model (the embedded default when ``model`` is None) for generation.
 
@@ -591,6 +592,10 @@ def load(
     threads : int or None, default=1
         torch intra-op threads. One thread is fastest for this model size on a small
         shared CPU; None keeps torch's default.
+    weights : {"bf16", "q4_1"}, default="bf16"
+        Passed to :func:`tessera.llm.load_model`: ``"q4_1"`` decodes with the GGUF file's
+        own 4-bit blocks (the default model's), greedy Medusa output still equal to plain
+        greedy output on the same weights.
 
     Returns
     -------
@@ -608,7 +613,7 @@ def load(
         )
     set_threads(threads)
     require("torch")
-    loaded = load_model(model, dtype=dtype)
+    loaded = load_model(model, dtype=dtype, weights=weights)
     folder: Path | None = None
     if heads is not None:
         folder = Path(heads)

@@ -1,0 +1,317 @@
+"""Weight-only int4 linears read straight from a GGUF file's Q4_1 blocks.
+
+The default model ships as a Q4_1 GGUF file: every linear of its decoder is stored as
+blocks of 32 weights ``w = d * q + m`` (``q`` in 0..15, ``d`` and ``m`` in float16), and
+:func:`tessera.llm.load_model` de-quantises them into bfloat16. That bf16 copy is 4x the
+bytes of the file's blocks, and a decoding step of a 135M model on a CPU is bound by
+streaming those bytes from memory. :func:`use_gguf_int4` keeps the blocks instead: the
+4-bit values go into PyTorch's CPU int4 layout
+(``torch._convert_weight_to_int4pack_for_cpu``) and each product runs in
+``torch.ops.aten._weight_int4pack_mm_for_cpu``, which de-quantises a block as
+``(q - 8) * scale + zero`` in float32 and multiplies in float32. So ``scale = d`` and
+``zero = m + 8 d``; the kernel takes them in bfloat16 (the activations' dtype), which
+rounds ``d`` and ``m + 8 d`` to 8 significant bits (the file's float16 keeps 11): the
+weights are the file's to within 1/256 of a block's scale, against a quantisation step of
+one scale. The ``q4_1`` rows of the quality table in ``benchmarks/RESULTS.md`` measure
+what that costs.
+
+The kernel computes every row of a batch on its own (same blocks, same order), so a
+token's result does not depend on the other rows of the pass: batch invariance needs no
+padding to :data:`~tessera.llm._invariant.MIN_ROWS` here (``tests/llm/test_quant.py``
+checks it row by row). The lm_head (tied to the token embedding, a Q8_0 tensor in the
+file) stays in bfloat16.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tessera._validation import bad_value
+from tessera.llm._torch import require
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+__all__ = [
+    "GROUP_SIZE",
+    "WEIGHT_FORMATS",
+    "Int4Linear",
+    "check_weights",
+    "read_q4_1",
+    "use_gguf_int4",
+]
+
+#: Weights a model can decode with: ``"bf16"`` (the GGUF de-quantised into bfloat16) or
+#: ``"q4_1"`` (the GGUF's own 4-bit blocks, :func:`use_gguf_int4`).
+WEIGHT_FORMATS = ("bf16", "q4_1")
+#: Weights per Q4_1 block (one scale and one minimum each).
+GROUP_SIZE = 32
+_BLOCK_BYTES = 4 + GROUP_SIZE // 2  # float16 d, float16 m, 16 bytes of nibbles
+
+# transformers' Llama module names and the GGUF tensors they are read from
+_GGUF_NAMES = {
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+
+
+def check_weights(weights: str) -> str:
+    """``weights`` if it names a format of :data:`WEIGHT_FORMATS`, else an error saying so."""
+    if weights not in WEIGHT_FORMATS:
+        raise bad_value(
+            "weights",
+            weights,
+            f"it must be one of {', '.join(map(repr, WEIGHT_FORMATS))}",
+            "Pass weights='q4_1' for the GGUF's own 4-bit blocks or 'bf16' for de-quantised "
+            "bfloat16 weights.",
+        )
+    return weights
+
+
+def read_q4_1(
+    raw: np.ndarray, rows: int, columns: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split a Q4_1 tensor's bytes into its 4-bit values, scales and minimums.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray of uint8
+        The tensor's bytes (``rows * columns / 32`` blocks of 20 bytes, row by row).
+    rows, columns : int
+        The matrix shape (``columns`` a multiple of :data:`GROUP_SIZE`).
+
+    Returns
+    -------
+    values : numpy.ndarray of uint8, shape (rows, columns)
+        ``q`` in 0..15.
+    scales, minimums : numpy.ndarray of float16, shape (rows, columns / 32)
+        ``d`` and ``m`` of each block: the weight is ``d * q + m``.
+    """
+    if columns % GROUP_SIZE:
+        raise bad_value(
+            "columns", columns, f"a Q4_1 row holds whole blocks of {GROUP_SIZE}", "Check the shape."
+        )
+    blocks = np.ascontiguousarray(raw).reshape(rows, columns // GROUP_SIZE, _BLOCK_BYTES)
+    scales = blocks[..., 0:2].copy().view(np.float16)[..., 0]
+    minimums = blocks[..., 2:4].copy().view(np.float16)[..., 0]
+    nibbles = blocks[..., 4:]
+    # a block's first 16 weights are the low nibbles, the next 16 the high ones
+    values = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=-1)
+    return values.reshape(rows, columns), scales, minimums
+
+
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_STRING, _ARRAY, _UINT32 = 8, 9, 4
+_Q4_1 = 3  # ggml_type of Q4_1
+
+
+def _gguf_tensors(path: Path) -> dict[str, tuple[int, tuple[int, ...], int]]:
+    """``{name: (ggml type, dims, absolute byte offset)}`` of a GGUF file's tensors.
+
+    Reads the header only, skipping the metadata values (``gguf.GGUFReader`` decodes all of
+    them, the tokenizer's 49,152 strings included, which takes seconds).
+    """
+    import struct
+
+    with path.open("rb") as handle:
+        data = handle.read(1 << 20)
+        pos = 0
+
+        def take(size: int) -> bytes:
+            nonlocal data, pos
+            while pos + size > len(data):
+                more = handle.read(1 << 20)
+                if not more:
+                    raise bad_value(
+                        "gguf",
+                        str(path),
+                        "the file ends inside its header",
+                        "Pass a complete GGUF file.",
+                    )
+                data += more
+            chunk = data[pos : pos + size]
+            pos += size
+            return chunk
+
+        def number(fmt: str) -> int:
+            return int(struct.unpack("<" + fmt, take(struct.calcsize(fmt)))[0])
+
+        def skip(kind: int) -> Any:
+            if kind == _STRING:
+                return take(number("Q"))
+            if kind == _ARRAY:
+                item, count = number("I"), number("Q")
+                if item in _SCALAR_SIZES:
+                    take(_SCALAR_SIZES[item] * count)
+                else:
+                    for _ in range(count):
+                        skip(item)
+                return None
+            raw = take(_SCALAR_SIZES[kind])
+            return int.from_bytes(raw, "little") if kind == _UINT32 else None
+
+        if take(4) != b"GGUF":
+            raise bad_value(
+                "gguf",
+                str(path),
+                "it must start with the GGUF magic bytes",
+                "Pass a .gguf model file.",
+            )
+        version = number("I")
+        if version < 2:
+            raise bad_value(
+                "gguf",
+                str(path),
+                f"GGUF version {version} is not supported (2 or 3)",
+                "Convert the model with a current llama.cpp.",
+            )
+        tensor_count, field_count = number("Q"), number("Q")
+        alignment = 32
+        for _ in range(field_count):
+            key = take(number("Q")).decode()
+            value = skip(number("I"))
+            if key == "general.alignment" and isinstance(value, int):
+                alignment = value
+        infos = []
+        for _ in range(tensor_count):
+            name = take(number("Q")).decode()
+            dims = tuple(number("Q") for _ in range(number("I")))
+            infos.append((name, number("I"), dims, number("Q")))
+        start = (pos + alignment - 1) // alignment * alignment
+    return {name: (kind, dims, start + offset) for name, kind, dims, offset in infos}
+
+
+def _unpermute_rows(values: np.ndarray, heads: int) -> np.ndarray:
+    """Undo llama.cpp's interleaving of the rotary halves in q/k rows (as transformers does)."""
+    dim = values.shape[0] // heads // 2
+    shaped = values.reshape(heads, dim, 2, *values.shape[1:])
+    return np.ascontiguousarray(shaped.swapaxes(2, 1).reshape(values.shape))
+
+
+def _int4_linear_class() -> type:
+    torch = require("torch")
+
+    class _Int4Linear(torch.nn.Module):  # type: ignore[misc, name-defined]
+        """A bias-free linear on int4 weights (Q4_1 blocks); see :class:`Int4Linear`."""
+
+        def __init__(self, packed: Tensor, scales_and_zeros: Tensor, in_features: int) -> None:
+            super().__init__()
+            self.in_features = in_features
+            self.out_features = int(packed.shape[0])
+            self.register_buffer("packed", packed)
+            self.register_buffer("scales_and_zeros", scales_and_zeros)
+
+        def forward(self, x: Tensor) -> Tensor:
+            rows = x.reshape(-1, self.in_features)
+            out: Tensor = torch.ops.aten._weight_int4pack_mm_for_cpu(
+                rows.contiguous(), self.packed, GROUP_SIZE, self.scales_and_zeros
+            )
+            return out.view(*x.shape[:-1], self.out_features)
+
+        def extra_repr(self) -> str:
+            return f"in_features={self.in_features}, out_features={self.out_features}, q4_1"
+
+    _Int4Linear.__qualname__ = _Int4Linear.__name__ = "Int4Linear"
+    _Int4Linear.__module__ = __name__
+    return _Int4Linear
+
+
+_CLASS: type | None = None
+
+
+def Int4Linear(
+    values: np.ndarray, scales: np.ndarray, minimums: np.ndarray, dtype: Any
+) -> nn.Module:  # noqa: N802
+    """A ``torch.nn.Module`` computing ``x @ W.T`` with ``W = d * q + m`` in Q4_1 blocks.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of uint8, shape (out_features, in_features)
+    scales, minimums : numpy.ndarray of float16, shape (out_features, in_features / 32)
+        As :func:`read_q4_1` returns them.
+    dtype : torch.dtype
+        The activations' dtype (``torch.bfloat16``); scales and zeros are stored in it.
+
+    Returns
+    -------
+    torch.nn.Module
+        Its ``forward`` takes ``(..., in_features)`` and returns ``(..., out_features)``.
+    """
+    global _CLASS
+    torch = require("torch")
+    if _CLASS is None:
+        _CLASS = _int4_linear_class()
+    q = torch.from_numpy(values.astype(np.int32))
+    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+    d = torch.from_numpy(scales.astype(np.float32))
+    zero = torch.from_numpy(minimums.astype(np.float32)) + 8 * d
+    # (in_features / 32, out_features, 2): the layout the CPU kernel reads
+    scales_and_zeros = torch.stack([d.t(), zero.t()], dim=-1).to(dtype).contiguous()
+    layer: nn.Module = _CLASS(packed, scales_and_zeros, int(values.shape[1]))
+    return layer
+
+
+def use_gguf_int4(model: Any, gguf: str | Path) -> int:
+    """Replace the decoder's linears of ``model`` by int4 linears on ``gguf``'s Q4_1 blocks.
+
+    ``model`` must be the transformers Llama model read from ``gguf`` (as
+    :func:`tessera.llm.load_model` reads it); its bf16 weights of those linears are freed.
+    Linears stored in another format in the file stay as they are.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+    gguf : str or pathlib.Path
+        The GGUF file the model was converted from.
+
+    Returns
+    -------
+    int
+        How many linears now run on int4 weights.
+    """
+    path = Path(gguf)
+    tensors = _gguf_tensors(path)
+    file = np.memmap(path, dtype=np.uint8, mode="r")
+    config = model.config
+    heads = int(config.num_attention_heads)
+    kv_heads = int(getattr(config, "num_key_value_heads", heads) or heads)
+    dtype = next(model.parameters()).dtype
+    replaced = 0
+    for index, layer in enumerate(model.model.layers):
+        for module_path, short in _GGUF_NAMES.items():
+            name = f"blk.{index}.{short}.weight"
+            if name not in tensors or tensors[name][0] != _Q4_1:
+                continue
+            _, dims, offset = tensors[name]
+            owner_path, _, attribute = module_path.rpartition(".")
+            owner = layer.get_submodule(owner_path)
+            linear = getattr(owner, attribute)
+            rows, columns = linear.out_features, linear.in_features
+            if linear.bias is not None or dims != (columns, rows):
+                raise bad_value(
+                    "gguf",
+                    str(gguf),
+                    f"its tensor {name} must match the model's {module_path} of layer {index} "
+                    f"({rows} x {columns}, no bias)",
+                    "Pass the GGUF file the model was converted from.",
+                )
+            values, scales, minimums = read_q4_1(
+                file[offset : offset + rows * columns // GROUP_SIZE * _BLOCK_BYTES], rows, columns
+            )
+            if short in ("attn_q", "attn_k"):
+                count = heads if short == "attn_q" else kv_heads
+                values, scales, minimums = (
+                    _unpermute_rows(a, count) for a in (values, scales, minimums)
+                )
+            setattr(owner, attribute, Int4Linear(values, scales, minimums, dtype))
+            replaced += 1
+    model._tessera_weights = "q4_1"
+    return replaced

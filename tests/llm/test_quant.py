@@ -1,0 +1,274 @@
+"""Int4 linears on a GGUF file's own Q4_1 blocks (``weights="q4_1"``)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+gguf = pytest.importorskip("gguf")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tessera.errors import InvalidInputError  # noqa: E402
+from tessera.llm._quant import (  # noqa: E402
+    GROUP_SIZE,
+    Int4Linear,
+    _gguf_tensors,
+    _unpermute_rows,
+    check_weights,
+    read_q4_1,
+)
+
+
+def q4_1_bytes(values: np.ndarray, scales: np.ndarray, minimums: np.ndarray) -> np.ndarray:
+    """Q4_1 blocks as ggml writes them (d, m, then 16 bytes: low nibbles first half)."""
+    rows, columns = values.shape
+    blocks = values.reshape(rows, columns // GROUP_SIZE, GROUP_SIZE).astype(np.uint8)
+    nibbles = blocks[..., :16] | (blocks[..., 16:] << 4)
+    head = np.concatenate(
+        [
+            scales.astype(np.float16)[..., None].view(np.uint8),
+            minimums.astype(np.float16)[..., None].view(np.uint8),
+        ],
+        axis=-1,
+    )
+    return np.concatenate([head, nibbles], axis=-1).reshape(rows, -1)
+
+
+def random_q4_1(rows: int, columns: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 16, size=(rows, columns), dtype=np.uint8)
+    scales = (rng.random((rows, columns // GROUP_SIZE)) * 0.01 + 1e-4).astype(np.float16)
+    minimums = (-8 * scales.astype(np.float32) + rng.normal(0, 1e-3, scales.shape)).astype(
+        np.float16
+    )
+    return values, scales, minimums
+
+
+def int4(values: np.ndarray, scales: np.ndarray, minimums: np.ndarray) -> Any:
+    return Int4Linear(values, scales, minimums, torch.bfloat16)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.integers(1, 6),
+    blocks=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_read_q4_1_matches_ggufs_own_dequantize(rows: int, blocks: int, seed: int) -> None:
+    values, scales, minimums = random_q4_1(rows, blocks * GROUP_SIZE, seed)
+    raw = q4_1_bytes(values, scales, minimums)
+    got_values, got_scales, got_minimums = read_q4_1(raw, rows, blocks * GROUP_SIZE)
+    assert np.array_equal(got_values, values)
+    assert np.array_equal(got_scales, scales) and np.array_equal(got_minimums, minimums)
+    reference = gguf.quants.dequantize(raw, gguf.GGMLQuantizationType.Q4_1)
+    ours = (
+        got_values.reshape(rows, blocks, GROUP_SIZE) * got_scales[..., None].astype(np.float32)
+        + got_minimums[..., None].astype(np.float32)
+    ).reshape(rows, -1)
+    assert np.array_equal(ours, reference.reshape(ours.shape))
+
+
+def test_read_q4_1_refuses_a_partial_block() -> None:
+    with pytest.raises(InvalidInputError, match="columns"):
+        read_q4_1(np.zeros(40, dtype=np.uint8), 2, 20)
+
+
+def test_unpermute_rows_is_transformers_reverse_permutation() -> None:
+    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
+
+    rows = np.arange(48 * 3).reshape(48, 3)
+    reverse = LlamaTensorProcessor(config={})._reverse_permute_weights
+    assert np.array_equal(_unpermute_rows(rows, 4), reverse(rows, 4))
+
+
+def dequantized_bf16_scales(values: np.ndarray, scales: np.ndarray, minimums: np.ndarray) -> Any:
+    """The weights the kernel holds: ``(q - 8) * bf16(d) + bf16(m + 8 d)``, in float64."""
+    d = torch.from_numpy(scales.astype(np.float32))
+    zero = (torch.from_numpy(minimums.astype(np.float32)) + 8 * d).to(torch.bfloat16).double()
+    d = d.to(torch.bfloat16).double()
+    q = torch.from_numpy(values.astype(np.float64)).view(values.shape[0], -1, GROUP_SIZE)
+    return ((q - 8) * d[..., None] + zero[..., None]).view(values.shape)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (96, 192), (576, 1536)])
+def test_int4_linear_against_float64_brute_force(shape: tuple[int, int]) -> None:
+    torch.set_num_threads(1)
+    values, scales, minimums = random_q4_1(*shape, seed=sum(shape))
+    layer = int4(values, scales, minimums)
+    x = torch.randn(5, shape[1], dtype=torch.bfloat16, generator=torch.Generator().manual_seed(0))
+    got = layer(x).double()
+    expected = x.double() @ dequantized_bf16_scales(values, scales, minimums).T
+    # float32 accumulation, one bf16 rounding of the result (2**-8 relative)
+    assert torch.allclose(got, expected, rtol=2**-7, atol=1e-3 * float(expected.abs().max()))
+    assert layer(x[None]).shape == (1, 5, shape[0])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@settings(max_examples=15, deadline=None)
+@given(count=st.integers(1, 40), seed=st.integers(0, 1000))
+def test_a_rows_result_does_not_depend_on_the_other_rows(
+    threads: int, count: int, seed: int
+) -> None:
+    """Batch invariance with no padding: every row alone equals the same row in any batch."""
+    torch.set_num_threads(threads)
+    try:
+        layer = _big_layer()
+        x = torch.randn(
+            count, 1536, dtype=torch.bfloat16, generator=torch.Generator().manual_seed(seed)
+        )
+        together = layer(x)
+        for i in range(count):
+            assert torch.equal(layer(x[i : i + 1]), together[i : i + 1])
+        assert torch.equal(layer(x[: (count + 1) // 2]), together[: (count + 1) // 2])
+    finally:
+        torch.set_num_threads(1)
+
+
+_LAYER: list[Any] = []
+
+
+def _big_layer() -> Any:
+    """SmolLM2's down_proj shape (1536 in, 576 out), built once."""
+    if not _LAYER:
+        _LAYER.append(int4(*random_q4_1(576, 1536, seed=7)))
+    return _LAYER[0]
+
+
+def test_check_weights_names_the_argument_value_and_fix() -> None:
+    assert check_weights("q4_1") == "q4_1"
+    with pytest.raises(InvalidInputError, match=r"weights.*'int3'.*one of 'bf16', 'q4_1'.*Pass"):
+        check_weights("int3")
+
+
+def test_load_model_refuses_q4_1_for_a_model_without_a_gguf_file(tiny_llama: Any) -> None:
+    from tessera.llm import load_model
+
+    with pytest.raises(InvalidInputError, match=r"weights.*'q4_1'.*not one.*\.gguf"):
+        load_model(tiny_llama.folder, weights="q4_1")
+    with pytest.raises(InvalidInputError, match=r"dtype.*'float32'.*bfloat16"):
+        load_model(tiny_llama.folder, dtype="float32", weights="q4_1")
+
+
+def test_load_refuses_an_unknown_weight_format() -> None:
+    from tessera.llm import load
+
+    with pytest.raises(InvalidInputError, match=r"weights.*'int8'"):
+        load(weights="int8")
+
+
+def test_gguf_header_reader_agrees_with_ggufs_reader(default_gguf: Path) -> None:
+    reader = gguf.GGUFReader(str(default_gguf))
+    ours = _gguf_tensors(default_gguf)
+    assert len(ours) == len(reader.tensors)
+    for tensor in reader.tensors:
+        kind, dims, offset = ours[tensor.name]
+        assert kind == int(tensor.tensor_type)
+        assert dims == tuple(int(n) for n in tensor.shape)
+        assert offset == int(tensor.data_offset)
+
+
+@pytest.fixture(scope="module")
+def default_gguf(tessera_home: Path) -> Path:
+    from tessera.errors import MissingExtraError
+    from tessera.llm._model import default_gguf_path
+
+    try:
+        return default_gguf_path()
+    except MissingExtraError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def q4_runtime(default_gguf: Path) -> Any:
+    from tessera.llm import load
+
+    return load(threads=1, weights="q4_1")
+
+
+def test_default_model_q4_1_blocks_are_the_bf16_models_weights(
+    q4_runtime: Any, default_runtime: Any, default_gguf: Path
+) -> None:
+    """The blocks read (and un-permuted) de-quantise to exactly the converted bf16 weights."""
+    tensors = _gguf_tensors(default_gguf)
+    file = np.memmap(default_gguf, dtype=np.uint8, mode="r")
+    bf16_model = default_runtime.model
+    for index in (0, 14, 29):
+        for path, name, heads in (
+            ("self_attn.q_proj", "attn_q", 9),
+            ("self_attn.k_proj", "attn_k", 3),
+            ("mlp.down_proj", "ffn_down", None),
+        ):
+            weight = bf16_model.model.layers[index].get_submodule(path).weight
+            _, dims, offset = tensors[f"blk.{index}.{name}.weight"]
+            rows, columns = dims[1], dims[0]
+            raw = file[offset : offset + rows * columns // GROUP_SIZE * 20]
+            parts = read_q4_1(raw, rows, columns)
+            if heads:
+                parts = tuple(_unpermute_rows(a, heads) for a in parts)
+            values, scales, minimums = parts
+            w = values.reshape(rows, -1, GROUP_SIZE) * scales[..., None].astype(np.float32)
+            w = w + minimums[..., None].astype(np.float32)
+            assert torch.equal(
+                torch.from_numpy(w.reshape(rows, columns)).to(torch.bfloat16), weight
+            )
+            # and the int4 module of the q4_1 model computes with those blocks
+            layer = q4_runtime.model.model.layers[index].get_submodule(path)
+            x = torch.randn(3, columns, dtype=torch.bfloat16)
+            expected = x.double() @ dequantized_bf16_scales(values, scales, minimums).T
+            assert torch.allclose(layer(x).double(), expected, rtol=2**-7, atol=1e-3)
+
+
+def test_q4_1_model_keeps_no_bf16_copy_of_its_linears(q4_runtime: Any) -> None:
+    model = q4_runtime.model
+    linears = [m for m in model.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears == []  # all 210 decoder linears are int4
+    int4_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+    bf16_linear_bytes = 30 * 2 * (576 * 576 * 2 + 576 * 192 * 2 + 3 * 576 * 1536)
+    assert int4_bytes < 0.35 * bf16_linear_bytes
+
+
+def test_q4_1_greedy_medusa_equals_q4_1_plain_greedy(q4_runtime: Any) -> None:
+    from tessera.llm.medusa import heldout_prompts
+
+    for prompt in heldout_prompts(12)[:3]:
+        plain = q4_runtime.generate(prompt, max_new_tokens=48, medusa=False)
+        medusa = q4_runtime.generate(prompt, max_new_tokens=48)
+        assert medusa.text == plain.text
+
+
+def test_q4_1_concurrent_medusa_equals_solo(q4_runtime: Any) -> None:
+    from tessera.llm._batching import ForwardBatcher
+    from tessera.llm.medusa import heldout_prompts
+
+    prompts = heldout_prompts(12)[3:6]
+
+    def decode(prompt: Any) -> list[int]:
+        return [t for step in q4_runtime.token_stream(prompt, max_new_tokens=40) for t in step]
+
+    alone = [decode(prompt) for prompt in prompts]
+    results: list[Any] = [None] * len(prompts)
+    batcher = ForwardBatcher(q4_runtime.model, max_wait=30.0, draft_limit=len(prompts))
+    start = threading.Barrier(len(prompts))
+
+    def work(i: int) -> None:
+        start.wait()
+        with batcher.session():
+            results[i] = decode(prompts[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(prompts))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+    finally:
+        batcher.close()
+    assert results == alone
+    assert batcher.rounds < batcher.passes
