@@ -80,8 +80,10 @@ def test_missing_bindings_name_the_node_and_the_field() -> None:
     assert ("MakePlaylist", "configuration.prompt.sourceConfiguration.inline.modelId") in where
     assert ("Faq", "configuration.knowledgeBase.knowledgeBaseId") in where
     assert ("Route", "configuration.lambdaFunction.lambdaArn") in where
-    assert ("Helper", "type") in where
-    assert "Agent nodes are not supported" in str(caught.value)
+    # An Agent runs locally only as the ask-user behaviour, through a binding.
+    assert ("Helper", "configuration.agent.agentAliasArn") in where
+    assert "Bedrock agents do not run locally" in str(caught.value)
+    assert "ask-user" in str(caught.value)
 
 
 def test_knowledge_base_and_s3_nodes_map_through_bindings(tmp_path: Path) -> None:
@@ -271,3 +273,92 @@ def test_cli_validate_reports_a_missing_knowledge_folder(tmp_path: Path) -> None
     )
     assert result.exit_code == 1
     assert "does not exist" in " ".join(result.output.split())
+
+
+INLINE = ["tessera.llm.flows.inline:python"]
+
+
+def _loop_flow(**controller: Any) -> dict[str, Any]:
+    """The CountUp fixture, its LoopController's configuration updated."""
+    source = fixture("flow_loop.json")
+    loop = source["definition"]["nodes"][1]["configuration"]["loop"]["definition"]
+    loop["nodes"][2]["configuration"]["loopController"].update(controller)
+    return source
+
+
+def test_loop_flow_round_trips_and_runs_until_its_condition() -> None:
+    source = fixture("flow_loop.json")
+    flow = flow_from_bedrock(source)
+    assert validate_flow(flow, allowed_code=INLINE) == []
+    assert flow_to_bedrock(flow) == source
+    counted = run_flow(flow, 0, allowed_code=INLINE)
+    assert counted.outputs == {"FlowOutput": 5}
+    # Every iteration ran the body once, and the loop stopped when value < 5 was false.
+    steps = [e.node for e in counted.events if e.kind == "node_output" and "/Step" in str(e.node)]
+    assert steps == [f"Counter[{i}]/Step" for i in range(1, 6)]
+    # A do-while: the body runs once even when the condition is false from the start.
+    assert run_flow(flow, 41, allowed_code=INLINE, trace=False).outputs == {"FlowOutput": 42}
+
+
+def test_loop_stops_at_max_iterations_and_says_so() -> None:
+    flow = flow_from_bedrock(_loop_flow(maxIterations=3))
+    run = run_flow(flow, 0, allowed_code=INLINE)
+    assert run.outputs == {"FlowOutput": 3}
+    bound = [e for e in run.events if e.kind == "condition" and e.node == "Counter"]
+    assert [e.data for e in bound] == [{"condition": "maxIterations", "iterations": 3}]
+    # Without maxIterations Bedrock's default, 10, holds.
+    unbounded = _loop_flow(continueCondition={"name": "more", "expression": "value > 0"})
+    del unbounded["definition"]["nodes"][1]["configuration"]["loop"]["definition"]["nodes"][2][
+        "configuration"
+    ]["loopController"]["maxIterations"]
+    flow = flow_from_bedrock(unbounded)
+    assert flow_to_bedrock(flow) == unbounded
+    assert run_flow(flow, 0, allowed_code=INLINE, trace=False).outputs == {"FlowOutput": 10}
+
+
+@pytest.mark.parametrize("bad", [0, 1001, "10", 2.5, True])
+def test_loop_max_iterations_outside_bedrock_range_names_node_and_field(bad: Any) -> None:
+    flow = flow_from_bedrock(_loop_flow(maxIterations=bad))
+    problems = validate_flow(flow, allowed_code=INLINE)
+    assert [(p.node, p.field) for p in problems] == [
+        ("Counter/Check", "configuration.maxIterations")
+    ]
+    assert repr(bad) in problems[0].message
+    with pytest.raises(FlowValidationError, match="Counter/Check"):
+        run_flow(flow, 0, allowed_code=INLINE)
+
+
+def test_loop_definition_problems_name_the_inner_node() -> None:
+    source = _loop_flow(continueCondition={"name": "more", "expression": "nothing < 5"})
+    problems = validate_flow(flow_from_bedrock(source), allowed_code=INLINE)
+    assert [(p.node, p.field) for p in problems] == [
+        ("Counter/Check", "configuration.continueCondition.expression")
+    ]
+    # An inner InlineCode node still needs the operator's opt-in, named inside the loop.
+    problems = validate_flow(flow_from_bedrock(fixture("flow_loop.json")))
+    assert [(p.node, p.field) for p in problems] == [("Counter/Step", "type")]
+    # No LoopController; a ReturnValueToLoopStart input that updates no loop variable.
+    source = fixture("flow_loop.json")
+    inner = source["definition"]["nodes"][1]["configuration"]["loop"]["definition"]
+    inner["nodes"][2]["inputs"][1]["name"] = "counter"
+    inner["connections"][2]["configuration"]["data"]["targetInput"] = "counter"
+    problems = validate_flow(flow_from_bedrock(source), allowed_code=INLINE)
+    assert [(p.node, p.field) for p in problems] == [("Counter/Check", "inputs.counter")]
+    inner["nodes"].pop(2)
+    del inner["connections"][1:]
+    problems = validate_flow(flow_from_bedrock(source), allowed_code=INLINE)
+    assert ("Counter", "configuration.definition.nodes") in [(p.node, p.field) for p in problems]
+    assert "exactly one LoopController" in str(problems)
+    # A binding missing inside the loop names the inner node.
+    inner["nodes"].append(
+        {
+            "type": "LambdaFunction",
+            "name": "Remote",
+            "configuration": {"lambdaFunction": {"lambdaArn": "arn:aws:lambda:x"}},
+        }
+    )
+    with pytest.raises(FlowValidationError) as caught:
+        flow_from_bedrock(source)
+    assert [(p.node, p.field) for p in caught.value.problems] == [
+        ("Counter/Remote", "configuration.lambdaFunction.lambdaArn")
+    ]

@@ -12,6 +12,12 @@ bindings file (YAML or JSON)::
       s3://my-bucket/flows: ./storage
     lambdas:                        # lambdaArn -> an allow-listed module:function
       arn:aws:lambda:us-east-1:123456789012:function:route: mypkg.handlers:route
+    agents:                         # agentAliasArn -> ask-user (the only local agent)
+      arn:aws:bedrock:us-east-1:123456789012:agent-alias/AGENT/ALIAS: ask-user
+
+An Agent node bound to ``ask-user`` asks whoever invokes the flow: its ``agentInputText``
+goes out as the question (InvokeFlow's ``INPUT_REQUIRED``), and the reply comes back as
+its ``agentResponse``.
 
 A name an import needs and the file does not bind is a validation error naming the field.
 """
@@ -27,7 +33,9 @@ from tessera._validation import bad_value
 
 __all__ = ["Bindings", "load_bindings"]
 
-_SECTIONS = ("models", "knowledge_bases", "s3", "lambdas")
+_SECTIONS = ("models", "knowledge_bases", "s3", "lambdas", "agents")
+#: What an Agent node may be bound to.
+AGENT_BEHAVIOURS = ("ask-user",)
 
 
 @dataclass(frozen=True)
@@ -44,12 +52,15 @@ class Bindings:
         ``s3://bucket/prefix`` -> a folder.
     lambdas : dict of str to str
         ``lambdaArn`` -> ``module:function`` (the server must also allow it).
+    agents : dict of str to str
+        ``agentAliasArn`` -> ``ask-user`` (the node asks whoever invokes the flow).
     """
 
     models: dict[str, str] = field(default_factory=dict)
     knowledge_bases: dict[str, str] = field(default_factory=dict)
     s3: dict[str, str] = field(default_factory=dict)
     lambdas: dict[str, str] = field(default_factory=dict)
+    agents: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> Bindings:
@@ -84,6 +95,15 @@ class Bindings:
                     "Write NAME: VALUE lines.",
                 )
             checked[section] = dict(entries)
+        for arn, behaviour in checked["agents"].items():
+            if behaviour not in AGENT_BEHAVIOURS:
+                raise bad_value(
+                    f"bindings.agents[{arn!r}]",
+                    behaviour,
+                    f"an agent binds to one of {', '.join(AGENT_BEHAVIOURS)} (Bedrock agents "
+                    "do not run locally)",
+                    f"Write {arn}: ask-user to have the node ask whoever invokes the flow.",
+                )
         return cls(**checked)
 
     def model(self, model_id: str, where: str) -> str:

@@ -16,12 +16,17 @@ KnowledgeBase       Retrieval (``folder``)          ``knowledge_bases``; ``model
 Retrieval (S3)      Storage, mode read              ``s3``: ``s3://bucket`` -> folder
 Storage (S3)        Storage, mode write             ``s3``
 LambdaFunction      Code (``function``)             ``lambdas``: ARN -> module:function
+Loop                Loop (its ``definition``)
+LoopInput           LoopInput
+LoopController      LoopController (port
+                    ``category`` -> ``categories``)
 ==================  ==============================  ===================================
 
 Port names Bedrock fixes for a node type are renamed to tessera's and back (Storage's
 ``objectKey`` / ``s3Uri``, Retrieval's ``objectKey`` / ``s3Content``, a KnowledgeBase's
 ``outputText``), in the nodes and in the connections. Agent and Lex nodes are refused at
-import, naming the node; Loop nodes are refused too (not supported yet). InlineCode
+import, naming the node. A Loop node's definition is translated node by node like the
+flow's (see :mod:`tessera.llm.flows._loop` for how it runs). InlineCode
 nodes become tessera's InlineCode nodes (:mod:`tessera.llm.flows.inline`), which run only
 where the operator allows them.
 A missing binding is a :class:`~tessera.llm.flows.FlowValidationError` whose problems
@@ -43,25 +48,28 @@ _PORTS: dict[str, dict[str, str]] = {
     "Storage": {"objectKey": "key", "s3Uri": "location"},
     "Retrieval": {"objectKey": "key", "s3Content": "document"},
     "KnowledgeBase": {"outputText": "retrievalResults"},
+    "Agent": {"agentInputText": "question", "agentResponse": "answer"},
 }
 _ARN = "arn:aws:bedrock:local:000000000000"
 _UNSUPPORTED = {
-    "Agent": "Bedrock agents do not run locally",
     "Lex": "Amazon Lex bots do not run locally",
-    "Loop": "Loop nodes are not supported yet; use a DoWhile node",
-    "LoopInput": "Loop nodes are not supported yet; use a DoWhile node",
-    "LoopController": "Loop nodes are not supported yet; use a DoWhile node",
 }
 
 
 class _Problems:
-    def __init__(self) -> None:
-        self.items: list[Any] = []
+    def __init__(self, items: list[Any] | None = None, prefix: str = "") -> None:
+        self.items: list[Any] = [] if items is None else items
+        self.prefix = prefix
 
     def add(self, node: str | None, field: str, message: str) -> None:
         from tessera.llm.flows import Problem
 
-        self.items.append(Problem(node, field, message))
+        where = None if node is None else f"{self.prefix}{node}"
+        self.items.append(Problem(where, field, message))
+
+    def inside(self, node: str) -> _Problems:
+        """The problems of a Loop's definition, named ``loop/node``."""
+        return _Problems(self.items, f"{self.prefix}{node}/")
 
 
 def _ports(ports: Any, renames: Mapping[Any, Any]) -> list[dict[str, Any]]:
@@ -146,8 +154,47 @@ def _node(
     outputs = _ports(node.get("outputs"), renames)
     if renames:
         renamed[name] = renames
-    if kind in ("Input", "Output", "Iterator", "Collector"):
+    if kind in ("Input", "Output", "Iterator", "Collector", "LoopInput"):
         pass
+    elif kind == "Loop":
+        definition = (config.get("loop") or {}).get("definition") or {}
+        if not isinstance(definition, Mapping):
+            raise TypeError("configuration.loop.definition must be a JSON object")
+        inner_nodes, inner_connections = _import_definition(
+            definition, bindings, problems.inside(name)
+        )
+        out["configuration"] = {
+            "definition": {"nodes": inner_nodes, "connections": inner_connections}
+        }
+    elif kind == "Agent":
+        arn = (config.get("agent") or {}).get("agentAliasArn")
+        _bound(
+            bindings.agents,
+            arn,
+            "agents (Bedrock agents do not run locally; bind the alias to ask-user to have "
+            "the node ask whoever invokes the flow)",
+            name,
+            "configuration.agent.agentAliasArn",
+            problems,
+        )
+        out["type"] = "AskUser"
+        out["configuration"] = {"agentAliasArn": arn}
+    elif kind == "LoopController":
+        controller = dict(config.get("loopController") or {})
+        categories = {}
+        for port in inputs:
+            category = port.pop("category", None)
+            if category is not None:
+                categories[port.get("name")] = category
+        out["configuration"] = {
+            key: value
+            for key, value in (
+                ("continueCondition", controller.get("continueCondition")),
+                ("maxIterations", controller.get("maxIterations")),
+                ("categories", categories or None),
+            )
+            if value is not None
+        }
     elif kind == "Condition":
         out["configuration"] = {
             "conditions": list((config.get("condition") or {}).get("conditions") or [])
@@ -233,36 +280,10 @@ def _node(
     return out
 
 
-def flow_from_bedrock(
-    body: Mapping[str, Any], *, bindings: Bindings | None = None, name: str | None = None
-) -> Any:
-    """A CreateFlow body (or its ``definition``) as a tessera :class:`~tessera.llm.flows.FlowSpec`.
-
-    Parameters
-    ----------
-    body : mapping
-        ``{"name", "description", "definition": {"nodes", "connections"}}`` or the
-        definition alone.
-    bindings : Bindings or None, default=None
-        Local names for the AWS resources the nodes name.
-    name : str or None, default=None
-        The flow's name when ``body`` has none.
-
-    Raises
-    ------
-    FlowValidationError
-        Every problem at once, each naming the node and the field: a missing binding, an
-        unsupported node type.
-    """
-    from tessera.llm.flows import FlowValidationError, load_flow
-
-    bindings = bindings or Bindings()
-    if not isinstance(body, Mapping):
-        raise bad_value("body", body, "it must be a JSON object", "Pass CreateFlow's body.")
-    definition = body.get("definition", body)
-    if not isinstance(definition, Mapping):
-        raise bad_value("definition", definition, "it must be a JSON object", "Fix it.")
-    problems = _Problems()
+def _import_definition(
+    definition: Mapping[str, Any], bindings: Bindings, problems: _Problems
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A Bedrock ``definition``'s nodes and connections in tessera's shape."""
     renamed: dict[Any, dict[Any, Any]] = {}
     raw_nodes, raw_connections = definition.get("nodes") or [], definition.get("connections") or []
     for field, value in (
@@ -314,12 +335,46 @@ def flow_from_bedrock(
             )
             connection["configuration"] = {"data": data}
         connections.append(connection)
+    return [n for n in nodes if n is not None], connections
+
+
+def flow_from_bedrock(
+    body: Mapping[str, Any], *, bindings: Bindings | None = None, name: str | None = None
+) -> Any:
+    """A CreateFlow body (or its ``definition``) as a tessera :class:`~tessera.llm.flows.FlowSpec`.
+
+    Parameters
+    ----------
+    body : mapping
+        ``{"name", "description", "definition": {"nodes", "connections"}}`` or the
+        definition alone.
+    bindings : Bindings or None, default=None
+        Local names for the AWS resources the nodes name.
+    name : str or None, default=None
+        The flow's name when ``body`` has none.
+
+    Raises
+    ------
+    FlowValidationError
+        Every problem at once, each naming the node and the field: a missing binding, an
+        unsupported node type.
+    """
+    from tessera.llm.flows import FlowValidationError, load_flow
+
+    bindings = bindings or Bindings()
+    if not isinstance(body, Mapping):
+        raise bad_value("body", body, "it must be a JSON object", "Pass CreateFlow's body.")
+    definition = body.get("definition", body)
+    if not isinstance(definition, Mapping):
+        raise bad_value("definition", definition, "it must be a JSON object", "Fix it.")
+    problems = _Problems()
+    nodes, connections = _import_definition(definition, bindings, problems)
     if problems.items:
         raise FlowValidationError(problems.items, flow=name or body.get("name"))
     document = {
         "name": name or body.get("name") or "flow",
         "description": body.get("description", ""),
-        "nodes": [n for n in nodes if n is not None],
+        "nodes": nodes,
         "connections": connections,
     }
     return load_flow(document)
@@ -329,30 +384,56 @@ def _reverse(table: Mapping[str, str]) -> dict[Any, Any]:
     return {local: theirs for theirs, local in table.items()}
 
 
-def flow_to_bedrock(flow: Any, *, bindings: Bindings | None = None) -> dict[str, Any]:
-    """A tessera flow as a CreateFlow body (``name``, ``description``, ``definition``).
-
-    Retrieval, Storage and Code nodes are written as the Bedrock nodes their folders or
-    functions are bound to (a Retrieval folder bound as a knowledge base, a Storage folder
-    as an S3 bucket, a Code function as a Lambda); a node with no such binding, and node
-    types Bedrock has no counterpart for (Model, DoWhile, Guardrail, Evaluation), are
-    refused naming the node.
-    """
+def _export_definition(
+    raw_nodes: list[dict[str, Any]],
+    raw_connections: list[dict[str, Any]],
+    bindings: Bindings,
+    problems: _Problems,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Tessera nodes and connections as a Bedrock ``definition``'s."""
     from tessera.llm.bedrock._prompts import prompt_to_bedrock
-    from tessera.llm.flows import FlowValidationError, load_flow
 
-    spec = flow if hasattr(flow, "nodes") else load_flow(flow)
-    bindings = bindings or Bindings()
-    problems = _Problems()
     renamed: dict[Any, dict[Any, Any]] = {}
     nodes = []
-    for node in spec.to_dict()["nodes"]:
+    for node in raw_nodes:
         name, kind = node["name"], node["type"]
         config = node.get("configuration") or {}
         out: dict[str, Any] = {"type": kind, "name": name}
         bedrock_kind = kind
-        if kind in ("Input", "Output", "Iterator", "Collector"):
+        if kind in ("Input", "Output", "Iterator", "Collector", "LoopInput"):
             out["configuration"] = {kind[0].lower() + kind[1:]: {}}
+        elif kind == "Loop":
+            definition = config.get("definition") or {}
+            inner_nodes, inner_connections = _export_definition(
+                definition.get("nodes") or [],
+                definition.get("connections") or [],
+                bindings,
+                problems.inside(name),
+            )
+            loop = {"definition": {"nodes": inner_nodes, "connections": inner_connections}}
+            out["configuration"] = {"loop": loop}
+        elif kind == "AskUser":
+            arn = config.get("agentAliasArn") or _reverse(bindings.agents).get("ask-user")
+            if arn is None:
+                problems.add(
+                    name,
+                    "configuration.agentAliasArn",
+                    "an AskUser node exports as a Bedrock Agent node and needs an agent "
+                    "alias ARN; set agentAliasArn or bind one to ask-user under agents:",
+                )
+                continue
+            bedrock_kind = "Agent"
+            out["configuration"] = {"agent": {"agentAliasArn": arn}}
+            renamed[name] = _reverse(_PORTS["Agent"])
+        elif kind == "LoopController":
+            categories = config.get("categories") or {}
+            controller = {k: v for k, v in config.items() if k != "categories"}
+            out["configuration"] = {"loopController": controller}
+            node = dict(node)
+            node["inputs"] = [
+                {**p, "category": categories[p["name"]]} if p["name"] in categories else p
+                for p in node.get("inputs", [])
+            ]
         elif kind == "Condition":
             out["configuration"] = {"condition": {"conditions": config.get("conditions", [])}}
         elif kind == "Prompt":
@@ -438,10 +519,8 @@ def flow_to_bedrock(flow: Any, *, bindings: Bindings | None = None) -> dict[str,
             if node.get(side):
                 out[side] = [{**p, "name": renames.get(p["name"], p["name"])} for p in node[side]]
         nodes.append(out)
-    if problems.items:
-        raise FlowValidationError(problems.items, flow=spec.name)
     connections = []
-    for connection in spec.to_dict()["connections"]:
+    for connection in raw_connections:
         data = connection["configuration"].get("data")
         conditional = connection["configuration"].get("conditional")
         entry = {
@@ -463,6 +542,29 @@ def flow_to_bedrock(flow: Any, *, bindings: Bindings | None = None) -> dict[str,
         else:
             entry["configuration"] = {"conditional": {"condition": conditional["condition"]}}
         connections.append(entry)
+    return nodes, connections
+
+
+def flow_to_bedrock(flow: Any, *, bindings: Bindings | None = None) -> dict[str, Any]:
+    """A tessera flow as a CreateFlow body (``name``, ``description``, ``definition``).
+
+    Retrieval, Storage and Code nodes are written as the Bedrock nodes their folders or
+    functions are bound to (a Retrieval folder bound as a knowledge base, a Storage folder
+    as an S3 bucket, a Code function as a Lambda); a node with no such binding, and node
+    types Bedrock has no counterpart for (Model, DoWhile, Guardrail, Evaluation), are
+    refused naming the node.
+    """
+    from tessera.llm.flows import FlowValidationError, load_flow
+
+    spec = flow if hasattr(flow, "nodes") else load_flow(flow)
+    bindings = bindings or Bindings()
+    problems = _Problems()
+    document = spec.to_dict()
+    nodes, connections = _export_definition(
+        document["nodes"], document["connections"], bindings, problems
+    )
+    if problems.items:
+        raise FlowValidationError(problems.items, flow=spec.name)
     body: dict[str, Any] = {"name": spec.name}
     if spec.description:
         body["description"] = spec.description

@@ -23,6 +23,7 @@ from tessera.llm.flows._nodes import (
     node_types,
     register_node_type,
 )
+from tessera.llm.flows._resume import InputRequired, Resume
 from tessera.llm.flows._retrieval import RetrievalNode
 from tessera.llm.flows._run import FlowResult, run_flow, stream_flow
 from tessera.llm.flows._spec import (
@@ -65,6 +66,7 @@ __all__ = [
     "FlowSpec",
     "FlowValidationError",
     "GuardrailNode",
+    "InputRequired",
     "InputSpec",
     "KnowledgeBase",
     "NodeSpec",
@@ -72,6 +74,7 @@ __all__ = [
     "OutputSpec",
     "Passage",
     "Problem",
+    "Resume",
     "RetrievalNode",
     "RunContext",
     "StorageNode",

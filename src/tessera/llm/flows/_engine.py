@@ -86,7 +86,11 @@ class Engine:
             try:
                 inputs = self._gather(state, node, values, label)
                 self.emit("node_input", label, inputs)
-                outputs = self._run_node(state, node, inputs, values, status, suffix, label)
+                recorded = self._recorded(node, label)
+                if recorded is not None:  # finished before a pause: not run again
+                    outputs = dict(recorded)
+                else:
+                    outputs = self._run_node(state, node, inputs, values, status, suffix, label)
                 outputs = self._check_outputs(node, outputs, label)
             except FlowRunError:
                 raise
@@ -104,6 +108,13 @@ class Engine:
                 state.record_output(name, outputs["document"], per_item=bool(suffix))
                 if not state.prefix:  # a DoWhile body's Output is loop state, not a result
                     self.emit("flow_output", label, {"document": outputs["document"]})
+
+    def _recorded(self, node: NodeSpec, label: str) -> Any:
+        """The outputs a paused run recorded for ``label``; None for structural nodes."""
+        resume = self.ctx.resume
+        if resume is None or node.type in ("Condition", "Iterator", "Collector", "Input"):
+            return None
+        return resume.recorded.get(label)
 
     def _enabled(
         self,

@@ -124,6 +124,7 @@ class RunContext:
     registry_factory: Callable[[], Any] | None = None
     backend_factory: Callable[[str | None], Any] | None = None
     subflow_runner: Callable[[FlowSpec, Any, str], dict[str, Any]] | None = None
+    resume: Any = None  # a tessera.llm.flows._resume.Resume when going on from a pause
     _registry: Any = field(default=None, repr=False)
 
     def emit(self, event: FlowEvent) -> None:
@@ -378,7 +379,9 @@ def _load_builtin() -> None:
     import tessera.llm.flows._builtin  # noqa: F401
     import tessera.llm.flows._evaluation  # noqa: F401
     import tessera.llm.flows._guard_node  # noqa: F401
+    import tessera.llm.flows._loop  # noqa: F401  (Bedrock's Loop, issue 23)
     import tessera.llm.flows._prompt_node  # noqa: F401
+    import tessera.llm.flows._resume  # noqa: F401  (AskUser, issue 23)
     import tessera.llm.flows._retrieval  # noqa: F401
     import tessera.llm.flows._storage  # noqa: F401
     import tessera.llm.flows.inline  # noqa: F401  (InlineCode, issue 23)

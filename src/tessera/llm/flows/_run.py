@@ -28,6 +28,7 @@ from tessera.llm.flows._policy import (
     check_retrieval_roots,
     check_storage_roots,
 )
+from tessera.llm.flows._resume import Resume
 from tessera.llm.flows._spec import FlowSpec
 from tessera.llm.flows._validate import require_valid
 
@@ -74,6 +75,7 @@ def stream_flow(
     db: str | Path | sqlite3.Connection | None = None,
     flow_version: int | None = None,
     run_id: str | None = None,
+    resume: Resume | None = None,
 ) -> Iterator[FlowEvent]:
     """Run a flow, yielding each event as it happens.
 
@@ -107,6 +109,10 @@ def stream_flow(
         Recorded in the trace when the flow came from the flow store.
     run_id : str, optional
         Default: a new random id.
+    resume : Resume, optional
+        Go on from a run that stopped with :class:`~tessera.llm.flows.InputRequired`: the
+        replies to its AskUser nodes and the outputs of the nodes that had finished (see
+        :mod:`tessera.llm.flows._resume`).
 
     Yields
     ------
@@ -152,6 +158,7 @@ def stream_flow(
         storage_roots=storage,
         registry_factory=(lambda: registry) if registry is not None else None,
         backend_factory=backend_factory,
+        resume=resume,
     )
     open_trace: Callable[[], Any] | None = None
     if trace:
@@ -238,6 +245,7 @@ def run_flow(
     db: str | Path | sqlite3.Connection | None = None,
     flow_version: int | None = None,
     run_id: str | None = None,
+    resume: Resume | None = None,
 ) -> FlowResult:
     """Run a flow to the end and return its outputs and events.
 
@@ -265,6 +273,7 @@ def run_flow(
         db=db,
         flow_version=flow_version,
         run_id=run_id,
+        resume=resume,
     )
     collected = list(events)
     end = collected[-1]

@@ -118,6 +118,7 @@ def _check_ports(node: NodeSpec, node_type: NodeType) -> list[Problem]:
 
 def _check_node(node: NodeSpec, policy: RunContext | None) -> list[Problem]:
     from tessera.llm.flows._builtin import DoWhileNode
+    from tessera.llm.flows._loop import LoopNode
     from tessera.llm.flows._nodes import get_node_type, node_types
 
     node_type = get_node_type(node.type)
@@ -139,6 +140,8 @@ def _check_node(node: NodeSpec, policy: RunContext | None) -> list[Problem]:
     problems += node_type.check(node)
     if policy is not None:
         problems += node_type.check_access(node, policy)
+    if isinstance(node_type, LoopNode):
+        problems += node_type.body_problems(node, policy)
     if isinstance(node_type, DoWhileNode):
         from tessera.llm.flows._spec import load_flow
 

@@ -18,6 +18,7 @@ server's bindings (``--bedrock-model``, ``--bedrock-bindings``). Scopes: ``flows
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -392,15 +393,21 @@ def _document_of(value: Any) -> Any:
     return value.get("document") if isinstance(value, dict) else None
 
 
-@router.post("/flows/{identifier}/aliases/{alias}", summary="InvokeFlow (bedrock-agent-runtime)")
-async def invoke_flow(identifier: str, alias: str, request: Request, _key: FlowsInvokeKey) -> Any:
-    """Scope ``flows:invoke``. ``inputs`` holds one entry for the Input node:
-    ``{nodeName, nodeOutputName, content: {document}}``."""
-    from tessera.llm.flows import run_flow
-    from tessera.llm.serve._flows_routes import _run_options
+#: Bedrock's FlowExecutionId.
+_EXECUTION_ID = re.compile(r"[0-9a-zA-Z._:-]{2,100}")
+_EXECUTIONS = "bedrock_flow_executions"
 
-    state = service(request)
-    body = await _body(request)
+
+def _executions(state: ServiceState) -> Any:
+    from tessera.llm.serve._bedrock_executions import ExecutionStore
+
+    found = state.extras.get(_EXECUTIONS)
+    if found is None:
+        found = state.extras.setdefault(_EXECUTIONS, ExecutionStore(state.db_path))
+    return found
+
+
+def _flow_input(body: dict[str, Any]) -> dict[str, Any]:
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise AwsError(
@@ -412,18 +419,143 @@ async def invoke_flow(identifier: str, alias: str, request: Request, _key: Flows
     content = inputs[0].get("content")
     if not isinstance(content, dict) or "document" not in content:
         raise AwsError(400, "ValidationException", "inputs[0].content must be {document: ...}.")
+    entry: dict[str, Any] = inputs[0]
+    return entry
+
+
+def _continued(paused: Any, entry: dict[str, Any], name: str, key_id: str) -> dict[str, Any]:
+    """The replies of a paused execution with this continuation's added (checked)."""
+    if paused.key_id != key_id:
+        raise AwsError(
+            403,
+            "AccessDeniedException",
+            "this execution was started with another API key; only that key may continue it.",
+        )
+    if paused.flow != name:
+        raise AwsError(
+            400,
+            "ValidationException",
+            f"executionId={paused.execution_id!r} is an execution of flow {paused.flow!r}, "
+            f"not {name!r}; continue it with flowIdentifier={paused.flow!r}.",
+        )
+    node = entry.get("nodeName")
+    if node not in (paused.waiting_label, paused.waiting_node):
+        raise AwsError(
+            400,
+            "ValidationException",
+            f"inputs[0].nodeName={node!r:.100} is invalid: this execution waits for node "
+            f"{paused.waiting_label!r}; send the reply to it (the nodeName of the "
+            "flowMultiTurnInputRequestEvent).",
+        )
+    port = entry.get("nodeInputName", "agentInputText")
+    if port != "agentInputText":
+        raise AwsError(
+            400,
+            "ValidationException",
+            f"inputs[0].nodeInputName={port!r:.100} is invalid: a reply goes to the "
+            "agentInputText input; set nodeInputName='agentInputText'.",
+        )
+    answer = entry["content"]["document"]
+    if not isinstance(answer, str):
+        raise AwsError(
+            400,
+            "ValidationException",
+            f"inputs[0].content.document={answer!r:.80} is invalid: a reply is a string "
+            "(agentInputText); send the text.",
+        )
+    return {**paused.answers, paused.waiting_label: answer}
+
+
+@router.post("/flows/{identifier}/aliases/{alias}", summary="InvokeFlow (bedrock-agent-runtime)")
+async def invoke_flow(identifier: str, alias: str, request: Request, key: FlowsInvokeKey) -> Any:
+    """Scope ``flows:invoke``. ``inputs`` holds one entry for the Input node:
+    ``{nodeName, nodeOutputName, content: {document}}``; or, with the ``executionId`` of an
+    execution that asked for input (``INPUT_REQUIRED``), the reply: ``{nodeName: the node
+    that asked, nodeInputName: agentInputText, content: {document: text}}``."""
+    import uuid
+
+    from tessera.llm.flows import InputRequired, Resume, stream_flow
+    from tessera.llm.serve._bedrock_executions import Execution
+    from tessera.llm.serve._flows_routes import _run_options
+
+    state = service(request)
+    body = await _body(request)
+    entry = _flow_input(body)
     registry = _registry(state)
+    store = _executions(state)
     name = _name(identifier)
-    ref = f"{name}@draft" if alias == TEST_ALIAS else f"{name}@{alias}"
-    stored = await run_in_threadpool(registry.stored, ref)
+    execution_id = body.get("executionId")
+    resume: Any = None
+    if execution_id is None:
+        ref = f"{name}@draft" if alias == TEST_ALIAS else f"{name}@{alias}"
+        stored = await run_in_threadpool(registry.stored, ref)
+        document = entry["content"]["document"]
+        execution_id = uuid.uuid4().hex
+    else:
+        if not isinstance(execution_id, str) or not _EXECUTION_ID.fullmatch(execution_id):
+            raise AwsError(
+                400,
+                "ValidationException",
+                f"executionId={execution_id!r:.120} is invalid: it must be 2 to 100 letters, "
+                "digits or ._:- (the executionId an earlier InvokeFlow answered with).",
+            )
+        paused = await run_in_threadpool(store.get, execution_id)
+        if paused is None:
+            raise AwsError(
+                404,
+                "ResourceNotFoundException",
+                f"executionId={execution_id!r} names no execution waiting for input: it "
+                "completed, or never asked. Invoke the flow without executionId to start again.",
+            )
+        answers = _continued(paused, entry, name, key.id)
+        stored = await run_in_threadpool(registry.stored, paused.flow_ref)
+        document = paused.document
+        resume = Resume(answers=answers, recorded=paused.recorded)
     options = _run_options(state, stored.version)
-    result = await run_in_threadpool(lambda: run_flow(stored.spec, content["document"], **options))
+    recorded = dict(resume.recorded) if resume is not None else {}
+
+    def run() -> tuple[list[Any], Any]:
+        events: list[Any] = []
+        iterator = stream_flow(stored.spec, document, **options, resume=resume)
+        try:
+            for event in iterator:
+                events.append(event)
+        except InputRequired as asking:
+            return events, asking
+        return events, None
+
+    events, asking = await run_in_threadpool(run)
+    if asking is not None:
+        finished = {e.node: e.data for e in events if e.kind == "node_output" and e.node}
+        pause = Execution(
+            execution_id=execution_id,
+            key_id=key.id,
+            flow=name,
+            flow_ref=f"{name}@{stored.version}" if stored.version else f"{name}@draft",
+            document=document,
+            answers=dict(resume.answers) if resume is not None else {},
+            recorded={**recorded, **finished},
+            waiting_node=asking.node_name,
+            waiting_label=asking.node,
+        )
+        await run_in_threadpool(store.put, pause)
+    elif resume is not None:
+        await run_in_threadpool(store.delete, execution_id)
     trace = bool(body.get("enableTrace"))
-    execution = result.run_id
+    top = {n.name for n in stored.spec.nodes if n.type == "Output"}
+    if asking is not None:
+        outputs = {
+            e.node: e.data["document"]
+            for e in events
+            if e.kind == "flow_output" and e.node in top and e.node not in recorded
+        }
+    else:
+        ended = events[-1].data["outputs"] if events and events[-1].kind == "flow_end" else {}
+        outputs = {node: value for node, value in ended.items() if node not in recorded}
 
     def frames() -> Any:
         if trace:
-            for event in result.events:
+            for event in events:
                 if event.kind not in ("node_input", "node_output") or event.node is None:
                     continue
                 key = "nodeInputTrace" if event.kind == "node_input" else "nodeOutputTrace"
@@ -434,17 +566,26 @@ async def invoke_flow(identifier: str, alias: str, request: Request, _key: Flows
                 ]
                 payload = {"nodeName": event.node, "timestamp": event.at, "fields": fields}
                 yield event_message("flowTraceEvent", {"trace": {key: payload}})
-        for node, document in result.outputs.items():
+        for node, document in outputs.items():
             output = {
                 "nodeName": node,
                 "nodeType": "FlowOutputNode",
                 "content": {"document": document},
             }
             yield event_message("flowOutputEvent", output)
-        yield event_message("flowCompletionEvent", {"completionReason": "SUCCESS"})
+        if asking is not None:
+            request_event = {
+                "nodeName": asking.node,
+                "nodeType": "AgentNode",
+                "content": {"document": asking.question},
+            }
+            yield event_message("flowMultiTurnInputRequestEvent", request_event)
+            yield event_message("flowCompletionEvent", {"completionReason": "INPUT_REQUIRED"})
+        else:
+            yield event_message("flowCompletionEvent", {"completionReason": "SUCCESS"})
 
     return StreamingResponse(
         frames(),
         media_type="application/vnd.amazon.eventstream",
-        headers={"x-amz-bedrock-flow-execution-id": execution},
+        headers={"x-amz-bedrock-flow-execution-id": execution_id},
     )
