@@ -89,7 +89,9 @@ def dask_client(scheduler: Any, *, n_workers: int | None = None) -> Iterator[Any
         return
     distributed = require_dask("distributed")
     if scheduler == LOCAL:
-        options: dict[str, Any] = {"processes": True, "dashboard_address": None}
+        # ":0": any free port. None would still bind the scheduler's HTTP server to 8787 and
+        # warn when another cluster holds it.
+        options: dict[str, Any] = {"processes": True, "dashboard_address": ":0"}
         if n_workers is not None:
             options["n_workers"] = n_workers
         with distributed.LocalCluster(**options) as cluster, distributed.Client(cluster) as client:

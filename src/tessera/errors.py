@@ -8,6 +8,8 @@ treat Tessera like scipy or scikit-learn.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ConflictError",
     "ContextLengthError",
@@ -80,3 +82,13 @@ class InfeasibleAssignmentError(InvalidInputError):
         self.rows = rows
         self.reachable_cols = reachable_cols
         self.axis = axis
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the evidence when the error crosses processes (raised on a Dask worker).
+        return (_infeasible_error, (str(self), self.rows, self.reachable_cols, self.axis))
+
+
+def _infeasible_error(
+    message: str, rows: tuple[int, ...], reachable_cols: tuple[int, ...], axis: str
+) -> InfeasibleAssignmentError:
+    return InfeasibleAssignmentError(message, rows=rows, reachable_cols=reachable_cols, axis=axis)

@@ -11,11 +11,14 @@ so that the total cost is minimal (or maximal).
   over :func:`solve_sparse`.
 - :func:`explain` -- the Hungarian method step by step, as a :class:`Trace` with pictures.
 - :func:`precompile` -- compile the numba kernels once, ahead of the first solve.
+- :func:`solve_bag` -- a Dask bag of problems of any shapes (``dask`` extra); a Dask
+  array given to :func:`solve_batch` is solved on Dask too.
 """
 
 from __future__ import annotations
 
 from tessera.assign._batch import BatchAssignment, solve_batch
+from tessera.assign._dask import solve_bag
 from tessera.assign._dense import linear_sum_assignment, solve
 from tessera.assign._examples import taxi_example
 from tessera.assign._kbest import RankedAssignment, k_best
@@ -39,6 +42,7 @@ __all__ = [
     "min_weight_full_bipartite_matching",
     "precompile",
     "solve",
+    "solve_bag",
     "solve_batch",
     "solve_sparse",
     "taxi_example",

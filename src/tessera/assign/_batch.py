@@ -157,8 +157,12 @@ class BatchAssignment:
         return bool((np.abs(u.sum(axis=1) + v.sum(axis=1) - total) <= tol).all())
 
 
-def _as_cost_stack(costs: Any, maximize: bool) -> NDArray[np.float64]:
-    """Validate a (b, n, m) stack once; return it as C-contiguous float64 to minimise."""
+def _as_cost_stack(costs: Any, maximize: bool, first: int = 0) -> NDArray[np.float64]:
+    """Validate a (b, n, m) stack once; return it as C-contiguous float64 to minimise.
+
+    ``first``: the number of the stack's first problem in a larger batch (a Dask chunk's
+    offset), so that messages name problems as the caller numbers them.
+    """
     check_bool("maximize", maximize)
     try:
         arr = np.asarray(costs)
@@ -197,6 +201,7 @@ def _as_cost_stack(costs: Any, maximize: bool) -> NDArray[np.float64]:
                 if np.isnan(c[p, i, j])
                 else ("+inf with maximize=True" if maximize else "-inf")
             )
+            p += first
             raise InvalidInputError(
                 f"costs contains invalid numeric entries: costs[{p}, {i}, {j}] (problem {p}) is "
                 f"{what}. Costs must be finite, or +inf to forbid a pair (-inf when maximizing)."
@@ -204,11 +209,13 @@ def _as_cost_stack(costs: Any, maximize: bool) -> NDArray[np.float64]:
     return c
 
 
-def _infeasible(c: NDArray[np.float64], bad: NDArray[np.int64], transposed: bool) -> Exception:
+def _infeasible(
+    c: NDArray[np.float64], bad: NDArray[np.int64], transposed: bool, first: int = 0
+) -> Exception:
     from tessera.assign._dense import hall_violator
 
-    p = int(bad[0])
-    found = hall_violator(np.isfinite(c[p]))
+    p = int(bad[0])  # numbered in the whole batch; c holds problems first, first + 1, ...
+    found = hall_violator(np.isfinite(c[p - first]))
     rows, cols = found if found is not None else ((), ())
     side, other = ("columns", "rows") if transposed else ("rows", "columns")
     others = "" if bad.size == 1 else f" ({bad.size} problems are infeasible: {bad[:10].tolist()})"
@@ -229,10 +236,13 @@ def solve_batch(
 
     Parameters
     ----------
-    costs : array_like, shape (b, n, m)
+    costs : array_like or dask.array.Array, shape (b, n, m)
         ``costs[p]`` is the cost matrix of problem ``p``; ``inf`` forbids a
         pair (``-inf`` when ``maximize=True``). Every problem has the same
-        shape; rectangular either way.
+        shape; rectangular either way. A Dask array is solved chunk by chunk
+        (along its first axis) on the active Dask scheduler, with the same
+        answers (needs the ``dask`` extra); for problems of different shapes
+        see :func:`solve_bag`.
     maximize : bool, default=False
         Maximise each total instead of minimising it.
     infeasible : {"raise", "mask"}, default="raise"
@@ -275,6 +285,10 @@ def solve_batch(
     >>> result.verify(costs)
     True
     """
+    if hasattr(costs, "__dask_graph__"):  # a Dask array: solved chunk by chunk on its workers
+        from tessera.assign._dask import solve_dask_array
+
+        return solve_dask_array(costs, maximize=maximize, infeasible=infeasible)
     check_in("infeasible", infeasible, ("raise", "mask"))
     c = _as_cost_stack(costs, maximize)
     b, n, m = c.shape

@@ -77,6 +77,7 @@ def main() -> None:
     # Import the command modules for their registrations.
     from tessera.cli import (  # noqa: F401
         _assign,
+        _assign_batch,
         _demo,
         _flows,
         _guard,
