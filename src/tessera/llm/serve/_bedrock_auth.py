@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +29,8 @@ from tessera.llm.serve._sigv4 import (
     SignatureError,
     canonical_request,
     parse_authorization,
+    parse_presigned,
+    presigned_time,
     request_time,
     signature_of,
 )
@@ -35,7 +38,7 @@ from tessera.llm.serve._sigv4 import (
 if TYPE_CHECKING:
     from tessera.llm.serve._middleware import AuthMiddleware
 
-__all__ = ["SIGNING_SERVICE", "admit_sigv4", "credential_store"]
+__all__ = ["SIGNING_SERVICE", "admit_presigned", "admit_sigv4", "credential_store", "is_presigned"]
 
 logger = logging.getLogger("tessera.llm.serve")
 
@@ -108,7 +111,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-def _check(signed: Any, scope: Scope, body: bytes, secret: str, amz_date: str) -> bool:
+def _check(signed: Any, scope: Scope, body: bytes, secret: str, amz_date: str, query: str) -> bool:
     headers: dict[str, list[str]] = {}
     for name, value in scope.get("headers", ()):
         headers.setdefault(bytes(name).decode("latin-1").lower(), []).append(
@@ -118,7 +121,7 @@ def _check(signed: Any, scope: Scope, body: bytes, secret: str, amz_date: str) -
     canonical = canonical_request(
         scope["method"],
         bytes(raw_path).decode("latin-1").split("?", 1)[0],
-        bytes(scope.get("query_string", b"")).decode("latin-1"),
+        query,
         headers,
         signed.signed_headers,
         hashlib.sha256(body).hexdigest(),
@@ -127,30 +130,84 @@ def _check(signed: Any, scope: Scope, body: bytes, secret: str, amz_date: str) -
     return hmac.compare_digest(expected, signed.signature)
 
 
+def _check_service(signed: Any) -> None:
+    if signed.service != SIGNING_SERVICE:
+        raise SignatureError(
+            "InvalidSignatureException",
+            f"Credential should be scoped to correct service: {SIGNING_SERVICE!r} (the "
+            f"request is scoped to {signed.service!r}). Use a Bedrock client.",
+        )
+
+
 async def admit_sigv4(
     middleware: AuthMiddleware, scope: Scope, receive: Receive, send: Send, header: str
 ) -> None:
     """Verify the SigV4 signature of a request; pass it on, or answer in AWS's shape."""
-    state = middleware.state
-    client = scope.get("client")
-    address = str(client[0]) if client else None
     amz_date = ""
     for name, value in scope.get("headers", ()):
         if name == b"x-amz-date":
             amz_date = bytes(value).decode("latin-1")
     try:
         signed = parse_authorization(header)
-        if signed.service != SIGNING_SERVICE:
-            raise SignatureError(
-                "InvalidSignatureException",
-                f"Credential should be scoped to correct service: {SIGNING_SERVICE!r} (the "
-                f"request is scoped to {signed.service!r}). Use a Bedrock client.",
-            )
+        _check_service(signed)
         request_time(amz_date, signed, dt.datetime.now(dt.UTC))
     except SignatureError as exc:
         status = 400 if exc.code == "IncompleteSignatureException" else 403
         await aws_error_response(status, exc.message, code=exc.code)(scope, receive, send)
         return
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    await _admit(middleware, scope, receive, send, signed, amz_date, query)
+
+
+def is_presigned(scope: Scope) -> bool:
+    """Whether the query string carries a presigned SigV4 signature."""
+    return b"X-Amz-Signature=" in bytes(scope.get("query_string", b""))
+
+
+async def admit_presigned(
+    middleware: AuthMiddleware, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Verify a presigned (query-string) SigV4 request; pass it on, or refuse it.
+
+    The signature is redacted from the query string first, so that the access and audit
+    logs never hold a URL that still works.
+    """
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    scope["query_string"] = re.sub(
+        r"(^|&)X-Amz-Signature=[^&]*", r"\1X-Amz-Signature=[redacted]", query
+    ).encode("latin-1")
+    try:
+        presigned = parse_presigned(query)
+        _check_service(presigned.signed)
+        presigned_time(presigned, dt.datetime.now(dt.UTC))
+    except SignatureError as exc:
+        status = 400 if exc.code == "IncompleteSignatureException" else 403
+        await aws_error_response(status, exc.message, code=exc.code)(scope, receive, send)
+        return
+    await _admit(
+        middleware,
+        scope,
+        receive,
+        send,
+        presigned.signed,
+        presigned.amz_date,
+        presigned.unsigned_query,
+    )
+
+
+async def _admit(
+    middleware: AuthMiddleware,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    signed: Any,
+    amz_date: str,
+    signed_query: str,
+) -> None:
+    """Check the signature of a parsed, dated request (header or query form)."""
+    state = middleware.state
+    client = scope.get("client")
+    address = str(client[0]) if client else None
     # Access key ids that passed recently skip the failed-login buckets (a burst of good
     # requests never drains them); others take a token first, given back when they pass.
     known: dict[str, None] = state.extras.setdefault("sigv4_passed", {})
@@ -173,10 +230,10 @@ async def admit_sigv4(
     record = None
     if found is None:
         # The same work as for a known id, so that timing does not tell which ids exist.
-        _check(signed, scope, body, "tessera-no-such-access-key", amz_date)
+        _check(signed, scope, body, "tessera-no-such-access-key", amz_date, signed_query)
     else:
         key_id, secret = found
-        if not _check(signed, scope, body, secret, amz_date):
+        if not _check(signed, scope, body, secret, amz_date, signed_query):
             if trusted:  # a failure counts, whoever it claims to be
                 known.pop(signed.access_key_id, None)
                 _throttle(middleware, address, signed.access_key_id)

@@ -161,6 +161,12 @@ class AuthMiddleware:
 
             await admit_sigv4(self, scope, receive, send, header)
             return
+        if not header:  # a presigned SigV4 URL (issue 23)
+            from tessera.llm.serve._bedrock_auth import admit_presigned, is_presigned
+
+            if is_presigned(scope):
+                await admit_presigned(self, scope, receive, send)
+                return
         challenge = {"WWW-Authenticate": 'Bearer realm="tessera"'}
         try:
             if header and scheme.lower() != "bearer":

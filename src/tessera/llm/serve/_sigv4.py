@@ -7,6 +7,12 @@ A signed request carries::
         SignedHeaders=host;x-amz-date, Signature=<64 hex digits>
     X-Amz-Date: 20261206T120000Z
 
+or, presigned (botocore's ``generate_presigned_url``), the same in the query string:
+``X-Amz-Algorithm``, ``X-Amz-Credential``, ``X-Amz-Date``, ``X-Amz-Expires`` (seconds,
+at most 7 days), ``X-Amz-SignedHeaders`` and ``X-Amz-Signature`` (the canonical query
+is every parameter but the signature). A presigned request is refused once its date
+plus its lifetime has passed, however often it was used before.
+
 The server rebuilds the canonical request from what it received (method, the path as
 sent, the query string, the signed headers, the SHA-256 of the body), derives the signing
 key from the secret it holds, and compares signatures in constant time. The functions here
@@ -36,6 +42,9 @@ __all__ = [
     "SignedRequest",
     "canonical_request",
     "parse_authorization",
+    "parse_presigned",
+    "presigned_time",
+    "Presigned",
     "request_time",
     "sign",
     "signature_of",
@@ -45,6 +54,16 @@ __all__ = [
 ALGORITHM = "AWS4-HMAC-SHA256"
 #: A request dated further than this from the server's clock is refused (AWS: 15 minutes).
 MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
+#: The longest lifetime a presigned URL may ask for (AWS: 7 days).
+MAX_EXPIRES = 604_800
+_PRESIGN_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
 
 _CREDENTIAL = re.compile(
     r"^(?P<access>[A-Za-z0-9]{4,128})/(?P<date>\d{8})/(?P<region>[a-z0-9-]{1,32})/"
@@ -149,6 +168,104 @@ def parse_authorization(header: str) -> SignedRequest:
         signed_headers=headers,
         signature=fields["Signature"],
     )
+
+
+@dataclass(frozen=True)
+class Presigned:
+    """A presigned request's parts (see :func:`parse_presigned`).
+
+    Attributes
+    ----------
+    signed : SignedRequest
+        The credential scope, signed headers and signature, as from a header.
+    amz_date : str
+        ``X-Amz-Date``.
+    expires : int
+        ``X-Amz-Expires``, in seconds.
+    unsigned_query : str
+        The query string as sent, without ``X-Amz-Signature`` (what was signed).
+    """
+
+    signed: SignedRequest
+    amz_date: str
+    expires: int
+    unsigned_query: str
+
+
+def parse_presigned(raw_query: str) -> Presigned:
+    """Parse the ``X-Amz-*`` parameters of a presigned request's query string.
+
+    Raises
+    ------
+    SignatureError
+        ``IncompleteSignatureException`` naming the parameter missing or malformed.
+    """
+    found: dict[str, str] = {}
+    kept: list[str] = []
+    for part in raw_query.split("&") if raw_query else []:
+        key, _, value = part.partition("=")
+        name = unquote(key)
+        if name in found and name in _PRESIGN_PARAMS:
+            raise _incomplete(f"the query string holds {name} twice")
+        if name in _PRESIGN_PARAMS:
+            found[name] = unquote(value)
+        if name != "X-Amz-Signature":
+            kept.append(part)
+    missing = [n for n in _PRESIGN_PARAMS if n not in found]
+    if missing:
+        raise _incomplete(f"the presigned URL lacks {', '.join(missing)}")
+    if found["X-Amz-Algorithm"] != ALGORITHM:
+        raise _incomplete(f"X-Amz-Algorithm={found['X-Amz-Algorithm'][:30]!r} is not {ALGORITHM!r}")
+    expires = found["X-Amz-Expires"]
+    if not (expires.isascii() and expires.isdigit() and 1 <= int(expires[:7]) <= MAX_EXPIRES):
+        raise _incomplete(
+            f"X-Amz-Expires={expires[:20]!r} must be a whole number of seconds from 1 to "
+            f"{MAX_EXPIRES} (7 days)"
+        )
+    header = (
+        f"{ALGORITHM} Credential={found['X-Amz-Credential']}, "
+        f"SignedHeaders={found['X-Amz-SignedHeaders']}, Signature={found['X-Amz-Signature']}"
+    )
+    return Presigned(parse_authorization(header), found["X-Amz-Date"], int(expires), "&".join(kept))
+
+
+def presigned_time(presigned: Presigned, now: dt.datetime) -> dt.datetime:
+    """A presigned request's date, checked: not past its lifetime, not in the future.
+
+    Raises
+    ------
+    SignatureError
+        As :func:`request_time` for the date; ``InvalidSignatureException`` ("Request has
+        expired") once ``X-Amz-Date`` plus ``X-Amz-Expires`` has passed.
+    """
+    amz_date, signed = presigned.amz_date, presigned.signed
+    if not amz_date:
+        raise _incomplete("X-Amz-Date is empty")
+    try:
+        when = dt.datetime.strptime(amz_date, _TIMESTAMP).replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise _incomplete(f"X-Amz-Date={amz_date[:20]!r} is not yyyymmddThhmmssZ") from None
+    if amz_date[:8] != signed.date:
+        raise SignatureError(
+            "InvalidSignatureException",
+            f"the credential scope's date {signed.date} is not the date of X-Amz-Date "
+            f"{amz_date}. Sign with the request's own date.",
+        )
+    until = when + dt.timedelta(seconds=presigned.expires)
+    if now > until:
+        raise SignatureError(
+            "InvalidSignatureException",
+            f"Request has expired: the presigned URL was valid until "
+            f"{until.strftime(_TIMESTAMP)} ({presigned.expires} s from {amz_date}); the "
+            f"server's time is {now.strftime(_TIMESTAMP)}. Presign it again.",
+        )
+    if when - now > MAX_CLOCK_SKEW:
+        raise SignatureError(
+            "InvalidSignatureException",
+            f"X-Amz-Date {amz_date} is more than 15 minutes after the server's time "
+            f"{now.strftime(_TIMESTAMP)}. Check the client's clock and presign again.",
+        )
+    return when
 
 
 def request_time(amz_date: str | None, signed: SignedRequest, now: dt.datetime) -> dt.datetime:
