@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from tessera._dask import SCHEDULER_HELP
 from tessera.cli._app import DbOption, app, console, edge, err_console
 from tessera.cli._bedrock import BindingsOption, BindOption, FormatOption, bindings_of, read_json
 from tessera.errors import InvalidInputError
@@ -250,6 +251,9 @@ def batch(
     retrieval_root: RetrievalRoot = None,
     storage_root: StorageRoot = None,
     db: Db = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help=SCHEDULER_HELP, show_default=False)
+    ] = None,
 ) -> None:
     """Run FLOW on every record of DATA, score each output, print the metrics."""
     from tessera.llm.flows import run_batch
@@ -272,6 +276,7 @@ def batch(
             db=db,
             flow_version=version,
             progress=lambda done, total: status.update(f"record {done}/{total}"),
+            scheduler=scheduler,
         )
     m = result.metrics
     table = Table(title=f"{result.flow} on {data.name}")

@@ -306,6 +306,7 @@ def run_batch(
     storage_roots: StorageRoots = (),
     out: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    scheduler: Any = None,
     **run_options: Any,
 ) -> BatchResult:
     """Run ``flow`` on every record of ``dataset`` and score each output.
@@ -342,7 +343,12 @@ def run_batch(
     out : str, pathlib.Path or None, default=None
         Also write the per-record table here (``.csv`` or ``.jsonl``).
     progress : callable or None, default=None
-        Called as ``progress(done, total)`` after each record.
+        Called as ``progress(done, total)`` after each record (after each chunk of
+        records on Dask).
+    scheduler : str, distributed.Client or None, default=None
+        Run the records on Dask: ``"local"`` (worker processes on this machine), a
+        scheduler's address (``"tcp://host:port"``) or a client; needs the ``dask`` extra.
+        Same outputs and metrics as in this process; see the Notes.
     **run_options
         Passed to :func:`~tessera.llm.flows.run_flow` (``registry``, ``backend_factory``,
         ``db``, ``flow_version``, ``trace``).
@@ -351,7 +357,21 @@ def run_batch(
     -------
     BatchResult
         The metrics and one :class:`BatchRecord` per record, in dataset order.
+
+    Notes
+    -----
+    With a ``scheduler``, the records go to the workers in chunks; each worker process
+    loads a model once (the first Prompt node that asks for it) and keeps it for every
+    later chunk. A chunk whose worker dies (a crash, an out-of-memory kill) runs again on
+    another worker, and only the answers of chunks that finished are kept, so every record
+    appears exactly once in the result and the table. Side effects of the lost attempt
+    (its run traces, Storage writes) are not undone: a retried record may have two traces.
+    ``run_options`` must be picklable (a ``db`` path, ``trace``, ``flow_version``).
     """
+    if scheduler is not None:
+        from tessera._dask import check_scheduler
+
+        check_scheduler(scheduler)
     allowed = check_allowed_code(allowed_code)
     roots = check_retrieval_roots(retrieval_roots)
     storage = check_storage_roots(storage_roots)
@@ -368,50 +388,97 @@ def run_batch(
                     f"record {index} has no field {field!r} (fields: {', '.join(record)}). "
                     f"Add it to every record, or name another field."
                 )
-    results = []
-    for index, record in enumerate(records):
-        expected = record[expected_field]
-        if input_field is not None:
-            document = record[input_field]
-        elif self_scored:  # the flow compares with the expected value itself
-            document = dict(record)
-        elif "input" in record:
-            document = record["input"]
-        else:
-            document = {k: v for k, v in record.items() if k != expected_field}
+    job = BatchJob(
+        spec=spec,
+        evaluate=evaluate,
+        output=output,
+        pass_threshold=float(pass_threshold),
+        allowed_code=allowed,
+        retrieval_roots=roots,
+        storage_roots=storage,
+        run_options=dict(run_options),
+    )
+    inputs = [
+        (index, _document(record, input_field, expected_field, self_scored), record[expected_field])
+        for index, record in enumerate(records)
+    ]
+    if scheduler is not None:
+        from tessera.llm.flows._dask import run_on_dask
+
+        results = run_on_dask(job, inputs, scheduler=scheduler, progress=progress)
+    else:
+        results = []
+        for index, document, expected in inputs:
+            results.append(job.run(index, document, expected))
+            if progress is not None:
+                progress(index + 1, len(records))
+    batch = batch_result(spec.name, results)
+    if out is not None:
+        batch.write(out)
+    return batch
+
+
+def _document(
+    record: Mapping[str, Any], input_field: str | None, expected_field: str, self_scored: bool
+) -> Any:
+    """What the flow gets from ``record``: see :func:`run_batch`'s ``input_field``."""
+    if input_field is not None:
+        return record[input_field]
+    if self_scored:  # the flow compares with the expected value itself
+        return dict(record)
+    if "input" in record:
+        return record["input"]
+    return {k: v for k, v in record.items() if k != expected_field}
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """Everything one record's run needs besides the record: sent once to each worker."""
+
+    spec: FlowSpec
+    evaluate: Callable[[Any, Any], bool | float]
+    output: str | None
+    pass_threshold: float
+    allowed_code: tuple[str, ...]
+    retrieval_roots: Any
+    storage_roots: Any
+    run_options: dict[str, Any]
+
+    def run(self, index: int, document: Any, expected: Any) -> BatchRecord:
+        """Run the flow on one record and score it (a failed run scores 0, its error kept)."""
         started = time.perf_counter()
         run_id, value, error, score = "", None, None, 0.0
         try:
             result = run_flow(
-                spec,
+                self.spec,
                 document,
-                allowed_code=allowed,
-                retrieval_roots=roots,
-                storage_roots=storage,
-                **run_options,
+                allowed_code=self.allowed_code,
+                retrieval_roots=self.retrieval_roots,
+                storage_roots=self.storage_roots,
+                **self.run_options,
             )
             run_id = result.run_id
-            value = _pick_output(result.outputs, output)
-            score = score_with(evaluate, value, expected)
+            value = _pick_output(result.outputs, self.output)
+            score = score_with(self.evaluate, value, expected)
         except (TesseraError, ValueError, TypeError, OSError) as exc:
             run_id = getattr(exc, "run_id", "") or run_id
             error = f"{type(exc).__name__}: {exc}"
         latency = (time.perf_counter() - started) * 1000.0
-        results.append(
-            BatchRecord(
-                index=index,
-                run_id=run_id,
-                input=document,
-                expected=expected,
-                output=value,
-                score=score,
-                passed=error is None and score >= pass_threshold,
-                error=error,
-                latency_ms=latency,
-            )
+        return BatchRecord(
+            index=index,
+            run_id=run_id,
+            input=document,
+            expected=expected,
+            output=value,
+            score=score,
+            passed=error is None and score >= self.pass_threshold,
+            error=error,
+            latency_ms=latency,
         )
-        if progress is not None:
-            progress(index + 1, len(records))
+
+
+def batch_result(flow: str, results: Sequence[BatchRecord]) -> BatchResult:
+    """The metrics of ``results`` (in dataset order) and the table."""
     latencies = [r.latency_ms for r in results]
     passed = sum(r.passed for r in results)
     metrics = BatchMetrics(
@@ -423,7 +490,4 @@ def run_batch(
         latency_p50_ms=_percentile(latencies, 50),
         latency_p95_ms=_percentile(latencies, 95),
     )
-    batch = BatchResult(spec.name, metrics, tuple(results))
-    if out is not None:
-        batch.write(out)
-    return batch
+    return BatchResult(flow, metrics, tuple(results))
