@@ -377,24 +377,23 @@ def _check_content_type(request: Request) -> None:
         )
 
 
-@router.post("/model/{model_id:path}/invoke", summary="InvokeModel (Anthropic Messages body)")
+@router.post("/model/{model_id:path}/invoke", summary="InvokeModel (the provider's body)")
 async def invoke_model(model_id: str, request: Request, _key: ModelsKey) -> Response:
-    """Scope ``models:invoke``. The body is Anthropic's Messages request
-    (``anthropic_version: bedrock-2023-05-31``); the answer Anthropic's message."""
-    from tessera.llm.bedrock._runtime import anthropic_message, anthropic_request
+    """Scope ``models:invoke``. The body is in the format of the provider the model id
+    names (:mod:`tessera.llm.bedrock._providers`: Anthropic Messages, Meta Llama, Mistral,
+    Amazon Titan and Nova, Cohere Command); so is the answer."""
+    from tessera.llm.bedrock._providers import provider_for
 
     state = service(request)
     model = _model(state, model_id)
     _check_content_type(request)
-    chat = anthropic_request(await request_json(request))
-    answer = await _chat(state, model, chat.messages, chat.params)
-    body = anthropic_message(
-        answer.text,
-        model=model_id,
-        finish_reason=answer.finish,
-        input_tokens=answer.inputs,
-        output_tokens=answer.outputs,
-    )
+    provider = provider_for(model_id)
+    chat = provider.request(await request_json(request))
+    try:
+        answer = await _chat(state, model, chat.messages, chat.params)
+    except InvalidInputError as exc:
+        raise provider.renamed(exc) from None
+    body = provider.answer(answer.text, answer.finish, answer.inputs, answer.outputs, model_id)
     return Response(
         json.dumps(body, ensure_ascii=False).encode("utf-8"),
         media_type="application/json",
@@ -407,33 +406,36 @@ async def invoke_model(model_id: str, request: Request, _key: ModelsKey) -> Resp
 
 @router.post(
     "/model/{model_id:path}/invoke-with-response-stream",
-    summary="InvokeModelWithResponseStream (Anthropic Messages body)",
+    summary="InvokeModelWithResponseStream (the provider's body)",
 )
 async def invoke_model_stream(model_id: str, request: Request, _key: ModelsKey) -> Any:
-    """Scope ``models:invoke``. ``chunk`` events, each holding one Anthropic streaming
-    event (``message_start`` ... ``message_stop``) as base64 JSON bytes."""
-    from tessera.llm.bedrock._runtime import (
-        anthropic_delta,
-        anthropic_end,
-        anthropic_request,
-        anthropic_stream_chunks,
-    )
+    """Scope ``models:invoke``. ``chunk`` events, each holding one of the provider's
+    streaming events (Anthropic's ``message_start`` ... ``message_stop``, Llama's
+    ``generation`` pieces, ...) as base64 JSON bytes; the last carries
+    ``amazon-bedrock-invocationMetrics``."""
+    from tessera.llm.bedrock._providers import provider_for
 
     state = service(request)
     model = _model(state, model_id)
     _check_content_type(request)
-    chat = anthropic_request(await request_json(request))
+    provider = provider_for(model_id)
+    chat = provider.request(await request_json(request))
     started = time.monotonic()
-    stream, admission, first, rest = await _stream_pieces(state, model, chat.messages, chat.params)
+    try:
+        stream, admission, first, rest = await _stream_pieces(
+            state, model, chat.messages, chat.params
+        )
+    except InvalidInputError as exc:
+        raise provider.renamed(exc) from None
 
     async def frames() -> AsyncIterator[bytes]:
-        for chunk in anthropic_stream_chunks(model_id):
+        for chunk in provider.stream_start(model_id):
             yield event_message("chunk", chunk)
         if first is not None:
-            yield event_message("chunk", anthropic_delta(first))
+            yield event_message("chunk", provider.stream_delta(first))
             try:
                 async for piece in rest:
-                    yield event_message("chunk", anthropic_delta(piece))
+                    yield event_message("chunk", provider.stream_delta(piece))
             except Exception as exc:
                 yield _stream_error(exc)
                 return
@@ -442,7 +444,7 @@ async def invoke_model_stream(model_id: str, request: Request, _key: ModelsKey) 
         finish = result.finish_reason if result is not None else None
         inputs = result.prompt_tokens if result is not None else 0
         outputs = result.completion_tokens if result is not None else 0
-        for chunk in anthropic_end(finish, inputs, outputs, latency):
+        for chunk in provider.stream_end(finish, inputs, outputs, latency):
             yield event_message("chunk", chunk)
 
     return _events(released(frames(), admission))
