@@ -108,6 +108,13 @@ def part_indices(
             "arrays=() is invalid: at least one array is required. Pass the data, e.g. "
             "train_val_test_split(X, y)."
         )
+    if type(arrays[0]).__module__.startswith("dask"):
+        raise bad_value(
+            "arrays",
+            f"<{type(arrays[0]).__name__}>",
+            "a Dask collection is split out of core, into Parquet folders",
+            "Call tessera.split.split_dataset(data, out='parts/', ...) instead.",
+        )
     check_in("method", method, METHODS)
     check_in("clusterer", clusterer, ("kmeans", "hdbscan"))
     check_in("sampling", sampling, ("random", "stratified", "systematic"))

@@ -21,39 +21,22 @@ and privacy-mode marginals stay those fitted on the sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from tessera._sketch import ColumnSketch, merge_sketches, sketch_column
 from tessera._validation import bad_value, check_positive_int
 
 if TYPE_CHECKING:
     from tessera.synth._copula import GaussianCopula
 
-__all__ = ["MAX_COUNTED", "SKETCH_POINTS", "as_dask_frame", "fit_dask"]
+__all__ = ["as_dask_frame", "fit_dask"]
 
-#: Distinct values up to which a column's values are counted exactly.
-MAX_COUNTED = 10_000
-#: Points kept by a column's quantile sketch after each merge.
-SKETCH_POINTS = 4_096
 _KEY = "__tessera_sample_key"
-
-
-@dataclass
-class ColumnSketch:
-    """One column of one or more partitions."""
-
-    missing: int = 0
-    counts: dict[Any, int] | None = field(default_factory=dict)
-    numeric: bool = False
-    low: float = np.inf
-    high: float = -np.inf
-    points: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    decimals: int | None = 0
 
 
 @dataclass
@@ -97,79 +80,13 @@ def is_dask_frame(data: Any) -> bool:
     return type(data).__module__.startswith("dask") and hasattr(data, "to_delayed")
 
 
-def _compress(points: np.ndarray, weights: np.ndarray, size: int) -> tuple[Any, Any]:
-    """At most ``size`` equally weighted points with the same weighted quantiles."""
-    order = np.argsort(points, kind="stable")
-    points, weights = points[order], weights[order]
-    if points.size <= size:
-        return points, weights
-    cumulative = np.cumsum(weights)
-    total = cumulative[-1]
-    targets = (np.arange(size) + 0.5) / size * total
-    picked = points[np.searchsorted(cumulative, targets, side="left").clip(0, points.size - 1)]
-    return picked, np.full(size, total / size)
-
-
-def _sketch_column(series: pd.Series) -> ColumnSketch:
-    from tessera.synth._columns import decimals_of
-
-    missing = series.isna().to_numpy()
-    present = series[~missing]
-    sketch = ColumnSketch(missing=int(missing.sum()))
-    kind = series.dtype.kind
-    if kind in "iufM" and not pd.api.types.is_bool_dtype(series.dtype):
-        if kind == "M":
-            naive = present.dt.tz_localize(None) if present.dt.tz is not None else present
-            values = naive.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float)
-        else:
-            values = present.to_numpy(dtype=float)
-        sketch.numeric = True
-        if values.size:
-            sketch.low, sketch.high = float(values.min()), float(values.max())
-            sketch.points, sketch.weights = _compress(values, np.ones(values.size), SKETCH_POINTS)
-            sketch.decimals = decimals_of(values) if kind == "f" else 0
-        keys = values
-    else:
-        keys = present.to_numpy(dtype=object)
-    counted = pd.Series(keys).value_counts(sort=False)  # mixed types welcome, unlike np.unique
-    if counted.size > MAX_COUNTED:
-        sketch.counts = None
-    else:
-        sketch.counts = {_plain(u): int(c) for u, c in counted.items()}
-    return sketch
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _summarise(part: pd.DataFrame, index: int, seed: int, sample_rows: int) -> Summary:
     keys = np.random.default_rng([seed, index]).random(len(part))
     keep = np.argsort(keys, kind="stable")[:sample_rows]
     sample = part.iloc[keep].copy()
     sample[_KEY] = keys[keep]
-    columns = {str(c): _sketch_column(part[c]) for c in part.columns}
+    columns = {str(c): sketch_column(part[c]) for c in part.columns}
     return Summary(rows=len(part), sample=sample, columns=columns)
-
-
-def _merge_columns(a: ColumnSketch, b: ColumnSketch) -> ColumnSketch:
-    out = ColumnSketch(missing=a.missing + b.missing, numeric=a.numeric and b.numeric)
-    if a.counts is None or b.counts is None:
-        out.counts = None
-    else:
-        merged = dict(a.counts)
-        for key, count in b.counts.items():
-            merged[key] = merged.get(key, 0) + count
-        out.counts = merged if len(merged) <= MAX_COUNTED else None
-    if out.numeric:
-        out.low, out.high = min(a.low, b.low), max(a.high, b.high)
-        out.points, out.weights = _compress(
-            np.concatenate([a.points, b.points]),
-            np.concatenate([a.weights, b.weights]),
-            SKETCH_POINTS,
-        )
-        out.decimals = None if None in (a.decimals, b.decimals) else max(a.decimals, b.decimals)  # type: ignore[type-var]
-    return out
 
 
 def _merge(summaries: list[Summary], sample_rows: int) -> Summary:
@@ -177,7 +94,7 @@ def _merge(summaries: list[Summary], sample_rows: int) -> Summary:
     sample = sample.sort_values(_KEY, kind="stable").iloc[:sample_rows]
     columns = dict(summaries[0].columns)
     for other in summaries[1:]:
-        columns = {name: _merge_columns(columns[name], other.columns[name]) for name in columns}
+        columns = {name: merge_sketches(columns[name], other.columns[name]) for name in columns}
     return Summary(sum(s.rows for s in summaries), sample, columns)
 
 
