@@ -122,8 +122,17 @@ def _text_blocks(field: str, blocks: Any, *, system: bool = False) -> str:
             from tessera.llm.bedrock._converse_tools import tool_result_text
 
             texts.append(tool_result_text(f"{where}.toolResult", value))
+        elif kind == "document" and not system:
+            from tessera.llm.bedrock._documents import document_text
+
+            apart = "\n" if texts and not texts[-1].endswith("\n") else ""
+            texts.append(apart + document_text(where, value))
+        elif kind in ("image", "video", "audio"):
+            from tessera.llm.bedrock._documents import refuse_media
+
+            raise refuse_media(where, kind)
         else:
-            kinds = "text, guardContent, cachePoint, toolUse, toolResult"
+            kinds = "text, guardContent, cachePoint, toolUse, toolResult, document"
             raise _invalid(
                 f"{where}.{kind}",
                 "...",
