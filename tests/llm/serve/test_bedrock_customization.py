@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,3 +121,97 @@ def test_a_job_trains_and_registers_the_model(
         )
     with pytest.raises(client(reader).exceptions.AccessDeniedException):
         client(reader).list_model_customization_jobs()
+
+
+def _bedrock(live: Live) -> Any:
+    store = AwsCredentialStore(live.db)
+    try:
+        creds = store.issue(live.key_ids["admin"])
+    finally:
+        store.close()
+    return boto3.client(
+        "bedrock",
+        endpoint_url=live.url,
+        region_name="us-east-1",
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def test_jobs_are_kept_in_the_database_across_a_restart(tuning_live: Live, tiny_llama: Any) -> None:
+    # A second server on the same database (the first one's jobs finished above).
+    from tessera.llm.serve._bedrock_jobs import STOPPED_MESSAGE
+
+    # A job whose server died mid-training: recorded by a process that has exited.
+    script = (
+        "import sys; from tessera.llm.serve._bedrock_jobs import JobStore; "
+        "s = JobStore(sys.argv[1]); "
+        "s.create('orphan-1', {'customModelName': 'orphan'}, 'tessera'); s.close()"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tuning_live.db)], check=True)
+    for restarted in start_live(
+        tuning_live.db,
+        models=(f"tessera:{tiny_llama.folder}",),
+        rate_limit=RateLimit(1000, burst=1000),
+    ):
+        bedrock = _bedrock(restarted)
+        summaries = bedrock.list_model_customization_jobs()["modelCustomizationJobSummaries"]
+        assert [(s["jobName"], s["status"]) for s in summaries] == [
+            ("words-1", "Completed"),
+            ("bad-1", "Failed"),
+            ("orphan-1", "Failed"),
+        ]
+        job = bedrock.get_model_customization_job(jobIdentifier="words-1")
+        assert job["outputModelArn"].endswith("custom-model/custom:words@1")
+        orphan = bedrock.get_model_customization_job(jobIdentifier="orphan-1")
+        assert orphan["failureMessage"] == STOPPED_MESSAGE
+        completed = bedrock.list_model_customization_jobs(statusEquals="Completed")
+        assert [s["jobName"] for s in completed["modelCustomizationJobSummaries"]] == ["words-1"]
+        with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
+            bedrock.get_model_customization_job(jobIdentifier="never-made")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("jobName", "-starts-with-dash"),
+        ("jobName", "x" * 64),
+        ("jobName", "caf\u00e9"),
+        ("jobName", "a\u202eb"),
+        ("customModelName", "two__underscores"),
+        ("customModelName", "space name"),
+    ],
+)
+def test_bad_job_and_model_names_are_validation_errors(
+    tuning_live: Live, tiny_llama: Any, field: str, value: str
+) -> None:
+    bedrock = _bedrock(tuning_live)
+    request = {
+        "jobName": "fine-name",
+        "customModelName": "fine_name",
+        "roleArn": "arn:aws:iam::123456789012:role/tuning",
+        "baseModelIdentifier": f"tessera:{tiny_llama.folder}",
+        "trainingDataConfig": {"s3Uri": "s3://training-data/train.jsonl"},
+        "outputDataConfig": {"s3Uri": "s3://training-data/out/"},
+        "hyperParameters": {"epochCount": "9" * 5000},
+    }
+    request[field] = value
+    with pytest.raises(bedrock.exceptions.ValidationException) as caught:
+        bedrock.create_model_customization_job(**request)
+    assert field in caught.value.response["Error"]["Message"]
+
+
+def test_huge_hyperparameters_are_validation_errors(tuning_live: Live, tiny_llama: Any) -> None:
+    bedrock = _bedrock(tuning_live)
+    for hyper in ({"epochCount": "9" * 5000}, {"batchSize": "1e400"}, {"epochCount": "\u0663"}):
+        with pytest.raises(bedrock.exceptions.ValidationException):
+            bedrock.create_model_customization_job(
+                jobName="huge-1",
+                customModelName="huge",
+                roleArn="arn:aws:iam::123456789012:role/tuning",
+                baseModelIdentifier=f"tessera:{tiny_llama.folder}",
+                trainingDataConfig={"s3Uri": "s3://training-data/train.jsonl"},
+                outputDataConfig={"s3Uri": "s3://training-data/out/"},
+                hyperParameters=hyper,
+            )

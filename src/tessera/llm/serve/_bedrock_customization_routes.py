@@ -8,22 +8,23 @@ GetModelCustomizationJob and ListModelCustomizationJobs report ``InProgress``,
 ``Completed`` or ``Failed`` (with the failure message). Records are Bedrock's
 conversation format (``schemaVersion: bedrock-conversation-2024``, ``system`` and
 ``content`` as text blocks) or tessera's (plain strings). Hyperparameters:
-``epochCount``, ``batchSize``, ``learningRateMultiplier``. Jobs live in the server's
-memory (a restart forgets them; the registered models stay). Scope ``admin``: training
-takes the server's CPU for minutes.
+``epochCount``, ``batchSize``, ``learningRateMultiplier``. Jobs are kept in the
+service's database (:mod:`tessera.llm.serve._bedrock_jobs`): a restart keeps them, and a
+job the stopped server was still training reads ``Failed``, saying so. Scope ``admin``:
+training takes the server's CPU for minutes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from tessera.errors import InvalidInputError, NotFoundError
 from tessera.llm.serve._aws import AwsError, AwsRoute
@@ -34,49 +35,56 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["bedrock"], route_class=AwsRoute, include_in_schema=False)
 _JOBS = "bedrock_customization_jobs"
+#: Bedrock's patterns for jobName and customModelName (63 characters at most).
+_JOB_NAME = re.compile(r"(?=.{1,63}$)[a-zA-Z0-9](-*[a-zA-Z0-9+.])*")
+_MODEL_NAME = re.compile(r"(?=.{1,63}$)([0-9a-zA-Z][_-]?)+")
 
 
-@dataclass
-class _Job:
-    name: str
-    request: dict[str, Any]
-    base: str
-    created: str
-    status: str = "InProgress"
-    ended: str | None = None
-    failure: str | None = None
-    model: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def arn(self) -> str:
-        return f"{ARN_PREFIX}:model-customization-job/{self.name}"
-
-    def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "jobArn": self.arn,
-            "jobName": self.name,
-            "baseModelArn": f"{ARN_PREFIX}:foundation-model/{self.base}",
-            "status": self.status,
-            "creationTime": self.created,
-            "lastModifiedTime": self.ended or self.created,
-            "customModelName": self.request["customModelName"],
-            "customizationType": "FINE_TUNING",
-        }
-        if self.ended:
-            out["endTime"] = self.ended
-        if self.model:
-            out["customModelArn"] = f"{ARN_PREFIX}:custom-model/{self.model}"
-        return out
+def _arn(name: str) -> str:
+    return f"{ARN_PREFIX}:model-customization-job/{name}"
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat()
+def _summary(job: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "jobArn": _arn(job.name),
+        "jobName": job.name,
+        "baseModelArn": f"{ARN_PREFIX}:foundation-model/{job.base}",
+        "status": job.status,
+        "creationTime": job.created,
+        "lastModifiedTime": job.ended or job.created,
+        "customModelName": job.request["customModelName"],
+        "customizationType": "FINE_TUNING",
+    }
+    if job.ended:
+        out["endTime"] = job.ended
+    if job.model:
+        out["customModelArn"] = f"{ARN_PREFIX}:custom-model/{job.model}"
+    return out
 
 
-def _jobs(state: ServiceState) -> dict[str, _Job]:
-    found: dict[str, _Job] = state.extras.setdefault(_JOBS, {})
+def _jobs(state: ServiceState) -> Any:
+    from tessera.llm.serve._bedrock_jobs import JobStore
+
+    found = state.extras.get(_JOBS)
+    if found is None:
+        found = state.extras.setdefault(_JOBS, JobStore(state.db_path))
     return found
+
+
+_WHOLE = re.compile(r"[0-9]{1,6}")
+_DECIMAL = re.compile(r"[0-9]{0,6}(\.[0-9]{1,12})?")
+
+
+def _hyper(values: dict[str, Any], name: str, default: str, pattern: re.Pattern[str]) -> str:
+    """A hyperparameter as Bedrock sends it: a string of ASCII digits (checked)."""
+    value = values.get(name, default)
+    text = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not text or not pattern.fullmatch(text):
+        raise InvalidInputError(
+            f"hyperParameters.{name}={value!r:.60} is invalid: it must be a number written "
+            "in ASCII digits, such as '2' or '0.5'. Fix the value."
+        )
+    return text
 
 
 def _local_file(state: ServiceState, uri: Any, field_name: str) -> Path:
@@ -137,7 +145,13 @@ def _records(path: Path, field_name: str) -> list[dict[str, Any]]:
     return records
 
 
-def _run(job: _Job, records: list[Any], validation: list[Any] | None, params: Any) -> None:
+def _run(
+    store: Any,
+    job: Any,
+    records: list[Any],
+    validation: list[Any] | None,
+    params: Any,
+) -> None:
     from tessera.llm.tune import fine_tune, register_model
 
     try:
@@ -152,16 +166,10 @@ def _run(job: _Job, records: list[Any], validation: list[Any] | None, params: An
             threads=None,
         )
         registered = register_model(result, job.request["customModelName"])
-        with job.lock:
-            job.model = registered.spec
-            job.status = "Completed"
     except Exception as exc:  # reported by GetModelCustomizationJob
-        with job.lock:
-            job.status = "Failed"
-            job.failure = str(exc)[:2000]
-    finally:
-        with job.lock:
-            job.ended = _now()
+        store.finish(job.name, failure=str(exc)[:2000] or type(exc).__name__)
+    else:
+        store.finish(job.name, model=registered.spec)
 
 
 @router.post("/model-customization-jobs", status_code=201, summary="CreateModelCustomizationJob")
@@ -175,16 +183,22 @@ async def create_job(request: Request, _key: AdminKey) -> Any:
     if not isinstance(body, dict):
         raise InvalidInputError("the body is invalid: it must be a JSON object.")
     name, custom = body.get("jobName"), body.get("customModelName")
-    for field_name, value in (("jobName", name), ("customModelName", custom)):
-        if not isinstance(value, str) or not value:
-            raise InvalidInputError(f"{field_name} is required: name it.")
+    for field_name, value, pattern, rule in (
+        ("jobName", name, _JOB_NAME, "letters, digits, + - . (starting with a letter or digit)"),
+        ("customModelName", custom, _MODEL_NAME, "letters, digits, _ and - (no two in a row)"),
+    ):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise InvalidInputError(
+                f"{field_name}={value!r:.80} is invalid: it must be 1 to 63 {rule}, as Bedrock "
+                "names are. Rename it."
+            )
     if body.get("customizationType", "FINE_TUNING") != "FINE_TUNING":
         raise InvalidInputError(
             f"customizationType={body.get('customizationType')!r} is invalid: only FINE_TUNING "
             "(LoRA on the CPU) runs locally."
         )
     jobs = _jobs(state)
-    if name in jobs:
+    if await run_in_threadpool(jobs.get, name) is not None:
         raise AwsError(409, "ConflictException", f"jobName={name!r} exists already: pick another.")
     base = _model(state, str(body.get("baseModelIdentifier")))
     training = _records(
@@ -202,29 +216,34 @@ async def create_job(request: Request, _key: AdminKey) -> Any:
             "validationDataConfig",
         )
     hyper = body.get("hyperParameters") or {}
+    if not isinstance(hyper, dict):
+        raise InvalidInputError(f"hyperParameters={hyper!r:.80} is invalid: send an object.")
     try:
         params = TuneParams(
-            epoch_count=int(hyper.get("epochCount", 2)),
-            batch_size=int(hyper.get("batchSize", 8)),
-            learning_rate_multiplier=float(hyper.get("learningRateMultiplier", 1.0)),
+            epoch_count=int(_hyper(hyper, "epochCount", "2", _WHOLE)),
+            batch_size=int(_hyper(hyper, "batchSize", "8", _WHOLE)),
+            learning_rate_multiplier=float(
+                _hyper(hyper, "learningRateMultiplier", "1.0", _DECIMAL)
+            ),
         )
     except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"hyperParameters={hyper!r} is invalid: {exc}") from None
-    job = _Job(str(name), body, base, _now())
-    jobs[job.name] = job
+        raise InvalidInputError(f"hyperParameters={hyper!r:.200} is invalid: {exc}") from None
+    if not await run_in_threadpool(jobs.create, str(name), body, base):
+        raise AwsError(409, "ConflictException", f"jobName={name!r} exists already: pick another.")
+    job = await run_in_threadpool(jobs.get, str(name))
     thread = threading.Thread(
         target=_run,
-        args=(job, training, validation, params),
+        args=(jobs, job, training, validation, params),
         name=f"tessera-tune-{job.name}",
         daemon=True,
     )
     thread.start()
-    return JSONResponse({"jobArn": job.arn}, status_code=201)
+    return JSONResponse({"jobArn": _arn(job.name)}, status_code=201)
 
 
-def _job(state: ServiceState, identifier: str) -> _Job:
+async def _job(state: ServiceState, identifier: str) -> Any:
     name = identifier.rsplit("model-customization-job/", 1)[-1]
-    found = _jobs(state).get(name)
+    found = await run_in_threadpool(_jobs(state).get, name)
     if found is None:
         raise NotFoundError(f"jobIdentifier={identifier!r} is invalid: no such job on this server.")
     return found
@@ -233,40 +252,35 @@ def _job(state: ServiceState, identifier: str) -> _Job:
 @router.get("/model-customization-jobs/{identifier:path}", summary="GetModelCustomizationJob")
 async def get_job(identifier: str, request: Request, _key: AdminKey) -> Any:
     """Scope ``admin``."""
-    job = _job(service(request), identifier)
-    with job.lock:
-        request_body = job.request
-        answer: dict[str, Any] = {
-            "jobArn": job.arn,
-            "jobName": job.name,
-            "outputModelName": request_body["customModelName"],
-            "roleArn": request_body.get("roleArn", ""),
-            "status": job.status,
-            "creationTime": job.created,
-            "lastModifiedTime": job.ended or job.created,
-            "baseModelArn": f"{ARN_PREFIX}:foundation-model/{job.base}",
-            "hyperParameters": request_body.get("hyperParameters") or {},
-            "trainingDataConfig": request_body.get("trainingDataConfig"),
-            "validationDataConfig": request_body.get("validationDataConfig") or {"validators": []},
-            "outputDataConfig": request_body.get("outputDataConfig"),
-            "customizationType": "FINE_TUNING",
-        }
-        if job.ended:
-            answer["endTime"] = job.ended
-        if job.failure:
-            answer["failureMessage"] = job.failure
-        if job.model:
-            answer["outputModelArn"] = f"{ARN_PREFIX}:custom-model/{job.model}"
+    job = await _job(service(request), identifier)
+    request_body = job.request
+    answer: dict[str, Any] = {
+        "jobArn": _arn(job.name),
+        "jobName": job.name,
+        "outputModelName": request_body["customModelName"],
+        "roleArn": request_body.get("roleArn", ""),
+        "status": job.status,
+        "creationTime": job.created,
+        "lastModifiedTime": job.ended or job.created,
+        "baseModelArn": f"{ARN_PREFIX}:foundation-model/{job.base}",
+        "hyperParameters": request_body.get("hyperParameters") or {},
+        "trainingDataConfig": request_body.get("trainingDataConfig"),
+        "validationDataConfig": request_body.get("validationDataConfig") or {"validators": []},
+        "outputDataConfig": request_body.get("outputDataConfig"),
+        "customizationType": "FINE_TUNING",
+    }
+    if job.ended:
+        answer["endTime"] = job.ended
+    if job.failure:
+        answer["failureMessage"] = job.failure
+    if job.model:
+        answer["outputModelArn"] = f"{ARN_PREFIX}:custom-model/{job.model}"
     return answer
 
 
 @router.get("/model-customization-jobs", summary="ListModelCustomizationJobs")
 async def list_jobs(request: Request, _key: AdminKey, statusEquals: str | None = None) -> Any:
-    """Scope ``admin``. Every job of this server's lifetime, oldest first."""
-    jobs = list(_jobs(service(request)).values())
-    summaries = []
-    for job in jobs:
-        with job.lock:
-            if statusEquals is None or job.status == statusEquals:
-                summaries.append(job.summary())
+    """Scope ``admin``. Every job in the database, oldest first."""
+    jobs = await run_in_threadpool(_jobs(service(request)).jobs)
+    summaries = [_summary(job) for job in jobs if statusEquals in (None, job.status)]
     return {"modelCustomizationJobSummaries": summaries}
