@@ -16,8 +16,11 @@ def crash_once(text: str) -> str:
 
     The first call for a marker that does not exist creates it and ends the process at once
     (``os._exit``, as a segfault or an out-of-memory kill would: no exception, no cleanup).
-    Later calls find the marker and answer ``"CRASHED ONCE"``.
+    Later calls find the marker and answer ``"CRASHED ONCE"``. ``"crash always"`` ends
+    the process at every call.
     """
+    if text == "crash always":
+        os._exit(17)
     if text.startswith("crash:"):
         marker = Path(text.removeprefix("crash:"))
         if not marker.exists():

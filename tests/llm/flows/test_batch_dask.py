@@ -22,7 +22,7 @@ import tessera.cli._flows  # noqa: E402, F401  (registers the commands)
 from _dask_flows import CRASH_ONCE, count_loads, loads_counted  # noqa: E402
 from _flowdocs import code_flow, data  # noqa: E402
 from tessera.cli._app import app  # noqa: E402
-from tessera.errors import InvalidInputError  # noqa: E402
+from tessera.errors import InvalidInputError, TesseraError  # noqa: E402
 from tessera.llm.flows import BatchResult, get_trace, run_batch  # noqa: E402
 from tessera.llm.flows.examples import EXAMPLE_CODE  # noqa: E402
 
@@ -119,6 +119,20 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_record(
     assert spread.metrics.passed == 40 and spread.metrics.errors == 0
     local = run_batch(flow, records, allowed_code=[CRASH_ONCE], trace=False)  # marker: no crash
     assert _table(spread) == _table(local)
+
+
+def test_a_record_that_kills_every_worker_is_named(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scheduler gives a task up after this many worker deaths (default 3): 0 here, so
+    # that one death is enough.
+    monkeypatch.setattr(client.cluster.scheduler, "allowed_failures", 0)
+    records = [{"input": t, "expected": ""} for t in ("a", "b", "crash always", "c")]
+    client.wait_for_workers(2, timeout=60)
+    with pytest.raises(TesseraError, match=r"records \d+-\d+ were given up: every worker"):
+        run_batch(
+            code_flow(CRASH_ONCE), records, allowed_code=[CRASH_ONCE], scheduler=client, trace=False
+        )
 
 
 def _prompt_flow(model: str) -> dict[str, Any]:

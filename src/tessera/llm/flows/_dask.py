@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tessera._dask import dask_client, require_dask
+from tessera.errors import TesseraError
 from tessera.llm.flows._batch import BatchJob, BatchRecord
 
 __all__ = ["chunk_records", "run_on_dask"]
@@ -60,7 +61,17 @@ def run_on_dask(
         answers: list[list[BatchRecord] | None] = [None] * len(chunks)
         done = 0
         for future in distributed.as_completed(futures):
-            part = future.result()
+            try:
+                part = future.result()
+            except distributed.KilledWorker as exc:
+                number = order[future.key]
+                first, last = chunks[number][0][0], chunks[number][-1][0]
+                raise TesseraError(
+                    f"records {first}-{last} were given up: every worker that ran them died "
+                    f"({exc}). Dask retries a chunk on another worker up to "
+                    "distributed.scheduler.allowed-failures times; look for a record that "
+                    "crashes its process (memory, a native library) and run it alone."
+                ) from None
             answers[order[future.key]] = part
             done += len(part)
             if progress is not None:
