@@ -1,4 +1,4 @@
-"""Real tables in split: dates by value, identifiers and text left out, groups by membership."""
+"""Real tables in split: dates by value, ids left out, text by its words, groups by membership."""
 
 from __future__ import annotations
 
@@ -47,12 +47,14 @@ def test_the_same_dates_as_categories_would_look_unstable(parts) -> None:
     assert max(c.total_variation for c in signup) > 0.5
 
 
-def test_identifiers_and_text_are_left_out_with_the_reason(parts) -> None:
+def test_identifiers_are_left_out_with_the_reason_and_text_compared_by_words(parts) -> None:
     report = split_report(parts, groups="household")
-    assert set(report.ignored) == {"customer_id", "note", "household"}
+    assert set(report.ignored) == {"customer_id", "household"}
     assert report.ignored["customer_id"].startswith("identifier")
-    assert report.ignored["note"].startswith("free text")
     assert {c.column for c in report.columns}.isdisjoint(report.ignored)
+    note = [c for c in report.columns if c.column == "note"]
+    assert [c.kind for c in note] == ["text", "text"]
+    assert all(0 <= c.total_variation < 0.2 and 0 <= c.ks < 0.2 for c in note)
 
 
 def test_group_column_is_judged_by_membership(table, parts) -> None:
@@ -78,7 +80,7 @@ def test_text_and_html_say_what_was_left_out(parts) -> None:
     buffer = io.StringIO()
     report.print(Console(file=buffer, width=200))
     text = buffer.getvalue()
-    assert "left out: note -- free text" in text
+    assert "text column note: word frequencies vs train" in text
     assert "group column household:" in text and "none in two parts" in text
     page = report.to_html()
     assert "Columns left out of the comparison" in page and "judged by membership" in page

@@ -2,10 +2,12 @@
 
 The split compares rows on their values, so each column is typed once by the shared
 typing layer (:func:`tessera._tables.infer_types`): dates (also dates written as text)
-enter as their time in nanoseconds, identifiers and free text are left out (a key says
-nothing about the distribution; text would need a model of its own), and the caller's
-exclusions (the target, the groups) are left out too. What was left out, and why, is
-returned for the report and the CLI to say.
+enter as their time in nanoseconds; free text enters as a few numbers per row, its
+leading latent-semantic components (TF-IDF of its words, then a truncated SVD, see
+:func:`text_features`), so that parts get alike word use; identifiers are left out (a
+key says nothing about the distribution), and the caller's exclusions (the target, the
+groups) are left out too. What was left out, and why, is returned for the report and
+the CLI to say.
 """
 
 from __future__ import annotations
@@ -15,7 +17,67 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["distance_view", "type_overrides"]
+__all__ = [
+    "TEXT_COMPONENTS",
+    "distance_view",
+    "text_feature_name",
+    "text_features",
+    "text_matrix",
+    "type_overrides",
+]
+
+#: Numbers per free-text column in the distance: its leading TF-IDF SVD components.
+TEXT_COMPONENTS = 3
+
+
+def text_matrix(series: Any, *, counts: bool = False) -> Any:
+    """TF-IDF of a text column's words (sparse, one row per row; missing text is empty).
+
+    English stop words are dropped, term frequencies are sublinear, and a word must
+    occur in two rows to count (one row's word says nothing about a distribution).
+    ``counts=True`` gives the plain word counts over the same vocabulary instead.
+    Raises ``ValueError`` when no word is left.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    documents = series.astype("object").where(series.notna(), "").astype(str)
+    options: dict[str, Any] = {
+        "stop_words": "english",
+        "min_df": 2 if len(documents) >= 10 else 1,
+    }
+    vectorizer = (
+        CountVectorizer(**options) if counts else TfidfVectorizer(sublinear_tf=True, **options)
+    )
+    return vectorizer.fit_transform(documents.to_numpy())
+
+
+def text_features(series: Any, n_components: int = TEXT_COMPONENTS) -> np.ndarray | None:
+    """The leading latent-semantic components of a text column, ``(rows, k)``, or ``None``.
+
+    TF-IDF (:func:`text_matrix`) projected on its first ``k <= n_components``
+    right singular vectors (scikit-learn's ``TruncatedSVD``, fixed seed), so rows that
+    use the same words get close numbers. ``None`` when the column has fewer than two
+    words used in two rows or fewer than three rows: there is nothing to compare.
+    """
+    from sklearn.decomposition import TruncatedSVD
+
+    if len(series) < 3:
+        return None
+    try:
+        tfidf = text_matrix(series)
+    except ValueError:  # empty vocabulary
+        return None
+    k = min(n_components, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
+    if k < 1:
+        return None
+    svd = TruncatedSVD(n_components=k, algorithm="arpack", random_state=0)
+    # Projected row by row (not read off the SVD's own U), so equal texts get equal numbers.
+    return np.asarray(svd.fit(tfidf).transform(tfidf), dtype=float)
+
+
+def text_feature_name(column: str, index: int) -> str:
+    """The distance view's name of a text column's ``index``-th component."""
+    return f"{column} [text {index + 1}]"
 
 
 def type_overrides(
@@ -30,8 +92,10 @@ def type_overrides(
 def distance_view(frame: Any, overrides: Mapping[str, str]) -> tuple[Any, Any, dict[str, str]]:
     """(the frame as the distance sees it, its ``TableTypes``, ``{left-out column: why}``).
 
-    Dates become float nanoseconds (missing as NaN); identifier and text columns are
-    dropped. The rows and their order are unchanged.
+    Dates become float nanoseconds (missing as NaN); a text column becomes its
+    :func:`text_features` columns (named by :func:`text_feature_name`), or is left out
+    when it has too few words; identifier columns are dropped. The rows and their order
+    are unchanged.
     """
     import pandas as pd
 
@@ -47,7 +111,13 @@ def distance_view(frame: Any, overrides: Mapping[str, str]) -> tuple[Any, Any, d
             ignored[column.name] = f"identifier ({column.reason})"
             continue
         if column.kind == "text":
-            ignored[column.name] = f"free text ({column.reason})"
+            features = text_features(typed[original])
+            if features is None:
+                ignored[column.name] = f"free text with too few repeated words ({column.reason})"
+                continue
+            for index in range(features.shape[1]):
+                name = text_feature_name(column.name, index)
+                keep[name] = pd.Series(features[:, index], index=frame.index, name=name)
             continue
         series = typed[original]
         if column.kind == "datetime":

@@ -43,6 +43,8 @@ class ColumnDivergence:
     ``total_variation`` / ``chi2_pvalue`` describe categorical ones; the other is
     ``nan``. ``psi`` is the population stability index (deciles of the reference
     for numeric columns). ``missing`` is the share of missing values in the part.
+    A free-text column (``kind="text"``) has ``ks``, the largest KS statistic over its
+    TF-IDF components, and ``total_variation`` between the parts' word frequencies.
     """
 
     column: str
@@ -250,8 +252,10 @@ def split_report(
         have rows in two parts (:class:`GroupCheck`) -- not by its values.
     types : dict or None, default=None
         ``{column: kind}`` overriding the detected kinds. Dates (also written as
-        text) are compared by value; identifiers and free text are left out of the
-        statistics, and :attr:`SplitReport.ignored` says so, with the reason.
+        text) are compared by value; free text by the words its rows use (kind
+        ``"text"``: the largest KS statistic over its TF-IDF components and the total
+        variation between the parts' word frequencies); identifiers are left out of
+        the statistics, and :attr:`SplitReport.ignored` says so, with the reason.
 
     Returns
     -------
@@ -306,6 +310,9 @@ def split_report(
         if column in skip:
             continue
         kind = kinds[str(column)].kind
+        if kind == "text":
+            stats.extend(_text_stats(str(column), whole[column], view, bounds, names))
+            continue
         values = [view[column].iloc[bounds[i] : bounds[i + 1]] for i in range(len(frames))]
         label = "datetime" if kind == "datetime" else "numeric"
         stats.extend(_column_stats(str(column), values, names, label))
@@ -347,6 +354,52 @@ def split_report(
         groups=checks,
         kinds=kinds.kinds(),
     )
+
+
+def _text_stats(
+    name: str, text: Any, view: Any, bounds: np.ndarray, part_names: list[str]
+) -> list[ColumnDivergence]:
+    """A free-text column, each part against the reference, by the words its rows use.
+
+    ``ks`` is the largest KS statistic over the column's TF-IDF components (the numbers
+    the split balanced); ``total_variation`` is the total variation distance between
+    the parts' word frequencies (stop words out, words of two rows or more).
+    """
+    from scipy.stats import ks_2samp
+
+    from tessera.split._columns import text_feature_name, text_matrix
+
+    components: list[np.ndarray] = []
+    while text_feature_name(name, len(components)) in view.columns:
+        components.append(view[text_feature_name(name, len(components))].to_numpy())
+    words = text_matrix(text, counts=True)
+    parts = range(len(part_names))
+    frequencies = [
+        np.asarray(words[bounds[i] : bounds[i + 1]].sum(axis=0), dtype=float).ravel() for i in parts
+    ]
+    frequencies = [f / f.sum() if f.sum() > 0 else f for f in frequencies]
+    out = []
+    for i in parts[1:]:
+        rows = slice(bounds[i], bounds[i + 1])
+        reference = slice(bounds[0], bounds[1])
+        ks = max(
+            (float(ks_2samp(c[reference], c[rows], method="asymp").statistic) for c in components),
+            default=float("nan"),
+        )
+        part = text.iloc[rows]
+        out.append(
+            ColumnDivergence(
+                name,
+                part_names[i],
+                "text",
+                ks,
+                float(0.5 * np.abs(frequencies[0] - frequencies[i]).sum()),
+                float("nan"),
+                float("nan"),
+                float(part.isna().mean()) if len(part) else 0.0,
+            )
+        )
+    return out
 
 
 def _group_check(column: str, values: list[Any], names: list[str]) -> GroupCheck:

@@ -48,7 +48,9 @@ def pca_figure(report: SplitReport) -> str:
             numbers[stamps.isna().to_numpy()] = np.nan
             whole[column] = numbers
     target = report.target
-    exclude = set(report.ignored) | ({target} if target is not None else set())
+    # Free text is compared by its words in the table, not drawn (a label per row).
+    text = {c for c, kind in report.kinds.items() if kind == "text"}
+    exclude = set(report.ignored) | text | ({target} if target is not None else set())
     exclude = {c for c in whole.columns if str(c) in exclude}
     space = encode(whole, whole[target] if target is not None else None, exclude).points
     centred = space - space.mean(axis=0)
@@ -209,7 +211,11 @@ def render_html(report: SplitReport, *, max_columns: int = 40) -> str:
         "<th>total variation</th><th>chi-square p</th><th>PSI</th><th>missing</th></tr>"
         f"{stat_rows}</table>"
     )
-    columns = [c for c in report.frames[0].columns if str(c) not in report.ignored]
+    columns = [
+        c
+        for c in report.frames[0].columns
+        if str(c) not in report.ignored and report.kinds.get(str(c)) != "text"
+    ]
     shown = columns[:max_columns]
     figures = "".join(
         f'<figure><img alt="{esc(str(c))}" src="{column_figure(report, c)}"></figure>'
@@ -255,6 +261,20 @@ def group_lines(report: SplitReport) -> list[str]:
     return lines
 
 
+def text_lines(report: SplitReport) -> list[str]:
+    """One sentence per free-text column: how alike the parts' word use is."""
+    lines = []
+    for column in [c for c, kind in report.kinds.items() if kind == "text"]:
+        rows = [c for c in report.columns if c.column == column and c.kind == "text"]
+        if rows:
+            shown = ", ".join(f"{c.part} {c.total_variation:.3f} (KS {_fmt(c.ks)})" for c in rows)
+            lines.append(
+                f"text column {column}: word frequencies vs {report.names[0]}, total "
+                f"variation {shown}"
+            )
+    return lines
+
+
 def _groups_and_ignored_html(report: SplitReport) -> list[str]:
     esc = html.escape
     out = []
@@ -295,6 +315,8 @@ def print_summary(report: SplitReport, console: Any = None) -> None:
         console.print(line, highlight=False, markup=False)
     for name, why in report.ignored.items():
         console.print(f"left out: {name} -- {why}", highlight=False, markup=False)
+    for line in text_lines(report):
+        console.print(line, highlight=False, markup=False)
     worst = sorted(
         report.columns,
         key=lambda c: -(c.ks if np.isfinite(c.ks) else c.total_variation),
