@@ -25,7 +25,7 @@ from tessera.llm.medusa import (  # noqa: E402
     medusa_generate,
     plain_generate,
 )
-from tessera.llm.medusa._decode import _Lookup  # noqa: E402
+from tessera.llm.medusa._drafters import PromptLookup  # noqa: E402
 
 
 def brute_force(
@@ -145,7 +145,7 @@ def test_bad_build_arguments(kwargs: dict[str, Any], name: str) -> None:
 
 
 def test_short_prompt_matches_draft_fewer_tokens() -> None:
-    lookup = _Lookup([5, 6, 7, 8, 9, 10, 11, 12, 1, 6, 7, 8], max_ngram=3)
+    lookup = PromptLookup([5, 6, 7, 8, 9, 10, 11, 12, 1, 6, 7, 8], max_ngram=3)
     # "6 7 8" + root 9 matches the 3-gram "7 8 9": the full length
     assert lookup.propose(9, 4, short_length=2) == [10, 11, 12, 1]
     # root 13 has no earlier occurrence; "8 13" neither: nothing

@@ -15,13 +15,12 @@ from tessera.llm.medusa._decode import (  # noqa: E402
     DecodeStats,
     Sampling,
     _forward,
-    _keep_path,
     _new_cache,
-    _TreeState,
     medusa_generate,
     plain_generate,
 )
 from tessera.llm.medusa._tree import MedusaTree, build_tree  # noqa: E402
+from tessera.llm.medusa._verify import StepTree, keep_path  # noqa: E402
 
 VOCAB = 61
 PROMPTS = [[1, 5, 9, 13], [2, 40, 3, 3, 7, 22, 8], [17]]
@@ -90,7 +89,7 @@ def test_plain_matches_transformers_generate(model: Any) -> None:
 
 def test_tree_logits_equal_sequential_logits(model: Any) -> None:
     tree = MedusaTree.from_paths([(0,), (1,), (2,), (0, 0), (0, 1), (1, 0), (0, 0, 0)])
-    state = _TreeState(tree, torch.float32)
+    state = StepTree(tree, torch.float32)
     prefix = [3, 14, 15, 9, 26]
     tokens = torch.tensor([7, 11, 12, 13, 21, 22, 23, 31])[: tree.num_nodes]
     lm_head = model.get_output_embeddings()
@@ -112,14 +111,14 @@ def test_tree_logits_equal_sequential_logits(model: Any) -> None:
 @pytest.mark.parametrize("chain", [[0, 1, 4], [0, 2, 6], [0, 3], [0]])
 def test_cache_after_acceptance_equals_fresh_prefill(model: Any, chain: list[int]) -> None:
     tree = MedusaTree.from_paths([(0,), (1,), (2,), (0, 0), (0, 1), (1, 0), (0, 0, 0)])
-    state = _TreeState(tree, torch.float32)
+    state = StepTree(tree, torch.float32)
     prefix = [5, 6, 7]
     tokens = torch.tensor([40, 41, 42, 43, 44, 45, 46, 47])
     with torch.inference_mode():
         cache = _new_cache(model)
         _forward(model, torch.tensor(prefix), cache)
         _forward(model, tokens, cache, 3 + state.depths, state.mask(3))
-        _keep_path(cache, 3, chain, tree.num_nodes)
+        keep_path(cache, 3, chain, tree.num_nodes)
         fresh = _new_cache(model)
         _forward(model, torch.tensor(prefix + [int(tokens[c]) for c in chain]), fresh)
     assert cache.get_seq_length() == len(prefix) + len(chain)

@@ -25,11 +25,11 @@ from tessera.llm.medusa import MedusaConfig, MedusaHeads  # noqa: E402
 from tessera.llm.medusa._decode import (  # noqa: E402
     _forward,
     _new_cache,
-    _TreeState,
     medusa_generate,
     plain_generate,
 )
 from tessera.llm.medusa._tree import MedusaTree, build_tree  # noqa: E402
+from tessera.llm.medusa._verify import StepTree  # noqa: E402
 
 VOCAB = 97
 TREE = MedusaTree.from_paths([(0,), (1,), (2,), (0, 0), (0, 1), (1, 0), (0, 0, 0), (0, 1, 0)])
@@ -132,7 +132,7 @@ def test_tree_logits_equal_one_token_decoding_bit_for_bit(model: Any, prefix_len
     generator = torch.Generator().manual_seed(prefix_length)
     prefix = torch.randint(0, VOCAB, (prefix_length,), generator=generator).tolist()
     tokens = torch.randint(0, VOCAB, (TREE.num_nodes,), generator=generator)
-    state = _TreeState(TREE, torch.bfloat16)
+    state = StepTree(TREE, torch.bfloat16)
     lm_head = model.get_output_embeddings()
     with torch.inference_mode():
         cache = _new_cache(model)
@@ -228,10 +228,10 @@ def brute_force_proposal(tokens: list[int], root: int, length: int, max_ngram: i
 def test_lookup_proposes_what_followed_the_latest_longest_match(
     tokens: list[int], root: int, length: int, max_ngram: int, split: int
 ) -> None:
-    from tessera.llm.medusa._decode import _Lookup
+    from tessera.llm.medusa._drafters import PromptLookup
 
-    whole = _Lookup(tokens, max_ngram)
-    grown = _Lookup(tokens[:split], max_ngram)
+    whole = PromptLookup(tokens, max_ngram)
+    grown = PromptLookup(tokens[:split], max_ngram)
     grown.extend(tokens[split:])
     expected = brute_force_proposal(tokens, root, length, max_ngram)
     assert whole.propose(root, length) == expected
@@ -242,7 +242,7 @@ def test_lookup_proposes_what_followed_the_latest_longest_match(
 @given(chain=st.lists(st.integers(0, 9), min_size=1, max_size=6), seed=st.integers(0, 99))
 def test_chain_merges_into_the_tree(chain: list[int], seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
-    state = _TreeState(TREE, torch.float32)
+    state = StepTree(TREE, torch.float32)
     # as at decode time: each head proposes distinct tokens, so siblings differ
     ranked = [torch.randperm(10, generator=generator)[: TREE.topk] for _ in range(TREE.depth)]
     flat = torch.cat([torch.randint(0, 10, (1,), generator=generator), *ranked])

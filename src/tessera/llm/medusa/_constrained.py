@@ -1,11 +1,13 @@
 """Medusa under a constraint: the grammar prunes each step's tree and masks its verifier.
 
-Three steps, each a function here, called by :func:`~tessera.llm.medusa.medusa_generate`
-when a :class:`~tessera.llm.ConstraintState` is passed:
+Three steps, used by :func:`~tessera.llm.medusa.medusa_generate` when a
+:class:`~tessera.llm.ConstraintState` is passed:
 
-* **draft**: the tokens the constraint forces after the step's root (llguidance's
-  fast-forward tokens: braces, keys, quotes) join the tree as a chain, like prompt
-  lookup's, at no cost to the heads;
+* **draft**: :class:`ForcedTokens`, a drafter (:mod:`tessera.llm.medusa._drafters`):
+  the tokens the constraint forces after the step's root (llguidance's fast-forward
+  tokens: braces, keys, quotes) join the tree as a chain, like prompt lookup's, at no
+  cost to the heads; the other drafters' chains are cut where the constraint stops
+  allowing them;
 * **prune**: :func:`allowed_nodes` keeps only the nodes whose path from the root the
   constraint allows, so no pass spends a row on a candidate that can never be accepted;
 * **verify**: :func:`accept_greedy` walks down from the root taking, at each accepted
@@ -20,18 +22,49 @@ token, as plain decoding computes), and the last one is the next step's root mas
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tessera.llm._torch import require
+from tessera.llm.medusa._drafters import Draft
 
 if TYPE_CHECKING:
+    import torch
     from numpy.typing import NDArray
+    from torch import Tensor
 
     from tessera.llm._structured import ConstraintState
+    from tessera.llm.medusa._drafters import DraftContext
+else:
+    torch = require("torch")
 
-__all__ = ["accept_greedy", "allowed_nodes", "masked_rows"]
+__all__ = ["ForcedTokens", "accept_greedy", "allowed_nodes", "masked_rows"]
+
+
+class ForcedTokens:
+    """A drafter (:class:`~tessera.llm.medusa._drafters.Drafter`) of the tokens a
+    constraint forces after the step's root.
+
+    Parameters
+    ----------
+    constraint : ConstraintState
+        The generation's constraint, standing after the root when a step drafts.
+    limit : int
+        Longest chain drafted per step.
+    """
+
+    def __init__(self, constraint: ConstraintState, limit: int) -> None:
+        self.constraint = constraint
+        self.limit = limit
+
+    def draft(self, context: DraftContext) -> Draft | None:
+        """The forced tokens, at most ``limit`` and what the budget can take."""
+        forced = self.constraint.forced()[: min(self.limit, context.room)]
+        return Draft("forced", forced, valid=True) if forced else None
+
+    def update(self, committed: Sequence[int]) -> None:
+        """Nothing: the decoding loop advances the constraint itself."""
 
 
 def _path(parents: NDArray[np.int64], node: int) -> list[int]:
@@ -73,7 +106,7 @@ def allowed_nodes(
 def accept_greedy(
     tokens: Sequence[int],
     parents: NDArray[np.int64],
-    rows: Any,
+    rows: Tensor,
     constraint: ConstraintState,
     eos: set[int],
 ) -> list[int]:
@@ -83,7 +116,6 @@ def accept_greedy(
     constraint there; the child holding that token (if any) is accepted. The walk stops at
     EOS, at a node without that child, or when the constraint is finished.
     """
-    torch = require("torch")
     children = {(int(parents[i]), int(tokens[i])): i for i in range(1, len(tokens))}
     chain = [0]
     node = 0
@@ -104,10 +136,10 @@ def masked_rows(
     tokens: Sequence[int],
     parents: NDArray[np.int64],
     internal: NDArray[np.int64],
-    rows: Any,
+    rows: Tensor,
     constraint: ConstraintState,
     eos: set[int],
-) -> Any:
+) -> Tensor:
     """``rows`` (float32) with each internal node's row masked by the constraint there."""
     out = rows.float().clone()
     for node in internal:

@@ -1,18 +1,19 @@
 """Decoding: plain (one token per forward pass) and Medusa (a candidate tree per pass).
 
 Both work on a Hugging Face causal LM with a :class:`transformers.DynamicCache`, at batch
-size 1, and yield the new token ids of each step so that callers can stream. The steps are
-named as in the Medusa paper's reference code: candidates from the heads, one forward pass
-over the tree with tree attention, acceptance (greedy or typical), and the cache update
-that keeps only the accepted path.
+size 1, and yield the new token ids of each step so that callers can stream. A Medusa step
+has three parts: **draft** (every :class:`~tessera.llm.medusa._drafters.Drafter` proposes
+tokens after the step's root: the heads' candidate tree, prompt lookup, the datastore, a
+grammar's forced tokens), **verify** (the drafts merged into one tree, one forward pass
+over it with tree attention, acceptance greedy or typical: :mod:`._verify`) and
+**commit** (the accepted tokens yielded, the cache cut to their path, the drafters told).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,17 +22,37 @@ from tessera.llm._batching import current_batcher
 from tessera.llm._invariant import INVARIANT_MAX_QUERIES, is_batch_invariant
 from tessera.llm._sampling import check_sampling
 from tessera.llm._torch import require
-from tessera.llm.medusa._constrained import accept_greedy, allowed_nodes, masked_rows
+from tessera.llm.medusa._constrained import (
+    ForcedTokens,
+    accept_greedy,
+    allowed_nodes,
+    masked_rows,
+)
 from tessera.llm.medusa._datastore import Datastore
-from tessera.llm.medusa._heads import MedusaHeads
+from tessera.llm.medusa._drafters import (
+    DatastoreDrafter,
+    Draft,
+    DraftContext,
+    Drafter,
+    FirstDraft,
+    HeadsDrafter,
+    PromptLookup,
+)
 from tessera.llm.medusa._tree import MedusaTree
+from tessera.llm.medusa._verify import StepTree, accept_path, keep_path
 
 if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
+    from transformers import DynamicCache
+
     from tessera.llm._structured import ConstraintState
+    from tessera.llm.medusa._heads import MedusaHeads
+    from tessera.llm.medusa._typing import CausalLM
+else:
+    torch = require("torch")
 
 __all__ = ["DecodeStats", "Sampling", "medusa_generate", "plain_generate"]
-
-torch: Any = require("torch")
 
 
 @dataclass(frozen=True)
@@ -131,9 +152,10 @@ class DecodeStats:
         return self.tokens / self.steps if self.steps else 0.0
 
 
-def _backbone(model: Any) -> Any:
+def _backbone(model: CausalLM) -> nn.Module:
     """The decoder stack of a causal LM (its hidden states come out after the final norm)."""
-    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    get_decoder = getattr(model, "get_decoder", None)
+    decoder = get_decoder() if get_decoder is not None else None
     if decoder is None or decoder is model:
         decoder = getattr(model, "model", None)
     if decoder is None or model.get_output_embeddings() is None:
@@ -143,23 +165,25 @@ def _backbone(model: Any) -> Any:
             "it must be a transformers causal LM with a decoder and an lm_head",
             "Pass the model from tessera.llm.load_model() or AutoModelForCausalLM.",
         )
-    return decoder
+    decoder_module: nn.Module = decoder
+    return decoder_module
 
 
-def _new_cache(model: Any) -> Any:
+def _new_cache(model: CausalLM) -> DynamicCache:
     transformers = require("transformers")
-    return transformers.DynamicCache(config=model.config)
+    cache: DynamicCache = transformers.DynamicCache(config=model.config)
+    return cache
 
 
 def _pass(
-    model: Any,
-    tokens: Any,
-    cache: Any,
-    positions: Any | None = None,
-    mask: Any | None = None,
+    model: CausalLM,
+    tokens: Tensor,
+    cache: DynamicCache,
+    positions: Tensor | None = None,
+    mask: Tensor | None = None,
     *,
     logits: str = "last",
-) -> tuple[Any, Any]:
+) -> tuple[Tensor, Tensor]:
     """Hidden states (after the final norm) of ``tokens``, appended to ``cache``, and logits.
 
     ``logits`` names the rows whose logits are computed: ``"last"`` (a 1-row tensor) or
@@ -175,12 +199,12 @@ def _pass(
 
 
 def _forward(
-    model: Any,
-    tokens: Any,
-    cache: Any,
-    positions: Any | None = None,
-    mask: Any | None = None,
-) -> Any:
+    model: CausalLM,
+    tokens: Tensor,
+    cache: DynamicCache,
+    positions: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
     """Hidden states (after the final norm) of ``tokens``, appended to ``cache``: a pass of
     this generation alone, in this thread."""
     out = _backbone(model)(
@@ -190,14 +214,15 @@ def _forward(
         cache=cache,
         use_cache=True,
     )
-    return out.last_hidden_state[0]
+    hidden: Tensor = out.last_hidden_state[0]
+    return hidden
 
 
-def _choose(logits: Any, sampling: Sampling, generator: Any) -> int:
+def _choose(logits: Tensor, sampling: Sampling, generator: torch.Generator | None) -> int:
     """The next token from one row of logits: argmax, or a (nucleus) sample."""
     if sampling.greedy:
         # float32 holds every bf16 value exactly (same argmax, same first-index ties)
-        # and its argmax kernel is vectorised: 4x faster than bf16's on a 49k vocabulary.
+        # and its argmax kernel is vectorised, unlike bf16's.
         return int(torch.argmax(logits.float()))
     scaled = logits.float() / sampling.temperature
     if sampling.top_k is not None and sampling.top_k < scaled.shape[-1]:
@@ -213,7 +238,7 @@ def _choose(logits: Any, sampling: Sampling, generator: Any) -> int:
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
-def _generator(sampling: Sampling) -> Any:
+def _generator(sampling: Sampling) -> torch.Generator | None:
     if sampling.greedy:
         return None
     generator = torch.Generator()
@@ -234,12 +259,14 @@ def _advance(constraint: ConstraintState | None, tokens: Sequence[int], eos: set
         constraint.consume([t for t in tokens if t not in eos])
 
 
-def _finish(stats: DecodeStats, last: int, eos: set[int], constraint: Any) -> None:
+def _finish(
+    stats: DecodeStats, last: int, eos: set[int], constraint: ConstraintState | None
+) -> None:
     stats.finish_reason = "stop" if _ends(last, eos, constraint) else "length"
 
 
 def plain_generate(
-    model: Any,
+    model: CausalLM,
     prompt_ids: Sequence[int],
     *,
     max_new_tokens: int,
@@ -284,190 +311,8 @@ def plain_generate(
             logits = logits[0]
 
 
-class _TreeState:
-    """Per-tree tensors reused at every step (and a step's tree with a lookup chain)."""
-
-    def __init__(self, tree: MedusaTree, dtype: Any) -> None:
-        self.tree = tree
-        self.dtype = dtype
-        self.candidate_index = torch.from_numpy(tree.candidate_index)
-        self._set_nodes(tree.parents, tree.depths, tree.attention)
-
-    def _set_nodes(self, parents: np.ndarray, depths: np.ndarray, attention: np.ndarray) -> None:
-        self.parents = parents
-        self.node_depths = depths
-        self.depths = torch.from_numpy(depths)
-        self.attention = attention
-        self.num_nodes = len(parents)
-        # nodes with children: the only rows greedy acceptance takes an argmax of
-        self.internal = np.unique(parents[1:])
-        self.internal_index = torch.from_numpy(self.internal)
-        blocked = torch.finfo(self.dtype).min
-        self.tree_mask = torch.where(
-            torch.from_numpy(attention),
-            torch.zeros((), dtype=self.dtype),
-            torch.full((), blocked, dtype=self.dtype),
-        )
-
-    def subset(self, keep: np.ndarray) -> tuple[_TreeState, np.ndarray]:
-        """The tree of the nodes where ``keep`` is true (a prefix-closed set), and their
-        indices here."""
-        index = np.flatnonzero(keep)
-        if len(index) == self.num_nodes:
-            return self, index
-        remap = np.full(self.num_nodes, -1, dtype=np.int64)
-        remap[index] = np.arange(len(index))
-        parents = np.where(self.parents[index] >= 0, remap[self.parents[index]], -1)
-        step = copy.copy(self)
-        step._set_nodes(parents, self.node_depths[index], self.attention[np.ix_(index, index)])
-        return step, index
-
-    def mask(self, prefix: int) -> Any:
-        n = self.num_nodes
-        full = torch.zeros((1, 1, n, prefix + n), dtype=self.dtype)
-        full[0, 0, :, prefix:] = self.tree_mask
-        return full
-
-    def with_chain(self, tokens: Any, chain: Sequence[int]) -> tuple[_TreeState, Any, int]:
-        """This tree plus a chain of tokens below the root, merged where they coincide.
-
-        Returns the step's tree, its tokens and the index of the first added node (nodes
-        from there on were proposed by the chain alone).
-        """
-        parents = list(self.parents)
-        depths = list(self.node_depths)
-        values = tokens.tolist()
-        children: dict[tuple[int, int], int] = {
-            (parents[i], values[i]): i for i in range(1, len(values))
-        }
-        node, added = 0, len(values)
-        for token in chain:
-            child = children.get((node, token))
-            if child is None:
-                child = len(values)
-                parents.append(node)
-                depths.append(depths[node] + 1)
-                values.append(token)
-                children[(node, token)] = child
-            node = child
-        if len(values) == added:
-            return self, tokens, added
-        n = len(values)
-        attention = np.zeros((n, n), dtype=np.bool_)
-        attention[:added, :added] = self.attention
-        for i in range(added, n):
-            attention[i] = attention[parents[i]]
-            attention[i, i] = True
-        step = copy.copy(self)
-        step._set_nodes(
-            np.asarray(parents, dtype=np.int64), np.asarray(depths, dtype=np.int64), attention
-        )
-        return step, torch.tensor(values), added
-
-
-class _Lookup:
-    """Prompt-lookup candidates (Saxena 2023; transformers' ``prompt_lookup_num_tokens``).
-
-    Keeps, for every n-gram of up to ``max_ngram`` tokens of the prompt and the output so
-    far, where it last ended; the proposal for a context is what followed the latest
-    earlier occurrence of its longest matching final n-gram, copied token by token with
-    the copy itself as further source, so a loop shorter than the proposal (``a b a b``)
-    continues instead of stopping at the context's end.
-    """
-
-    def __init__(self, tokens: Sequence[int], max_ngram: int) -> None:
-        self.tokens: list[int] = []
-        self.max_ngram = max_ngram
-        self.ends: dict[tuple[int, ...], int] = {}
-        self.extend(tokens)
-
-    def extend(self, new: Sequence[int]) -> None:
-        for token in new:
-            self.tokens.append(int(token))
-            end = len(self.tokens) - 1
-            for n in range(1, min(self.max_ngram, end + 1) + 1):
-                self.ends[tuple(self.tokens[end - n + 1 : end + 1])] = end
-
-    def propose(
-        self, root: int, length: int, min_ngram: int = 1, short_length: int | None = None
-    ) -> list[int]:
-        """Up to ``length`` tokens expected after ``root`` (which ends the context).
-
-        Nothing when the longest earlier match is shorter than ``min_ngram`` tokens; at
-        most ``short_length`` tokens (default ``length``) when it is shorter than
-        ``max_ngram``.
-        """
-        context = [*self.tokens, root]
-        for n in range(min(self.max_ngram, len(context)), 0, -1):
-            end = self.ends.get(tuple(context[-n:]))
-            if end is not None:
-                if n < min_ngram:
-                    return []
-                if n < self.max_ngram and short_length is not None:
-                    length = min(length, short_length)
-                size = len(context)
-                for i in range(length):
-                    context.append(context[end + 1 + i])
-                return context[size:]
-        return []
-
-
-def _accept_path(
-    tree_tokens: np.ndarray,
-    state: _TreeState,
-    rows: Any,
-    sampling: Sampling,
-) -> list[int]:
-    """The accepted chain of nodes, root first.
-
-    ``rows`` holds the base model's logits at every node of the tree. Greedy: a child
-    is accepted when its token is its parent's argmax. Typical: when its probability
-    under the parent's distribution exceeds min(epsilon, delta * exp(-H)). The chain
-    ends at the deepest accepted node (the first such on ties).
-    """
-    n = state.num_nodes
-    parents = state.parents
-    ok = np.zeros(n, dtype=np.bool_)
-    ok[0] = True
-    if sampling.greedy:
-        # argmax only where a child needs it (a leaf's row is the next step's root)
-        best = np.zeros(n, dtype=np.int64)
-        best[state.internal] = rows[state.internal_index].float().argmax(dim=-1).numpy()
-        for child in range(1, n):
-            parent = parents[child]
-            ok[child] = ok[parent] and best[parent] == tree_tokens[child]
-    else:
-        probs = torch.softmax(rows.float() / sampling.temperature, dim=-1)
-        entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(dim=-1)
-        limit = torch.clamp(
-            sampling.posterior_alpha * torch.exp(-entropy), max=sampling.posterior_threshold
-        ).numpy()
-        chosen = probs[torch.from_numpy(parents[1:]), torch.from_numpy(tree_tokens[1:])]
-        passes = chosen.numpy() > limit[parents[1:]]
-        for child in range(1, n):
-            ok[child] = ok[parents[child]] and passes[child - 1]
-    depths = state.node_depths
-    candidates = np.flatnonzero(ok)
-    last = int(candidates[np.argmax(depths[candidates])])
-    chain = [last]
-    while chain[-1] != 0:
-        chain.append(int(parents[chain[-1]]))
-    return chain[::-1]
-
-
-def _keep_path(cache: Any, prefix: int, chain: Sequence[int], num_nodes: int) -> None:
-    """Keep the K/V of the accepted nodes right after the prefix; drop the rest."""
-    kept = len(chain)
-    if list(chain) != list(range(kept)):
-        index = torch.tensor([prefix + c for c in chain])
-        for layer in cache.layers:
-            layer.keys[..., prefix : prefix + kept, :] = layer.keys[..., index, :]
-            layer.values[..., prefix : prefix + kept, :] = layer.values[..., index, :]
-    cache.crop(-(num_nodes - kept))
-
-
 def medusa_generate(
-    model: Any,
+    model: CausalLM,
     heads: MedusaHeads,
     tree: MedusaTree,
     prompt_ids: Sequence[int],
@@ -483,11 +328,14 @@ def medusa_generate(
     constraint: ConstraintState | None = None,
     forced_tokens: int = 16,
 ) -> Iterator[list[int]]:
-    """Medusa decoding: a tree of candidates from the heads, verified in one forward pass.
+    """Medusa decoding: a tree of drafted tokens, verified in one forward pass per step.
 
-    With greedy sampling the output is exactly plain greedy decoding's (every accepted
-    token is the base model's argmax); with temperature > 0, typical acceptance is used
-    and the first token of each step is sampled from the base model.
+    Each step drafts (the heads' candidate tree, and chains from prompt lookup, the
+    datastore and the constraint's forced tokens: :mod:`tessera.llm.medusa._drafters`),
+    verifies the merged tree in one pass of the base model, and commits the accepted
+    tokens. With greedy sampling the output is exactly plain greedy decoding's (every
+    accepted token is the base model's argmax); with temperature > 0, typical acceptance
+    is used and the first token of each step is sampled from the base model.
 
     Parameters
     ----------
@@ -500,10 +348,9 @@ def medusa_generate(
         where their tokens coincide, so it adds at most ``lookup_tokens`` nodes, and only
         when a match exists. 0 uses the heads alone. Matches shorter than
         ``lookup_ngram`` draft half as many tokens (rounded up), and a datastore
-        continuation found from an n-token key at most n tokens: on held-out answers of
-        SmolLM2, a full 3-token match's 8th drafted token was still accepted half of the
-        time, a 2-token match's 6th 8% of the time and a datastore draft's (n+1)-th under
-        7% of the time, about what one more verified token costs on a CPU.
+        continuation found from an n-token key at most n tokens: the later tokens of
+        such drafts are accepted too rarely to pay for their place in the pass
+        (benchmarks/RESULTS.md has the measured acceptance).
     lookup_ngram : int, default=3
         Longest n-gram matched (shorter ones are tried when it has no earlier occurrence).
     lookup_min_ngram : int, default=1
@@ -565,58 +412,63 @@ def medusa_generate(
             f"Keep the tree's nodes plus lookup_tokens at most {INVARIANT_MAX_QUERIES}.",
         )
     forced_tokens = check_positive_int("forced_tokens", forced_tokens, minimum=0)
-    # a batch-invariant model verifies at most this many tokens in a pass
-    node_limit = INVARIANT_MAX_QUERIES if is_batch_invariant(model) else 1 << 30
-    generator = _generator(sampling)
-    lm_head = model.get_output_embeddings()
-    eos = set(eos_token_ids)
     dtype = next(model.parameters()).dtype
-    state = _TreeState(tree, dtype)
-    cache = _new_cache(model)
-    heads_type = heads_dtype(heads)
-
-    def propose(last_hidden: Any, root: int) -> Any:
-        if not heads.config.root_conditioned:
-            return heads.candidates(
-                last_hidden.to(heads_type), lm_head, tree.topk, count=tree.depth
-            )
-        embedding = model.get_input_embeddings()(torch.tensor([root]))[0].to(heads_type)
-        return heads.candidates(
-            last_hidden.to(heads_type), lm_head, tree.topk, embedding, count=tree.depth
+    drafters: list[Drafter] = [HeadsDrafter(model, heads, tree, dtype)]
+    if constraint is not None:
+        drafters.append(ForcedTokens(constraint, forced_tokens))
+    if lookup_tokens:
+        lookup = PromptLookup(
+            prompt_ids, lookup_ngram, length=lookup_tokens, min_ngram=lookup_min_ngram
         )
+        drafters.append(
+            lookup
+            if datastore is None
+            else FirstDraft(lookup, DatastoreDrafter(datastore, prompt_ids, length=lookup_tokens))
+        )
+    return _medusa_steps(
+        model,
+        drafters,
+        _Verifier(model, dtype, sampling, constraint, set(eos_token_ids)),
+        prompt_ids,
+        max_new_tokens=max_new_tokens,
+        sampling=sampling,
+        stats=stats,
+    )
 
+
+def _medusa_steps(
+    model: CausalLM,
+    drafters: Sequence[Drafter],
+    verifier: _Verifier,
+    prompt_ids: Sequence[int],
+    *,
+    max_new_tokens: int,
+    sampling: Sampling,
+    stats: DecodeStats,
+) -> Iterator[list[int]]:
+    """The decoding loop: choose the root, draft, verify, commit; one step per pass."""
+    generator = _generator(sampling)
+    constraint, eos = verifier.constraint, verifier.eos
+    cache = _new_cache(model)
     stats.prompt_tokens = len(prompt_ids)
-    lookup = _Lookup(prompt_ids, lookup_ngram) if lookup_tokens else None
     batcher = current_batcher(model)
     with torch.inference_mode():
-        hidden, base_logits = _pass(model, torch.tensor(list(prompt_ids)), cache)
-        base_logits = base_logits[0]
-        last_hidden = hidden[-1]
+        hidden, logits = _pass(model, torch.tensor(list(prompt_ids)), cache)
+        base_logits, last_hidden = logits[0], hidden[-1]
         while True:
             if constraint is not None:
                 base_logits = constraint.mask_logits(base_logits)
             root = _choose(base_logits, sampling, generator)
             _advance(constraint, [root], eos)
-            last_step = stats.tokens + 1 >= max_new_tokens or _ends(root, eos, constraint)
+            room = max_new_tokens - stats.tokens - 1
+            last_step = room <= 0 or _ends(root, eos, constraint)
             # Decoding beside many others, a greedy step verifies its root alone: the
             # batch's rows already fill the products, and greedy output is the same.
             alone = sampling.greedy and batcher is not None and not batcher.drafting
-            # never more lookup tokens than the budget can still take after the root
-            room = min(lookup_tokens, max_new_tokens - stats.tokens - 1)
-            proposal: list[int] = []
-            from_store = False
-            if lookup is not None and room > 0 and not alone:
-                proposal = lookup.propose(root, room, lookup_min_ngram, (lookup_tokens + 1) // 2)
-                if not proposal and datastore is not None:
-                    path, n = datastore.match([*lookup.tokens[-datastore.max_ngram :], root])
-                    proposal = path[: min(room, n)]
-                    from_store = bool(proposal)
-            forced: list[int] = []
-            if constraint is not None and not last_step and not alone:
-                budget = min(forced_tokens, max_new_tokens - stats.tokens - 1)
-                forced = constraint.forced()[:budget]
-                proposal = proposal[: constraint.valid_prefix(proposal)]
-            if last_step or alone or (tree.num_nodes == 1 and not proposal and not forced):
+            drafts = []
+            if not (last_step or alone):
+                drafts = _draft(drafters, DraftContext(root, last_hidden, room), constraint)
+            if not drafts:
                 stats.tokens += 1
                 stats.accepted.append(1)
                 if last_step:
@@ -624,76 +476,152 @@ def medusa_generate(
                 yield [root]
                 if last_step:
                     return
-                if lookup is not None:
-                    lookup.extend([root])
-                hidden, base_logits = _pass(model, torch.tensor([root]), cache)
+                for drafter in drafters:
+                    drafter.update([root])
+                hidden, logits = _pass(model, torch.tensor([root]), cache)
                 stats.steps += 1
-                last_hidden = hidden[-1]
-                base_logits = base_logits[0]
+                base_logits, last_hidden = logits[0], hidden[-1]
                 continue
-            if tree.num_nodes > 1:
-                top = propose(last_hidden, root)[: tree.depth]
-                flat = torch.cat([torch.tensor([root]), top.reshape(-1)])
-                tree_tokens = flat[state.candidate_index]
-            else:
-                tree_tokens = torch.tensor([root])
-            step, first_forced = state, tree.num_nodes
-            if forced:
-                step, tree_tokens, first_forced = step.with_chain(tree_tokens, forced)
-            first_lookup = step.num_nodes
-            if proposal:
-                step, tree_tokens, first_lookup = step.with_chain(tree_tokens, proposal)
-            if constraint is not None:
-                keep = allowed_nodes(step.parents, tree_tokens.tolist(), constraint, node_limit)
-                step, kept = step.subset(keep)
-                tree_tokens = tree_tokens[torch.from_numpy(kept)]
-                first_forced = int(np.searchsorted(kept, first_forced))
-                first_lookup = int(np.searchsorted(kept, first_lookup))
-            prefix = cache.get_seq_length()
-            # Logits at every node: internal ones verify their children, and the last
-            # accepted one (often a leaf) gives the next step's root.
-            hidden, rows = _pass(
-                model, tree_tokens, cache, prefix + step.depths, step.mask(prefix), logits="all"
-            )
+            step = verifier.verify(cache, root, drafts)
             stats.steps += 1
-            values = tree_tokens.tolist()
-            if constraint is None:
-                chain = _accept_path(tree_tokens.numpy(), step, rows, sampling)
-            elif sampling.greedy:
-                chain = accept_greedy(values, step.parents, rows, constraint, eos)
-            else:
-                masked = masked_rows(values, step.parents, step.internal, rows, constraint, eos)
-                chain = _accept_path(tree_tokens.numpy(), step, masked, sampling)
-                _advance(constraint, [values[c] for c in chain[1:]], eos)
-            tokens = [values[c] for c in chain]
-            remaining = max_new_tokens - stats.tokens
-            stop = False
-            for i, token in enumerate(tokens):
-                if token in eos or i + 1 >= remaining:
-                    tokens, chain, stop = tokens[: i + 1], chain[: i + 1], True
-                    break
-            # a greedy walk under a constraint ends where the constraint finishes
-            stop = stop or (constraint is not None and constraint.finished)
-            if stop:
-                _finish(stats, tokens[-1], eos, constraint)
-            stats.tokens += len(tokens)
-            stats.accepted.append(len(tokens))
-            drafted = sum(1 for c in chain if c >= first_lookup)
-            if from_store:
-                stats.datastore_tokens += drafted
-            else:
-                stats.lookup_tokens += drafted
-            stats.forced_tokens += sum(1 for c in chain if first_forced <= c < first_lookup)
+            tokens, stop = _commit(step, stats, max_new_tokens, eos, constraint)
             yield tokens
             if stop:
                 return
-            if lookup is not None:
-                lookup.extend(tokens)
-            _keep_path(cache, prefix, chain, step.num_nodes)
-            last_hidden = hidden[chain[-1]]
-            base_logits = rows[chain[-1]]
+            for drafter in drafters:
+                drafter.update(tokens)
+            keep_path(cache, step.prefix, step.chain, step.tree.num_nodes)
+            last_hidden = step.hidden[step.chain[-1]]
+            base_logits = step.rows[step.chain[-1]]
 
 
-def heads_dtype(heads: MedusaHeads) -> Any:
-    """The dtype of the heads' weights."""
-    return next(heads.parameters()).dtype
+def _draft(
+    drafters: Sequence[Drafter], context: DraftContext, constraint: ConstraintState | None
+) -> list[Draft]:
+    """Every drafter's non-empty draft; chains cut where the constraint stops allowing them."""
+    drafts = []
+    for drafter in drafters:
+        draft = drafter.draft(context)
+        if draft is None:
+            continue
+        if draft.tree is None and constraint is not None and not draft.valid:
+            draft = replace(draft, chain=draft.chain[: constraint.valid_prefix(draft.chain)])
+        if draft.tree is not None or draft.chain:
+            drafts.append(draft)
+    return drafts
+
+
+@dataclass
+class _Step:
+    """A verified step: its tree and tokens, the pass's outputs and the accepted nodes."""
+
+    tree: StepTree
+    tokens: list[int]
+    #: (first node, source) of every chain draft, in node order
+    sources: list[tuple[int, str]]
+    prefix: int
+    hidden: Tensor
+    rows: Tensor
+    chain: list[int]
+
+
+class _Verifier:
+    """Merges a step's drafts into one tree, runs the pass over it, picks the accepted
+    chain (under the constraint, when there is one)."""
+
+    def __init__(
+        self,
+        model: CausalLM,
+        dtype: torch.dtype,
+        sampling: Sampling,
+        constraint: ConstraintState | None,
+        eos: set[int],
+    ) -> None:
+        self.model = model
+        self.root_only = StepTree(MedusaTree.from_paths([]), dtype)
+        self.sampling = sampling
+        self.constraint = constraint
+        self.eos = eos
+        # a batch-invariant model verifies at most this many tokens in a pass
+        self.node_limit = INVARIANT_MAX_QUERIES if is_batch_invariant(model) else 1 << 30
+
+    def merge(self, root: int, drafts: Sequence[Draft]) -> tuple[StepTree, Tensor, list[int]]:
+        """The step's tree: the tree draft (or the root alone) plus every chain draft,
+        merged where tokens coincide; its tokens; the first node of each chain draft."""
+        tree, tokens = self.root_only, torch.tensor([root])
+        for draft in drafts:
+            if draft.tree is not None and draft.tree_tokens is not None:
+                tree, tokens = draft.tree, draft.tree_tokens
+        firsts = []
+        for draft in drafts:
+            if draft.tree is None:
+                tree, tokens, first = tree.with_chain(tokens, draft.chain)
+                firsts.append(first)
+        return tree, tokens, firsts
+
+    def verify(self, cache: DynamicCache, root: int, drafts: Sequence[Draft]) -> _Step:
+        """One pass over the merged tree and the accepted chain of nodes."""
+        tree, tokens, firsts = self.merge(root, drafts)
+        constraint, sampling = self.constraint, self.sampling
+        if constraint is not None:
+            keep = allowed_nodes(tree.parents, tokens.tolist(), constraint, self.node_limit)
+            tree, kept = tree.subset(keep)
+            tokens = tokens[torch.from_numpy(kept)]
+            firsts = [int(np.searchsorted(kept, first)) for first in firsts]
+        prefix = cache.get_seq_length()
+        # Logits at every node: internal ones verify their children, and the last
+        # accepted one (often a leaf) gives the next step's root.
+        hidden, rows = _pass(
+            self.model, tokens, cache, prefix + tree.depths, tree.mask(prefix), logits="all"
+        )
+        values: list[int] = tokens.tolist()
+        if constraint is None:
+            chain = accept_path(tokens.numpy(), tree, rows, sampling)
+        elif sampling.greedy:
+            chain = accept_greedy(values, tree.parents, rows, constraint, self.eos)
+        else:
+            masked = masked_rows(values, tree.parents, tree.internal, rows, constraint, self.eos)
+            chain = accept_path(tokens.numpy(), tree, masked, sampling)
+            _advance(constraint, [values[c] for c in chain[1:]], self.eos)
+        sources = [
+            (first, draft.source)
+            for first, draft in zip(firsts, (d for d in drafts if d.tree is None), strict=True)
+        ]
+        return _Step(tree, values, sources, prefix, hidden, rows, chain)
+
+
+#: DecodeStats' count of the tokens each chain drafter alone proposed
+_CREDITED = {"lookup": "lookup_tokens", "datastore": "datastore_tokens", "forced": "forced_tokens"}
+
+
+def _commit(
+    step: _Step,
+    stats: DecodeStats,
+    max_new_tokens: int,
+    eos: set[int],
+    constraint: ConstraintState | None,
+) -> tuple[list[int], bool]:
+    """The accepted tokens, cut at EOS and at the budget, and whether decoding stops;
+    ``step.chain`` is cut to match and ``stats`` updated."""
+    chain = step.chain
+    tokens = [step.tokens[c] for c in chain]
+    remaining = max_new_tokens - stats.tokens
+    stop = False
+    for i, token in enumerate(tokens):
+        if token in eos or i + 1 >= remaining:
+            tokens, chain, stop = tokens[: i + 1], chain[: i + 1], True
+            break
+    step.chain = chain
+    # a greedy walk under a constraint ends where the constraint finishes
+    stop = stop or (constraint is not None and constraint.finished)
+    if stop:
+        _finish(stats, tokens[-1], eos, constraint)
+    stats.tokens += len(tokens)
+    stats.accepted.append(len(tokens))
+    ends = [first for first, _ in step.sources[1:]] + [step.tree.num_nodes]
+    for (first, source), end in zip(step.sources, ends[: len(step.sources)], strict=True):
+        field_name = _CREDITED.get(source)
+        if field_name is not None:
+            count = sum(1 for c in chain if first <= c < end)
+            setattr(stats, field_name, getattr(stats, field_name) + count)
+    return tokens, stop
