@@ -35,6 +35,12 @@ __all__ = [
 #: drafted chains (below) are added to them.
 DEFAULT_TREE_NODES = {1: 5}
 DEFAULT_TREE_NODES_MANY_THREADS = 5
+#: Candidates per step with ``weights="q4_1"`` (rebuilt from the heads' accuracies, in
+#: place of the tree saved with them): the int4 kernel de-quantises its blocks for every
+#: few rows, so a pass's cost grows with each token verified instead of staying flat up to
+#: 6 tokens as bf16's does; a smaller tree leaves room for the drafted chain (measured on
+#: training prompts, see docs/explanation/medusa.md).
+DEFAULT_TREE_NODES_Q4_1 = 3
 #: Prompt-lookup tokens verified beside the heads' tree at each step, for a full-length
 #: (3-token) match; shorter matches draft half as many (see
 #: :func:`tessera.llm.medusa.medusa_generate`). A full match's 8th drafted token was still
@@ -578,7 +584,8 @@ def load(
     tree_nodes : int, optional
         Rebuild the candidate tree with this many nodes from the heads' accuracies
         (default: the tree saved with the heads; if none,
-        :data:`DEFAULT_TREE_NODES`: 5, the best size measured on a 2-core CPU).
+        :data:`DEFAULT_TREE_NODES`: 5, the best size measured on a 2-core CPU; with
+        ``weights="q4_1"``, :data:`DEFAULT_TREE_NODES_Q4_1` when the heads carry accuracies).
     lookup_tokens : int, default=12
         Prompt-lookup tokens verified beside the heads' tree at each Medusa step
         (:data:`DEFAULT_LOOKUP_TOKENS`); 0 for the heads alone. Greedy output is plain
@@ -623,7 +630,13 @@ def load(
         folder = loaded.folder / "medusa"
     if folder is None:
         return Runtime(loaded)
-    medusa_heads, tree = prepare_heads(loaded.model, folder, tree_nodes, threads)
+    medusa_heads, tree = prepare_heads(
+        loaded.model,
+        folder,
+        tree_nodes,
+        threads,
+        default_nodes=DEFAULT_TREE_NODES_Q4_1 if weights == "q4_1" else None,
+    )
     from tessera.llm.medusa._datastore import DATASTORE_FILE, Datastore
 
     store = None
@@ -640,13 +653,20 @@ def load(
 
 
 def prepare_heads(
-    model: Any, folder: Path, tree_nodes: int | None, threads: int | None
+    model: Any,
+    folder: Path,
+    tree_nodes: int | None,
+    threads: int | None,
+    *,
+    default_nodes: int | None = None,
 ) -> tuple[Any, Any]:
     """The heads in ``folder`` ready to decode with ``model``, and their candidate tree.
 
     The heads take the model's dtype and, on a batch-invariant model, its linear kernels;
     the tree is the one saved with them, or built from their accuracies with
     ``tree_nodes`` nodes (default: :func:`default_tree_nodes` for ``threads``).
+    ``default_nodes`` (for the weight format's cost curve) takes the place of the saved
+    tree when ``tree_nodes`` is None and the heads carry accuracies.
     """
     from tessera.llm._invariant import is_batch_invariant, use_invariant_linears
     from tessera.llm.medusa._io import load_heads
@@ -657,6 +677,8 @@ def prepare_heads(
     if is_batch_invariant(model):
         # same products as the model's own linears (weights reordered once in bf16)
         use_invariant_linears(medusa_heads)
+    if tree_nodes is None and default_nodes is not None and metadata.accuracies:
+        tree_nodes = default_nodes
     if tree_nodes is None and metadata.tree:
         return medusa_heads, MedusaTree.from_paths(metadata.tree)
     if not metadata.accuracies:
