@@ -191,3 +191,18 @@ def test_an_ask_inside_a_loop_is_named_by_its_iteration() -> None:
     asked, outputs = _turns(flow, "go?", lambda q: next(replies))
     assert asked == ["Counter[1]/Step", "Counter[2]/Step", "Counter[3]/Step"]
     assert outputs == {"FlowOutput": "stop"}
+
+
+def test_a_runner_that_cannot_resume_reports_the_pause_once(tmp_path: Path) -> None:
+    from tessera.llm.flows import get_trace, run_flow
+
+    source = fixture("flow_ask.json")
+    flow = flow_from_bedrock(source, bindings=ASKING)
+    db = tmp_path / "traces.db"
+    with pytest.raises(InputRequired) as caught:
+        run_flow(flow, {"first": "Name?", "second": "Colour?"}, db=db, run_id="paused-1")
+    assert caught.value.node == "AskName" and caught.value.question == "Name?"
+    trace = get_trace("paused-1", db=db)
+    errors = [e for e in trace.events if e.kind == "error"]
+    assert [(e.node, e.data["type"]) for e in errors] == [("AskName", "InputRequired")]
+    assert trace.status == "failed" and "asks for input" in (trace.error or "")

@@ -46,17 +46,26 @@ def clients(loop_live: Live) -> dict[str, Any]:
     finally:
         store.close()
 
-    def make(service: str) -> Any:
+    def make(service: str, validate: bool = True) -> Any:
         return boto3.client(
             service,
             endpoint_url=loop_live.url,
             region_name="us-east-1",
             aws_access_key_id=creds.access_key_id,
             aws_secret_access_key=creds.secret_access_key,
-            config=Config(retries={"total_max_attempts": 1}, read_timeout=120),
+            config=Config(
+                retries={"total_max_attempts": 1},
+                read_timeout=120,
+                parameter_validation=validate,
+            ),
         )
 
-    return {"agent": make("bedrock-agent"), "runtime": make("bedrock-agent-runtime")}
+    return {
+        "agent": make("bedrock-agent"),
+        "runtime": make("bedrock-agent-runtime"),
+        # botocore checks shapes before sending; this one sends what it is given.
+        "raw": make("bedrock-agent", validate=False),
+    }
 
 
 def _invoke(runtime: Any, flow: str, document: Any, **options: Any) -> list[dict[str, Any]]:
@@ -120,3 +129,60 @@ def test_loop_bound_and_its_validation_error_through_boto3(clients: dict[str, An
     with pytest.raises(runtime.exceptions.ValidationException) as caught:
         _invoke(runtime, "CountMany", 0)
     assert "Counter/Check" in caught.value.response["Error"]["Message"]
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """``depth`` Loops nested, each inner one wired to outputs it lacks: refused, with every
+    level's problems named (and no recursion error on the way)."""
+    source = fixture("flow_loop.json")
+    definition = source["definition"]
+    for _ in range(depth - 1):
+        inner = definition["nodes"][1]["configuration"]["loop"]["definition"]
+        wrapped = json.loads(json.dumps(inner))
+        wrapped["nodes"][1] = json.loads(json.dumps(definition["nodes"][1]))
+        wrapped["nodes"][1]["name"] = "Step"
+        inner.clear()
+        inner.update(wrapped)
+    return definition
+
+
+def test_hostile_loop_definitions_get_4xx_never_5xx(clients: dict[str, Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    agent, runtime = clients["raw"], clients["runtime"]
+    source = fixture("flow_loop.json")
+
+    def variant(change: Any) -> dict[str, Any]:
+        definition = json.loads(json.dumps(source["definition"]))
+        change(definition["nodes"][1]["configuration"]["loop"]["definition"])
+        return definition
+
+    def controller(update: dict[str, Any]) -> Any:
+        return lambda d: d["nodes"][2]["configuration"]["loopController"].update(update)
+
+    hostile = [
+        variant(lambda d: d.update(nodes=[])),
+        variant(lambda d: d["nodes"].append(dict(d["nodes"][0], name="Again"))),
+        variant(controller({"maxIterations": 10**30})),
+        variant(controller({"maxIterations": -(10**30)})),
+        variant(controller({"continueCondition": {"name": "\u202e\u0000", "expression": "1"}})),
+        variant(controller({"continueCondition": {"name": "c", "expression": "(" * 5000}})),
+        variant(lambda d: d["nodes"].pop(2)),
+        variant(lambda d: d["nodes"][2]["inputs"][0].update(category="Sideways")),
+        variant(lambda d: d["nodes"][0].update(name="loop-state")),
+        variant(lambda d: d["nodes"][0]["outputs"][0].update(name="\U0001f600")),
+        _nested(40),
+    ]
+    # (Shapes botocore cannot serialise, a string for a list, are sent raw by
+    # test_bedrock_flows_wire's hostile-body test.)
+    for index, definition in enumerate(hostile):
+        name = f"Hostile{index}"
+        try:
+            agent.create_flow(name=name, executionRoleArn=ROLE, definition=definition)
+            agent.prepare_flow(flowIdentifier=name)
+            _invoke(runtime, name, 0)
+        except ClientError as exc:
+            status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+            assert 400 <= status < 500, (index, exc.response["Error"])
+        else:
+            raise AssertionError(f"hostile definition {index} was accepted")

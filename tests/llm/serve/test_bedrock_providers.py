@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("cryptography")
@@ -302,3 +304,40 @@ def test_raw_prompts_are_read_back_into_turns() -> None:
     )
     assert [t["content"] for t in prompt_turns(llama3)] == ["A", "B", "C"]
     assert prompt_turns("just text [INST") == [{"role": "user", "content": "just text [INST"}]
+
+
+_TEXT = (
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="<|[]"),
+        min_size=1,
+        max_size=40,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    system=st.one_of(st.none(), _TEXT),
+    turns=st.lists(_TEXT, min_size=1, max_size=6).filter(lambda t: len(t) % 2 == 1),
+)
+def test_templated_prompts_give_back_their_turns(system: str | None, turns: list[str]) -> None:
+    """Property: a conversation written in Llama 3's or Llama 2's template reads back as is."""
+    roles = ["user" if i % 2 == 0 else "assistant" for i in range(len(turns))]
+    expected = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": r, "content": t} for r, t in zip(roles, turns, strict=True)
+    ]
+    llama3 = "<|begin_of_text|>" + "".join(
+        f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>"
+        for m in expected
+    )
+    llama3 += "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    assert prompt_turns(llama3) == expected
+    llama2 = ""
+    for index in range(0, len(turns), 2):
+        head = f"<<SYS>>\n{system}\n<</SYS>>\n\n" if system and index == 0 else ""
+        llama2 += f"<s>[INST] {head}{turns[index]} [/INST]"
+        if index + 1 < len(turns):
+            llama2 += f" {turns[index + 1]} </s>"
+    assert prompt_turns(llama2) == expected

@@ -17,6 +17,7 @@ from tessera.errors import InvalidInputError
 from tessera.llm._db import now
 from tessera.llm.flows._jsonpath import compile_path
 from tessera.llm.flows._nodes import FlowEvent, RunContext, get_node_type
+from tessera.llm.flows._resume import InputRequired
 from tessera.llm.flows._scopes import collectors_of, iterator_regions, run_order
 from tessera.llm.flows._spec import DATA_TYPES, Connection, FlowRunError, FlowSpec, NodeSpec
 
@@ -92,6 +93,13 @@ class Engine:
                 else:
                     outputs = self._run_node(state, node, inputs, values, status, suffix, label)
                 outputs = self._check_outputs(node, outputs, label)
+            except InputRequired as asking:
+                # An AskUser node's pause: said once, where it happened (not again by the
+                # Loop around it), so a runner that cannot resume reports it like any stop.
+                if not asking.reported:
+                    asking.reported = True
+                    self.emit("error", label, {"message": str(asking), "type": "InputRequired"})
+                raise
             except FlowRunError:
                 raise
             except Exception as exc:

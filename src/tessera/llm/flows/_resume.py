@@ -67,6 +67,7 @@ class InputRequired(FlowRunError):
         )
         self.question = question
         self.node_name = node_name
+        self.reported = False  # whether the run's events said so already
 
 
 class AskUserConfiguration(BaseModel):
