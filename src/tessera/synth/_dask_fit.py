@@ -56,7 +56,8 @@ def as_dask_frame(data: Any) -> Any:
     dd = require_dask("dask.dataframe")
     if isinstance(data, str | Path):
         path = str(data)
-        if not (Path(path).exists() or any(ch in path for ch in "*?[")):
+        remote = "://" in path  # s3://, gs://, hdfs://: read by Dask's file systems
+        if not (remote or Path(path).exists() or any(ch in path for ch in "*?[")):
             raise bad_value(
                 "data",
                 path,
