@@ -202,3 +202,28 @@ def test_hostile_execution_ids_get_4xx(clients: dict[str, Any], turns_live: Live
             urllib.request.urlopen(request, timeout=30)
         refused.value.close()
         assert 400 <= refused.value.code < 500
+
+
+def test_a_client_may_name_a_new_execution(clients: dict[str, Any]) -> None:
+    runtime = clients["runtime"]
+    response = runtime.invoke_flow(
+        flowIdentifier="Survey",
+        flowAliasIdentifier="TSTALIASID",
+        executionId="survey-of-ada.1",
+        inputs=[
+            {
+                "nodeName": "FlowInput",
+                "nodeOutputName": "document",
+                "content": {"document": QUESTIONS},
+            }
+        ],
+    )
+    assert response["executionId"] == "survey-of-ada.1"
+    events = list(response["responseStream"])
+    assert events[-1] == {"flowCompletionEvent": {"completionReason": "INPUT_REQUIRED"}}
+    assert (
+        _reply(runtime, "survey-of-ada.1", "AskName", "Ada")[0]["flowMultiTurnInputRequestEvent"][
+            "nodeName"
+        ]
+        == "AskColour"
+    )

@@ -486,12 +486,8 @@ async def invoke_flow(identifier: str, alias: str, request: Request, key: FlowsI
     name = _name(identifier)
     execution_id = body.get("executionId")
     resume: Any = None
-    if execution_id is None:
-        ref = f"{name}@draft" if alias == TEST_ALIAS else f"{name}@{alias}"
-        stored = await run_in_threadpool(registry.stored, ref)
-        document = entry["content"]["document"]
-        execution_id = uuid.uuid4().hex
-    else:
+    paused = None
+    if execution_id is not None:
         if not isinstance(execution_id, str) or not _EXECUTION_ID.fullmatch(execution_id):
             raise AwsError(
                 400,
@@ -500,13 +496,22 @@ async def invoke_flow(identifier: str, alias: str, request: Request, key: FlowsI
                 "digits or ._:- (the executionId an earlier InvokeFlow answered with).",
             )
         paused = await run_in_threadpool(store.get, execution_id)
-        if paused is None:
+    if paused is None:
+        ref = f"{name}@draft" if alias == TEST_ALIAS else f"{name}@{alias}"
+        stored = await run_in_threadpool(registry.stored, ref)
+        starts = {n.name for n in stored.spec.nodes if n.type == "Input"}
+        node = entry.get("nodeName")
+        if execution_id is not None and (not isinstance(node, str) or node not in starts):
             raise AwsError(
                 404,
                 "ResourceNotFoundException",
                 f"executionId={execution_id!r} names no execution waiting for input: it "
-                "completed, or never asked. Invoke the flow without executionId to start again.",
+                "completed, or never asked. Invoke the flow's Input node to start again.",
             )
+        # A new execution: under the id the client chose (as Bedrock allows), or a new one.
+        document = entry["content"]["document"]
+        execution_id = execution_id or uuid.uuid4().hex
+    else:
         answers = _continued(paused, entry, name, key.id)
         stored = await run_in_threadpool(registry.stored, paused.flow_ref)
         document = paused.document
