@@ -227,3 +227,27 @@ def test_a_client_may_name_a_new_execution(clients: dict[str, Any]) -> None:
         ]
         == "AskColour"
     )
+
+
+def test_an_execution_left_waiting_past_its_expiry_is_forgotten(
+    clients: dict[str, Any], turns_live: Live
+) -> None:
+    import datetime as dt
+    import sqlite3
+
+    from tessera.llm.serve._bedrock_executions import EXPIRY
+
+    runtime = clients["runtime"]
+    execution, _ = _start(runtime)
+    stale = (dt.datetime.now(dt.UTC) - EXPIRY - dt.timedelta(minutes=1)).isoformat()
+    conn = sqlite3.connect(turns_live.db)
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE bedrock_flow_executions SET updated_at = ? WHERE execution_id = ?",
+                (stale, execution),
+            )
+    finally:
+        conn.close()
+    with pytest.raises(runtime.exceptions.ResourceNotFoundException):
+        _reply(runtime, execution, "AskName", "Ada")

@@ -5,11 +5,13 @@ execution is stored under its ``executionId``: the flow version it ran, the inpu
 document, the replies so far, the outputs of the nodes that had finished, the node that
 asks, and the API key that started it (only that key may continue it). A continuation
 adds the reply and runs on from there (:class:`tessera.llm.flows.Resume`); an execution
-that completes is deleted.
+that completes is deleted, and one left waiting longer than :data:`EXPIRY` is forgotten
+(continuing it is a ResourceNotFoundException).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from dataclasses import dataclass
@@ -18,7 +20,10 @@ from typing import Any
 
 from tessera.llm import _db
 
-__all__ = ["Execution", "ExecutionStore"]
+__all__ = ["EXPIRY", "Execution", "ExecutionStore"]
+
+#: How long a paused execution waits for its reply.
+EXPIRY = dt.timedelta(hours=24)
 
 _COMPONENT = "bedrock_flow_executions"
 _MIGRATIONS = [
@@ -83,15 +88,23 @@ class ExecutionStore:
         )
         with self._lock, _db.transaction(self._conn):
             self._conn.execute(
+                "DELETE FROM bedrock_flow_executions WHERE updated_at < ?", (self._cutoff(),)
+            )
+            self._conn.execute(
                 "INSERT OR REPLACE INTO bedrock_flow_executions VALUES (?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
+
+    @staticmethod
+    def _cutoff() -> str:
+        return (dt.datetime.now(dt.UTC) - EXPIRY).isoformat(timespec="microseconds")
 
     def get(self, execution_id: str) -> Execution | None:
         """The paused execution, or None."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT * FROM bedrock_flow_executions WHERE execution_id = ?", (execution_id,)
+                "SELECT * FROM bedrock_flow_executions WHERE execution_id = ? AND updated_at >= ?",
+                (execution_id, self._cutoff()),
             ).fetchone()
         if row is None:
             return None
