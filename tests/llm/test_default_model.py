@@ -107,7 +107,7 @@ def test_answer_is_coherent(default_runtime: Any) -> None:
 
 def test_stream_pieces_join_to_the_text(default_runtime: Any) -> None:
     prompt = PROMPTS[1]
-    pieces = list(default_runtime.generate(prompt, max_new_tokens=32, stream=True))
+    pieces = list(default_runtime.stream(prompt, max_new_tokens=32))
     assert len(pieces) > 1
     assert "".join(pieces) == default_runtime.generate(prompt, max_new_tokens=32).text
 
@@ -126,7 +126,7 @@ def test_too_long_prompt_is_refused(default_runtime: Any) -> None:
         ({"temperature": -1.0}, "temperature"),
         ({"top_p": 0.0}, "top_p"),
         ({"medusa": "yes"}, "medusa"),
-        ({"stream": 1}, "stream"),
+        ({"top_k": 0}, "top_k"),
     ],
 )
 def test_bad_arguments(default_runtime: Any, kwargs: dict[str, Any], name: str) -> None:

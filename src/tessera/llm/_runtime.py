@@ -17,6 +17,7 @@ from tessera.llm._torch import require, set_threads
 
 if TYPE_CHECKING:
     from tessera.llm._structured import Constraint
+    from tessera.llm.medusa import Datastore, DecodeStats, MedusaHeads, MedusaTree
 
 __all__ = [
     "Generation",
@@ -28,11 +29,11 @@ __all__ = [
 ]
 
 #: Candidates per step when a heads folder carries accuracies but no tree, by torch
-#: threads. With batch-invariant kernels a pass of up to 6 tokens costs what a one-token
-#: pass does on this CPU (products of fewer than 4 rows are padded to 4, and oneDNN's bf16
-#: products stay memory-bound up to about 6 rows); every token beyond costs 3-4% of a
-#: pass, on one thread and on two. 5 nodes and the root fill those 6 tokens, and the
-#: drafted chains (below) are added to them.
+#: threads. With batch-invariant kernels a pass of a few tokens costs what a one-token
+#: pass does on a CPU (products of fewer than 4 rows are padded to 4, and bf16 products
+#: stay memory-bound for a few rows more), and every token beyond adds a small share of a
+#: pass. 5 nodes and the root fill that flat part, and the drafted chains (below) are
+#: added to them. The measured cost per token is in docs/explanation/medusa.md.
 DEFAULT_TREE_NODES = {1: 5}
 DEFAULT_TREE_NODES_MANY_THREADS = 5
 #: Candidates per step with ``weights="q4_1"`` (rebuilt from the heads' accuracies, in
@@ -43,9 +44,10 @@ DEFAULT_TREE_NODES_MANY_THREADS = 5
 DEFAULT_TREE_NODES_Q4_1 = 3
 #: Prompt-lookup tokens verified beside the heads' tree at each step, for a full-length
 #: (3-token) match; shorter matches draft half as many (see
-#: :func:`tessera.llm.medusa.medusa_generate`). A full match's 8th drafted token was still
-#: accepted half of the time on held-out answers, so chains are long; the chain costs
-#: nothing when the context has no match.
+#: :func:`tessera.llm.medusa.medusa_generate`). Late tokens of a full match are still
+#: accepted often enough on held-out answers to pay for their place in the pass (measured
+#: in docs/explanation/medusa.md), so chains are long; the chain costs nothing when the
+#: context has no match.
 DEFAULT_LOOKUP_TOKENS = 12
 #: With a datastore, prompt-lookup matches shorter than this are left to the datastore.
 DEFAULT_LOOKUP_MIN_NGRAM = 2
@@ -60,8 +62,9 @@ def default_heads_folder(*, exportable: bool = False) -> Path:
     ----------
     exportable : bool, default=False
         False: the heads :func:`load` uses, root-conditioned (each head also sees the
-        embedding of the step's first token, which makes the first head's top-1 guess right
-        47% of the time on held-out topics instead of 37%) with their datastore. True: plain
+        embedding of the step's first token, which makes the heads' guesses right more often
+        on held-out topics; their ``medusa.json`` holds the measured accuracies) with their
+        datastore. True: plain
         Medusa-1 heads trained on the same answers, which
         :func:`tessera.llm.medusa.export_heads` can write for vLLM or FasterDecoding's
         Medusa (those engines feed the heads the hidden state alone).
@@ -156,7 +159,7 @@ class TextStream(Iterator[str]):
     then.
     """
 
-    def __init__(self, pieces: Iterator[str], stats: Any) -> None:
+    def __init__(self, pieces: Iterator[str], stats: DecodeStats) -> None:
         self._pieces = pieces
         self._stats = stats
         self.finish_reason: str | None = None
@@ -204,12 +207,20 @@ class Runtime:
     def __init__(
         self,
         loaded: LoadedModel,
-        heads: Any = None,
-        tree: Any = None,
+        heads: MedusaHeads | None = None,
+        tree: MedusaTree | None = None,
         lookup_tokens: int = 0,
-        datastore: Any = None,
+        datastore: Datastore | None = None,
         lookup_min_ngram: int = 1,
     ) -> None:
+        if heads is not None and tree is None:
+            raise bad_value(
+                "tree",
+                None,
+                "Medusa heads need the candidate tree they decode with",
+                "Pass tree=tessera.llm.medusa.build_tree(accuracies, num_nodes), or load() "
+                "the model with its heads folder.",
+            )
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.name = loaded.name
@@ -312,7 +323,7 @@ class Runtime:
         top_k: int | None = None,
         medusa: bool = True,
         seed: int | None = None,
-        stats: Any = None,
+        stats: DecodeStats | None = None,
         json_schema: Any = None,
         grammar: str | None = None,
         regex: str | None = None,
@@ -320,25 +331,26 @@ class Runtime:
     ) -> Iterator[list[int]]:
         """The token ids of each decoding step (the engine under :meth:`generate`).
 
-        Takes :meth:`generate`'s arguments (``stream`` aside). ``stats`` (a
+        Takes :meth:`generate`'s arguments. ``stats`` (a
         :class:`~tessera.llm.medusa.DecodeStats`) is filled in as decoding goes; its
         ``finish_reason`` is set when the last step has been yielded.
         """
         from tessera.llm.medusa._decode import Sampling, medusa_generate, plain_generate
 
         max_new_tokens = check_max_tokens(max_new_tokens, name="max_new_tokens")
-        use_medusa = check_bool("medusa", medusa) and self.heads is not None
+        check_bool("medusa", medusa)
+        heads, tree = self.heads, self.tree
         # Sampling checks the rest against the contract shared with the HTTP service and CLI.
         sampling = Sampling(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
         compiled = self._constraint_of(json_schema, grammar, regex, constraint)
         ids = self.encode(prompt)
         self._check_lengths(len(ids), max_new_tokens)
         state = compiled.start() if compiled is not None else None
-        if use_medusa:
+        if medusa and heads is not None and tree is not None:
             return medusa_generate(
                 self.model,
-                self.heads,
-                self.tree,
+                heads,
+                tree,
                 ids,
                 max_new_tokens=max_new_tokens,
                 eos_token_ids=self.eos_token_ids,
@@ -406,13 +418,12 @@ class Runtime:
         top_p: float = 1.0,
         top_k: int | None = None,
         medusa: bool = True,
-        stream: bool = False,
         seed: int | None = None,
         json_schema: Any = None,
         grammar: str | None = None,
         regex: str | None = None,
         constraint: Constraint | None = None,
-    ) -> Generation | Iterator[str]:
+    ) -> Generation:
         """Generate a reply to ``prompt``.
 
         The sampling parameters follow one contract (:mod:`tessera.llm._sampling`), the
@@ -435,9 +446,6 @@ class Runtime:
             temperature > 0).
         medusa : bool, default=True
             Use the Medusa heads when the model has them.
-        stream : bool, default=False
-            Return an iterator of text pieces instead of a :class:`Generation`
-            (:meth:`stream` does the same with one return type).
         seed : int, optional
             Seed for sampling, in [0, 2**63 - 1].
         json_schema : dict or str, optional
@@ -457,9 +465,12 @@ class Runtime:
 
         Returns
         -------
-        Generation or iterator of str
+        Generation
+
+        See Also
+        --------
+        stream : The same generation as text pieces, as they are decoded.
         """
-        check_bool("stream", stream)
         from tessera.llm.medusa._decode import DecodeStats
 
         stats = DecodeStats()
@@ -475,8 +486,6 @@ class Runtime:
             stats=stats,
             constraint=compiled,
         )
-        if stream:
-            return TextStream(self.text_pieces(steps), stats)
         start = time.perf_counter()
         per_step: list[int] = []
         tokens: list[int] = []
@@ -516,22 +525,24 @@ class Runtime:
         Everything is checked (constraint included) before this returns. The pieces join
         to :meth:`generate`'s text; the stream's ``finish_reason`` is set once exhausted.
         """
-        pieces = self.generate(
+        from tessera.llm.medusa._decode import DecodeStats
+
+        stats = DecodeStats()
+        steps = self.token_stream(
             prompt,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_p=top_p,
             top_k=top_k,
             medusa=medusa,
-            stream=True,
             seed=seed,
+            stats=stats,
             json_schema=json_schema,
             grammar=grammar,
             regex=regex,
             constraint=constraint,
         )
-        assert isinstance(pieces, TextStream)
-        return pieces
+        return TextStream(self.text_pieces(steps), stats)
 
     def text_pieces(self, steps: Iterator[list[int]]) -> Iterator[str]:
         """Turn the token steps of :meth:`token_stream` into text pieces, as they come.
@@ -616,7 +627,7 @@ def load(
             "lookup_tokens",
             lookup_tokens,
             "it must be at most 32 (each token is verified in every pass that has a match)",
-            "Pass lookup_tokens between 0 and 8.",
+            f"Pass lookup_tokens between 0 and 32 (default {DEFAULT_LOOKUP_TOKENS}).",
         )
     set_threads(threads)
     require("torch")
