@@ -5,11 +5,13 @@ correlation), turn latent standard-normal draws back into values (to sample), an
 the latent interval a fixed value occupies (to condition on it). Every marginal
 serialises to a plain JSON dictionary.
 
-- :class:`ContinuousMarginal` -- numbers with many distinct values: the empirical
-  quantile function interpolated linearly between order statistics (or, in privacy
-  mode, between means of bins of at least ``min_count`` order statistics), stored as
-  knots in normal-score space so that sampling is one :func:`numpy.interp` per column,
-  no ``ndtr`` call; optional rounding.
+- :class:`ContinuousMarginal` -- numbers with many distinct values: the quantile
+  function of a kernel density estimate (up to ``_MAX_KNOTS`` values; reflected at the
+  range's ends, atoms kept as point masses), else the empirical quantile function
+  interpolated linearly between order statistics (or, in privacy mode, between means of
+  bins of at least ``min_count`` order statistics), stored as knots in normal-score
+  space so that sampling is one :func:`numpy.interp` per column, no ``ndtr`` call;
+  optional rounding.
 - :class:`DiscreteMarginal` -- numbers, booleans or categories with few distinct values:
   the values, in an order, and the latent thresholds between them (one
   :func:`numpy.searchsorted` per column).
@@ -34,6 +36,16 @@ _Z_CLIP = 8.0
 # arithmetic, no binary search); 8192 steps over [-8, 8] move a probability of at most
 # 0.0008 per step, far below the sampling error of any table.
 _GRID = 8193
+# Smoothing: the kernel bandwidth is this multiple of Silverman's rule of thumb
+# (0.9 min(sd, IQR / 1.34) m^(-1/5) over the m values not held by an atom).
+SMOOTHING = 1.0
+# A value is an atom (kept as a point mass, never smoothed) when at least this many rows,
+# and at least this share of them, hold it.
+_ATOM_ROWS = 5
+_ATOM_SHARE = 0.01
+# Points of the smoothed quantile function: the order statistics, the midpoints between
+# them and an even grid over the range (the kernel CDF is exact at each).
+_EVEN_POINTS = 256
 
 
 def _probit(p: np.ndarray) -> np.ndarray:
@@ -52,13 +64,15 @@ def _interval_means(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ContinuousMarginal:
-    """The empirical quantile function interpolated linearly, knots in normal-score space.
+    """A quantile function stored as knots in normal-score space.
 
-    Sampling maps a latent ``z`` to ``interp(z, z_knots, x_knots)``: the empirical
-    quantile function interpolated linearly between order statistics (no smoothing), so
-    sampled values stay within the observed ``[min, max]`` and the marginal is recovered
-    to within the sampling error of the data. Up to ``_MAX_KNOTS`` rows the knots *are*
-    the data's values; in privacy mode (``min_count``) each knot is instead the mean of
+    Sampling maps a latent ``z`` to ``interp(z, z_knots, x_knots)``, so sampled values
+    stay within the observed ``[min, max]``. Up to ``_MAX_KNOTS`` rows the function is
+    that of a kernel density estimate (Silverman's bandwidth, reflected at min and max;
+    a value held by many rows stays a point mass, two equal knots), evaluated exactly at
+    the data's values, their midpoints and an even grid; beyond, or with
+    ``smoothing=None``, the empirical quantile function interpolated linearly between
+    order statistics. In privacy mode (``min_count``) each knot is instead the mean of
     a bin of at least ``min_count`` consecutive order statistics, so a stored value is
     a real one only where that many rows share it. ``decimals`` rounds the output (0
     for integers).
@@ -75,18 +89,34 @@ class ContinuousMarginal:
 
     @classmethod
     def fit(
-        cls, values: np.ndarray, *, decimals: int | None, min_count: int | None = None
+        cls,
+        values: np.ndarray,
+        *,
+        decimals: int | None,
+        min_count: int | None = None,
+        smoothing: float | None = SMOOTHING,
     ) -> ContinuousMarginal:
         """Fit to finite float values (at least two distinct).
 
         ``min_count`` (privacy mode): knots are the means of bins of at least that many
         consecutive order statistics, placed at the bins' middle plotting positions; the
         range is that of the extreme bins' means, never the data's own min and max.
+
+        ``smoothing`` (up to ``_MAX_KNOTS`` values, outside privacy mode): the quantile
+        function of a kernel density estimate instead of the raw order statistics --
+        Gaussian kernels of ``smoothing`` times Silverman's bandwidth, reflected at the
+        observed min and max (so the range is kept), with values held by many rows
+        (atoms) kept as point masses. ``None`` interpolates the order statistics.
         """
         ordered = np.sort(values)
         n = ordered.size
         if min_count is not None:
             return cls._binned(ordered, decimals, min_count)
+        if smoothing is not None and n <= _MAX_KNOTS:
+            smoothed = _kernel_knots(ordered, smoothing)
+            if smoothed is not None:
+                z_knots, x_knots = smoothed
+                return cls(z_knots=z_knots, x_knots=x_knots, decimals=decimals)
         # Plotting positions (i + 0.5) / n of the order statistics, plus the two extremes
         # at 0.5 / (n + 1) outside them, so the whole observed range is reachable.
         if n > _MAX_KNOTS:
@@ -324,6 +354,84 @@ class DiscreteMarginal:
 
 
 Marginal = ContinuousMarginal | DiscreteMarginal
+
+
+def silverman_bandwidth(values: np.ndarray) -> float:
+    """Silverman's rule of thumb, ``0.9 min(sd, IQR / 1.34) n^(-1/5)`` (0 if no spread)."""
+    sd = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+    q75, q25 = np.percentile(values, [75, 25])
+    spread = min(sd, float(q75 - q25) / 1.34) if q75 > q25 else sd
+    return float(0.9 * spread * values.size ** (-0.2))
+
+
+def _kernel_knots(ordered: np.ndarray, smoothing: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Knots ``(z, x)`` of a kernel-smoothed quantile function, or ``None`` if it cannot be.
+
+    The distribution is a mixture: each atom (a value held by at least ``_ATOM_ROWS``
+    rows and ``_ATOM_SHARE`` of them) a point mass of its share; every other value a
+    Gaussian kernel of bandwidth ``smoothing`` x Silverman's, reflected at the observed
+    min and max so that no mass leaves the range. Its CDF is computed exactly at the
+    order statistics, their midpoints and an even grid; an atom is a jump, written as
+    two knots at the same value (the latent interval it owns).
+    """
+    n = ordered.size
+    low, high = float(ordered[0]), float(ordered[-1])
+    if not high > low:
+        return None
+    uniques, counts = np.unique(ordered, return_counts=True)
+    is_atom = (counts >= _ATOM_ROWS) & (counts >= _ATOM_SHARE * n)
+    spread_values = np.repeat(uniques[~is_atom], counts[~is_atom]).astype(float)
+    if spread_values.size < 2:
+        return None
+    bandwidth = smoothing * silverman_bandwidth(spread_values)
+    if not bandwidth > 0:
+        return None
+    mids = (uniques[:-1] + uniques[1:]) / 2.0
+    points = np.unique(
+        np.concatenate([uniques, mids, np.linspace(low, high, _EVEN_POINTS)]).astype(float)
+    )
+
+    def kernel_cdf(x: np.ndarray) -> np.ndarray:
+        # Mass of the reflected kernels below x, for x in [low, high].
+        u = (x[:, None] - spread_values[None, :]) / bandwidth
+        direct = special.ndtr(u) - special.ndtr((low - spread_values) / bandwidth)
+        below = special.ndtr((x[:, None] - (2 * low - spread_values)) / bandwidth) - special.ndtr(
+            (low - (2 * low - spread_values)) / bandwidth
+        )
+        above = special.ndtr((x[:, None] - (2 * high - spread_values)) / bandwidth) - special.ndtr(
+            (low - (2 * high - spread_values)) / bandwidth
+        )
+        return np.asarray((direct + below + above).sum(axis=1), dtype=float)
+
+    continuous = kernel_cdf(points)
+    continuous *= spread_values.size / (max(continuous[-1], 1e-300) * n)
+    atom_values = uniques[is_atom].astype(float)
+    atom_probs = counts[is_atom] / n
+    # CDF just below each point (atoms strictly below) and just above (atoms at or below).
+    cum_atoms = np.concatenate([[0.0], np.cumsum(atom_probs)])
+    before = continuous + cum_atoms[np.searchsorted(atom_values, points, side="left")]
+    after = continuous + cum_atoms[np.searchsorted(atom_values, points, side="right")]
+    at_atom = np.isin(points, atom_values)
+    # An atom is a jump: two knots at its value (the CDF before and after it), and a knot
+    # one ulp to each side at the same probabilities, so that :meth:`atom`'s midpoint rule
+    # gives it exactly its share (the side knots are left out at the range's ends).
+    inner_low, inner_high = at_atom & (points > low), at_atom & (points < high)
+    x_knots = np.concatenate(
+        [
+            points,
+            points[at_atom],
+            np.nextafter(points[inner_low], -np.inf),
+            np.nextafter(points[inner_high], np.inf),
+        ]
+    )
+    probs = np.concatenate([after, before[at_atom], before[inner_low], after[inner_high]])
+    order = np.lexsort((probs, x_knots))
+    x_knots, probs = x_knots[order], np.clip(probs[order], 0.0, 1.0)
+    z_knots = np.clip(_probit(probs), -_Z_CLIP, _Z_CLIP)
+    z_knots[0], z_knots[-1] = -_Z_CLIP, _Z_CLIP
+    # Keep z non-decreasing against rounding (the quantile function is read with interp).
+    z_knots = np.maximum.accumulate(z_knots)
+    return z_knots, x_knots
 
 
 def _common_values(
