@@ -272,3 +272,16 @@ def test_q4_1_concurrent_medusa_equals_solo(q4_runtime: Any) -> None:
         batcher.close()
     assert results == alone
     assert batcher.rounds < batcher.passes
+
+
+def test_q4_1_runtime_rebuilds_the_heads_tree_for_its_cost_curve(q4_runtime: Any) -> None:
+    from tessera.llm._runtime import DEFAULT_TREE_NODES_Q4_1, default_heads_folder, prepare_heads
+
+    assert q4_runtime.tree.num_nodes == DEFAULT_TREE_NODES_Q4_1 + 1  # and the root
+    folder = default_heads_folder()
+    model = q4_runtime.model
+    _, saved = prepare_heads(model, folder, None, 1)
+    _, rebuilt = prepare_heads(model, folder, None, 1, default_nodes=2)
+    _, asked = prepare_heads(model, folder, 4, 1, default_nodes=2)
+    assert (rebuilt.num_nodes, asked.num_nodes) == (3, 5)  # tree_nodes= still wins
+    assert saved.num_nodes != rebuilt.num_nodes
