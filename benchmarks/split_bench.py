@@ -265,6 +265,19 @@ def _ks_verdict(by_method: dict[str, dict[str, float]]) -> tuple[str, ...]:
     return ("yes" if ok else "**no**",)
 
 
+def _machine() -> str:
+    """The machine and the load it carried, for the record beside the figures."""
+    import os
+    import platform
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, run {time.strftime('%Y-%m-%d')}, "
+        f"1-minute load {load:.1f} at the end (a shared machine: timings are noisy)"
+    )
+
+
 def markdown(
     results: dict[str, dict[str, dict[str, float]]], seeds: int, timings: list[tuple[str, float]]
 ) -> str:
@@ -276,6 +289,8 @@ def markdown(
         "on the z-scored [X, y] (classes as integer codes), mean of train-vs-test and "
         "train-vs-val, averaged over seeds; lower is better. Goal: ours auto at most 0.8x the "
         "better of twinning and SPlit, and a max KS no worse than theirs.",
+        "",
+        f"Machine: {_machine()}.",
     ]
     lines += _table(
         "Energy distance (mean over seeds)",

@@ -269,8 +269,9 @@ def train_val_test_split(
     types : dict or None, default=None
         ``{column: kind}`` overriding the detected kinds of a DataFrame's columns
         (see ``tessera._tables.infer_types``). Dates, also written as text, are
-        compared by their value; identifiers (detected or named) and free text stay
-        with their rows but out of the distance.
+        compared by their value; free text by its words (its leading TF-IDF SVD
+        components, see ``tessera.split._columns.text_features``); identifiers
+        (detected or named) stay with their rows but out of the distance.
 
     Returns
     -------
