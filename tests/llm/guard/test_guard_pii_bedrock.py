@@ -250,3 +250,31 @@ def test_itins_are_found_exactly_when_their_group_is_issued(
 def test_swift_codes_need_a_real_country(code: str, valid: bool) -> None:
     found = ("SWIFT_CODE", code) in _found(f"BIC: {code}")
     assert found == valid
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A given name and surname Faker's lists know, where spaCy sees no person.
+        ("Sophie Laurent wrote the report with Ben Carter.", ["Sophie Laurent", "Ben Carter"]),
+        # One word alone: kept after a title, dropped when it is no name Faker knows.
+        ("Please ask Dr. Nakamura about it.", ["Nakamura"]),
+        ("Email me at sarah.t@example.com or call +1 415-555-0132.", []),
+        ("Follow me on Twitter, I'm @sunny_trails.", []),
+        # A login written in lower case is a username, not a name.
+        ("Account login k.watanabe was disabled.", []),
+    ],
+)
+def test_names_read_as_names(text: str, names: list[str]) -> None:
+    config = {"sensitive_information": {"entities": ["NAME"], "action": "DETECT"}}
+    found = [text[f.start or 0 : f.end or 0] for f in apply_guardrail(config, text).findings]
+    assert found == names
+
+
+def test_lower_case_particles_are_the_only_lower_case_words_a_name_keeps() -> None:
+    from tessera.llm.guard._ner import _looks_like_a_name
+
+    assert _looks_like_a_name("Ludwig van Beethoven", titled=False)
+    assert not _looks_like_a_name("login k.watanabe", titled=False)
+    assert not _looks_like_a_name("Keys", titled=False)
+    assert _looks_like_a_name("Keys", titled=True)

@@ -15,6 +15,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from tessera.errors import MissingExtraError
@@ -26,6 +27,9 @@ _NLP: list[Any] = []
 
 #: Titles a name span starts with in the model's output; Bedrock's NAME is the name alone.
 _TITLES = re.compile(r"^(?:(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sir|Dame|Rev|Capt|Hon)\.?\s+)+", re.IGNORECASE)
+
+
+_TITLE_BEFORE = re.compile(r"\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sir|Dame|Rev|Capt|Hon)\.?\s+$")
 
 
 class _NoTorch(importlib.abc.MetaPathFinder):
@@ -69,24 +73,68 @@ def _nlp() -> Any:
         return _NLP[0]
 
 
+#: Faker's locales whose given names and surnames make the name lists (Faker is a core
+#: dependency and ships them; nothing is downloaded).
+_NAME_LOCALES = ("en_US", "en_GB", "en_IN", "fr_FR", "de_DE", "es_ES", "it_IT", "nl_NL", "pt_BR")
+#: Lower-case words a name may contain ("Ludwig van Beethoven", "Maria da Silva").
+_PARTICLES = frozenset("van von der den de del della da di du la le bin ibn al el dos das".split())
+#: A written-out given name and surname, in capitals only at their first letters.
+_PAIR = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+(?:[-'’][A-Z][a-z]+)?)\b")
+
+
+@lru_cache(maxsize=1)
+def _name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """Given names and surnames from Faker's person providers of :data:`_NAME_LOCALES`."""
+    import importlib
+
+    given: set[str] = set()
+    family: set[str] = set()
+    for locale in _NAME_LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        for attribute in ("first_names", "first_names_male", "first_names_female"):
+            given.update(str(n) for n in getattr(provider, attribute, ()))
+        family.update(str(n) for n in getattr(provider, "last_names", ()))
+    return frozenset(given), frozenset(family)
+
+
+def _looks_like_a_name(value: str, titled: bool) -> bool:
+    """Whether a PERSON span reads as a name: every word capitalised (particles aside), no
+    digits, not all capitals; one word alone only after a title or when Faker knows it."""
+    words = value.split()
+    if not any(c.isalpha() for c in value) or value.isupper() or re.search(r"\d", value):
+        return False
+    if not all(w[:1].isupper() or w.lower() in _PARTICLES for w in words):
+        return False
+    if len(words) == 1 and not titled:
+        given, family = _name_lists()
+        return value in given or value in family
+    return True
+
+
 def name_spans(text: str) -> Iterator[tuple[int, int]]:
-    """Spans of people's names (spaCy PERSON entities, titles and possessives trimmed)."""
+    """Spans of people's names: spaCy PERSON entities (titles and possessives trimmed) that
+    read as names, and a given name then a surname from Faker's lists that spaCy missed."""
     if not text.strip():
         return
+    found: list[tuple[int, int]] = []
     for entity in _nlp()(text).ents:
         if entity.label_ != "PERSON":
             continue
         start, end = entity.start_char, entity.end_char
-        value = text[start:end]
-        title = _TITLES.match(value)
+        title = _TITLES.match(text[start:end])
+        titled = title is not None or _TITLE_BEFORE.search(text[:start]) is not None
         if title:
             start += title.end()
         if text[start:end].endswith(("'s", "’s")):
             end -= 2
-        value = text[start:end]
-        # A lone word in capitals or with digits is a product code, not a name.
-        if any(c.isalpha() for c in value) and not value.isupper() and not re.search(r"\d", value):
-            yield start, end
+        if _looks_like_a_name(text[start:end], titled):
+            found.append((start, end))
+    given, family = _name_lists()
+    for match in _PAIR.finditer(text):
+        if match.group(1) in given and match.group(2) in family:
+            if all(match.end() <= a or b <= match.start() for a, b in found):
+                found.append(match.span())
+    yield from sorted(found)
 
 
 _STREET_TYPES = (
