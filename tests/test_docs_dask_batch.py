@@ -30,9 +30,6 @@ def _section() -> str:
     return text[start : end if end != -1 else len(text)]
 
 
-# A cluster started by the page binds its dashboard to 8787, or another port when an other
-# cluster (another test process) holds it, with this warning.
-@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
 def test_the_section_runs_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tessera_home: Path
 ) -> None:
