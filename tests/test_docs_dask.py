@@ -2,7 +2,7 @@
 
 Everything above 'Batch assignment and batch flows' (tested by test_docs_dask_batch.py):
 the Python block (a LocalCluster of two worker processes, as a script starts it) and the
-three commands (two start a local cluster with ``--scheduler local``). The page's row counts
+four commands (three start a local cluster with ``--scheduler local``). The page's row counts
 are cut to a few thousand; then the outputs are checked: the sampled folder holds the rows
 ``tessera synth sample`` writes in one process, and the split's parts hold every row once.
 """
@@ -40,7 +40,7 @@ def _small(text: str) -> str:
 def test_the_synth_and_split_sections_run_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tessera.cli import _synth  # noqa: F401  (registers the commands)
+    from tessera.cli import _split, _synth  # noqa: F401  (register the commands)
     from tessera.cli._app import app
 
     blocks = re.findall(r"^```(\w+)\n(.*?)^```", _sections(), re.S | re.M)
@@ -61,7 +61,7 @@ def test_the_synth_and_split_sections_run_as_written(
                 assert result.exit_code == 0, f"{line}\n{result.output}"
                 outputs.append(result.output)
                 commands += 1
-    assert commands == 3
+    assert commands == 4
 
     # The split: every row of synthetic/ in exactly one part, households never shared.
     whole = pd.read_parquet(tmp_path / "synthetic")
@@ -80,5 +80,7 @@ def test_the_synth_and_split_sections_run_as_written(
     alone = pd.read_parquet(tmp_path / "one.parquet")
     as_object = [f.astype(object).where(f.notna(), None) for f in (sampled, alone)]
     pd.testing.assert_frame_equal(as_object[0], as_object[1])
+    split_ids = [pd.read_parquet(tmp_path / "sampled-parts" / p) for p in ("train", "val", "test")]
+    assert sum(map(len, split_ids)) == ROWS
     generated = pd.read_parquet(tmp_path / "generated")
     assert len(generated) == ROWS and list(generated.columns) == ["id", "age", "segment"]

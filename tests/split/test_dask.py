@@ -86,7 +86,13 @@ def test_every_row_in_exactly_one_part_same_on_any_workers(
 
 def test_groups_and_strata_are_honoured(client: Any, data: Path, tmp_path: Path) -> None:
     result = split_dataset(
-        data, tmp_path / "g", groups="user", strata="kind", random_state=1, id_columns=["row"]
+        data,
+        tmp_path / "g",
+        groups="user",
+        strata="kind",
+        random_state=1,
+        id_columns=["row"],
+        rows_per_split=300,  # each 750-row partition in pieces of whole groups
     )
     parts = _parts(result)
     members = [set(p["user"]) for p in parts]
@@ -151,3 +157,21 @@ def test_bad_arguments_name_themselves(data: Path, tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInputError, match=r"arrays=.*split_dataset"):
         train_val_test_split(dd.read_parquet(data))
+
+
+def test_cli_splits_a_parquet_folder_on_the_cluster(
+    client: Any, data: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from tessera.cli import _split  # noqa: F401  (registers the command)
+    from tessera.cli._app import app
+
+    args = ["split", str(data), "--out", str(tmp_path / "cli"), "--method", "random"]
+    args += ["--group", "user", "--id", "row", "--seed", "3"]
+    result = CliRunner().invoke(app, [*args, "--scheduler", client.scheduler.address])
+    assert result.exit_code == 0, result.output
+    parts = [pd.read_parquet(tmp_path / "cli" / name) for name in PARTS]
+    rows = np.sort(np.concatenate([p["row"].to_numpy() for p in parts]))
+    assert np.array_equal(rows, np.arange(3000))
+    assert "train" in result.output and "rows)" in result.output

@@ -62,6 +62,15 @@ def split(
         Path | None,
         typer.Option("--schema", help="YAML file of column kinds ({column: kind}); --types wins."),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Split out of core on Dask: DATA is a Parquet dataset (folder), each part a "
+            "folder of Parquet files under --out. 'local' (worker processes here) or a "
+            "scheduler's address (tcp://host:port). Needs the dask extra.",
+        ),
+    ] = None,
 ) -> None:
     """Split DATA into train/val/test files that share one distribution, and write a report."""
     from tessera._tables import infer_types, load_types, read_table, write_table
@@ -69,6 +78,21 @@ def split(
     from tessera.split import split_report, train_val_test_split
 
     fractions = _sizes(sizes)
+    if scheduler is not None:
+        _split_on_dask(
+            data,
+            out,
+            scheduler,
+            fractions,
+            method,
+            target,
+            group,
+            strata,
+            seed,
+            id_column,
+            load_types(schema, types),
+        )
+        return
     kind = fmt or ("parquet" if data.suffix.lower() == ".parquet" else "csv")
     check_in("--format", kind, ("csv", "parquet"))
     table = read_table(data)
@@ -110,3 +134,37 @@ def split(
     report.print(console)
     for path in written:
         console.print(f"Wrote [bold]{path}[/]", highlight=False)
+
+
+def _split_on_dask(
+    data: Path,
+    out: Path,
+    scheduler: str,
+    fractions: list[float],
+    method: str,
+    target: str | None,
+    group: str | None,
+    strata: str | None,
+    seed: int | None,
+    id_column: list[str] | None,
+    given: dict[str, str],
+) -> None:
+    from tessera._dask import dask_client
+    from tessera.split import split_dataset
+
+    with dask_client(scheduler):
+        result = split_dataset(
+            data,
+            out,
+            sizes=fractions,
+            method=method,
+            target=target,
+            groups=group,
+            strata=strata,
+            random_state=0 if seed is None else seed,
+            id_columns=tuple(id_column or ()),
+            types=given or None,
+        )
+    result.report.print(console)
+    for name, path in result.paths.items():
+        console.print(f"Wrote [bold]{path}[/] ({result.sizes[name]:,} rows)", highlight=False)

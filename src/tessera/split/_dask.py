@@ -1,8 +1,9 @@
 """Splits of data larger than memory: a Dask DataFrame or a Parquet dataset, out of core.
 
 Each partition is split on its own by the in-memory splitter (:func:`part_indices`,
-the same ``method``, ``strata`` and ``target``), from a seed spawned for the
-partition's index, and its rows are written at once to the part folders. With
+the same ``method``, ``strata`` and ``target``; a partition of more than
+``rows_per_split`` rows in pieces of that size), from a seed spawned for the partition's
+index, and its rows are written at once to the part folders. With
 ``groups``, the rows are first shuffled by the group key (Dask's out-of-core shuffle),
 so every group lives in one partition and the splitter keeps it in one part. A
 partition's labels depend only on its rows, their order and the seed, so the split is
@@ -90,31 +91,37 @@ def _split_partition(
     fractions: np.ndarray,
     options: dict[str, Any],
     report_columns: list[str],
+    rows_per_split: int,
 ) -> _PartitionResult:
     from tessera.split._api import part_indices
 
     if _ROW in part.columns:  # shuffled by group: restore a fixed order first
         part = part.sort_values(_ROW, kind="stable").drop(columns=[_ROW])
     part = part.reset_index(drop=True)
-    rng_seed = np.random.SeedSequence(seed, spawn_key=(index,))
     k = fractions.size
-    if len(part) >= max(k, 2) * 2:
-        with warnings.catch_warnings():
-            # A group larger than a partition's smallest part still goes to one part.
-            warnings.simplefilter("ignore")
-            rows = part_indices(
-                part,
-                sizes=tuple(fractions),
-                random_state=np.random.default_rng(rng_seed),
-                large_groups="warn",
-                **options,
-            )
-    else:  # too few rows to balance: each row's part drawn with the part's probability
-        labels = np.random.default_rng(rng_seed).choice(k, size=len(part), p=fractions)
-        rows = [np.flatnonzero(labels == p) for p in range(k)]
+    group_column = options["groups"]
+    taken_by_part: list[list[np.ndarray]] = [[] for _ in range(k)]
+    for number, chunk in enumerate(_chunks(part, rows_per_split, group_column)):
+        rng_seed = np.random.SeedSequence(seed, spawn_key=(index, number))
+        if chunk.size >= max(k, 2) * 2:
+            with warnings.catch_warnings():
+                # A group larger than a chunk's smallest part still goes to one part.
+                warnings.simplefilter("ignore")
+                found = part_indices(
+                    part.iloc[chunk].reset_index(drop=True),
+                    sizes=tuple(fractions),
+                    random_state=np.random.default_rng(rng_seed),
+                    large_groups="warn",
+                    **options,
+                )
+        else:  # too few rows to balance: each row's part drawn with the part's probability
+            labels = np.random.default_rng(rng_seed).choice(k, size=chunk.size, p=fractions)
+            found = [np.flatnonzero(labels == p) for p in range(k)]
+        for p in range(k):
+            taken_by_part[p].append(chunk[found[p]])
+    rows = [np.sort(np.concatenate(pieces)) for pieces in taken_by_part]
     keys = np.random.default_rng([seed, index, 1]).random(len(part))
     result = _PartitionResult(counts=[], sketches=[], samples=[], groups=[])
-    group_column = options["groups"]
     for name, taken in zip(names, rows, strict=True):
         piece = part.iloc[taken]
         if len(piece):
@@ -132,6 +139,24 @@ def _split_partition(
             hashes = np.unique(keys_of.to_numpy(dtype=np.uint64))
         result.groups.append(hashes)
     return result
+
+
+def _chunks(part: pd.DataFrame, rows_per_split: int, groups: Hashable | None) -> list[np.ndarray]:
+    """Row positions of each piece split on its own: at most about ``rows_per_split`` rows.
+
+    The in-memory splitter keeps a distance matrix per block of near rows, about 12 kB per
+    row, so a large partition is split in pieces: runs of rows, or with groups, the groups
+    dealt to pieces by a hash of their key (a group never straddles two pieces).
+    """
+    n = len(part)
+    pieces = max(1, -(-n // rows_per_split))
+    if pieces == 1:
+        return [np.arange(n)]
+    if groups is None:
+        return [c for c in np.array_split(np.arange(n), pieces) if c.size]
+    hashed = pd.util.hash_pandas_object(part[groups], index=False).to_numpy(dtype=np.uint64)
+    piece = hashed % np.uint64(pieces)
+    return [np.flatnonzero(piece == j) for j in range(pieces) if (piece == j).any()]
 
 
 def _merge_results(results: list[_PartitionResult]) -> _PartitionResult:
@@ -168,6 +193,7 @@ def split_dataset(
     random_state: int = 0,
     id_columns: Sequence[Hashable] = (),
     types: Mapping[str, str] | None = None,
+    rows_per_split: int = 50_000,
 ) -> DaskSplit:
     """Split a Dask DataFrame or Parquet dataset into Parquet folders, out of core.
 
@@ -189,7 +215,12 @@ def split_dataset(
         A column whose rows always land in the same part (the data are shuffled by it
         first, so each group is in one partition).
     random_state : int, default=0
-        Seed; partition ``i`` is split with the seed spawned for ``i``.
+        Seed; piece ``j`` of partition ``i`` is split with the seed spawned for ``(i, j)``.
+    rows_per_split : int, default=50_000
+        A partition with more rows is split in pieces of about this many rows (runs of
+        rows; with ``groups``, whole groups by a hash of their key): the in-memory
+        splitter needs about 12 kB per row of a piece with ``method="auto"``, so this
+        bounds a worker's memory whatever the partition size.
 
     Returns
     -------
@@ -210,6 +241,7 @@ def split_dataset(
             "Pass an int such as random_state=0.",
         )
     check_positive_int("random_state", int(random_state), minimum=0)
+    rows_per_split = check_positive_int("rows_per_split", rows_per_split, minimum=10)
     part_names = list(names) if names is not None else _default_names(fractions.size)
     if len(part_names) != fractions.size or len(set(part_names)) != len(part_names):
         raise bad_value(
@@ -261,6 +293,7 @@ def split_dataset(
             fractions=fractions,
             options=options,
             report_columns=report_columns,
+            rows_per_split=rows_per_split,
         )
         for i, part in enumerate(frame.to_delayed())
     ]
