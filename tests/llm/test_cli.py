@@ -249,6 +249,8 @@ def test_train_writes_heads_that_generate(tiny_llama: Any, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert re.search(r"Trained 2 heads on \d+ positions in \d+ s", result.stdout), result.stdout
     assert f"--heads {out}" in result.stdout
+    phases = r"phases: generating \d+ s, caching \d+ s, training \d+ s, held-out answers \d+ s"
+    assert re.search(phases, result.stdout), result.stdout
     assert data.is_file()
     heads, metadata = load_heads(out)
     assert heads.config.num_heads == 2

@@ -298,6 +298,35 @@ def test_train_default_heads_recipe_on_the_tiny_model(tiny_llama, tmp_path) -> N
     assert len(DistillationData.load(tmp_path / "data.npz")) == 5
 
 
+def test_every_phase_of_the_recipe_shows_progress(tiny_llama, tmp_path, capsys) -> None:
+    train_default_heads(
+        tmp_path / "heads",
+        model=tiny_llama.folder,
+        prompts=["explain the cat", "name a dog"] * 3,
+        max_new_tokens=6,
+        num_heads=2,
+        epochs=1,
+        vocabulary="full",
+        validation_fraction=0.2,
+        heldout=2,
+        progress=True,
+    )
+    shown = capsys.readouterr().out
+    for phase in (
+        "generating",
+        "caching hidden states",
+        "caching validation",
+        "training heads",
+        "generating held-out",
+        "caching held-out",
+        "measuring held-out",
+        "building datastore",
+    ):
+        assert phase in shown, f"no progress bar for {phase!r}:\n{shown}"
+    _, meta = load_heads(tmp_path / "heads")
+    assert meta.training["heldout_cache_seconds"] > 0
+
+
 def _shipped_folder(name: str = "medusa") -> Any:
     return resources.files("tessera.llm") / "_data" / "smollm2-135m-instruct" / name
 

@@ -6,6 +6,7 @@ imported inside the commands so that ``tessera --help`` never loads torch.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -406,6 +407,10 @@ def export(
     )
 
 
+def _difference(total: float | None, part: float | None) -> float | None:
+    return None if total is None or part is None else total - part
+
+
 @medusa_app.command("train")
 @edge
 def train(
@@ -425,7 +430,8 @@ def train(
         typer.Option(
             "--prompts",
             "-p",
-            help="Train on this many of the shipped training prompts (default: all, ~1,200).",
+            help="Train on this many of the shipped training prompts (default: all of them; "
+            "200 for a quick try).",
             show_default=False,
         ),
     ] = None,
@@ -465,9 +471,8 @@ def train(
 ) -> None:
     """Train Medusa-1 heads on a frozen model from its own answers (self-distillation).
 
-    The defaults reproduce the heads shipped for the default model: about 67 minutes on
-    a 2-core CPU (generating the answers 37 of them); --plain reproduces the shipped
-    exportable ones.
+    The defaults reproduce the heads shipped for the default model; --plain reproduces the
+    shipped exportable ones. How long each size takes: docs/how-to/llm-generate.md.
     """
     from tessera.llm.medusa import DistillationData, train_default_heads, training_prompts
 
@@ -500,6 +505,19 @@ def train(
         f"wrote [bold]{escape(str(out))}[/]",
         highlight=False,
         soft_wrap=True,
+    )
+    training = json.loads((out / "medusa.json").read_text(encoding="utf-8")).get("training", {})
+    phases = [
+        ("generating", training.get("generation_seconds")),
+        ("caching", training.get("cache_seconds")),
+        ("training", _difference(training.get("training_seconds"), training.get("cache_seconds"))),
+        ("held-out answers", training.get("heldout_seconds")),
+        ("held-out caching", training.get("heldout_cache_seconds")),
+        ("datastore", training.get("datastore_seconds")),
+    ]
+    console.print(
+        "phases: " + ", ".join(f"{name} {sec:.0f} s" for name, sec in phases if sec is not None),
+        highlight=False,
     )
     console.print(
         "validation top-1: " + ", ".join(f"{a:.3f}" for a in result.top1), highlight=False

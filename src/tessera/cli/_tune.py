@@ -92,7 +92,7 @@ def tune(
         typer.Option(
             "--medusa-prompts",
             help="Then train Medusa heads for the tuned model on this many of the shipped "
-            "prompts (0: none; the full recipe is ~1,200 prompts, ~40 min).",
+            "prompts (0: none; docs/how-to/fine-tune.md says how long each size takes).",
         ),
     ] = 0,
     output: Annotated[

@@ -7,7 +7,7 @@ turns into a different greedy token. On x86 CPUs two kernels break that (measure
 torch 2.13 on SmolLM2-135M, AVX512-BF16):
 
 * oneDNN's bf16 matrix product takes another path for a single row: for a 1536-wide
-  input (the MLP's ``down_proj``) 8% of single rows round differently than the same row
+  input (the MLP's ``down_proj``) some single rows round differently than the same row
   inside any batch of 2 to 32. :func:`make_batch_invariant` computes products of fewer
   than :data:`MIN_ROWS` rows inside a batch of that many (which on this CPU is also
   faster than one or two rows), on weights reordered once for oneDNN.
@@ -133,7 +133,7 @@ def _packed_weight(holder: Any, weight: Any) -> Any | None:
 
     ``F.linear`` in bf16 on a CPU reorders the weight into oneDNN's blocked layout at
     every call; keeping the reordered copy (as ``torch.compile`` with freezing does) makes a
-    decoding step's products about 40% faster, with bit-for-bit the same results. The copy
+    decoding step's products markedly faster, with bit-for-bit the same results. The copy
     is rebuilt when the weight changes (another tensor, or an in-place update).
     """
     try:

@@ -13,7 +13,7 @@ import numpy as np
 from tessera._validation import bad_value
 from tessera.llm._torch import require
 from tessera.llm.medusa._decode import _backbone as _decoder
-from tessera.llm.medusa._distill import DistillationData
+from tessera.llm.medusa._distill import DistillationData, progress_bar
 from tessera.llm.medusa._heads import MedusaConfig
 
 __all__ = ["cache_hidden_states", "cache_training_states", "root_rows"]
@@ -31,9 +31,18 @@ def cache_hidden_states(
 
 
 def cache_training_states(
-    model: Any, data: DistillationData, indices: Any, num_heads: int
+    model: Any,
+    data: DistillationData,
+    indices: Any,
+    num_heads: int,
+    *,
+    progress: bool = False,
+    description: str = "caching hidden states",
 ) -> tuple[Any, Any, Any]:
     """Last hidden states (after the final norm) over the response region, targets, roots.
+
+    One forward pass of the base model per sample; ``progress`` shows a bar (labelled
+    ``description``) with the time left.
 
     Returns
     -------
@@ -49,11 +58,14 @@ def cache_training_states(
     torch = require("torch")
     decoder = _decoder(model)
     hidden_parts, target_parts, root_parts = [], [], []
-    with torch.inference_mode():
+    indices = list(indices)
+    with progress_bar(progress) as bar, torch.inference_mode():
+        task = bar.add_task(description, total=len(indices))
         for i in indices:
             sequence = np.asarray(data.sequences[i], dtype=np.int64)
             start, length = int(data.prompt_lengths[i]) - 1, len(sequence)
             if length - start < 2:
+                bar.advance(task)
                 continue
             states = decoder(input_ids=torch.from_numpy(sequence)[None]).last_hidden_state[0]
             hidden_parts.append(states[start : length - 1].clone())
@@ -64,6 +76,7 @@ def cache_training_states(
                 targets[valid, k - 1] = sequence[positions[valid] + k + 1]
             target_parts.append(torch.from_numpy(targets))
             root_parts.append(torch.from_numpy(sequence[positions + 1]))
+            bar.advance(task)
     if not hidden_parts:
         width = model.get_output_embeddings().weight.shape[1]
         empty = torch.zeros((0, num_heads), dtype=torch.long)

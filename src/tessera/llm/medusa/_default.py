@@ -12,7 +12,11 @@ from tessera._validation import check_in, check_positive_int
 from tessera.llm._model import DEFAULT_MODEL, load_model
 from tessera.llm._torch import require
 from tessera.llm.medusa._datastore import DATASTORE_FILE, build_datastore
-from tessera.llm.medusa._distill import DistillationData, generate_self_distillation_data
+from tessera.llm.medusa._distill import (
+    DistillationData,
+    generate_self_distillation_data,
+    progress_bar,
+)
 from tessera.llm.medusa._io import HeadsMetadata, save_heads
 from tessera.llm.medusa._prompts import heldout_prompts, training_prompts
 from tessera.llm.medusa._train import (
@@ -67,22 +71,21 @@ def train_default_heads(
     """Self-distil, train Medusa-1 heads and save them with their metadata.
 
     The defaults reproduce the heads shipped in ``tessera/llm/_data`` (the ones
-    :func:`tessera.llm.load` uses): the default model answers all 2,810
-    :func:`training_prompts` greedily with up to 160 new tokens (364,913 response tokens),
-    3 root-conditioned heads of one ResBlock are trained for 2 epochs on 95% of the answers
-    (346,697 positions; AdamW at 1e-3, cosine decay; the softmax over the 10,593 tokens the
-    answers use plus 1,024 random others per step), and the per-rank accuracies are
-    measured on the answers to 64 :func:`heldout_prompts`. ``root_conditioned=False`` on
-    the same answers reproduces the shipped exportable heads
-    (``default_heads_folder(exportable=True)``).
+    :func:`tessera.llm.load` uses): the default model answers all
+    :func:`training_prompts` greedily with up to 160 new tokens, 3 root-conditioned heads
+    of one ResBlock are trained for 2 epochs on 95% of the answers (AdamW at 1e-3, cosine
+    decay; the softmax over the tokens the answers use plus 1,024 random others per
+    step), and the per-rank accuracies are measured on the answers to 64
+    :func:`heldout_prompts`. ``root_conditioned=False`` on the same answers reproduces the
+    shipped exportable heads (``default_heads_folder(exportable=True)``). The datastore
+    (:func:`~tessera.llm.medusa.build_datastore` on the same answers) is saved as
+    ``datastore.npz`` beside the heads.
 
-    Time on the build machine (2 shared cores, ``torch.set_num_threads(1)``, bf16): generation
-    37 minutes (2,227 s, about 165 new tokens per second in batches of 32); caching the base
-    model's hidden states 15 minutes (918 s, about 400 tokens per second); training 13
-    minutes (787 s); the held-out answers and their measurement 1 to 2 minutes; the
-    datastore (:func:`~tessera.llm.medusa.build_datastore` on the same answers, saved as
-    ``datastore.npz`` beside the heads: 83,308 n-grams, 0.9 MB) 6 seconds. About 67
-    minutes in all, 30 of them when the answers are reused (``data=`` / ``data_path=``).
+    The phases, each with a progress bar: generating the answers, caching the base model's
+    hidden states, training, answering and caching the held-out prompts, building the
+    datastore. Their measured times (and the data's sizes) are saved in the heads'
+    ``medusa.json`` (``training``); docs/how-to/llm-generate.md lists how long each
+    size takes. Reusing the answers (``data=`` / ``data_path=``) skips the first phase.
 
     Parameters
     ----------
@@ -107,7 +110,7 @@ def train_default_heads(
         measure the heads on; these accuracies are the ones saved (the candidate tree is
         built from them). 0 saves the accuracies of the ``validation_fraction`` split.
     progress : bool, default=True
-        Progress bars for both stages.
+        A progress bar for every phase.
     root_conditioned : bool, default=True
         Passed to :func:`train_medusa`: heads that also see the root token's embedding
         (more accurate; False for heads that vLLM or FasterDecoding can serve).
@@ -162,21 +165,32 @@ def train_default_heads(
             max_new_tokens=max_new_tokens,
             batch_size=generation_batch_size,
             progress=progress,
+            description="generating held-out",
         )
+        cache_started = time.perf_counter()
         hidden, targets, roots = cache_training_states(
-            loaded.model, held, range(len(held)), num_heads
+            loaded.model,
+            held,
+            range(len(held)),
+            num_heads,
+            progress=progress,
+            description="caching held-out",
         )
         weight = loaded.model.get_output_embeddings().weight.detach()
         embedding = loaded.model.get_input_embeddings().weight.detach()
-        accuracies, _ = evaluate_heads(
-            result.heads, hidden, targets, weight, roots=roots, embedding=embedding
-        )
+        with progress_bar(progress) as bar:
+            task = bar.add_task("measuring held-out", total=1)
+            accuracies, _ = evaluate_heads(
+                result.heads, hidden, targets, weight, roots=roots, embedding=embedding
+            )
+            bar.advance(task)
         held_facts = {
             "heldout_prompts": len(held),
             "heldout_positions": len(hidden),
             "heldout_top1": [round(x, 4) for x in top_k_accuracy(accuracies, 1)],
             "heldout_top5": [round(x, 4) for x in top_k_accuracy(accuracies, 5)],
             "heldout_seconds": round(held.generation_seconds, 3),
+            "heldout_cache_seconds": round(time.perf_counter() - cache_started, 3),
         }
     training = {
         "recipe": "tessera.llm.medusa.train_default_heads",
@@ -205,7 +219,10 @@ def train_default_heads(
     }
     name = loaded.name if loaded.name == DEFAULT_MODEL else str(loaded.folder)
     started = time.perf_counter()
-    store = build_datastore(data)
+    with progress_bar(progress) as bar:
+        task = bar.add_task("building datastore", total=1)
+        store = build_datastore(data)
+        bar.advance(task)
     training["datastore_ngrams"] = len(store)
     training["datastore_seconds"] = round(time.perf_counter() - started, 3)
     folder = save_heads(

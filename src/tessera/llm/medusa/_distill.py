@@ -189,6 +189,7 @@ def generate_self_distillation_data(
     max_new_tokens: int = 192,
     batch_size: int = 16,
     progress: bool = True,
+    description: str = "generating",
 ) -> DistillationData:
     """Answer every prompt greedily with the base model.
 
@@ -209,6 +210,8 @@ def generate_self_distillation_data(
     batch_size : int, default=16
     progress : bool, default=True
         Show a progress bar with the time left (on the terminal, via rich).
+    description : str, default="generating"
+        The progress bar's label.
 
     Returns
     -------
@@ -247,7 +250,7 @@ def generate_self_distillation_data(
     was_training = model.training
     model.eval()
     with progress_bar(progress) as bar, torch.inference_mode():
-        task = bar.add_task("generating", total=len(prompts))
+        task = bar.add_task(description, total=len(prompts))
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             width = max(len(encoded[i]) for i in batch)

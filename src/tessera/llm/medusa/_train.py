@@ -326,18 +326,19 @@ def train_medusa(
     seed : int, default=0
         Validation split, shuffling and nothing else (heads start at zero).
     progress : bool, default=True
-        A progress bar with the time left and the running loss.
+        Progress bars with the time left: caching the base model's hidden states, then
+        training (with the running loss).
     validation_fraction : float, default=0.05
         Samples held out to measure :attr:`TrainResult.accuracies` (at least one when
         positive; 0 trains on every sample and leaves the accuracies empty).
     vocabulary : {"full", "seen"}, default="full"
         The softmax of the training loss: over the whole vocabulary, or over the tokens
         that occur in the training samples plus :data:`NEGATIVES` other tokens drawn
-        afresh at every step. On a 49k vocabulary the vocabulary projection and softmax
-        are nearly all the cost of a step, and a self-distilled corpus of a thousand
-        answers uses about a fifth of the vocabulary, so ``"seen"`` trains about four
-        times faster. The heads then propose only the seen tokens (their ``token_map``,
-        saved with them), and the accuracies are measured that way.
+        afresh at every step. On a large vocabulary the vocabulary projection and softmax
+        are nearly all the cost of a step, and a self-distilled corpus uses a small part
+        of the vocabulary, so ``"seen"`` trains several times faster. The heads then
+        propose only the seen tokens (their ``token_map``, saved with them), and the
+        accuracies are measured that way.
     root_conditioned : bool, default=False
         Train root-conditioned heads (see :class:`MedusaConfig`): each head also sees
         the base input embedding of the token at t+1.
@@ -360,9 +361,11 @@ def train_medusa(
         weight.shape[1], weight.shape[0], num_heads, num_layers, root_conditioned=root_conditioned
     )
     train_idx, valid_idx = split_samples(len(data), float(validation_fraction), seed)
-    hidden, targets, roots = cache_training_states(model, data, train_idx, num_heads)
+    hidden, targets, roots = cache_training_states(
+        model, data, train_idx, num_heads, progress=progress
+    )
     valid_hidden, valid_targets, valid_roots = cache_training_states(
-        model, data, valid_idx, num_heads
+        model, data, valid_idx, num_heads, progress=progress, description="caching validation"
     )
     cache_seconds = time.perf_counter() - started
     if len(hidden) == 0:

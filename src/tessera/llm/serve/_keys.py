@@ -7,8 +7,8 @@ works as a key. The key itself is shown once, when it is created.
 
 The hash uses OWASP's argon2id settings (19 MiB, 2 passes, 1 lane) rather than
 argon2-cffi's password defaults (64 MiB, 3 passes, 4 lanes): a key has 256 random bits,
-so no amount of hashing cost is what protects it, and the lighter settings keep one
-check near 40 ms instead of half a second on a busy two-core machine.
+so no amount of hashing cost is what protects it, and the lighter settings make one
+check several times cheaper on a busy two-core machine.
 
 That is still too slow, and too big, to pay on every request or to let anyone make the
 server pay at will:
@@ -228,7 +228,7 @@ class KeyStore:
     ----------
     verifications : int
         argon2 checks made so far (dummy ones for unknown key ids included): a number to
-        watch, since every one costs about 40 ms of a core and 19 MiB while it runs.
+        watch, since every one costs a core tens of milliseconds and 19 MiB while it runs.
 
     Notes
     -----
