@@ -192,7 +192,8 @@ class GaussianCopula:
             return fit_dask(self, data)
         if not isinstance(data, pd.DataFrame):
             raise InvalidTypeError(
-                f"data={short_repr(data)} is invalid: it must be a pandas DataFrame. "
+                f"data={short_repr(data)} is invalid: it must be a pandas DataFrame (or a Dask "
+                "DataFrame or the path of a Parquet dataset, with the dask extra). "
                 "Wrap arrays with pandas.DataFrame(array, columns=[...])."
             )
         if data.shape[0] < 2 or data.shape[1] < 1:
