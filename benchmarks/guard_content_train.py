@@ -3,16 +3,23 @@
     python benchmarks/guard_content_train.py   # writes guard/_data/content_head.npz
     python benchmarks/guard_content_train.py --vectors   # only guard/_data/exemplar_vectors.npz
 
-A multinomial logistic regression on all-MiniLM-L6-v2 sentence embeddings (the model the
-guard already ships) plus one feature, whether the text asks about something rather than
-instructing (the prompt-attack filter's mention test). Its classes are each category
-(harmful), each category's look-alike (discussion, news, fiction, condemnation, education,
-frank medical or legal talk) and plain benign text, so a look-alike is a class of its own
-rather than the absence of harm. Trained on ``benchmarks/data/guard/content_tuning.tsv``
-and the package's ``_data/content_exemplars.tsv``; never on the held-out set. The
-confidence cuts (LOW, MEDIUM, HIGH) per category are chosen on 5-fold cross-validated
-probabilities of the same pool: the lowest cuts that flag at most 2%, 1% and none of the
-look-alike and benign texts.
+Two multinomial logistic regressions, their probabilities averaged: one on
+all-MiniLM-L6-v2 sentence embeddings (the model the guard already ships) plus one feature,
+whether the text asks about something rather than instructing (the prompt-attack filter's
+mention test); one on TF-IDF of word 1-2-grams and character 3-5-grams (shipped as
+vocabularies and IDF weights, computed at check time by ``tessera.llm.guard._lexical``).
+The classes are each category (harmful), each category's look-alike (discussion, news,
+fiction, condemnation, education, frank medical or legal talk, dual-use words) and plain
+benign text, so a look-alike is a class of its own rather than the absence of harm.
+
+Trained on the tuning side only: ``content_tuning.tsv``, ``content_tuning2.tsv``, the
+package's ``_data/content_exemplars.tsv``, and the first two held-out sets
+(``content_heldout.tsv``, ``content_heldout2.tsv``), which had been seen and reported
+before and so moved to the tuning side. ``content_heldout3.tsv`` is never read here.
+The confidence cuts (LOW, MEDIUM, HIGH) per category come from 5-fold cross-validated
+probabilities of the same pool: the lowest cuts that flag at most 1.25%, 1% and none of
+its look-alike and benign texts. Strength HIGH acts from LOW confidence, and a text is a
+false alarm when any of the five categories flags it, so the LOW cut must be strict.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _guard_bedrock import read_content  # noqa: E402
@@ -32,63 +41,117 @@ from tessera.llm.guard._content import CATEGORIES, features  # noqa: E402
 ROOT = Path(__file__).parent.parent
 OUT = ROOT / "src" / "tessera" / "llm" / "guard" / "_data" / "content_head.npz"
 EXEMPLARS = ROOT / "src" / "tessera" / "llm" / "guard" / "_data" / "content_exemplars.tsv"
+TUNING2 = ROOT / "benchmarks" / "data" / "guard" / "content_tuning2.tsv"
+#: Row files (category, kind, text) on the tuning side; content_heldout3.tsv never is.
+ROW_FILES = ("content_tuning.tsv", "content_heldout.tsv", "content_heldout2.tsv")
 C = 16.0
+C_LEXICAL = 8.0
+LEXICAL_SHARE = 0.5
+#: Shares of cross-validated negatives the LOW, MEDIUM and HIGH cuts may flag.
+SHARES = (0.0125, 0.01, 0.0)
+
+
+def _class_files() -> list[Path]:
+    return [EXEMPLARS, TUNING2]
 
 
 def training_pool() -> tuple[list[str], list[str]]:
-    """Texts and classes: the tuning set and the shipped exemplars."""
+    """Texts and classes of the tuning side (never content_heldout3.tsv)."""
     texts, labels = [], []
-    for category, kind, text in read_content("content_tuning.tsv"):
-        texts.append(text)
-        labels.append(
-            category
-            if kind == "harmful"
-            else (f"{category}_LOOKALIKE" if kind == "lookalike" else "BENIGN")
-        )
-    for line in EXEMPLARS.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            label, text = line.split("\t", 1)
+    for name in ROW_FILES:
+        for category, kind, text in read_content(name):
             texts.append(text)
-            labels.append(label)
+            labels.append(
+                category
+                if kind == "harmful"
+                else (f"{category}_LOOKALIKE" if kind == "lookalike" else "BENIGN")
+            )
+    for path in _class_files():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                label, text = line.split("\t", 1)
+                texts.append(text)
+                labels.append(label)
     return texts, labels
 
 
-def _cut(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> tuple[float, ...]:
-    """LOW, MEDIUM, HIGH: the lowest cuts that flag at most 2%, 1% and 0% of negatives."""
+def _cut(scores: np.ndarray, negative: np.ndarray) -> tuple[float, ...]:
+    """LOW, MEDIUM, HIGH: the lowest cuts that flag at most SHARES of the negatives."""
     ranked = np.sort(scores[negative])[::-1]
 
     def flagging_at_most(share: float) -> float:
         allowed = int(np.floor(share * len(ranked)))
         return float(np.nextafter(ranked[allowed], 1.0)) if allowed < len(ranked) else 0.0
 
-    return flagging_at_most(0.02), flagging_at_most(0.01), flagging_at_most(0.0)
+    return tuple(flagging_at_most(share) for share in SHARES)
+
+
+def _vectorizers() -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
+    chars = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2, dtype=np.float32
+    )
+    return words, chars
+
+
+class Head:
+    """The two regressions, fitted on texts; ``proba`` averages them."""
+
+    def __init__(self, texts: list[str], embedded: np.ndarray, y: np.ndarray) -> None:
+        self.words, self.chars = _vectorizers()
+        lexical = hstack([self.words.fit_transform(texts), self.chars.fit_transform(texts)])
+        self.dense = LogisticRegression(C=C, max_iter=5000, class_weight="balanced")
+        self.dense.fit(embedded, y)
+        self.lexical = LogisticRegression(C=C_LEXICAL, max_iter=5000, class_weight="balanced")
+        self.lexical.fit(lexical, y)
+        self.classes = [str(c) for c in self.dense.classes_]
+
+    def proba(self, texts: list[str], embedded: np.ndarray) -> np.ndarray:
+        lexical = hstack([self.words.transform(texts), self.chars.transform(texts)])
+        return (1 - LEXICAL_SHARE) * self.dense.predict_proba(
+            embedded
+        ) + LEXICAL_SHARE * self.lexical.predict_proba(lexical)
 
 
 def main() -> None:
     texts, labels = training_pool()
     x = features(texts)
     y = np.asarray(labels)
-    model = LogisticRegression(C=C, max_iter=5000, class_weight="balanced")
     folds = StratifiedKFold(5, shuffle=True, random_state=22)
-    probabilities = cross_val_predict(model, x, y, cv=folds, method="predict_proba")
-    model.fit(x, y)
-    classes = list(model.classes_)
+    probabilities = np.zeros((len(texts), len(set(labels))))
+    for train, test in folds.split(x, y):
+        fold = Head([texts[i] for i in train], x[train], y[train])
+        probabilities[test] = fold.proba([texts[i] for i in test], x[test])
+    head = Head(texts, x, y)
+    classes = head.classes
     cuts = []
+    negative = np.char.endswith(y.astype(str), "_LOOKALIKE") | (y == "BENIGN")
     for category in CATEGORIES:
         scores = probabilities[:, classes.index(category)]
         positive = y == category
-        negative = np.char.endswith(y.astype(str), "_LOOKALIKE") | (y == "BENIGN")
-        cuts.append(_cut(scores, positive, negative))
+        cuts.append(_cut(scores, negative))
         recalls = [((scores >= cut) & positive).sum() / positive.sum() for cut in cuts[-1]]
         print(category, "cross-validated recall at LOW/MEDIUM/HIGH", [f"{r:.2f}" for r in recalls])
         print(category, "cuts LOW/MEDIUM/HIGH", [round(c, 3) for c in cuts[-1]])
+    flagged = np.zeros(len(texts), dtype=bool)
+    for category, cut in zip(CATEGORIES, cuts, strict=True):
+        flagged |= probabilities[:, classes.index(category)] >= cut[0]
+    share = flagged[negative].mean()
+    print(f"cross-validated negatives flagged by any category at LOW: {share:.3f}")
     np.savez_compressed(
         OUT,
-        weights=model.coef_.astype(np.float32),
-        bias=model.intercept_.astype(np.float32),
+        weights=head.dense.coef_.astype(np.float32),
+        bias=head.dense.intercept_.astype(np.float32),
         classes=np.asarray(classes),
         categories=np.asarray(CATEGORIES),
         cuts=np.asarray(cuts, dtype=np.float32),
+        lexical_weights=head.lexical.coef_.astype(np.float16),
+        lexical_bias=head.lexical.intercept_.astype(np.float32),
+        lexical_share=np.float32(LEXICAL_SHARE),
+        words=np.asarray(head.words.get_feature_names_out(), dtype=str),
+        word_idf=head.words.idf_.astype(np.float32),
+        chars=np.asarray(head.chars.get_feature_names_out(), dtype=str),
+        char_idf=head.chars.idf_.astype(np.float32),
     )
     print(f"wrote {OUT.relative_to(ROOT)} ({len(texts)} texts, {len(classes)} classes)")
     write_exemplar_vectors()

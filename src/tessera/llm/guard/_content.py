@@ -1,8 +1,11 @@
 """Content filters (hate, insults, sexual, violence, misconduct): a small shipped head.
 
-A multinomial logistic regression over the sentence embeddings the guard already uses
-(all-MiniLM-L6-v2) and one feature, whether the text asks about something rather than
-instructing (:func:`~tessera.llm.guard._patterns.asks_about`). Its classes are each
+Two multinomial logistic regressions whose probabilities are averaged: one over the
+sentence embeddings the guard already uses (all-MiniLM-L6-v2) and one feature, whether the
+text asks about something rather than instructing
+(:func:`~tessera.llm.guard._patterns.asks_about`); one over TF-IDF of words and character
+n-grams (:mod:`~tessera.llm.guard._lexical`), which keeps the exact words the embedding
+smooths away. Their classes are each
 category, each category's *look-alike* (discussing, reporting, condemning, teaching,
 fiction, frank medical or legal talk) and plain benign text: a look-alike is modelled as
 a class of its own, so "a report on hate-speech laws" is recognised as such instead of
@@ -29,6 +32,7 @@ __all__ = [
     "CATEGORIES",
     "CONFIDENCES",
     "ContentScore",
+    "class_probabilities",
     "confidence_of",
     "features",
     "min_confidence",
@@ -72,7 +76,32 @@ def features(texts: Sequence[str]) -> npt.NDArray[np.float32]:
 def _head() -> dict[str, Any]:
     path = resources.files("tessera.llm.guard").joinpath("_data/content_head.npz")
     with path.open("rb") as handle, np.load(handle) as data:
-        return {key: data[key] for key in data.files}
+        head = {key: data[key] for key in data.files}
+    for name in ("words", "chars"):
+        if name in head:
+            head[f"{name}_index"] = {str(g): i for i, g in enumerate(head[name])}
+    return head
+
+
+def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    logits = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
+def class_probabilities(texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], list[str]]:
+    """The head's class probabilities for each text (rows) and the class names (columns)."""
+    from tessera.llm.guard._lexical import tfidf
+
+    head = _head()
+    probabilities = _softmax(features(texts) @ head["weights"].T + head["bias"])
+    if "lexical_weights" in head:
+        share = float(head["lexical_share"])
+        x = tfidf(texts, head["words_index"], head["word_idf"], head["chars_index"],
+                  head["char_idf"])  # fmt: skip
+        lexical = _softmax(x @ head["lexical_weights"].T.astype(np.float32) + head["lexical_bias"])
+        probabilities = (1.0 - share) * probabilities + share * lexical
+    return probabilities, [str(c) for c in head["classes"]]
 
 
 def confidence_of(probability: float, cuts: Sequence[float]) -> str:
@@ -89,12 +118,7 @@ def score_content(text: str, categories: Sequence[str] = CATEGORIES) -> list[Con
     if not parts:
         return []
     head = _head()
-    x = features([u.text for u in parts])
-    logits = x @ head["weights"].T + head["bias"]
-    logits -= logits.max(axis=1, keepdims=True)
-    probabilities = np.exp(logits)
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
-    classes = [str(c) for c in head["classes"]]
+    probabilities, classes = class_probabilities([u.text for u in parts])
     names = [str(c) for c in head["categories"]]
     scores = []
     for category in categories:
