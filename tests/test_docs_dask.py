@@ -34,9 +34,6 @@ def _small(text: str) -> str:
     return text.replace("2_000_000", f"{ROWS:_}").replace("2000000", str(ROWS))
 
 
-# A cluster started by the page binds its dashboard to 8787, or another port when another
-# cluster (another test process) holds it, with this warning.
-@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
 def test_the_synth_and_split_sections_run_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
