@@ -223,6 +223,36 @@ def presidio_anchor() -> list[str]:
     ]
 
 
+#: The commit whose content head preceded the embeddings + TF-IDF one.
+PREVIOUS_HEAD = "5a12c2a"
+
+
+class _previous_head:
+    """Within the block, the content filters score with the head shipped at PREVIOUS_HEAD."""
+
+    def __enter__(self) -> None:
+        import io
+        import subprocess
+
+        import numpy as np
+
+        from tessera.llm.guard import _content
+
+        blob = subprocess.run(
+            ["git", "show", f"{PREVIOUS_HEAD}:src/tessera/llm/guard/_data/content_head.npz"],
+            capture_output=True, check=True, cwd=DATA.parent.parent.parent,
+        ).stdout  # fmt: skip
+        with np.load(io.BytesIO(blob)) as data:
+            old = {key: data[key] for key in data.files}
+        self._saved = _content._head
+        _content._head = lambda: old  # type: ignore[assignment]
+
+    def __exit__(self, *exc: object) -> None:
+        from tessera.llm.guard import _content
+
+        _content._head = self._saved  # type: ignore[method-assign]
+
+
 def _profanity_anchor(rows: list[tuple[str, str, str]]) -> list[str]:
     try:
         from profanity_check import predict_prob
@@ -302,21 +332,28 @@ def bedrock_report() -> list[str]:
         notes += [f"- {label}: {m}" for m in mistakes]
     lines += ["", "Remaining mistakes:", "", *notes, "", *presidio_anchor(), ""]
     for label, name in (
-        ("tuning (trained on: optimistic)", "content_tuning.tsv"),
-        ("held-out (seen once before a second round: optimistic)", "content_heldout.tsv"),
-        ("held-out 2 (blind: written after the head, run once)", "content_heldout2.tsv"),
-    ):
+        ("tuning side: tuning set (trained on)", "content_tuning.tsv"),
+        ("tuning side: first held-out set (seen, then trained on)", "content_heldout.tsv"),
+        ("tuning side: second held-out set (seen, then trained on)", "content_heldout2.tsv"),
+        ("held-out 3 (blind: committed before this head was trained, run once)",
+         "content_heldout3.tsv"),
+    ):  # fmt: skip
         rows = read_content(name)
         confidences = [{s.category: s.confidence for s in score_content(t)} for _, _, t in rows]
         table, _ = content_table(rows, confidences)
-        lines += [
-            f"**Content filters, {label}** (`{name}`):",
-            "",
-            *table,
-            "",
-            *_profanity_anchor(rows),
-            "",
-        ]  # noqa: E501
+        lines += [f"**Content filters, {label}** (`{name}`):", "", *table, ""]
+        if name == "content_heldout3.tsv":
+            with _previous_head():
+                before = [{s.category: s.confidence for s in score_content(t)} for _, _, t in rows]
+            previous, _ = content_table(rows, before)
+            lines += [
+                f"The previous head ({PREVIOUS_HEAD}: embeddings only, trained on the tuning "
+                "set and exemplars) on the same held-out 3:",
+                "",
+                *previous,
+                "",
+            ]
+        lines += [*_profanity_anchor(rows), ""]
     seconds = _cli_seconds()
     lines.append(
         "`tessera guard check` with NAME, EMAIL, INSULTS, HATE and PROMPT_ATTACK, each run a "
@@ -329,6 +366,50 @@ def bedrock_report() -> list[str]:
 HISTORY = [
     "",
     "How these figures came about (read before trusting the held-out rows):",
+    "",
+    "- Second round (issue 22 continued). Held-out 3 (`content_heldout3.tsv`: 40 harmful,",
+    "  40 look-alike and 40 plain benign texts per category, 600 in all; look-alikes with",
+    "  dual-use words, medical, legal and historical talk, reclaimed words, quoted insults",
+    "  reported) was written and committed (5a12c2a) before any change to the head, and",
+    "  run once, after the head below was trained and committed. The same engineer then",
+    "  wrote 352 tuning texts (`content_tuning2.tsv`) without running anything on",
+    "  held-out 3; texts closer than cosine 0.75 to a held-out-3 text were dropped (one),",
+    "  but topics overlap (both have pest control and first aid), so held-out 3 is blind",
+    "  to every result but not to its author's ideas.",
+    "- What changed at the cause: (1) a second regression on TF-IDF of words and",
+    "  character 3-5-grams averaged with the embedding one (run in NumPy at check time,",
+    "  equal to scikit-learn's vectorizer); (2) training data: the 352 new texts, mostly",
+    "  look-alikes, and the first two held-out sets moved to the tuning side; (3) cuts per",
+    "  category at 1.25%, 1% and 0% of cross-validated negatives (were 2%, 1%, 0%): a",
+    "  look-alike is flagged at HIGH strength when any of the five categories reaches",
+    "  LOW, so five 2% cuts added up to about 10%. These choices were made on the first",
+    "  two held-out sets as a development set, before they joined the training pool",
+    "  (there, with both regressions: at MEDIUM P 0.97-1.00, R 0.93-1.00; look-alikes at",
+    "  HIGH 0-3% with a 1% LOW cut, 0-7% with 1.5%; 1.25% was taken between, untried).",
+    "- Held-out 3, this head at MEDIUM (P / R): HATE 0.98/1.00, INSULTS 0.89/0.97,",
+    "  SEXUAL 0.89/1.00, VIOLENCE 0.90/0.90, MISCONDUCT 0.88/0.88; look-alikes flagged",
+    "  at HIGH 5%, 10%, 5%, 12%, 5%. The previous head on the same set: HATE 0.97/0.90,",
+    "  INSULTS 0.82/0.90, SEXUAL 0.93/0.95, VIOLENCE 0.89/0.85, MISCONDUCT 0.94/0.75;",
+    "  at HIGH 12%, 20%, 25%, 18%, 15%. Targets (P and R >= 0.9 at MEDIUM, look-alikes",
+    "  <= 5% at HIGH): met by HATE; VIOLENCE meets P/R exactly but flags 12% of",
+    "  look-alikes; INSULTS, SEXUAL and MISCONDUCT miss by one or two texts (P 0.88-0.89",
+    "  is 4-5 false alarms among 400 negatives; MISCONDUCT R 0.88 is 5 of 40 missed).",
+    "  Not met in full; no tuning was done after this run.",
+    "- The tuning-side rows above are in-sample (trained on). The tables for the first",
+    "  two held-out sets are therefore no longer held-out figures.",
+    "- NAME (second round): a spaCy PERSON span now counts only when it reads as a name",
+    "  (capitalised words but for particles, one word alone only after a title or when",
+    "  Faker's name lists know it), and a given name + surname from Faker's lists is",
+    "  found where spaCy sees none. NAME F1 tuning 0.91 -> 1.00, held-out 0.86 -> 1.00;",
+    "  the held-out NAME errors were known from the first report, so that held-out figure",
+    "  is not blind, and each set has only 10 names.",
+    "- `tessera guard check` times in this run were taken with two other evaluation",
+    "  processes of the same engineer running (load average 8-13): 20-22 s. Run alone",
+    "  at load average 5 right after: 5.0 s. With the bench extra installed, loading",
+    "  spaCy's model also imports presidio-analyzer (spaCy reads its entry points), about",
+    "  0.7 s; torch stays out (refused while the model loads, tested).",
+    "",
+    "First round:",
     "",
     "- PII, first held-out run (before any change made after seeing it): P 0.956, R 0.956,",
     "  NAME F1 0.86, ADDRESS 1.00. It exposed three generic bugs, then fixed (a CA health",
