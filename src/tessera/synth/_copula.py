@@ -60,8 +60,10 @@ class GaussianCopula:
     """Learn a table's marginals and their dependence; sample new rows like it.
 
     Each column is mapped to a standard-normal latent variable through its own marginal:
-    numbers with many distinct values through a smoothed empirical quantile function
-    (interpolated between order statistics, rounded to the data's decimals), numbers with
+    numbers with many distinct values through a smoothed quantile function (that of a
+    Gaussian kernel density estimate, reflected at the observed range, for up to 2,000
+    values; interpolated between order statistics beyond; rounded to the data's decimals;
+    values that many rows share kept as point masses), numbers with
     few values, booleans and categories through their frequencies, laid out on the latent
     line in the order of their mean position along the table's main axis of variation.
     The latent variables are jointly normal with a correlation estimated from normal
