@@ -52,6 +52,12 @@ def test_pieces_of_one_table_never_share_keys(model) -> None:
     assert not set(first["customer_id"]) & set(second["customer_id"])
 
 
+def test_zero_rows_keep_the_columns(model, table) -> None:
+    empty = model.sample(0, random_state=0)
+    assert len(empty) == 0
+    assert list(empty.columns) == list(model.sample(3, random_state=0).columns)
+
+
 def test_text_is_generated_never_copied(model, table) -> None:
     synthetic = model.sample(2000, random_state=0)
     notes = synthetic["note"].dropna()

@@ -78,7 +78,7 @@ class IdentifierModel:
         owner = np.repeat(np.arange(keys_needed), groups[:keys_needed])[:n]
         rng.shuffle(owner)
         numbers = self.start + first_row + owner
-        if self.style == "integer":
+        if self.style == "integer" or n == 0:  # numpy's zfill fails on an empty array
             out = numbers.astype(object)
         else:
             width = max(self.width, len(str(int(numbers.max())))) if n else self.width
