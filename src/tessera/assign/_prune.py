@@ -32,6 +32,11 @@ from tessera.assign._jv import OK, solve_constant, solve_dense
 # rejects; how fast the candidates grow when that is not enough, and the most
 # (a 1 / MAX_FRACTION share of each row) before the dense solver takes over.
 CANDIDATES_PER_ROW = 10
+# Below this size fewer candidates pay: the certificate's passes cost as much as the
+# sparse solve, and eight per row pass about as often as ten (tuned on seeds other
+# than the benchmark's, n = 400..2000, uniform float and int).
+SMALL_SIZE = 1000
+CANDIDATES_PER_ROW_SMALL = 8
 ROUNDS = 4
 GROWTH = 4
 MAX_FRACTION = 16
@@ -249,10 +254,11 @@ def solve_auto(c, prune_min_size, k):  # type: ignore[no-untyped-def]
 
     A constant matrix gets scipy's identity (:func:`tessera.assign._jv.solve_constant`);
     a square one from ``prune_min_size`` up tries :func:`solve_pruned` with ``k``
-    candidates per row; the rest, and whatever pruning cannot certify, go to
-    :func:`tessera.assign._jv.solve_dense`. Returns ``(status, x, v)``: ``OK`` or
-    ``INFEASIBLE``, each row's column and the column potentials (allocated here,
-    which costs less than allocating them in Python on small problems).
+    candidates per row (at most ``CANDIDATES_PER_ROW_SMALL`` below ``SMALL_SIZE``); the
+    rest, and whatever pruning cannot certify, go to :func:`tessera.assign._jv.solve_dense`.
+    Returns ``(status, x, v)``: ``OK`` or ``INFEASIBLE``, each row's column and the
+    column potentials (allocated here, which costs less than allocating them in Python
+    on small problems).
     """
     n, m = c.shape
     x = np.empty(n, np.int64)
@@ -260,7 +266,8 @@ def solve_auto(c, prune_min_size, k):  # type: ignore[no-untyped-def]
     v = np.empty(m, np.float64)
     if solve_constant(c, x, y, v):
         return OK, x, v
-    if n == m and n >= prune_min_size and solve_pruned(c, x, y, v, k):
-        return OK, x, v
+    if n == m and n >= prune_min_size:
+        if solve_pruned(c, x, y, v, min(k, CANDIDATES_PER_ROW_SMALL) if n < SMALL_SIZE else k):
+            return OK, x, v
     status, _ = solve_dense(c, x, y, v)
     return status, x, v
