@@ -229,18 +229,8 @@ def parse_presigned(raw_query: str) -> Presigned:
     return Presigned(parse_authorization(header), found["X-Amz-Date"], int(expires), "&".join(kept))
 
 
-def presigned_time(presigned: Presigned, now: dt.datetime) -> dt.datetime:
-    """A presigned request's date, checked: not past its lifetime, not in the future.
-
-    Raises
-    ------
-    SignatureError
-        As :func:`request_time` for the date; ``InvalidSignatureException`` ("Request has
-        expired") once ``X-Amz-Date`` plus ``X-Amz-Expires`` has passed.
-    """
-    amz_date, signed = presigned.amz_date, presigned.signed
-    if not amz_date:
-        raise _incomplete("X-Amz-Date is empty")
+def _scoped_date(amz_date: str, signed: SignedRequest) -> dt.datetime:
+    """``X-Amz-Date`` parsed, and checked to be the credential scope's date."""
     try:
         when = dt.datetime.strptime(amz_date, _TIMESTAMP).replace(tzinfo=dt.UTC)
     except ValueError:
@@ -251,6 +241,22 @@ def presigned_time(presigned: Presigned, now: dt.datetime) -> dt.datetime:
             f"the credential scope's date {signed.date} is not the date of X-Amz-Date "
             f"{amz_date}. Sign with the request's own date.",
         )
+    return when
+
+
+def presigned_time(presigned: Presigned, now: dt.datetime) -> dt.datetime:
+    """A presigned request's date, checked: not past its lifetime, not in the future.
+
+    Raises
+    ------
+    SignatureError
+        As :func:`request_time` for the date; ``InvalidSignatureException`` ("Request has
+        expired") once ``X-Amz-Date`` plus ``X-Amz-Expires`` has passed.
+    """
+    amz_date = presigned.amz_date
+    if not amz_date:
+        raise _incomplete("X-Amz-Date is empty")
+    when = _scoped_date(amz_date, presigned.signed)
     until = when + dt.timedelta(seconds=presigned.expires)
     if now > until:
         raise SignatureError(
@@ -280,16 +286,7 @@ def request_time(amz_date: str | None, signed: SignedRequest, now: dt.datetime) 
     """
     if not amz_date:
         raise _incomplete("the request has no X-Amz-Date header")
-    try:
-        when = dt.datetime.strptime(amz_date, _TIMESTAMP).replace(tzinfo=dt.UTC)
-    except ValueError:
-        raise _incomplete(f"X-Amz-Date={amz_date[:20]!r} is not yyyymmddThhmmssZ") from None
-    if amz_date[:8] != signed.date:
-        raise SignatureError(
-            "InvalidSignatureException",
-            f"the credential scope's date {signed.date} is not the date of X-Amz-Date "
-            f"{amz_date}. Sign with the request's own date.",
-        )
+    when = _scoped_date(amz_date, signed)
     if abs(now - when) > MAX_CLOCK_SKEW:
         raise SignatureError(
             "InvalidSignatureException",
