@@ -52,6 +52,7 @@ from tessera.llm.bedrock._runtime import (
     anthropic_message,
     anthropic_request,
     anthropic_stream_chunks,
+    message_turns,
 )
 
 __all__ = ["Provider", "provider_for"]
@@ -366,16 +367,7 @@ def _nova_request(body: Any) -> ChatRequest:
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
         raise _invalid("messages", raw, "it must be a non-empty list", "Send one user message.")
-    for index, message in enumerate(raw):
-        message = _mapping(f"messages[{index}]", message)
-        _only(f"messages[{index}]", message, ("role", "content"))
-        role = message.get("role")
-        if role not in ("user", "assistant"):
-            raise _invalid(
-                f"messages[{index}].role", role, "it must be user or assistant", "Fix the role."
-            )
-        text = _text_blocks(f"messages[{index}].content", message.get("content"))
-        messages.append({"role": role, "content": text})
+    messages.extend(message_turns(raw))
     raw_config = body.get("inferenceConfig")
     config = _mapping("inferenceConfig", {} if raw_config is None else raw_config)
     _only("inferenceConfig", config, tuple(_NOVA_CONFIG))

@@ -145,6 +145,22 @@ def _text_blocks(field: str, blocks: Any, *, system: bool = False) -> str:
     return "".join(texts)
 
 
+def message_turns(raw: Sequence[Any]) -> list[dict[str, str]]:
+    """Converse-shaped ``messages`` (user and assistant turns of content blocks) as chat turns."""
+    turns = []
+    for index, message in enumerate(raw):
+        message = _mapping(f"messages[{index}]", message)
+        _only(f"messages[{index}]", message, ("role", "content"))
+        role = message.get("role")
+        if role not in ("user", "assistant"):
+            raise _invalid(
+                f"messages[{index}].role", role, "it must be user or assistant", "Fix the role."
+            )
+        text = _text_blocks(f"messages[{index}].content", message.get("content"))
+        turns.append({"role": role, "content": text})
+    return turns
+
+
 def _params(values: Mapping[str, Any], names: Mapping[str, str]) -> Any:
     """GenerationParams from ``{our name: value}``; errors name the Bedrock field."""
     from tessera.llm.backends import GenerationParams
@@ -218,16 +234,7 @@ def converse_request(
         raw = []
     elif not isinstance(raw, list) or not raw:
         raise _invalid("messages", raw, "it must be a non-empty list", "Send one user message.")
-    for index, message in enumerate(raw):
-        message = _mapping(f"messages[{index}]", message)
-        _only(f"messages[{index}]", message, ("role", "content"))
-        role = message.get("role")
-        if role not in ("user", "assistant"):
-            raise _invalid(
-                f"messages[{index}].role", role, "it must be user or assistant", "Fix the role."
-            )
-        text = _text_blocks(f"messages[{index}].content", message.get("content"))
-        messages.append({"role": role, "content": text})
+    messages.extend(message_turns(raw))
     if not preset and raw[0].get("role") != "user":
         raise _invalid(
             "messages[0].role",
