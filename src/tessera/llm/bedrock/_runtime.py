@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,8 +145,12 @@ def _text_blocks(field: str, blocks: Any, *, system: bool = False) -> str:
     return "".join(texts)
 
 
-def message_turns(raw: Sequence[Any]) -> list[dict[str, str]]:
-    """Converse-shaped ``messages`` (user and assistant turns of content blocks) as chat turns."""
+def message_turns(
+    raw: Sequence[Any], read: Callable[[str, Any], str] | None = None
+) -> list[dict[str, str]]:
+    """``messages`` (user and assistant turns) as chat turns; ``read`` turns one message's
+    ``content`` into text (default: Converse's content blocks)."""
+    read = read or _text_blocks
     turns = []
     for index, message in enumerate(raw):
         message = _mapping(f"messages[{index}]", message)
@@ -156,7 +160,7 @@ def message_turns(raw: Sequence[Any]) -> list[dict[str, str]]:
             raise _invalid(
                 f"messages[{index}].role", role, "it must be user or assistant", "Fix the role."
             )
-        text = _text_blocks(f"messages[{index}].content", message.get("content"))
+        text = read(f"messages[{index}].content", message.get("content"))
         turns.append({"role": role, "content": text})
     return turns
 
@@ -419,16 +423,7 @@ def anthropic_request(body: Any) -> ChatRequest:
         raise _invalid(
             "messages", raw_messages, "it must be a non-empty list", "Send one user message."
         )
-    for index, message in enumerate(raw_messages):
-        message = _mapping(f"messages[{index}]", message)
-        _only(f"messages[{index}]", message, ("role", "content"))
-        role = message.get("role")
-        if role not in ("user", "assistant"):
-            raise _invalid(
-                f"messages[{index}].role", role, "it must be user or assistant", "Fix the role."
-            )
-        content = _anthropic_content(f"messages[{index}].content", message.get("content"))
-        messages.append({"role": role, "content": content})
+    messages.extend(message_turns(raw_messages, _anthropic_content))
     stops = body.get("stop_sequences")
     params = _params(
         {
