@@ -5,12 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tessera._validation import bad_value, check_positive_int
 from tessera.llm._torch import require
+from tessera.llm.medusa._typing import module_weight
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from tessera.llm._runtime import Messages, Runtime
+    from tessera.llm.medusa._heads import MedusaHeads
+    from tessera.llm.medusa._typing import CausalLM
+else:
+    torch = require("torch")
 
 __all__ = ["DecodingComparison", "MethodResult", "compare_decoding", "head_accuracy"]
 
@@ -102,8 +113,20 @@ class DecodingComparison:
         )
 
 
+def _heads_of(runtime: Runtime) -> MedusaHeads:
+    """The runtime's heads; a clear error when it has none."""
+    if runtime.heads is None:
+        raise bad_value(
+            "runtime",
+            runtime.name,
+            "the runtime has no Medusa heads",
+            "Load a model with heads: tessera.llm.load() or load(model, heads=folder).",
+        )
+    return runtime.heads
+
+
 def head_accuracy(
-    runtime: Any, prompts: Sequence[Any], outputs: Sequence[Sequence[int]]
+    runtime: Runtime, prompts: Sequence[str | Messages], outputs: Sequence[Sequence[int]]
 ) -> tuple[list[float], list[float]]:
     """Each head's top-1 and top-5 accuracy on the given generations.
 
@@ -112,32 +135,36 @@ def head_accuracy(
     heads propose at decode time: within their ``token_map`` when they have one, and
     given the root token (t + 1) when they are root-conditioned.
     """
-    torch = require("torch")
     from tessera.llm.medusa._decode import _backbone
 
-    heads = runtime.heads
-    lm_head = runtime.model.get_output_embeddings()
+    heads = _heads_of(runtime)
+    model: CausalLM = runtime.model
+    lm_head = model.get_output_embeddings()
     k_heads = heads.config.num_heads
     hits1 = np.zeros(k_heads)
     hits5 = np.zeros(k_heads)
     counts = np.zeros(k_heads)
     dtype = next(heads.parameters()).dtype
-    token_map = getattr(heads, "token_map", None)
-    weight = lm_head.weight if token_map is None else lm_head.weight[token_map]
+    token_map: Tensor | None = getattr(heads, "token_map", None)
+    full_weight = module_weight(lm_head)
+    weight = full_weight if token_map is None else full_weight[token_map]
     conditioned = bool(getattr(heads.config, "root_conditioned", False))
-    embed = runtime.model.get_input_embeddings()
+    embed = model.get_input_embeddings()
     with torch.inference_mode():
         for prompt, output in zip(prompts, outputs, strict=True):
             ids = runtime.encode(prompt)
             sequence = torch.tensor([ids + list(output)])
-            hidden = _backbone(runtime.model)(input_ids=sequence).last_hidden_state[0]
+            hidden: Tensor = _backbone(model)(input_ids=sequence).last_hidden_state[0]
             start = len(ids) - 1
             for k in range(k_heads):
                 positions = torch.arange(start, sequence.shape[1] - k - 2)
                 if len(positions) == 0:
                     continue
-                roots = embed(sequence[0, positions + 1]).to(dtype) if conditioned else None
+                roots: Tensor | None = (
+                    embed(sequence[0, positions + 1]).to(dtype) if conditioned else None
+                )
                 transformed = heads.hidden(hidden[positions].to(dtype), root_embedding=roots)[k]
+                logits: Tensor
                 if heads.lm_heads is not None:
                     logits = heads.lm_heads[k](transformed)
                 else:
@@ -161,8 +188,8 @@ def _timed(run: Callable[[], list[list[int]]]) -> tuple[list[int], int, float]:
 
 
 def compare_decoding(
-    runtime: Any,
-    prompts: Sequence[Any],
+    runtime: Runtime,
+    prompts: Sequence[str | Messages],
     *,
     max_new_tokens: int = 128,
     warmup: int = 1,
@@ -185,13 +212,7 @@ def compare_decoding(
     -------
     DecodingComparison
     """
-    if runtime.heads is None:
-        raise bad_value(
-            "runtime",
-            runtime.name,
-            "the runtime has no Medusa heads",
-            "Load a model with heads: tessera.llm.load() or load(model, heads=folder).",
-        )
+    _heads_of(runtime)
     check_positive_int("max_new_tokens", max_new_tokens)
     if not prompts:
         raise bad_value("prompts", prompts, "it is empty", "Pass at least one prompt.")
@@ -205,7 +226,7 @@ def compare_decoding(
         results = {}
         for use, record in ((False, plain), (True, medusa)):
 
-            def run(use: bool = use, prompt: Any = prompt) -> list[list[int]]:
+            def run(use: bool = use, prompt: str | Messages = prompt) -> list[list[int]]:
                 return list(runtime.token_stream(prompt, max_new_tokens=max_new_tokens, medusa=use))
 
             tokens, steps, seconds = _timed(run)
@@ -224,6 +245,6 @@ def compare_decoding(
         identical,
         top1,
         top5,
-        runtime.tree.to_list(),
+        [] if runtime.tree is None else runtime.tree.to_list(),
         getattr(runtime, "lookup_tokens", 0),
     )

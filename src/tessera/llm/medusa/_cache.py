@@ -6,7 +6,8 @@ kept for the response region only (see :mod:`tessera.llm.medusa._train`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,13 +16,22 @@ from tessera.llm._torch import require
 from tessera.llm.medusa._decode import _backbone as _decoder
 from tessera.llm.medusa._distill import DistillationData, progress_bar
 from tessera.llm.medusa._heads import MedusaConfig
+from tessera.llm.medusa._typing import module_weight
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from tessera.llm.medusa._typing import CausalLM
+else:
+    torch = require("torch")
 
 __all__ = ["cache_hidden_states", "cache_training_states", "root_rows"]
 
 
 def cache_hidden_states(
-    model: Any, data: DistillationData, indices: Any, num_heads: int
-) -> tuple[Any, Any]:
+    model: CausalLM, data: DistillationData, indices: Iterable[int], num_heads: int
+) -> tuple[Tensor, Tensor]:
     """Last hidden states (after the final norm) over the response region, and targets.
 
     The first two results of :func:`cache_training_states`.
@@ -31,14 +41,14 @@ def cache_hidden_states(
 
 
 def cache_training_states(
-    model: Any,
+    model: CausalLM,
     data: DistillationData,
-    indices: Any,
+    indices: Iterable[int],
     num_heads: int,
     *,
     progress: bool = False,
     description: str = "caching hidden states",
-) -> tuple[Any, Any, Any]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Last hidden states (after the final norm) over the response region, targets, roots.
 
     One forward pass of the base model per sample; ``progress`` shows a bar (labelled
@@ -55,9 +65,10 @@ def cache_training_states(
     roots : torch.Tensor
         ``(N,)`` int64: the token at t+1 (the root that root-conditioned heads see).
     """
-    torch = require("torch")
     decoder = _decoder(model)
-    hidden_parts, target_parts, root_parts = [], [], []
+    hidden_parts: list[Tensor] = []
+    target_parts: list[Tensor] = []
+    root_parts: list[Tensor] = []
     indices = list(indices)
     with progress_bar(progress) as bar, torch.inference_mode():
         task = bar.add_task(description, total=len(indices))
@@ -67,7 +78,8 @@ def cache_training_states(
             if length - start < 2:
                 bar.advance(task)
                 continue
-            states = decoder(input_ids=torch.from_numpy(sequence)[None]).last_hidden_state[0]
+            output = decoder(input_ids=torch.from_numpy(sequence)[None])
+            states: Tensor = output.last_hidden_state[0]
             hidden_parts.append(states[start : length - 1].clone())
             positions = np.arange(start, length - 1)
             targets = np.full((len(positions), num_heads), -100, dtype=np.int64)
@@ -78,20 +90,22 @@ def cache_training_states(
             root_parts.append(torch.from_numpy(sequence[positions + 1]))
             bar.advance(task)
     if not hidden_parts:
-        width = model.get_output_embeddings().weight.shape[1]
+        width = module_weight(model.get_output_embeddings()).shape[1]
         empty = torch.zeros((0, num_heads), dtype=torch.long)
         return torch.zeros((0, width)), empty, torch.zeros(0, dtype=torch.long)
     return torch.cat(hidden_parts), torch.cat(target_parts), torch.cat(root_parts)
 
 
-def root_rows(embedding: Any, roots: Any) -> Any:
+def root_rows(embedding: Tensor | None, roots: Tensor | None) -> Tensor | None:
     """float32 rows of the (frozen) input ``embedding`` weight for ``roots``; None if absent."""
     if embedding is None or roots is None:
         return None
-    return embedding[roots].to(require("torch").float32)
+    return embedding[roots].to(torch.float32)
 
 
-def _check_roots(config: MedusaConfig, embedding: Any, roots: Any, count: int) -> None:
+def _check_roots(
+    config: MedusaConfig, embedding: Tensor | None, roots: Tensor | None, count: int
+) -> None:
     if config.root_conditioned and (embedding is None or roots is None or len(roots) != count):
         raise bad_value(
             "roots",

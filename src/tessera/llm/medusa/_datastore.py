@@ -80,7 +80,7 @@ class Datastore:
 
     def save(self, path: str | Path) -> Path:
         """Write the store to an ``.npz`` file (keys and continuations per n-gram length)."""
-        arrays: dict[str, Any] = {
+        arrays: dict[str, Any] = {  # savez_compressed types its **kwds as its own options
             "format": np.array(_FORMAT),
             "version": np.array(_VERSION),
             "settings": np.array(json.dumps(self.settings, sort_keys=True)),

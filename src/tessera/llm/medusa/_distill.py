@@ -12,12 +12,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tessera._validation import bad_value, check_bool, check_positive_int
 from tessera.llm._torch import require
+
+if TYPE_CHECKING:
+    import torch
+    from rich.progress import Progress
+    from transformers import PreTrainedTokenizerBase
+
+    from tessera.llm.medusa._typing import GenerativeLM
+else:
+    torch = require("torch")
 
 __all__ = ["DistillationData", "generate_self_distillation_data"]
 
@@ -126,7 +135,7 @@ class DistillationData:
             return cls(sequences, archive["prompt_lengths"].copy(), prompts, seconds)
 
 
-def _check_prompts(prompts: Any) -> list[str]:
+def _check_prompts(prompts: object) -> list[str]:
     if isinstance(prompts, str) or not isinstance(prompts, Sequence) or len(prompts) == 0:
         raise bad_value(
             "prompts",
@@ -142,7 +151,7 @@ def _check_prompts(prompts: Any) -> list[str]:
     return list(prompts)
 
 
-def _chat_texts(tokenizer: Any, prompts: list[str]) -> list[str]:
+def _chat_texts(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> list[str]:
     if not getattr(tokenizer, "chat_template", None):
         raise bad_value(
             "tokenizer",
@@ -150,15 +159,16 @@ def _chat_texts(tokenizer: Any, prompts: list[str]) -> list[str]:
             "it has no chat template",
             "Use an instruction-tuned model's tokenizer (it carries chat_template).",
         )
-    return [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+    texts = []
+    for prompt in prompts:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
         )
-        for p in prompts
-    ]
+        texts.append(str(text))
+    return texts
 
 
-def progress_bar(enabled: bool, *extra_columns: str) -> Any:
+def progress_bar(enabled: bool, *extra_columns: str) -> Progress:
     """A rich progress bar (description, bar, count, elapsed, ETA, extra text columns)."""
     from rich.progress import (
         BarColumn,
@@ -182,8 +192,8 @@ def progress_bar(enabled: bool, *extra_columns: str) -> Any:
 
 
 def generate_self_distillation_data(
-    model: Any,
-    tokenizer: Any,
+    model: GenerativeLM,
+    tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
     *,
     max_new_tokens: int = 192,
@@ -219,8 +229,9 @@ def generate_self_distillation_data(
         Samples in the order of ``prompts``.
     """
     started = time.perf_counter()
-    torch = require("torch")
-    transformers = require("transformers")
+    require("transformers")  # the error names the extra when it is missing
+    from transformers import GenerationConfig
+
     prompts = _check_prompts(prompts)
     check_positive_int("max_new_tokens", max_new_tokens)
     check_positive_int("batch_size", batch_size)
@@ -239,7 +250,7 @@ def generate_self_distillation_data(
             "Set tokenizer.eos_token or model.generation_config.eos_token_id.",
         )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
-    config = transformers.GenerationConfig(
+    config = GenerationConfig(  # type: ignore[no-untyped-call]  # transformers leaves it untyped
         do_sample=False,
         max_new_tokens=max_new_tokens,
         pad_token_id=pad_id,

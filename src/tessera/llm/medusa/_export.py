@@ -25,12 +25,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from tessera._validation import bad_value, short_repr
 from tessera.errors import InvalidTypeError
 from tessera.llm._torch import require
-from tessera.llm.medusa._heads import MedusaHeads
+from tessera.llm.medusa._heads import MedusaHeads, _ResBlock
+from tessera.llm.medusa._typing import module_weight
+
+if TYPE_CHECKING:
+    import safetensors.torch as safetensors_torch
+    import torch
+    from torch import Tensor, nn
+else:
+    torch = require("torch")
+    safetensors_torch = require("safetensors.torch")
 
 __all__ = ["ExportFormat", "export_fasterdecoding", "export_heads", "export_vllm"]
 
@@ -53,8 +62,8 @@ def export_heads(
     *,
     format: ExportFormat,
     base_model: str,
-    lm_head: Any | None = None,
-    dtype: Any = "bfloat16",
+    lm_head: nn.Module | Tensor | None = None,
+    dtype: str | torch.dtype = "bfloat16",
 ) -> Path:
     """Write ``heads`` to ``folder`` in the layout a serving engine loads.
 
@@ -115,8 +124,8 @@ def export_fasterdecoding(
     folder: str | Path,
     *,
     base_model: str,
-    lm_head: Any | None = None,
-    dtype: Any = "bfloat16",
+    lm_head: nn.Module | Tensor | None = None,
+    dtype: str | torch.dtype = "bfloat16",
 ) -> Path:
     """Write ``heads`` in FasterDecoding/Medusa's layout (also read by text-generation-inference).
 
@@ -136,8 +145,6 @@ def export_fasterdecoding(
         The folder, holding ``config.json``, ``medusa_lm_head.safetensors`` and
         ``medusa_lm_head.pt``.
     """
-    torch: Any = require("torch")
-    safetensors_torch: Any = require("safetensors.torch")
     target, projections = _validated(heads, base_model, lm_head, dtype, fmt="fasterdecoding")
     config = heads.config
     blocks = _block_tensors(heads)
@@ -156,7 +163,7 @@ def export_fasterdecoding(
                 )
     folder_path = _prepare_folder(folder, (_CONFIG, _FD_SAFETENSORS, _FD_PICKLE))
     num_layers = config.num_layers
-    pickled: dict[str, Any] = {}
+    pickled: dict[str, Tensor] = {}
     shared = _cast(projections[0], target) if len(projections) == 1 else None
     for head, layers in enumerate(blocks):
         for layer, (weight, bias) in enumerate(layers):
@@ -182,8 +189,8 @@ def export_vllm(
     folder: str | Path,
     *,
     base_model: str,
-    lm_head: Any | None = None,
-    dtype: Any = "bfloat16",
+    lm_head: nn.Module | Tensor | None = None,
+    dtype: str | torch.dtype = "bfloat16",
 ) -> Path:
     """Write ``heads`` as a vLLM Medusa draft model (``model_type: "medusa"``).
 
@@ -200,11 +207,10 @@ def export_vllm(
     pathlib.Path
         The folder, holding ``config.json`` and ``model.safetensors``.
     """
-    safetensors_torch: Any = require("safetensors.torch")
     target, projections = _validated(heads, base_model, lm_head, dtype, fmt="vllm")
     config = heads.config
     folder_path = _prepare_folder(folder, (_CONFIG, _VLLM_WEIGHTS))
-    state: dict[str, Any] = {}
+    state: dict[str, Tensor] = {}
     for head, layers in enumerate(_block_tensors(heads)):
         for layer, (weight, bias) in enumerate(layers):
             state[f"blocks.{head}.layers.{layer}.weight"] = _cast(weight, target)
@@ -236,10 +242,15 @@ def export_vllm(
 
 
 def _validated(
-    heads: Any, base_model: Any, lm_head: Any, dtype: Any, *, fmt: str
-) -> tuple[Any, list[Any]]:
+    heads: object,
+    base_model: object,
+    lm_head: nn.Module | Tensor | None,
+    dtype: object,
+    *,
+    fmt: str,
+) -> tuple[torch.dtype, list[Tensor]]:
     """Check the arguments shared by both formats: the torch dtype and the projections."""
-    _check_heads(heads)
+    heads = _check_heads(heads)
     if heads.config.root_conditioned:
         raise bad_value(
             "heads",
@@ -254,16 +265,17 @@ def _validated(
     return _resolve_dtype(dtype), _projections(heads, lm_head, fmt=fmt)
 
 
-def _check_heads(heads: Any) -> None:
+def _check_heads(heads: object) -> MedusaHeads:
     if not isinstance(heads, MedusaHeads):
         raise InvalidTypeError(
             f"heads={short_repr(heads)} is invalid: it must be a MedusaHeads "
             f"(got {type(heads).__name__}). Pass the heads from MedusaHeads(config) or "
             "load_heads(folder)[0]."
         )
+    return heads
 
 
-def _check_base_model(base_model: Any) -> None:
+def _check_base_model(base_model: object) -> None:
     if not isinstance(base_model, str) or not base_model.strip():
         raise bad_value(
             "base_model",
@@ -274,11 +286,11 @@ def _check_base_model(base_model: Any) -> None:
         )
 
 
-def _resolve_dtype(dtype: Any) -> Any:
-    torch: Any = require("torch")
-    names = {getattr(torch, name): name for name in _DTYPES}
+def _resolve_dtype(dtype: object) -> torch.dtype:
+    names: dict[torch.dtype, str] = {getattr(torch, name): name for name in _DTYPES}
     if isinstance(dtype, str) and dtype in _DTYPES:
-        return getattr(torch, dtype)
+        resolved: torch.dtype = getattr(torch, dtype)
+        return resolved
     if isinstance(dtype, torch.dtype) and dtype in names:
         return dtype
     choices = ", ".join(repr(name) for name in _DTYPES)
@@ -290,12 +302,13 @@ def _resolve_dtype(dtype: Any) -> Any:
     )
 
 
-def _projections(heads: MedusaHeads, lm_head: Any, *, fmt: str) -> list[Any]:
+def _projections(
+    heads: MedusaHeads, lm_head: nn.Module | Tensor | None, *, fmt: str
+) -> list[Tensor]:
     """The vocabulary projections to write: one shared weight, or one per head."""
-    torch: Any = require("torch")
     config = heads.config
     if heads.lm_heads is not None:
-        weights = [layer.weight.detach() for layer in heads.lm_heads]
+        weights = [module_weight(layer).detach() for layer in heads.lm_heads]
         return [_finite("heads", f"lm_heads.{k}.weight", w) for k, w in enumerate(weights)]
     if lm_head is None:
         raise bad_value(
@@ -308,12 +321,13 @@ def _projections(heads: MedusaHeads, lm_head: Any, *, fmt: str) -> list[Any]:
     if isinstance(lm_head, torch.Tensor):
         weight = lm_head
     else:
-        weight = getattr(lm_head, "weight", None)
-        if not isinstance(weight, torch.Tensor):
+        found: object = getattr(lm_head, "weight", None)
+        if not isinstance(found, torch.Tensor):
             raise InvalidTypeError(
                 f"lm_head={short_repr(lm_head)} is invalid: it must be a torch.nn.Linear "
                 "or a (vocab_size, hidden_size) tensor. Pass model.get_output_embeddings()."
             )
+        weight = found
         if getattr(lm_head, "bias", None) is not None:
             raise bad_value(
                 "lm_head",
@@ -334,8 +348,12 @@ def _projections(heads: MedusaHeads, lm_head: Any, *, fmt: str) -> list[Any]:
     return [_finite("lm_head", "weight", weight.detach())]
 
 
-def _block_tensors(heads: MedusaHeads) -> list[list[tuple[Any, Any]]]:
+def _block_tensors(heads: MedusaHeads) -> list[list[tuple[Tensor, Tensor]]]:
     """``[head][layer] -> (weight, bias)`` of every ResBlock, checked finite."""
+    blocks = [
+        [cast("_ResBlock", block) for block in cast("nn.Sequential", sequential)]
+        for sequential in heads.blocks
+    ]
     return [
         [
             (
@@ -344,12 +362,11 @@ def _block_tensors(heads: MedusaHeads) -> list[list[tuple[Any, Any]]]:
             )
             for j, block in enumerate(sequential)
         ]
-        for k, sequential in enumerate(heads.blocks)
+        for k, sequential in enumerate(blocks)
     ]
 
 
-def _finite(argument: str, name: str, tensor: Any) -> Any:
-    torch: Any = require("torch")
+def _finite(argument: str, name: str, tensor: Tensor) -> Tensor:
     if not bool(torch.isfinite(tensor).all()):
         raise bad_value(
             argument,
@@ -360,7 +377,7 @@ def _finite(argument: str, name: str, tensor: Any) -> Any:
     return tensor
 
 
-def _cast(tensor: Any, dtype: Any) -> Any:
+def _cast(tensor: Tensor, dtype: torch.dtype) -> Tensor:
     return tensor.to(device="cpu", dtype=dtype).contiguous()
 
 

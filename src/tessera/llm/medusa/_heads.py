@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import types
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera._validation import bad_value, check_bool, check_positive_int
 from tessera.llm._invariant import invariant_linear
 from tessera.llm._torch import require
+from tessera.llm.medusa._typing import module_weight
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+    import torch
+    from torch import Tensor, nn
+else:
+    torch = require("torch")
+    nn = torch.nn
 
 __all__ = ["MedusaConfig", "MedusaHeads"]
-
-_torch: Any = require("torch")
-_nn: Any = _torch.nn
 
 
 @dataclass(frozen=True)
@@ -71,21 +79,22 @@ class MedusaConfig:
         return asdict(self)
 
 
-class _ResBlock(_nn.Module):  # type: ignore[misc]
+class _ResBlock(nn.Module):
     """``x + SiLU(W x + b)``, W zero-initialised so a fresh head equals the base model."""
 
     def __init__(self, hidden_size: int) -> None:
         super().__init__()
-        self.linear = _nn.Linear(hidden_size, hidden_size, bias=True)
-        _nn.init.zeros_(self.linear.weight)
-        _nn.init.zeros_(self.linear.bias)
-        self.act = _nn.SiLU()
+        self.linear = nn.Linear(hidden_size, hidden_size, bias=True)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.act = nn.SiLU()
 
-    def forward(self, x: Any) -> Any:
-        return x + self.act(self.linear(x))
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = x + self.act(self.linear(x))
+        return out
 
 
-class MedusaHeads(_nn.Module):  # type: ignore[misc]
+class MedusaHeads(nn.Module):
     """K Medusa heads over a frozen base model.
 
     Each head owns its ResBlocks (a separate module per head and per layer; the official
@@ -100,37 +109,40 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         projections from the base model's.
     """
 
-    def __init__(self, config: MedusaConfig, lm_head: Any | None = None) -> None:
+    def __init__(self, config: MedusaConfig, lm_head: nn.Module | None = None) -> None:
         super().__init__()
         self.config = config
-        self.blocks = _nn.ModuleList(
-            _nn.Sequential(*[_ResBlock(config.hidden_size) for _ in range(config.num_layers)])
+        self.blocks = nn.ModuleList(
+            nn.Sequential(*[_ResBlock(config.hidden_size) for _ in range(config.num_layers)])
             for _ in range(config.num_heads)
         )
-        self.lm_heads: Any = None
+        self.lm_heads: nn.ModuleList | None = None
         if not config.share_lm_head:
             projections = []
             for _ in range(config.num_heads):
-                layer = _nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+                layer = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
                 if lm_head is not None:
-                    with _torch.no_grad():
-                        layer.weight.copy_(lm_head.weight)
+                    with torch.no_grad():
+                        layer.weight.copy_(module_weight(lm_head))
                 projections.append(layer)
-            self.lm_heads = _nn.ModuleList(projections)
-        self.token_proj: Any = None
+            self.lm_heads = nn.ModuleList(projections)
+        self.token_proj: nn.ModuleList | None = None
         if config.root_conditioned:
-            self.token_proj = _nn.ModuleList(
-                _nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+            self.token_proj = nn.ModuleList(
+                nn.Linear(config.hidden_size, config.hidden_size, bias=False)
                 for _ in range(config.num_heads)
             )
-            for layer in self.token_proj:
-                _nn.init.zeros_(layer.weight)
+            for projection in self.token_proj:
+                nn.init.zeros_(module_weight(projection))
         #: Optional 1-D tensor of the token ids the heads may propose (see candidates()).
-        self.token_map: Any = None
+        self.token_map: Tensor | None = None
 
     def hidden(
-        self, hidden_states: Any, root_embedding: Any | None = None, count: int | None = None
-    ) -> Any:
+        self,
+        hidden_states: Tensor,
+        root_embedding: Tensor | None = None,
+        count: int | None = None,
+    ) -> Tensor:
         """Each head's transformed hidden state, stacked: shape ``(K, *hidden_states.shape)``.
 
         ``root_embedding`` (same shape as ``hidden_states``: the base input embedding of
@@ -139,7 +151,7 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         """
         blocks = list(self.blocks)[:count]
         if self.token_proj is None:
-            return _torch.stack([block(hidden_states) for block in blocks])
+            return torch.stack([block(hidden_states) for block in blocks])
         if root_embedding is None:
             raise bad_value(
                 "root_embedding",
@@ -156,7 +168,7 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
                 "Pass one embedding row per hidden state.",
             )
         root_embedding = root_embedding.to(hidden_states.dtype)
-        return _torch.stack(
+        return torch.stack(
             [
                 block(hidden_states + proj(root_embedding))
                 for block, proj in zip(blocks, list(self.token_proj)[:count], strict=True)
@@ -164,8 +176,11 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         )
 
     def forward(
-        self, hidden_states: Any, lm_head: Any | None = None, root_embedding: Any | None = None
-    ) -> Any:
+        self,
+        hidden_states: Tensor,
+        lm_head: nn.Module | None = None,
+        root_embedding: Tensor | None = None,
+    ) -> Tensor:
         """Logits of every head, shape ``(K, *hidden_states.shape[:-1], vocab_size)``.
 
         Parameters
@@ -186,17 +201,18 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
                     "heads built with share_lm_head=True need the base model's lm_head",
                     "Pass lm_head=model.get_output_embeddings().",
                 )
-            return lm_head(transformed)
-        return _torch.stack([proj(transformed[k]) for k, proj in enumerate(self.lm_heads)])
+            logits: Tensor = lm_head(transformed)
+            return logits
+        return torch.stack([proj(transformed[k]) for k, proj in enumerate(self.lm_heads)])
 
     def candidates(
         self,
-        hidden_state: Any,
-        lm_head: Any | None,
+        hidden_state: Tensor,
+        lm_head: nn.Module | None,
         topk: int,
-        root_embedding: Any | None = None,
+        root_embedding: Tensor | None = None,
         count: int | None = None,
-    ) -> Any:
+    ) -> Tensor:
         """Each head's ``topk`` most likely tokens at one position, shape ``(count or K, topk)``.
 
         When :attr:`token_map` is set (a 1-D tensor of token ids), the heads score only
@@ -220,7 +236,7 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
         if count is not None:
             count = check_positive_int("count", count)
         transformed = self.hidden(hidden_state, root_embedding, count)
-        token_map = getattr(self, "token_map", None)
+        token_map: Tensor | None = getattr(self, "token_map", None)
         if self.lm_heads is None and token_map is not None:
             if lm_head is None:
                 raise bad_value(
@@ -229,22 +245,25 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
                     "heads built with share_lm_head=True need the base model's lm_head",
                     "Pass lm_head=model.get_output_embeddings().",
                 )
-            key = (lm_head.weight.data_ptr(), token_map.data_ptr())
+            lm_weight = module_weight(lm_head)
+            key = (lm_weight.data_ptr(), token_map.data_ptr())
             if getattr(self, "_sub_key", None) != key:
-                self._sub_weight = lm_head.weight.detach()[token_map].contiguous()
+                self._sub_weight = lm_weight.detach()[token_map].contiguous()
                 self._sub_key = key
                 self._sub_holder = types.SimpleNamespace()
-            logits = invariant_linear(transformed, self._sub_weight, holder=self._sub_holder)
-            return token_map[_torch.topk(logits, topk, dim=-1).indices]
+            scores: Tensor = invariant_linear(
+                transformed, self._sub_weight, holder=self._sub_holder
+            )
+            return token_map[torch.topk(scores, topk, dim=-1).indices]
         logits = self.forward(hidden_state, lm_head, root_embedding)[:count]
-        return _torch.topk(logits, topk, dim=-1).indices
+        return torch.topk(logits, topk, dim=-1).indices
 
-    def set_token_map(self, token_ids: Any | None) -> None:
+    def set_token_map(self, token_ids: Tensor | Sequence[int] | np.ndarray | None) -> None:
         """Restrict the heads' proposals to ``token_ids`` (None: the whole vocabulary)."""
         if token_ids is None:
             self.token_map = None
             return
-        ids = _torch.as_tensor(token_ids, dtype=_torch.long).flatten()
+        ids = torch.as_tensor(token_ids, dtype=torch.long).flatten()
         if ids.numel() == 0 or int(ids.min()) < 0 or int(ids.max()) >= self.config.vocab_size:
             raise bad_value(
                 "token_ids",
@@ -252,4 +271,4 @@ class MedusaHeads(_nn.Module):  # type: ignore[misc]
                 f"it must be a non-empty set of ids in [0, {self.config.vocab_size})",
                 "Pass the ids of the tokens the heads may propose.",
             )
-        self.token_map = _torch.unique(ids)
+        self.token_map = torch.unique(ids)

@@ -12,11 +12,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera._validation import bad_value
 from tessera.llm._torch import require
 from tessera.llm.medusa._heads import MedusaConfig, MedusaHeads
+
+if TYPE_CHECKING:
+    import safetensors.torch as safetensors_torch
+    import torch
+else:
+    torch = require("torch")
+    safetensors_torch = require("safetensors.torch")
 
 __all__ = ["FORMAT_VERSION", "HeadsMetadata", "load_heads", "save_heads"]
 
@@ -60,8 +67,6 @@ def save_heads(
     pathlib.Path
         The folder.
     """
-    torch = require("torch")
-    safetensors_torch = require("safetensors.torch")
     metadata = metadata or HeadsMetadata()
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
@@ -85,7 +90,9 @@ def save_heads(
     return path
 
 
-def load_heads(folder: str | Path, *, dtype: Any = None) -> tuple[MedusaHeads, HeadsMetadata]:
+def load_heads(
+    folder: str | Path, *, dtype: torch.dtype | None = None
+) -> tuple[MedusaHeads, HeadsMetadata]:
     """Read heads written by :func:`save_heads`.
 
     Parameters
@@ -100,7 +107,6 @@ def load_heads(folder: str | Path, *, dtype: Any = None) -> tuple[MedusaHeads, H
         In evaluation mode, gradients off.
     metadata : HeadsMetadata
     """
-    safetensors_torch = require("safetensors.torch")
     path = Path(folder)
     config_path = path / _CONFIG
     if not config_path.is_file() or not (path / _WEIGHTS).is_file():

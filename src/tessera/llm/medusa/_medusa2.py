@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -35,6 +35,16 @@ from tessera.llm.medusa._train import (
     split_samples,
     train_medusa,
 )
+from tessera.llm.medusa._typing import module_weight
+
+if TYPE_CHECKING:
+    import torch
+    from peft import PeftModel
+    from torch import Tensor, nn
+
+    from tessera.llm.medusa._typing import CausalLM
+else:
+    torch = require("torch")
 
 __all__ = ["Medusa2Result", "train_medusa2"]
 
@@ -58,7 +68,7 @@ class Medusa2Result(RankAccuracies):
         Wall time, the warm-up included.
     """
 
-    model: Any
+    model: CausalLM
     heads: MedusaHeads
     accuracies: list[list[float]]
     losses: list[float]
@@ -67,10 +77,11 @@ class Medusa2Result(RankAccuracies):
     seconds: float
 
 
-def _padded(data: DistillationData, batch: Sequence[int], num_heads: int) -> tuple[Any, ...]:
+def _padded(
+    data: DistillationData, batch: Sequence[int], num_heads: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Right-padded ids, attention mask, response mask (positions t that predict t+1 in the
     response) and per-head targets (-100 outside the response)."""
-    torch = require("torch")
     width = max(len(data.sequences[i]) for i in batch)
     ids = np.zeros((len(batch), width), dtype=np.int64)
     attention = np.zeros((len(batch), width), dtype=np.int64)
@@ -84,11 +95,16 @@ def _padded(data: DistillationData, batch: Sequence[int], num_heads: int) -> tup
         for k in range(1, num_heads + 1):
             positions = np.arange(start, max(start, length - k - 1))
             targets[row, positions, k - 1] = sequence[positions + k + 1]
-    return tuple(torch.from_numpy(a) for a in (ids, attention, region, targets))
+    return (
+        torch.from_numpy(ids),
+        torch.from_numpy(attention),
+        torch.from_numpy(region),
+        torch.from_numpy(targets),
+    )
 
 
 def train_medusa2(
-    model: Any,
+    model: CausalLM,
     data: DistillationData,
     *,
     heads: MedusaHeads | None = None,
@@ -137,8 +153,9 @@ def train_medusa2(
     -------
     Medusa2Result
     """
-    torch = require("torch")
-    peft = require("peft")
+    require("peft")  # the error names the extra when it is missing
+    from peft import LoraConfig, get_peft_model
+
     _check_train_args(model, data, validation_fraction, learning_rate)
     check_rate("heads_learning_rate", heads_learning_rate)
     for name, value in (
@@ -177,9 +194,10 @@ def train_medusa2(
     with warnings.catch_warnings():
         # peft 0.21 reads transformers 5's deprecated is_gradient_checkpointing.
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
-        tuned = peft.get_peft_model(
-            copy.deepcopy(model).to(torch.float32),
-            peft.LoraConfig(
+        base = cast("nn.Module", copy.deepcopy(model)).to(torch.float32)
+        peft_model = get_peft_model(
+            base,
+            LoraConfig(
                 r=lora_rank,
                 lora_alpha=lora_alpha,
                 lora_dropout=0.0,
@@ -187,8 +205,12 @@ def train_medusa2(
                 bias="none",
             ),
         )
-    inner = tuned.base_model.model
-    decoder, lm_head = inner.model, inner.get_output_embeddings()
+    # Without mixed=True, get_peft_model returns a PeftModel.
+    tuned = cast("PeftModel", peft_model)
+    # The copied transformers model, adapters in place (PEFT types it as any module).
+    inner: Any = tuned.base_model.model
+    decoder: nn.Module = inner.model
+    lm_head: nn.Module = inner.get_output_embeddings()
     train_idx, valid_idx = split_samples(len(data), float(validation_fraction), seed)
     lora_params = [p for p in tuned.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -225,23 +247,23 @@ def train_medusa2(
                 tuned_logp, base_logp, log_target=True, reduction="batchmean"
             )
             heads_loss = (
-                _head_losses(heads, hidden, targets[region], lm_head.weight) * decay
+                _head_losses(heads, hidden, targets[region], module_weight(lm_head)) * decay
             ).sum()
             loss = kl + heads_weight * heads_loss
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            torch.autograd.backward(loss)
             optimizer.step()
             scheduler.step()
             sums += [float(loss.detach()), float(kl.detach()), float(heads_loss.detach())]
         losses.append(sums[0] / steps)
         kl_losses.append(sums[1] / steps)
         head_losses.append(sums[2] / steps)
-    merged = tuned.merge_and_unload().eval().requires_grad_(False)
+    merged = cast("CausalLM", tuned.merge_and_unload().eval().requires_grad_(False))
     heads.eval().requires_grad_(False)
     accuracies: list[list[float]] = []
     if len(valid_idx):
         valid_hidden, valid_targets = cache_hidden_states(merged, data, valid_idx, num_heads)
-        weight = merged.get_output_embeddings().weight
+        weight = module_weight(merged.get_output_embeddings())
         accuracies, _ = evaluate_heads(heads, valid_hidden, valid_targets, weight)
     return Medusa2Result(
         model=merged,

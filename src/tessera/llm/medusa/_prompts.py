@@ -14,7 +14,7 @@ the held-out prompts the benchmark and the shipped heads' accuracies were measur
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TypeVar
 
 from tessera._validation import bad_value
 
@@ -305,7 +305,10 @@ _MORE: dict[str, tuple[str, ...]] = {
 # fmt: on
 
 
-def _split(items: tuple[Any, ...], heldout: bool) -> list[Any]:
+_Item = TypeVar("_Item")
+
+
+def _split(items: tuple[_Item, ...], heldout: bool) -> list[_Item]:
     """Every fifth topic when ``heldout``, the others otherwise."""
     return [t for i, t in enumerate(items) if (i % _HELDOUT_EVERY == _HELDOUT_EVERY - 1) == heldout]
 

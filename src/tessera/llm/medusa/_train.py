@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,16 @@ from tessera.llm.medusa._cache import (
 from tessera.llm.medusa._decode import _backbone as _decoder
 from tessera.llm.medusa._distill import DistillationData, progress_bar
 from tessera.llm.medusa._heads import MedusaConfig, MedusaHeads
+from tessera.llm.medusa._typing import module_weight
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import torch
+    from torch import Tensor
+
+    from tessera.llm.medusa._typing import CausalLM
+else:
+    torch = require("torch")
 
 __all__ = [
     "HEAD_DECAY",
@@ -109,12 +119,17 @@ def top_k_accuracy(accuracies: list[list[float]], k: int) -> list[float]:
     return [float(sum(row[:k])) for row in accuracies]
 
 
-def _head_losses(heads: Any, hidden: Any, targets: Any, weight: Any, roots: Any = None) -> Any:
+def _head_losses(
+    heads: MedusaHeads,
+    hidden: Tensor,
+    targets: Tensor,
+    weight: Tensor,
+    roots: Tensor | None = None,
+) -> Tensor:
     """Cross-entropy of every head, shape ``(K,)`` (0 for a head without targets).
 
     ``roots``: the root embeddings (float32, one row per position) for conditioned heads.
     """
-    torch = require("torch")
     functional = torch.nn.functional
     transformed = heads.hidden(hidden.to(torch.float32), roots)
     logits = functional.linear(transformed.to(weight.dtype), weight).to(torch.float32)
@@ -129,14 +144,14 @@ def _head_losses(heads: Any, hidden: Any, targets: Any, weight: Any, roots: Any 
 
 
 def evaluate_heads(
-    heads: Any,
-    hidden: Any,
-    targets: Any,
-    weight: Any,
+    heads: MedusaHeads,
+    hidden: Tensor,
+    targets: Tensor,
+    weight: Tensor,
     *,
     batch_size: int = 512,
-    roots: Any = None,
-    embedding: Any = None,
+    roots: Tensor | None = None,
+    embedding: Tensor | None = None,
 ) -> tuple[list[list[float]], float]:
     """Per-rank accuracies (``[k][r]``) and the weighted loss over cached positions.
 
@@ -145,12 +160,11 @@ def evaluate_heads(
     always over the whole vocabulary. Root-conditioned heads need ``roots`` (from
     :func:`cache_training_states`) and the base input ``embedding`` weight.
     """
-    torch = require("torch")
     _check_roots(heads.config, embedding, roots, len(hidden))
     if not heads.config.root_conditioned:
         roots = None
     num_heads = heads.config.num_heads
-    token_map = getattr(heads, "token_map", None)
+    token_map: Tensor | None = getattr(heads, "token_map", None)
     proposal_weight = weight if token_map is None else weight[token_map]
     ranks = min(TOP_RANKS, proposal_weight.shape[0])
     hits = np.zeros((num_heads, ranks))
@@ -179,7 +193,9 @@ def evaluate_heads(
     return accuracies, (loss_sum / loss_weight if loss_weight else math.nan)
 
 
-def _check_train_args(model: Any, data: Any, validation_fraction: Any, learning_rate: Any) -> None:
+def _check_train_args(
+    model: CausalLM, data: object, validation_fraction: object, learning_rate: object
+) -> None:
     if not isinstance(data, DistillationData) or len(data) == 0:
         raise bad_value(
             "data",
@@ -198,13 +214,15 @@ def _check_train_args(model: Any, data: Any, validation_fraction: Any, learning_
     check_rate("learning_rate", learning_rate)
 
 
-def check_rate(name: str, value: Any) -> None:
+def check_rate(name: str, value: object) -> None:
     """Raise unless ``value`` is a learning rate in (0, 1)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
         raise bad_value(name, value, "it must be a number in (0, 1)", f"Pass e.g. {name}=1e-3.")
 
 
-def split_samples(count: int, validation_fraction: float, seed: int) -> tuple[Any, Any]:
+def split_samples(
+    count: int, validation_fraction: float, seed: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Shuffled sample indices: (training, validation); validation gets the fraction, rounded up."""
     order = np.random.default_rng(seed).permutation(count)
     held = math.ceil(count * validation_fraction) if validation_fraction > 0 else 0
@@ -214,13 +232,13 @@ def split_samples(count: int, validation_fraction: float, seed: int) -> tuple[An
 
 def fit_heads(
     config: MedusaConfig,
-    hidden: Any,
-    targets: Any,
-    weight: Any,
+    hidden: Tensor,
+    targets: Tensor,
+    weight: Tensor,
     *,
-    seen: Any = None,
-    roots: Any = None,
-    embedding: Any = None,
+    seen: Tensor | None = None,
+    roots: Tensor | None = None,
+    embedding: Tensor | None = None,
     epochs: int,
     learning_rate: float,
     batch_size: int,
@@ -234,7 +252,6 @@ def fit_heads(
     mode) and the mean loss of every epoch. Root-conditioned configs need ``roots`` and
     ``embedding`` as in :func:`evaluate_heads`.
     """
-    torch = require("torch")
     _check_roots(config, embedding, roots, len(hidden))
     if not config.root_conditioned:
         roots = None
@@ -277,7 +294,7 @@ def fit_heads(
                     _head_losses(heads, hidden[batch], targets[batch], train_weight, rows) * decay
                 ).sum()
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                torch.autograd.backward(loss)
                 optimizer.step()
                 scheduler.step()
                 epoch_loss += float(loss.detach()) * len(batch)
@@ -293,7 +310,7 @@ def fit_heads(
 
 
 def train_medusa(
-    model: Any,
+    model: CausalLM,
     data: DistillationData,
     *,
     num_heads: int = 3,
@@ -347,7 +364,6 @@ def train_medusa(
     -------
     TrainResult
     """
-    torch = require("torch")
     _check_train_args(model, data, validation_fraction, learning_rate)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)):
         check_positive_int(name, value, minimum=0 if name == "seed" else 1)
@@ -355,8 +371,8 @@ def train_medusa(
     check_in("vocabulary", vocabulary, ("full", "seen"))
     check_bool("root_conditioned", root_conditioned)
     started = time.perf_counter()
-    weight = model.get_output_embeddings().weight.detach()
-    embedding = model.get_input_embeddings().weight.detach()
+    weight = module_weight(model.get_output_embeddings()).detach()
+    embedding = module_weight(model.get_input_embeddings()).detach()
     config = MedusaConfig(
         weight.shape[1], weight.shape[0], num_heads, num_layers, root_conditioned=root_conditioned
     )
