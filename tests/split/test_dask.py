@@ -13,6 +13,7 @@ import pytest
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
+from _dask_split_shapes import HELD_OUT  # noqa: E402
 from tessera.errors import InvalidInputError  # noqa: E402
 from tessera.split import part_indices, split_dataset, split_report  # noqa: E402
 
@@ -129,17 +130,43 @@ def test_report_from_sketches_matches_the_in_memory_report(
         assert ours.missing == reference.missing
 
 
-def test_divergence_close_to_in_memory_auto(client: Any, tmp_path: Path) -> None:
-    # Each partition is split by auto on its own; the union's energy distance is a little
-    # above auto's on the whole table (measured 1.15x-1.21x on such tables: see
-    # benchmarks/RESULTS.md, "scale"). The bound guards that from regressing.
+@pytest.mark.parametrize(
+    ("name", "build", "npartitions", "options"), HELD_OUT, ids=[s[0] for s in HELD_OUT]
+)
+def test_a_table_in_one_piece_is_split_as_in_memory(
+    client: Any, tmp_path: Path, name: str, build: Any, npartitions: int, options: dict[str, Any]
+) -> None:
+    # Partitions are joined up to rows_per_split rows: a table that fits in one piece is
+    # split exactly as train_val_test_split splits it, so its divergence is auto's (the
+    # 1.2x target, on the held-out shapes chosen before the joining was written).
+    table = build(11)
+    table.insert(0, "row", np.arange(len(table)))
+    source = tmp_path / "in"
+    dd.from_pandas(table, npartitions=npartitions, sort=False).to_parquet(source, write_index=False)
+    result = split_dataset(source, tmp_path / "out", random_state=3, id_columns=["row"], **options)
+    frames = _parts(result)
+    drop = ["row", *([options["groups"]] if "groups" in options else [])]
+    rows = part_indices(table, random_state=3, id_columns=["row"], **options)
+    for frame, want in zip(frames, rows, strict=True):
+        assert np.array_equal(np.sort(frame["row"].to_numpy()), want)
+    ours = split_report([f.drop(columns=drop) for f in frames])
+    theirs = split_report([table.iloc[r].drop(columns=drop) for r in rows])
+    assert sum(ours.energy.values()) <= 1.2 * sum(theirs.energy.values())
+
+
+def test_divergence_of_a_table_split_in_pieces(client: Any, tmp_path: Path) -> None:
+    # Forced into two pieces, each is split on its own and the union adds up their
+    # imbalances: 1.20-1.23x auto's energy on such tables (docs/explanation/split.md).
+    # The bound guards that from regressing; it is not the 1.2x target of one piece.
     table = _table(2000, 7).drop(columns=["row", "user"])
     dd.from_pandas(table, npartitions=2).to_parquet(tmp_path / "small", write_index=False)
-    result = split_dataset(tmp_path / "small", tmp_path / "out", random_state=0)
+    result = split_dataset(
+        tmp_path / "small", tmp_path / "out", random_state=0, rows_per_split=1000
+    )
     ours = split_report(dict(zip(PARTS, _parts(result), strict=True)))
     rows = part_indices(table, random_state=0)
     theirs = split_report([table.iloc[r] for r in rows])
-    assert sum(ours.energy.values()) <= 1.25 * sum(theirs.energy.values())
+    assert sum(ours.energy.values()) <= 1.3 * sum(theirs.energy.values())
 
 
 def test_bad_arguments_name_themselves(data: Path, tmp_path: Path) -> None:

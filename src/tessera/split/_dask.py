@@ -1,14 +1,19 @@
 """Splits of data larger than memory: a Dask DataFrame or a Parquet dataset, out of core.
 
-Each partition is split on its own by the in-memory splitter (:func:`part_indices`,
-the same ``method``, ``strata`` and ``target``; a partition of more than
-``rows_per_split`` rows in pieces of that size), from a seed spawned for the partition's
-index, and its rows are written at once to the part folders. With
+The in-memory splitter (:func:`part_indices`, the same ``method``, ``strata`` and
+``target``) runs on pieces of about ``rows_per_split`` rows: consecutive partitions are
+joined up to that many rows (their row counts read from the Parquet footers), and a
+partition of more is split in pieces of that size. Each piece is split from a seed
+spawned for the index of its first partition, and its rows are written at once to the
+part folders; a table that fits in one piece is split exactly as in memory (the seed
+itself, not a spawned one). The fewer the pieces, the closer the union is to ``auto``
+on the whole table: each piece leaves its own small imbalance and the union adds them
+up. With
 ``groups``, the rows are first shuffled by the group key (Dask's out-of-core shuffle),
 so every group lives in one partition and the splitter keeps it in one part. A
-partition's labels depend only on its rows, their order and the seed, so the split is
-the same for any number of workers. Why per partition (and not a global quantiser with
-hashed dealing) is in ``docs/explanation/split.md``.
+piece's labels depend only on its rows, their order, the partitions' row counts and the
+seed, so the split is the same for any number of workers. Why per piece (and not a
+global quantiser with hashed dealing) is in ``docs/explanation/split.md``.
 
 Every row goes to exactly one part by construction; it is also checked after the write
 (rows written per part add up to the rows read, partition by partition). The report
@@ -82,7 +87,7 @@ def _fractions(sizes: Sequence[float]) -> np.ndarray:
 
 
 def _split_partition(
-    part: pd.DataFrame,
+    parts: list[pd.DataFrame],
     index: int,
     *,
     seed: int,
@@ -92,17 +97,22 @@ def _split_partition(
     options: dict[str, Any],
     report_columns: list[str],
     rows_per_split: int,
+    whole: bool,
 ) -> _PartitionResult:
     from tessera.split._api import part_indices
 
+    part = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     if _ROW in part.columns:  # shuffled by group: restore a fixed order first
         part = part.sort_values(_ROW, kind="stable").drop(columns=[_ROW])
     part = part.reset_index(drop=True)
     k = fractions.size
     group_column = options["groups"]
     taken_by_part: list[list[np.ndarray]] = [[] for _ in range(k)]
-    for number, chunk in enumerate(_chunks(part, rows_per_split, group_column)):
+    chunks = _chunks(part, rows_per_split, group_column)
+    for number, chunk in enumerate(chunks):
         rng_seed = np.random.SeedSequence(seed, spawn_key=(index, number))
+        if whole and len(chunks) == 1:  # the whole table in one piece: the in-memory split
+            rng_seed = np.random.SeedSequence(seed)
         if chunk.size >= max(k, 2) * 2:
             with warnings.catch_warnings():
                 # A group larger than a chunk's smallest part still goes to one part.
@@ -204,23 +214,28 @@ def split_dataset(
     out : path
         A folder; part ``name`` is written to ``out/name/part.NNNNNN.parquet``.
     sizes : sequence of float, default=(0.6, 0.2, 0.2)
-        Fractions summing to 1. Each partition's parts are exact to one row, so the
-        totals are within one row per partition of ``fraction * rows``.
+        Fractions summing to 1. Each piece's parts are exact to one row, so the
+        totals are within one row per piece of ``fraction * rows``.
     names : sequence of str, optional
         Part names; default train/val/test (or train/test, or part0, part1, ...).
     method, target, strata, id_columns, types
         As in :func:`tessera.split.train_val_test_split`, applied within each
-        partition; ``target``, ``groups`` and ``strata`` are column names here.
+        piece; ``target``, ``groups`` and ``strata`` are column names here.
     groups : str, optional
         A column whose rows always land in the same part (the data are shuffled by it
         first, so each group is in one partition).
     random_state : int, default=0
-        Seed; piece ``j`` of partition ``i`` is split with the seed spawned for ``(i, j)``.
+        Seed. A table in one piece is split with it as in memory; otherwise piece ``j``
+        of the run of partitions starting at ``i`` is split with the seed spawned for
+        ``(i, j)``.
     rows_per_split : int, default=50_000
-        A partition with more rows is split in pieces of about this many rows (runs of
-        rows; with ``groups``, whole groups by a hash of their key): the in-memory
-        splitter needs about 12 kB per row of a piece with ``method="auto"``, so this
-        bounds a worker's memory whatever the partition size.
+        Consecutive partitions are joined into pieces of up to this many rows (for a
+        Parquet path, whose row counts the footers give; a Dask DataFrame's partitions
+        are taken as they are), and a partition with more rows is split in pieces of
+        about this many (runs of rows; with ``groups``, whole groups by a hash of their
+        key): the in-memory splitter needs about 12 kB per row of a piece with
+        ``method="auto"``, so this bounds a worker's memory whatever the partition
+        size, and the fewer the pieces, the closer the split is to in-memory ``auto``.
 
     Returns
     -------
@@ -283,10 +298,12 @@ def split_dataset(
     skip = {str(c) for c in id_columns} | ({str(groups)} if groups is not None else set())
     report_columns = [str(c) for c in frame.columns if str(c) not in skip and c != _ROW]
     dask = _dask()
+    partitions = frame.to_delayed()
+    runs = _runs(_partition_rows(data, frame, groups), frame.npartitions, rows_per_split)
     pieces = [
         dask.delayed(_split_partition)(
-            part,
-            i,
+            [partitions[j] for j in run],
+            run[0],
             seed=int(random_state),
             out=target_dir,
             names=part_names,
@@ -294,10 +311,11 @@ def split_dataset(
             options=options,
             report_columns=report_columns,
             rows_per_split=rows_per_split,
+            whole=len(runs) == 1,
         )
-        for i, part in enumerate(frame.to_delayed())
+        for run in runs
     ]
-    counted = [dask.delayed(len)(part) for part in frame.to_delayed()]
+    counted = [dask.delayed(len)(part) for part in partitions]
     merged, lengths = dask.compute(_tree(pieces), counted)
     rows = int(sum(lengths))
     written = _rows_on_disk(target_dir, part_names)
@@ -313,6 +331,49 @@ def split_dataset(
         rows=rows,
         report=report,
     )
+
+
+def _partition_rows(data: Any, frame: Any, groups: Hashable | None) -> list[int] | None:
+    """Rows per partition from the Parquet footers, without reading the data; else None.
+
+    Known when ``data`` is a local Parquet path whose files are Dask's partitions one to
+    one (Dask's default for files under its block size). After a shuffle by group, each
+    partition is taken to hold the mean: the hash spreads the groups evenly, and a joined
+    piece that comes out larger is cut by :func:`_chunks` anyway.
+    """
+    import pyarrow.parquet as pq
+    from dask.utils import natural_sort_key
+
+    if not isinstance(data, str | Path) or "://" in str(data):
+        return None
+    root = Path(data)
+    found = [root] if root.is_file() else list(root.rglob("*.parquet"))
+    files = sorted(found, key=lambda f: natural_sort_key(str(f)))
+    if not files or len(files) != frame.npartitions:
+        return None
+    try:
+        rows = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    except (OSError, ValueError):
+        return None
+    if groups is not None:
+        return [-(-sum(rows) // len(rows))] * len(rows)
+    return rows
+
+
+def _runs(rows: list[int] | None, npartitions: int, rows_per_split: int) -> list[list[int]]:
+    """Consecutive partitions joined while their rows add up to at most ``rows_per_split``."""
+    if rows is None:  # counts unknown: every partition on its own
+        return [[i] for i in range(npartitions)]
+    runs: list[list[int]] = []
+    total = 0
+    for i, n in enumerate(rows):
+        if runs and total + n <= rows_per_split:
+            runs[-1].append(i)
+            total += n
+        else:
+            runs.append([i])
+            total = n
+    return runs
 
 
 def _default_names(k: int) -> list[str]:
