@@ -305,12 +305,27 @@ def test_train_defaults_to_the_model_folder(tiny_llama: Any, tmp_path: Path) -> 
     assert "Medusa, tree of" in found.stderr
 
 
+def test_train_quick_try_answers_fewer_heldout_prompts(tiny_llama: Any, tmp_path: Path) -> None:
+    out = tmp_path / "quick"
+    result = invoke(
+        "medusa", "train", "--model", tiny_llama.folder, "-o", out,
+        "-p", 6, "-n", 12, "--epochs", 1, "--num-heads", 2, "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    training = load_heads(out)[1].training
+    # --prompts 6 without --heldout: heldout_count(6) = 16 held-out prompts, not the 64 of
+    # the full recipe; one torch thread unless --threads says otherwise.
+    assert training["heldout_prompts"] == 16
+    assert training["torch_threads"] == 1
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
         (["--vocabulary", "most"], "vocabulary='most' is invalid"),
         (["--prompts", 0], "is invalid"),
         (["--epochs", 0], "epochs=0 is invalid"),
+        (["--threads", 0], "threads=0 is invalid"),
     ],
 )
 def test_bad_training_arguments(

@@ -18,7 +18,7 @@ from tessera.llm.medusa import (  # noqa: E402
     heldout_prompts,
     training_prompts,
 )
-from tessera.llm.medusa._prompts import _MORE, _heldout_terms  # noqa: E402
+from tessera.llm.medusa._prompts import _MORE, _heldout_terms, heldout_count  # noqa: E402
 
 PROMPTS = ["explain the cat", "write a poem on the sea and the moon", "list tips", "what is two"]
 
@@ -120,6 +120,20 @@ def test_prompt_count_errors(n: object) -> None:
 def test_prompt_seed_error() -> None:
     with pytest.raises(InvalidInputError, match="seed="):
         training_prompts(seed="a")  # type: ignore[arg-type]
+
+
+def test_heldout_count_shrinks_only_for_quick_tries() -> None:
+    full = len(training_prompts())
+    # The shipped recipe (all the prompts) keeps its 64 held-out prompts.
+    assert heldout_count(None) == heldout_count(full) == 64
+    sizes = [1, 10, 159, 160, 161, 200, 639, 640, 641, 1000, full]
+    counts = [heldout_count(n) for n in sizes]
+    assert counts == sorted(counts)  # more training prompts, never fewer held-out ones
+    assert counts[:3] == [16, 16, 16] and heldout_count(200) == 20
+    assert counts[sizes.index(640) :] == [64] * 4
+    assert max(counts) <= len(heldout_prompts())
+    with pytest.raises(InvalidInputError, match="n=0"):
+        heldout_count(0)
 
 
 # --- generation ----------------------------------------------------------------------

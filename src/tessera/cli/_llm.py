@@ -454,9 +454,13 @@ def train(
         str, typer.Option(help="Softmax of the loss: 'seen' (faster) or 'full'.")
     ] = "seen",
     heldout: Annotated[
-        int,
-        typer.Option(help="Held-out prompts the saved accuracies (and the tree) come from."),
-    ] = 64,
+        int | None,
+        typer.Option(
+            help="Held-out prompts the saved accuracies (and the tree) come from (default: "
+            "64; with --prompts under 640, a tenth of them, at least 16).",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Validation split and shuffling.")] = 0,
     root_conditioned: Annotated[
         bool,
@@ -467,6 +471,9 @@ def train(
             "them. --plain trains Medusa-1 heads that `medusa export` can write.",
         ),
     ] = True,
+    threads: Annotated[
+        int, typer.Option(help="torch threads (more than one is slower on a busy CPU).")
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train Medusa-1 heads on a frozen model from its own answers (self-distillation).
@@ -474,9 +481,13 @@ def train(
     The defaults reproduce the heads shipped for the default model; --plain reproduces the
     shipped exportable ones. How long each size takes: docs/how-to/llm-generate.md.
     """
+    from tessera._validation import check_positive_int
+    from tessera.llm._torch import set_threads
     from tessera.llm.medusa import DistillationData, train_default_heads, training_prompts
+    from tessera.llm.medusa._prompts import heldout_count
 
     _quiet_transformers()
+    set_threads(check_positive_int("threads", threads))
     if out is None:
         out = Path(model) / "medusa" if model and Path(model).is_dir() else Path("medusa-heads")
     reuse = data is not None and data.is_file()
@@ -495,7 +506,7 @@ def train(
         batch_size=batch_size,
         vocabulary=vocabulary,
         seed=seed,
-        heldout=heldout,
+        heldout=heldout_count(prompts) if heldout is None else heldout,
         root_conditioned=root_conditioned,
         progress=not quiet,
     )

@@ -13,14 +13,19 @@ the held-out prompts the benchmark and the shipped heads' accuracies were measur
 
 from __future__ import annotations
 
+import math
 import random
 from typing import TypeVar
 
 from tessera._validation import bad_value
 
-__all__ = ["heldout_prompts", "training_prompts"]
+__all__ = ["heldout_count", "heldout_prompts", "training_prompts"]
 
 _HELDOUT_EVERY = 5
+#: Held-out prompts that measure heads trained on all the training prompts.
+FULL_HELDOUT = 64
+#: The fewest held-out prompts a quick try is measured on (one or two per kind of request).
+QUICK_HELDOUT = 16
 
 # fmt: off
 _CONCEPTS = (
@@ -424,3 +429,18 @@ def heldout_prompts(n: int | None = None) -> list[str]:
     interleaved = (kind[i] for i in range(max(map(len, kinds))) for kind in kinds if i < len(kind))
     ordered = list(dict.fromkeys(interleaved))
     return ordered[: _check_count(n, len(ordered))]
+
+
+def heldout_count(training: int | None) -> int:
+    """How many held-out prompts measure heads trained on ``training`` prompts.
+
+    :data:`FULL_HELDOUT` (64) for all the training prompts (``None``, the shipped heads'
+    recipe) and from 640 up; a tenth of a smaller count, at least :data:`QUICK_HELDOUT`
+    (16): the held-out answers cost the same whatever the training size, so a quick try
+    answers fewer. The saved accuracies (and the candidate tree built from them) come
+    from these answers.
+    """
+    if training is None:
+        return FULL_HELDOUT
+    count = _check_count(training, len(_all_prompts(heldout=False)))
+    return min(FULL_HELDOUT, max(QUICK_HELDOUT, math.ceil(count / 10)))
