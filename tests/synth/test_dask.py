@@ -170,17 +170,51 @@ def test_fit_on_parquet_uses_the_whole_data(client: Any, tmp_path: Path) -> None
             spread = column.marginal.x_knots[-1] - column.marginal.x_knots[0]
             assert np.abs(ours - exact).max() <= 0.01 * spread, column.name
     # Categories sit on the latent line in an order the sample chose; where it is the
-    # full data's order, the correlation from every row's normal scores must agree.
+    # full data's order, the correlation from every row's normal scores (one read: the
+    # partitions' moments on their own bases, scored once the marginals are known) must
+    # agree. signup (dates as text) is scored on the sample, so only to its noise.
+    names = [c.name for c in in_memory.columns_]
     same = [
         i
         for i, (a, b) in enumerate(zip(in_memory.columns_, on_dask.columns_, strict=True))
         if a.marginal.kind == "continuous" or a.marginal.values == b.marginal.values
     ]
-    assert len(same) >= 6
-    gap = on_dask.correlation_[np.ix_(same, same)] - in_memory.correlation_[np.ix_(same, same)]
-    assert np.abs(gap).max() < 0.01
+    plain = [i for i in same if names[i] != "signup"]
+    assert len(plain) >= 6
+    gap = np.abs(on_dask.correlation_ - in_memory.correlation_)
+    assert gap[np.ix_(plain, plain)].max() < 0.005
+    assert gap[np.ix_(same, same)].max() < 0.15  # a 600-row sample's correlation
     sampled = on_dask.sample(2000, random_state=0)
     assert list(sampled.columns) == list(real.columns)
+
+    # Metamorphic: partitions that each hold one range of ages (not a shuffle of the
+    # table) give the same fit: ranks are read from the merged sketches, not per partition.
+    ordered = real.sort_values("age", kind="stable")
+    dd.from_pandas(ordered, npartitions=6, sort=False).to_parquet(
+        tmp_path / "ordered", write_index=False
+    )
+    by_age = fit_dask(GaussianCopula(segment_by=None), tmp_path / "ordered", sample_rows=600)
+    moved = np.abs(by_age.correlation_ - in_memory.correlation_)[np.ix_(plain, plain)]
+    assert moved.max() < 0.005
+
+
+def test_fit_reads_each_partition_once() -> None:
+    import dask
+
+    real = customers(1200, random_state=4)
+    loads: list[int] = []
+
+    def load(i: int) -> pd.DataFrame:
+        loads.append(i)
+        return real.iloc[i * 300 : (i + 1) * 300]
+
+    frame = dd.from_delayed([dask.delayed(load)(i) for i in range(4)], meta=real.iloc[:0])
+    from tessera.synth._dask_fit import fit_dask
+
+    with dask.config.set(scheduler="synchronous"):
+        model = fit_dask(GaussianCopula(segment_by=None), frame, sample_rows=400)
+    assert sorted(loads) == [0, 1, 2, 3]
+    assert model.n_rows_ == 1200
 
 
 def test_bad_arguments_name_themselves(model: GaussianCopula, tmp_path: Path) -> None:

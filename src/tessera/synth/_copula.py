@@ -182,7 +182,7 @@ class GaussianCopula:
         """Fit the copula and return ``self``.
 
         ``data`` is a pandas DataFrame, or, with the ``dask`` extra, a Dask DataFrame or
-        the path of a Parquet dataset, read out of core in two passes over the
+        the path of a Parquet dataset, read out of core in one pass over the
         partitions (see ``tessera.synth._dask_fit``).
         """
         self._check_params()
