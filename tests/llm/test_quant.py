@@ -285,3 +285,41 @@ def test_q4_1_runtime_rebuilds_the_heads_tree_for_its_cost_curve(q4_runtime: Any
     _, asked = prepare_heads(model, folder, 4, 1, default_nodes=2)
     assert (rebuilt.num_nodes, asked.num_nodes) == (3, 5)  # tree_nodes= still wins
     assert saved.num_nodes != rebuilt.num_nodes
+
+
+def test_fused_int4_linears_equal_each_linear_and_share_its_blocks() -> None:
+    """q, k and v fused into one product: the same columns, bit for bit, on the same bytes."""
+    from tessera.llm._quant import _fuse
+
+    owner = torch.nn.Module()
+    names = ("q_proj", "k_proj", "v_proj")
+    for seed, (name, rows) in enumerate(zip(names, (128, 64, 64), strict=True)):
+        setattr(owner, name, int4(*random_q4_1(rows, 64, seed)))
+    x = torch.randn(7, 64, generator=torch.Generator().manual_seed(3)).to(torch.bfloat16)
+    separate = [getattr(owner, name)(x) for name in names]
+    _fuse(owner, names, "_fused")
+    fused = owner.__dict__["_fused"]
+    assert "_fused" not in dict(owner.named_modules())  # not a second set of weights
+    assert torch.equal(fused(x), torch.cat(separate, dim=-1))
+    for count in (1, 2, 5):
+        assert torch.equal(fused(x[:count]), torch.cat(separate, dim=-1)[:count])
+    start = 0
+    for name in names:
+        linear = getattr(owner, name)
+        assert (
+            linear.packed.untyped_storage().data_ptr() == fused.packed.untyped_storage().data_ptr()
+        )
+        assert torch.equal(linear(x), separate[names.index(name)])
+        start += linear.out_features
+    assert start == fused.out_features
+
+
+def test_int4_linears_of_partial_packing_blocks_are_not_fused() -> None:
+    """The CPU packing interleaves rows in blocks of 64: 96 + 32 rows stay separate."""
+    from tessera.llm._quant import _fuse
+
+    owner = torch.nn.Module()
+    owner.a = int4(*random_q4_1(96, 64, 0))
+    owner.b = int4(*random_q4_1(32, 64, 1))
+    _fuse(owner, ("a", "b"), "_fused")
+    assert "_fused" not in owner.__dict__

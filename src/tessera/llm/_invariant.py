@@ -234,6 +234,7 @@ def make_batch_invariant(model: Any) -> Any:
     model.config._attn_implementation = INVARIANT_ATTENTION
     use_invariant_linears(model)
     model._tessera_batch_invariant = True
+    model.__dict__.pop("_tessera_lean", None)  # tessera.llm._step.forget_lean
     return model
 
 

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
 __all__ = [
+    "FUSED_GATE_UP",
+    "FUSED_QKV",
     "GROUP_SIZE",
     "WEIGHT_FORMATS",
     "Int4Linear",
@@ -259,6 +261,40 @@ def Int4Linear(
     return layer
 
 
+#: Attribute of an attention module holding its q, k and v int4 linears as one
+#: (:func:`use_gguf_int4`), and of an MLP holding its gate and up linears as one.
+FUSED_QKV, FUSED_GATE_UP = "_tessera_fused_qkv", "_tessera_fused_gate_up"
+# _convert_weight_to_int4pack_for_cpu interleaves output rows in blocks of 64: packed
+# linears whose rows are whole blocks concatenate into the packing of their rows together.
+_PACK_ROWS = 64
+
+
+def _fuse(owner: Any, names: tuple[str, ...], attribute: str) -> None:
+    """One int4 linear for ``owner``'s linears ``names`` (same input), kept on ``owner``.
+
+    The kernel computes every output column from its own blocks, so the fused product's
+    columns equal each linear's bit for bit (``tests/llm/test_quant.py``); it saves the
+    lean decoding pass (:mod:`tessera.llm._step`) kernel calls. The linears' 4-bit weights
+    become views of the fused ones (no second copy); their scales stay their own. Only
+    linears of whole 64-row blocks are fused (others are left as they are).
+    """
+    torch = require("torch")
+    linears = [getattr(owner, name) for name in names]
+    if _CLASS is None or not all(isinstance(linear, _CLASS) for linear in linears):
+        return
+    if len({linear.in_features for linear in linears}) != 1:
+        return
+    if any(linear.out_features % _PACK_ROWS for linear in linears):
+        return  # the packed rows of such a linear are not a slice of the fused ones
+    packed = torch.cat([linear.packed for linear in linears])
+    scales = torch.cat([linear.scales_and_zeros for linear in linears], dim=1).contiguous()
+    start = 0
+    for linear in linears:
+        linear.packed = packed[start : start + linear.out_features]
+        start += linear.out_features
+    owner.__dict__[attribute] = _CLASS(packed, scales, linears[0].in_features)
+
+
 def use_gguf_int4(model: Any, gguf: str | Path) -> int:
     """Replace the decoder's linears of ``model`` by int4 linears on ``gguf``'s Q4_1 blocks.
 
@@ -313,5 +349,9 @@ def use_gguf_int4(model: Any, gguf: str | Path) -> int:
                 )
             setattr(owner, attribute, Int4Linear(values, scales, minimums, dtype))
             replaced += 1
+    for layer in model.model.layers:
+        _fuse(layer.self_attn, ("q_proj", "k_proj", "v_proj"), FUSED_QKV)
+        _fuse(layer.mlp, ("gate_proj", "up_proj"), FUSED_GATE_UP)
     model._tessera_weights = "q4_1"
+    model.__dict__.pop("_tessera_lean", None)  # tessera.llm._step.forget_lean
     return replaced

@@ -21,6 +21,7 @@ from tessera._validation import bad_value, check_positive_int
 from tessera.llm._batching import current_batcher
 from tessera.llm._invariant import INVARIANT_MAX_QUERIES, is_batch_invariant
 from tessera.llm._sampling import check_sampling
+from tessera.llm._step import lean_forward
 from tessera.llm._torch import require
 from tessera.llm.medusa._constrained import (
     ForcedTokens,
@@ -207,6 +208,9 @@ def _forward(
 ) -> Tensor:
     """Hidden states (after the final norm) of ``tokens``, appended to ``cache``: a pass of
     this generation alone, in this thread."""
+    lean = lean_forward(model, tokens, cache, positions, mask)
+    if lean is not None:  # the same bits as the forward below, with less overhead
+        return lean
     out = _backbone(model)(
         input_ids=tokens.view(1, -1),
         position_ids=None if positions is None else positions.view(1, -1),

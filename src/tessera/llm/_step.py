@@ -1,0 +1,317 @@
+"""A lean decoding pass for Llama-family models: the same bits with fewer Python layers.
+
+A decoding step of a 135M model at batch size 1 is bound by per-operation overhead as much
+as by its weights: transformers' forward goes through output-capturing decorators, mask
+building, a module call per linear, norm and rotary embedding, keyword plumbing per layer
+and the attention interface's lookups. :func:`lean_forward` runs the same operations in
+the same order and dtypes, straight on the modules' tensors, for passes of up to
+:data:`~tessera.llm._invariant.INVARIANT_MAX_QUERIES` tokens (decoding steps and Medusa
+trees) of a batch-invariant model (:func:`~tessera.llm.make_batch_invariant`):
+
+- the token embedding is a gather of its rows;
+- the rotary cosines and sines are computed once per pass as ``LlamaRotaryEmbedding`` does;
+- RMSNorm, residual additions, SiLU and the products are the same calls on the same
+  dtypes; a product's input rows are padded to :data:`~tessera.llm._invariant.MIN_ROWS`
+  once per layer input (q, k and v share one padded input) instead of once per linear;
+  int4 linears (:mod:`tessera.llm._quant`) call their kernel directly, q, k and v as one
+  product and gate and up as another where they were fused at load (the kernel computes
+  each output column on its own, so the columns are the same bits), with the rotary
+  embedding applied to q and k together;
+- attention is the batch-invariant float64 attention of :mod:`tessera.llm._invariant`,
+  on the same tensors, with the keys and values appended to the same
+  ``transformers.DynamicCache``.
+
+So its hidden states equal transformers' forward bit for bit (``tests/llm/test_step.py``
+compares them on decoding steps, prompts and Medusa trees, bf16 and q4_1), and everything
+that reads the cache (tree pruning, the batched pass of :mod:`tessera.llm._batching`)
+is unchanged. Models it does not cover (other architectures, rotary scaling, linears that
+are neither batch-invariant bf16 nor int4) keep transformers' forward.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tessera.llm._invariant import (
+    INVARIANT_MAX_QUERIES,
+    MIN_ROWS,
+    _packed_weight,
+    _row_invariant_linear,
+    is_batch_invariant,
+)
+from tessera.llm._quant import FUSED_GATE_UP, FUSED_QKV
+from tessera.llm._torch import require
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+    from transformers import DynamicCache
+else:
+    torch = require("torch")
+
+__all__ = ["LeanLlama", "forget_lean", "lean_forward", "lean_model"]
+
+_INT4, _BF16 = 0, 1
+#: How each of a layer's seven linears runs (q, k, v, o, gate, up, down).
+Kinds = tuple[int, int, int, int, int, int, int]
+
+
+def _linear_kind(linear: Any) -> int | None:
+    """How a linear of the decoder runs here: int4 kernel, padded bf16 product, or not."""
+    if type(linear).__name__ == "Int4Linear" and hasattr(linear, "packed"):
+        return _INT4
+    forward = getattr(linear, "forward", None)
+    if getattr(forward, "__func__", None) is _row_invariant_linear:
+        return _BF16
+    return None
+
+
+class LeanLlama:
+    """A Llama decoder's tensors, read once, and the pass over them.
+
+    Built by :func:`lean_model` for a model it covers; :meth:`forward` is the pass.
+    """
+
+    def __init__(self, backbone: Any) -> None:
+        config = backbone.config
+        self.backbone = backbone
+        self.heads = int(config.num_attention_heads)
+        self.kv_heads = int(getattr(config, "num_key_value_heads", None) or self.heads)
+        self.head_dim = int(
+            getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        )
+        self.groups = self.heads // self.kv_heads
+        self.layers = list(backbone.layers[: config.num_hidden_layers])
+        self.embed = backbone.embed_tokens
+        self.norm = backbone.norm
+        self.rotary = backbone.rotary_emb
+        self.dtype = self.embed.weight.dtype
+        self.blocked = torch.finfo(self.dtype).min
+        # int4 linears fused per input (tessera.llm._quant.use_gguf_int4), or None
+        self.fused = [
+            (
+                layer.self_attn.__dict__.get(FUSED_QKV),
+                layer.mlp.__dict__.get(FUSED_GATE_UP),
+            )
+            for layer in self.layers
+        ]
+
+    def _rows(self, x: Tensor, kind: int) -> Tensor:
+        """``x`` (n, in) made ready for a product: padded to MIN_ROWS rows for bf16."""
+        count = x.shape[0]
+        if kind == _BF16 and count < MIN_ROWS:
+            return torch.cat([x, x[:1].expand(MIN_ROWS - count, -1)])
+        return x.contiguous()
+
+    @staticmethod
+    def _product(rows: Tensor, linear: Any, kind: int) -> Tensor:
+        """``linear`` on prepared rows (all of them, padding included)."""
+        if kind == _INT4:
+            out: Tensor = torch.ops.aten._weight_int4pack_mm_for_cpu(
+                rows, linear.packed, 32, linear.scales_and_zeros
+            )
+            return out
+        packed = _packed_weight(linear, linear.weight)
+        if packed is None:
+            out = torch.nn.functional.linear(rows, linear.weight, linear.bias)
+            return out
+        out = torch.ops.mkldnn._linear_pointwise(rows, packed, linear.bias, "none", [], "")
+        return out
+
+    @staticmethod
+    def _rms(x: Tensor, norm: Any) -> Tensor:
+        """``LlamaRMSNorm`` of ``x`` (the same operations, in the same dtypes)."""
+        hidden = x.to(torch.float32)
+        variance = hidden.pow(2).mean(-1, keepdim=True)
+        hidden = hidden * torch.rsqrt(variance + norm.variance_epsilon)
+        out: Tensor = norm.weight * hidden.to(x.dtype)
+        return out
+
+    def forward(
+        self,
+        tokens: Tensor,
+        cache: DynamicCache,
+        positions: Tensor | None,
+        mask: Tensor | None,
+        kinds: list[Kinds],
+    ) -> Tensor:
+        """Hidden states (after the final norm), shape (n, hidden), of ``tokens`` (n,)."""
+        n = int(tokens.shape[0])
+        past = cache.get_seq_length()
+        if positions is None:
+            positions = torch.arange(past, past + n)
+        else:
+            positions = positions.view(-1)
+        kv_len = past + n
+        if mask is None:
+            if n > 1:  # causal within the pass, as transformers' eager mask
+                allowed = torch.arange(kv_len)[None, :] <= (torch.arange(n) + past)[:, None]
+                extra: Tensor | None = torch.where(
+                    allowed,
+                    torch.zeros((), dtype=self.dtype),
+                    torch.full((), self.blocked, dtype=self.dtype),
+                ).double()[None, None, None]
+            else:
+                extra = None
+        else:
+            extra = mask[:, :, None, :, :kv_len].double()
+        # LlamaRotaryEmbedding.forward (default rope): float32 angles, cast to the dtype
+        rotary = self.rotary
+        freqs = positions[:, None].float() * rotary.inv_freq.to(dtype=torch.float)[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos = (emb.cos() * rotary.attention_scaling).to(self.dtype)[:, None, :]
+        sin = (emb.sin() * rotary.attention_scaling).to(self.dtype)[:, None, :]
+        half = self.head_dim // 2
+        heads, kv_heads, dim, groups = self.heads, self.kv_heads, self.head_dim, self.groups
+        x = self.embed.weight[tokens]
+        for index, layer in enumerate(self.layers):
+            kq, kk, kvk, ko, kg, ku, kd = kinds[index]
+            attn, mlp = layer.self_attn, layer.mlp
+            fused_qkv, fused_gate_up = self.fused[index]
+            h = self._rms(x, layer.input_layernorm)
+            if fused_qkv is not None:  # one int4 product for q, k and v; rotary on q and k
+                qkv = self._product(h.contiguous(), fused_qkv, _INT4)
+                qkv = qkv.view(n, heads + 2 * kv_heads, dim)
+                qk = qkv[:, : heads + kv_heads]
+                # apply_rotary_pos_emb: x * cos + rotate_half(x) * sin
+                qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
+                q, k = qk[:, :heads], qk[:, heads:]
+                v = qkv[:, heads + kv_heads :]
+            else:
+                rows = self._rows(h, kq)
+                q = self._product(rows, attn.q_proj, kq)[:n]
+                if kk != kq:
+                    rows = self._rows(h, kk)
+                k = self._product(rows, attn.k_proj, kk)[:n]
+                if kvk != kk:
+                    rows = self._rows(h, kvk)
+                v = self._product(rows, attn.v_proj, kvk)[:n].view(n, kv_heads, dim)
+                q = q.view(n, heads, dim)
+                k = k.view(n, kv_heads, dim)
+                q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
+                k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
+            keys, values = cache.update(k.transpose(0, 1)[None], v.transpose(0, 1)[None], index)
+            # the batch-invariant attention (tessera.llm._invariant), float64
+            grouped = q.transpose(0, 1).reshape(kv_heads, groups * n, dim).double()
+            scores = torch.matmul(grouped, keys[0].double().transpose(-1, -2)).mul_(attn.scaling)
+            scores = scores.view(1, kv_heads, groups, n, kv_len)
+            if extra is not None:
+                scores = scores + extra
+            weights = torch.softmax(scores, dim=-1).view(kv_heads, groups * n, kv_len)
+            out = torch.matmul(weights, values[0].double()).view(heads, n, dim)
+            attended = out.to(self.dtype).transpose(0, 1).reshape(n, heads * dim)
+            x = x + self._product(self._rows(attended, ko), attn.o_proj, ko)[:n]
+            h = self._rms(x, layer.post_attention_layernorm)
+            if fused_gate_up is not None:
+                gate_up = self._product(h.contiguous(), fused_gate_up, _INT4)
+                width = gate_up.shape[-1] // 2
+                inner = torch.nn.functional.silu(gate_up[:, :width]) * gate_up[:, width:]
+            else:
+                rows = self._rows(h, kg)
+                gate = self._product(rows, mlp.gate_proj, kg)
+                if ku != kg:
+                    rows = self._rows(h, ku)
+                up = self._product(rows, mlp.up_proj, ku)
+                inner = (torch.nn.functional.silu(gate) * up)[:n]
+            x = x + self._product(self._rows(inner, kd), mlp.down_proj, kd)[:n]
+        return self._rms(x, self.norm)
+
+
+def _covered(backbone: Any) -> list[Kinds] | None:
+    """The linears' kinds per layer when the lean pass covers ``backbone``, else None."""
+    if type(backbone).__name__ != "LlamaModel":
+        return None
+    config = backbone.config
+    rope = getattr(config, "rope_parameters", None) or {}
+    if rope.get("rope_type", "default") != "default" or config.hidden_act != "silu":
+        return None
+    if getattr(backbone.rotary_emb, "rope_type", "default") != "default":
+        return None
+    kinds = []
+    for layer in backbone.layers[: config.num_hidden_layers]:
+        attn, mlp = layer.self_attn, layer.mlp
+        if type(attn).__name__ != "LlamaAttention" or type(mlp).__name__ != "LlamaMLP":
+            return None
+        row = tuple(
+            _linear_kind(m)
+            for m in (
+                attn.q_proj,
+                attn.k_proj,
+                attn.v_proj,
+                attn.o_proj,
+                mlp.gate_proj,
+                mlp.up_proj,
+                mlp.down_proj,
+            )
+        )
+        if any(kind is None for kind in row):
+            return None
+        kinds.append(row)
+    return kinds  # type: ignore[return-value]
+
+
+def lean_model(
+    model: Any,
+) -> tuple[LeanLlama, list[Kinds]] | None:
+    """The lean pass of ``model`` and its linears' kinds, or None where it does not apply.
+
+    Worked out once per model and kept on it; :func:`forget_lean` drops it (the int4
+    weights of :func:`tessera.llm._quant.use_gguf_int4` and the batch-invariant linears
+    call it when they replace linears).
+    """
+    if not is_batch_invariant(model) or model.training:
+        return None
+    if getattr(model.config, "_attn_implementation", None) != "tessera_invariant":
+        return None
+    backbone = getattr(model, "model", None)
+    if backbone is None:
+        return None
+    found = model.__dict__.get("_tessera_lean")
+    if found is None or found[0] is not backbone:
+        kinds = _covered(backbone)
+        found = (backbone, None if kinds is None else LeanLlama(backbone), kinds)
+        model.__dict__["_tessera_lean"] = found
+    if found[1] is None:
+        return None
+    return found[1], found[2]
+
+
+def forget_lean(model: Any) -> None:
+    """Drop what :func:`lean_model` kept on ``model`` (its linears were replaced)."""
+    model.__dict__.pop("_tessera_lean", None)
+
+
+def lean_forward(
+    model: Any,
+    tokens: Tensor,
+    cache: DynamicCache,
+    positions: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor | None:
+    """Hidden states of a pass of ``tokens`` by the lean pass; None where it does not apply.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+        A batch-invariant Llama causal LM (:func:`tessera.llm.load_model`).
+    tokens : torch.Tensor of int64, shape (n,)
+        The pass's tokens; passes longer than ``INVARIANT_MAX_QUERIES`` are not covered.
+    cache : transformers.DynamicCache
+        The generation's cache; the pass's keys and values are appended to it.
+    positions : torch.Tensor, optional
+        Position of every token (Medusa trees); default: right after the cache.
+    mask : torch.Tensor, optional
+        Additive 4-D mask ``(1, 1, n, cache + n)`` (Medusa trees); default: causal.
+
+    Returns
+    -------
+    torch.Tensor or None
+        ``(n, hidden)`` after the final norm, equal bit for bit to transformers' forward.
+    """
+    if tokens.shape[0] > INVARIANT_MAX_QUERIES or torch.is_grad_enabled():
+        return None
+    found = lean_model(model)
+    if found is None:
+        return None
+    lean, kinds = found
+    return lean.forward(tokens, cache, positions, mask, kinds)

@@ -1,0 +1,141 @@
+"""The lean decoding pass (``tessera.llm._step``) against transformers' forward, bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tessera.llm._invariant import INVARIANT_MAX_QUERIES  # noqa: E402
+from tessera.llm._step import lean_forward, lean_model  # noqa: E402
+from tessera.llm.medusa._decode import _backbone, _new_cache  # noqa: E402
+
+
+def transformers_pass(model: Any, tokens: Any, cache: Any, positions: Any, mask: Any) -> Any:
+    out = _backbone(model)(
+        input_ids=tokens.view(1, -1),
+        position_ids=None if positions is None else positions.view(1, -1),
+        attention_mask=mask,
+        cache=cache,
+        use_cache=True,
+    )
+    return out.last_hidden_state[0]
+
+
+def tree_pass(n: int, past: int, seed: int) -> tuple[Any, Any]:
+    """Positions and additive mask of a random n-node tree (root first) after ``past`` tokens."""
+    rng = np.random.default_rng(seed)
+    parents = [-1] + [int(rng.integers(0, i)) for i in range(1, n)]
+    attention = np.eye(n, dtype=bool)
+    depths = [0] * n
+    for i in range(1, n):
+        attention[i] = attention[parents[i]]
+        attention[i, i] = True
+        depths[i] = depths[parents[i]] + 1
+    mask = torch.zeros((1, 1, n, past + n), dtype=torch.bfloat16)
+    blocked = torch.finfo(torch.bfloat16).min
+    mask[0, 0, :, past:] = torch.where(torch.from_numpy(attention), 0.0, blocked)
+    return torch.tensor(depths) + past, mask
+
+
+def assert_same_passes(model: Any, vocab: int, prompt: int, steps: list[int], seed: int) -> None:
+    """A prompt, then decoding steps (1 or 2 tokens) and trees (more): hidden states and caches
+    of the lean pass equal transformers' bit for bit."""
+    generator = torch.Generator().manual_seed(seed)
+    ours, theirs = _new_cache(model), _new_cache(model)
+    with torch.inference_mode():
+        tokens = torch.randint(0, vocab, (prompt,), generator=generator)
+        hidden = lean_forward(model, tokens, ours)
+        assert hidden is not None, "the lean pass must cover this model"
+        assert torch.equal(hidden, transformers_pass(model, tokens, theirs, None, None))
+        for i, n in enumerate(steps):
+            tokens = torch.randint(0, vocab, (n,), generator=generator)
+            positions, mask = (None, None) if n <= 2 else tree_pass(n, ours.get_seq_length(), i)
+            hidden = lean_forward(model, tokens, ours, positions, mask)
+            assert hidden is not None
+            expected = transformers_pass(model, tokens, theirs, positions, mask)
+            assert torch.equal(hidden, expected), f"step {i} ({n} tokens)"
+            for mine, reference in zip(ours.layers, theirs.layers, strict=True):
+                assert torch.equal(mine.keys, reference.keys)
+                assert torch.equal(mine.values, reference.values)
+
+
+def fresh_tiny(tiny_llama: Any, **options: Any) -> Any:
+    """The tiny Llama in bf16 as load_model reads it (batch-invariant unless told)."""
+    from tessera.llm._model import load_model
+
+    return load_model(tiny_llama.folder, **options).model
+
+
+@pytest.fixture(scope="module")
+def tiny_bf16(tiny_llama: Any) -> Any:
+    return fresh_tiny(tiny_llama)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    prompt=st.integers(1, INVARIANT_MAX_QUERIES),
+    steps=st.lists(st.integers(1, 12), min_size=1, max_size=4),
+    seed=st.integers(0, 2**16),
+)
+def test_lean_pass_equals_transformers_on_a_tiny_llama(
+    tiny_bf16: Any, prompt: int, steps: list[int], seed: int
+) -> None:
+    assert_same_passes(tiny_bf16, tiny_bf16.config.vocab_size, prompt, steps, seed)
+
+
+def test_lean_pass_covers_only_batch_invariant_llamas_in_inference(
+    tiny_llama: Any, tiny_bf16: Any
+) -> None:
+    assert lean_model(tiny_bf16) is not None
+    assert lean_model(tiny_llama.model) is None  # stock linears and attention, float32
+    assert lean_model(fresh_tiny(tiny_llama, batch_invariant=False)) is None
+    trained = fresh_tiny(tiny_llama).train()
+    assert lean_model(trained) is None
+    tokens = torch.zeros(INVARIANT_MAX_QUERIES + 1, dtype=torch.long)
+    with torch.inference_mode():
+        assert lean_forward(tiny_bf16, tokens, _new_cache(tiny_bf16)) is None  # prefill
+    assert lean_forward(tiny_bf16, tokens[:4], _new_cache(tiny_bf16)) is None  # gradients on
+
+
+def test_lean_pass_forgets_replaced_linears(tiny_llama: Any) -> None:
+    model = fresh_tiny(tiny_llama)
+    assert lean_model(model) is not None
+    model.model.layers[0].mlp.down_proj = torch.nn.Linear(64, 32, bias=False).to(torch.bfloat16)
+    assert lean_model(model) is not None  # kept until told
+    model.__dict__.pop("_tessera_lean")
+    assert lean_model(model) is None  # a plain Linear is not batch-invariant
+
+
+@pytest.fixture(scope="module")
+def default_gguf(tessera_home: Path) -> Path:
+    from tessera.errors import MissingExtraError
+    from tessera.llm._model import default_gguf_path
+
+    try:
+        return default_gguf_path()
+    except MissingExtraError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("weights", ["bf16", "q4_1"])
+def test_lean_pass_equals_transformers_on_the_default_model(
+    default_gguf: Path, weights: str
+) -> None:
+    from tessera.llm._model import load_model
+
+    loaded = load_model(weights=weights)
+    vocab = loaded.model.config.vocab_size
+    found = lean_model(loaded.model)
+    assert found is not None
+    fused = [part is not None for layer in found[0].fused for part in layer]
+    assert all(fused) if weights == "q4_1" else not any(fused)  # q,k,v and gate,up as one
+    assert_same_passes(loaded.model, vocab, 37, [1, 1, 7, 2, 13, 1], seed=5)
+    assert_same_passes(loaded.model, vocab, INVARIANT_MAX_QUERIES, [1, 25], seed=6)
