@@ -127,3 +127,35 @@ def test_seeds_give_different_splits_of_nearly_equal_quality() -> None:
         scores.append((energy(space[train], space[test]) + energy(space[train], space[val])) / 2)
     assert len(set(splits)) == 5
     assert max(scores) < 1.3 * min(scores)
+
+
+def test_blocks_past_the_memory_budget_are_recomputed_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The swap search gets the same distance matrices whether the walks kept them or not."""
+    import tracemalloc
+
+    from tessera.split import _engine
+
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(1000, 4))
+    strata = rng.integers(0, 3, size=1000)
+    sizes = np.array([600, 200, 200])
+
+    def labels() -> tuple[np.ndarray, int]:
+        tracemalloc.start()
+        try:
+            out = _engine.balanced_labels(
+                points, sizes, strata, np.random.default_rng(7), block_size=200
+            )
+            return out, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    kept, kept_peak = labels()
+    monkeypatch.setattr(_engine, "KEEP_DISTANCES_BYTES", 0)
+    recomputed, recomputed_peak = labels()
+    assert np.array_equal(kept, recomputed)
+    block_bytes = 200 * 200 * 8
+    # Five or more blocks of 200 rows: kept, their matrices add up; recomputed, one at a time.
+    assert kept_peak - recomputed_peak > 2 * block_bytes

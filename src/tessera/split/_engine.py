@@ -35,6 +35,9 @@ __all__ = [
 
 #: Rows per block of exact pairwise distances (a block's matrix is ~ 18 MB).
 DEFAULT_BLOCK = 1500
+#: Bytes of block distance matrices kept from the walks for the swap search; blocks
+#: beyond are computed again there (the same matrices), so memory stays bounded at any n.
+KEEP_DISTANCES_BYTES = 256 * 2**20
 #: With ``diverse=True`` rows swap only inside one of this many random subsets of
 #: their stratum (chosen on Gaussian data at n=40-300 and iris/wine, seed 0; 2 left
 #: repeated test sets overlapping 1.3-1.4x as much as random ones, 3 about 1.2x).
@@ -149,10 +152,12 @@ def balanced_labels(
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     blocks = near_blocks(points, np.arange(n, dtype=np.int64), block_size)
     order_parts = []
-    dists = []
+    dists: list[np.ndarray | None] = []
+    kept = 0
     for block in blocks:
         dist = pairwise(points[block])
-        dists.append(dist)
+        kept += dist.nbytes
+        dists.append(dist if refine and kept <= KEEP_DISTANCES_BYTES else None)
         walk = nearest_neighbour_walk(dist, int(rng.integers(block.size)))
         order_parts.append(block[walk])
     order = rng.permutation(n).astype(np.int64) if diverse else np.concatenate(order_parts)
@@ -170,6 +175,8 @@ def balanced_labels(
         block_sizes = np.bincount(labels[block], minlength=sizes.size)
         if (block_sizes > 0).sum() < 2:
             continue
+        if dist is None:
+            dist = pairwise(points[block])
         labels[block] = refine_block(
             dist, labels[block], swap_strata[block], block_sizes, weights, rng, restarts, max_passes
         )
