@@ -171,12 +171,11 @@ def balanced_labels(
     if diverse:
         swap_strata = strata * DIVERSE_SWAP_GROUPS + rng.integers(DIVERSE_SWAP_GROUPS, size=n)
         restarts = 0
-    for block, dist in zip(blocks, dists, strict=True):
+    for block, kept_dist in zip(blocks, dists, strict=True):
         block_sizes = np.bincount(labels[block], minlength=sizes.size)
         if (block_sizes > 0).sum() < 2:
             continue
-        if dist is None:
-            dist = pairwise(points[block])
+        dist = pairwise(points[block]) if kept_dist is None else kept_dist
         labels[block] = refine_block(
             dist, labels[block], swap_strata[block], block_sizes, weights, rng, restarts, max_passes
         )
