@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -213,3 +215,64 @@ def test_embedded_model_concurrent_medusa_equals_solo(default_runtime: Any) -> N
         batcher.close()
     assert together == alone
     assert batcher.rounds < batcher.passes
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    prompts=st.lists(st.integers(1, 40), min_size=2, max_size=5),
+    steps=st.lists(st.integers(1, 9), min_size=2, max_size=5),
+    seed=st.integers(0, 2**16),
+)
+def test_the_lean_packed_pass_gives_each_generation_its_solo_states(
+    model: Any, prompts: list[int], steps: list[int], seed: int
+) -> None:
+    """Generations' passes (steps of 1 token, Medusa-like trees) packed into one lean pass:
+    every hidden state and cache equals the generation's own pass, bit for bit."""
+    from tessera.llm._step import Segment, lean_forward, lean_model
+    from tessera.llm.medusa._decode import _new_cache
+
+    found = lean_model(model)
+    assert found is not None, "the lean pass must cover the test model"
+    lean, kinds = found
+    generator = torch.Generator().manual_seed(seed)
+    alone, packed = [], []
+    with torch.inference_mode():
+        for length in prompts:
+            tokens = torch.randint(0, VOCAB, (length,), generator=generator)
+            for caches in (alone, packed):
+                cache = _new_cache(model)
+                lean_forward(model, tokens, cache)
+                caches.append(cache)
+        for n in steps:
+            segments = []
+            for i, cache in enumerate(alone):
+                size = 1 if (i + n) % 2 else n
+                past = cache.get_seq_length()
+                positions = mask = None
+                if size > 1:  # a chain drawn as a tree: each node sees the prefix and itself
+                    positions = torch.arange(past, past + size)
+                    mask = torch.zeros((1, 1, size, past + size), dtype=torch.bfloat16)
+                    blocked = torch.finfo(torch.bfloat16).min
+                    mask[0, 0, :, past:] = torch.where(
+                        torch.eye(size, dtype=torch.bool), 0.0, blocked
+                    )
+                tokens = torch.randint(0, VOCAB, (size,), generator=generator)
+                segments.append((tokens, positions, mask))
+            expected = [
+                lean_forward(model, tokens, cache, positions, mask)
+                for (tokens, positions, mask), cache in zip(segments, alone, strict=True)
+            ]
+            together = lean.forward_segments(
+                [
+                    Segment(tokens, cache, positions, mask)
+                    for (tokens, positions, mask), cache in zip(segments, packed, strict=True)
+                ],
+                kinds,
+            )
+            sizes = [int(tokens.shape[0]) for tokens, _, _ in segments]
+            for mine, reference in zip(torch.split(together, sizes), expected, strict=True):
+                assert reference is not None
+                assert torch.equal(mine, reference)
+        for mine, reference in zip(packed, alone, strict=True):
+            for a, b in zip(mine.layers, reference.layers, strict=True):
+                assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)

@@ -278,6 +278,17 @@ class ForwardBatcher:
         torch = require("torch")
         from transformers.masking_utils import create_causal_mask
 
+        from tessera.llm._invariant import INVARIANT_MAX_QUERIES
+        from tessera.llm._step import Segment, lean_model
+
+        sizes = [int(item.tokens.shape[0]) for item in batch]
+        lean = lean_model(self.model)
+        if lean is not None and max(sizes) <= INVARIANT_MAX_QUERIES:
+            # the lean pass (tessera.llm._step), each generation's attention on its own
+            segments = [
+                Segment(item.tokens, item.cache, item.positions, item.mask) for item in batch
+            ]
+            return list(torch.split(lean[0].forward_segments(segments, lean[1]), sizes))
         config = self.model.config
         dtype = next(self.model.parameters()).dtype
         width = config.hidden_size
@@ -302,7 +313,6 @@ class ForwardBatcher:
                     position_ids=pos.view(1, -1),
                 )
             )
-        sizes = [int(item.tokens.shape[0]) for item in batch]
         packed = _Packed([item.cache for item in batch], masks, sizes)
         # A 4-D placeholder mask makes the model skip building one for the packed sequence;
         # the packed attention uses each generation's own mask instead.

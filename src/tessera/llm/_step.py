@@ -30,6 +30,7 @@ are neither batch-invariant bf16 nor int4) keep transformers' forward.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tessera.llm._invariant import (
@@ -49,9 +50,21 @@ if TYPE_CHECKING:
 else:
     torch = require("torch")
 
-__all__ = ["LeanLlama", "forget_lean", "lean_forward", "lean_model"]
+__all__ = ["LeanLlama", "Segment", "forget_lean", "lean_forward", "lean_model"]
 
 _INT4, _BF16 = 0, 1
+
+
+@dataclass
+class Segment:
+    """One generation's part of a pass: its tokens, cache and (Medusa tree) positions/mask."""
+
+    tokens: Tensor
+    cache: DynamicCache
+    positions: Tensor | None = None
+    mask: Tensor | None = None
+
+
 #: How each of a layer's seven linears runs (q, k, v, o, gate, up, down).
 Kinds = tuple[int, int, int, int, int, int, int]
 
@@ -136,25 +149,52 @@ class LeanLlama:
         kinds: list[Kinds],
     ) -> Tensor:
         """Hidden states (after the final norm), shape (n, hidden), of ``tokens`` (n,)."""
-        n = int(tokens.shape[0])
-        past = cache.get_seq_length()
-        if positions is None:
-            positions = torch.arange(past, past + n)
-        else:
-            positions = positions.view(-1)
+        return self.forward_segments([Segment(tokens, cache, positions, mask)], kinds)
+
+    def _extra(self, n: int, past: int, mask: Tensor | None) -> Tensor | None:
+        """A segment's additive float64 mask for the attention scores (None: sees all)."""
         kv_len = past + n
-        if mask is None:
-            if n > 1:  # causal within the pass, as transformers' eager mask
-                allowed = torch.arange(kv_len)[None, :] <= (torch.arange(n) + past)[:, None]
-                extra: Tensor | None = torch.where(
-                    allowed,
-                    torch.zeros((), dtype=self.dtype),
-                    torch.full((), self.blocked, dtype=self.dtype),
-                ).double()[None, None, None]
-            else:
-                extra = None
-        else:
-            extra = mask[:, :, None, :, :kv_len].double()
+        if mask is not None:
+            extra: Tensor = mask[:, :, None, :, :kv_len].double()
+            return extra
+        if n == 1:
+            return None
+        # causal within the pass, as transformers' eager mask
+        allowed = torch.arange(kv_len)[None, :] <= (torch.arange(n) + past)[:, None]
+        causal: Tensor = torch.where(
+            allowed,
+            torch.zeros((), dtype=self.dtype),
+            torch.full((), self.blocked, dtype=self.dtype),
+        ).double()[None, None, None]
+        return causal
+
+    def forward_segments(self, segments: list[Segment], kinds: list[Kinds]) -> Tensor:
+        """Hidden states of several generations' passes run as one (packed) pass.
+
+        Every row of every segment goes through the same products, norms and rotary
+        embedding (row by row the same bits: the products are batch-invariant); each
+        segment attends to its own cache with its own mask. Returns ``(sum n, hidden)``,
+        the segments' rows in order; with one segment it is :meth:`forward`.
+        """
+        sizes = [int(segment.tokens.shape[0]) for segment in segments]
+        n = sum(sizes)
+        pasts = [segment.cache.get_seq_length() for segment in segments]
+        extras = [
+            self._extra(size, past, segment.mask)
+            for size, past, segment in zip(sizes, pasts, segments, strict=True)
+        ]
+        each = [
+            torch.arange(past, past + size)
+            if segment.positions is None
+            else segment.positions.view(-1)
+            for size, past, segment in zip(sizes, pasts, segments, strict=True)
+        ]
+        positions = each[0] if len(each) == 1 else torch.cat(each)
+        tokens = (
+            segments[0].tokens
+            if len(segments) == 1
+            else torch.cat([segment.tokens.view(-1) for segment in segments])
+        )
         # LlamaRotaryEmbedding.forward (default rope): float32 angles, cast to the dtype
         rotary = self.rotary
         freqs = positions[:, None].float() * rotary.inv_freq.to(dtype=torch.float)[None, :]
@@ -162,7 +202,7 @@ class LeanLlama:
         cos = (emb.cos() * rotary.attention_scaling).to(self.dtype)[:, None, :]
         sin = (emb.sin() * rotary.attention_scaling).to(self.dtype)[:, None, :]
         half = self.head_dim // 2
-        heads, kv_heads, dim, groups = self.heads, self.kv_heads, self.head_dim, self.groups
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
         x = self.embed.weight[tokens]
         for index, layer in enumerate(self.layers):
             kq, kk, kvk, ko, kg, ku, kd = kinds[index]
@@ -190,16 +230,26 @@ class LeanLlama:
                 k = k.view(n, kv_heads, dim)
                 q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
                 k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
-            keys, values = cache.update(k.transpose(0, 1)[None], v.transpose(0, 1)[None], index)
-            # the batch-invariant attention (tessera.llm._invariant), float64
-            grouped = q.transpose(0, 1).reshape(kv_heads, groups * n, dim).double()
-            scores = torch.matmul(grouped, keys[0].double().transpose(-1, -2)).mul_(attn.scaling)
-            scores = scores.view(1, kv_heads, groups, n, kv_len)
-            if extra is not None:
-                scores = scores + extra
-            weights = torch.softmax(scores, dim=-1).view(kv_heads, groups * n, kv_len)
-            out = torch.matmul(weights, values[0].double()).view(heads, n, dim)
-            attended = out.to(self.dtype).transpose(0, 1).reshape(n, heads * dim)
+            if len(segments) == 1:
+                attended = self._attend(q, k, v, segments[0].cache, extras[0], index, attn)
+            else:
+                parts = []
+                start = 0
+                for size, segment, extra in zip(sizes, segments, extras, strict=True):
+                    stop = start + size
+                    parts.append(
+                        self._attend(
+                            q[start:stop],
+                            k[start:stop],
+                            v[start:stop],
+                            segment.cache,
+                            extra,
+                            index,
+                            attn,
+                        )
+                    )
+                    start = stop
+                attended = torch.cat(parts)
             x = x + self._product(self._rows(attended, ko), attn.o_proj, ko)[:n]
             h = self._rms(x, layer.post_attention_layernorm)
             if fused_gate_up is not None:
@@ -215,6 +265,32 @@ class LeanLlama:
                 inner = (torch.nn.functional.silu(gate) * up)[:n]
             x = x + self._product(self._rows(inner, kd), mlp.down_proj, kd)[:n]
         return self._rms(x, self.norm)
+
+    def _attend(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        cache: DynamicCache,
+        extra: Tensor | None,
+        index: int,
+        attn: Any,
+    ) -> Tensor:
+        """One segment's batch-invariant float64 attention (tessera.llm._invariant):
+        its keys and values appended to its cache, ``(n, heads * dim)`` out."""
+        n = int(q.shape[0])
+        heads, kv_heads, dim, groups = self.heads, self.kv_heads, self.head_dim, self.groups
+        keys, values = cache.update(k.transpose(0, 1)[None], v.transpose(0, 1)[None], index)
+        kv_len = int(keys.shape[-2])
+        grouped = q.transpose(0, 1).reshape(kv_heads, groups * n, dim).double()
+        scores = torch.matmul(grouped, keys[0].double().transpose(-1, -2)).mul_(attn.scaling)
+        scores = scores.view(1, kv_heads, groups, n, kv_len)
+        if extra is not None:
+            scores = scores + extra
+        weights = torch.softmax(scores, dim=-1).view(kv_heads, groups * n, kv_len)
+        out = torch.matmul(weights, values[0].double()).view(heads, n, dim)
+        attended: Tensor = out.to(self.dtype).transpose(0, 1).reshape(n, heads * dim)
+        return attended
 
 
 def _covered(backbone: Any) -> list[Kinds] | None:
