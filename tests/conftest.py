@@ -59,6 +59,38 @@ def tessera_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
+def dask_cluster(tessera_home: Path) -> Iterator[Any]:
+    """One real multi-process ``LocalCluster`` (2 workers, 1 thread each) per test process.
+
+    The Dask test modules share it (through :func:`dask_client`) instead of starting one
+    each: a cluster's start is mostly its workers starting Python and importing Tessera.
+    ``$TESSERA_HOME`` is set first, so the workers inherit it (and ``sys.path``, for the
+    helpers in tests/). Its client is Dask's default from then on, as a script's would be;
+    a client opened later (``--scheduler local``, a how-to's own cluster) takes over while
+    it is open.
+    """
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def dask_client(dask_cluster: Any) -> Any:
+    """The shared cluster's client, both workers up.
+
+    A test may have ended a worker on purpose (the flows tests do); its nanny starts a new
+    one, which the next module waits for.
+    """
+    dask_cluster.wait_for_workers(2, timeout=120)
+    return dask_cluster
+
+
+@pytest.fixture(scope="session")
 def demo_page(tmp_path_factory: pytest.TempPathFactory, tessera_home: Path) -> Path:
     """The demo page, written once per test session by :func:`tessera.demo.run_demo`."""
     from rich.console import Console

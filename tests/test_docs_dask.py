@@ -2,7 +2,8 @@
 
 Everything above 'Batch assignment and batch flows' (tested by test_docs_dask_batch.py):
 the Python block (a LocalCluster of two worker processes, as a script starts it) and the
-four commands (three start a local cluster with ``--scheduler local``). The page's row counts
+four commands (three start a local cluster with ``--scheduler local``: one does here, the
+other two run on the test process's shared cluster). The page's row counts
 are cut to a few thousand; then the outputs are checked: the sampled folder holds the rows
 ``tessera synth sample`` writes in one process, and the split's parts hold every row once.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,8 +36,19 @@ def _small(text: str) -> str:
     return text.replace("2_000_000", f"{ROWS:_}").replace("2000000", str(ROWS))
 
 
+def _on(line: str, address: str) -> str:
+    """The command on the shared test cluster, but for ``synth generate``, run as written.
+
+    ``--scheduler local`` starts a cluster of its own per command; one command keeps it
+    (so that path runs here too), the others use the test process's cluster.
+    """
+    if line.startswith("tessera synth generate"):
+        return line
+    return line.replace("--scheduler local", f"--scheduler {address}")
+
+
 def test_the_synth_and_split_sections_run_as_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dask_client: Any
 ) -> None:
     from tessera.cli import _split, _synth  # noqa: F401  (register the commands)
     from tessera.cli._app import app
@@ -52,7 +65,7 @@ def test_the_synth_and_split_sections_run_as_written(
             exec(compile(_small(body), str(PAGE), "exec"), {"__name__": "__main__"})  # noqa: S102
         elif lang == "bash":
             for line in body.splitlines():
-                args = shlex.split(_small(line))
+                args = shlex.split(_on(_small(line), dask_client.scheduler.address))
                 assert args[0] == "tessera", line
                 result = CliRunner().invoke(app, args[1:])
                 assert result.exit_code == 0, f"{line}\n{result.output}"

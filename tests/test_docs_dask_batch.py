@@ -1,7 +1,8 @@
 """The 'Batch assignment and batch flows' section of the Dask how-to runs as written.
 
 Its Python block (a LocalCluster of two worker processes, as a script would start it) and
-its two commands (each starting a local cluster with ``--scheduler local``) run in the
+its two commands (each starting a local cluster with ``--scheduler local``; here the flows
+command runs on the test process's shared cluster instead) run in the
 page's order in a temporary folder; their outputs are then checked against the in-process
 answers.
 """
@@ -12,6 +13,7 @@ import json
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,7 +33,7 @@ def _section() -> str:
 
 
 def test_the_section_runs_as_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tessera_home: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tessera_home: Path, dask_client: Any
 ) -> None:
     from tessera.assign import solve_batch
     from tessera.cli import _assign_batch, _flows  # noqa: F401  (register the commands)
@@ -46,6 +48,10 @@ def test_the_section_runs_as_written(
             exec(compile(body, str(PAGE), "exec"), {"__name__": "__main__"})  # noqa: S102
             continue
         for line in body.splitlines():
+            if line.startswith("tessera flows batch"):  # on the shared test cluster
+                line = line.replace(
+                    "--scheduler local", f"--scheduler {dask_client.scheduler.address}"
+                )
             args = shlex.split(line)
             assert args[0] == "tessera", line
             result = CliRunner().invoke(app, args[1:])

@@ -7,7 +7,6 @@ with the golden cases' known optima); errors name problems as the in-process bat
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,9 @@ FIELDS = ("rows", "cols", "total_costs", "row_potentials", "col_potentials", "fe
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as dask_client,
-    ):
-        yield dask_client
+def client(dask_client: Any) -> Any:
+    """The shared LocalCluster (tests/conftest.py): two worker processes."""
+    return dask_client
 
 
 def _same(got: Any, want: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,9 @@ PARTS = ("train", "val", "test")
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as dask_client,
-    ):
-        yield dask_client
+def client(dask_client: Any) -> Any:
+    """The shared LocalCluster (tests/conftest.py): two worker processes."""
+    return dask_client
 
 
 def _table(n: int, seed: int) -> pd.DataFrame:

@@ -275,7 +275,7 @@ def split_dataset(
                 f"no such column (the columns are {shown})",
                 f"Pass one of the column names, or {argument}=None.",
             )
-    target_dir = Path(out)
+    target_dir = Path(out).absolute()  # workers may run elsewhere: never relative to their cwd
     if target_dir.exists() and any(target_dir.iterdir()):
         raise bad_value(
             "out",

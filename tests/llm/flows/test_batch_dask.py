@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +49,9 @@ EXPECTED = ["billing", "shipping", "technical", "account"]  # the last one fails
 
 
 @pytest.fixture(scope="module")
-def client(tessera_home: Path) -> Iterator[Any]:
-    """Two worker processes; they inherit ``$TESSERA_HOME`` and ``sys.path`` (``tests/``)."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as dask_client,
-    ):
-        yield dask_client
+def client(dask_client: Any) -> Any:
+    """The shared LocalCluster (tests/conftest.py): two worker processes."""
+    return dask_client
 
 
 def _table(result: BatchResult) -> list[tuple[Any, ...]]:
