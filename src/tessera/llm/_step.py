@@ -30,6 +30,7 @@ are neither batch-invariant bf16 nor int4) keep transformers' forward.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -230,26 +231,7 @@ class LeanLlama:
                 k = k.view(n, kv_heads, dim)
                 q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
                 k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
-            if len(segments) == 1:
-                attended = self._attend(q, k, v, segments[0].cache, extras[0], index, attn)
-            else:
-                parts = []
-                start = 0
-                for size, segment, extra in zip(sizes, segments, extras, strict=True):
-                    stop = start + size
-                    parts.append(
-                        self._attend(
-                            q[start:stop],
-                            k[start:stop],
-                            v[start:stop],
-                            segment.cache,
-                            extra,
-                            index,
-                            attn,
-                        )
-                    )
-                    start = stop
-                attended = torch.cat(parts)
+            attended = self._attend(q, k, v, segments, sizes, extras, index, attn.scaling)
             x = x + self._product(self._rows(attended, ko), attn.o_proj, ko)[:n]
             h = self._rms(x, layer.post_attention_layernorm)
             if fused_gate_up is not None:
@@ -271,24 +253,46 @@ class LeanLlama:
         q: Tensor,
         k: Tensor,
         v: Tensor,
-        cache: DynamicCache,
-        extra: Tensor | None,
+        segments: list[Segment],
+        sizes: list[int],
+        extras: list[Tensor | None],
         index: int,
-        attn: Any,
+        scaling: float,
     ) -> Tensor:
-        """One segment's batch-invariant float64 attention (tessera.llm._invariant):
-        its keys and values appended to its cache, ``(n, heads * dim)`` out."""
+        """The batch-invariant float64 attention (tessera.llm._invariant) of every segment
+        on its own cache, its keys and values appended there; ``(n, heads * dim)`` out.
+
+        The conversions that do not depend on a segment run once for all of them: the
+        queries to float64 (scaled there when ``scaling`` is a power of two, which is
+        exact, so the scores are the bits of scaling them after the product) and the
+        outputs back to the model's dtype.
+        """
         n = int(q.shape[0])
         heads, kv_heads, dim, groups = self.heads, self.kv_heads, self.head_dim, self.groups
-        keys, values = cache.update(k.transpose(0, 1)[None], v.transpose(0, 1)[None], index)
-        kv_len = int(keys.shape[-2])
-        grouped = q.transpose(0, 1).reshape(kv_heads, groups * n, dim).double()
-        scores = torch.matmul(grouped, keys[0].double().transpose(-1, -2)).mul_(attn.scaling)
-        scores = scores.view(1, kv_heads, groups, n, kv_len)
-        if extra is not None:
-            scores = scores + extra
-        weights = torch.softmax(scores, dim=-1).view(kv_heads, groups * n, kv_len)
-        out = torch.matmul(weights, values[0].double()).view(heads, n, dim)
+        queries = q.transpose(0, 1).double()  # (heads, n, dim)
+        scale_first = math.frexp(scaling)[0] == 0.5
+        if scale_first:
+            queries.mul_(scaling)
+        new_keys, new_values = k.transpose(0, 1)[None], v.transpose(0, 1)[None]
+        outputs = []
+        start = 0
+        for segment, size, extra in zip(segments, sizes, extras, strict=True):
+            stop = start + size
+            keys, values = segment.cache.update(
+                new_keys[:, :, start:stop], new_values[:, :, start:stop], index
+            )
+            kv_len = int(keys.shape[-2])
+            grouped = queries[:, start:stop].reshape(kv_heads, groups * size, dim)
+            scores = torch.matmul(grouped, keys[0].double().transpose(-1, -2))
+            if not scale_first:
+                scores.mul_(scaling)
+            scores = scores.view(1, kv_heads, groups, size, kv_len)
+            if extra is not None:
+                scores = scores + extra
+            weights = torch.softmax(scores, dim=-1).view(kv_heads, groups * size, kv_len)
+            outputs.append(torch.matmul(weights, values[0].double()).view(heads, size, dim))
+            start = stop
+        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
         attended: Tensor = out.to(self.dtype).transpose(0, 1).reshape(n, heads * dim)
         return attended
 
