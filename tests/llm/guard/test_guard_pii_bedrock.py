@@ -278,3 +278,45 @@ def test_lower_case_particles_are_the_only_lower_case_words_a_name_keeps() -> No
     assert not _looks_like_a_name("login k.watanabe", titled=False)
     assert not _looks_like_a_name("Keys", titled=False)
     assert _looks_like_a_name("Keys", titled=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # Continental streets, name first and number after, with the postcode before the town.
+        ("Post it to Mariahilfer Straße 5, 1060 Wien.", "Mariahilfer Straße 5, 1060 Wien"),
+        ("Deliver to Lindenstraße 7, 50674 Köln please", "Lindenstraße 7, 50674 Köln"),
+        ("Keys at Keizersgracht 12, 1015 CS Amsterdam.", "Keizersgracht 12, 1015 CS Amsterdam"),
+        ("Our shop: Calle Mayor 5, 28013 Madrid", "Calle Mayor 5, 28013 Madrid"),
+        # Australian state and postcode, New Zealand postcode, Canadian province and postcode.
+        ("Office: 12 Collins Street, Melbourne VIC 3000.", "12 Collins Street, Melbourne VIC 3000"),
+        ("The depot is at 9 Cuba Street, Wellington 6011.", "9 Cuba Street, Wellington 6011"),
+        ("Send to 200 Bay Street East, Toronto, ON M5J 2J2 today",
+         "200 Bay Street East, Toronto, ON M5J 2J2"),
+        # A street named after a person, with an initial: one address, no name inside it.
+        ("Meet at 4 Dr Ralph D Abernathy Boulevard, Atlanta, GA 30310.",
+         "4 Dr Ralph D Abernathy Boulevard, Atlanta, GA 30310"),
+    ],
+)  # fmt: skip
+def test_addresses_in_other_countries_formats(text: str, value: str) -> None:
+    assert _found(text) == [("ADDRESS", value)]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # Streets and places named after people are not people.
+        ("Walk down Abbey Road with Paul McCartney.", ["Paul McCartney"]),
+        ("Take the bus along Nelson Mandela Boulevard to the stadium.", []),
+        # Surnames that are also street words stay names.
+        ("Please thank Nathan Lane for the tickets.", ["Nathan Lane"]),
+        # A role word opening the sentence is not part of the name.
+        ("Manager Tom Riley Hart called twice.", ["Tom Riley Hart"]),
+        # Names outside the first nine locales, and letters outside ASCII.
+        ("Signed: Ayşe Kaya", ["Ayşe Kaya"]),
+    ],
+)
+def test_names_beside_streets_and_from_more_locales(text: str, names: list[str]) -> None:
+    config = {"sensitive_information": {"entities": ["NAME"], "action": "DETECT"}}
+    found = [text[f.start or 0 : f.end or 0] for f in apply_guardrail(config, text).findings]
+    assert found == names

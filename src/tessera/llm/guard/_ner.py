@@ -75,11 +75,15 @@ def _nlp() -> Any:
 
 #: Faker's locales whose given names and surnames make the name lists (Faker is a core
 #: dependency and ships them; nothing is downloaded).
-_NAME_LOCALES = ("en_US", "en_GB", "en_IN", "fr_FR", "de_DE", "es_ES", "it_IT", "nl_NL", "pt_BR")
+_NAME_LOCALES = (
+    "en_US", "en_GB", "en_IE", "en_IN", "en_NG", "en_KE", "tw_GH", "yo_NG", "fr_FR", "de_DE",
+    "es_ES", "it_IT", "nl_NL", "pt_BR", "pt_PT", "pl_PL", "tr_TR", "sv_SE", "no_NO", "cs_CZ",
+)  # fmt: skip
 #: Lower-case words a name may contain ("Ludwig van Beethoven", "Maria da Silva").
 _PARTICLES = frozenset("van von der den de del della da di du la le bin ibn al el dos das".split())
 #: A written-out given name and surname, in capitals only at their first letters.
-_PAIR = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+(?:[-'’][A-Z][a-z]+)?)\b")
+_LOWER = r"[^\W\d_A-Z]"
+_PAIR = re.compile(rf"\b([A-Z]{_LOWER}+) ([A-Z]{_LOWER}+(?:[-'’][A-Z]{_LOWER}+)?)\b")
 
 
 @lru_cache(maxsize=1)
@@ -113,9 +117,16 @@ def _looks_like_a_name(value: str, titled: bool) -> bool:
 
 def name_spans(text: str) -> Iterator[tuple[int, int]]:
     """Spans of people's names: spaCy PERSON entities (titles and possessives trimmed) that
-    read as names, and a given name then a surname from Faker's lists that spaCy missed."""
+    read as names, and a given name then a surname from Faker's lists that spaCy missed.
+
+    A span that names a street ("Victoria Road", "Calle de Alcalá") or lies inside an
+    address is not a person; a sentence's first word that no name list knows
+    ("Customer Liam Fitzgerald") is trimmed from a span of three words or more.
+    """
     if not text.strip():
         return
+    given, family = _name_lists()
+    addresses = list(address_spans(text))
     found: list[tuple[int, int]] = []
     for entity in _nlp()(text).ents:
         if entity.label_ != "PERSON":
@@ -127,14 +138,43 @@ def name_spans(text: str) -> Iterator[tuple[int, int]]:
             start += title.end()
         if text[start:end].endswith(("'s", "’s")):
             end -= 2
+        words = text[start:end].split()
+        opens_sentence = re.search(r"(?:^|[.!?:]\s)\s*$", text[:start]) is not None
+        if len(words) >= 3 and opens_sentence and words[0] not in given | family:
+            start = text.index(words[1], start + len(words[0]))
+        if _names_a_place(text, start, end, addresses):
+            continue
         if _looks_like_a_name(text[start:end], titled):
             found.append((start, end))
-    given, family = _name_lists()
     for match in _PAIR.finditer(text):
         if match.group(1) in given and match.group(2) in family:
-            if all(match.end() <= a or b <= match.start() for a, b in found):
-                found.append(match.span())
+            inside = [(a, b) for a, b in found if match.start() <= a and b <= match.end()]
+            overlapping = [(a, b) for a, b in found if a < match.end() and match.start() < b]
+            if overlapping == inside and not _names_a_place(text, *match.span(), addresses):
+                found = [span for span in found if span not in inside] + [match.span()]
     yield from sorted(found)
+
+
+_STREET_WORD = re.compile(
+    r"^\s+(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Lane|Way|Court|Place|Terrace|"
+    r"Highway|Parkway|Crescent|Close|Grove|Gardens|Square|Mews|Row|Walk|Bridge|Station|"
+    r"Hall|Park|College|University|School|Hospital|Airport)\b"
+)
+_STREET_FIRST = re.compile(r"^(?:Calle|Via|Viale|Rue|Avenida|Rua|Carrer|Piazza|Corso|Place)\b")
+
+
+#: Street types that end a street's name and (unlike Lane, Close or Court) no surname.
+_STREET_END = re.compile(
+    r"\b(?:Street|Avenue|Road|Boulevard|Blvd|Terrace|Highway|Parkway|Crescent|Square|Mews)$"
+)
+
+
+def _names_a_place(text: str, start: int, end: int, addresses: list[tuple[int, int]]) -> bool:
+    """Whether ``text[start:end]`` is part of a street, a building or an address."""
+    value = text[start:end]
+    if _STREET_WORD.match(text[end:]) or _STREET_FIRST.match(value) or _STREET_END.search(value):
+        return True
+    return any(a <= start and end <= b for a, b in addresses)
 
 
 _STREET_TYPES = (
@@ -142,20 +182,31 @@ _STREET_TYPES = (
     r"Terrace|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Square|Sq|Crescent|Close|Grove|Gardens|"
     r"Row|Mews|Hill|Walk|Trail|Alley|Plaza"
 )
-_WORD = r"(?:[A-Z][a-z'’]+|[A-Z]{2,}|\d+(?:st|nd|rd|th))"
-_CITY = r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,2}"
+_WORD = r"(?:[A-Z][a-z'’]+|[A-Z]{2,}|[A-Z]\.?|\d+(?:st|nd|rd|th))"
+_CITY = r"[A-Z][^\W\d_A-Z]+(?:[ -][A-Z][^\W\d_A-Z]+){0,2}"
 _US_STATE = r"[A-Z]{2}"
 _ZIP = r"\d{5}(?:-\d{4})?"
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
+_CA_POSTCODE = r"[A-Z]\d[A-Z] ?\d[A-Z]\d"
+#: Australian states and territories, written before a four-digit postcode.
+_AU_STATE = r"(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)"
 _UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Room|#)\.? ?#?[A-Za-z0-9-]{1,6}"
 _STREET = (
     rf"\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?,? (?:{_WORD} ){{1,4}}(?:{_STREET_TYPES})\b\.?"
-    r"(?: (?:NW|NE|SW|SE|N|S|E|W)\b)?"
+    r"(?: (?:NW|NE|SW|SE|N|S|E|W|North|South|East|West)\b)?"
 )
 _TAIL = (
     rf"(?:,? {_UNIT})?"
-    rf"(?:,? {_CITY}(?:,? (?:{_US_STATE} )?(?:{_ZIP}|{_UK_POSTCODE})|, {_US_STATE}\b)"
+    rf"(?:,? {_CITY}(?:,? (?:{_US_STATE} )?(?:{_ZIP}|{_UK_POSTCODE}|{_CA_POSTCODE})"
+    rf"|,? {_AU_STATE} \d{{4}}|,? \d{{4}}\b|, {_US_STATE}\b)"
     rf"|,? {_UK_POSTCODE}|, {_CITY}(?=[.,;]?\s|[.,;]?$))?"
+)
+#: Streets written name first and number after, as in much of continental Europe.
+_STREET_FIRST_WORDS = (
+    r"[A-Z][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|gracht|straat|laan|plein|"
+    r"kade|vej|gatan|gata|veien)|[A-Z][a-zäöü]+ (?:Straße|Strasse|Weg|Platz|Allee|Gasse)"
+    r"|(?:Calle|Via|Viale|Rue|Avenida|Rua|Carrer|Piazza|Corso)"
+    r"(?: (?:de la|de l'|des|du|de|del|della|di|da|do|dos))? [A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*"
 )
 _ADDRESS = re.compile(
     rf"(?<![\w])(?:{_UNIT}, )?{_STREET}{_TAIL}"
@@ -163,6 +214,7 @@ _ADDRESS = re.compile(
     rf"|(?<![\w])\d{{1,4}}(?:bis|ter)?,? (?:[Rr]ue|[Aa]venue|[Bb]oulevard|[Pp]lace|[Qq]uai|"
     rf"[Cc]hemin|[Aa]llée|[Cc]alle|[Vv]ia|[Pp]iazza)(?: (?:de la|de l'|des|du|de|del|della|"
     rf"di|d'))? ?[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*(?:, \d{{5}} {_CITY})?"
+    rf"|(?<![\w])(?:{_STREET_FIRST_WORDS}) \d{{1,4}}[a-z]?(?:, \d{{4,5}}(?: [A-Z]{{2}})? {_CITY})?"
 )
 
 
