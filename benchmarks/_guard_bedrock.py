@@ -223,8 +223,8 @@ def presidio_anchor() -> list[str]:
     ]
 
 
-#: The commit whose content head preceded the embeddings + TF-IDF one.
-PREVIOUS_HEAD = "5a12c2a"
+#: The commit whose content head preceded this one (trained without held-out 3).
+PREVIOUS_HEAD = "44a97b8"
 
 
 class _previous_head:
@@ -302,7 +302,7 @@ def _cli_seconds(runs: int = 3) -> list[float]:
 
 def bedrock_report() -> list[str]:
     """The ``guard-bedrock`` section of RESULTS.md (issue 22)."""
-    from tessera.llm.guard._content import score_content
+    from tessera.llm.guard._content import score_contents
 
     lines = [
         "## guard-bedrock",
@@ -319,36 +319,51 @@ def bedrock_report() -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     notes = []
+    held_out: Counter[Any] = Counter()
     for label, name in (
         ("tuning", "pii_bedrock_tuning.txt"),
         ("held-out", "pii_bedrock_heldout.txt"),
-    ):  # noqa: E501
+        ("held-out NAME/ADDRESS addition (seen once, then tuned: not blind)",
+         "pii_bedrock_heldout_names.txt"),
+    ):  # fmt: skip
         mistakes, (p, r, f), counts = _pii_rows(name)
+        if name != "pii_bedrock_tuning.txt":
+            held_out += counts
         spans = sum(v for (t, k), v in counts.items() if k in ("tp", "fn"))
         lines.append(
             f"| {label} ({spans} spans) | {p:.3f} | {r:.3f} | {f:.3f} | "
             f"{prf(counts, ['NAME'])[2]:.2f} | {prf(counts, ['ADDRESS'])[2]:.2f} |"
         )
-        notes += [f"- {label}: {m}" for m in mistakes]
+        notes += [f"- {label.split(' (')[0]}: {m}" for m in mistakes]
+    p, r, f = prf(held_out)
+    spans = sum(v for (t, k), v in held_out.items() if k in ("tp", "fn"))
+    lines.append(
+        f"| both held-out files ({spans} spans) | {p:.3f} | {r:.3f} | {f:.3f} | "
+        f"{prf(held_out, ['NAME'])[2]:.2f} | {prf(held_out, ['ADDRESS'])[2]:.2f} |"
+    )
     lines += ["", "Remaining mistakes:", "", *notes, "", *presidio_anchor(), ""]
     for label, name in (
         ("tuning side: tuning set (trained on)", "content_tuning.tsv"),
         ("tuning side: first held-out set (seen, then trained on)", "content_heldout.tsv"),
         ("tuning side: second held-out set (seen, then trained on)", "content_heldout2.tsv"),
-        ("held-out 3 (blind: committed before this head was trained, run once)",
-         "content_heldout3.tsv"),
+        ("tuning side: third held-out set (seen once, then a development set, then trained "
+         "on)", "content_heldout3.tsv"),
+        ("held-out 4 (blind: committed before this head was trained, run once)",
+         "content_heldout4.tsv"),
     ):  # fmt: skip
         rows = read_content(name)
-        confidences = [{s.category: s.confidence for s in score_content(t)} for _, _, t in rows]
+        texts = [t for _, _, t in rows]
+        confidences = [{s.category: s.confidence for s in found} for found in score_contents(texts)]
         table, _ = content_table(rows, confidences)
         lines += [f"**Content filters, {label}** (`{name}`):", "", *table, ""]
-        if name == "content_heldout3.tsv":
+        if name == "content_heldout4.tsv":
             with _previous_head():
-                before = [{s.category: s.confidence for s in score_content(t)} for _, _, t in rows]
+                before = [{s.category: s.confidence for s in f} for f in score_contents(texts)]
             previous, _ = content_table(rows, before)
             lines += [
-                f"The previous head ({PREVIOUS_HEAD}: embeddings only, trained on the tuning "
-                "set and exemplars) on the same held-out 3:",
+                f"The previous head ({PREVIOUS_HEAD}: the same two regressions trained without "
+                "held-out 3, cuts at 1.25%, 1% and 0% of cross-validated negatives) on the "
+                "same held-out 4:",
                 "",
                 *previous,
                 "",
@@ -367,6 +382,33 @@ HISTORY = [
     "",
     "How these figures came about (read before trusting the held-out rows):",
     "",
+    "- Third round (issue 22 continued). Held-out 4 (`content_heldout4.tsv`: 40 harmful,",
+    "  40 look-alike and 40 plain benign texts per category, 600 in all, in styles unlike",
+    "  sets 1-3: lower-case chat, emails, moderation logs, reviews, headlines, code-side",
+    "  idioms, reclaimed words, quoting to condemn) was written and committed (44a97b8)",
+    "  before any change to the head; no text in it is closer than cosine 0.85",
+    "  (all-MiniLM-L6-v2) or difflib ratio 0.75 to any text of the other sets or the",
+    "  exemplars (156 first drafts that were closer were rewritten before the commit). The",
+    "  same engineer wrote it and then changed the head, so it is blind to every result",
+    "  but not to its author's ideas. It was run once, for the table above.",
+    "- What changed: held-out 3 moved to the tuning side. First as a development set",
+    "  (the head trained without it, then the cuts compared on it; at MEDIUM P / R and",
+    "  look-alikes at HIGH, cuts 1.25%/1%: HATE 0.98/1.00 5%, INSULTS 0.89/0.97 10%,",
+    "  SEXUAL 0.89/1.00 5%, VIOLENCE 0.90/0.90 12%, MISCONDUCT 0.88/0.88 5%; cuts",
+    "  0.75%/0.5%: 0.98/1.00 2%, 0.95/0.97 5%, 0.95/1.00 5%, 0.92/0.88 12%, 0.92/0.88 2%;",
+    "  regularisation C 8 instead of 16 was no better), then joined the training pool,",
+    "  and the cuts are now 0.75%, 0.5% and 0% of cross-validated negatives.",
+    "- PII NAME and ADDRESS (third round): a blind addition (`pii_bedrock_heldout_names.txt`,",
+    "  34 names, 22 addresses, near misses such as Jordan the country, May the month and",
+    "  streets named after people) was committed (44a97b8) before it was run. Its first",
+    "  and only blind run: P 0.78, R 0.71, F1 0.75; NAME F1 0.79, ADDRESS F1 0.67; with",
+    "  the first held-out file, micro-F1 0.924, NAME 0.84, ADDRESS 0.76 (targets 0.95 and",
+    "  0.85: missed). Its errors were then read, and fixed with new tuning examples",
+    "  (tests): continental street-first addresses (Lindenstraße 7, 50674 Köln),",
+    "  Australian, New Zealand and Canadian postcodes, initials in street names; a",
+    "  person's name inside an address or before a street word is no NAME; a sentence's",
+    "  first word no name list knows is trimmed from a name; Faker's name lists of eleven",
+    "  more locales. The addition's row above is therefore no longer blind.",
     "- Second round (issue 22 continued). Held-out 3 (`content_heldout3.tsv`: 40 harmful,",
     "  40 look-alike and 40 plain benign texts per category, 600 in all; look-alikes with",
     "  dual-use words, medical, legal and historical talk, reclaimed words, quoted insults",

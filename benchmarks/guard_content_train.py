@@ -13,12 +13,14 @@ fiction, condemnation, education, frank medical or legal talk, dual-use words) a
 benign text, so a look-alike is a class of its own rather than the absence of harm.
 
 Trained on the tuning side only: ``content_tuning.tsv``, ``content_tuning2.tsv``, the
-package's ``_data/content_exemplars.tsv``, and the first two held-out sets
-(``content_heldout.tsv``, ``content_heldout2.tsv``), which had been seen and reported
-before and so moved to the tuning side. ``content_heldout3.tsv`` is never read here.
-The confidence cuts (LOW, MEDIUM, HIGH) per category come from 5-fold cross-validated
-probabilities of the same pool: the lowest cuts that flag at most 1.25%, 1% and none of
-its look-alike and benign texts. Strength HIGH acts from LOW confidence, and a text is a
+package's ``_data/content_exemplars.tsv``, and the first three held-out sets
+(``content_heldout.tsv``, ``content_heldout2.tsv``, ``content_heldout3.tsv``), which had
+been seen and reported before and so moved to the tuning side. ``content_heldout4.tsv``
+is never read here. The confidence cuts (LOW, MEDIUM, HIGH) per category come from
+5-fold cross-validated probabilities of the same pool: the lowest cuts that flag at most
+0.75%, 0.5% and none of its look-alike and benign texts (chosen with held-out 3 as a
+development set: the head trained without it, then cuts from 1.25%/1% down to 0.5%/0.5%
+compared on it, before it joined the pool). Strength HIGH acts from LOW confidence, and a text is a
 false alarm when any of the five categories flags it, so the LOW cut must be strict.
 """
 
@@ -42,13 +44,18 @@ ROOT = Path(__file__).parent.parent
 OUT = ROOT / "src" / "tessera" / "llm" / "guard" / "_data" / "content_head.npz"
 EXEMPLARS = ROOT / "src" / "tessera" / "llm" / "guard" / "_data" / "content_exemplars.tsv"
 TUNING2 = ROOT / "benchmarks" / "data" / "guard" / "content_tuning2.tsv"
-#: Row files (category, kind, text) on the tuning side; content_heldout3.tsv never is.
-ROW_FILES = ("content_tuning.tsv", "content_heldout.tsv", "content_heldout2.tsv")
+#: Row files (category, kind, text) on the tuning side; content_heldout4.tsv never is.
+ROW_FILES = (
+    "content_tuning.tsv",
+    "content_heldout.tsv",
+    "content_heldout2.tsv",
+    "content_heldout3.tsv",
+)
 C = 16.0
 C_LEXICAL = 8.0
 LEXICAL_SHARE = 0.5
 #: Shares of cross-validated negatives the LOW, MEDIUM and HIGH cuts may flag.
-SHARES = (0.0125, 0.01, 0.0)
+SHARES = (0.0075, 0.005, 0.0)
 
 
 def _class_files() -> list[Path]:
@@ -56,7 +63,7 @@ def _class_files() -> list[Path]:
 
 
 def training_pool() -> tuple[list[str], list[str]]:
-    """Texts and classes of the tuning side (never content_heldout3.tsv)."""
+    """Texts and classes of the tuning side (never content_heldout4.tsv)."""
     texts, labels = [], []
     for name in ROW_FILES:
         for category, kind, text in read_content(name):

@@ -14,6 +14,7 @@ from tessera.llm.guard._content import (
     confidence_of,
     min_confidence,
     score_content,
+    score_contents,
 )
 
 
@@ -136,3 +137,21 @@ def test_the_score_points_at_the_harmful_sentence() -> None:
     scores = {s.category: s for s in score_content(text)}
     violence = scores["VIOLENCE"]
     assert text[violence.start : violence.end].startswith("I will find where you live")
+
+
+def test_batch_scoring_equals_one_text_at_a_time() -> None:
+    texts = [
+        "Shut up, you brain-dead moron. Nobody asked you.",
+        "How do I kill a zombie process on Linux?",
+        "",
+        "I love gardening. I will find where you live and break every bone in your body.",
+    ]
+    batch = score_contents(texts)
+    assert len(batch) == len(texts) and batch[2] == []
+    for text, scores in zip(texts, batch, strict=True):
+        alone = score_content(text)
+        assert [(s.category, s.start, s.end, s.cuts) for s in scores] == [
+            (s.category, s.start, s.end, s.cuts) for s in alone
+        ]
+        for together, single in zip(scores, alone, strict=True):
+            assert together.probability == pytest.approx(single.probability, abs=1e-4)

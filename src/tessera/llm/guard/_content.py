@@ -37,6 +37,7 @@ __all__ = [
     "features",
     "min_confidence",
     "score_content",
+    "score_contents",
 ]
 
 CATEGORIES = ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
@@ -112,28 +113,46 @@ def confidence_of(probability: float, cuts: Sequence[float]) -> str:
 
 def score_content(text: str, categories: Sequence[str] = CATEGORIES) -> list[ContentScore]:
     """Each category's best score over the text's sentences and (when several) the whole."""
+    return score_contents([text], categories)[0]
+
+
+def score_contents(
+    texts: Sequence[str], categories: Sequence[str] = CATEGORIES
+) -> list[list[ContentScore]]:
+    """:func:`score_content` of each text, with one pass of the head over all their units.
+
+    The answers are those of :func:`score_content` text by text (tested); a benchmark or
+    a batch job saves the per-call overhead of the embedding model.
+    """
     from tessera.llm.guard._semantic import units
 
-    parts = units(text)
-    if not parts:
-        return []
+    parts = [units(text) for text in texts]
+    flat = [u.text for p in parts for u in p]
+    if not flat:
+        return [[] for _ in texts]
     head = _head()
-    probabilities, classes = class_probabilities([u.text for u in parts])
+    probabilities, classes = class_probabilities(flat)
     names = [str(c) for c in head["categories"]]
-    scores = []
-    for category in categories:
-        column = probabilities[:, classes.index(category)]
-        best = int(np.argmax(column))
-        cuts = tuple(float(c) for c in head["cuts"][names.index(category)])
-        probability = float(column[best])
-        scores.append(
-            ContentScore(
-                category,
-                probability,
-                confidence_of(probability, cuts),
-                parts[best].start,
-                parts[best].end,
-                (cuts[0], cuts[1], cuts[2]),
+    results: list[list[ContentScore]] = []
+    offset = 0
+    for text_parts in parts:
+        rows = probabilities[offset : offset + len(text_parts)]
+        offset += len(text_parts)
+        scores = []
+        for category in categories if text_parts else ():
+            column = rows[:, classes.index(category)]
+            best = int(np.argmax(column))
+            cuts = tuple(float(c) for c in head["cuts"][names.index(category)])
+            probability = float(column[best])
+            scores.append(
+                ContentScore(
+                    category,
+                    probability,
+                    confidence_of(probability, cuts),
+                    text_parts[best].start,
+                    text_parts[best].end,
+                    (cuts[0], cuts[1], cuts[2]),
+                )
             )
-        )
-    return scores
+        results.append(scores)
+    return results
