@@ -23,11 +23,15 @@ write, not the cluster's start.
 
 Run ``python benchmarks/scale_bench.py [--synth-rows 50000000] [--split-rows 20000000]
 [--write]``; ``--write`` replaces the ``## scale`` section of benchmarks/RESULTS.md.
+The halves can run at different times: ``--keep FILE`` stores each half's rows (and the
+command that measured them) in a JSON file, and a later run with ``--synth-rows 0`` (or
+``--split-rows 0``) and the same ``--keep`` reports the stored half beside the new one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -50,6 +54,13 @@ def _rss() -> int:
     import psutil
 
     return int(psutil.Process().memory_info().rss)
+
+
+def _peak_rss() -> int:
+    """This process's peak resident set size so far (Linux reports kB)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 class PeakMemory:
@@ -114,15 +125,43 @@ def _same_files(a: Path, b: Path) -> bool:
     return all(pq.read_table(x).equals(pq.read_table(y)) for x, y in zip(left, right, strict=True))
 
 
+def _in_order(paths: Any) -> list[Path]:
+    """Dask's part files in partition order: part.2 before part.10 (a natural sort)."""
+    from dask.utils import natural_sort_key
+
+    return sorted(paths, key=lambda p: natural_sort_key(str(p)))
+
+
 def _same_as_one_file(folder: Path, single: Path) -> bool:
+    """The folder's files, in order, hold the single file's rows: compared file by file.
+
+    The single file is read in batches as long as each folder file (never whole: 50M
+    rows as Python objects would not fit in memory).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parts = [pq.read_table(p) for p in sorted(folder.glob("*.parquet"))]
-    joined = pa.concat_tables(parts).to_pandas()
-    alone = pq.read_table(single).to_pandas()
-    as_object = [f.astype(object).where(f.notna(), None) for f in (joined, alone)]
-    return bool(as_object[0].equals(as_object[1]))
+    def plain(table: Any) -> pd.DataFrame:
+        frame = table.to_pandas()
+        return frame.astype(object).where(frame.notna(), None).reset_index(drop=True)
+
+    batches = pq.ParquetFile(single).iter_batches(batch_size=65_536)
+    pending: list[Any] = []
+    held = 0
+    for path in _in_order(folder.glob("*.parquet")):
+        part = pq.read_table(path)
+        while held < part.num_rows:
+            batch = next(batches, None)
+            if batch is None:
+                return False
+            pending.append(batch)
+            held += batch.num_rows
+        joined = pa.Table.from_batches(pending)
+        mine, rest = joined.slice(0, part.num_rows), joined.slice(part.num_rows)
+        if not plain(part).equals(plain(mine)):
+            return False
+        pending, held = rest.to_batches(), rest.num_rows
+    return held == 0 and next(batches, None) is None
 
 
 def timed(run: Callable[[], Any]) -> float:
@@ -164,7 +203,7 @@ def bench_synth(args: argparse.Namespace, model: Any, work: Path) -> list[dict[s
                 "path": "in process (write_chunks)",
                 "wall": wall,
                 "rows": n,
-                "peak": {"this process": _rss()},
+                "peak": {"this process": _peak_rss()},
                 "same": _same_as_one_file(work / f"synth-{args.workers[0]}", single),
             }
         )
@@ -236,19 +275,32 @@ def divergence_ratios(args: argparse.Namespace, model: Any, work: Path) -> list[
         frames = [pd.read_parquet(result.paths[p]) for p in ("train", "val", "test")]
         ours = split_report(frames)
         a, b = sum(theirs.energy.values()), sum(ours.energy.values())
+        # The same table forced into one piece per partition (rows_per_split = its rows):
+        # what the union of pieces costs, as on tables of more than rows_per_split rows.
+        with dask.config.set(scheduler="synchronous"):
+            forced = split_dataset(
+                folder,
+                work / f"ratio-pieces-{seed}",
+                random_state=seed,
+                rows_per_split=-(-n // parts),
+            )
+        pieces = split_report([pd.read_parquet(forced.paths[p]) for p in ("train", "val", "test")])
+        c = sum(pieces.energy.values())
         out.append(
             {
                 "seed": seed,
                 "auto": a,
                 "dask": b,
                 "ratio": b / a,
+                "pieces": c,
+                "pieces_ratio": c / a,
                 "ks_auto": theirs.worst("ks"),
                 "ks_dask": ours.worst("ks"),
                 "in_memory_s": in_memory_s,
                 "dask_s": dask_s,
             }
         )
-        print(f"ratio seed {seed}: {b / a:.3f}", flush=True)
+        print(f"ratio seed {seed}: {b / a:.3f}, in pieces {c / a:.3f}", flush=True)
     return out
 
 
@@ -260,18 +312,32 @@ def _peaks(peaks: dict[str, int]) -> str:
     return ", ".join(_gb(v) for _, v in sorted(peaks.items())) or "-"
 
 
-def render(args: argparse.Namespace, synth: list[Any], split: list[Any], ratios: list[Any]) -> str:
+def _command() -> str:
+    return "`python benchmarks/scale_bench.py " + " ".join(sys.argv[1:]) + "`"
+
+
+def _load() -> str:
     load = os.getloadavg()
-    lines = [
-        "## scale",
-        "",
-        f"`python benchmarks/scale_bench.py --synth-rows {args.synth_rows} --split-rows "
-        f"{args.split_rows} --memory-limit {args.memory_limit} --method {args.method} "
-        f"--inprocess-rows {args.inprocess_rows}`",
-        "",
+    return f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+
+
+def render(
+    args: argparse.Namespace,
+    synth: list[Any],
+    split: list[Any],
+    ratios: list[Any],
+    runs: list[dict[str, str]],
+) -> str:
+    lines = ["## scale", ""]
+    for run in runs:
+        lines += [
+            f"{run['what']}: {run['command']}, finished {run['finished']} "
+            f"(load average {run['load']} then).",
+            "",
+        ]
+    lines += [
         f"Machine: {platform.machine()}, {os.cpu_count()} logical CPUs shared with other "
-        f"users (load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} when it "
-        f"finished), Python {platform.python_version()}. LocalCluster workers: one thread "
+        f"users, Python {platform.python_version()}. LocalCluster workers: one thread "
         f"each, memory limit {args.memory_limit} each; peak = the largest resident set "
         "size seen on each worker (GiB).",
         "",
@@ -292,16 +358,20 @@ def render(args: argparse.Namespace, synth: list[Any], split: list[Any], ratios:
             "",
             f"Divergence against in-memory auto ({args.inprocess_rows:,}-row tables of the "
             f"same copula, {args.ratio_partitions} partitions; energy distance of val and "
-            "test to train, summed, x 1e4; worst KS):",
+            "test to train, summed, x 1e4; worst KS). `split_dataset` joins the partitions "
+            "into one piece of at most rows_per_split rows, so it gives in-memory auto's "
+            "own split; 'in pieces' forces one piece per partition (rows_per_split = the "
+            "partition's rows), as a table of more than rows_per_split rows is split:",
             "",
-            "| table seed | in-memory auto | split_dataset | ratio | worst KS auto | "
-            "worst KS split_dataset |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| table seed | in-memory auto | split_dataset | ratio | in pieces | ratio | "
+            "worst KS auto | worst KS split_dataset |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in ratios:
             lines.append(
                 f"| {r['seed']} | {r['auto'] * 1e4:.3f} | {r['dask'] * 1e4:.3f} | "
-                f"{r['ratio']:.2f} | {r['ks_auto']:.4f} | {r['ks_dask']:.4f} |"
+                f"{r['ratio']:.2f} | {r['pieces'] * 1e4:.3f} | {r['pieces_ratio']:.2f} | "
+                f"{r['ks_auto']:.4f} | {r['ks_dask']:.4f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -322,6 +392,9 @@ def main() -> None:
     parser.add_argument("--no-inprocess-synth", dest="inprocess_synth", action="store_false")
     parser.add_argument("--work", type=Path, default=None, help="Scratch folder (default: temp).")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="JSON file of each half's rows (see above)."
+    )
     args = parser.parse_args()
 
     from tessera.synth import GaussianCopula, customers
@@ -338,7 +411,29 @@ def main() -> None:
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    text = render(args, synth, split, ratios)
+    stamp = {
+        "command": _command(),
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load": _load(),
+    }
+    kept: dict[str, Any] = {}
+    if args.keep is not None and args.keep.exists():  # read now: another run may have written
+        kept = json.loads(args.keep.read_text(encoding="utf-8"))
+    if synth:
+        kept["synth"] = {"rows": synth, **stamp, "what": "synth"}
+    if split or ratios:
+        kept["split"] = {"rows": split, "ratios": ratios, **stamp, "what": "split"}
+    if args.keep is not None:
+        args.keep.write_text(json.dumps(kept, indent=1, default=str), encoding="utf-8")
+    synth = kept.get("synth", {}).get("rows", synth)
+    split = kept.get("split", {}).get("rows", split)
+    ratios = kept.get("split", {}).get("ratios", ratios)
+    runs = [
+        {k: v for k, v in kept[h].items() if k != "rows"} for h in ("synth", "split") if h in kept
+    ]
+    if not runs:
+        runs = [{**stamp, "what": "all"}]
+    text = render(args, synth, split, ratios, runs)
     print(text)
     if args.write:
         write_section("scale", text)
