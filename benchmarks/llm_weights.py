@@ -126,15 +126,23 @@ def quality(
 
 
 def model_bytes(model: Any) -> tuple[int, int]:
-    """Bytes of the model's parameters and buffers, and of oneDNN's reordered copies."""
+    """Bytes of the model's parameters and buffers, and of what decoding keeps beside them
+    (oneDNN's reordered bf16 weights; the int4 fused linears' scales)."""
     tensors = list(model.parameters()) + list(model.buffers())
     own = sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors}.values())
+    from tessera.llm._quant import FUSED_GATE_UP, FUSED_QKV
+
     copies = 0
     for module in model.modules():
         packed = module.__dict__.get("_tessera_packed")
         if packed is not None:
             weight = packed[0]
             copies += weight.numel() * weight.element_size()
+        for name in (FUSED_QKV, FUSED_GATE_UP):  # int4 fused: own scales, shared blocks
+            fused = module.__dict__.get(name)
+            if fused is not None:
+                scales = fused.scales_and_zeros
+                copies += scales.numel() * scales.element_size()
     return own, copies
 
 
@@ -253,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "### Memory and first token",
         "",
-        "| weights | model tensors (MB) | + reordered copies (MB) | load (s) | "
+        "| weights | model tensors (MB) | + reordered copies, fused scales (MB) | load (s) | "
         "prefill of 500 tokens (s) |",
         "|---|---:|---:|---:|---:|",
     ]
