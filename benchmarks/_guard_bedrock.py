@@ -244,6 +244,9 @@ class _previous_head:
         ).stdout  # fmt: skip
         with np.load(io.BytesIO(blob)) as data:
             old = {key: data[key] for key in data.files}
+        for name in ("words", "chars"):  # as _content._head indexes them
+            if name in old:
+                old[f"{name}_index"] = {str(g): i for i, g in enumerate(old[name])}
         self._saved = _content._head
         _content._head = lambda: old  # type: ignore[assignment]
 
@@ -391,6 +394,14 @@ HISTORY = [
     "  exemplars (156 first drafts that were closer were rewritten before the commit). The",
     "  same engineer wrote it and then changed the head, so it is blind to every result",
     "  but not to its author's ideas. It was run once, for the table above.",
+    "- Held-out 4, this head at MEDIUM (P / R): HATE 0.91/1.00, INSULTS 0.91/0.97,",
+    "  SEXUAL 0.98/1.00, VIOLENCE 0.92/0.90, MISCONDUCT 0.97/0.75; look-alikes flagged at",
+    "  HIGH 8%, 2%, 2%, 8%, 8%. Targets (P and R >= 0.9 at MEDIUM, look-alikes <= 5% at",
+    "  HIGH): met by INSULTS and SEXUAL; HATE and VIOLENCE meet P and R but flag 3 of 40",
+    "  look-alikes at HIGH; MISCONDUCT misses 10 of 40 harmful texts (R 0.75) and flags 3",
+    "  look-alikes. The previous head on the same set: HATE 0.85/0.97, INSULTS 0.93/0.95,",
+    "  SEXUAL 0.98/1.00, VIOLENCE 0.82/0.90, MISCONDUCT 0.97/0.75; at HIGH 18%, 5%, 5%,",
+    "  8%, 8%. No tuning was done after this run.",
     "- What changed: held-out 3 moved to the tuning side. First as a development set",
     "  (the head trained without it, then the cuts compared on it; at MEDIUM P / R and",
     "  look-alikes at HIGH, cuts 1.25%/1%: HATE 0.98/1.00 5%, INSULTS 0.89/0.97 10%,",
