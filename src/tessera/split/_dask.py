@@ -154,9 +154,9 @@ def _split_partition(
 def _chunks(part: pd.DataFrame, rows_per_split: int, groups: Hashable | None) -> list[np.ndarray]:
     """Row positions of each piece split on its own: at most about ``rows_per_split`` rows.
 
-    The in-memory splitter keeps a distance matrix per block of near rows, about 12 kB per
-    row, so a large partition is split in pieces: runs of rows, or with groups, the groups
-    dealt to pieces by a hash of their key (a group never straddles two pieces).
+    A large partition is split in pieces (the in-memory splitter's time and memory grow
+    with the rows it gets): runs of rows, or with groups, the groups dealt to pieces by a
+    hash of their key (a group never straddles two pieces).
     """
     n = len(part)
     pieces = max(1, -(-n // rows_per_split))
@@ -233,9 +233,8 @@ def split_dataset(
         Parquet path, whose row counts the footers give; a Dask DataFrame's partitions
         are taken as they are), and a partition with more rows is split in pieces of
         about this many (runs of rows; with ``groups``, whole groups by a hash of their
-        key): the in-memory splitter needs about 12 kB per row of a piece with
-        ``method="auto"``, so this bounds a worker's memory whatever the partition
-        size, and the fewer the pieces, the closer the split is to in-memory ``auto``.
+        key): this bounds a worker's memory and time whatever the partition size,
+        and the fewer the pieces, the closer the split is to in-memory ``auto``.
 
     Returns
     -------
