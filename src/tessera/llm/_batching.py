@@ -6,7 +6,9 @@ the pass is handed to the batcher's engine thread, which waits (briefly) until e
 active generation has asked for its next pass and then runs them all as **one** pass of
 the model: the tokens of every generation are packed into one sequence, so each weight
 matrix is read once for all of them. Attention is the only part that mixes tokens, and
-the packed pass runs it per generation, on that generation's own cache and mask.
+the packed pass runs it per generation, on that generation's own cache and mask. Passes
+of decoding size go through the lean pass (:meth:`tessera.llm._step.LeanLlama.forward_segments`)
+where it covers the model, others through transformers' forward with a packed attention.
 
 Because the kernels are batch-invariant (:mod:`tessera.llm._invariant`: a row's product
 does not depend on the other rows, and the attention of a generation sees exactly what it

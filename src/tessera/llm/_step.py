@@ -23,9 +23,11 @@ trees) of a batch-invariant model (:func:`~tessera.llm.make_batch_invariant`):
 
 So its hidden states equal transformers' forward bit for bit (``tests/llm/test_step.py``
 compares them on decoding steps, prompts and Medusa trees, bf16 and q4_1), and everything
-that reads the cache (tree pruning, the batched pass of :mod:`tessera.llm._batching`)
-is unchanged. Models it does not cover (other architectures, rotary scaling, linears that
-are neither batch-invariant bf16 nor int4) keep transformers' forward.
+that reads the cache (tree pruning) is unchanged. :meth:`LeanLlama.forward_segments` runs
+several generations' passes as one (the batched pass of :mod:`tessera.llm._batching`):
+their rows share the products, each attends to its own cache. Models it does not cover
+(other architectures, rotary scaling, linears that are neither batch-invariant bf16 nor
+int4) keep transformers' forward.
 """
 
 from __future__ import annotations
