@@ -280,17 +280,14 @@ class ForwardBatcher:
         torch = require("torch")
         from transformers.masking_utils import create_causal_mask
 
-        from tessera.llm._invariant import INVARIANT_MAX_QUERIES
-        from tessera.llm._step import Segment, lean_model
+        from tessera.llm._step import Segment, lean_segments
 
         sizes = [int(item.tokens.shape[0]) for item in batch]
-        lean = lean_model(self.model)
-        if lean is not None and max(sizes) <= INVARIANT_MAX_QUERIES:
-            # the lean pass (tessera.llm._step), each generation's attention on its own
-            segments = [
-                Segment(item.tokens, item.cache, item.positions, item.mask) for item in batch
-            ]
-            return list(torch.split(lean[0].forward_segments(segments, lean[1]), sizes))
+        # the lean pass (tessera.llm._step), each generation's attention on its own cache
+        segments = [Segment(item.tokens, item.cache, item.positions, item.mask) for item in batch]
+        lean = lean_segments(self.model, segments)
+        if lean is not None:
+            return list(torch.split(lean, sizes))
         config = self.model.config
         dtype = next(self.model.parameters()).dtype
         width = config.hidden_size

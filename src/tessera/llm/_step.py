@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 else:
     torch = require("torch")
 
-__all__ = ["LeanLlama", "Segment", "forget_lean", "lean_forward", "lean_model"]
+__all__ = ["LeanLlama", "Segment", "forget_lean", "lean_forward", "lean_model", "lean_segments"]
 
 _INT4, _BF16 = 0, 1
 
@@ -390,10 +390,19 @@ def lean_forward(
     torch.Tensor or None
         ``(n, hidden)`` after the final norm, equal bit for bit to transformers' forward.
     """
-    if tokens.shape[0] > INVARIANT_MAX_QUERIES or torch.is_grad_enabled():
+    return lean_segments(model, [Segment(tokens, cache, positions, mask)])
+
+
+def lean_segments(model: Any, segments: list[Segment]) -> Tensor | None:
+    """Hidden states of several generations' passes run as one by the lean pass
+    (:meth:`LeanLlama.forward_segments`); None where it does not apply (a segment longer
+    than ``INVARIANT_MAX_QUERIES``, gradients on, a model it does not cover)."""
+    if torch.is_grad_enabled() or any(
+        segment.tokens.shape[0] > INVARIANT_MAX_QUERIES for segment in segments
+    ):
         return None
     found = lean_model(model)
     if found is None:
         return None
     lean, kinds = found
-    return lean.forward(tokens, cache, positions, mask, kinds)
+    return lean.forward_segments(segments, kinds)
