@@ -15,18 +15,12 @@ from hypothesis import strategies as st  # noqa: E402
 
 from tessera.llm._invariant import INVARIANT_MAX_QUERIES  # noqa: E402
 from tessera.llm._step import lean_forward, lean_model  # noqa: E402
-from tessera.llm.medusa._decode import _backbone, _new_cache  # noqa: E402
+from tessera.llm.medusa._decode import _new_cache, _transformers_forward  # noqa: E402
 
 
 def transformers_pass(model: Any, tokens: Any, cache: Any, positions: Any, mask: Any) -> Any:
-    out = _backbone(model)(
-        input_ids=tokens.view(1, -1),
-        position_ids=None if positions is None else positions.view(1, -1),
-        attention_mask=mask,
-        cache=cache,
-        use_cache=True,
-    )
-    return out.last_hidden_state[0]
+    """The same pass through transformers' forward (the decoder's fallback)."""
+    return _transformers_forward(model, tokens, cache, positions, mask)
 
 
 def tree_pass(n: int, past: int, seed: int) -> tuple[Any, Any]:

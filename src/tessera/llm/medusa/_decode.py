@@ -209,8 +209,20 @@ def _forward(
     """Hidden states (after the final norm) of ``tokens``, appended to ``cache``: a pass of
     this generation alone, in this thread."""
     lean = lean_forward(model, tokens, cache, positions, mask)
-    if lean is not None:  # the same bits as the forward below, with less overhead
+    if lean is not None:  # the same bits as transformers' forward, with less overhead
         return lean
+    return _transformers_forward(model, tokens, cache, positions, mask)
+
+
+def _transformers_forward(
+    model: CausalLM,
+    tokens: Tensor,
+    cache: DynamicCache,
+    positions: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """:func:`_forward` through transformers' own forward (models the lean pass does not
+    cover; the reference the lean pass is tested against)."""
     out = _backbone(model)(
         input_ids=tokens.view(1, -1),
         position_ids=None if positions is None else positions.view(1, -1),
