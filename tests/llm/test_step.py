@@ -108,17 +108,6 @@ def test_lean_pass_forgets_replaced_linears(tiny_llama: Any) -> None:
     assert lean_model(model) is None  # a plain Linear is not batch-invariant
 
 
-@pytest.fixture(scope="module")
-def default_gguf(tessera_home: Path) -> Path:
-    from tessera.errors import MissingExtraError
-    from tessera.llm._model import default_gguf_path
-
-    try:
-        return default_gguf_path()
-    except MissingExtraError as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.mark.parametrize("weights", ["bf16", "q4_1"])
 def test_lean_pass_equals_transformers_on_the_default_model(
     default_gguf: Path, weights: str
