@@ -231,7 +231,9 @@ def bench_split(args: argparse.Namespace, model: Any, work: Path) -> list[dict[s
         with cluster(workers, args.memory_limit) as client:
             with PeakMemory(client).watch() as peak:
                 start = time.perf_counter()
-                result = split_dataset(source, out, method=args.method, random_state=0)
+                result = split_dataset(
+                    source, out, method=args.method, random_state=0, scheduler=client
+                )
                 wall = time.perf_counter() - start
         rows.append(
             {
@@ -242,10 +244,15 @@ def bench_split(args: argparse.Namespace, model: Any, work: Path) -> list[dict[s
                 "sizes": result.sizes,
             }
         )
-        print(f"split {workers} worker(s): {wall:.1f} s {result.sizes}", flush=True)
-    rows[-1]["same"] = _same_files(
-        work / f"split-{args.workers[0]}", work / f"split-{args.workers[-1]}"
-    )
+        print(
+            f"split {workers} worker(s): {wall:.1f} s {result.sizes}, peak {_peaks(peak.peaks)}"
+            f" GiB, load {_load()}",
+            flush=True,
+        )
+    if len(args.workers) > 1:  # one worker count: nothing to compare with
+        rows[-1]["same"] = _same_files(
+            work / f"split-{args.workers[0]}", work / f"split-{args.workers[-1]}"
+        )
     return rows
 
 
@@ -275,8 +282,8 @@ def divergence_ratios(args: argparse.Namespace, model: Any, work: Path) -> list[
         frames = [pd.read_parquet(result.paths[p]) for p in ("train", "val", "test")]
         ours = split_report(frames)
         a, b = sum(theirs.energy.values()), sum(ours.energy.values())
-        # The same table forced into one piece per partition (rows_per_split = its rows):
-        # what the union of pieces costs, as on tables of more than rows_per_split rows.
+        # The same table forced into cells of at most a partition's rows (rows_per_split =
+        # its rows): how a table of more than rows_per_split rows is split.
         with dask.config.set(scheduler="synchronous"):
             forced = split_dataset(
                 folder,
@@ -300,7 +307,7 @@ def divergence_ratios(args: argparse.Namespace, model: Any, work: Path) -> list[
                 "dask_s": dask_s,
             }
         )
-        print(f"ratio seed {seed}: {b / a:.3f}, in pieces {c / a:.3f}", flush=True)
+        print(f"ratio seed {seed}: {b / a:.3f}, in cells {c / a:.3f}", flush=True)
     return out
 
 
@@ -358,12 +365,12 @@ def render(
             "",
             f"Divergence against in-memory auto ({args.inprocess_rows:,}-row tables of the "
             f"same copula, {args.ratio_partitions} partitions; energy distance of val and "
-            "test to train, summed, x 1e4; worst KS). `split_dataset` joins the partitions "
-            "into one piece of at most rows_per_split rows, so it gives in-memory auto's "
-            "own split; 'in pieces' forces one piece per partition (rows_per_split = the "
-            "partition's rows), as a table of more than rows_per_split rows is split:",
+            "test to train, summed, x 1e4; worst KS). A table of at most rows_per_split "
+            "rows is split in one piece, so `split_dataset` gives in-memory auto's own "
+            "split; 'in cells' forces rows_per_split down to a partition's rows, so the "
+            "table is split in cells of near rows as a larger table is:",
             "",
-            "| table seed | in-memory auto | split_dataset | ratio | in pieces | ratio | "
+            "| table seed | in-memory auto | split_dataset | ratio | in cells | ratio | "
             "worst KS auto | worst KS split_dataset |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]

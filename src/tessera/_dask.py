@@ -9,6 +9,13 @@ once and means the same thing everywhere:
 - ``"tcp://host:port"`` (or ``tls://``, ``ws://``, ``wss://``, ``inproc://``, or a bare
   ``host:port``): the scheduler of a running cluster, which is left running;
 - a :class:`distributed.Client` (Python only): used as it is and left open.
+
+The scheduler is made explicit: inside :func:`dask_client` its client is Dask's
+configured scheduler and the current client, so a client the caller had made current
+(``Client.as_current()``) cannot take the work elsewhere; a call that takes
+``scheduler=None`` fixes Dask's scheduler of the moment once (:func:`chosen_scheduler`)
+and hands it to each of its ``compute`` calls; the shuffle method follows the scheduler
+that runs it (:func:`shuffle_method`).
 """
 
 from __future__ import annotations
@@ -23,7 +30,15 @@ from typing import Any
 from tessera._validation import bad_value
 from tessera.errors import MissingExtraError
 
-__all__ = ["LOCAL", "SCHEDULER_HELP", "check_scheduler", "dask_client", "require_dask"]
+__all__ = [
+    "LOCAL",
+    "SCHEDULER_HELP",
+    "check_scheduler",
+    "chosen_scheduler",
+    "dask_client",
+    "require_dask",
+    "shuffle_method",
+]
 
 #: The ``scheduler`` value that starts a cluster of processes on this machine.
 LOCAL = "local"
@@ -69,6 +84,11 @@ def check_scheduler(scheduler: Any) -> Any:
 def dask_client(scheduler: Any, *, n_workers: int | None = None) -> Iterator[Any]:
     """A :class:`distributed.Client` for ``scheduler``, closed afterwards if opened here.
 
+    Inside the block the client is the scheduler of every ``compute`` (Dask's
+    ``scheduler`` setting) and the current client (``Client.as_current``), so that work
+    started there runs on it even where the caller had made another client current or
+    configured another scheduler.
+
     Parameters
     ----------
     scheduler : str or distributed.Client
@@ -83,7 +103,21 @@ def dask_client(scheduler: Any, *, n_workers: int | None = None) -> Iterator[Any
     MissingExtraError
         When the ``dask`` extra is not installed.
     """
-    scheduler = check_scheduler(scheduler)
+    with _opened(check_scheduler(scheduler), n_workers) as client, _pinned(client):
+        yield client
+
+
+@contextmanager
+def _pinned(client: Any) -> Iterator[None]:
+    """``client`` as the configured scheduler and the current client, for the block."""
+    import dask
+
+    with dask.config.set(scheduler=client), client.as_current():
+        yield
+
+
+@contextmanager
+def _opened(scheduler: Any, n_workers: int | None) -> Iterator[Any]:
     if not isinstance(scheduler, str):
         yield scheduler
         return
@@ -108,3 +142,42 @@ def dask_client(scheduler: Any, *, n_workers: int | None = None) -> Iterator[Any
         ) from None
     with client:
         yield client
+
+
+@contextmanager
+def chosen_scheduler(scheduler: Any = None) -> Iterator[Any]:
+    """The scheduler every ``compute`` of one call is given (``dask.compute(scheduler=...)``).
+
+    Parameters
+    ----------
+    scheduler : str, distributed.Client or None, default=None
+        ``None``: the scheduler Dask would use at this moment (``dask.config``'s
+        ``scheduler``, else the current or default client, else ``None`` for each
+        collection's own default), fixed for the whole call. Otherwise as in
+        :func:`dask_client`, whose client is yielded and closed afterwards if opened here.
+    """
+    if scheduler is None:
+        import dask.base
+
+        yield dask.base.get_scheduler()  # type: ignore[no-untyped-call]
+        return
+    with dask_client(scheduler) as client:
+        yield client
+
+
+def _client_of(chosen: Any) -> Any:
+    """The :class:`distributed.Client` behind ``chosen`` (a client or its ``get``), or None."""
+    owner = getattr(chosen, "__self__", chosen)
+    if type(owner).__name__ == "Client" and hasattr(owner, "submit"):
+        return owner
+    return None
+
+
+def shuffle_method(chosen: Any) -> str:
+    """``"p2p"`` (out of core, on the workers) on a distributed client, else ``"tasks"``.
+
+    Dask picks p2p whenever a distributed client exists, even when the compute runs on
+    another scheduler (``dask.config.set(scheduler="synchronous")``), where p2p fails;
+    so the method follows the scheduler chosen for the call.
+    """
+    return "p2p" if _client_of(chosen) is not None else "tasks"

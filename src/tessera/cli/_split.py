@@ -149,22 +149,21 @@ def _split_on_dask(
     id_column: list[str] | None,
     given: dict[str, str],
 ) -> None:
-    from tessera._dask import dask_client
     from tessera.split import split_dataset
 
-    with dask_client(scheduler):
-        result = split_dataset(
-            data,
-            out,
-            sizes=fractions,
-            method=method,
-            target=target,
-            groups=group,
-            strata=strata,
-            random_state=0 if seed is None else seed,
-            id_columns=tuple(id_column or ()),
-            types=given or None,
-        )
+    result = split_dataset(
+        data,
+        out,
+        sizes=fractions,
+        method=method,
+        target=target,
+        groups=group,
+        strata=strata,
+        random_state=0 if seed is None else seed,
+        id_columns=tuple(id_column or ()),
+        types=given or None,
+        scheduler=scheduler,
+    )
     result.report.print(console)
     for name, path in result.paths.items():
         console.print(f"Wrote [bold]{path}[/] ({result.sizes[name]:,} rows)", highlight=False)

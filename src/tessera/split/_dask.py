@@ -1,24 +1,32 @@
 """Splits of data larger than memory: a Dask DataFrame or a Parquet dataset, out of core.
 
-The in-memory splitter (:func:`part_indices`, the same ``method``, ``strata`` and
-``target``) runs on pieces of about ``rows_per_split`` rows: consecutive partitions are
-joined up to that many rows (their row counts read from the Parquet footers), and a
-partition of more is split in pieces of that size. Each piece is split from a seed
-spawned for the index of its first partition, and its rows are written at once to the
-part folders; a table that fits in one piece is split exactly as in memory (the seed
-itself, not a spawned one). The fewer the pieces, the closer the union is to ``auto``
-on the whole table: each piece leaves its own small imbalance and the union adds them
-up. With
-``groups``, the rows are first shuffled by the group key (Dask's out-of-core shuffle),
-so every group lives in one partition and the splitter keeps it in one part. A
-piece's labels depend only on its rows, their order, the partitions' row counts and the
-seed, so the split is the same for any number of workers. Why per piece (and not a
-global quantiser with hashed dealing) is in ``docs/explanation/split.md``.
+A table of at most ``rows_per_split`` rows is split in one piece, exactly as in memory
+(:func:`part_indices`, the same seed). A larger table is split the way in-memory
+``auto`` splits its blocks of near rows, with the cuts fitted on a sample
+(:mod:`tessera.split._cells`):
+
+1. median cuts along the widest column, fitted on a sample, make cells of near rows of
+   at most about ``rows_per_split`` rows each; every row is routed to its cell (with
+   ``groups``, the rows are shuffled by group first and a group goes where its mean
+   point goes);
+2. without groups, the rows per cell are counted and each cell's rows per part are set
+   for the whole table at once, the deficits of one cell carried to the next, so the
+   totals are exact to one row;
+3. the rows are shuffled by cell (Dask's out-of-core shuffle), and each cell is split
+   by the in-memory splitter in the table's distance space (encoded with the sample's
+   statistics, not the cell's own) with a seed spawned for the cell.
+
+Each cell being a region of the space, the small imbalance each cell leaves is local,
+as that of ``auto``'s blocks is; splitting runs of consecutive rows instead (pieces
+that each span the whole space) added those imbalances up, 1.13-1.63x ``auto``'s
+energy distance. A cell's rows are put in a fixed order (their partition and
+position before the shuffle), so the split is the same for any number of workers.
+Why cells (and not per-partition dealing) is in ``docs/explanation/split.md``.
 
 Every row goes to exactly one part by construction; it is also checked after the write
-(rows written per part add up to the rows read, partition by partition). The report
-is computed in the same pass from per-part column sketches (``tessera._sketch``) and a
-bottom-k sample of each part for the joint energy distance.
+(rows written per part add up to the rows read). The report is computed in the same
+pass from per-part column sketches (``tessera._sketch``) and a bottom-k sample of each
+part for the joint energy distance.
 """
 
 from __future__ import annotations
@@ -35,10 +43,14 @@ import pandas as pd
 from tessera._sketch import ColumnSketch, merge_sketches, sketch_cdf, sketch_column
 from tessera._validation import bad_value, check_positive_int
 from tessera.errors import InvalidInputError
+from tessera.split._cells import Cells, allocate, fit_cells, split_in_cell
 
 __all__ = ["DaskSplit", "split_dataset"]
 
 _ROW = "__tessera_row"
+_CELL = "__tessera_cell"
+#: Sample rows the cells are fitted on: at least this many, and 100 per cell.
+_CELL_SAMPLE = 20_000
 _SAMPLE_ROWS = 2_000
 
 
@@ -86,50 +98,59 @@ def _fractions(sizes: Sequence[float]) -> np.ndarray:
     return values
 
 
-def _split_partition(
-    parts: list[pd.DataFrame],
+def _split_pieces(
+    part: pd.DataFrame,
     index: int,
+    pieces: list[tuple[np.ndarray, np.random.SeedSequence, np.ndarray]],
     *,
     seed: int,
     out: Path,
     names: list[str],
-    fractions: np.ndarray,
     options: dict[str, Any],
     report_columns: list[str],
-    rows_per_split: int,
-    whole: bool,
+    cells: Cells | None = None,
 ) -> _PartitionResult:
+    """Split each piece (row positions, seed, sizes) of ``part`` and write the parts.
+
+    ``sizes`` are fractions or row counts per part; the parts of all pieces of ``part``
+    go to one file per part, ``part.<index>.parquet``. With ``cells``, the pieces are
+    cells and are split in the table's distance space (:func:`split_in_cell`).
+    """
     from tessera.split._api import part_indices
 
-    part = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    if _ROW in part.columns:  # shuffled by group: restore a fixed order first
-        part = part.sort_values(_ROW, kind="stable").drop(columns=[_ROW])
-    part = part.reset_index(drop=True)
-    k = fractions.size
+    k = len(names)
     group_column = options["groups"]
     taken_by_part: list[list[np.ndarray]] = [[] for _ in range(k)]
-    chunks = _chunks(part, rows_per_split, group_column)
-    for number, chunk in enumerate(chunks):
-        rng_seed = np.random.SeedSequence(seed, spawn_key=(index, number))
-        if whole and len(chunks) == 1:  # the whole table in one piece: the in-memory split
-            rng_seed = np.random.SeedSequence(seed)
-        if chunk.size >= max(k, 2) * 2:
+    for chunk, rng_seed, sizes in pieces:
+        counts = np.asarray(sizes)
+        integral = counts.sum() > 1.0 + 1e-9
+        enough = chunk.size >= max(k, 2) * 2 and (
+            group_column is None or part[group_column].iloc[chunk].nunique(dropna=False) >= k
+        )
+        if cells is not None and enough and (counts > 0).all():
+            found = split_in_cell(
+                part.iloc[chunk].reset_index(drop=True),
+                cells,
+                counts,
+                np.random.default_rng(rng_seed),
+                options,
+            )
+        elif cells is None and enough and (not integral or (counts > 0).all()):
             with warnings.catch_warnings():
                 # A group larger than a chunk's smallest part still goes to one part.
                 warnings.simplefilter("ignore")
                 found = part_indices(
                     part.iloc[chunk].reset_index(drop=True),
-                    sizes=tuple(fractions),
+                    sizes=tuple(counts.tolist()),
                     random_state=np.random.default_rng(rng_seed),
                     large_groups="warn",
                     **options,
                 )
-        else:  # too few rows to balance: each row's part drawn with the part's probability
-            labels = np.random.default_rng(rng_seed).choice(k, size=chunk.size, p=fractions)
-            found = [np.flatnonzero(labels == p) for p in range(k)]
+        else:  # too few rows to balance: parts drawn at random, whole groups together
+            found = _random_parts(part.iloc[chunk], counts, group_column, rng_seed)
         for p in range(k):
             taken_by_part[p].append(chunk[found[p]])
-    rows = [np.sort(np.concatenate(pieces)) for pieces in taken_by_part]
+    rows = [np.sort(np.concatenate(pieces_of)) for pieces_of in taken_by_part]
     keys = np.random.default_rng([seed, index, 1]).random(len(part))
     result = _PartitionResult(counts=[], sketches=[], samples=[], groups=[])
     for name, taken in zip(names, rows, strict=True):
@@ -151,6 +172,69 @@ def _split_partition(
     return result
 
 
+def _random_parts(
+    rows: pd.DataFrame, sizes: np.ndarray, groups: Hashable | None, rng_seed: Any
+) -> list[np.ndarray]:
+    """Parts of a piece too small to balance: exact counts at random, or whole groups
+    each drawn with its part's share."""
+    rng = np.random.default_rng(rng_seed)
+    k = sizes.size
+    shares = sizes / sizes.sum()
+    if groups is not None:
+        codes, uniques = pd.factorize(rows[groups].to_numpy())
+        labels = rng.choice(k, size=len(uniques), p=shares)[codes]
+    elif sizes.sum() > 1.0 + 1e-9 and sizes.sum() == len(rows):
+        labels = np.repeat(np.arange(k), sizes.astype(np.int64))[rng.permutation(len(rows))]
+    else:
+        labels = rng.choice(k, size=len(rows), p=shares)
+    return [np.flatnonzero(labels == p) for p in range(k)]
+
+
+def _split_whole(parts: list[pd.DataFrame], *, seed: int, fractions: np.ndarray, **kw: Any) -> Any:
+    """The whole table in one piece: the in-memory split with the seed itself."""
+    part = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    part = part.reset_index(drop=True)
+    piece = (np.arange(len(part)), np.random.SeedSequence(seed), fractions)
+    return _split_pieces(part, 0, [piece], seed=seed, **kw)
+
+
+def _split_cells(
+    part: pd.DataFrame,
+    index: int,
+    *,
+    seed: int,
+    fractions: np.ndarray,
+    allocation: np.ndarray | None,
+    rows_per_split: int,
+    **kw: Any,
+) -> Any:
+    """Every cell in a shuffled partition split on its own, with its allocated row counts.
+
+    Rows are first put in a fixed order (cell, then the row id given before the
+    shuffle), so the result does not depend on how the shuffle delivered them. A cell
+    that came out larger than ``rows_per_split`` (the cuts are fitted on a sample) is cut
+    again in runs of rows, or whole groups by hash, its counts dealt over those.
+    """
+    if not len(part):
+        return None  # no cell hashed to this partition
+    part = part.reset_index(drop=True).sort_values([_CELL, _ROW], kind="stable")
+    part = part.reset_index(drop=True)
+    cells = part[_CELL].to_numpy()
+    part = part.drop(columns=[_CELL, _ROW])
+    pieces = []
+    starts = [int(i) for i in np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])]
+    for start, stop in zip(starts, [*starts[1:], cells.size], strict=True):
+        cell = int(cells[start])
+        rows = np.arange(start, stop)
+        chunks = _chunks(part.iloc[rows], rows_per_split, kw["options"]["groups"])
+        share = fractions if allocation is None else allocation[cell] / rows.size
+        counts = allocate(np.array([c.size for c in chunks]), share)
+        for number, (chunk, sizes) in enumerate(zip(chunks, counts, strict=True)):
+            spawned = np.random.SeedSequence(seed, spawn_key=(cell, number))
+            pieces.append((rows[chunk], spawned, sizes))
+    return _split_pieces(part, index, pieces, seed=seed, **kw)
+
+
 def _chunks(part: pd.DataFrame, rows_per_split: int, groups: Hashable | None) -> list[np.ndarray]:
     """Row positions of each piece split on its own: at most about ``rows_per_split`` rows.
 
@@ -169,7 +253,10 @@ def _chunks(part: pd.DataFrame, rows_per_split: int, groups: Hashable | None) ->
     return [np.flatnonzero(piece == j) for j in range(pieces) if (piece == j).any()]
 
 
-def _merge_results(results: list[_PartitionResult]) -> _PartitionResult:
+def _merge_results(found: list[_PartitionResult | None]) -> _PartitionResult | None:
+    results = [r for r in found if r is not None]
+    if not results:
+        return None
     first = results[0]
     merged = _PartitionResult(
         counts=list(first.counts),
@@ -204,6 +291,7 @@ def split_dataset(
     id_columns: Sequence[Hashable] = (),
     types: Mapping[str, str] | None = None,
     rows_per_split: int = 50_000,
+    scheduler: Any = None,
 ) -> DaskSplit:
     """Split a Dask DataFrame or Parquet dataset into Parquet folders, out of core.
 
@@ -214,8 +302,8 @@ def split_dataset(
     out : path
         A folder; part ``name`` is written to ``out/name/part.NNNNNN.parquet``.
     sizes : sequence of float, default=(0.6, 0.2, 0.2)
-        Fractions summing to 1. Each piece's parts are exact to one row, so the
-        totals are within one row per piece of ``fraction * rows``.
+        Fractions summing to 1. The totals are within one row of ``fraction * rows``
+        (with ``groups``, within about a group per cell).
     names : sequence of str, optional
         Part names; default train/val/test (or train/test, or part0, part1, ...).
     method, target, strata, id_columns, types
@@ -225,22 +313,28 @@ def split_dataset(
         A column whose rows always land in the same part (the data are shuffled by it
         first, so each group is in one partition).
     random_state : int, default=0
-        Seed. A table in one piece is split with it as in memory; otherwise piece ``j``
-        of the run of partitions starting at ``i`` is split with the seed spawned for
-        ``(i, j)``.
+        Seed. A table in one piece is split with it as in memory; otherwise it draws
+        the sample the cells are fitted on, and cell ``c`` is split with the seed
+        spawned for ``(c, 0)``.
     rows_per_split : int, default=50_000
-        Consecutive partitions are joined into pieces of up to this many rows (for a
-        Parquet path, whose row counts the footers give; a Dask DataFrame's partitions
-        are taken as they are), and a partition with more rows is split in pieces of
-        about this many (runs of rows; with ``groups``, whole groups by a hash of their
-        key): this bounds a worker's memory and time whatever the partition size,
-        and the fewer the pieces, the closer the split is to in-memory ``auto``.
+        The most rows split at once: a table of up to this many is split in one piece;
+        a larger one in cells of near rows of about half to all of this many (a cell
+        that comes out larger is cut again in runs of rows, or whole groups by a hash
+        of their key). This bounds a worker's memory and time whatever the table's
+        size; the in-memory splitter works on blocks of 1,500 near rows anyway, so
+        cells much larger than that cost little balance.
+
+    scheduler : str, distributed.Client or None, default=None
+        Where to run: ``"local"`` (worker processes on this machine, for this call), a
+        scheduler's address, or a client (see :func:`tessera._dask.dask_client`); ``None``
+        runs on the scheduler Dask would use now, fixed for the whole call.
 
     Returns
     -------
     DaskSplit
         The folders, the rows per part (checked against the rows read) and the report.
     """
+    from tessera._dask import chosen_scheduler
     from tessera._validation import check_in
     from tessera.split._methods import METHODS
     from tessera.synth._dask_fit import as_dask_frame
@@ -284,8 +378,6 @@ def split_dataset(
         )
     for name in part_names:
         (target_dir / name).mkdir(parents=True, exist_ok=True)
-    if groups is not None:
-        frame = _shuffle_by_group(frame, groups)
     options = {
         "method": method,
         "target": target,
@@ -295,28 +387,35 @@ def split_dataset(
         "types": dict(types) if types is not None else None,
     }
     skip = {str(c) for c in id_columns} | ({str(groups)} if groups is not None else set())
-    report_columns = [str(c) for c in frame.columns if str(c) not in skip and c != _ROW]
+    report_columns = [str(c) for c in frame.columns if str(c) not in skip]
+    common: dict[str, Any] = {
+        "seed": int(random_state),
+        "out": target_dir,
+        "names": part_names,
+        "options": options,
+        "report_columns": report_columns,
+    }
     dask = _dask()
-    partitions = frame.to_delayed()
-    runs = _runs(_partition_rows(data, frame, groups), frame.npartitions, rows_per_split)
-    pieces = [
-        dask.delayed(_split_partition)(
-            [partitions[j] for j in run],
-            run[0],
-            seed=int(random_state),
-            out=target_dir,
-            names=part_names,
-            fractions=fractions,
-            options=options,
-            report_columns=report_columns,
-            rows_per_split=rows_per_split,
-            whole=len(runs) == 1,
-        )
-        for run in runs
-    ]
-    counted = [dask.delayed(len)(part) for part in partitions]
-    merged, lengths = dask.compute(_tree(pieces), counted)
-    rows = int(sum(lengths))
+    with chosen_scheduler(scheduler) as chosen:
+        lengths = _partition_rows(data, frame)
+        if lengths is None:
+            counted = [dask.delayed(len)(part) for part in frame.to_delayed()]
+            lengths = [int(x) for x in dask.compute(*counted, scheduler=chosen)]
+        rows = int(sum(lengths))
+        if rows <= rows_per_split:
+            task = dask.delayed(_split_whole)(frame.to_delayed(), fractions=fractions, **common)
+        else:
+            exclude = [*id_columns, *([groups] if groups is not None else [])]
+            task = _cell_tasks(
+                frame,
+                rows,
+                exclude=exclude,
+                fractions=fractions,
+                rows_per_split=rows_per_split,
+                chosen=chosen,
+                common=common,
+            )
+        (merged,) = dask.compute(task, scheduler=chosen)
     written = _rows_on_disk(target_dir, part_names)
     if sum(merged.counts) != rows or written != dict(zip(part_names, merged.counts, strict=True)):
         raise InvalidInputError(
@@ -332,13 +431,11 @@ def split_dataset(
     )
 
 
-def _partition_rows(data: Any, frame: Any, groups: Hashable | None) -> list[int] | None:
+def _partition_rows(data: Any, frame: Any) -> list[int] | None:
     """Rows per partition from the Parquet footers, without reading the data; else None.
 
     Known when ``data`` is a local Parquet path whose files are Dask's partitions one to
-    one (Dask's default for files under its block size). After a shuffle by group, each
-    partition is taken to hold the mean: the hash spreads the groups evenly, and a joined
-    piece that comes out larger is cut by :func:`_chunks` anyway.
+    one (Dask's default for files under its block size).
     """
     import pyarrow.parquet as pq
     from dask.utils import natural_sort_key
@@ -351,28 +448,93 @@ def _partition_rows(data: Any, frame: Any, groups: Hashable | None) -> list[int]
     if not files or len(files) != frame.npartitions:
         return None
     try:
-        rows = [pq.ParquetFile(f).metadata.num_rows for f in files]
+        return [pq.ParquetFile(f).metadata.num_rows for f in files]
     except (OSError, ValueError):
         return None
+
+
+def _cell_tasks(
+    frame: Any,
+    rows: int,
+    *,
+    exclude: list[Hashable],
+    fractions: np.ndarray,
+    rows_per_split: int,
+    chosen: Any,
+    common: dict[str, Any],
+) -> Any:
+    """The split of a table of several pieces: cells of near rows, each split on its own.
+
+    1. Median cuts fitted on a sample of the table (:func:`fit_cells`) make cells of
+       about ``rows_per_split`` rows; with ``groups``, the rows are shuffled by group
+       first and a group's cell is that of its mean point.
+    2. Without groups, the rows per cell are counted (a pass over the data) and every
+       cell's rows per part are set for the whole table at once (:func:`allocate`).
+    3. The rows are shuffled by cell into one partition per cell (Dask's out-of-core
+       shuffle), and each cell is split by the in-memory splitter, as ``auto`` splits
+       each of its blocks.
+    """
+    from tessera._dask import shuffle_method
+
+    dask = _dask()
+    groups = common["options"]["groups"]
+    n_sample = max(_CELL_SAMPLE, 100 * -(-rows // rows_per_split))
+    seed = common["seed"]
+    (sample,) = dask.compute(
+        frame.sample(frac=min(1.0, n_sample / rows), random_state=seed), scheduler=chosen
+    )
+    cells = fit_cells(
+        sample.reset_index(drop=True), n_rows=rows, rows_per_cell=rows_per_split, exclude=exclude
+    )
+    method = shuffle_method(chosen)
+    meta = frame._meta.copy()
+    meta[_ROW] = np.array([], dtype=np.int64)
+    numbered = frame.map_partitions(_number, meta=meta)
     if groups is not None:
-        return [-(-sum(rows) // len(rows))] * len(rows)
-    return rows
+        numbered = numbered.shuffle(on=groups, npartitions=frame.npartitions, shuffle_method=method)
+    meta = meta.copy()
+    meta[_CELL] = np.array([], dtype=np.int64)
+    tagged = numbered.map_partitions(_tag_cells, cells, groups, meta=meta)
+    allocation = None
+    if groups is None:
+        counted = [dask.delayed(_count_cells)(p, cells.n_cells) for p in tagged.to_delayed()]
+        per_cell = np.sum(dask.compute(*counted, scheduler=chosen), axis=0)
+        allocation = allocate(per_cell, fractions)
+    # One partition per cell (a hash shuffle would pile several cells on some workers).
+    divisions = list(range(cells.n_cells + 1))
+    shuffled = tagged.set_index(_CELL, drop=False, divisions=divisions, shuffle_method=method)
+    tasks = [
+        dask.delayed(_split_cells)(
+            part,
+            index,
+            fractions=fractions,
+            allocation=allocation,
+            rows_per_split=rows_per_split,
+            cells=cells,
+            **common,
+        )
+        for index, part in enumerate(shuffled.to_delayed())
+    ]
+    return _tree(tasks)
 
 
-def _runs(rows: list[int] | None, npartitions: int, rows_per_split: int) -> list[list[int]]:
-    """Consecutive partitions joined while their rows add up to at most ``rows_per_split``."""
-    if rows is None:  # counts unknown: every partition on its own
-        return [[i] for i in range(npartitions)]
-    runs: list[list[int]] = []
-    total = 0
-    for i, n in enumerate(rows):
-        if runs and total + n <= rows_per_split:
-            runs[-1].append(i)
-            total += n
-        else:
-            runs.append([i])
-            total = n
-    return runs
+def _number(part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+    """A row id (partition number, position) that fixes the rows' order after a shuffle."""
+    index = 0 if partition_info is None else int(partition_info["number"])
+    out = part.copy()
+    out[_ROW] = (np.int64(index) << np.int64(32)) + np.arange(len(part), dtype=np.int64)
+    return out
+
+
+def _tag_cells(part: pd.DataFrame, cells: Any, groups: Hashable | None) -> pd.DataFrame:
+    values = part.drop(columns=[_ROW])
+    out = part.copy()
+    out[_CELL] = cells.of_rows(values) if groups is None else cells.of_groups(values, groups)
+    return out
+
+
+def _count_cells(part: pd.DataFrame, n_cells: int) -> np.ndarray:
+    return np.bincount(part[_CELL].to_numpy(dtype=np.int64), minlength=n_cells)
 
 
 def _default_names(k: int) -> list[str]:
@@ -381,21 +543,6 @@ def _default_names(k: int) -> list[str]:
     if k == 2:
         return ["train", "test"]
     return [f"part{i}" for i in range(k)]
-
-
-def _shuffle_by_group(frame: Any, groups: Hashable) -> Any:
-    """Every group in one partition; a row id to restore a fixed order inside each."""
-
-    def number(part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
-        index = 0 if partition_info is None else int(partition_info["number"])
-        out = part.copy()
-        out[_ROW] = (np.int64(index) << np.int64(32)) + np.arange(len(part), dtype=np.int64)
-        return out
-
-    meta = frame._meta.copy()
-    meta[_ROW] = np.array([], dtype=np.int64)
-    numbered = frame.map_partitions(number, meta=meta)
-    return numbered.shuffle(on=groups, npartitions=frame.npartitions)
 
 
 def _rows_on_disk(folder: Path, names: list[str]) -> dict[str, int]:
