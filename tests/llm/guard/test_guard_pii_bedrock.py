@@ -320,3 +320,76 @@ def test_names_beside_streets_and_from_more_locales(text: str, names: list[str])
     config = {"sensitive_information": {"entities": ["NAME"], "action": "DETECT"}}
     found = [text[f.start or 0 : f.end or 0] for f in apply_guardrail(config, text).findings]
     assert found == names
+
+
+@settings(max_examples=60, deadline=None)
+@given(year=st.integers(1900, 2099))
+def test_a_year_after_the_town_is_not_read_as_a_postcode(year: int) -> None:
+    # The risk noted in review: a four-digit postcode rule (New Zealand, Australia without
+    # its state) would take "10 Main Street, Boston 2024" as one address.
+    text = f"Our office at 10 Main Street, Boston {year} was a good year for it."
+    assert _found(text) == [("ADDRESS", "10 Main Street, Boston")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(code=st.integers(1000, 9999).filter(lambda n: not 1900 <= n <= 2099))
+def test_a_four_digit_postcode_after_the_town_still_counts(code: int) -> None:
+    text = f"The depot is at 9 Cuba Street, Wellington {code}."
+    assert _found(text) == [("ADDRESS", f"9 Cuba Street, Wellington {code}")]
+
+
+def test_a_year_like_postcode_counts_with_its_state_or_country() -> None:
+    assert _found("Level 3, 50 Bridge Street, Sydney NSW 2000") == [
+        ("ADDRESS", "Level 3, 50 Bridge Street, Sydney NSW 2000")
+    ]
+    assert _found("Write to 4 Pitt Street, Sydney 2000, Australia.") == [
+        ("ADDRESS", "4 Pitt Street, Sydney 2000")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # Street-first streets without a German suffix word, Nordic and Swiss forms.
+        ("Deliver to Kurfürstendamm 21, 10719 Berlin now.", "Kurfürstendamm 21, 10719 Berlin"),
+        ("We stayed at Nørrebrogade 12, 2200 København.", "Nørrebrogade 12, 2200 København"),
+        ("Pick-up: Drottninggatan 45, 111 21 Stockholm", "Drottninggatan 45, 111 21 Stockholm"),
+        ("The school is at Rua Augusta 100, 1100-053 Lisboa.", "Rua Augusta 100, 1100-053 Lisboa"),
+        # A town and a county before the postcode; a PO box with a Canadian postcode.
+        ("Forward mail to 4 Privet Drive, Little Whinging, Surrey GU1 1AA.",
+         "4 Privet Drive, Little Whinging, Surrey GU1 1AA"),
+        ("Return the form to PO Box 880, Halifax, NS B3J 2T3.", "PO Box 880, Halifax, NS B3J 2T3"),
+        ("Write to PO Box 17, Wellington 6140 for details.", "PO Box 17, Wellington 6140"),
+        ("Office at 8 Lambton Quay, Wellington 6011 is shut.", "8 Lambton Quay, Wellington 6011"),
+    ],
+)  # fmt: skip
+def test_addresses_of_the_tuning_addition(text: str, value: str) -> None:
+    assert _found(text) == [("ADDRESS", value)]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # spaCy's small model labels unseen names ORG, GPE or NORP; cues make them people.
+        ("ok so Marcus said the meeting moved to 3", ["Marcus"]),
+        ("Thanks again, Priya!", ["Priya"]),
+        ("The book is dedicated to Wojciech, who never stopped asking questions.", ["Wojciech"]),
+        ("Quote from Pieter de Vries, the spokesperson.", ["Pieter de Vries"]),
+        # A title makes any capitalised word a name; the title stays out of the span.
+        ("Dear Ms Okafor, your appointment is confirmed.", ["Okafor"]),
+        # Hyphenated given names, Irish names, surnames with O' after a cue word.
+        ("Can you cc Anne-Marie Dubois on the next email?", ["Anne-Marie Dubois"]),
+        ("Seán Ó Briain will chair the session.", ["Seán Ó Briain"]),
+        ("Tell Bridget O'Sullivan the parcel is in the porch.", ["Bridget O'Sullivan"]),
+        # Near misses: rooms, days, stations and places after a travel verb.
+        ("The meeting is in the Franklin Room on Washington Street.", []),
+        ("Martin Luther King Jr Day falls on the third Monday of January.", []),
+        ("Call Victoria Station lost property if you left a bag.", []),
+        ("Welcome to Florence, the jewel of Tuscany!", []),
+        ("Ask Amazon for a refund if it arrives broken.", []),
+    ],
+)
+def test_names_of_the_tuning_addition(text: str, names: list[str]) -> None:
+    config = {"sensitive_information": {"entities": ["NAME"], "action": "DETECT"}}
+    found = [text[f.start or 0 : f.end or 0] for f in apply_guardrail(config, text).findings]
+    assert found == names
