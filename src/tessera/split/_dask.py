@@ -40,10 +40,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tessera._sketch import ColumnSketch, merge_sketches, sketch_cdf, sketch_column
+from tessera._sketch import merge_sketches, sketch_column
 from tessera._validation import bad_value, check_positive_int
 from tessera.errors import InvalidInputError
 from tessera.split._cells import Cells, allocate, fit_cells, split_in_cell
+from tessera.split._dask_report import PartitionResult, sketch_report
 
 __all__ = ["DaskSplit", "split_dataset"]
 
@@ -77,14 +78,6 @@ class DaskSplit:
     report: Any
 
 
-@dataclass
-class _PartitionResult:
-    counts: list[int]
-    sketches: list[dict[str, ColumnSketch]]
-    samples: list[pd.DataFrame]
-    groups: list[np.ndarray]  # per part: the sorted 64-bit hashes of its group keys
-
-
 def _fractions(sizes: Sequence[float]) -> np.ndarray:
     values = np.asarray(sizes, dtype=float)
     if values.ndim != 1 or values.size < 2 or (values <= 0).any() or abs(values.sum() - 1) > 1e-9:
@@ -109,7 +102,7 @@ def _split_pieces(
     options: dict[str, Any],
     report_columns: list[str],
     cells: Cells | None = None,
-) -> _PartitionResult:
+) -> PartitionResult:
     """Split each piece (row positions, seed, sizes) of ``part`` and write the parts.
 
     ``sizes`` are fractions or row counts per part; the parts of all pieces of ``part``
@@ -152,7 +145,7 @@ def _split_pieces(
             taken_by_part[p].append(chunk[found[p]])
     rows = [np.sort(np.concatenate(pieces_of)) for pieces_of in taken_by_part]
     keys = np.random.default_rng([seed, index, 1]).random(len(part))
-    result = _PartitionResult(counts=[], sketches=[], samples=[], groups=[])
+    result = PartitionResult(counts=[], sketches=[], samples=[], groups=[])
     for name, taken in zip(names, rows, strict=True):
         piece = part.iloc[taken]
         if len(piece):
@@ -253,12 +246,12 @@ def _chunks(part: pd.DataFrame, rows_per_split: int, groups: Hashable | None) ->
     return [np.flatnonzero(piece == j) for j in range(pieces) if (piece == j).any()]
 
 
-def _merge_results(found: list[_PartitionResult | None]) -> _PartitionResult | None:
+def _merge_results(found: list[PartitionResult | None]) -> PartitionResult | None:
     results = [r for r in found if r is not None]
     if not results:
         return None
     first = results[0]
-    merged = _PartitionResult(
+    merged = PartitionResult(
         counts=list(first.counts),
         sketches=list(first.sketches),
         samples=list(first.samples),
@@ -422,7 +415,7 @@ def split_dataset(
             f"out={str(out)!r}: the split wrote {written} rows per part but read {rows} rows; "
             "every row must be in exactly one part. Write to a new folder and rerun."
         )
-    report = _report(part_names, merged, target=target, groups=groups, id_columns=id_columns)
+    report = sketch_report(part_names, merged, target=target, groups=groups, id_columns=id_columns)
     return DaskSplit(
         paths={n: target_dir / n for n in part_names},
         sizes=written,
@@ -562,125 +555,6 @@ def _tree(items: list[Any], fan_in: int = 8) -> Any:
             for i in range(0, len(items), fan_in)
         ]
     return items[0]
-
-
-def _report(
-    names: list[str],
-    merged: _PartitionResult,
-    *,
-    target: Hashable | None,
-    groups: Hashable | None,
-    id_columns: Sequence[Hashable],
-) -> Any:
-    """A :class:`SplitReport`: column statistics from sketches, energy from part samples."""
-    from scipy.stats import chi2_contingency
-
-    from tessera.split._report import ColumnDivergence, GroupCheck, SplitReport, psi, split_report
-
-    samples = [s.drop(columns=["__key"]).reset_index(drop=True) for s in merged.samples]
-    sampled = split_report(
-        dict(zip(names, samples, strict=True)),
-        target=str(target) if target is not None else None,
-        id_columns=list(id_columns),
-    )
-    reference = merged.sketches[0]
-    stats: list[ColumnDivergence] = []
-    for column, ref in reference.items():
-        if column in sampled.ignored or column == str(groups):
-            continue
-        for name, count, sketches in zip(names, merged.counts, merged.sketches, strict=True):
-            if name == names[0]:
-                continue
-            other = sketches[column]
-            missing = other.missing / max(count, 1)
-            if ref.numeric and ref.points.size and other.points.size:
-                grid = np.union1d(ref.points, other.points)
-                ks = float(np.abs(sketch_cdf(ref, grid) - sketch_cdf(other, grid)).max())
-                edges = np.quantile(ref.points, np.linspace(0.1, 0.9, 9))
-                ref_bins = np.diff(np.concatenate([[0.0], sketch_cdf(ref, edges), [1.0]]))
-                oth_bins = np.diff(np.concatenate([[0.0], sketch_cdf(other, edges), [1.0]]))
-                total = ref.weights.sum(), other.weights.sum()
-                stats.append(
-                    ColumnDivergence(
-                        column,
-                        name,
-                        "numeric",
-                        ks,
-                        float("nan"),
-                        float("nan"),
-                        psi(ref_bins * total[0], oth_bins * total[1]),
-                        missing,
-                    )
-                )
-            elif ref.counts is not None and other.counts is not None:
-                levels = sorted(set(ref.counts) | set(other.counts), key=str)
-                table = np.array(
-                    [
-                        [ref.counts.get(v, 0) for v in levels],
-                        [other.counts.get(v, 0) for v in levels],
-                    ],
-                    dtype=float,
-                )
-                shares = table / np.maximum(table.sum(axis=1, keepdims=True), 1.0)
-                tv = float(0.5 * np.abs(shares[0] - shares[1]).sum())
-                pvalue = (
-                    float(chi2_contingency(table[:, table.sum(axis=0) > 0])[1])
-                    if len(levels) > 1
-                    else 1.0
-                )
-                stats.append(
-                    ColumnDivergence(
-                        column,
-                        name,
-                        "categorical",
-                        float("nan"),
-                        tv,
-                        pvalue,
-                        psi(table[0], table[1]),
-                        missing,
-                    )
-                )
-    checks = []
-    if groups is not None:
-        every = np.concatenate(merged.groups)
-        uniques, seen = np.unique(every, return_counts=True)
-        checks.append(
-            GroupCheck(
-                column=str(groups),
-                n_groups=int(uniques.size),
-                groups_per_part={n: int(g.size) for n, g in zip(names, merged.groups, strict=True)},
-                shared=[f"hash {h:016x}" for h in uniques[seen > 1]],
-            )
-        )
-    return SplitReport(
-        names=names,
-        sizes=list(merged.counts),
-        columns=stats,
-        energy=sampled.energy,
-        class_balance=_balance(names, merged, target),
-        target=str(target) if target is not None else None,
-        identifiers=sampled.identifiers,
-        ignored=sampled.ignored,
-        groups=checks,
-        kinds=sampled.kinds,
-    )
-
-
-def _balance(
-    names: list[str], merged: _PartitionResult, target: Hashable | None
-) -> dict[str, dict[str, float]]:
-    if target is None:
-        return {}
-    out: dict[str, dict[str, float]] = {}
-    for name, sketches in zip(names, merged.sketches, strict=True):
-        sketch = sketches.get(str(target))
-        if sketch is None or sketch.counts is None or len(sketch.counts) > 20:
-            return {}
-        total = sum(sketch.counts.values())
-        out[name] = {
-            str(k): v / total for k, v in sorted(sketch.counts.items(), key=lambda kv: str(kv[0]))
-        }
-    return out
 
 
 def _dask() -> Any:
