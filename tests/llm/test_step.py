@@ -122,3 +122,40 @@ def test_lean_pass_equals_transformers_on_the_default_model(
     assert all(fused) if weights == "q4_1" else not any(fused)  # q,k,v and gate,up as one
     assert_same_passes(loaded.model, vocab, 37, [1, 1, 7, 2, 13, 1], seed=5)
     assert_same_passes(loaded.model, vocab, INVARIANT_MAX_QUERIES, [1, 25], seed=6)
+
+
+def test_lean_cache_buffers_take_over_a_prefilled_cache_grow_and_follow_pruning(
+    tiny_bf16: Any,
+) -> None:
+    """A prompt filled by transformers' forward (too long for the lean pass), then decoding
+    steps and Medusa trees whose accepted paths are kept (``keep_path``) and the rest cropped,
+    past the cache buffers' first capacity: the lean pass equals transformers' throughout."""
+    from tessera.llm._step import _FIRST_CAPACITY
+    from tessera.llm.medusa._verify import keep_path
+
+    model, vocab = tiny_bf16, tiny_bf16.config.vocab_size
+    generator = torch.Generator().manual_seed(11)
+    rng = np.random.default_rng(11)
+    ours, theirs = _new_cache(model), _new_cache(model)
+    with torch.inference_mode():
+        prompt = torch.randint(0, vocab, (INVARIANT_MAX_QUERIES + 36,), generator=generator)
+        for cache in (ours, theirs):
+            transformers_pass(model, prompt, cache, None, None)
+        step = 0
+        while ours.get_seq_length() < _FIRST_CAPACITY + 40:
+            n = 6 if step % 4 == 3 else 1
+            tokens = torch.randint(0, vocab, (n,), generator=generator)
+            prefix = ours.get_seq_length()
+            positions, mask = (None, None) if n == 1 else tree_pass(n, prefix, step)
+            hidden = lean_forward(model, tokens, ours, positions, mask)
+            assert hidden is not None
+            assert torch.equal(hidden, transformers_pass(model, tokens, theirs, positions, mask))
+            if n > 1:  # accept the path from the root to a random node (its ancestors)
+                node = int(rng.integers(0, n))
+                chain = [a for a in range(n) if mask[0, 0, node, prefix + a] == 0]
+                for cache in (ours, theirs):
+                    keep_path(cache, prefix, chain, n)
+            for mine, reference in zip(ours.layers, theirs.layers, strict=True):
+                assert torch.equal(mine.keys, reference.keys), f"step {step}"
+                assert torch.equal(mine.values, reference.values), f"step {step}"
+            step += 1

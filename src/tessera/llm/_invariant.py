@@ -15,10 +15,14 @@ torch 2.13 on SmolLM2-135M, AVX512-BF16):
   tree verification puts a candidate's ancestors at other positions (with masked
   entries between them) than sequential decoding does. The attention registered here
   computes scores, softmax and the weighted sum of values in float64 for passes of up to
-  :data:`INVARIANT_MAX_QUERIES` queries: products of bf16 numbers are exact in float64,
-  and the remaining rounding (1e-16 relative) moves the bf16 result only when a value
-  lies that close to a rounding boundary. Longer passes (prompt prefill, training) use
-  PyTorch's scaled-dot-product attention; both decoders prefill a prompt identically.
+  :data:`INVARIANT_MAX_QUERIES` queries. For bf16 it is a compiled kernel
+  (:mod:`tessera.llm._attention`) that works one query row at a time and sums in cache
+  order, skipping the masked keys, so a row's result does not depend on the other rows
+  or on masked entries at all. Other dtypes use PyTorch's float64 products: products of
+  bf16 numbers are exact in float64, and the remaining rounding (1e-16 relative) moves
+  the result only when a value lies that close to a rounding boundary. Longer passes
+  (prompt prefill, training) use PyTorch's scaled-dot-product attention; both decoders
+  prefill a prompt identically.
 
 The same idea as Thinking Machines' "Defeating Nondeterminism in LLM Inference" (2025),
 for the two kernels that matter here.
@@ -85,6 +89,8 @@ def _invariant_attention(
                 "attention sinks)",
                 "Load this model with load_model(..., batch_invariant=False).",
             )
+    if query.dtype == torch.bfloat16:  # the compiled kernel, the lean pass's own
+        return _bf16_attention(query, key, value, attention_mask, scaling), None
     groups = heads // kv_heads
     # Grouped-query attention without repeating the keys: the query heads that share a
     # key head become extra query rows.
@@ -96,6 +102,42 @@ def _invariant_attention(
     weights = torch.softmax(scores, dim=-1).view(batch, kv_heads, groups * q_len, kv_len)
     out = torch.matmul(weights, value.double()).view(batch, heads, q_len, dim)
     return out.to(query.dtype).transpose(1, 2).contiguous(), None
+
+
+def _bf16_attention(query: Any, key: Any, value: Any, attention_mask: Any, scaling: float) -> Any:
+    """:func:`tessera.llm._attention.attend` for each sequence of a bf16 pass:
+    ``(batch, q, heads, d)`` out, as the attention interface returns it."""
+    import numpy as np
+
+    from tessera.llm._attention import attend
+
+    torch = _torch_module()
+    batch, _, q_len, _ = query.shape
+    kv_len = key.shape[2]
+    out = np.empty((batch, q_len, query.shape[1], query.shape[3]))
+    none = np.zeros((0, 0))
+    for b in range(batch):
+        mask = (
+            none
+            if attention_mask is None
+            else attention_mask[min(b, attention_mask.shape[0] - 1), 0, :, :kv_len]
+            .double()
+            .contiguous()
+            .numpy()
+        )
+        attend(
+            query[b].transpose(0, 1).view(torch.uint16).numpy(),
+            0,
+            q_len,
+            key[b].contiguous().view(torch.uint16).numpy(),
+            value[b].contiguous().view(torch.uint16).numpy(),
+            kv_len,
+            mask,
+            False,
+            scaling,
+            out[b],
+        )
+    return torch.from_numpy(out).to(query.dtype)
 
 
 def _register() -> None:

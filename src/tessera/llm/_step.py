@@ -17,24 +17,27 @@ trees) of a batch-invariant model (:func:`~tessera.llm.make_batch_invariant`):
   product and gate and up as another where they were fused at load (the kernel computes
   each output column on its own, so the columns are the same bits), with the rotary
   embedding applied to q and k together;
-- attention is the batch-invariant float64 attention of :mod:`tessera.llm._invariant`,
-  on the same tensors, with the keys and values appended to the same
-  ``transformers.DynamicCache``.
+- attention is the compiled float64 attention of :mod:`tessera.llm._attention`, the
+  kernel transformers' forward also reaches for bf16 passes (through
+  :mod:`tessera.llm._invariant`); the pass's keys and values are written in place into
+  buffers that grow by doubling, and the ``transformers.DynamicCache``'s layers hold
+  views of them (:class:`_Slab`) instead of being concatenated anew at every pass.
 
 So its hidden states equal transformers' forward bit for bit (``tests/llm/test_step.py``
 compares them on decoding steps, prompts and Medusa trees, bf16 and q4_1), and everything
 that reads the cache (tree pruning) is unchanged. :meth:`LeanLlama.forward_segments` runs
 several generations' passes as one (the batched pass of :mod:`tessera.llm._batching`):
 their rows share the products, each attends to its own cache. Models it does not cover
-(other architectures, rotary scaling, linears that are neither batch-invariant bf16 nor
-int4) keep transformers' forward.
+(other architectures, rotary scaling, other dtypes than bf16, linears that are neither
+batch-invariant bf16 nor int4) keep transformers' forward.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from tessera.llm._invariant import (
     INVARIANT_MAX_QUERIES,
@@ -56,6 +59,19 @@ else:
 __all__ = ["LeanLlama", "Segment", "forget_lean", "lean_forward", "lean_model", "lean_segments"]
 
 _INT4, _BF16 = 0, 1
+
+
+def _attention() -> Any:
+    """The compiled kernels (:mod:`tessera.llm._attention`; numba is imported on first use)."""
+    from tessera.llm import _attention
+
+    return _attention
+
+
+#: A segment without a mask (causal when it has several rows).
+_NO_MASK = np.zeros((0, 0))
+#: Positions a generation's cache buffers start with (they double when full).
+_FIRST_CAPACITY = 256
 
 
 @dataclass
@@ -154,23 +170,6 @@ class LeanLlama:
         """Hidden states (after the final norm), shape (n, hidden), of ``tokens`` (n,)."""
         return self.forward_segments([Segment(tokens, cache, positions, mask)], kinds)
 
-    def _extra(self, n: int, past: int, mask: Tensor | None) -> Tensor | None:
-        """A segment's additive float64 mask for the attention scores (None: sees all)."""
-        kv_len = past + n
-        if mask is not None:
-            extra: Tensor = mask[:, :, None, :, :kv_len].double()
-            return extra
-        if n == 1:
-            return None
-        # causal within the pass, as transformers' eager mask
-        allowed = torch.arange(kv_len)[None, :] <= (torch.arange(n) + past)[:, None]
-        causal: Tensor = torch.where(
-            allowed,
-            torch.zeros((), dtype=self.dtype),
-            torch.full((), self.blocked, dtype=self.dtype),
-        ).double()[None, None, None]
-        return causal
-
     def forward_segments(self, segments: list[Segment], kinds: list[Kinds]) -> Tensor:
         """Hidden states of several generations' passes run as one (packed) pass.
 
@@ -182,8 +181,10 @@ class LeanLlama:
         sizes = [int(segment.tokens.shape[0]) for segment in segments]
         n = sum(sizes)
         pasts = [segment.cache.get_seq_length() for segment in segments]
-        extras = [
-            self._extra(size, past, segment.mask)
+        masks = [
+            _NO_MASK
+            if segment.mask is None
+            else segment.mask[0, 0, :, : past + size].double().contiguous().numpy()
             for size, past, segment in zip(sizes, pasts, segments, strict=True)
         ]
         each = [
@@ -233,7 +234,7 @@ class LeanLlama:
                 k = k.view(n, kv_heads, dim)
                 q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
                 k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
-            attended = self._attend(q, k, v, segments, sizes, extras, index, attn.scaling)
+            attended = self._attend(q, k, v, segments, sizes, masks, index, attn.scaling)
             x = x + self._product(self._rows(attended, ko), attn.o_proj, ko)[:n]
             h = self._rms(x, layer.post_attention_layernorm)
             if fused_gate_up is not None:
@@ -257,46 +258,102 @@ class LeanLlama:
         v: Tensor,
         segments: list[Segment],
         sizes: list[int],
-        extras: list[Tensor | None],
+        masks: list[np.ndarray],
         index: int,
         scaling: float,
     ) -> Tensor:
-        """The batch-invariant float64 attention (tessera.llm._invariant) of every segment
+        """The batch-invariant attention (:mod:`tessera.llm._attention`) of every segment
         on its own cache, its keys and values appended there; ``(n, heads * dim)`` out.
 
-        The conversions that do not depend on a segment run once for all of them: the
-        queries to float64 (scaled there when ``scaling`` is a power of two, which is
-        exact, so the scores are the bits of scaling them after the product) and the
-        outputs back to the model's dtype.
+        The float64 results of all segments are rounded to the model's dtype at once.
         """
         n = int(q.shape[0])
-        heads, kv_heads, dim, groups = self.heads, self.kv_heads, self.head_dim, self.groups
-        queries = q.transpose(0, 1).double()  # (heads, n, dim)
-        scale_first = math.frexp(scaling)[0] == 0.5
-        if scale_first:
-            queries.mul_(scaling)
-        new_keys, new_values = k.transpose(0, 1)[None], v.transpose(0, 1)[None]
-        outputs = []
+        queries = q.contiguous().view(torch.uint16).numpy()
+        new_keys = k.contiguous().view(torch.uint16).numpy()
+        new_values = v.contiguous().view(torch.uint16).numpy()
+        out = np.empty((n, self.heads, self.head_dim))
         start = 0
-        for segment, size, extra in zip(segments, sizes, extras, strict=True):
-            stop = start + size
-            keys, values = segment.cache.update(
-                new_keys[:, :, start:stop], new_values[:, :, start:stop], index
+        for segment, size, mask in zip(segments, sizes, masks, strict=True):
+            layer = segment.cache.layers[index]
+            slab, past = _Slab.of(layer, size, k)
+            _attention().append_attend(
+                queries,
+                new_keys,
+                new_values,
+                start,
+                size,
+                slab.key_bits,
+                slab.value_bits,
+                past,
+                mask,
+                mask is _NO_MASK and size > 1,
+                scaling,
+                out,
             )
-            kv_len = int(keys.shape[-2])
-            grouped = queries[:, start:stop].reshape(kv_heads, groups * size, dim)
-            scores = torch.matmul(grouped, keys[0].double().transpose(-1, -2))
-            if not scale_first:
-                scores.mul_(scaling)
-            scores = scores.view(1, kv_heads, groups, size, kv_len)
-            if extra is not None:
-                scores = scores + extra
-            weights = torch.softmax(scores, dim=-1).view(kv_heads, groups * size, kv_len)
-            outputs.append(torch.matmul(weights, values[0].double()).view(heads, size, dim))
-            start = stop
-        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
-        attended: Tensor = out.to(self.dtype).transpose(0, 1).reshape(n, heads * dim)
+            slab.hold(layer, past + size)
+            start += size
+        attended: Tensor = torch.from_numpy(out).to(self.dtype).view(n, -1)
         return attended
+
+
+class _Slab:
+    """A generation's cached keys and values of one layer, in buffers that grow by doubling.
+
+    The cache layer (``transformers.DynamicLayer``) holds views of the buffers' first
+    positions, so a pass appends its rows in place instead of concatenating the whole
+    cache; code that edits the layer in place (Medusa's :func:`keep_path`) or crops it
+    keeps views of the same buffers. A layer whose tensors are not such views (filled by
+    transformers' forward, or new) is copied into new buffers first.
+    """
+
+    __slots__ = ("held", "key_bits", "keys", "value_bits", "values")
+
+    def __init__(self, kv_heads: int, capacity: int, dim: int, dtype: torch.dtype) -> None:
+        self.keys = torch.empty((1, kv_heads, capacity, dim), dtype=dtype)
+        self.values = torch.empty((1, kv_heads, capacity, dim), dtype=dtype)
+        self.key_bits: np.ndarray = self.keys[0].view(torch.uint16).numpy()
+        self.value_bits: np.ndarray = self.values[0].view(torch.uint16).numpy()
+        self.held: tuple[Tensor, Tensor] | None = None  # the views last handed to the layer
+
+    def _holds(self, keys: Tensor, values: Tensor) -> bool:
+        """Whether ``keys`` and ``values`` are views of this slab's first positions."""
+        return (
+            keys.data_ptr() == self.keys.data_ptr()
+            and values.data_ptr() == self.values.data_ptr()
+            and keys.stride() == self.keys.stride()
+            and values.stride() == self.values.stride()
+        )
+
+    @classmethod
+    def of(cls, layer: Any, size: int, new_keys: Tensor) -> tuple[_Slab, int]:
+        """The slab of ``layer`` with room for ``size`` more positions, and its length;
+        ``new_keys`` (n, kv_heads, dim) are the pass's keys (their shape and dtype)."""
+        slab: _Slab | None = layer.__dict__.get("_tessera_slab")
+        held = None if slab is None else slab.held
+        if held is not None and layer.keys is held[0] and layer.values is held[1]:
+            past = int(held[0].shape[-2])  # the layer is as this slab left it
+        else:
+            empty = not layer.is_initialized or layer.keys.numel() == 0
+            past = 0 if empty else int(layer.keys.shape[-2])
+            if slab is not None and past and not slab._holds(layer.keys, layer.values):
+                slab = None  # the layer was filled another way (transformers' forward)
+        if slab is not None and past + size <= slab.keys.shape[2]:
+            return slab, past
+        _, kv_heads, dim = new_keys.shape
+        grown = cls(kv_heads, max(2 * (past + size), _FIRST_CAPACITY), dim, new_keys.dtype)
+        if past:
+            grown.keys[:, :, :past] = layer.keys
+            grown.values[:, :, :past] = layer.values
+        layer.__dict__["_tessera_slab"] = grown
+        return grown, past
+
+    def hold(self, layer: Any, length: int) -> None:
+        """Make ``layer`` hold views of the first ``length`` positions."""
+        if not layer.is_initialized:
+            layer.lazy_initialization(self.keys, self.values)
+        keys, values = self.keys[:, :, :length], self.values[:, :, :length]
+        layer.keys, layer.values = keys, values
+        self.held = (keys, values)
 
 
 def _covered(backbone: Any) -> list[Kinds] | None:
@@ -308,6 +365,8 @@ def _covered(backbone: Any) -> list[Kinds] | None:
     if rope.get("rope_type", "default") != "default" or config.hidden_act != "silu":
         return None
     if getattr(backbone.rotary_emb, "rope_type", "default") != "default":
+        return None
+    if backbone.embed_tokens.weight.dtype != torch.bfloat16:  # the attention kernels read bf16
         return None
     kinds = []
     for layer in backbone.layers[: config.num_hidden_layers]:
