@@ -223,8 +223,11 @@ def presidio_anchor() -> list[str]:
     ]
 
 
-#: The commit whose content head preceded this one (trained without held-out 3).
-PREVIOUS_HEAD = "44a97b8"
+#: The commit whose content head preceded this one (trained without held-out 4).
+PREVIOUS_HEAD = "4bd08b3"
+#: The blind held-out sets of the fourth round; every other set is on the tuning side.
+HELDOUT_CONTENT = "content_heldout5.tsv"
+HELDOUT_NAMES = "pii_bedrock_heldout_names2.txt"
 
 
 class _previous_head:
@@ -303,6 +306,23 @@ def _cli_seconds(runs: int = 3) -> list[float]:
     return seconds
 
 
+def _tuning_side_content() -> list[str]:
+    """Cross-validated tables of the content head's tuning side (sets 1-4), from the
+    trainer: each text scored by a head trained without its fold, with cuts from the
+    other folds (``guard_content_train.py --report`` prints the same)."""
+    from guard_content_train import Pool, report
+
+    pool = Pool()
+    scores, fold_of = pool.cross_validated()
+    return [
+        "**Content filters, tuning side, cross-validated** (5 folds over every tuning text; "
+        "each text scored as a check scores it, by a head trained without its fold, with "
+        "cuts taken from the other folds):",
+        "",
+        *report(pool, scores, fold_of),
+    ]
+
+
 def bedrock_report() -> list[str]:
     """The ``guard-bedrock`` section of RESULTS.md (issue 22)."""
     from tessera.llm.guard._content import score_contents
@@ -325,12 +345,15 @@ def bedrock_report() -> list[str]:
     held_out: Counter[Any] = Counter()
     for label, name in (
         ("tuning", "pii_bedrock_tuning.txt"),
-        ("held-out", "pii_bedrock_heldout.txt"),
-        ("held-out NAME/ADDRESS addition (seen once, then tuned: not blind)",
+        ("tuning side: first held-out file (seen, fixed after)", "pii_bedrock_heldout.txt"),
+        ("tuning side: NAME/ADDRESS addition (seen once, then tuned on)",
          "pii_bedrock_heldout_names.txt"),
+        ("tuning side: NAME/ADDRESS tuning addition", "pii_bedrock_tuning_names.txt"),
+        ("held-out NAME/ADDRESS addition 2 (blind: committed before this round's tuning, "
+         "run once)", HELDOUT_NAMES),
     ):  # fmt: skip
         mistakes, (p, r, f), counts = _pii_rows(name)
-        if name != "pii_bedrock_tuning.txt":
+        if name in (HELDOUT_NAMES, "pii_bedrock_heldout.txt"):
             held_out += counts
         spans = sum(v for (t, k), v in counts.items() if k in ("tp", "fn"))
         lines.append(
@@ -341,37 +364,35 @@ def bedrock_report() -> list[str]:
     p, r, f = prf(held_out)
     spans = sum(v for (t, k), v in held_out.items() if k in ("tp", "fn"))
     lines.append(
-        f"| both held-out files ({spans} spans) | {p:.3f} | {r:.3f} | {f:.3f} | "
-        f"{prf(held_out, ['NAME'])[2]:.2f} | {prf(held_out, ['ADDRESS'])[2]:.2f} |"
+        f"| held-out addition 2 with the first held-out file ({spans} spans) | {p:.3f} | "
+        f"{r:.3f} | {f:.3f} | {prf(held_out, ['NAME'])[2]:.2f} | "
+        f"{prf(held_out, ['ADDRESS'])[2]:.2f} |"
     )
     lines += ["", "Remaining mistakes:", "", *notes, "", *presidio_anchor(), ""]
-    for label, name in (
-        ("tuning side: tuning set (trained on)", "content_tuning.tsv"),
-        ("tuning side: first held-out set (seen, then trained on)", "content_heldout.tsv"),
-        ("tuning side: second held-out set (seen, then trained on)", "content_heldout2.tsv"),
-        ("tuning side: third held-out set (seen once, then a development set, then trained "
-         "on)", "content_heldout3.tsv"),
-        ("held-out 4 (blind: committed before this head was trained, run once)",
-         "content_heldout4.tsv"),
-    ):  # fmt: skip
-        rows = read_content(name)
-        texts = [t for _, _, t in rows]
-        confidences = [{s.category: s.confidence for s in found} for found in score_contents(texts)]
-        table, _ = content_table(rows, confidences)
-        lines += [f"**Content filters, {label}** (`{name}`):", "", *table, ""]
-        if name == "content_heldout4.tsv":
-            with _previous_head():
-                before = [{s.category: s.confidence for s in f} for f in score_contents(texts)]
-            previous, _ = content_table(rows, before)
-            lines += [
-                f"The previous head ({PREVIOUS_HEAD}: the same two regressions trained without "
-                "held-out 3, cuts at 1.25%, 1% and 0% of cross-validated negatives) on the "
-                "same held-out 4:",
-                "",
-                *previous,
-                "",
-            ]
-        lines += [*_profanity_anchor(rows), ""]
+    lines += _tuning_side_content()
+    rows = read_content(HELDOUT_CONTENT)
+    texts = [t for _, _, t in rows]
+    confidences = [{s.category: s.confidence for s in found} for found in score_contents(texts)]
+    table, _ = content_table(rows, confidences)
+    lines += [
+        f"**Content filters, held-out 5** (blind: committed before this head was trained, run "
+        f"once; `{HELDOUT_CONTENT}`):",
+        "",
+        *table,
+        "",
+    ]
+    with _previous_head():
+        before = [{s.category: s.confidence for s in f} for f in score_contents(texts)]
+    previous, _ = content_table(rows, before)
+    lines += [
+        f"The previous head ({PREVIOUS_HEAD}: trained without held-out 4 and tuning set 3, "
+        "cuts from whole-text cross-validation) on the same held-out 5:",
+        "",
+        *previous,
+        "",
+        *_profanity_anchor(rows),
+        "",
+    ]
     seconds = _cli_seconds()
     lines.append(
         "`tessera guard check` with NAME, EMAIL, INSULTS, HATE and PROMPT_ATTACK, each run a "

@@ -1,27 +1,35 @@
 """Train the content filters' head (issue 22) and write it as package data.
 
     python benchmarks/guard_content_train.py   # writes guard/_data/content_head.npz
+    python benchmarks/guard_content_train.py --report   # cross-validated figures only
     python benchmarks/guard_content_train.py --vectors   # only guard/_data/exemplar_vectors.npz
 
 Two multinomial logistic regressions, their probabilities averaged: one on
-all-MiniLM-L6-v2 sentence embeddings (the model the guard already ships) plus one feature,
+all-MiniLM-L6-v2 sentence embeddings (the model the guard already ships) plus two flags,
 whether the text asks about something rather than instructing (the prompt-attack filter's
-mention test); one on TF-IDF of word 1-2-grams and character 3-5-grams (shipped as
-vocabularies and IDF weights, computed at check time by ``tessera.llm.guard._lexical``).
+mention test) and whether it asks for a deed to stay hidden or pass for something else
+(``tessera.llm.guard._content.conceals``); one on TF-IDF of word 1-2-grams and
+character 3-5-grams (shipped as vocabularies and IDF weights, computed at check time by
+``tessera.llm.guard._lexical``).
 The classes are each category (harmful), each category's look-alike (discussion, news,
-fiction, condemnation, education, frank medical or legal talk, dual-use words) and plain
-benign text, so a look-alike is a class of its own rather than the absence of harm.
+fiction, condemnation, education, frank medical or legal talk, dual-use words, idioms) and
+plain benign text, so a look-alike is a class of its own rather than the absence of harm.
 
-Trained on the tuning side only: ``content_tuning.tsv``, ``content_tuning2.tsv``, the
-package's ``_data/content_exemplars.tsv``, and the first three held-out sets
-(``content_heldout.tsv``, ``content_heldout2.tsv``, ``content_heldout3.tsv``), which had
-been seen and reported before and so moved to the tuning side. ``content_heldout4.tsv``
-is never read here. The confidence cuts (LOW, MEDIUM, HIGH) per category come from
-5-fold cross-validated probabilities of the same pool: the lowest cuts that flag at most
-0.75%, 0.5% and none of its look-alike and benign texts (chosen with held-out 3 as a
-development set: the head trained without it, then cuts from 1.25%/1% down to 0.5%/0.5%
-compared on it, before it joined the pool). Strength HIGH acts from LOW confidence, and a text is a
-false alarm when any of the five categories flags it, so the LOW cut must be strict.
+Trained on the tuning side only: ``content_tuning.tsv``, ``content_tuning2.tsv``,
+``content_tuning3.tsv``, the package's ``_data/content_exemplars.tsv``, and the first four
+held-out sets (``content_heldout{,2,3,4}.tsv``), which had been seen and reported before
+and so moved to the tuning side. ``content_heldout5.tsv`` is never read here.
+
+Cross-validation scores texts as a check does: each sentence and (when there are several)
+the whole text, a category's probability being the best of them
+(:func:`tessera.llm.guard._content.score_contents`). The confidence cuts (LOW, MEDIUM,
+HIGH) per category are the lowest that flag at most ``SHARES`` (MISCONDUCT:
+``CATEGORY_SHARES``) of the cross-validated look-alike and benign texts, chosen by
+comparing shares on the cross-validated tables of sets 1-4. Strength HIGH acts from LOW
+confidence, and a text is a false alarm when any of the five categories flags it, so the
+LOW cut must be strict. ``--report``
+prints, per tuning file, the cross-validated table guard_eval.py prints for the held-out
+set, each fold's texts judged with cuts taken from the other folds only.
 """
 
 from __future__ import annotations
@@ -36,35 +44,41 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _guard_bedrock import read_content  # noqa: E402
+from _guard_bedrock import content_table, read_content  # noqa: E402
 
-from tessera.llm.guard._content import CATEGORIES, features  # noqa: E402
+from tessera.llm.guard._content import CATEGORIES, CONFIDENCES, FEATURES, features  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 OUT = ROOT / "src" / "tessera" / "llm" / "guard" / "_data" / "content_head.npz"
+GUARD_DATA = ROOT / "benchmarks" / "data" / "guard"
 EXEMPLARS = ROOT / "src" / "tessera" / "llm" / "guard" / "_data" / "content_exemplars.tsv"
-TUNING2 = ROOT / "benchmarks" / "data" / "guard" / "content_tuning2.tsv"
-#: Row files (category, kind, text) on the tuning side; content_heldout4.tsv never is.
+#: Row files (category, kind, text) on the tuning side; content_heldout5.tsv never is.
 ROW_FILES = (
     "content_tuning.tsv",
     "content_heldout.tsv",
     "content_heldout2.tsv",
     "content_heldout3.tsv",
+    "content_heldout4.tsv",
 )
+#: Class files (class, text) on the tuning side.
+CLASS_FILES = (EXEMPLARS, GUARD_DATA / "content_tuning2.tsv", GUARD_DATA / "content_tuning3.tsv")
 C = 16.0
 C_LEXICAL = 8.0
 LEXICAL_SHARE = 0.5
 #: Shares of cross-validated negatives the LOW, MEDIUM and HIGH cuts may flag.
 SHARES = (0.0075, 0.005, 0.0)
+#: MISCONDUCT's own shares. Its cross-validated recall at 0.5% was 0.65-0.80 on sets 1-4
+#: (indirect requests score close to their look-alikes); at 1% it is 0.72-0.95 with
+#: precision 0.94-1.00 and no more look-alikes flagged at HIGH on sets 3 and 4 (1.25% flagged
+#: 10% of set 2's). Its LOW cut equals its MEDIUM cut, as a LOW share below the MEDIUM one
+#: would put the LOW cut above it.
+CATEGORY_SHARES = {"MISCONDUCT": (0.01, 0.01, 0.0)}
+FOLDS = 5
 
 
-def _class_files() -> list[Path]:
-    return [EXEMPLARS, TUNING2]
-
-
-def training_pool() -> tuple[list[str], list[str]]:
-    """Texts and classes of the tuning side (never content_heldout4.tsv)."""
-    texts, labels = [], []
+def training_pool() -> tuple[list[str], list[str], list[str]]:
+    """Texts, classes and source file names of the tuning side (never held-out 5)."""
+    texts, labels, sources = [], [], []
     for name in ROW_FILES:
         for category, kind, text in read_content(name):
             texts.append(text)
@@ -73,24 +87,27 @@ def training_pool() -> tuple[list[str], list[str]]:
                 if kind == "harmful"
                 else (f"{category}_LOOKALIKE" if kind == "lookalike" else "BENIGN")
             )
-    for path in _class_files():
+            sources.append(name)
+    for path in CLASS_FILES:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.startswith("#"):
                 label, text = line.split("\t", 1)
                 texts.append(text)
                 labels.append(label)
-    return texts, labels
+                sources.append(path.name)
+    return texts, labels, sources
 
 
-def _cut(scores: np.ndarray, negative: np.ndarray) -> tuple[float, ...]:
-    """LOW, MEDIUM, HIGH: the lowest cuts that flag at most SHARES of the negatives."""
-    ranked = np.sort(scores[negative])[::-1]
+def _cut(scores: np.ndarray, shares: tuple[float, ...]) -> tuple[float, ...]:
+    """LOW, MEDIUM, HIGH: the lowest cuts that flag at most ``shares`` of ``scores`` (the
+    negatives' scores)."""
+    ranked = np.sort(scores)[::-1]
 
     def flagging_at_most(share: float) -> float:
         allowed = int(np.floor(share * len(ranked)))
         return float(np.nextafter(ranked[allowed], 1.0)) if allowed < len(ranked) else 0.0
 
-    return tuple(flagging_at_most(share) for share in SHARES)
+    return tuple(flagging_at_most(share) for share in shares)
 
 
 def _vectorizers() -> tuple[TfidfVectorizer, TfidfVectorizer]:
@@ -120,37 +137,110 @@ class Head:
         ) + LEXICAL_SHARE * self.lexical.predict_proba(lexical)
 
 
-def main() -> None:
-    texts, labels = training_pool()
-    x = features(texts)
-    y = np.asarray(labels)
-    folds = StratifiedKFold(5, shuffle=True, random_state=22)
-    probabilities = np.zeros((len(texts), len(set(labels))))
-    for train, test in folds.split(x, y):
-        fold = Head([texts[i] for i in train], x[train], y[train])
-        probabilities[test] = fold.proba([texts[i] for i in test], x[test])
-    head = Head(texts, x, y)
-    classes = head.classes
-    cuts = []
-    negative = np.char.endswith(y.astype(str), "_LOOKALIKE") | (y == "BENIGN")
-    for category in CATEGORIES:
-        scores = probabilities[:, classes.index(category)]
-        positive = y == category
-        cuts.append(_cut(scores, negative))
-        recalls = [((scores >= cut) & positive).sum() / positive.sum() for cut in cuts[-1]]
+class Pool:
+    """The tuning side with each text's check-time units (sentences, and the whole text
+    when there are several) and the embedding features of texts and units, computed once."""
+
+    def __init__(self) -> None:
+        from tessera.llm.guard._semantic import units
+
+        self.texts, labels, self.sources = training_pool()
+        self.y = np.asarray(labels)
+        self.units = [[u.text for u in units(t)] or [t] for t in self.texts]
+        strings = list(dict.fromkeys(self.texts + [u for us in self.units for u in us]))
+        vectors = features(strings)
+        self.row = {s: i for i, s in enumerate(strings)}
+        self.x_all = vectors
+        self.x = vectors[[self.row[t] for t in self.texts]]
+        self.negative = np.char.endswith(self.y.astype(str), "_LOOKALIKE") | (self.y == "BENIGN")
+
+    def unit_scores(self, head: Head, rows: np.ndarray) -> np.ndarray:
+        """Per text of ``rows``, each category's best probability over its units."""
+        flat = [u for i in rows for u in self.units[i]]
+        probabilities = head.proba(flat, self.x_all[[self.row[u] for u in flat]])
+        columns = [head.classes.index(c) for c in CATEGORIES]
+        scores, offset = np.zeros((len(rows), len(CATEGORIES))), 0
+        for k, i in enumerate(rows):
+            n = len(self.units[i])
+            scores[k] = probabilities[offset : offset + n][:, columns].max(axis=0)
+            offset += n
+        return scores
+
+    def cross_validated(self, seed: int = 22) -> tuple[np.ndarray, np.ndarray]:
+        """Cross-validated unit scores (texts x categories) and each text's fold."""
+        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
+        scores = np.zeros((len(self.texts), len(CATEGORIES)))
+        fold_of = np.zeros(len(self.texts), dtype=int)
+        for k, (train, test) in enumerate(folds.split(self.x, self.y)):
+            head = Head([self.texts[i] for i in train], self.x[train], self.y[train])
+            scores[test] = self.unit_scores(head, test)
+            fold_of[test] = k
+        return scores, fold_of
+
+
+def _confidence(score: float, cuts: tuple[float, ...]) -> str:
+    return CONFIDENCES[sum(score >= c for c in cuts)]
+
+
+def cut_table(scores: np.ndarray, negative: np.ndarray) -> list[tuple[float, ...]]:
+    """Each category's (LOW, MEDIUM, HIGH) cuts from scores of the negatives."""
+    return [
+        _cut(scores[negative, j], CATEGORY_SHARES.get(category, SHARES))
+        for j, category in enumerate(CATEGORIES)
+    ]
+
+
+def cross_validated_confidences(
+    pool: Pool, scores: np.ndarray, fold_of: np.ndarray
+) -> list[dict[str, str]]:
+    """Each text's confidence per category, with cuts taken from the other folds only."""
+    cuts_by_fold = {
+        k: cut_table(scores[fold_of != k], pool.negative[fold_of != k]) for k in range(FOLDS)
+    }
+    return [
+        {c: _confidence(scores[i, j], cuts_by_fold[int(fold_of[i])][j])
+         for j, c in enumerate(CATEGORIES)}
+        for i in range(len(pool.texts))
+    ]  # fmt: skip
+
+
+def report(pool: Pool, scores: np.ndarray, fold_of: np.ndarray) -> list[str]:
+    """Cross-validated tables per row file, as guard_eval.py prints the held-out set's."""
+    confidences = cross_validated_confidences(pool, scores, fold_of)
+    lines = []
+    for name in ROW_FILES:
+        index = {t: k for k, t in enumerate(pool.texts) if pool.sources[k] == name}
+        rows = read_content(name)
+        table, _ = content_table(rows, [confidences[index[t]] for _, _, t in rows])
+        lines += [f"cross-validated, `{name}`:", "", *table, ""]
+    return lines
+
+
+def main(write: bool = True) -> None:
+    pool = Pool()
+    scores, fold_of = pool.cross_validated()
+    cuts = cut_table(scores, pool.negative)
+    for j, category in enumerate(CATEGORIES):
+        positive = pool.y == category
+        recalls = [((scores[:, j] >= cut) & positive).sum() / positive.sum() for cut in cuts[j]]
         print(category, "cross-validated recall at LOW/MEDIUM/HIGH", [f"{r:.2f}" for r in recalls])
-        print(category, "cuts LOW/MEDIUM/HIGH", [round(c, 3) for c in cuts[-1]])
-    flagged = np.zeros(len(texts), dtype=bool)
-    for category, cut in zip(CATEGORIES, cuts, strict=True):
-        flagged |= probabilities[:, classes.index(category)] >= cut[0]
-    share = flagged[negative].mean()
-    print(f"cross-validated negatives flagged by any category at LOW: {share:.3f}")
+        print(category, "cuts LOW/MEDIUM/HIGH", [round(c, 3) for c in cuts[j]])
+    flagged = np.zeros(len(pool.texts), dtype=bool)
+    for j, cut in enumerate(cuts):
+        flagged |= scores[:, j] >= cut[0]
+    print(f"cross-validated negatives flagged by any category at LOW: "
+          f"{flagged[pool.negative].mean():.3f}")  # fmt: skip
+    print("\n".join(report(pool, scores, fold_of)))
+    if not write:
+        return
+    head = Head(pool.texts, pool.x, pool.y)
     np.savez_compressed(
         OUT,
         weights=head.dense.coef_.astype(np.float32),
         bias=head.dense.intercept_.astype(np.float32),
-        classes=np.asarray(classes),
+        classes=np.asarray(head.classes),
         categories=np.asarray(CATEGORIES),
+        features=np.asarray(FEATURES),
         cuts=np.asarray(cuts, dtype=np.float32),
         lexical_weights=head.lexical.coef_.astype(np.float16),
         lexical_bias=head.lexical.intercept_.astype(np.float32),
@@ -160,7 +250,7 @@ def main() -> None:
         chars=np.asarray(head.chars.get_feature_names_out(), dtype=str),
         char_idf=head.chars.idf_.astype(np.float32),
     )
-    print(f"wrote {OUT.relative_to(ROOT)} ({len(texts)} texts, {len(classes)} classes)")
+    print(f"wrote {OUT.relative_to(ROOT)} ({len(pool.texts)} texts, {len(head.classes)} classes)")
     write_exemplar_vectors()
 
 
@@ -179,4 +269,4 @@ if __name__ == "__main__":
     if "--vectors" in sys.argv:
         write_exemplar_vectors()
     else:
-        main()
+        main(write="--report" not in sys.argv)

@@ -19,6 +19,7 @@ from HIGH only, NONE never.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,7 +33,9 @@ __all__ = [
     "CATEGORIES",
     "CONFIDENCES",
     "ContentScore",
+    "FEATURES",
     "class_probabilities",
+    "conceals",
     "confidence_of",
     "features",
     "min_confidence",
@@ -63,14 +66,57 @@ class ContentScore:
     cuts: tuple[float, float, float]
 
 
-def features(texts: Sequence[str]) -> npt.NDArray[np.float32]:
-    """The head's input: each text's unit embedding and its mention flag (0 or 1)."""
+#: Wording that asks for a deed to stay hidden or look like something else, the mark of
+#: much misconduct asked for indirectly ("so the bank won't notice", "make it look legit",
+#: "past customs", "untraceable"); a look-alike that reports or prevents such a deed has the
+#: words too, so it is one feature the head weighs, never a verdict.
+_CONCEALS = re.compile(
+    r"\b(?:without (?:\w+ ){0,3}(?:knowing|noticing|finding out|seeing|spotting|catching|"
+    r"getting caught|being (?:caught|seen|traced|flagged|noticed)|a trace|paying|"
+    r"(?:a )?(?:prescription|licen[cs]e|receipt))"
+    r"|so (?:that )?(?:nobody|no one|no-one|they|he|she|it|the \w+|\w+) (?:\w+ ){0,2}"
+    r"(?:won't|wouldn't|can't|cannot|doesn't|never|don't|didn't) (?:\w+ ){0,2}"
+    r"(?:notice|find|trace|track|link|catch|spot|see|know|flag|detect|check|smell|miss)"
+    r"|so (?:that )?(?:nobody|no one|no-one) (?:\w+ ){0,2}(?:notices?|finds?|knows?|sees?|"
+    r"suspects?|traces?|links?|checks?)"
+    r"|(?:look|looks|seem|seems|pass) (?:\w+ ){0,2}(?:legit|real|genuine|official|"
+    r"accidental|like an? (?:accident|mugging|suicide))"
+    r"|past (?:the )?(?:customs|security|border|scanners?|sniffer|dogs|checks?|audit)"
+    r"|(?:untrace(?:able|d)|undetect(?:able|ed)|unnoticed|discreetly|off the books|"
+    r"under the radar|cash in hand|burner|fake|forged?|counterfeit|stolen)"
+    r"|(?:evade|evading|dodge|dodging|avoid|avoiding|beat|beating|bypass|bypassing) "
+    r"(?:the |a |an |my )?(?:detection|police|cops|tax|taxes|customs|audit|drug test|checks?|"
+    r"background check|warrant|cameras?|alarm))",
+    re.IGNORECASE,
+)
+
+
+def conceals(text: str) -> bool:
+    """Whether ``text`` asks for something to stay hidden or pass for something else."""
+    return _CONCEALS.search(text) is not None
+
+
+#: The dense regression's inputs, in column order, for heads that do not name theirs.
+_OLD_FEATURES = ("embedding", "mention")
+FEATURES = ("embedding", "mention", "conceals")
+
+
+def features(texts: Sequence[str], names: Sequence[str] = FEATURES) -> npt.NDArray[np.float32]:
+    """The head's input: each text's unit embedding, its mention flag (0 or 1:
+    :func:`~tessera.llm.guard._patterns.asks_about`) and its concealment flag
+    (:func:`conceals`), the columns ``names`` picks."""
     from tessera.llm.guard._embed import embed
     from tessera.llm.guard._patterns import asks_about
 
-    vectors = embed(list(texts))
-    mention = np.asarray([[1.0 if asks_about(t) else 0.0] for t in texts], dtype=np.float32)
-    return np.hstack([vectors, mention.reshape(len(texts), 1)]).astype(np.float32)
+    blocks = []
+    for name in names:
+        if name == "embedding":
+            blocks.append(embed(list(texts)))
+            continue
+        test = asks_about if name == "mention" else conceals
+        flags = np.asarray([1.0 if test(t) else 0.0 for t in texts], dtype=np.float32)
+        blocks.append(flags.reshape(len(texts), 1))
+    return np.hstack(blocks).astype(np.float32)
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +141,8 @@ def class_probabilities(texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], 
     from tessera.llm.guard._lexical import tfidf
 
     head = _head()
-    probabilities = _softmax(features(texts) @ head["weights"].T + head["bias"])
+    names = [str(n) for n in head.get("features", _OLD_FEATURES)]
+    probabilities = _softmax(features(texts, names) @ head["weights"].T + head["bias"])
     if "lexical_weights" in head:
         share = float(head["lexical_share"])
         x = tfidf(texts, head["words_index"], head["word_idf"], head["chars_index"],
