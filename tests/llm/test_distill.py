@@ -132,7 +132,8 @@ def test_heldout_count_shrinks_only_for_quick_tries() -> None:
     assert counts[:3] == [16, 16, 16] and heldout_count(200) == 20
     assert counts[sizes.index(640) :] == [64] * 4
     assert max(counts) <= len(heldout_prompts())
-    with pytest.raises(InvalidInputError, match="n=0"):
+    assert heldout_count(5000) == 64  # a larger list of the user's own prompts
+    with pytest.raises(InvalidInputError, match="training=0"):
         heldout_count(0)
 
 

@@ -484,7 +484,6 @@ def train(
     from tessera._validation import check_positive_int
     from tessera.llm._torch import set_threads
     from tessera.llm.medusa import DistillationData, train_default_heads, training_prompts
-    from tessera.llm.medusa._prompts import heldout_count
 
     _quiet_transformers()
     set_threads(check_positive_int("threads", threads))
@@ -506,7 +505,7 @@ def train(
         batch_size=batch_size,
         vocabulary=vocabulary,
         seed=seed,
-        heldout=heldout_count(prompts) if heldout is None else heldout,
+        heldout=heldout,
         root_conditioned=root_conditioned,
         progress=not quiet,
     )

@@ -18,7 +18,7 @@ from tessera.llm.medusa._distill import (
     progress_bar,
 )
 from tessera.llm.medusa._io import HeadsMetadata, save_heads
-from tessera.llm.medusa._prompts import heldout_prompts, training_prompts
+from tessera.llm.medusa._prompts import heldout_count, heldout_prompts, training_prompts
 from tessera.llm.medusa._train import (
     TrainResult,
     cache_training_states,
@@ -64,7 +64,7 @@ def train_default_heads(
     vocabulary: str = DEFAULT_RECIPE["vocabulary"],
     validation_fraction: float = DEFAULT_RECIPE["validation_fraction"],
     seed: int = DEFAULT_RECIPE["seed"],
-    heldout: int = DEFAULT_RECIPE["heldout_prompts"],
+    heldout: int | None = None,
     progress: bool = True,
     root_conditioned: bool = DEFAULT_RECIPE["root_conditioned"],
 ) -> TrainResult:
@@ -105,10 +105,12 @@ def train_default_heads(
     num_heads, num_layers, epochs, learning_rate, batch_size, vocabulary,
     validation_fraction, seed
         Passed to :func:`train_medusa`.
-    heldout : int, default=64
+    heldout : int, optional
         How many :func:`heldout_prompts` (topics never seen in training) to answer and
         measure the heads on; these accuracies are the ones saved (the candidate tree is
         built from them). 0 saves the accuracies of the ``validation_fraction`` split.
+        Default: :func:`~tessera.llm.medusa._prompts.heldout_count` of the number of
+        training prompts (64 for all of them, fewer for a quick try on a few).
     progress : bool, default=True
         A progress bar for every phase.
     root_conditioned : bool, default=True
@@ -128,6 +130,9 @@ def train_default_heads(
     check_positive_int("seed", seed, minimum=0)
     check_rate("learning_rate", learning_rate)
     check_in("vocabulary", vocabulary, ("full", "seen"))
+    if heldout is None:
+        trained_on = len(data.sequences) if data is not None else prompts and len(prompts)
+        heldout = heldout_count(trained_on or None)
     loaded = load_model(model)
     if data is None:
         data = generate_self_distillation_data(

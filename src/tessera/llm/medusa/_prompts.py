@@ -17,7 +17,7 @@ import math
 import random
 from typing import TypeVar
 
-from tessera._validation import bad_value
+from tessera._validation import bad_value, check_positive_int
 
 __all__ = ["heldout_count", "heldout_prompts", "training_prompts"]
 
@@ -442,5 +442,5 @@ def heldout_count(training: int | None) -> int:
     """
     if training is None:
         return FULL_HELDOUT
-    count = _check_count(training, len(_all_prompts(heldout=False)))
+    count = check_positive_int("training", training)
     return min(FULL_HELDOUT, max(QUICK_HELDOUT, math.ceil(count / 10)))
