@@ -58,12 +58,17 @@ class LocalBackend(Backend):
         with self._load_lock:
             if self._runtime is None:
                 from tessera.llm import load
+                from tessera.llm._attention import precompile
                 from tessera.llm._batching import ForwardBatcher
                 from tessera.llm._invariant import is_batch_invariant
+                from tessera.llm._step import lean_model
 
                 runtime = load(self.model)
                 if is_batch_invariant(runtime.model):
                     self._batcher = ForwardBatcher(runtime.model)
+                if lean_model(runtime.model) is not None:
+                    # load the compiled attention now, not in the first request's steps
+                    precompile()
                 self._runtime = runtime
             return self._runtime
 
