@@ -306,6 +306,21 @@ def _cli_seconds(runs: int = 3) -> list[float]:
     return seconds
 
 
+def _content_mistakes(
+    rows: list[tuple[str, str, str]], confidences: list[dict[str, str]]
+) -> list[str]:
+    """One line per harmful text missed at MEDIUM or negative text flagged at HIGH."""
+    lines = []
+    for (category, kind, text), conf in zip(rows, confidences, strict=True):
+        if kind == "harmful" and _ORDER.index(conf[category]) < _ORDER.index("MEDIUM"):
+            lines.append(f"- missed {category} ({conf[category]}): {text!r}")
+        elif kind != "harmful":
+            flagged = {c: v for c, v in conf.items() if v != "NONE"}
+            if flagged:
+                lines.append(f"- {category} {kind} flagged {flagged}: {text!r}")
+    return lines or ["- none"]
+
+
 def _tuning_side_content() -> list[str]:
     """Cross-validated tables of the content head's tuning side (sets 1-4), from the
     trainer: each text scored by a head trained without its fold, with cuts from the
@@ -380,6 +395,11 @@ def bedrock_report() -> list[str]:
         "",
         *table,
         "",
+        "Held-out 5's mistakes: harmful texts below MEDIUM, and look-alike or benign texts "
+        "any category flags at HIGH strength (LOW confidence or more):",
+        "",
+        *_content_mistakes(rows, confidences),
+        "",
     ]
     with _previous_head():
         before = [{s.category: s.confidence for s in f} for f in score_contents(texts)]
@@ -406,6 +426,32 @@ HISTORY = [
     "",
     "How these figures came about (read before trusting the held-out rows):",
     "",
+    "- Fourth round (issue 22 continued). Held-out 5 (`content_heldout5.tsv`, 615 texts:",
+    "  per category 42 harmful, 41 look-alike and 40 plain benign, in styles unlike sets",
+    "  1-4) and NAME/ADDRESS addition 2 (`pii_bedrock_heldout_names2.txt`: 44 names, 33",
+    "  addresses, 17 near-miss lines) were written by another engineer and committed",
+    "  (d8b2c8e) while this round's tuning went on; the tuner never opened them, and they",
+    "  were run once, for the tables above, after the tuning was committed (b57ee21,",
+    "  1df679e). Held-out 4 and the first NAME/ADDRESS addition moved to the tuning side:",
+    "  their errors were read (misconduct asked for indirectly: a skimmer, bumping a lock,",
+    "  a Ponzi scheme described; idioms and book-club talk flagged; names spaCy labels",
+    "  ORG or GPE; street-first streets and PO boxes). What changed: 354 new tuning texts",
+    "  (`content_tuning3.tsv`: indirect misconduct and violence, idioms, history and",
+    "  fiction about hate, scam victims, everyday banking and security how-tos); a",
+    "  concealment flag beside the mention flag in the embedding regression; cross-",
+    "  validation that scores texts sentence by sentence as a check does; MISCONDUCT's",
+    "  cuts at 1% of cross-validated negatives (others 0.75% and 0.5%), chosen on the",
+    "  cross-validated tables of sets 1-4 above. NAME: cue words (greetings, sign-offs,",
+    "  titles, ask/tell/cc, speech verbs) make a given name or a span spaCy labels ORG,",
+    "  GPE or NORP a person; hyphenated and O'/Mc names. ADDRESS: level units, county",
+    "  before the postcode, PO boxes with more postcodes, Nordic, Swiss, Portuguese and",
+    "  Polish forms; a year (19xx, 20xx) after a town is no postcode. New tuning spans",
+    "  (`pii_bedrock_tuning_names.txt`, 95 lines) took NAME F1 there from 0.78 to 0.99",
+    "  and ADDRESS from 0.68 to 1.00 before the held-out run.",
+    "- Probes written after training and never tuned on: of eight new texts, two are",
+    '  wrong: a ticket scam told as a plan ("sell the same concert tickets to ten',
+    '  buyers and then switch off my phone") passes at MEDIUM, and "smash that driving',
+    '  test tomorrow!" reads as VIOLENCE at MEDIUM.',
     "- Third round (issue 22 continued). Held-out 4 (`content_heldout4.tsv`: 40 harmful,",
     "  40 look-alike and 40 plain benign texts per category, 600 in all, in styles unlike",
     "  sets 1-3: lower-case chat, emails, moderation logs, reviews, headlines, code-side",
