@@ -246,6 +246,9 @@ def test_bad_arguments_name_themselves(data: Path, tmp_path: Path) -> None:
         split_dataset(data, tmp_path / "x", groups="nope")
     with pytest.raises(InvalidInputError, match=r"random_state=.*int seed"):
         split_dataset(data, tmp_path / "x", random_state=None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"scheduler='nowhere'.*'local'"):
+        split_dataset(data, tmp_path / "x", scheduler="nowhere")
+    assert not (tmp_path / "x").exists()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "old.parquet").write_text("x")
     with pytest.raises(InvalidInputError, match=r"out=.*not empty"):

@@ -327,12 +327,14 @@ def split_dataset(
     DaskSplit
         The folders, the rows per part (checked against the rows read) and the report.
     """
-    from tessera._dask import chosen_scheduler
+    from tessera._dask import check_scheduler, chosen_scheduler
     from tessera._validation import check_in
     from tessera.split._methods import METHODS
     from tessera.synth._dask_fit import as_dask_frame
 
     check_in("method", method, METHODS)
+    if scheduler is not None:
+        check_scheduler(scheduler)  # before any folder is made
     fractions = _fractions(sizes)
     if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
         raise bad_value(
