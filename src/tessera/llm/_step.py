@@ -112,13 +112,11 @@ class LeanLlama:
         self.head_dim = int(
             getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         )
-        self.groups = self.heads // self.kv_heads
         self.layers = list(backbone.layers[: config.num_hidden_layers])
         self.embed = backbone.embed_tokens
         self.norm = backbone.norm
         self.rotary = backbone.rotary_emb
         self.dtype = self.embed.weight.dtype
-        self.blocked = torch.finfo(self.dtype).min
         # int4 linears fused per input (tessera.llm._quant.use_gguf_int4), or None
         self.fused = [
             (
