@@ -127,6 +127,15 @@ def test_report_from_sketches_matches_the_in_memory_report(
         assert ours.missing == reference.missing
 
 
+def _held_out_source(build: Any, npartitions: int, tmp_path: Path) -> tuple[pd.DataFrame, Path]:
+    """A held-out shape's table (seed 11) with a ``row`` id, written as a Parquet dataset."""
+    table = build(11)
+    table.insert(0, "row", np.arange(len(table)))
+    source = tmp_path / "in"
+    dd.from_pandas(table, npartitions=npartitions, sort=False).to_parquet(source, write_index=False)
+    return table, source
+
+
 @pytest.mark.parametrize(
     ("name", "build", "npartitions", "options"), HELD_OUT, ids=[s[0] for s in HELD_OUT]
 )
@@ -136,10 +145,7 @@ def test_a_table_in_one_piece_is_split_as_in_memory(
     # Partitions are joined up to rows_per_split rows: a table that fits in one piece is
     # split exactly as train_val_test_split splits it, so its divergence is auto's (the
     # 1.2x target, on the held-out shapes chosen before the joining was written).
-    table = build(11)
-    table.insert(0, "row", np.arange(len(table)))
-    source = tmp_path / "in"
-    dd.from_pandas(table, npartitions=npartitions, sort=False).to_parquet(source, write_index=False)
+    table, source = _held_out_source(build, npartitions, tmp_path)
     result = split_dataset(source, tmp_path / "out", random_state=3, id_columns=["row"], **options)
     frames = _parts(result)
     drop = ["row", *([options["groups"]] if "groups" in options else [])]
@@ -161,10 +167,7 @@ def test_a_table_split_in_cells_is_within_the_target_of_in_memory_auto(
     # rows, halved until no larger), the split stays within the issue's 1.2x of in-memory
     # auto's energy distance on the held-out shapes (chosen before the cells were
     # written, f703485).
-    table = build(11)
-    table.insert(0, "row", np.arange(len(table)))
-    source = tmp_path / "in"
-    dd.from_pandas(table, npartitions=npartitions, sort=False).to_parquet(source, write_index=False)
+    table, source = _held_out_source(build, npartitions, tmp_path)
     result = split_dataset(
         source,
         tmp_path / "out",

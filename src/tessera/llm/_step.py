@@ -270,11 +270,12 @@ class LeanLlama:
         new_keys = k.contiguous().view(torch.uint16).numpy()
         new_values = v.contiguous().view(torch.uint16).numpy()
         out = np.empty((n, self.heads, self.head_dim))
+        append_attend = _attention().append_attend
         start = 0
         for segment, size, mask in zip(segments, sizes, masks, strict=True):
             layer = segment.cache.layers[index]
             slab, past = _Slab.of(layer, size, k)
-            _attention().append_attend(
+            append_attend(
                 queries,
                 new_keys,
                 new_values,
