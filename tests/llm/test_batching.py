@@ -276,3 +276,102 @@ def test_the_lean_packed_pass_gives_each_generation_its_solo_states(
         for mine, reference in zip(packed, alone, strict=True):
             for a, b in zip(mine.layers, reference.layers, strict=True):
                 assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+
+
+def _stepper(model: Any, prompt: list[int], tokens: int, medusa: Any = None) -> Any:
+    """A greedy generation's step iterator (plain, or Medusa with ``medusa`` heads)."""
+    if medusa is None:
+        return plain_generate(model, prompt, max_new_tokens=tokens)
+    return medusa_generate(model, medusa, TREE, prompt, max_new_tokens=tokens, lookup_tokens=4)
+
+
+@pytest.mark.parametrize("medusa", [False, True])
+def test_a_reader_that_falls_behind_stalls_nobody_and_loses_nothing(
+    model: Any, heads: MedusaHeads, medusa: bool
+) -> None:
+    """The engine decodes a followed generation at most FOLLOW_AHEAD tokens ahead of its
+    reader; the others' rounds go on meanwhile (a round never waits for the slow one:
+    with a 30 s wait a stall would show), and the slow one's output is its solo output.
+    (``draft_limit=0``: greedy Medusa verifies its roots alone, so is followed, from the
+    start; a generation that drafts decodes in its own thread and a round waits
+    ``max_wait`` for it.)"""
+    from tessera.llm._batching import FOLLOW_AHEAD
+
+    slow_prompt, fast_prompts = PROMPTS[0], PROMPTS[1:3]
+    decode = lambda prompt: _flat(_stepper(model, prompt, 40, heads if medusa else None))  # noqa: E731
+    alone = [decode(prompt) for prompt in [slow_prompt, *fast_prompts]]
+    batcher = ForwardBatcher(model, max_wait=30.0, draft_limit=0)
+    paused, resume = threading.Event(), threading.Event()
+    results: list[Any] = [None] * 3
+
+    def slow() -> None:
+        with batcher.session():
+            steps = _stepper(model, slow_prompt, 40, heads if medusa else None)
+            tokens = list(next(steps)) + list(next(steps))
+            paused.set()
+            assert resume.wait(timeout=120)
+            results[0] = tokens + _flat(steps)
+
+    def fast(i: int) -> None:
+        assert paused.wait(timeout=120)
+        with batcher.session():
+            results[i] = decode(fast_prompts[i - 1])
+
+    threads = [threading.Thread(target=slow)] + [
+        threading.Thread(target=fast, args=(i,)) for i in (1, 2)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads[1:]:
+            thread.join(timeout=120)
+            assert not thread.is_alive(), "a generation stalled behind a slow reader"
+        # the slow generation's prefill, its first token's pass, then the engine ran at
+        # most FOLLOW_AHEAD passes past what it read
+        fast_passes = sum(1 + len(tokens) - 1 for tokens in results[1:])
+        assert batcher.passes - fast_passes <= 2 + FOLLOW_AHEAD
+        resume.set()
+        threads[0].join(timeout=120)
+    finally:
+        resume.set()
+        batcher.close()
+    assert results == alone
+
+
+def test_a_reader_that_goes_away_stops_its_decoding(model: Any) -> None:
+    """Closing a followed generation's steps early stops the engine decoding for it; the
+    generation beside it runs to its end with its solo output."""
+    batcher = ForwardBatcher(model, max_wait=30.0)
+    alone = _flat(_stepper(model, PROMPTS[1], 60))
+    results: dict[str, Any] = {}
+    both = threading.Barrier(2)
+
+    def leaver() -> None:
+        with batcher.session():
+            steps = _stepper(model, PROMPTS[0], 60)
+            both.wait()
+            results["leaver"] = list(next(steps)) + list(next(steps))
+            steps.close()
+        results["left"] = batcher.passes
+
+    def stayer() -> None:
+        with batcher.session():
+            both.wait()
+            results["stayer"] = _flat(_stepper(model, PROMPTS[1], 60))
+
+    threads = [threading.Thread(target=leaver), threading.Thread(target=stayer)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+            assert not thread.is_alive()
+    finally:
+        batcher.close()
+    assert results["stayer"] == alone
+    assert results["leaver"] == _flat(_stepper(model, PROMPTS[0], 60))[:2]
+    # once the leaver left, every pass was the stayer's: its prefill and 59 token passes,
+    # the leaver's prefill and at most FOLLOW_AHEAD + 1 passes of its own
+    from tessera.llm._batching import FOLLOW_AHEAD
+
+    assert batcher.passes <= 1 + 59 + 1 + FOLLOW_AHEAD + 1

@@ -10,6 +10,16 @@ the packed pass runs it per generation, on that generation's own cache and mask.
 of decoding size go through the lean pass (:meth:`tessera.llm._step.LeanLlama.forward_segments`)
 where it covers the model, others through transformers' forward with a packed attention.
 
+A generation whose next tokens need no decision of its own (plain decoding without a
+grammar, or greedy Medusa beside many others, which verifies its root alone) hands its
+loop to the engine with :meth:`ForwardBatcher.follow`: after each round the engine
+chooses that generation's next token from its logits (the generation's own sampling and
+random generator) and queues its next pass at once, so a round never waits for threads
+that are busy streaming text (or waiting for the interpreter lock) to come back with a
+token the engine could choose itself. The generation reads its tokens from a queue; the
+engine runs at most :data:`FOLLOW_AHEAD` tokens ahead of a reader that falls behind and
+stops decoding for one that goes away.
+
 Because the kernels are batch-invariant (:mod:`tessera.llm._invariant`: a row's product
 does not depend on the other rows, and the attention of a generation sees exactly what it
 sees alone), every generation's logits are bit for bit those it gets decoding alone, and
@@ -26,7 +36,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,13 +47,16 @@ from tessera.llm._torch import require
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["ForwardBatcher", "current_batcher", "packed_attention"]
+__all__ = ["FOLLOW_AHEAD", "Followed", "ForwardBatcher", "current_batcher", "packed_attention"]
 
 #: Models whose decoder the packed pass is known to reproduce exactly (checked by tests).
 PACKABLE_DECODERS = frozenset({"LlamaModel"})
 
 #: The keyword that carries a packed pass into the attention function.
 PACKED_KWARG = "tessera_packed"
+#: Tokens the engine may decode for a followed generation (:meth:`ForwardBatcher.follow`)
+#: that its reader has not taken yet; beyond, it waits for the reader.
+FOLLOW_AHEAD = 8
 
 _local = threading.local()
 
@@ -67,6 +81,35 @@ class _Pass:
     done: bool = False
     hidden: Tensor | None = None
     logits: Tensor | None = None
+    error: BaseException | None = None
+    follow: _Follow | None = None
+
+
+@dataclass(frozen=True)
+class Followed:
+    """Where the engine stopped decoding a followed generation without ending it: the
+    hidden states and logits of its last pass (the generation chooses the next token)."""
+
+    hidden: Tensor
+    logits: Tensor
+
+
+@dataclass
+class _Follow:
+    """A generation the engine decodes on its own (:meth:`ForwardBatcher.follow`)."""
+
+    cache: Any
+    choose: Callable[[Tensor], int]
+    greedy: bool
+    eos: frozenset[int]
+    room: int
+    until_drafting: bool
+    #: tokens (int) not yet read, then possibly the Followed state
+    items: deque[int | Followed]
+    finished: bool = False
+    cancelled: bool = False
+    #: the next pass, held back while the reader is FOLLOW_AHEAD tokens behind
+    parked: _Pass | None = None
     error: BaseException | None = None
 
 
@@ -144,6 +187,8 @@ class ForwardBatcher:
         self.draft_limit = draft_limit
         self._cond = threading.Condition()
         self._active = 0
+        #: followed generations that send no pass now (finished, or waiting for a reader)
+        self._quiet = 0
         self._pending: list[_Pass] = []
         self._closed = False
         self.rounds = 0
@@ -205,6 +250,72 @@ class ForwardBatcher:
         assert item.hidden is not None and item.logits is not None
         return item.hidden, item.logits
 
+    def follow(
+        self,
+        token: int,
+        cache: Any,
+        choose: Callable[[Tensor], int],
+        *,
+        greedy: bool,
+        eos: frozenset[int],
+        room: int,
+        until_drafting: bool,
+    ) -> Iterator[int | Followed]:
+        """Let the engine decode this generation on its own from ``token`` on.
+
+        The engine runs the pass of ``token`` (appended to ``cache``), chooses the next
+        token with ``choose`` (one row of logits in, a token out; ``greedy``: it is the
+        argmax, which the engine takes for several generations at once) and goes on, one
+        pass per round, each queued as soon as the round before ends. It stops after a
+        token in ``eos``, after ``room`` tokens, or (``until_drafting``) as soon as few
+        enough generations are active for drafting (:attr:`drafting`).
+
+        Yields
+        ------
+        int or Followed
+            The chosen tokens in order; when the engine stops before the generation
+            ends (drafting), a last :class:`Followed` with the last pass's outputs.
+            Closing the iterator early stops the engine decoding for it.
+        """
+        torch = require("torch")
+        state = _Follow(cache, choose, greedy, eos, room, until_drafting, deque())
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the batcher is closed")
+            self._pending.append(
+                _Pass(torch.tensor([token]), cache, None, None, False, follow=state)
+            )
+            self._cond.notify_all()
+        try:
+            while True:
+                with self._cond:
+                    while not state.items and state.error is None:
+                        self._cond.wait()
+                    if state.error is not None:
+                        raise state.error
+                    item = state.items.popleft()
+                    parked = state.parked
+                    if parked is not None and len(state.items) < FOLLOW_AHEAD:
+                        state.parked = None
+                        self._quiet -= 1
+                        self._pending.append(parked)
+                        self._cond.notify_all()
+                yield item
+                if isinstance(item, Followed):
+                    return
+                with self._cond:
+                    if state.finished and not state.items:
+                        return
+        finally:
+            with self._cond:
+                if not state.cancelled:
+                    state.cancelled = True
+                    if state.finished or state.parked is not None:
+                        self._quiet -= 1
+                    state.parked = None
+                    self._pending = [item for item in self._pending if item.follow is not state]
+                    self._cond.notify_all()
+
     def close(self) -> None:
         """Stop the engine thread (passes still queued fail)."""
         with self._cond:
@@ -220,11 +331,14 @@ class ForwardBatcher:
                 for item in self._pending:
                     item.error = RuntimeError("the batcher is closed")
                     item.done = True
+                    if item.follow is not None:
+                        item.follow.error = item.error
                 self._pending = []
                 self._cond.notify_all()
                 return None
             deadline = time.monotonic() + self.max_wait
-            while len(self._pending) < self._active and not self._closed:
+            # every active generation sends a pass, except followed ones that are quiet
+            while len(self._pending) < self._active - self._quiet and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -253,10 +367,67 @@ class ForwardBatcher:
                     item.error = exc
             self.rounds += 1
             self.passes += len(batch)
+            with torch.inference_mode():
+                chosen = self._choose_followed(batch)
             with self._cond:
                 for item in batch:
                     item.done = True
+                    if item.follow is not None:
+                        self._advance(item, chosen.get(id(item)))
                 self._cond.notify_all()
+
+    def _choose_followed(self, batch: list[_Pass]) -> dict[int, int]:
+        """The next token of every followed pass of the round (greedy ones in one argmax),
+        by ``id`` of the pass; none for passes that failed or stop here."""
+        torch = require("torch")
+        chosen: dict[int, int] = {}
+        greedy: list[_Pass] = []
+        for item in batch:
+            state = item.follow
+            if state is None or item.error is not None or state.cancelled:
+                continue
+            if state.until_drafting and self.drafting:
+                continue  # handed back: the generation drafts again
+            if state.greedy:
+                greedy.append(item)
+            else:
+                assert item.logits is not None
+                chosen[id(item)] = state.choose(item.logits[-1])
+        if greedy:
+            rows = torch.cat([item.logits[-1:] for item in greedy if item.logits is not None])
+            # float32 holds every bf16 value exactly: the argmax (first index of ties) of
+            # each row is the one the generation's own greedy choice takes
+            for item, token in zip(greedy, rows.float().argmax(dim=-1).tolist(), strict=True):
+                chosen[id(item)] = int(token)
+        return chosen
+
+    def _advance(self, item: _Pass, token: int | None) -> None:
+        """After a round (under the lock): hand a followed generation its next token and
+        queue its next pass, or stop following it."""
+        torch = require("torch")
+        state = item.follow
+        assert state is not None
+        if state.cancelled:
+            return
+        if item.error is not None:
+            state.error = item.error
+        elif token is None:  # drafting again: the generation takes over from this pass
+            assert item.hidden is not None and item.logits is not None
+            state.items.append(Followed(item.hidden, item.logits))
+        else:
+            state.items.append(token)
+            state.room -= 1
+            if state.room > 0 and token not in state.eos:
+                following = _Pass(torch.tensor([token]), state.cache, None, None, False)
+                following.follow = state
+                if len(state.items) < FOLLOW_AHEAD:
+                    self._pending.append(following)
+                else:
+                    state.parked = following
+                    self._quiet += 1
+                return
+        state.finished = True
+        self._quiet += 1
 
     def _logits(self, batch: list[_Pass]) -> None:
         """One product with the output embeddings for every pass's wanted rows."""

@@ -11,14 +11,15 @@ over it with tree attention, acceptance greedy or typical: :mod:`._verify`) and
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tessera._validation import bad_value, check_positive_int
-from tessera.llm._batching import current_batcher
+from tessera.llm._batching import Followed, ForwardBatcher, current_batcher
 from tessera.llm._invariant import INVARIANT_MAX_QUERIES, is_batch_invariant
 from tessera.llm._sampling import check_sampling
 from tessera.llm._step import lean_forward
@@ -322,9 +323,52 @@ def plain_generate(
                 yield [token]
                 return
             yield [token]
+            batcher = current_batcher(model)
+            if batcher is not None and constraint is None:
+                # beside others, the engine chooses the tokens (the same choice) itself
+                yield from _followed_plain(
+                    batcher, token, cache, sampling, generator, stats, eos, max_new_tokens
+                )
+                return
             _, logits = _pass(model, torch.tensor([token]), cache)
             stats.steps += 1
             logits = logits[0]
+
+
+def _followed_plain(
+    batcher: ForwardBatcher,
+    token: int,
+    cache: DynamicCache,
+    sampling: Sampling,
+    generator: torch.Generator | None,
+    stats: DecodeStats,
+    eos: set[int],
+    max_new_tokens: int,
+) -> Iterator[list[int]]:
+    """The rest of a plain generation after ``token``, decoded by the batcher's engine
+    (:meth:`~tessera.llm._batching.ForwardBatcher.follow`) with this generation's choice."""
+    room = max_new_tokens - stats.tokens
+    with closing(
+        batcher.follow(
+            token,
+            cache,
+            lambda row: _choose(row, sampling, generator),
+            greedy=sampling.greedy,
+            eos=frozenset(eos),
+            room=room,
+            until_drafting=False,
+        )
+    ) as items:
+        for item in items:
+            assert not isinstance(item, Followed)  # plain decoding is followed to its end
+            stats.steps += 1
+            stats.tokens += 1
+            if item in eos or stats.tokens >= max_new_tokens:
+                _finish(stats, item, eos, None)
+                yield [item]
+                return
+            yield [item]
+    raise RuntimeError("the batcher stopped decoding a plain generation before its end")
 
 
 def medusa_generate(
@@ -494,6 +538,15 @@ def _medusa_steps(
                     return
                 for drafter in drafters:
                     drafter.update([root])
+                if alone and constraint is None:
+                    # the engine verifies the roots (the same argmax) until drafting pays
+                    followed = yield from _followed_medusa(
+                        batcher, root, cache, stats, eos, room, drafters, max_new_tokens
+                    )
+                    if followed is None:
+                        return
+                    base_logits, last_hidden = followed.logits[0], followed.hidden[-1]
+                    continue
                 hidden, logits = _pass(model, torch.tensor([root]), cache)
                 stats.steps += 1
                 base_logits, last_hidden = logits[0], hidden[-1]
@@ -509,6 +562,47 @@ def _medusa_steps(
             keep_path(cache, step.prefix, step.chain, step.tree.num_nodes)
             last_hidden = step.hidden[step.chain[-1]]
             base_logits = step.rows[step.chain[-1]]
+
+
+def _followed_medusa(
+    batcher: ForwardBatcher,
+    root: int,
+    cache: DynamicCache,
+    stats: DecodeStats,
+    eos: set[int],
+    room: int,
+    drafters: Sequence[Drafter],
+    max_new_tokens: int,
+) -> Generator[list[int], None, Followed | None]:
+    """Greedy roots after ``root``, each verified alone, chosen by the batcher's engine
+    (:meth:`~tessera.llm._batching.ForwardBatcher.follow`) while too many generations
+    are active for drafting. Returns the last pass's outputs when drafting pays again,
+    None when the generation ended."""
+    with closing(
+        batcher.follow(
+            root,
+            cache,
+            lambda row: _choose(row, Sampling(), None),
+            greedy=True,
+            eos=frozenset(eos),
+            room=room,
+            until_drafting=True,
+        )
+    ) as items:
+        for item in items:
+            stats.steps += 1
+            if isinstance(item, Followed):
+                return item
+            stats.tokens += 1
+            stats.accepted.append(1)
+            if item in eos or max_new_tokens - stats.tokens <= 0:
+                _finish(stats, item, eos, None)
+                yield [item]
+                return None
+            yield [item]
+            for drafter in drafters:
+                drafter.update([item])
+    raise RuntimeError("the batcher stopped decoding a generation before its end")
 
 
 def _draft(
