@@ -141,36 +141,62 @@ def test_a_row_is_the_same_bits_alone_as_in_any_pass(spec: dict[str, Any]) -> No
         assert np.array_equal(run(alone, 0.125)[0], together[r]), f"row {r}"
 
 
-def test_append_attend_writes_the_new_rows_at_the_end_of_the_cache() -> None:
+def test_append_attend_writes_each_generations_rows_at_the_end_of_its_cache() -> None:
+    """One layer of a pass of two generations in one call: generation 0 owns row 0 (one
+    token under an explicit mask), generation 1 rows 1..2 (two tokens, causal); each
+    one's keys and values land after its own cache, and each row is its solo attention."""
+    from numba.typed import List
+
     made = make_pass(
         {"kv_heads": 2, "heads": 6, "dim": 8, "size": 3, "past": 5, "seed": 1, "masked": False}
     )
-    capacity = 16
-    keys = np.zeros((2, capacity, 8), np.uint16)
-    values = np.zeros((2, capacity, 8), np.uint16)
-    keys[:, :5], values[:, :5] = made["k"][:, :5], made["v"][:, :5]
-    new_keys = np.ascontiguousarray(made["k"][:, 5:].transpose(1, 0, 2))
-    new_values = np.ascontiguousarray(made["v"][:, 5:].transpose(1, 0, 2))
-    # the pass's rows 1..2 belong to this generation (row 0 to another one)
-    queries = np.concatenate([made["q"][:1], made["q"][:2]])
-    rows = (
-        np.concatenate([new_keys[:1], new_keys[:2]]),
-        np.concatenate([new_values[:1], new_values[:2]]),
+    other = make_pass(
+        {"kv_heads": 2, "heads": 6, "dim": 8, "size": 1, "past": 3, "seed": 2, "masked": False}
     )
+    capacity, layers, layer = 16, 3, 1
+    buffers = [np.zeros((layers, 2, 2, capacity, 8), np.uint16) for _ in range(2)]
+    buffers[0][layer, 0, :, :3], buffers[0][layer, 1, :, :3] = other["k"][:, :3], other["v"][:, :3]
+    buffers[1][layer, 0, :, :5], buffers[1][layer, 1, :, :5] = made["k"][:, :5], made["v"][:, :5]
+
+    def new_rows(part: dict[str, Any], key: str, past: int, count: int) -> np.ndarray:
+        return np.ascontiguousarray(part[key][:, past : past + count].transpose(1, 0, 2))
+
+    queries = np.concatenate([other["q"][:1], made["q"][:2]])
+    new_keys = np.concatenate([new_rows(other, "k", 3, 1), new_rows(made, "k", 5, 2)])
+    new_values = np.concatenate([new_rows(other, "v", 3, 1), new_rows(made, "v", 5, 2)])
+    mask = np.zeros((1, 4))
+    mask[0, 1] = BLOCKED  # generation 0's row does not see its second cached position
     out = np.full((3, 6, 8), np.nan)
-    append_attend(queries, rows[0], rows[1], 1, 2, keys, values, 5, NONE, True, 0.125, out)
-    assert np.array_equal(keys[:, 5:7], made["k"][:, 5:7])
-    assert np.array_equal(values[:, 5:7], made["v"][:, 5:7])
-    assert not keys[:, 7:].any() and np.isnan(out[0]).all()
-    # rows 1 and 2 are the generation's new tokens 0 and 1 under the causal rule
+    append_attend(
+        queries,
+        new_keys,
+        new_values,
+        layer,
+        List(buffers),
+        np.array([0, 1, 3]),
+        np.array([3, 5]),
+        mask.reshape(-1),
+        np.array([0, -1]),
+        0.125,
+        out,
+    )
+    assert np.array_equal(buffers[0][layer, 0, :, :4], other["k"][:, :4])
+    assert np.array_equal(buffers[0][layer, 1, :, :4], other["v"][:, :4])
+    assert np.array_equal(buffers[1][layer, 0, :, :7], made["k"][:, :7])
+    assert np.array_equal(buffers[1][layer, 1, :, :7], made["v"][:, :7])
+    assert not buffers[1][layer, :, :, 7:].any() and not buffers[0][layer, :, :, 4:].any()
+    assert not buffers[0][[0, 2]].any() and not buffers[1][[0, 2]].any()  # other layers
+    single = {"q": other["q"][:1], "k": other["k"][:, :4], "v": other["v"][:, :4]}
+    assert np.array_equal(out[0], run({**single, "mask": mask, "n": 1, "length": 4}, 0.125)[0])
+    # rows 1 and 2 are generation 1's new tokens 0 and 1 under the causal rule
     for r in range(2):
-        mask = np.zeros((1, 7))
-        mask[0, 5 + r + 1 :] = BLOCKED
+        causal = np.zeros((1, 7))
+        causal[0, 5 + r + 1 :] = BLOCKED
         single = {
             "q": made["q"][r : r + 1],
             "k": made["k"][:, :7],
             "v": made["v"][:, :7],
-            "mask": mask,
+            "mask": causal,
             "n": 1,
             "length": 7,
         }

@@ -19,16 +19,19 @@ the keys it sees and their order, and nothing else:
 So a Medusa tree's node gets the same bits as the same token decoded alone (its
 ancestors sit at other positions, with masked entries between them, but the non-zero
 terms come in the same order), and a generation's rows get the same bits whatever other
-generations share the pass. :func:`append_attend` also appends the pass's keys and
-values to a generation's cache buffer (:class:`tessera.llm._step.LeanLlama`).
+generations share the pass. :func:`append_attend` runs one layer of a pass of several
+generations in one call: it appends each generation's new keys and values to that
+generation's cache buffer (:class:`tessera.llm._step.LeanLlama`), then attends its rows.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
+from numba.typed import List
 
 __all__ = ["append_attend", "attend", "precompile"]
 
@@ -149,38 +152,73 @@ def append_attend(
     queries: np.ndarray,
     new_keys: np.ndarray,
     new_values: np.ndarray,
-    start: int,
-    size: int,
-    keys: np.ndarray,
-    values: np.ndarray,
-    past: int,
-    mask: np.ndarray,
-    causal: bool,
+    layer: int,
+    caches: Any,
+    starts: np.ndarray,
+    pasts: np.ndarray,
+    masks: np.ndarray,
+    mask_starts: np.ndarray,
     scaling: float,
     out: np.ndarray,
 ) -> None:
-    """Append rows ``start:start + size`` of ``new_keys`` / ``new_values`` (uint16, shape
-    ``(n, kv_heads, dim)``) to the cache buffers at position ``past``, then :func:`attend`
-    those rows to the ``past + size`` cached positions."""
+    """One layer of a pass of several generations: append each generation's new keys
+    and values to its cache, then :func:`attend` its query rows to its cache.
+
+    Parameters
+    ----------
+    queries : ndarray of uint16, shape (n, heads, dim)
+        bf16 bits of the pass's queries, every generation's rows side by side.
+    new_keys, new_values : ndarray of uint16, shape (n, kv_heads, dim)
+        bf16 bits of the pass's keys and values, in the same rows.
+    layer : int
+        The layer (the first index of every cache buffer).
+    caches : numba.typed.List of ndarray of uint16, shape (layers, 2, kv_heads, capacity, dim)
+        Each generation's key (``[:, 0]``) and value (``[:, 1]``) buffers; its
+        rows ``pasts[s]:`` of the layer are written.
+    starts : ndarray of int64, shape (generations + 1,)
+        Generation ``s`` owns rows ``starts[s]:starts[s + 1]`` of the pass.
+    pasts : ndarray of int64, shape (generations,)
+        The positions each generation's cache holds before the pass.
+    masks, mask_starts : ndarray of float64, ndarray of int64
+        The additive masks of the generations that have one (Medusa trees), flattened
+        one after another; generation ``s``'s ``(size, past + size)`` mask starts at
+        ``mask_starts[s]``, or -1 for none (causal when it has several rows).
+    scaling : float
+        Factor of the scores (the attention scale).
+    out : ndarray of float64, shape (n, heads, dim)
+        Every row is written.
+    """
     kv_heads, dim = new_keys.shape[1], new_keys.shape[2]
-    for g in range(kv_heads):
-        for r in range(size):
-            for d in range(dim):
-                keys[g, past + r, d] = new_keys[start + r, g, d]
-                values[g, past + r, d] = new_values[start + r, g, d]
-    attend(queries, start, size, keys, values, past + size, mask, causal, scaling, out)
+    none = np.zeros((0, 0))
+    for s in range(len(caches)):
+        keys = caches[s][layer, 0]
+        values = caches[s][layer, 1]
+        start, size, past = starts[s], starts[s + 1] - starts[s], pasts[s]
+        for g in range(kv_heads):
+            for r in range(size):
+                for d in range(dim):
+                    keys[g, past + r, d] = new_keys[start + r, g, d]
+                    values[g, past + r, d] = new_values[start + r, g, d]
+        at = mask_starts[s]
+        length = past + size
+        if at < 0:
+            attend(queries, start, size, keys, values, length, none, size > 1, scaling, out)
+        else:
+            mask = masks[at : at + size * length].reshape((size, length))
+            attend(queries, start, size, keys, values, length, mask, False, scaling, out)
 
 
 def precompile() -> None:
     """Compile the kernels (or load them from numba's on-disk cache) for the array layouts
     the decoding passes use: ``make`` runs this after installing, so that the first
     decoding step of a process loads machine code instead of compiling it."""
-    none = np.zeros((0, 0))
     queries = np.zeros((2, 3, 4), np.uint16)
     cache = np.zeros((1, 4, 4), np.uint16)
     out = np.zeros((2, 3, 4))
     new = np.zeros((2, 1, 4), np.uint16)
-    append_attend(queries, new, new, 0, 2, cache, cache, 0, none, True, 0.5, out)
+    caches = List([np.zeros((1, 2, 1, 4, 4), np.uint16)])
+    one = np.array([0, 2])
+    append_attend(queries, new, new, 0, caches, one, one[:1], np.zeros(0), -one[1:], 0.5, out)
     # transformers' forward hands the queries over transposed (a strided view)
     strided = np.zeros((3, 2, 4), np.uint16).transpose(1, 0, 2)
     attend(strided, 0, 2, cache, cache, 2, np.zeros((2, 2)), False, 0.5, out)

@@ -68,8 +68,8 @@ def _attention() -> Any:
     return _attention
 
 
-#: A segment without a mask (causal when it has several rows).
-_NO_MASK = np.zeros((0, 0))
+#: The masks of a pass whose segments have none (causal where they have several rows).
+_NO_MASKS = np.zeros(0)
 #: Positions a generation's cache buffers start with (they double when full).
 _FIRST_CAPACITY = 256
 
@@ -179,12 +179,7 @@ class LeanLlama:
         sizes = [int(segment.tokens.shape[0]) for segment in segments]
         n = sum(sizes)
         pasts = [segment.cache.get_seq_length() for segment in segments]
-        masks = [
-            _NO_MASK
-            if segment.mask is None
-            else segment.mask[0, 0, :, : past + size].double().contiguous().numpy()
-            for size, past, segment in zip(sizes, pasts, segments, strict=True)
-        ]
+        slabs = _Slabs(self, segments, sizes)
         each = [
             torch.arange(past, past + size)
             if segment.positions is None
@@ -232,7 +227,7 @@ class LeanLlama:
                 k = k.view(n, kv_heads, dim)
                 q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
                 k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
-            attended = self._attend(q, k, v, segments, sizes, masks, index, attn.scaling)
+            attended = self._attend(q, k, v, slabs, index, attn.scaling)
             x = x + self._product(self._rows(attended, ko), attn.o_proj, ko)[:n]
             h = self._rms(x, layer.post_attention_layernorm)
             if fused_gate_up is not None:
@@ -247,112 +242,152 @@ class LeanLlama:
                 up = self._product(rows, mlp.up_proj, ku)
                 inner = (torch.nn.functional.silu(gate) * up)[:n]
             x = x + self._product(self._rows(inner, kd), mlp.down_proj, kd)[:n]
+        slabs.hold()
         return self._rms(x, self.norm)
 
     def _attend(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        segments: list[Segment],
-        sizes: list[int],
-        masks: list[np.ndarray],
-        index: int,
-        scaling: float,
+        self, q: Tensor, k: Tensor, v: Tensor, slabs: _Slabs, index: int, scaling: float
     ) -> Tensor:
         """The batch-invariant attention (:mod:`tessera.llm._attention`) of every segment
         on its own cache, its keys and values appended there; ``(n, heads * dim)`` out.
 
-        The float64 results of all segments are rounded to the model's dtype at once.
+        One compiled call per layer for all segments; the float64 results are rounded
+        to the model's dtype at once.
         """
         n = int(q.shape[0])
-        queries = q.contiguous().view(torch.uint16).numpy()
-        new_keys = k.contiguous().view(torch.uint16).numpy()
-        new_values = v.contiguous().view(torch.uint16).numpy()
         out = np.empty((n, self.heads, self.head_dim))
-        append_attend = _attention().append_attend
-        start = 0
-        for segment, size, mask in zip(segments, sizes, masks, strict=True):
-            layer = segment.cache.layers[index]
-            slab, past = _Slab.of(layer, size, k)
-            append_attend(
-                queries,
-                new_keys,
-                new_values,
-                start,
-                size,
-                slab.key_bits,
-                slab.value_bits,
-                past,
-                mask,
-                mask is _NO_MASK and size > 1,
-                scaling,
-                out,
-            )
-            slab.hold(layer, past + size)
-            start += size
+        _attention().append_attend(
+            q.contiguous().view(torch.uint16).numpy(),
+            k.contiguous().view(torch.uint16).numpy(),
+            v.contiguous().view(torch.uint16).numpy(),
+            index,
+            slabs.buffers,
+            slabs.starts,
+            slabs.pasts,
+            slabs.masks,
+            slabs.mask_starts,
+            scaling,
+            out,
+        )
         attended: Tensor = torch.from_numpy(out).to(self.dtype).view(n, -1)
         return attended
 
 
 class _Slab:
-    """A generation's cached keys and values of one layer, in buffers that grow by doubling.
+    """A generation's cached keys and values, every layer, in one buffer that grows by
+    doubling: shape ``(layers, 2, kv_heads, capacity, dim)``, keys at ``[:, 0]``.
 
-    The cache layer (``transformers.DynamicLayer``) holds views of the buffers' first
+    Each cache layer (``transformers.DynamicLayer``) holds views of its layer's first
     positions, so a pass appends its rows in place instead of concatenating the whole
-    cache; code that edits the layer in place (Medusa's :func:`keep_path`) or crops it
-    keeps views of the same buffers. A layer whose tensors are not such views (filled by
-    transformers' forward, or new) is copied into new buffers first.
+    cache; code that edits the layers in place (Medusa's :func:`keep_path`) or crops
+    them keeps views of the same buffer. A cache whose layers are not such views
+    (filled by transformers' forward, or new) is copied into a new buffer first.
     """
 
-    __slots__ = ("held", "key_bits", "keys", "value_bits", "values")
+    __slots__ = ("bases", "bits", "buffer", "held", "pointers", "strides")
 
-    def __init__(self, kv_heads: int, capacity: int, dim: int, dtype: torch.dtype) -> None:
-        self.keys = torch.empty((1, kv_heads, capacity, dim), dtype=dtype)
-        self.values = torch.empty((1, kv_heads, capacity, dim), dtype=dtype)
-        self.key_bits: np.ndarray = self.keys[0].view(torch.uint16).numpy()
-        self.value_bits: np.ndarray = self.values[0].view(torch.uint16).numpy()
-        self.held: tuple[Tensor, Tensor] | None = None  # the views last handed to the layer
+    def __init__(self, layers: int, kv_heads: int, capacity: int, dim: int, dtype: Any) -> None:
+        self.buffer = torch.empty((layers, 2, kv_heads, capacity, dim), dtype=dtype)
+        self.bits: np.ndarray = self.buffer.view(torch.uint16).numpy()
+        # each layer's keys and values as the cache layers see them, (1, kv_heads, cap, dim)
+        self.bases = [(self.buffer[i, 0:1], self.buffer[i, 1:2]) for i in range(layers)]
+        self.pointers = [(key.data_ptr(), value.data_ptr()) for key, value in self.bases]
+        self.strides = self.bases[0][0].stride()
+        self.held: list[tuple[Tensor, Tensor]] = []  # the views last handed to the layers
 
-    def _holds(self, keys: Tensor, values: Tensor) -> bool:
-        """Whether ``keys`` and ``values`` are views of this slab's first positions."""
-        return (
-            keys.data_ptr() == self.keys.data_ptr()
-            and values.data_ptr() == self.values.data_ptr()
-            and keys.stride() == self.keys.stride()
-            and values.stride() == self.values.stride()
+    @property
+    def capacity(self) -> int:
+        return int(self.buffer.shape[3])
+
+    def _holds(self, layers: list[Any]) -> bool:
+        """Whether every layer's keys and values are views of this buffer's first positions."""
+        return all(
+            layer.keys.data_ptr() == key
+            and layer.values.data_ptr() == value
+            and layer.keys.stride() == self.strides
+            and layer.values.stride() == self.strides
+            for layer, (key, value) in zip(layers, self.pointers, strict=True)
         )
 
     @classmethod
-    def of(cls, layer: Any, size: int, new_keys: Tensor) -> tuple[_Slab, int]:
-        """The slab of ``layer`` with room for ``size`` more positions, and its length;
-        ``new_keys`` (n, kv_heads, dim) are the pass's keys (their shape and dtype)."""
-        slab: _Slab | None = layer.__dict__.get("_tessera_slab")
-        held = None if slab is None else slab.held
-        if held is not None and layer.keys is held[0] and layer.values is held[1]:
-            past = int(held[0].shape[-2])  # the layer is as this slab left it
+    def of(cls, lean: LeanLlama, cache: Any, size: int) -> tuple[_Slab, int]:
+        """The slab of ``cache`` with room for ``size`` more positions, and its length."""
+        layers = cache.layers[: len(lean.layers)]
+        slab: _Slab | None = cache.__dict__.get("_tessera_slab")
+        if (
+            slab is not None
+            and len(slab.held) == len(layers)
+            and all(
+                layer.keys is key and layer.values is value
+                for layer, (key, value) in zip(layers, slab.held, strict=True)
+            )
+        ):
+            past = int(slab.held[0][0].shape[-2])  # the layers are as this slab left them
         else:
-            empty = not layer.is_initialized or layer.keys.numel() == 0
-            past = 0 if empty else int(layer.keys.shape[-2])
-            if slab is not None and past and not slab._holds(layer.keys, layer.values):
-                slab = None  # the layer was filled another way (transformers' forward)
-        if slab is not None and past + size <= slab.keys.shape[2]:
+            first = layers[0]
+            empty = not first.is_initialized or first.keys.numel() == 0
+            past = 0 if empty else int(first.keys.shape[-2])
+            if slab is not None and past and not slab._holds(layers):
+                slab = None  # the layers were filled another way (transformers' forward)
+        if slab is not None and past + size <= slab.capacity:
             return slab, past
-        _, kv_heads, dim = new_keys.shape
-        grown = cls(kv_heads, max(2 * (past + size), _FIRST_CAPACITY), dim, new_keys.dtype)
+        capacity = max(2 * (past + size), _FIRST_CAPACITY)
+        grown = cls(len(layers), lean.kv_heads, capacity, lean.head_dim, lean.dtype)
         if past:
-            grown.keys[:, :, :past] = layer.keys
-            grown.values[:, :, :past] = layer.values
-        layer.__dict__["_tessera_slab"] = grown
+            if slab is not None:
+                grown.buffer[:, :, :, :past] = slab.buffer[:, :, :, :past]
+            else:
+                for index, layer in enumerate(layers):
+                    grown.buffer[index, 0, :, :past] = layer.keys[0]
+                    grown.buffer[index, 1, :, :past] = layer.values[0]
+        cache.__dict__["_tessera_slab"] = grown
         return grown, past
 
-    def hold(self, layer: Any, length: int) -> None:
-        """Make ``layer`` hold views of the first ``length`` positions."""
-        if not layer.is_initialized:
-            layer.lazy_initialization(self.keys, self.values)
-        keys, values = self.keys[:, :, :length], self.values[:, :, :length]
-        layer.keys, layer.values = keys, values
-        self.held = (keys, values)
+    def hold(self, cache: Any, length: int) -> None:
+        """Make the cache's layers hold views of their first ``length`` positions."""
+        held = []
+        for layer, (key, value) in zip(cache.layers, self.bases, strict=False):
+            if not layer.is_initialized:
+                layer.lazy_initialization(key, value)
+            keys, values = key[:, :, :length], value[:, :, :length]
+            layer.keys, layer.values = keys, values
+            held.append((keys, values))
+        self.held = held
+
+
+class _Slabs:
+    """The cache buffers of a pass's segments, as the compiled attention reads them."""
+
+    def __init__(self, lean: LeanLlama, segments: list[Segment], sizes: list[int]) -> None:
+        from numba.typed import List
+
+        found = [
+            _Slab.of(lean, segment.cache, size)
+            for segment, size in zip(segments, sizes, strict=True)
+        ]
+        pasts = [past for _, past in found]
+        self.caches = [segment.cache for segment in segments]
+        self.slabs = [slab for slab, _ in found]
+        self.lengths = [past + size for past, size in zip(pasts, sizes, strict=True)]
+        self.buffers = List([slab.bits for slab in self.slabs])
+        self.starts = np.cumsum([0, *sizes], dtype=np.int64)
+        self.pasts = np.array(pasts, dtype=np.int64)
+        mask_starts, flat, at = [], [], 0
+        for segment, size, past in zip(segments, sizes, pasts, strict=True):
+            if segment.mask is None:
+                mask_starts.append(-1)
+                continue
+            rows = segment.mask[0, 0, :, : past + size].double().contiguous().numpy()
+            mask_starts.append(at)
+            flat.append(rows.reshape(-1))
+            at += rows.size
+        self.mask_starts = np.array(mask_starts, dtype=np.int64)
+        self.masks = np.concatenate(flat) if flat else _NO_MASKS
+
+    def hold(self) -> None:
+        """After the pass: every cache's layers hold views of their new length."""
+        for cache, slab, length in zip(self.caches, self.slabs, self.lengths, strict=True):
+            slab.hold(cache, length)
 
 
 def _covered(backbone: Any) -> list[Kinds] | None:
