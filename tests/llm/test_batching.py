@@ -278,8 +278,14 @@ def test_the_lean_packed_pass_gives_each_generation_its_solo_states(
                 assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
 
 
-def _stepper(model: Any, prompt: list[int], tokens: int, medusa: Any = None) -> Any:
-    """A greedy generation's step iterator (plain, or Medusa with ``medusa`` heads)."""
+def _stepper(
+    model: Any, prompt: list[int], tokens: int, medusa: Any = None, seed: int | None = None
+) -> Any:
+    """A generation's step iterator: greedy (plain, or Medusa with ``medusa`` heads), or
+    plain seeded sampling (``seed``)."""
+    if seed is not None:
+        sampling = Sampling(temperature=0.8, top_k=20, seed=seed)
+        return plain_generate(model, prompt, max_new_tokens=tokens, sampling=sampling)
     if medusa is None:
         return plain_generate(model, prompt, max_new_tokens=tokens)
     return medusa_generate(model, medusa, TREE, prompt, max_new_tokens=tokens, lookup_tokens=4)
@@ -375,3 +381,47 @@ def test_a_reader_that_goes_away_stops_its_decoding(model: Any) -> None:
     from tessera.llm._batching import FOLLOW_AHEAD
 
     assert batcher.passes <= 1 + 59 + 1 + FOLLOW_AHEAD + 1
+
+
+def test_a_followed_generation_outgrows_its_cache_buffer_beside_a_long_prefill(
+    model: Any,
+) -> None:
+    """The engine defers a followed generation's cache layers (``Segment.defer``); its
+    buffer doubles past the first capacity, and another request's prompt, long enough to
+    go through transformers' forward (which reads the layers), joins mid-way: both answers
+    are their solo answers (seeded sampling: the random model's greedy answers repeat one
+    token, whatever the cache holds)."""
+    from tessera.llm._step import _FIRST_CAPACITY
+
+    long_run = (PROMPTS[1], _FIRST_CAPACITY + 60, None, 5)
+    late = (PROMPTS[3], 20, None, 6)  # 90 tokens: the prefill kernel
+    alone = [_flat(_stepper(model, *job)) for job in (long_run, late)]
+    batcher = ForwardBatcher(model, max_wait=30.0)
+    started = threading.Event()
+    results: list[Any] = [None, None]
+
+    def first() -> None:
+        with batcher.session():
+            steps = _stepper(model, *long_run)
+            tokens = []
+            for step in steps:
+                tokens += step
+                if len(tokens) == _FIRST_CAPACITY + 10:  # grown while deferred
+                    started.set()
+            results[0] = tokens
+
+    def second() -> None:
+        assert started.wait(timeout=120)
+        with batcher.session():
+            results[1] = _flat(_stepper(model, *late))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+            assert not thread.is_alive()
+    finally:
+        batcher.close()
+    assert results == alone

@@ -354,7 +354,7 @@ class ForwardBatcher:
                 return
             try:
                 with torch.inference_mode():
-                    if self.packable and len(batch) > 1:
+                    if self.packable and (len(batch) > 1 or batch[0].follow is not None):
                         hidden = self._packed(batch)
                         for item, rows in zip(batch, hidden, strict=True):
                             item.hidden = rows
@@ -405,6 +405,8 @@ class ForwardBatcher:
         """After a round (under the lock): hand a followed generation its next token and
         queue its next pass, or stop following it."""
         torch = require("torch")
+        from tessera.llm._step import settle
+
         state = item.follow
         assert state is not None
         if state.cancelled:
@@ -413,6 +415,7 @@ class ForwardBatcher:
             state.error = item.error
         elif token is None:  # drafting again: the generation takes over from this pass
             assert item.hidden is not None and item.logits is not None
+            settle(state.cache)
             state.items.append(Followed(item.hidden, item.logits))
         else:
             state.items.append(token)
@@ -426,6 +429,7 @@ class ForwardBatcher:
                     state.parked = following
                     self._quiet += 1
                 return
+            settle(state.cache)
         state.finished = True
         self._quiet += 1
 
@@ -451,14 +455,20 @@ class ForwardBatcher:
         torch = require("torch")
         from transformers.masking_utils import create_causal_mask
 
-        from tessera.llm._step import Segment, lean_segments
+        from tessera.llm._step import Segment, lean_segments, settle
 
         sizes = [int(item.tokens.shape[0]) for item in batch]
-        # the lean pass (tessera.llm._step), each generation's attention on its own cache
-        segments = [Segment(item.tokens, item.cache, item.positions, item.mask) for item in batch]
+        # the lean pass (tessera.llm._step), each generation's attention on its own cache;
+        # a followed generation's cache layers are brought up to date when it stops
+        segments = [
+            Segment(item.tokens, item.cache, item.positions, item.mask, item.follow is not None)
+            for item in batch
+        ]
         lean = lean_segments(self.model, segments)
         if lean is not None:
             return list(torch.split(lean, sizes))
+        for item in batch:  # transformers' forward reads the cache layers
+            settle(item.cache)
         config = self.model.config
         dtype = next(self.model.parameters()).dtype
         width = config.hidden_size

@@ -56,7 +56,15 @@ if TYPE_CHECKING:
 else:
     torch = require("torch")
 
-__all__ = ["LeanLlama", "Segment", "forget_lean", "lean_forward", "lean_model", "lean_segments"]
+__all__ = [
+    "LeanLlama",
+    "Segment",
+    "forget_lean",
+    "lean_forward",
+    "lean_model",
+    "lean_segments",
+    "settle",
+]
 
 _INT4, _BF16 = 0, 1
 
@@ -76,12 +84,19 @@ _FIRST_CAPACITY = 256
 
 @dataclass
 class Segment:
-    """One generation's part of a pass: its tokens, cache and (Medusa tree) positions/mask."""
+    """One generation's part of a pass: its tokens, cache and (Medusa tree) positions/mask.
+
+    ``defer``: the cache's layers may keep their views of the positions before the pass
+    (the pass's keys and values are in the cache buffer all the same); whoever reads the
+    layers next calls :func:`settle` first. The batching engine defers while it decodes a
+    generation on its own (nothing else reads that cache meanwhile).
+    """
 
     tokens: Tensor
     cache: DynamicCache
     positions: Tensor | None = None
     mask: Tensor | None = None
+    defer: bool = False
 
 
 #: How each of a layer's seven linears runs (q, k, v, o, gate, up, down).
@@ -178,8 +193,8 @@ class LeanLlama:
         """
         sizes = [int(segment.tokens.shape[0]) for segment in segments]
         n = sum(sizes)
-        pasts = [segment.cache.get_seq_length() for segment in segments]
         slabs = _Slabs(self, segments, sizes)
+        pasts = slabs.pasts.tolist()
         each = [
             torch.arange(past, past + size)
             if segment.positions is None
@@ -284,7 +299,7 @@ class _Slab:
     (filled by transformers' forward, or new) is copied into a new buffer first.
     """
 
-    __slots__ = ("bases", "bits", "buffer", "held", "pointers", "strides")
+    __slots__ = ("bases", "bits", "buffer", "held", "length", "pointers", "strides")
 
     def __init__(self, layers: int, kv_heads: int, capacity: int, dim: int, dtype: Any) -> None:
         self.buffer = torch.empty((layers, 2, kv_heads, capacity, dim), dtype=dtype)
@@ -294,6 +309,7 @@ class _Slab:
         self.pointers = [(key.data_ptr(), value.data_ptr()) for key, value in self.bases]
         self.strides = self.bases[0][0].stride()
         self.held: list[tuple[Tensor, Tensor]] = []  # the views last handed to the layers
+        self.length = 0  # positions filled (the held views can be shorter: Segment.defer)
 
     @property
     def capacity(self) -> int:
@@ -322,7 +338,7 @@ class _Slab:
                 for layer, (key, value) in zip(layers, slab.held, strict=True)
             )
         ):
-            past = int(slab.held[0][0].shape[-2])  # the layers are as this slab left them
+            past = slab.length  # the layers are as this slab left them
         else:
             first = layers[0]
             empty = not first.is_initialized or first.keys.numel() == 0
@@ -340,6 +356,7 @@ class _Slab:
                 for index, layer in enumerate(layers):
                     grown.buffer[index, 0, :, :past] = layer.keys[0]
                     grown.buffer[index, 1, :, :past] = layer.values[0]
+        grown.hold(cache, past)  # the layers view the new buffer (a deferred pass too)
         cache.__dict__["_tessera_slab"] = grown
         return grown, past
 
@@ -353,6 +370,7 @@ class _Slab:
             layer.keys, layer.values = keys, values
             held.append((keys, values))
         self.held = held
+        self.length = length
 
 
 class _Slabs:
@@ -367,6 +385,7 @@ class _Slabs:
         ]
         pasts = [past for _, past in found]
         self.caches = [segment.cache for segment in segments]
+        self.deferred = [segment.defer for segment in segments]
         self.slabs = [slab for slab, _ in found]
         self.lengths = [past + size for past, size in zip(pasts, sizes, strict=True)]
         self.buffers = List([slab.bits for slab in self.slabs])
@@ -385,9 +404,29 @@ class _Slabs:
         self.masks = np.concatenate(flat) if flat else _NO_MASKS
 
     def hold(self) -> None:
-        """After the pass: every cache's layers hold views of their new length."""
-        for cache, slab, length in zip(self.caches, self.slabs, self.lengths, strict=True):
-            slab.hold(cache, length)
+        """After the pass: every cache's layers hold views of their new length (deferred
+        segments' caches: their slab records the length, :func:`settle` hands it over)."""
+        for cache, slab, length, defer in zip(
+            self.caches, self.slabs, self.lengths, self.deferred, strict=True
+        ):
+            if defer:
+                slab.length = length
+            else:
+                slab.hold(cache, length)
+
+
+def settle(cache: Any) -> None:
+    """Make ``cache``'s layers hold every position a deferred pass (``Segment.defer``)
+    wrote to its buffer; nothing to do for other caches."""
+    slab: _Slab | None = cache.__dict__.get("_tessera_slab")
+    if slab is None or not slab.held or int(slab.held[0][0].shape[-2]) == slab.length:
+        return
+    layers = cache.layers[: len(slab.held)]
+    if all(
+        layer.keys is key and layer.values is value
+        for layer, (key, value) in zip(layers, slab.held, strict=True)
+    ):
+        slab.hold(cache, slab.length)
 
 
 def _covered(backbone: Any) -> list[Kinds] | None:
