@@ -175,6 +175,7 @@ def test_append_attend_writes_each_generations_rows_at_the_end_of_its_cache() ->
         List(buffers),
         np.array([0, 1, 3]),
         np.array([3, 5]),
+        np.array([-1, -1]),
         mask.reshape(-1),
         np.array([0, -1]),
         0.125,

@@ -425,3 +425,50 @@ def test_a_followed_generation_outgrows_its_cache_buffer_beside_a_long_prefill(
     finally:
         batcher.close()
     assert results == alone
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    stem=st.lists(st.integers(0, VOCAB - 1), min_size=0, max_size=20),
+    tails=st.lists(st.lists(st.integers(0, VOCAB - 1), max_size=8), min_size=2, max_size=5),
+    cut=st.integers(0, 4),
+)
+def test_prompts_that_start_alike_share_their_rows_and_keep_their_solo_states(
+    model: Any, stem: list[int], tails: list[list[int]], cut: int
+) -> None:
+    """Prompts of one lean pass that start with the same tokens (a shared system prompt)
+    compute those rows once (MIN_SHARED_PREFIX or more); every prompt's hidden states and
+    cache equal its own prefill, bit for bit, whether its start is shared, whole (a
+    prompt that is another's start), or too short to share."""
+    from tessera.llm._step import Segment, _shared_prefixes, lean_forward, lean_model
+    from tessera.llm.medusa._decode import _new_cache
+
+    found = lean_model(model)
+    assert found is not None
+    lean, kinds = found
+    prompts = [stem + tail for tail in tails]
+    prompts.append(stem[: max(0, len(stem) - cut)])  # a prompt that is the others' start
+    prompts = [prompt or [3] for prompt in prompts]
+    with torch.inference_mode():
+        alone, expected = [], []
+        for prompt in prompts:
+            cache = _new_cache(model)
+            expected.append(lean_forward(model, torch.tensor(prompt), cache))
+            alone.append(cache)
+        caches = [_new_cache(model) for _ in prompts]
+        segments = [
+            Segment(torch.tensor(prompt), cache)
+            for prompt, cache in zip(prompts, caches, strict=True)
+        ]
+        sources, shared = _shared_prefixes(segments, [0] * len(segments))
+        together = lean.forward_segments(segments, kinds)
+    if len(stem) - cut >= 9:  # the last prompt shares all but its last token
+        assert shared[-1] == len(stem) - cut - 1 and sources[-1] == 0
+    assert all(count == 0 or count >= 8 for count in shared)
+    sizes = [len(prompt) for prompt in prompts]
+    for mine, reference in zip(torch.split(together, sizes), expected, strict=True):
+        assert reference is not None
+        assert torch.equal(mine, reference)
+    for mine, reference in zip(caches, alone, strict=True):
+        for a, b in zip(mine.layers, reference.layers, strict=True):
+            assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)

@@ -156,6 +156,7 @@ def append_attend(
     caches: Any,
     starts: np.ndarray,
     pasts: np.ndarray,
+    sources: np.ndarray,
     masks: np.ndarray,
     mask_starts: np.ndarray,
     scaling: float,
@@ -179,6 +180,10 @@ def append_attend(
         Generation ``s`` owns rows ``starts[s]:starts[s + 1]`` of the pass.
     pasts : ndarray of int64, shape (generations,)
         The positions each generation's cache holds before the pass.
+    sources : ndarray of int64, shape (generations,)
+        -1, or an earlier generation of the pass whose first ``pasts[s]`` positions of
+        this layer are copied to generation ``s``'s (empty) cache first: prompts that
+        start alike share the rows of their common start.
     masks, mask_starts : ndarray of float64, ndarray of int64
         The additive masks of the generations that have one (Medusa trees), flattened
         one after another; generation ``s``'s ``(size, past + size)`` mask starts at
@@ -194,6 +199,13 @@ def append_attend(
         keys = caches[s][layer, 0]
         values = caches[s][layer, 1]
         start, size, past = starts[s], starts[s + 1] - starts[s], pasts[s]
+        if sources[s] >= 0:
+            shared = caches[sources[s]][layer]
+            for g in range(kv_heads):
+                for j in range(past):
+                    for d in range(dim):
+                        keys[g, j, d] = shared[0, g, j, d]
+                        values[g, j, d] = shared[1, g, j, d]
         for g in range(kv_heads):
             for r in range(size):
                 for d in range(dim):
@@ -218,7 +230,9 @@ def precompile() -> None:
     new = np.zeros((2, 1, 4), np.uint16)
     caches = List([np.zeros((1, 2, 1, 4, 4), np.uint16)])
     one = np.array([0, 2])
-    append_attend(queries, new, new, 0, caches, one, one[:1], np.zeros(0), -one[1:], 0.5, out)
+    append_attend(
+        queries, new, new, 0, caches, one, one[:1], -one[1:], np.zeros(0), -one[1:], 0.5, out
+    )
     # transformers' forward hands the queries over transposed (a strided view)
     strided = np.zeros((3, 2, 4), np.uint16).transpose(1, 0, 2)
     attend(strided, 0, 2, cache, cache, 2, np.zeros((2, 2)), False, 0.5, out)

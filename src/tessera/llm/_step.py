@@ -192,20 +192,27 @@ class LeanLlama:
         the segments' rows in order; with one segment it is :meth:`forward`.
         """
         sizes = [int(segment.tokens.shape[0]) for segment in segments]
-        n = sum(sizes)
         slabs = _Slabs(self, segments, sizes)
         pasts = slabs.pasts.tolist()
+        # a prompt that starts like an earlier segment's prompt computes only the rest
+        counts = [size - shared for size, shared in zip(sizes, slabs.shared, strict=True)]
+        n = sum(counts)
         each = [
-            torch.arange(past, past + size)
+            torch.arange(past, past + count)
             if segment.positions is None
             else segment.positions.view(-1)
-            for size, past, segment in zip(sizes, pasts, segments, strict=True)
+            for count, past, segment in zip(counts, pasts, segments, strict=True)
         ]
         positions = each[0] if len(each) == 1 else torch.cat(each)
         tokens = (
             segments[0].tokens
             if len(segments) == 1
-            else torch.cat([segment.tokens.view(-1) for segment in segments])
+            else torch.cat(
+                [
+                    segment.tokens.view(-1)[shared:]
+                    for segment, shared in zip(segments, slabs.shared, strict=True)
+                ]
+            )
         )
         # LlamaRotaryEmbedding.forward (default rope): float32 angles, cast to the dtype
         rotary = self.rotary
@@ -258,7 +265,15 @@ class LeanLlama:
                 inner = (torch.nn.functional.silu(gate) * up)[:n]
             x = x + self._product(self._rows(inner, kd), mlp.down_proj, kd)[:n]
         slabs.hold()
-        return self._rms(x, self.norm)
+        hidden = self._rms(x, self.norm)
+        if not any(slabs.shared):
+            return hidden
+        # a shared prefix's rows are the leader's rows: same tokens, positions and keys
+        parts = list(torch.split(hidden, counts))
+        for index, (leader, shared) in enumerate(zip(slabs.sources, slabs.shared, strict=True)):
+            if shared:
+                parts[index] = torch.cat([parts[leader][:shared], parts[index]])
+        return torch.cat(parts)
 
     def _attend(
         self, q: Tensor, k: Tensor, v: Tensor, slabs: _Slabs, index: int, scaling: float
@@ -279,6 +294,7 @@ class LeanLlama:
             slabs.buffers,
             slabs.starts,
             slabs.pasts,
+            slabs.sources,
             slabs.masks,
             slabs.mask_starts,
             scaling,
@@ -383,13 +399,16 @@ class _Slabs:
             _Slab.of(lean, segment.cache, size)
             for segment, size in zip(segments, sizes, strict=True)
         ]
-        pasts = [past for _, past in found]
         self.caches = [segment.cache for segment in segments]
         self.deferred = [segment.defer for segment in segments]
         self.slabs = [slab for slab, _ in found]
-        self.lengths = [past + size for past, size in zip(pasts, sizes, strict=True)]
+        self.lengths = [past + size for (_, past), size in zip(found, sizes, strict=True)]
         self.buffers = List([slab.bits for slab in self.slabs])
-        self.starts = np.cumsum([0, *sizes], dtype=np.int64)
+        self.sources, self.shared = _shared_prefixes(segments, [past for _, past in found])
+        # a segment that shares its first tokens with a leader starts its own rows after them
+        pasts = [past + shared for (_, past), shared in zip(found, self.shared, strict=True)]
+        counts = [size - shared for size, shared in zip(sizes, self.shared, strict=True)]
+        self.starts = np.cumsum([0, *counts], dtype=np.int64)
         self.pasts = np.array(pasts, dtype=np.int64)
         mask_starts, flat, at = [], [], 0
         for segment, size, past in zip(segments, sizes, pasts, strict=True):
@@ -413,6 +432,43 @@ class _Slabs:
                 slab.length = length
             else:
                 slab.hold(cache, length)
+
+
+#: The shortest prompt prefix that segments of one pass share instead of computing twice.
+MIN_SHARED_PREFIX = 8
+
+
+def _shared_prefixes(segments: list[Segment], pasts: list[int]) -> tuple[np.ndarray, list[int]]:
+    """For each segment, an earlier segment (its leader, -1 for none) whose prompt starts
+    with the same tokens, and how many of them it takes from the leader's rows.
+
+    Only prompts qualify (an empty cache, no positions, no mask; the causal rule makes a
+    prompt's first rows independent of the rest); a leader computes all its rows, and a
+    follower keeps at least its last token to compute. Shares shorter than
+    :data:`MIN_SHARED_PREFIX` are not worth the copies.
+    """
+    sources = np.full(len(segments), -1, dtype=np.int64)
+    shared = [0] * len(segments)
+    leaders: list[tuple[int, list[int]]] = []
+    for index, (segment, past) in enumerate(zip(segments, pasts, strict=True)):
+        size = int(segment.tokens.shape[0])
+        if past or segment.positions is not None or segment.mask is not None or size < 2:
+            continue
+        tokens = segment.tokens.view(-1).tolist()
+        best, length = -1, 0
+        for leader, theirs in leaders:
+            common = 0
+            for mine, other in zip(tokens[: size - 1], theirs, strict=False):
+                if mine != other:
+                    break
+                common += 1
+            if common > length:
+                best, length = leader, common
+        if length >= MIN_SHARED_PREFIX:
+            sources[index], shared[index] = best, length
+        else:
+            leaders.append((index, tokens))
+    return sources, shared
 
 
 def settle(cache: Any) -> None:
