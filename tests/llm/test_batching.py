@@ -270,12 +270,36 @@ def test_the_lean_packed_pass_gives_each_generation_its_solo_states(
                 kinds,
             )
             sizes = [int(tokens.shape[0]) for tokens, _, _ in segments]
-            for mine, reference in zip(torch.split(together, sizes), expected, strict=True):
-                assert reference is not None
-                assert torch.equal(mine, reference)
-        for mine, reference in zip(packed, alone, strict=True):
-            for a, b in zip(mine.layers, reference.layers, strict=True):
-                assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+            assert_same_states(together, sizes, expected)
+        assert_same_caches(packed, alone)
+
+
+def assert_same_states(together: Any, sizes: list[int], expected: list[Any]) -> None:
+    """A packed pass's hidden states, split per segment, equal each segment's own pass."""
+    for mine, reference in zip(torch.split(together, sizes), expected, strict=True):
+        assert reference is not None
+        assert torch.equal(mine, reference)
+
+
+def assert_same_caches(caches: list[Any], references: list[Any]) -> None:
+    """Every layer's keys and values equal the reference caches', bit for bit."""
+    for mine, reference in zip(caches, references, strict=True):
+        for a, b in zip(mine.layers, reference.layers, strict=True):
+            assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+
+
+def run_to_end(batcher: ForwardBatcher, *targets: Callable[[], None]) -> None:
+    """Run every target in its own thread to its end (two minutes at most), then close
+    the batcher."""
+    threads = [threading.Thread(target=target) for target in targets]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+            assert not thread.is_alive(), "a generation stalled"
+    finally:
+        batcher.close()
 
 
 def _stepper(
@@ -365,15 +389,7 @@ def test_a_reader_that_goes_away_stops_its_decoding(model: Any) -> None:
             both.wait()
             results["stayer"] = _flat(_stepper(model, PROMPTS[1], 60))
 
-    threads = [threading.Thread(target=leaver), threading.Thread(target=stayer)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-            assert not thread.is_alive()
-    finally:
-        batcher.close()
+    run_to_end(batcher, leaver, stayer)
     assert results["stayer"] == alone
     assert results["leaver"] == _flat(_stepper(model, PROMPTS[0], 60))[:2]
     # once the leaver left, every pass was the stayer's: its prefill and 59 token passes,
@@ -415,15 +431,7 @@ def test_a_followed_generation_outgrows_its_cache_buffer_beside_a_long_prefill(
         with batcher.session():
             results[1] = _flat(_stepper(model, *late))
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-            assert not thread.is_alive()
-    finally:
-        batcher.close()
+    run_to_end(batcher, first, second)
     assert results == alone
 
 
@@ -465,10 +473,5 @@ def test_prompts_that_start_alike_share_their_rows_and_keep_their_solo_states(
     if len(stem) - cut >= 9:  # the last prompt shares all but its last token
         assert shared[-1] == len(stem) - cut - 1 and sources[-1] == 0
     assert all(count == 0 or count >= 8 for count in shared)
-    sizes = [len(prompt) for prompt in prompts]
-    for mine, reference in zip(torch.split(together, sizes), expected, strict=True):
-        assert reference is not None
-        assert torch.equal(mine, reference)
-    for mine, reference in zip(caches, alone, strict=True):
-        for a, b in zip(mine.layers, reference.layers, strict=True):
-            assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+    assert_same_states(together, [len(prompt) for prompt in prompts], expected)
+    assert_same_caches(caches, alone)
