@@ -37,7 +37,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -260,7 +260,7 @@ class ForwardBatcher:
         eos: frozenset[int],
         room: int,
         until_drafting: bool,
-    ) -> Iterator[int | Followed]:
+    ) -> Generator[int | Followed, None, None]:
         """Let the engine decode this generation on its own from ``token`` on.
 
         The engine runs the pass of ``token`` (appended to ``cache``), chooses the next

@@ -538,7 +538,7 @@ def _medusa_steps(
                     return
                 for drafter in drafters:
                     drafter.update([root])
-                if alone and constraint is None:
+                if alone and constraint is None and batcher is not None:
                     # the engine verifies the roots (the same argmax) until drafting pays
                     followed = yield from _followed_medusa(
                         batcher, root, cache, stats, eos, room, drafters, max_new_tokens
