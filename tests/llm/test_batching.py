@@ -475,3 +475,23 @@ def test_prompts_that_start_alike_share_their_rows_and_keep_their_solo_states(
     assert all(count == 0 or count >= 8 for count in shared)
     assert_same_states(together, [len(prompt) for prompt in prompts], expected)
     assert_same_caches(caches, alone)
+
+
+def test_closing_the_batcher_fails_a_generation_waiting_for_its_reader(model: Any) -> None:
+    """A followed generation whose reader fell behind (the engine waits for it, with no
+    pass queued) fails with the batcher's error when the batcher closes, instead of
+    waiting forever for a pass that would never run."""
+    import time
+
+    batcher = ForwardBatcher(model, max_wait=30.0)
+    with batcher.session():
+        steps = _stepper(model, PROMPTS[1], 60)
+        next(steps), next(steps)  # the engine follows it from here
+        before, still = -1, time.monotonic()
+        while time.monotonic() - still < 0.5:  # until the engine stops: FOLLOW_AHEAD ahead
+            if batcher.passes != before:
+                before, still = batcher.passes, time.monotonic()
+            time.sleep(0.05)
+        batcher.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            _flat(steps)

@@ -94,7 +94,7 @@ class Followed:
     logits: Tensor
 
 
-@dataclass
+@dataclass(eq=False)
 class _Follow:
     """A generation the engine decodes on its own (:meth:`ForwardBatcher.follow`)."""
 
@@ -189,6 +189,7 @@ class ForwardBatcher:
         self._active = 0
         #: followed generations that send no pass now (finished, or waiting for a reader)
         self._quiet = 0
+        self._follows: set[_Follow] = set()
         self._pending: list[_Pass] = []
         self._closed = False
         self.rounds = 0
@@ -282,6 +283,7 @@ class ForwardBatcher:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the batcher is closed")
+            self._follows.add(state)
             self._pending.append(
                 _Pass(torch.tensor([token]), cache, None, None, False, follow=state)
             )
@@ -308,6 +310,7 @@ class ForwardBatcher:
                         return
         finally:
             with self._cond:
+                self._follows.discard(state)
                 if not state.cancelled:
                     state.cancelled = True
                     if state.finished or state.parked is not None:
@@ -317,9 +320,12 @@ class ForwardBatcher:
                     self._cond.notify_all()
 
     def close(self) -> None:
-        """Stop the engine thread (passes still queued fail)."""
+        """Stop the engine thread (passes still queued fail, and so do followed
+        generations)."""
         with self._cond:
             self._closed = True
+            for state in self._follows:
+                state.error = RuntimeError("the batcher is closed")
             self._cond.notify_all()
         self._thread.join(timeout=5)
 
@@ -362,13 +368,13 @@ class ForwardBatcher:
                         for item in batch:
                             item.hidden = self._alone(item)
                     self._logits(batch)
+                    chosen = self._choose_followed(batch)
             except BaseException as exc:  # every waiting generation learns of the failure
                 for item in batch:
                     item.error = exc
+                chosen = {}
             self.rounds += 1
             self.passes += len(batch)
-            with torch.inference_mode():
-                chosen = self._choose_followed(batch)
             with self._cond:
                 for item in batch:
                     item.done = True
