@@ -331,6 +331,13 @@ class _Slab:
     def capacity(self) -> int:
         return int(self.buffer.shape[3])
 
+    def _untouched(self, layers: list[Any]) -> bool:
+        """Whether the layers still hold the views this slab last handed them."""
+        return len(self.held) == len(layers) and all(
+            layer.keys is key and layer.values is value
+            for layer, (key, value) in zip(layers, self.held, strict=True)
+        )
+
     def _holds(self, layers: list[Any]) -> bool:
         """Whether every layer's keys and values are views of this buffer's first positions."""
         return all(
@@ -346,14 +353,7 @@ class _Slab:
         """The slab of ``cache`` with room for ``size`` more positions, and its length."""
         layers = cache.layers[: len(lean.layers)]
         slab: _Slab | None = cache.__dict__.get("_tessera_slab")
-        if (
-            slab is not None
-            and len(slab.held) == len(layers)
-            and all(
-                layer.keys is key and layer.values is value
-                for layer, (key, value) in zip(layers, slab.held, strict=True)
-            )
-        ):
+        if slab is not None and slab._untouched(layers):
             past = slab.length  # the layers are as this slab left them
         else:
             first = layers[0]
@@ -477,11 +477,7 @@ def settle(cache: Any) -> None:
     slab: _Slab | None = cache.__dict__.get("_tessera_slab")
     if slab is None or not slab.held or int(slab.held[0][0].shape[-2]) == slab.length:
         return
-    layers = cache.layers[: len(slab.held)]
-    if all(
-        layer.keys is key and layer.values is value
-        for layer, (key, value) in zip(layers, slab.held, strict=True)
-    ):
+    if slab._untouched(cache.layers[: len(slab.held)]):
         slab.hold(cache, slab.length)
 
 

@@ -326,49 +326,13 @@ def plain_generate(
             batcher = current_batcher(model)
             if batcher is not None and constraint is None:
                 # beside others, the engine chooses the tokens (the same choice) itself
-                yield from _followed_plain(
-                    batcher, token, cache, sampling, generator, stats, eos, max_new_tokens
+                yield from _followed(
+                    batcher, token, cache, stats, eos, max_new_tokens, sampling, generator
                 )
                 return
             _, logits = _pass(model, torch.tensor([token]), cache)
             stats.steps += 1
             logits = logits[0]
-
-
-def _followed_plain(
-    batcher: ForwardBatcher,
-    token: int,
-    cache: DynamicCache,
-    sampling: Sampling,
-    generator: torch.Generator | None,
-    stats: DecodeStats,
-    eos: set[int],
-    max_new_tokens: int,
-) -> Iterator[list[int]]:
-    """The rest of a plain generation after ``token``, decoded by the batcher's engine
-    (:meth:`~tessera.llm._batching.ForwardBatcher.follow`) with this generation's choice."""
-    room = max_new_tokens - stats.tokens
-    with closing(
-        batcher.follow(
-            token,
-            cache,
-            lambda row: _choose(row, sampling, generator),
-            greedy=sampling.greedy,
-            eos=frozenset(eos),
-            room=room,
-            until_drafting=False,
-        )
-    ) as items:
-        for item in items:
-            assert not isinstance(item, Followed)  # plain decoding is followed to its end
-            stats.steps += 1
-            stats.tokens += 1
-            if item in eos or stats.tokens >= max_new_tokens:
-                _finish(stats, item, eos, None)
-                yield [item]
-                return
-            yield [item]
-    raise RuntimeError("the batcher stopped decoding a plain generation before its end")
 
 
 def medusa_generate(
@@ -540,8 +504,8 @@ def _medusa_steps(
                     drafter.update([root])
                 if alone and constraint is None and batcher is not None:
                     # the engine verifies the roots (the same argmax) until drafting pays
-                    followed = yield from _followed_medusa(
-                        batcher, root, cache, stats, eos, room, drafters, max_new_tokens
+                    followed = yield from _followed(
+                        batcher, root, cache, stats, eos, max_new_tokens, sampling, None, drafters
                     )
                     if followed is None:
                         return
@@ -564,29 +528,35 @@ def _medusa_steps(
             base_logits = step.rows[step.chain[-1]]
 
 
-def _followed_medusa(
+def _followed(
     batcher: ForwardBatcher,
-    root: int,
+    token: int,
     cache: DynamicCache,
     stats: DecodeStats,
     eos: set[int],
-    room: int,
-    drafters: Sequence[Drafter],
     max_new_tokens: int,
+    sampling: Sampling,
+    generator: torch.Generator | None,
+    drafters: Sequence[Drafter] | None = None,
 ) -> Generator[list[int], None, Followed | None]:
-    """Greedy roots after ``root``, each verified alone, chosen by the batcher's engine
-    (:meth:`~tessera.llm._batching.ForwardBatcher.follow`) while too many generations
-    are active for drafting. Returns the last pass's outputs when drafting pays again,
-    None when the generation ended."""
+    """The tokens after ``token`` (already counted and yielded), chosen by the batcher's
+    engine with this generation's choice
+    (:meth:`~tessera.llm._batching.ForwardBatcher.follow`).
+
+    Plain decoding (``drafters`` None) is followed to its end. Greedy Medusa beside too
+    many generations to draft (``drafters``: told every token) verifies each root alone
+    and returns the last pass's outputs when drafting pays again; None when it ended.
+    """
+    medusa = drafters is not None
     with closing(
         batcher.follow(
-            root,
+            token,
             cache,
-            lambda row: _choose(row, Sampling(), None),
-            greedy=True,
+            lambda row: _choose(row, sampling, generator),
+            greedy=sampling.greedy,
             eos=frozenset(eos),
-            room=room,
-            until_drafting=True,
+            room=max_new_tokens - stats.tokens,
+            until_drafting=medusa,
         )
     ) as items:
         for item in items:
@@ -594,13 +564,14 @@ def _followed_medusa(
             if isinstance(item, Followed):
                 return item
             stats.tokens += 1
-            stats.accepted.append(1)
-            if item in eos or max_new_tokens - stats.tokens <= 0:
+            if medusa:
+                stats.accepted.append(1)
+            if item in eos or stats.tokens >= max_new_tokens:
                 _finish(stats, item, eos, None)
                 yield [item]
                 return None
             yield [item]
-            for drafter in drafters:
+            for drafter in drafters or ():
                 drafter.update([item])
     raise RuntimeError("the batcher stopped decoding a generation before its end")
 
