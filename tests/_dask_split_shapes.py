@@ -120,3 +120,26 @@ HELD_OUT: list[Shape] = [
     ("skewed numerics, 3 partitions", lambda seed: skewed(seed, 3000), 3, {}),
     ("groups and strata, 3 partitions", grouped, 3, {"groups": "household", "strata": "kind"}),
 ]
+
+
+def typed_table(n: int, seed: int) -> pd.DataFrame:
+    """Dates written day first (their text order is not their time order), free text
+    (``topic`` says which of three vocabularies a note draws on), numeric codes to be
+    typed as categories, and a repeated key to be typed as an identifier."""
+    rng = np.random.default_rng(seed)
+    days = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1500, n), unit="D")
+    words = [
+        "late delivery refund parcel courier missing box arrived damaged".split(),
+        "password reset login account locked email code expired access".split(),
+        "invoice billing error charge twice payment card statement amount".split(),
+    ]
+    topic = rng.integers(0, 3, n)
+    return pd.DataFrame(
+        {
+            "day": days.strftime("%d/%m/%Y"),
+            "note": [" ".join(rng.choice(words[t], 6)) for t in topic],
+            "topic": topic,
+            "code": rng.choice([10, 20, 30], n),
+            "ref": rng.integers(0, n // 2, n),
+        }
+    )

@@ -7,6 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _dask_split_shapes import typed_table
 from tessera.split._cells import allocate, fit_cells, row_uniforms
 from tessera.split._engine import near_blocks, pairwise
 
@@ -105,3 +106,48 @@ def test_a_group_lives_in_one_cell() -> None:
     per_group = pd.Series(labels).groupby(table["household"].to_numpy()).nunique()
     assert (per_group == 1).all()
     assert np.unique(labels).size == cells.n_cells
+
+
+def test_cells_type_the_columns_as_the_in_memory_distance_does() -> None:
+    from tessera._tables import infer_types
+
+    table = typed_table(4_000, 5)
+    table = table.drop(columns=["topic"])
+    types = infer_types(table, {"code": "category", "ref": "identifier"})
+    cells = fit_cells(table, n_rows=len(table), rows_per_cell=500, exclude=[], types=types)
+    kinds = {c.name: c.kind for c in cells.columns}
+    assert kinds == {"day": "numeric", "note": "text", "code": "one_hot"}  # ref: left out
+    # Dates cut by their time: on the dates alone, the cells' date ranges do not
+    # overlap. (Cut as text, "31/01/2020" would sort before "01/02/2019".)
+    dates = table[["day", "ref"]]
+    cells = fit_cells(
+        dates, n_rows=len(table), rows_per_cell=500, types=infer_types(dates, {"ref": "id"})
+    )
+    labels = cells.of_rows(dates)
+    time = pd.to_datetime(table["day"], format="%d/%m/%Y")
+    spans = sorted((time[labels == c].min(), time[labels == c].max()) for c in set(labels))
+    assert cells.n_cells >= 8
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_text_in_a_cell_is_projected_with_the_samples_vocabulary() -> None:
+    from tessera._tables import infer_types
+
+    table = typed_table(3_000, 6)
+    texts = table[["note"]]
+    sample = texts.iloc[:600].reset_index(drop=True)
+    types = infer_types(sample)
+    assert types["note"].kind == "text"
+    cells = fit_cells(sample, n_rows=len(table), rows_per_cell=300, types=types)
+    # Rows outside the sample are projected on the sample's vocabulary and components:
+    # equal texts get equal points wherever they are, and a topic's rows lie together.
+    points = cells.points(texts)
+    again = cells.points(texts.iloc[::-1])[::-1]
+    assert np.array_equal(points, again)
+    topic = table["topic"].to_numpy()
+    centres = np.array([points[topic == t].mean(axis=0) for t in range(3)])
+    spread = np.mean(
+        [np.linalg.norm(points[topic == t] - centres[t], axis=1).mean() for t in range(3)]
+    )
+    apart = min(np.linalg.norm(centres[a] - centres[b]) for a in range(3) for b in range(a + 1, 3))
+    assert apart > 2 * spread

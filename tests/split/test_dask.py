@@ -12,7 +12,7 @@ import pytest
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-from _dask_split_shapes import HELD_OUT  # noqa: E402
+from _dask_split_shapes import HELD_OUT, typed_table  # noqa: E402
 from tessera.errors import InvalidInputError  # noqa: E402
 from tessera.split import part_indices, split_dataset, split_report  # noqa: E402
 
@@ -278,3 +278,48 @@ def test_cli_splits_a_parquet_folder_on_the_cluster(
     rows = np.sort(np.concatenate([p["row"].to_numpy() for p in parts]))
     assert np.array_equal(rows, np.arange(3000))
     assert "train" in result.output and "rows)" in result.output
+
+
+@pytest.mark.parametrize("rows_per_split", [50_000, 500], ids=["one piece", "cells"])
+def test_types_are_honoured_in_cells_and_in_the_report(
+    client: Any, tmp_path: Path, rows_per_split: int
+) -> None:
+    # Dates written day first, free text, numeric codes named categories and a repeated
+    # key named an identifier: the split and its report type them as in memory.
+    table = typed_table(2_000, 7).drop(columns=["topic"])
+    table.insert(0, "row", np.arange(len(table)))
+    source = tmp_path / "in"
+    dd.from_pandas(table, npartitions=4, sort=False).to_parquet(source, write_index=False)
+    types = {"code": "category", "ref": "identifier"}
+    result = split_dataset(
+        source,
+        tmp_path / "out",
+        random_state=1,
+        id_columns=["row"],
+        types=types,
+        rows_per_split=rows_per_split,
+    )
+    frames = _parts(result)
+    assert np.array_equal(
+        np.sort(np.concatenate([f["row"].to_numpy() for f in frames])), np.arange(len(table))
+    )
+    report = result.report
+    assert {k: report.kinds[k] for k in ("day", "note", "code")} == {
+        "day": "datetime",
+        "note": "text",
+        "code": "category",
+    }
+    assert "ref" in report.ignored
+    exact = split_report(dict(zip(PARTS, frames, strict=True)), id_columns=["row"], types=types)
+    mine = {(c.column, c.part): c for c in report.columns}
+    assert set(mine) == {(c.column, c.part) for c in exact.columns}
+    for reference in exact.columns:
+        ours = mine[(reference.column, reference.part)]
+        assert ours.kind == reference.kind
+        if reference.kind == "datetime":  # by value, from sketches holding every value
+            assert ours.ks == pytest.approx(reference.ks, abs=1e-12)
+        else:  # categories; text by its word frequencies (the samples hold whole parts)
+            assert ours.total_variation == pytest.approx(reference.total_variation, abs=1e-12)
+    # Cut by time, not by text order: the parts' date distributions stay alike.
+    time = [pd.to_datetime(f["day"], format="%d/%m/%Y") for f in frames]
+    assert max(abs((t.mean() - time[0].mean()).days) for t in time) < 60

@@ -12,7 +12,12 @@ rather than adding up over the whole space.
 The encoding is the in-memory one (:mod:`tessera.split._encode`) with its statistics
 taken from the sample, so that every partition is encoded alike: numeric columns
 z-scored (a missing value at 0), categorical columns with up to ``MAX_ONE_HOT`` levels
-one-hot over ``sqrt(2)``, others as z-scored ordinal codes of the sorted levels.
+one-hot over ``sqrt(2)``, others as z-scored ordinal codes of the sorted levels. The
+columns are typed once, on the sample (:func:`tessera._tables.infer_types`, the caller's
+``types`` winning), as the in-memory distance types them
+(:func:`tessera.split._columns.distance_view`): dates by their time, free text by the
+leading components of its TF-IDF (the vocabulary and components fitted on the sample),
+identifiers left out.
 Rows on a cut's threshold are sent left or right by a hash of the row (left below a
 cut-off that halves the sample), so a column with few values still cuts in halves.
 """
@@ -26,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tessera._tables import TableTypes
+from tessera.split._columns import TextProjection
 from tessera.split._encode import MAX_ONE_HOT, is_categorical, level_labels
 
 __all__ = ["Cells", "allocate", "fit_cells", "row_uniforms"]
@@ -34,10 +41,13 @@ __all__ = ["Cells", "allocate", "fit_cells", "row_uniforms"]
 @dataclass(frozen=True)
 class _Column:
     name: Hashable
-    kind: str  # "numeric", "one_hot" or "ordinal"
+    kind: str  # "numeric", "one_hot", "ordinal" or "text"
     levels: tuple[str, ...] = ()
     mean: float = 0.0
     std: float = 1.0
+    text: TextProjection | None = None  # "text": the projection, z-scored per component
+    means: tuple[float, ...] = ()
+    stds: tuple[float, ...] = ()
 
 
 @dataclass
@@ -45,6 +55,7 @@ class Cells:
     """A median-cut tree over the encoded columns; its leaves are the cells ``0..n_cells-1``."""
 
     columns: list[_Column]
+    types: TableTypes | None = None  # the table's column kinds (None: from the dtypes)
     axis: list[int] = field(default_factory=list)
     threshold: list[float] = field(default_factory=list)
     tie_share: list[float] = field(default_factory=list)  # rows on the threshold with a
@@ -62,9 +73,14 @@ class Cells:
         """The rows of ``frame`` in distance space, encoded with the sample's statistics."""
         blocks: list[np.ndarray] = []
         for column in self.columns:
-            series = frame[column.name]
+            series = _typed(frame, column.name, self.types)
+            if column.kind == "text":
+                assert column.text is not None
+                parts = column.text.transform(series)
+                blocks.append((parts - np.asarray(column.means)) / np.asarray(column.stds))
+                continue
             if column.kind == "numeric":
-                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                values = _numbers(series)
                 values = (values - column.mean) / column.std
                 blocks.append(np.where(np.isfinite(values), values, 0.0)[:, None])
                 continue
@@ -123,15 +139,54 @@ def row_uniforms(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray((hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53))
 
 
-def _encoding(sample: pd.DataFrame, exclude: set[Any]) -> list[_Column]:
+def _typed(frame: pd.DataFrame, name: Hashable, types: TableTypes | None) -> pd.Series:
+    """Column ``name`` converted to its kind (dates parsed with their format)."""
+    if types is None:
+        return frame[name]
+    from tessera._tables import apply_types
+
+    return apply_types(frame[[name]], types)[name]
+
+
+def _numbers(series: pd.Series) -> np.ndarray:
+    """Float values of a numeric or datetime column (dates in nanoseconds), NaN missing."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        naive = series.dt.tz_localize(None) if series.dt.tz is not None else series
+        stamps = naive.to_numpy(dtype="datetime64[ns]")
+        values: np.ndarray = stamps.astype(np.int64).astype(np.float64)
+        values[naive.isna().to_numpy()] = np.nan
+        return values
+    return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _encoding(sample: pd.DataFrame, exclude: set[Any], types: TableTypes | None) -> list[_Column]:
     columns: list[_Column] = []
     n = len(sample)
     for name in sample.columns:
         if name in exclude:
             continue
-        series = sample[name]
-        if not is_categorical(series):
-            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        kind = types[str(name)].kind if types is not None else None
+        if kind == "identifier":
+            continue
+        series = _typed(sample, name, types)
+        if kind == "text":
+            projection = TextProjection.fit(series)
+            if projection is not None:
+                parts = projection.transform(series)
+                stds = parts.std(axis=0)
+                columns.append(
+                    _Column(
+                        name,
+                        "text",
+                        text=projection,
+                        means=tuple(map(float, parts.mean(axis=0))),
+                        stds=tuple(float(v) if v > 0 else 1.0 for v in stds),
+                    )
+                )
+            continue
+        categorical = is_categorical(series) if kind is None else kind in ("category", "boolean")
+        if not categorical:
+            values = _numbers(series)
             finite = values[np.isfinite(values)]
             std = float(finite.std()) if finite.size else 0.0
             if std > 0:
@@ -139,7 +194,8 @@ def _encoding(sample: pd.DataFrame, exclude: set[Any]) -> list[_Column]:
             continue
         labels = level_labels(series, "\x00missing").astype(str)
         levels = tuple(sorted(labels.unique()))
-        if len(levels) <= 1 or (len(levels) == n and not pd.api.types.is_bool_dtype(series)):
+        distinct = len(levels) == n and not pd.api.types.is_bool_dtype(series)
+        if len(levels) <= 1 or (kind is None and distinct):
             continue  # constant, or a distinct text value on every row: an identifier
         if len(levels) <= MAX_ONE_HOT:
             columns.append(_Column(name, "one_hot", levels=levels))
@@ -156,14 +212,17 @@ def fit_cells(
     n_rows: int,
     rows_per_cell: int,
     exclude: Sequence[Hashable] = (),
+    types: TableTypes | None = None,
 ) -> Cells:
     """Median cuts of ``sample`` until each cell holds about ``rows_per_cell`` of ``n_rows``.
 
     A cell is cut while the rows it stands for (its sample rows times
     ``n_rows / len(sample)``) exceed ``rows_per_cell``, along its widest column at the
     sample median; cells are numbered left to right, so neighbouring numbers are near.
+    ``types`` (the table's column kinds, :func:`tessera._tables.infer_types`) decide how
+    each column enters; without them, the dtypes do.
     """
-    cells = Cells(columns=_encoding(sample, set(exclude)))
+    cells = Cells(columns=_encoding(sample, set(exclude), types), types=types)
     points = cells.points(sample)
     uniforms = row_uniforms(sample)
     scale = n_rows / max(len(sample), 1)

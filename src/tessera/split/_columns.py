@@ -13,21 +13,36 @@ the CLI to say.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "TEXT_COMPONENTS",
+    "TextProjection",
     "distance_view",
     "text_feature_name",
     "text_features",
     "text_matrix",
+    "resolved_overrides",
     "type_overrides",
 ]
 
 #: Numbers per free-text column in the distance: its leading TF-IDF SVD components.
 TEXT_COMPONENTS = 3
+
+
+def _documents(series: Any) -> Any:
+    """The texts of a column as an array of str (missing text is empty)."""
+    return series.astype("object").where(series.notna(), "").astype(str).to_numpy()
+
+
+def _vectorizer(rows: int, *, counts: bool) -> Any:
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    options: dict[str, Any] = {"stop_words": "english", "min_df": 2 if rows >= 10 else 1}
+    return CountVectorizer(**options) if counts else TfidfVectorizer(sublinear_tf=True, **options)
 
 
 def text_matrix(series: Any, *, counts: bool = False) -> Any:
@@ -38,17 +53,49 @@ def text_matrix(series: Any, *, counts: bool = False) -> Any:
     ``counts=True`` gives the plain word counts over the same vocabulary instead.
     Raises ``ValueError`` when no word is left.
     """
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    return _vectorizer(len(series), counts=counts).fit_transform(_documents(series))
 
-    documents = series.astype("object").where(series.notna(), "").astype(str)
-    options: dict[str, Any] = {
-        "stop_words": "english",
-        "min_df": 2 if len(documents) >= 10 else 1,
-    }
-    vectorizer = (
-        CountVectorizer(**options) if counts else TfidfVectorizer(sublinear_tf=True, **options)
-    )
-    return vectorizer.fit_transform(documents.to_numpy())
+
+@dataclass(frozen=True)
+class TextProjection:
+    """A text column's TF-IDF vocabulary and leading singular vectors, fitted on some
+    rows and applied to any rows (the out-of-core split fits it on a sample).
+
+    Attributes
+    ----------
+    vectorizer : sklearn.feature_extraction.text.TfidfVectorizer
+        Fitted as :func:`text_matrix` fits it.
+    svd : sklearn.decomposition.TruncatedSVD
+        Fitted on the TF-IDF of the same rows (fixed seed).
+    """
+
+    vectorizer: Any
+    svd: Any
+
+    @classmethod
+    def fit(cls, series: Any, n_components: int = TEXT_COMPONENTS) -> TextProjection | None:
+        """The projection of ``series``'s texts on at most ``n_components`` components;
+        ``None`` when it has fewer than two words used in two rows or fewer than three
+        rows: there is nothing to compare."""
+        from sklearn.decomposition import TruncatedSVD
+
+        if len(series) < 3:
+            return None
+        vectorizer = _vectorizer(len(series), counts=False)
+        try:
+            tfidf = vectorizer.fit_transform(_documents(series))
+        except ValueError:  # empty vocabulary
+            return None
+        k = min(n_components, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
+        if k < 1:
+            return None
+        svd = TruncatedSVD(n_components=k, algorithm="arpack", random_state=0).fit(tfidf)
+        return cls(vectorizer, svd)
+
+    def transform(self, series: Any) -> np.ndarray:
+        """``(rows, k)`` components of ``series``'s texts (equal texts, equal numbers)."""
+        tfidf = self.vectorizer.transform(_documents(series))
+        return np.asarray(self.svd.transform(tfidf), dtype=float)
 
 
 def text_features(series: Any, n_components: int = TEXT_COMPONENTS) -> np.ndarray | None:
@@ -59,20 +106,9 @@ def text_features(series: Any, n_components: int = TEXT_COMPONENTS) -> np.ndarra
     use the same words get close numbers. ``None`` when the column has fewer than two
     words used in two rows or fewer than three rows: there is nothing to compare.
     """
-    from sklearn.decomposition import TruncatedSVD
-
-    if len(series) < 3:
-        return None
-    try:
-        tfidf = text_matrix(series)
-    except ValueError:  # empty vocabulary
-        return None
-    k = min(n_components, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
-    if k < 1:
-        return None
-    svd = TruncatedSVD(n_components=k, algorithm="arpack", random_state=0)
+    projection = TextProjection.fit(series, n_components)
     # Projected row by row (not read off the SVD's own U), so equal texts get equal numbers.
-    return np.asarray(svd.fit(tfidf).transform(tfidf), dtype=float)
+    return None if projection is None else projection.transform(series)
 
 
 def text_feature_name(column: str, index: int) -> str:
@@ -87,6 +123,15 @@ def type_overrides(
     given = {str(c): "identifier" for c in id_columns}
     given.update({str(k): v for k, v in (types or {}).items()})
     return given
+
+
+def resolved_overrides(types: Any) -> dict[str, str]:
+    """Overrides that make :func:`tessera._tables.infer_types` give ``types`` again
+    (every column's kind, dates with their format): typed once, the same everywhere."""
+    return {
+        c.name: f"datetime:{c.format}" if c.kind == "datetime" and c.format else c.kind
+        for c in types.columns
+    }
 
 
 def distance_view(frame: Any, overrides: Mapping[str, str]) -> tuple[Any, Any, dict[str, str]]:

@@ -41,9 +41,11 @@ import numpy as np
 import pandas as pd
 
 from tessera._sketch import merge_sketches, sketch_column
+from tessera._tables import apply_types, infer_types
 from tessera._validation import bad_value, check_positive_int
 from tessera.errors import InvalidInputError
 from tessera.split._cells import Cells, allocate, fit_cells, split_in_cell
+from tessera.split._columns import resolved_overrides, type_overrides
 from tessera.split._dask_report import PartitionResult, sketch_report
 
 __all__ = ["DaskSplit", "split_dataset"]
@@ -145,14 +147,17 @@ def _split_pieces(
             taken_by_part[p].append(chunk[found[p]])
     rows = [np.sort(np.concatenate(pieces_of)) for pieces_of in taken_by_part]
     keys = np.random.default_rng([seed, index, 1]).random(len(part))
-    result = PartitionResult(counts=[], sketches=[], samples=[], groups=[])
+    # every column's kind is given (typed once for the table): nothing is detected here
+    table_types = infer_types(part.iloc[:0], options["types"])
+    result = PartitionResult(counts=[], sketches=[], samples=[], groups=[], types=options["types"])
     for name, taken in zip(names, rows, strict=True):
         piece = part.iloc[taken]
         if len(piece):
             folder = out / name
             piece.to_parquet(folder / f"part.{index:06d}.parquet", index=False)
         result.counts.append(len(piece))
-        result.sketches.append({c: sketch_column(piece[c]) for c in report_columns})
+        typed = apply_types(piece[report_columns], table_types)
+        result.sketches.append({c: sketch_column(typed[c]) for c in report_columns})
         order = np.argsort(keys[taken], kind="stable")[:_SAMPLE_ROWS]
         sample = piece.iloc[order].copy()
         sample["__key"] = keys[taken][order]
@@ -183,12 +188,28 @@ def _random_parts(
     return [np.flatnonzero(labels == p) for p in range(k)]
 
 
-def _split_whole(parts: list[pd.DataFrame], *, seed: int, fractions: np.ndarray, **kw: Any) -> Any:
-    """The whole table in one piece: the in-memory split with the seed itself."""
+def _split_whole(
+    parts: list[pd.DataFrame],
+    *,
+    seed: int,
+    fractions: np.ndarray,
+    options: dict[str, Any],
+    **kw: Any,
+) -> Any:
+    """The whole table in one piece: the in-memory split with the seed itself (the
+    columns typed on the whole table, as in memory)."""
     part = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     part = part.reset_index(drop=True)
     piece = (np.arange(len(part)), np.random.SeedSequence(seed), fractions)
-    return _split_pieces(part, 0, [piece], seed=seed, **kw)
+    options = {**options, "types": _typing(part, options)}
+    return _split_pieces(part, 0, [piece], seed=seed, options=options, **kw)
+
+
+def _typing(frame: pd.DataFrame, options: dict[str, Any]) -> dict[str, str]:
+    """Every column's kind, detected on ``frame`` with the caller's ``types`` and
+    identifier columns winning, as complete overrides (so nothing is detected again)."""
+    given = type_overrides(options["id_columns"], options["types"])
+    return resolved_overrides(infer_types(frame, given))
 
 
 def _split_cells(
@@ -256,6 +277,7 @@ def _merge_results(found: list[PartitionResult | None]) -> PartitionResult | Non
         sketches=list(first.sketches),
         samples=list(first.samples),
         groups=list(first.groups),
+        types=first.types,
     )
     for other in results[1:]:
         for p in range(len(merged.counts)):
@@ -301,7 +323,11 @@ def split_dataset(
         Part names; default train/val/test (or train/test, or part0, part1, ...).
     method, target, strata, id_columns, types
         As in :func:`tessera.split.train_val_test_split`, applied within each
-        piece; ``target``, ``groups`` and ``strata`` are column names here.
+        piece; ``target``, ``groups`` and ``strata`` are column names here. The
+        columns are typed once (``types`` and ``id_columns`` winning over detection on
+        the table in one piece, or on the sample the cells are fitted on), and the
+        cells, every piece and the report use those kinds: dates by value, free text by
+        its words, identifiers left out.
     groups : str, optional
         A column whose rows always land in the same part (the data are shuffled by it
         first, so each group is in one partition).
@@ -478,8 +504,16 @@ def _cell_tasks(
     (sample,) = dask.compute(
         frame.sample(frac=min(1.0, n_sample / rows), random_state=seed), scheduler=chosen
     )
+    sample = sample.reset_index(drop=True)
+    # typed once, on the sample: every cell is encoded and split with the same kinds
+    typing = _typing(sample, common["options"])
+    common = {**common, "options": {**common["options"], "types": typing}}
     cells = fit_cells(
-        sample.reset_index(drop=True), n_rows=rows, rows_per_cell=rows_per_split, exclude=exclude
+        sample,
+        n_rows=rows,
+        rows_per_cell=rows_per_split,
+        exclude=exclude,
+        types=infer_types(sample, typing),
     )
     method = shuffle_method(chosen)
     meta = frame._meta.copy()

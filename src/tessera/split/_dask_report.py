@@ -8,7 +8,7 @@ a bottom-k sample of each part, the group check from the hashes of each part's g
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,9 @@ class PartitionResult:
     sketches: list[dict[str, ColumnSketch]]
     samples: list[pd.DataFrame]
     groups: list[np.ndarray]  # per part: the sorted 64-bit hashes of its group keys
+    #: every column's kind as complete overrides (the table is typed once, so the
+    #: report types the columns as the split did)
+    types: dict[str, str] = field(default_factory=dict)
 
 
 def sketch_report(
@@ -41,6 +44,7 @@ def sketch_report(
 
     ``merged`` holds, per part, its row count, a sketch of each column, a bottom-k
     sample of its rows (with their keys in ``__key``) and the hashes of its group keys.
+    Free-text columns are compared on the samples (their words), dates by value.
     """
     from scipy.stats import chi2_contingency
 
@@ -51,11 +55,16 @@ def sketch_report(
         dict(zip(names, samples, strict=True)),
         target=str(target) if target is not None else None,
         id_columns=list(id_columns),
+        types=merged.types or None,
     )
     reference = merged.sketches[0]
     stats: list[ColumnDivergence] = []
     for column, ref in reference.items():
         if column in sampled.ignored or column == str(groups):
+            continue
+        if sampled.kinds.get(column) == "text":
+            # words, not whole texts: compared on the parts' bottom-k samples
+            stats.extend(c for c in sampled.columns if c.column == column)
             continue
         for name, count, sketches in zip(names, merged.counts, merged.sketches, strict=True):
             if name == names[0]:
@@ -73,7 +82,7 @@ def sketch_report(
                     ColumnDivergence(
                         column,
                         name,
-                        "numeric",
+                        "datetime" if sampled.kinds.get(column) == "datetime" else "numeric",
                         ks,
                         float("nan"),
                         float("nan"),
