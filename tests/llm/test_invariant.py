@@ -117,6 +117,47 @@ def test_packed_product_equals_the_stock_product_of_a_padded_batch(rows: int) ->
     assert x.grad is not None and fast.weight.grad is not None
 
 
+@pytest.mark.parametrize("rows", [1, 3, 4, 9, 64])
+def test_stacked_weights_give_the_separate_products_bits_and_follow_changes(rows: int) -> None:
+    """One product over q, k and v (or gate and up) stacked: each column's bits are those of
+    its own linear's product, and an in-place update of one weight is seen."""
+    from tessera.llm import _invariant
+
+    if not _invariant._mkldnn_bf16():
+        pytest.skip("no oneDNN bf16 products on this CPU: nothing is stacked")
+    torch.manual_seed(rows)
+    linears = [torch.nn.Linear(96, width, bias=False).to(torch.bfloat16) for width in (96, 32, 32)]
+    holder = torch.nn.Module()
+    x = torch.randn(rows, 96).to(torch.bfloat16)
+    padded = torch.cat([x, x[:1].expand(max(0, MIN_ROWS - rows), -1)])
+
+    def stacked() -> Any:
+        packed = _invariant.fused_packed_weight(holder, "stacked", tuple(linears))
+        assert packed is not None
+        return torch.ops.mkldnn._linear_pointwise(padded, packed, None, "none", [], "")[:rows]
+
+    with torch.inference_mode():
+        assert torch.equal(stacked(), torch.cat([lin(padded)[:rows] for lin in linears], dim=1))
+    with torch.no_grad():
+        linears[1].weight.mul_(2)
+    with torch.inference_mode():
+        assert torch.equal(stacked(), torch.cat([lin(padded)[:rows] for lin in linears], dim=1))
+
+
+def test_stacking_is_refused_with_a_bias_or_where_it_would_change_bits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tessera.llm import _invariant
+
+    holder = torch.nn.Module()
+    biased = [torch.nn.Linear(64, 64, bias=True).to(torch.bfloat16) for _ in range(2)]
+    assert _invariant.fused_packed_weight(holder, "x", tuple(biased)) is None
+    plain = tuple(torch.nn.Linear(64, 64, bias=False).to(torch.bfloat16) for _ in range(2))
+    # the once-per-shape check found the stacked product rounding otherwise: not used
+    monkeypatch.setitem(_invariant._FUSION_EXACT, ((64, 64), 64), False)
+    assert _invariant.fused_packed_weight(holder, "x", plain) is None
+
+
 def sequential_logits(model: Any, prefix: list[int], chain: list[int]) -> Any:
     """Plain decoding: prefill ``prefix``, then feed ``chain`` one token per pass."""
     lm_head = model.get_output_embeddings()

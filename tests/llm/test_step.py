@@ -122,6 +122,29 @@ def test_lean_pass_equals_transformers_on_the_default_model(
     assert all(fused) if weights == "q4_1" else not any(fused)  # q,k,v and gate,up as one
     assert_same_passes(loaded.model, vocab, 37, [1, 1, 7, 2, 13, 1], seed=5)
     assert_same_passes(loaded.model, vocab, INVARIANT_MAX_QUERIES, [1, 25], seed=6)
+    if weights == "bf16":  # q, k, v (and gate, up) in one bf16 product each
+        layer = loaded.model.model.layers[0]
+        assert "_tessera_bf16_qkv" in layer.self_attn.__dict__
+        assert "_tessera_bf16_gate_up" in layer.mlp.__dict__
+
+
+def test_lean_pass_without_stacked_products_equals_transformers_too(
+    tiny_llama: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where the once-per-shape check refuses stacking, each linear has its own product.
+    from tessera.llm import _step
+
+    asked: list[str] = []
+
+    def refuse(holder: Any, name: str, linears: tuple[Any, ...]) -> None:
+        asked.append(name)
+
+    monkeypatch.setattr(_step, "fused_packed_weight", refuse)
+    model = fresh_tiny(tiny_llama)
+    assert_same_passes(model, model.config.vocab_size, 9, [1, 2, 6, 1], seed=3)
+    assert set(asked) == {"_tessera_bf16_qkv", "_tessera_bf16_gate_up"}
+    layer = model.model.layers[0]
+    assert "_tessera_bf16_qkv" not in layer.self_attn.__dict__
 
 
 def test_lean_cache_buffers_take_over_a_prefilled_cache_grow_and_follow_pruning(

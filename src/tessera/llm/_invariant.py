@@ -194,6 +194,73 @@ def _packed_weight(holder: Any, weight: Any) -> Any | None:
     return packed
 
 
+#: Per (output widths, input width): whether one product over the stacked weights
+#: gives the separate products' bits on this machine (checked once per process).
+_FUSION_EXACT: dict[tuple[tuple[int, ...], int], bool] = {}
+
+
+def fused_packed_weight(holder: Any, name: str, linears: tuple[Any, ...]) -> Any | None:
+    """One reordered weight for several bias-free bf16 linears of the same input (their
+    weights stacked), kept on ``holder`` under ``name``; None where that does not apply.
+
+    One product over the stacked weights costs less than one per linear (a decoder's
+    q, k and v projections; gate and up). It is used only where it gives every output
+    bit for bit as the separate products do: checked once per process and shape on
+    random rows (oneDNN's kernels compute every output column from its own weight row,
+    but that is its behaviour, not its contract). Rebuilt when a weight changes.
+    """
+    torch = _torch_module()
+    weights = tuple(linear.weight for linear in linears)
+    if any(linear.bias is not None for linear in linears) or not _mkldnn_bf16():
+        return None
+    if any(w.dtype != torch.bfloat16 or w.device.type != "cpu" for w in weights):
+        return None
+    stamp = tuple((w, _version(w), w.data_ptr()) for w in weights)
+    cached = holder.__dict__.get(name)
+    if cached is not None and all(
+        a is b and va == vb and pa == pb
+        for (a, va, pa), (b, vb, pb) in zip(cached[0], stamp, strict=True)
+    ):
+        return cached[1]
+    shape = (tuple(int(w.shape[0]) for w in weights), int(weights[0].shape[1]))
+    if shape not in _FUSION_EXACT:
+        _FUSION_EXACT[shape] = _fusion_is_exact(*shape)
+    if not _FUSION_EXACT[shape]:
+        return None
+    with torch.no_grad():
+        packed = torch.ops.mkldnn._reorder_linear_weight(
+            torch.cat([w.detach() for w in weights]), MIN_ROWS
+        )
+    holder.__dict__[name] = (stamp, packed)
+    return packed
+
+
+def _version(weight: Any) -> int:
+    try:
+        return int(weight._version)
+    except RuntimeError:  # inference tensors keep no version counter (and cannot change)
+        return -1
+
+
+def _fusion_is_exact(widths: tuple[int, ...], inputs: int) -> bool:
+    """Whether stacked bf16 weights of these widths give the separate products' bits."""
+    torch = _torch_module()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        weights = [
+            (torch.randn(w, inputs, generator=generator) * inputs**-0.5).bfloat16() for w in widths
+        ]
+        stacked = torch.ops.mkldnn._reorder_linear_weight(torch.cat(weights), MIN_ROWS)
+        alone = [torch.ops.mkldnn._reorder_linear_weight(w, MIN_ROWS) for w in weights]
+        for rows in (MIN_ROWS, MIN_ROWS + 1, 8, 13, 32, INVARIANT_MAX_QUERIES):
+            x = torch.randn(rows, inputs, generator=generator).bfloat16()
+            together = torch.ops.mkldnn._linear_pointwise(x, stacked, None, "none", [], "")
+            parts = [torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "") for p in alone]
+            if not torch.equal(together, torch.cat(parts, dim=1)):
+                return False
+    return True
+
+
 _MKLDNN_BF16: bool | None = None
 
 

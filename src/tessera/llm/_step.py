@@ -16,7 +16,9 @@ trees) of a batch-invariant model (:func:`~tessera.llm.make_batch_invariant`):
   int4 linears (:mod:`tessera.llm._quant`) call their kernel directly, q, k and v as one
   product and gate and up as another where they were fused at load (the kernel computes
   each output column on its own, so the columns are the same bits), with the rotary
-  embedding applied to q and k together;
+  embedding applied to q and k together; bf16 q, k and v (and gate and up) are one
+  oneDNN product over their stacked weights where a once-per-shape check finds it gives
+  the separate products' bits (:func:`~tessera.llm._invariant.fused_packed_weight`);
 - attention is the compiled float64 attention of :mod:`tessera.llm._attention`, the
   kernel transformers' forward also reaches for bf16 passes (through
   :mod:`tessera.llm._invariant`); the pass's keys and values are written in place into
@@ -44,6 +46,7 @@ from tessera.llm._invariant import (
     MIN_ROWS,
     _packed_weight,
     _row_invariant_linear,
+    fused_packed_weight,
     is_batch_invariant,
 )
 from tessera.llm._quant import FUSED_GATE_UP, FUSED_QKV
@@ -67,6 +70,8 @@ __all__ = [
 ]
 
 _INT4, _BF16 = 0, 1
+#: Where a layer's attention and MLP modules keep their stacked bf16 weights.
+_BF16_QKV, _BF16_GATE_UP = "_tessera_bf16_qkv", "_tessera_bf16_gate_up"
 
 
 def _attention() -> Any:
@@ -164,6 +169,12 @@ class LeanLlama:
         return out
 
     @staticmethod
+    def _stacked(rows: Tensor, packed: Any) -> Tensor:
+        """Several bias-free bf16 linears in one product (:func:`fused_packed_weight`)."""
+        out: Tensor = torch.ops.mkldnn._linear_pointwise(rows, packed, None, "none", [], "")
+        return out
+
+    @staticmethod
     def _rms(x: Tensor, norm: Any) -> Tensor:
         """``LlamaRMSNorm`` of ``x`` (the same operations, in the same dtypes)."""
         hidden = x.to(torch.float32)
@@ -236,6 +247,21 @@ class LeanLlama:
                 qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
                 q, k = qk[:, :heads], qk[:, heads:]
                 v = qkv[:, heads + kv_heads :]
+            elif (
+                kq == kk == kvk == _BF16
+                and (
+                    packed := fused_packed_weight(
+                        attn, _BF16_QKV, (attn.q_proj, attn.k_proj, attn.v_proj)
+                    )
+                )
+                is not None
+            ):  # one bf16 product for q, k and v (the separate products' bits)
+                qkv = self._stacked(self._rows(h, _BF16), packed)[:n]
+                qkv = qkv.view(n, heads + 2 * kv_heads, dim)
+                qk = qkv[:, : heads + kv_heads]
+                qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
+                q, k = qk[:, :heads], qk[:, heads:]
+                v = qkv[:, heads + kv_heads :]
             else:
                 rows = self._rows(h, kq)
                 q = self._product(rows, attn.q_proj, kq)[:n]
@@ -256,6 +282,16 @@ class LeanLlama:
                 gate_up = self._product(h.contiguous(), fused_gate_up, _INT4)
                 width = gate_up.shape[-1] // 2
                 inner = torch.nn.functional.silu(gate_up[:, :width]) * gate_up[:, width:]
+            elif (
+                kg == ku == _BF16
+                and (
+                    packed := fused_packed_weight(mlp, _BF16_GATE_UP, (mlp.gate_proj, mlp.up_proj))
+                )
+                is not None
+            ):
+                gate_up = self._stacked(self._rows(h, _BF16), packed)
+                width = gate_up.shape[-1] // 2
+                inner = (torch.nn.functional.silu(gate_up[:, :width]) * gate_up[:, width:])[:n]
             else:
                 rows = self._rows(h, kg)
                 gate = self._product(rows, mlp.gate_proj, kg)
