@@ -251,7 +251,13 @@ def test_bad_arguments_name_themselves(data: Path, tmp_path: Path) -> None:
         split_dataset(data, tmp_path / "x", random_state=None)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match=r"scheduler='nowhere'.*'local'"):
         split_dataset(data, tmp_path / "x", scheduler="nowhere")
-    assert not (tmp_path / "x").exists()
+    with pytest.raises(InvalidInputError, match=r"types=.*no such column.*'nope'"):
+        split_dataset(data, tmp_path / "x", types={"nope": "category"})
+    with pytest.raises(InvalidInputError, match=r"types\['kind'\]='colour'.*one of"):
+        split_dataset(data, tmp_path / "x", types={"kind": "colour"})
+    with pytest.raises(InvalidInputError, match=r"types=.*no such column.*'who'"):
+        split_dataset(data, tmp_path / "x", id_columns=["who"])
+    assert not (tmp_path / "x").exists()  # refused before any folder or task
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "old.parquet").write_text("x")
     with pytest.raises(InvalidInputError, match=r"out=.*not empty"):

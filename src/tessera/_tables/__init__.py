@@ -16,6 +16,7 @@ from tessera._tables._types import (
     ColumnType,
     TableTypes,
     apply_types,
+    check_types,
     infer_types,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "ColumnType",
     "TableTypes",
     "apply_types",
+    "check_types",
     "infer_types",
     "load_constraints",
     "load_types",

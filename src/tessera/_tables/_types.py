@@ -24,7 +24,7 @@ changed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,15 @@ import numpy as np
 
 from tessera._validation import bad_value
 
-__all__ = ["DATE_FORMATS", "KINDS", "ColumnType", "TableTypes", "apply_types", "infer_types"]
+__all__ = [
+    "DATE_FORMATS",
+    "KINDS",
+    "ColumnType",
+    "TableTypes",
+    "apply_types",
+    "check_types",
+    "infer_types",
+]
 
 KINDS = ("numeric", "integer", "category", "boolean", "datetime", "text", "identifier")
 
@@ -258,6 +266,23 @@ def _parse_override(column: str, value: Any) -> tuple[str, str | None]:
     return kind, fmt.strip() or None
 
 
+def check_types(names: Sequence[str], overrides: Mapping[str, Any] | None) -> None:
+    """Raise a clear error unless every override names one of ``names`` with a known
+    kind (and only ``datetime`` a format); what :func:`infer_types` checks first, for
+    callers that see the columns before the rows (an out-of-core table)."""
+    given = dict(overrides or {})
+    unknown = [c for c in given if c not in names]
+    if unknown:
+        raise bad_value(
+            "types",
+            {c: given[c] for c in unknown},
+            f"no such column(s) {unknown}",
+            f"Use columns of the table: {list(names)[:12]}.",
+        )
+    for name, value in given.items():
+        _parse_override(name, value)
+
+
 def infer_types(frame: Any, overrides: Mapping[str, Any] | None = None) -> TableTypes:
     """Detect every column's kind; ``overrides`` (``{column: kind}``) win.
 
@@ -284,14 +309,7 @@ def infer_types(frame: Any, overrides: Mapping[str, Any] | None = None) -> Table
     """
     given = dict(overrides or {})
     names = [str(c) for c in frame.columns]
-    unknown = [c for c in given if c not in names]
-    if unknown:
-        raise bad_value(
-            "types",
-            {c: given[c] for c in unknown},
-            f"no such column(s) {unknown}",
-            f"Use columns of the table: {names[:12]}.",
-        )
+    check_types(names, given)
     columns = []
     for original, name in zip(frame.columns, names, strict=True):
         series = frame[original]

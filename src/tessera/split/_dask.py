@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from tessera._sketch import merge_sketches, sketch_column
-from tessera._tables import apply_types, infer_types
+from tessera._tables import apply_types, check_types, infer_types
 from tessera._validation import bad_value, check_positive_int
 from tessera.errors import InvalidInputError
 from tessera.split._cells import Cells, allocate, fit_cells, split_in_cell
@@ -389,6 +389,8 @@ def split_dataset(
                 f"no such column (the columns are {shown})",
                 f"Pass one of the column names, or {argument}=None.",
             )
+    # the overrides name columns and kinds: checked here, before any folder or task
+    check_types([str(c) for c in frame.columns], type_overrides(id_columns, types))
     target_dir = Path(out).absolute()  # workers may run elsewhere: never relative to their cwd
     if target_dir.exists() and any(target_dir.iterdir()):
         raise bad_value(
