@@ -365,7 +365,9 @@ def _convert(series: Any, column: ColumnType, pd: Any) -> Any:
                 f"data[{column.name!r}]",
                 series[bad].iloc[0],
                 f"it does not parse as a date with format {fmt!r}",
-                f"Fix the value, or give the format: --types {column.name}=datetime:FORMAT.",
+                f"Fix the value, give its format (--types {column.name}=datetime:FORMAT), "
+                f"or type the column otherwise (--types {column.name}=category). Out of "
+                "core, kinds are detected on a sample: a value outside it can differ.",
             )
         return parsed
     if kind in ("numeric", "integer"):
