@@ -309,6 +309,7 @@ def test_types_are_honoured_in_cells_and_in_the_report(
     assert np.array_equal(
         np.sort(np.concatenate([f["row"].to_numpy() for f in frames])), np.arange(len(table))
     )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(PARTS)  # no staging
     report = result.report
     assert {k: report.kinds[k] for k in ("day", "note", "code")} == {
         "day": "datetime",
@@ -329,3 +330,27 @@ def test_types_are_honoured_in_cells_and_in_the_report(
     # Cut by time, not by text order: the parts' date distributions stay alike.
     time = [pd.to_datetime(f["day"], format="%d/%m/%Y") for f in frames]
     assert max(abs((t.mean() - time[0].mean()).days) for t in time) < 60
+
+
+@pytest.mark.parametrize("rows_per_split", [50_000, 500], ids=["one piece", "cells"])
+def test_a_split_that_fails_in_a_task_leaves_no_part_folder(
+    client: Any, tmp_path: Path, rows_per_split: int
+) -> None:
+    # A date that does not parse, in the last partition: the task that meets it fails
+    # after others have written their parts. Nothing that looks like a part is left.
+    table = typed_table(2_000, 8).drop(columns=["topic"])
+    table.loc[len(table) - 3, "day"] = "31/02/2020"
+    source = tmp_path / "in"
+    dd.from_pandas(table, npartitions=4, sort=False).to_parquet(source, write_index=False)
+    given = tmp_path / "given"
+    given.mkdir()  # an empty folder of the caller's stays, empty
+    for out in (tmp_path / "new", given):
+        with pytest.raises(InvalidInputError, match=r"data\['day'\]='31/02/2020'.*otherwise"):
+            split_dataset(
+                source,
+                out,
+                types={"day": "datetime:%d/%m/%Y"},
+                rows_per_split=rows_per_split,
+            )
+    assert not (tmp_path / "new").exists()
+    assert list(given.iterdir()) == []

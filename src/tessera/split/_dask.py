@@ -31,6 +31,8 @@ part for the joint energy distance.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +57,8 @@ _CELL = "__tessera_cell"
 #: Sample rows the cells are fitted on: at least this many, and 100 per cell.
 _CELL_SAMPLE = 20_000
 _SAMPLE_ROWS = 2_000
+#: The folder under ``out`` the tasks write to, renamed to the parts when all is checked.
+_STAGING = ".incomplete"
 
 
 @dataclass(frozen=True)
@@ -315,7 +319,10 @@ def split_dataset(
     data : dask.dataframe.DataFrame or path
         The table: a Dask DataFrame or a Parquet dataset (folder, file or glob).
     out : path
-        A folder; part ``name`` is written to ``out/name/part.NNNNNN.parquet``.
+        A new or empty folder; part ``name`` is written to
+        ``out/name/part.NNNNNN.parquet``. The tasks write under ``out/.incomplete``,
+        renamed to the parts once every row is checked to be in exactly one part: a
+        split that fails leaves no part folder (and ``out`` as it was).
     sizes : sequence of float, default=(0.6, 0.2, 0.2)
         Fractions summing to 1. The totals are within one row of ``fraction * rows``
         (with ``groups``, within about a group per cell).
@@ -353,7 +360,7 @@ def split_dataset(
     DaskSplit
         The folders, the rows per part (checked against the rows read) and the report.
     """
-    from tessera._dask import check_scheduler, chosen_scheduler
+    from tessera._dask import check_scheduler
     from tessera._validation import check_in
     from tessera.split._methods import METHODS
     from tessera.synth._dask_fit import as_dask_frame
@@ -399,8 +406,12 @@ def split_dataset(
             "the folder exists and is not empty (old part files would mix with new ones)",
             "Pass a new or empty folder.",
         )
+    # the tasks write under a staging folder, renamed to the parts once every row is
+    # checked: a split that fails leaves no part folder that looks complete
+    created = not target_dir.exists()
+    staging = target_dir / _STAGING
     for name in part_names:
-        (target_dir / name).mkdir(parents=True, exist_ok=True)
+        (staging / name).mkdir(parents=True, exist_ok=True)
     options = {
         "method": method,
         "target": target,
@@ -413,11 +424,55 @@ def split_dataset(
     report_columns = [str(c) for c in frame.columns if str(c) not in skip]
     common: dict[str, Any] = {
         "seed": int(random_state),
-        "out": target_dir,
+        "out": staging,
         "names": part_names,
         "options": options,
         "report_columns": report_columns,
     }
+    try:
+        merged, rows = _run_split(
+            data, frame, scheduler, rows_per_split, fractions, common, id_columns, groups
+        )
+        written = _rows_on_disk(staging, part_names)
+        if sum(merged.counts) != rows or written != dict(
+            zip(part_names, merged.counts, strict=True)
+        ):
+            raise InvalidInputError(
+                f"out={str(out)!r}: the split wrote {written} rows per part but read {rows} "
+                "rows; every row must be in exactly one part. Write to a new folder and rerun."
+            )
+    except BaseException:
+        # a task still running elsewhere finds its folder gone and fails; nothing is kept
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                target_dir.rmdir()
+        raise
+    for name in part_names:
+        (staging / name).rename(target_dir / name)
+    staging.rmdir()
+    report = sketch_report(part_names, merged, target=target, groups=groups, id_columns=id_columns)
+    return DaskSplit(
+        paths={n: target_dir / n for n in part_names},
+        sizes=written,
+        rows=rows,
+        report=report,
+    )
+
+
+def _run_split(
+    data: Any,
+    frame: Any,
+    scheduler: Any,
+    rows_per_split: int,
+    fractions: np.ndarray,
+    common: dict[str, Any],
+    id_columns: Sequence[Hashable],
+    groups: Hashable | None,
+) -> tuple[PartitionResult, int]:
+    """Count the rows, split in one piece or in cells, and gather what the tasks kept."""
+    from tessera._dask import chosen_scheduler
+
     dask = _dask()
     with chosen_scheduler(scheduler) as chosen:
         lengths = _partition_rows(data, frame)
@@ -439,19 +494,7 @@ def split_dataset(
                 common=common,
             )
         (merged,) = dask.compute(task, scheduler=chosen)
-    written = _rows_on_disk(target_dir, part_names)
-    if sum(merged.counts) != rows or written != dict(zip(part_names, merged.counts, strict=True)):
-        raise InvalidInputError(
-            f"out={str(out)!r}: the split wrote {written} rows per part but read {rows} rows; "
-            "every row must be in exactly one part. Write to a new folder and rerun."
-        )
-    report = sketch_report(part_names, merged, target=target, groups=groups, id_columns=id_columns)
-    return DaskSplit(
-        paths={n: target_dir / n for n in part_names},
-        sizes=written,
-        rows=rows,
-        report=report,
-    )
+    return merged, rows
 
 
 def _partition_rows(data: Any, frame: Any) -> list[int] | None:
