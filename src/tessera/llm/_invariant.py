@@ -178,10 +178,7 @@ def _packed_weight(holder: Any, weight: Any) -> Any | None:
     decoding step's products markedly faster, with bit-for-bit the same results. The copy
     is rebuilt when the weight changes (another tensor, or an in-place update).
     """
-    try:
-        version = weight._version
-    except RuntimeError:  # inference tensors keep no version counter (and cannot change)
-        version = -1
+    version = _version(weight)
     cached = holder.__dict__.get("_tessera_packed")
     if cached is not None and cached[0] is weight and cached[1] == version:
         if cached[2] == weight.data_ptr():

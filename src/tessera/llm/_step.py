@@ -239,14 +239,9 @@ class LeanLlama:
             attn, mlp = layer.self_attn, layer.mlp
             fused_qkv, fused_gate_up = self.fused[index]
             h = self._rms(x, layer.input_layernorm)
-            if fused_qkv is not None:  # one int4 product for q, k and v; rotary on q and k
+            qkv = None
+            if fused_qkv is not None:  # one int4 product for q, k and v
                 qkv = self._product(h.contiguous(), fused_qkv, _INT4)
-                qkv = qkv.view(n, heads + 2 * kv_heads, dim)
-                qk = qkv[:, : heads + kv_heads]
-                # apply_rotary_pos_emb: x * cos + rotate_half(x) * sin
-                qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
-                q, k = qk[:, :heads], qk[:, heads:]
-                v = qkv[:, heads + kv_heads :]
             elif (
                 kq == kk == kvk == _BF16
                 and (
@@ -257,8 +252,10 @@ class LeanLlama:
                 is not None
             ):  # one bf16 product for q, k and v (the separate products' bits)
                 qkv = self._stacked(self._rows(h, _BF16), packed)[:n]
+            if qkv is not None:  # rotary on q and k together
                 qkv = qkv.view(n, heads + 2 * kv_heads, dim)
                 qk = qkv[:, : heads + kv_heads]
+                # apply_rotary_pos_emb: x * cos + rotate_half(x) * sin
                 qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
                 q, k = qk[:, :heads], qk[:, heads:]
                 v = qkv[:, heads + kv_heads :]
@@ -278,10 +275,9 @@ class LeanLlama:
             attended = self._attend(q, k, v, slabs, index, attn.scaling)
             x = x + self._product(self._rows(attended, ko), attn.o_proj, ko)[:n]
             h = self._rms(x, layer.post_attention_layernorm)
+            gate_up = None
             if fused_gate_up is not None:
                 gate_up = self._product(h.contiguous(), fused_gate_up, _INT4)
-                width = gate_up.shape[-1] // 2
-                inner = torch.nn.functional.silu(gate_up[:, :width]) * gate_up[:, width:]
             elif (
                 kg == ku == _BF16
                 and (
@@ -289,9 +285,10 @@ class LeanLlama:
                 )
                 is not None
             ):
-                gate_up = self._stacked(self._rows(h, _BF16), packed)
+                gate_up = self._stacked(self._rows(h, _BF16), packed)[:n]
+            if gate_up is not None:
                 width = gate_up.shape[-1] // 2
-                inner = (torch.nn.functional.silu(gate_up[:, :width]) * gate_up[:, width:])[:n]
+                inner = torch.nn.functional.silu(gate_up[:, :width]) * gate_up[:, width:]
             else:
                 rows = self._rows(h, kg)
                 gate = self._product(rows, mlp.gate_proj, kg)
