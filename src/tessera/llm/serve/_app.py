@@ -85,7 +85,8 @@ def get_audit(
     return [asdict(entry) for entry in entries]
 
 
-def _health() -> dict[str, str]:
+async def _health() -> dict[str, str]:
+    # On the event loop: liveness must not wait for a free worker thread.
     return {"status": "ok", "version": __version__}
 
 

@@ -110,7 +110,10 @@ def _config(
         # A library must not reconfigure its host program's logging: in a thread the
         # records go to the root logger's handlers.
         log_config=uvicorn.config.LOGGING_CONFIG if own_logging else None,
-        http="h11",
+        # httptools and uvloop (C) where installed, h11 and asyncio otherwise: per streamed
+        # token, the pure-Python ones hold the interpreter lock that decoding also needs.
+        http="auto",
+        loop="auto",
         ws="none",
         lifespan="off",
         server_header=False,
