@@ -356,3 +356,54 @@ def test_values_inside_the_contract_are_served(
     }
     response = live.client("models:invoke").post("/v1/chat/completions", json=body)
     assert response.status_code == 200, response.text
+
+
+def test_outbox_delivers_every_item_in_order_with_one_wakeup_for_a_burst() -> None:
+    """Threads hand items to the loop through one outbox: each queue gets its items in
+    order, none lost; items handed over while the loop is busy ride on one delivery."""
+    import asyncio
+
+    from tessera.llm.serve._chat import _Outbox
+
+    async def main() -> None:
+        box = _Outbox(asyncio.get_running_loop())
+        deliveries: list[int] = []
+        deliver = box._deliver
+
+        def counted() -> None:
+            deliveries.append(len(box._items))
+            deliver()
+
+        box._deliver = counted  # type: ignore[method-assign]
+        queues: list[asyncio.Queue[int]] = [asyncio.Queue() for _ in range(8)]
+
+        def produce(queue: asyncio.Queue[int]) -> None:
+            for i in range(300):
+                box.put(queue, i)
+
+        threads = [threading.Thread(target=produce, args=(q,)) for q in queues]
+        for thread in threads:
+            thread.start()
+        for thread in threads:  # blocks the loop: no delivery runs meanwhile
+            thread.join()
+        got = [[await q.get() for _ in range(300)] for q in queues]
+        assert got == [list(range(300))] * 8
+        assert all(q.empty() for q in queues)
+        assert deliveries == [8 * 300]
+        box.put(queues[0], -1)  # the next item schedules a delivery of its own
+        assert await queues[0].get() == -1
+        assert deliveries == [8 * 300, 1]
+
+    asyncio.run(main())
+
+
+def test_outbox_of_a_closed_loop_refuses_items() -> None:
+    import asyncio
+
+    from tessera.llm.serve._chat import _Outbox
+
+    loop = asyncio.new_event_loop()
+    box = _Outbox(loop)
+    loop.close()
+    with pytest.raises(RuntimeError):
+        box.put(asyncio.Queue(), 1)

@@ -18,6 +18,7 @@ import json
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -489,20 +490,66 @@ _END = object()
 T = TypeVar("T")
 
 
+class _Outbox:
+    """Items that threads hand to one event loop, delivered in batches.
+
+    Each item needs the loop to run, and waking the loop takes the interpreter lock from
+    whatever holds it (under load, the decoding engine, between two of its kernels). The
+    first item handed over schedules one delivery; items handed over before it runs ride
+    along, so streams that get their next tokens from the same decoding round wake the loop
+    about once, not once each. Nothing waits: the first item is scheduled at once.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._items: list[tuple[asyncio.Queue[Any], Any]] = []
+
+    def put(self, queue: asyncio.Queue[Any], item: Any) -> None:
+        """Hand ``item`` to ``queue`` on the loop (from any thread); RuntimeError if the
+        loop has closed."""
+        with self._lock:
+            self._items.append((queue, item))
+            if len(self._items) > 1:  # a delivery is scheduled and has not run yet
+                return
+        self._loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+        for queue, item in items:
+            queue.put_nowait(item)
+
+
+_outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
+    weakref.WeakKeyDictionary()
+)
+_outboxes_lock = threading.Lock()
+
+
+def _outbox(loop: asyncio.AbstractEventLoop) -> _Outbox:
+    with _outboxes_lock:
+        box = _outboxes.get(loop)
+        if box is None:
+            box = _outboxes[loop] = _Outbox(loop)
+        return box
+
+
 async def stream_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:
     """Run a blocking iterator to its end in one thread; yield its items on the event loop.
 
     When the consumer stops early (a client disconnects), the thread stops after the
     current item and closes the iterator in its own thread (releasing what it holds).
-    Errors raised by the iterator are raised here.
+    Errors raised by the iterator are raised here. The items of every stream of the loop
+    reach it through one :class:`_Outbox`.
     """
-    loop = asyncio.get_running_loop()
+    outbox = _outbox(asyncio.get_running_loop())
     queue: asyncio.Queue[Any] = asyncio.Queue()
     stop = threading.Event()
 
     def put(item: Any) -> None:
         try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            outbox.put(queue, item)
         except RuntimeError:  # the event loop has closed: nobody is listening
             stop.set()
 
