@@ -405,5 +405,6 @@ def test_outbox_of_a_closed_loop_refuses_items() -> None:
     loop = asyncio.new_event_loop()
     box = _Outbox(loop)
     loop.close()
-    with pytest.raises(RuntimeError):
-        box.put(asyncio.Queue(), 1)
+    for item in range(2):  # every item, not only the first
+        with pytest.raises(RuntimeError):
+            box.put(asyncio.Queue(), item)

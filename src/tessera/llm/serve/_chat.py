@@ -512,7 +512,12 @@ class _Outbox:
             self._items.append((queue, item))
             if len(self._items) > 1:  # a delivery is scheduled and has not run yet
                 return
-        self._loop.call_soon_threadsafe(self._deliver)
+        try:
+            self._loop.call_soon_threadsafe(self._deliver)
+        except RuntimeError:  # closed: no delivery will run, so the next item tries again
+            with self._lock:
+                self._items.clear()
+            raise
 
     def _deliver(self) -> None:
         with self._lock:
