@@ -454,3 +454,101 @@ def test_start_server_answers_without_nagle_delay() -> None:
             assert nodelay[0]
     finally:
         running.stop()
+
+
+async def _echo_body(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers 200 with the size of the request body it read."""
+    size, more = 0, True
+    while more:
+        message = await receive()
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    answer = str(size).encode()
+    length = [(b"content-length", str(len(answer)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": length})
+    await send({"type": "http.response.body", "body": answer})
+
+
+def _flood(port: int, start: bytes, piece: bytes, most: int) -> tuple[int, bytes]:
+    """Send ``start`` then ``piece`` over and over until the server stops reading or
+    ``most`` bytes went; the bytes sent and whatever the server answered."""
+    import socket
+
+    sent = 0
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.settimeout(30)
+        try:
+            client.sendall(start)
+            while sent < most:
+                client.sendall(piece)
+                sent += len(piece)
+        except OSError:  # the server closed the connection
+            pass
+        try:
+            while chunk := client.recv(65536):
+                answer += chunk
+        except OSError:  # reset: the answer may be lost with the unread bytes
+            pass
+    return sent, answer
+
+
+@pytest.mark.parametrize(
+    ("start", "piece"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n", b"X-Pad: " + b"a" * 1000 + b"\r\n"),  # many headers
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ", b"a" * 4096),  # one endless header
+        (b"GET /", b"a" * 4096),  # an endless URL
+    ],
+    ids=["headers", "one-header", "url"],
+)
+def test_a_request_head_past_the_limit_is_refused_not_held(start: bytes, piece: bytes) -> None:
+    """A client that sends a head without end is cut off (400) near MAX_HEAD_BYTES instead
+    of the server holding all of it (httptools holds any head: 300 MB of headers grew the
+    server by as much)."""
+    from tessera.llm.serve._server import MAX_HEAD_BYTES
+
+    running = start_server(_echo_body)
+    port = int(running.url.rsplit(":", 1)[1])
+    try:
+        most = 64 * 2**20
+        sent, answer = _flood(port, start, piece, most)
+        assert sent < most  # the server stopped reading long before
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 400")
+        # and it still serves others
+        assert httpx.get(running.url + "/", timeout=10).status_code == 200
+    finally:
+        running.stop()
+    assert MAX_HEAD_BYTES <= 64 * 1024
+
+
+def test_heads_under_the_limit_large_bodies_and_pipelined_requests_pass() -> None:
+    """The head limit counts heads only: a head near the limit, a body of megabytes sent
+    with its head in one write, and many requests pipelined in one write all get answers."""
+    import socket
+
+    from tessera.llm.serve._server import MAX_HEAD_BYTES
+
+    running = start_server(_echo_body)
+    port = int(running.url.rsplit(":", 1)[1])
+    try:
+        pad = "a" * (MAX_HEAD_BYTES - 1024)
+        assert httpx.get(running.url + "/", headers={"X-Pad": pad}, timeout=10).text == "0"
+        body = b"b" * (4 * 2**20)
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+        pipelined = b"".join(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + b"c" * 5000
+            for _ in range(40)
+        )
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.settimeout(30)
+            client.sendall(head + body + pipelined)
+            answer = b""
+            while answer.count(b"HTTP/1.1 200") < 41:
+                chunk = client.recv(65536)
+                assert chunk, answer[-300:]
+                answer += chunk
+        assert b"\r\n\r\n%d" % len(body) in answer
+        assert answer.count(b"\r\n\r\n5000") == 40
+    finally:
+        running.stop()

@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 import time
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -92,6 +93,53 @@ def _tls(tls_cert: str | Path | None, tls_key: str | Path | None) -> dict[str, s
     return {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
 
 
+#: The most bytes of a request's head (request line and headers) the server holds: h11's
+#: own limit, kept when parsing is httptools', which has none.
+MAX_HEAD_BYTES = 16 * 1024
+
+
+@cache
+def _http_protocol() -> Any:
+    """uvicorn's httptools protocol (C parsing) with a limit on the request head, or
+    ``"h11"`` where httptools is not installed.
+
+    httptools holds whatever head a client sends: 300 MB of headers grew the process by as
+    much. Here the bytes of a head still incomplete after a read count towards
+    :data:`MAX_HEAD_BYTES`; past it the client gets a 400 and the connection closes, as
+    h11 answers. A read in which one request ends and the next begins is not counted (the
+    new head's share of it is unknown), so a head can exceed the limit by at most one read.
+    """
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # httptools is not installed
+        return "h11"
+
+    class LimitedHttpToolsProtocol(HttpToolsProtocol):
+        _in_head = True
+        _head_bytes = 0
+        _head_began = False  # a request ended, and the next one's head began, in this read
+
+        def data_received(self, data: bytes) -> None:
+            self._head_began = False
+            super().data_received(data)
+            if not self._in_head or self.transport.is_closing():
+                return
+            if not self._head_began:
+                self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self.send_400_response(f"Request head over {MAX_HEAD_BYTES} bytes.")
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_head, self._head_bytes, self._head_began = True, 0, True
+
+    return LimitedHttpToolsProtocol
+
+
 def _config(
     app: Any,
     host: str,
@@ -112,7 +160,7 @@ def _config(
         log_config=uvicorn.config.LOGGING_CONFIG if own_logging else None,
         # httptools and uvloop (C) where installed, h11 and asyncio otherwise: per streamed
         # token, the pure-Python ones hold the interpreter lock that decoding also needs.
-        http="auto",
+        http=_http_protocol(),
         loop="auto",
         ws="none",
         lifespan="off",
