@@ -552,3 +552,47 @@ def test_heads_under_the_limit_large_bodies_and_pipelined_requests_pass() -> Non
         assert answer.count(b"\r\n\r\n5000") == 40
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 needs a Host
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),  # exactly one
+        (b"GET / HTTP/1.0\r\n\r\n", 200),  # HTTP/1.0 needs none
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400),  # NUL in a header
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400),  # obsolete folding
+        (  # both lengths: the classic request-smuggling shape
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+        ),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+        (b"GET /\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # a path that is not ASCII
+    ],
+    ids=[
+        "no-host",
+        "two-hosts",
+        "http10",
+        "nul",
+        "folded",
+        "te-and-cl",
+        "negative",
+        "huge",
+        "utf8",
+    ],
+)
+def test_malformed_requests_get_400_never_5xx(raw: bytes, status: int) -> None:
+    import socket
+
+    running = start_server(_echo_body)
+    port = int(running.url.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.settimeout(10)
+            client.sendall(raw)
+            answer = client.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 %d" % status), answer[:200]
+    finally:
+        running.stop()

@@ -100,11 +100,11 @@ MAX_HEAD_BYTES = 16 * 1024
 
 @cache
 def _http_protocol() -> Any:
-    """uvicorn's httptools protocol (C parsing) with a limit on the request head, or
-    ``"h11"`` where httptools is not installed.
+    """uvicorn's httptools protocol (C parsing) with a limit on the request head and h11's
+    Host rule, or ``"h11"`` where httptools is not installed.
 
-    httptools holds whatever head a client sends: 300 MB of headers grew the process by as
-    much. Here the bytes of a head still incomplete after a read count towards
+    httptools holds whatever head a client sends, so headers without end would grow the
+    process without bound. Here the bytes of a head still incomplete after a read count towards
     :data:`MAX_HEAD_BYTES`; past it the client gets a 400 and the connection closes, as
     h11 answers. A read in which one request ends and the next begins is not counted (the
     new head's share of it is unknown), so a head can exceed the limit by at most one read.
@@ -131,6 +131,10 @@ def _http_protocol() -> Any:
 
         def on_headers_complete(self) -> None:
             self._in_head = False
+            hosts = sum(name == b"host" for name, _ in self.headers)
+            if self.parser.get_http_version() == "1.1" and hosts != 1:
+                # RFC 9112 (3.2): a 400, as h11 answers; raised here, the parser answers it
+                raise ValueError("an HTTP/1.1 request needs exactly one Host header")
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
