@@ -6,6 +6,7 @@ import http.client
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -594,5 +595,80 @@ def test_malformed_requests_get_400_never_5xx(raw: bytes, status: int) -> None:
             client.sendall(raw)
             answer = client.recv(4096)
         assert answer.startswith(b"HTTP/1.1 %d" % status), answer[:200]
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def short_head_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
+    from tessera.llm.serve import _server
+
+    if _server._http_protocol() == "h11":
+        pytest.skip("httptools is not installed: uvicorn's h11 protocol has no head timeout")
+    monkeypatch.setattr(_server, "HEAD_TIMEOUT", 0.5)
+    return 0.5
+
+
+def _read_all(client: Any) -> bytes:
+    answer = b""
+    try:
+        while chunk := client.recv(65536):
+            answer += chunk
+    except OSError:
+        pass
+    return answer
+
+
+def test_a_head_trickled_past_the_timeout_gets_408(short_head_timeout: float) -> None:
+    """Slowloris: a client that sends its head a byte at a time is cut off once the head
+    has taken longer than HEAD_TIMEOUT, however steadily the bytes come; so is a client
+    that connects and sends nothing."""
+    import socket
+
+    running = start_server(_echo_body)
+    port = int(running.url.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.settimeout(10)
+            began = time.monotonic()
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            try:
+                while time.monotonic() - began < 5:
+                    client.sendall(b"X")
+                    time.sleep(0.05)
+            except OSError:  # closed by the server
+                pass
+            assert _read_all(client).startswith(b"HTTP/1.1 408")
+            assert time.monotonic() - began < 4
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.settimeout(10)
+            began = time.monotonic()
+            assert _read_all(client).startswith(b"HTTP/1.1 408")
+            assert time.monotonic() - began < 4
+    finally:
+        running.stop()
+
+
+def test_the_head_clock_does_not_run_during_a_response(short_head_timeout: float) -> None:
+    """A response slower than HEAD_TIMEOUT, then the next request on the same connection,
+    and a head sent in parts within the timeout: all answered."""
+    import asyncio
+    import socket
+
+    async def slow(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await asyncio.sleep(4 * short_head_timeout)
+        await _echo_body(scope, receive, send)
+
+    running = start_server(slow)
+    port = int(running.url.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.settimeout(10)
+            for _ in range(2):
+                client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+                time.sleep(short_head_timeout / 4)
+                client.sendall(b"\r\n")
+                answer = client.recv(4096)
+                assert answer.startswith(b"HTTP/1.1 200"), answer
     finally:
         running.stop()

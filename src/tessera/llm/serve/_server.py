@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import socket
@@ -96,18 +97,30 @@ def _tls(tls_cert: str | Path | None, tls_key: str | Path | None) -> dict[str, s
 #: The most bytes of a request's head (request line and headers) the server holds: h11's
 #: own limit, kept when parsing is httptools', which has none.
 MAX_HEAD_BYTES = 16 * 1024
+#: Seconds a connection may take to send a request's head, from its first byte (or from
+#: the connection opening): a client that trickles a head (slowloris) is cut off.
+HEAD_TIMEOUT = 30.0
+
+_LATE = b"Request head took too long."
+_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_LATE), _LATE)
+)
 
 
 @cache
 def _http_protocol() -> Any:
-    """uvicorn's httptools protocol (C parsing) with a limit on the request head and h11's
+    """uvicorn's httptools protocol (C parsing) with limits on the request head and h11's
     Host rule, or ``"h11"`` where httptools is not installed.
 
     httptools holds whatever head a client sends, so headers without end would grow the
-    process without bound. Here the bytes of a head still incomplete after a read count towards
-    :data:`MAX_HEAD_BYTES`; past it the client gets a 400 and the connection closes, as
-    h11 answers. A read in which one request ends and the next begins is not counted (the
-    new head's share of it is unknown), so a head can exceed the limit by at most one read.
+    process without bound. Here the bytes of a head still incomplete after a read count
+    towards :data:`MAX_HEAD_BYTES`; past it the client gets a 400 and the connection
+    closes, as h11 answers. A read in which one request ends and the next begins is not
+    counted (the new head's share of it is unknown), so a head can exceed the limit by at
+    most one read. A head must also arrive within :data:`HEAD_TIMEOUT` of its first byte
+    (or of the connection opening), else a 408 and the connection closes; between
+    requests, uvicorn's keep-alive timeout closes an idle connection.
     """
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -118,9 +131,20 @@ def _http_protocol() -> Any:
         _in_head = True
         _head_bytes = 0
         _head_began = False  # a request ended, and the next one's head began, in this read
+        _head_clock: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._start_clock()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_clock()
+            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             self._head_began = False
+            if self._in_head:
+                self._start_clock()
             super().data_received(data)
             if not self._in_head or self.transport.is_closing():
                 return
@@ -129,8 +153,13 @@ def _http_protocol() -> Any:
             if self._head_bytes > MAX_HEAD_BYTES:
                 self.send_400_response(f"Request head over {MAX_HEAD_BYTES} bytes.")
 
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._start_clock()  # a head began: perhaps inside a read that ended a body
+
         def on_headers_complete(self) -> None:
             self._in_head = False
+            self._stop_clock()
             hosts = sum(name == b"host" for name, _ in self.headers)
             if self.parser.get_http_version() == "1.1" and hosts != 1:
                 # RFC 9112 (3.2): a 400, as h11 answers; raised here, the parser answers it
@@ -140,6 +169,21 @@ def _http_protocol() -> Any:
         def on_message_complete(self) -> None:
             super().on_message_complete()
             self._in_head, self._head_bytes, self._head_began = True, 0, True
+
+        def _start_clock(self) -> None:
+            if self._head_clock is None:
+                self._head_clock = self.loop.call_later(HEAD_TIMEOUT, self._head_late)
+
+        def _stop_clock(self) -> None:
+            if self._head_clock is not None:
+                self._head_clock.cancel()
+                self._head_clock = None
+
+        def _head_late(self) -> None:
+            self._head_clock = None
+            if self._in_head and not self.transport.is_closing():
+                self.transport.write(_TIMED_OUT)
+                self.transport.close()
 
     return LimitedHttpToolsProtocol
 
