@@ -672,3 +672,91 @@ def test_the_head_clock_does_not_run_during_a_response(short_head_timeout: float
                 assert answer.startswith(b"HTTP/1.1 200"), answer
     finally:
         running.stop()
+
+
+@pytest.fixture
+def short_body_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
+    from tessera.llm.serve import _server
+
+    if _server._http_protocol() == "h11":
+        pytest.skip("httptools is not installed: uvicorn's h11 protocol has no body timeout")
+    monkeypatch.setattr(_server, "BODY_TIMEOUT", 0.5)
+    return 0.5
+
+
+def test_a_body_trickled_past_the_timeout_gets_408(short_body_timeout: float) -> None:
+    """Slow POST: a body sent a byte at a time is cut off once it has taken longer than
+    BODY_TIMEOUT after its head; a body sent in parts within it is read whole."""
+    import socket
+
+    running = start_server(_echo_body)
+    port = int(running.url.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.settimeout(10)
+            began = time.monotonic()
+            client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+            try:
+                while time.monotonic() - began < 5:
+                    client.sendall(b"b")
+                    time.sleep(0.05)
+            except OSError:  # closed by the server
+                pass
+            assert _read_all(client).startswith(b"HTTP/1.1 408")
+            assert time.monotonic() - began < 4
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.settimeout(10)
+            client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
+            time.sleep(short_body_timeout / 4)
+            client.sendall(b"def")
+            assert client.recv(4096).endswith(b"\r\n\r\n6")
+    finally:
+        running.stop()
+
+
+def test_the_body_clock_waits_while_the_server_holds_off_reading(
+    short_body_timeout: float,
+) -> None:
+    """An app that reads a 4 MB body late and slowly (uvicorn stops reading the socket
+    while the app has not taken what it holds) takes far longer than BODY_TIMEOUT; the
+    client sent everything at once, so the body is read whole."""
+    import asyncio
+    import socket
+
+    async def slow_reader(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await asyncio.sleep(6 * short_body_timeout)  # reading stops once 64 KiB wait
+        size, more = 0, True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+            await asyncio.sleep(0.1)
+        answer = str(size).encode()
+        length = [(b"content-length", str(len(answer)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": length})
+        await send({"type": "http.response.body", "body": answer})
+
+    running = start_server(slow_reader)
+    port = int(running.url.rsplit(":", 1)[1])
+    body = b"b" * (4 * 2**20)
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.settimeout(30)
+            began = time.monotonic()
+            head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+            client.sendall(head + body)
+            answer = _read_all_until(client, b"\r\n\r\n%d" % len(body))
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            assert time.monotonic() - began > 2 * short_body_timeout  # it did take long
+    finally:
+        running.stop()
+
+
+def _read_all_until(client: Any, end: bytes) -> bytes:
+    answer = b""
+    while not answer.endswith(end):
+        chunk = client.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return answer

@@ -100,12 +100,17 @@ MAX_HEAD_BYTES = 16 * 1024
 #: Seconds a connection may take to send a request's head, from its first byte (or from
 #: the connection opening): a client that trickles a head (slowloris) is cut off.
 HEAD_TIMEOUT = 30.0
+#: Seconds a request's body may take to arrive after its head, not counting time the
+#: server itself holds off reading: a client that trickles a body (slow POST) is cut off.
+BODY_TIMEOUT = 60.0
 
-_LATE = b"Request head took too long."
-_TIMED_OUT = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_LATE), _LATE)
-)
+
+def _timed_out(what: bytes) -> bytes:
+    message = b"Request %s took too long." % what
+    return (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(message), message)
+    )
 
 
 @cache
@@ -119,26 +124,55 @@ def _http_protocol() -> Any:
     closes, as h11 answers. A read in which one request ends and the next begins is not
     counted (the new head's share of it is unknown), so a head can exceed the limit by at
     most one read. A head must also arrive within :data:`HEAD_TIMEOUT` of its first byte
-    (or of the connection opening), else a 408 and the connection closes; between
-    requests, uvicorn's keep-alive timeout closes an idle connection.
+    (or of the connection opening), and a body within :data:`BODY_TIMEOUT` of its head
+    (the clock waits while the server holds off reading), else a 408 (or, once the answer
+    has begun, no more) and the connection closes; between requests, uvicorn's keep-alive
+    timeout closes an idle connection.
     """
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # httptools is not installed
         return "h11"
+    from uvicorn.protocols.http.flow_control import FlowControl
+
+    class TimedFlow(FlowControl):
+        """uvicorn's flow control, keeping the time reading has been held off."""
+
+        held = 0.0  # seconds held off before the current hold
+        _since: float | None = None
+
+        def pause_reading(self) -> None:
+            if not self.read_paused:
+                self._since = time.monotonic()
+            super().pause_reading()
+
+        def resume_reading(self) -> None:
+            if self.read_paused and self._since is not None:
+                self.held += time.monotonic() - self._since
+                self._since = None
+            super().resume_reading()
+
+        def held_now(self) -> float:
+            if self._since is None:
+                return self.held
+            return self.held + time.monotonic() - self._since
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         _in_head = True
         _head_bytes = 0
         _head_began = False  # a request ended, and the next one's head began, in this read
         _head_clock: asyncio.TimerHandle | None = None
+        _body_clock: asyncio.TimerHandle | None = None
+        _body_began = (0.0, 0.0)  # when the head ended, and the flow's held time then
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self.flow = TimedFlow(transport)
             self._start_clock()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_clock()
+            self._stop_body_clock()
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
@@ -165,8 +199,11 @@ def _http_protocol() -> Any:
                 # RFC 9112 (3.2): a 400, as h11 answers; raised here, the parser answers it
                 raise ValueError("an HTTP/1.1 request needs exactly one Host header")
             super().on_headers_complete()
+            self._body_began = (time.monotonic(), self._flow().held_now())
+            self._body_clock = self.loop.call_later(BODY_TIMEOUT, self._body_late)
 
         def on_message_complete(self) -> None:
+            self._stop_body_clock()
             super().on_message_complete()
             self._in_head, self._head_bytes, self._head_began = True, 0, True
 
@@ -179,11 +216,34 @@ def _http_protocol() -> Any:
                 self._head_clock.cancel()
                 self._head_clock = None
 
+        def _stop_body_clock(self) -> None:
+            if self._body_clock is not None:
+                self._body_clock.cancel()
+                self._body_clock = None
+
         def _head_late(self) -> None:
             self._head_clock = None
             if self._in_head and not self.transport.is_closing():
-                self.transport.write(_TIMED_OUT)
+                self.transport.write(_timed_out(b"head"))
                 self.transport.close()
+
+        def _flow(self) -> TimedFlow:
+            assert isinstance(self.flow, TimedFlow)  # set in connection_made
+            return self.flow
+
+        def _body_late(self) -> None:
+            self._body_clock = None
+            if self.transport.is_closing():
+                return
+            began, held = self._body_began
+            # the time the client has had, less the time the server held off reading
+            used = time.monotonic() - began - (self._flow().held_now() - held)
+            if used < BODY_TIMEOUT:
+                self._body_clock = self.loop.call_later(BODY_TIMEOUT - used, self._body_late)
+                return
+            if self.cycle is None or not self.cycle.response_started:
+                self.transport.write(_timed_out(b"body"))
+            self.transport.close()
 
     return LimitedHttpToolsProtocol
 
