@@ -760,3 +760,34 @@ def _read_all_until(client: Any, end: bytes) -> bytes:
             break
         answer += chunk
     return answer
+
+
+def test_the_body_clock_waits_for_100_continue(short_body_timeout: float) -> None:
+    """A client that sends ``Expect: 100-continue`` sends its body only once the app asks
+    for it: an app that asks late still gets the body; a client that is asked and sends
+    nothing is cut off."""
+    import asyncio
+    import socket
+
+    async def late(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await asyncio.sleep(4 * short_body_timeout)
+        await _echo_body(scope, receive, send)
+
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+    for app, sends in [(late, True), (_echo_body, False)]:
+        running = start_server(app)
+        port = int(running.url.rsplit(":", 1)[1])
+        try:
+            with socket.create_connection(("127.0.0.1", port)) as client:
+                client.settimeout(10)
+                client.sendall(head)
+                assert client.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+                if sends:
+                    client.sendall(b"hello")
+                    assert client.recv(4096).endswith(b"\r\n\r\n5")
+                else:
+                    began = time.monotonic()
+                    assert _read_all(client).startswith(b"HTTP/1.1 408")
+                    assert time.monotonic() - began < 4
+        finally:
+            running.stop()

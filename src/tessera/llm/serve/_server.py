@@ -125,7 +125,8 @@ def _http_protocol() -> Any:
     counted (the new head's share of it is unknown), so a head can exceed the limit by at
     most one read. A head must also arrive within :data:`HEAD_TIMEOUT` of its first byte
     (or of the connection opening), and a body within :data:`BODY_TIMEOUT` of its head
-    (the clock waits while the server holds off reading), else a 408 (or, once the answer
+    (the clock waits while the server holds off reading, and until it sends the 100
+    Continue a client may wait for), else a 408 (or, once the answer
     has begun, no more) and the connection closes; between requests, uvicorn's keep-alive
     timeout closes an idle connection.
     """
@@ -200,7 +201,9 @@ def _http_protocol() -> Any:
                 raise ValueError("an HTTP/1.1 request needs exactly one Host header")
             super().on_headers_complete()
             self._body_began = (time.monotonic(), self._flow().held_now())
-            self._body_clock = self.loop.call_later(BODY_TIMEOUT, self._body_late)
+            # a client that expects 100 Continue sends its body only once asked
+            first = BODY_TIMEOUT / 10 if self.expect_100_continue else BODY_TIMEOUT
+            self._body_clock = self.loop.call_later(first, self._body_late)
 
         def on_message_complete(self) -> None:
             self._stop_body_clock()
@@ -235,9 +238,16 @@ def _http_protocol() -> Any:
             self._body_clock = None
             if self.transport.is_closing():
                 return
+            now = time.monotonic()
+            if self.cycle is not None and self.cycle.waiting_for_100_continue:
+                # the app has not asked for the body yet (no 100 Continue sent): the clock
+                # starts again from here, looking again in a tenth of the time
+                self._body_began = (now, self._flow().held_now())
+                self._body_clock = self.loop.call_later(BODY_TIMEOUT / 10, self._body_late)
+                return
             began, held = self._body_began
             # the time the client has had, less the time the server held off reading
-            used = time.monotonic() - began - (self._flow().held_now() - held)
+            used = now - began - (self._flow().held_now() - held)
             if used < BODY_TIMEOUT:
                 self._body_clock = self.loop.call_later(BODY_TIMEOUT - used, self._body_late)
                 return
