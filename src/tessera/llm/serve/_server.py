@@ -126,9 +126,9 @@ def _http_protocol() -> Any:
     most one read. A head must also arrive within :data:`HEAD_TIMEOUT` of its first byte
     (or of the connection opening), and a body within :data:`BODY_TIMEOUT` of its head
     (the clock waits while the server holds off reading, and until it sends the 100
-    Continue a client may wait for), else a 408 (or, once the answer
-    has begun, no more) and the connection closes; between requests, uvicorn's keep-alive
-    timeout closes an idle connection.
+    Continue a client may wait for), else a 408 (or, once the answer has begun, nothing
+    more) and the connection closes; between requests, uvicorn's keep-alive timeout
+    closes an idle connection.
     """
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -161,7 +161,7 @@ def _http_protocol() -> Any:
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         _in_head = True
         _head_bytes = 0
-        _head_began = False  # a request ended, and the next one's head began, in this read
+        _request_ended = False  # a request ended in this read (the next head's share unknown)
         _head_clock: asyncio.TimerHandle | None = None
         _body_clock: asyncio.TimerHandle | None = None
         _body_began = (0.0, 0.0)  # when the head ended, and the flow's held time then
@@ -177,13 +177,13 @@ def _http_protocol() -> Any:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            self._head_began = False
+            self._request_ended = False
             if self._in_head:
                 self._start_clock()
             super().data_received(data)
             if not self._in_head or self.transport.is_closing():
                 return
-            if not self._head_began:
+            if not self._request_ended:
                 self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self.send_400_response(f"Request head over {MAX_HEAD_BYTES} bytes.")
@@ -208,7 +208,7 @@ def _http_protocol() -> Any:
         def on_message_complete(self) -> None:
             self._stop_body_clock()
             super().on_message_complete()
-            self._in_head, self._head_bytes, self._head_began = True, 0, True
+            self._in_head, self._head_bytes, self._request_ended = True, 0, True
 
         def _start_clock(self) -> None:
             if self._head_clock is None:
