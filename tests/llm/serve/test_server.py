@@ -8,6 +8,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -585,28 +586,40 @@ def test_heads_under_the_limit_large_bodies_and_pipelined_requests_pass() -> Non
     ],
 )
 def test_malformed_requests_get_400_never_5xx(raw: bytes, status: int) -> None:
+    with _connected(_echo_body) as client:
+        client.sendall(raw)
+        answer = client.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 %d" % status), answer[:200]
+
+
+@contextmanager
+def _connected(app: Any) -> Iterator[Any]:
+    """A socket connected to ``app`` served by :func:`start_server` (10 s timeout)."""
     import socket
 
-    running = start_server(_echo_body)
+    running = start_server(app)
     port = int(running.url.rsplit(":", 1)[1])
     try:
         with socket.create_connection(("127.0.0.1", port)) as client:
             client.settimeout(10)
-            client.sendall(raw)
-            answer = client.recv(4096)
-        assert answer.startswith(b"HTTP/1.1 %d" % status), answer[:200]
+            yield client
     finally:
         running.stop()
 
 
-@pytest.fixture
-def short_head_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
+def _shortened(monkeypatch: pytest.MonkeyPatch, name: str) -> float:
+    """Set ``tessera.llm.serve._server``'s timeout ``name`` to half a second."""
     from tessera.llm.serve import _server
 
     if _server._http_protocol() == "h11":
-        pytest.skip("httptools is not installed: uvicorn's h11 protocol has no head timeout")
-    monkeypatch.setattr(_server, "HEAD_TIMEOUT", 0.5)
+        pytest.skip(f"httptools is not installed: uvicorn's h11 protocol has no {name}")
+    monkeypatch.setattr(_server, name, 0.5)
     return 0.5
+
+
+@pytest.fixture
+def short_head_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
+    return _shortened(monkeypatch, "HEAD_TIMEOUT")
 
 
 def _read_all(client: Any) -> bytes:
@@ -619,6 +632,25 @@ def _read_all(client: Any) -> bytes:
     return answer
 
 
+def _trickled(port: int, start: bytes, byte: bytes) -> tuple[float, bytes]:
+    """Send ``start``, then ``byte`` every 50 ms (for at most 5 s) until the server closes
+    the connection; the seconds that took and what the server answered."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.settimeout(10)
+        began = time.monotonic()
+        client.sendall(start)
+        try:
+            while time.monotonic() - began < 5:
+                client.sendall(byte)
+                time.sleep(0.05)
+        except OSError:  # closed by the server
+            pass
+        answer = _read_all(client)
+        return time.monotonic() - began, answer
+
+
 def test_a_head_trickled_past_the_timeout_gets_408(short_head_timeout: float) -> None:
     """Slowloris: a client that sends its head a byte at a time is cut off once the head
     has taken longer than HEAD_TIMEOUT, however steadily the bytes come; so is a client
@@ -628,18 +660,8 @@ def test_a_head_trickled_past_the_timeout_gets_408(short_head_timeout: float) ->
     running = start_server(_echo_body)
     port = int(running.url.rsplit(":", 1)[1])
     try:
-        with socket.create_connection(("127.0.0.1", port)) as client:
-            client.settimeout(10)
-            began = time.monotonic()
-            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            try:
-                while time.monotonic() - began < 5:
-                    client.sendall(b"X")
-                    time.sleep(0.05)
-            except OSError:  # closed by the server
-                pass
-            assert _read_all(client).startswith(b"HTTP/1.1 408")
-            assert time.monotonic() - began < 4
+        took, answer = _trickled(port, b"GET / HTTP/1.1\r\nHost: x\r\n", b"X")
+        assert answer.startswith(b"HTTP/1.1 408") and took < 4
         with socket.create_connection(("127.0.0.1", port)) as client:
             client.settimeout(10)
             began = time.monotonic()
@@ -676,12 +698,7 @@ def test_the_head_clock_does_not_run_during_a_response(short_head_timeout: float
 
 @pytest.fixture
 def short_body_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
-    from tessera.llm.serve import _server
-
-    if _server._http_protocol() == "h11":
-        pytest.skip("httptools is not installed: uvicorn's h11 protocol has no body timeout")
-    monkeypatch.setattr(_server, "BODY_TIMEOUT", 0.5)
-    return 0.5
+    return _shortened(monkeypatch, "BODY_TIMEOUT")
 
 
 def test_a_body_trickled_past_the_timeout_gets_408(short_body_timeout: float) -> None:
@@ -692,18 +709,9 @@ def test_a_body_trickled_past_the_timeout_gets_408(short_body_timeout: float) ->
     running = start_server(_echo_body)
     port = int(running.url.rsplit(":", 1)[1])
     try:
-        with socket.create_connection(("127.0.0.1", port)) as client:
-            client.settimeout(10)
-            began = time.monotonic()
-            client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
-            try:
-                while time.monotonic() - began < 5:
-                    client.sendall(b"b")
-                    time.sleep(0.05)
-            except OSError:  # closed by the server
-                pass
-            assert _read_all(client).startswith(b"HTTP/1.1 408")
-            assert time.monotonic() - began < 4
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+        took, answer = _trickled(port, head, b"b")
+        assert answer.startswith(b"HTTP/1.1 408") and took < 4
         with socket.create_connection(("127.0.0.1", port)) as client:
             client.settimeout(10)
             client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
@@ -767,7 +775,6 @@ def test_the_body_clock_waits_for_100_continue(short_body_timeout: float) -> Non
     for it: an app that asks late still gets the body; a client that is asked and sends
     nothing is cut off."""
     import asyncio
-    import socket
 
     async def late(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await asyncio.sleep(4 * short_body_timeout)
@@ -775,19 +782,13 @@ def test_the_body_clock_waits_for_100_continue(short_body_timeout: float) -> Non
 
     head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
     for app, sends in [(late, True), (_echo_body, False)]:
-        running = start_server(app)
-        port = int(running.url.rsplit(":", 1)[1])
-        try:
-            with socket.create_connection(("127.0.0.1", port)) as client:
-                client.settimeout(10)
-                client.sendall(head)
-                assert client.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
-                if sends:
-                    client.sendall(b"hello")
-                    assert client.recv(4096).endswith(b"\r\n\r\n5")
-                else:
-                    began = time.monotonic()
-                    assert _read_all(client).startswith(b"HTTP/1.1 408")
-                    assert time.monotonic() - began < 4
-        finally:
-            running.stop()
+        with _connected(app) as client:
+            client.sendall(head)
+            assert client.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            if sends:
+                client.sendall(b"hello")
+                assert client.recv(4096).endswith(b"\r\n\r\n5")
+            else:
+                began = time.monotonic()
+                assert _read_all(client).startswith(b"HTTP/1.1 408")
+                assert time.monotonic() - began < 4
