@@ -54,8 +54,14 @@ bench-structured: $(VENV)/.all
 # llama.cpp, the anchor of the LLM benchmarks, builds from source (C++, minutes): it is
 # installed here, never by `make test`; the benchmarks add its rows when it is present.
 LLAMA_CPP := llama-cpp-python==0.3.36
+# On x86-64 it is built without ggml's AMX kernels: on AMX CPUs (Sapphire Rapids and
+# later) 0.3.36's AMX matmul segfaults at its first tile instruction (llama.cpp issue
+# 20824, fix proposed in pull request 26954); its AVX-512/VNNI kernels run instead.
+# gcc keeps an explicit -mno-* against the -march=native that ggml adds after it.
+NO_AMX := -mno-amx-tile\ -mno-amx-int8\ -mno-amx-bf16
+LLAMA_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DCMAKE_C_FLAGS=$(NO_AMX) -DCMAKE_CXX_FLAGS=$(NO_AMX))
 $(VENV)/.llamacpp: $(VENV)/.all
-	$(PIP) install -q '$(LLAMA_CPP)'
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(PIP) install -q '$(LLAMA_CPP)'
 	touch $@
 
 bench-llm: $(VENV)/.llamacpp
