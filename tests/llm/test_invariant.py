@@ -19,6 +19,9 @@ from tessera.llm import is_batch_invariant, make_batch_invariant  # noqa: E402
 from tessera.llm._invariant import (  # noqa: E402
     INVARIANT_MAX_QUERIES,
     MIN_ROWS,
+    invariant_product,
+    invariant_rows,
+    several_generations,
     use_invariant_linears,
 )
 from tessera.llm.medusa import MedusaConfig, MedusaHeads  # noqa: E402
@@ -92,6 +95,46 @@ def test_one_row_product_equals_that_row_inside_any_batch(rows: int, seed: int) 
             assert torch.equal(make_batch_invariant_layer(x[i : i + 1])[0], batch[i])
         reference = x.double() @ layer.weight.double().T
     torch.testing.assert_close(batch.double(), reference, atol=0.05, rtol=1e-2)
+
+
+def _alone(layer: Any, x: Any) -> Any:
+    return torch.cat([layer(x[i : i + 1]) for i in range(x.shape[0])])
+
+
+def test_invariant_rows_is_a_row_count_up_to_which_every_row_gets_its_bits_alone() -> None:
+    limit = invariant_rows()
+    assert limit in (4, 8, 16, 32, 64, 128) and invariant_rows() == limit  # checked once
+    layer = torch.nn.Linear(1536, 576, bias=False).to(torch.bfloat16)
+    use_invariant_linears(layer)
+    x = torch.randn(limit, 1536, generator=torch.Generator().manual_seed(3)).bfloat16()
+    with torch.inference_mode():
+        alone = _alone(layer, x)
+        packed = layer.__dict__["_tessera_packed"][3]
+        for rows in (MIN_ROWS, limit // 2 + 1, limit):  # one oneDNN call each
+            out = torch.ops.mkldnn._linear_pointwise(x[:rows], packed, None, "none", [], "")
+            assert torch.equal(out, alone[:rows])
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows=st.integers(1, 200), seed=st.integers(0, 10_000), several=st.booleans())
+def test_long_decoding_and_packed_passes_give_every_row_its_bits_alone(
+    rows: int, seed: int, several: bool
+) -> None:
+    """Products past invariant_rows() rows (AMX CPUs change path at 33) are cut into parts:
+    a decoding pass of up to 64 rows, and a pass of several generations of any length."""
+    layer = torch.nn.Linear(576, 1536, bias=True).to(torch.bfloat16)
+    use_invariant_linears(layer)
+    x = torch.randn(rows, 576, generator=torch.Generator().manual_seed(seed)).bfloat16()
+    with torch.inference_mode():
+        alone = _alone(layer, x)
+        if several:
+            with several_generations():
+                assert torch.equal(layer(x), alone)
+        elif rows <= INVARIANT_MAX_QUERIES:
+            assert torch.equal(layer(x), alone)
+        packed = layer.__dict__["_tessera_packed"][3]
+        padded = x if rows >= MIN_ROWS else torch.cat([x, x[:1].expand(MIN_ROWS - rows, -1)])
+        assert torch.equal(invariant_product(padded, packed, layer.bias)[:rows], alone)
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 4, 7, 13])

@@ -263,10 +263,21 @@ def test_q4_1_concurrent_medusa_equals_solo(q4_runtime: Any) -> None:
     assert batcher.rounds < batcher.passes
 
 
-def test_q4_1_runtime_rebuilds_the_heads_tree_for_its_cost_curve(q4_runtime: Any) -> None:
-    from tessera.llm._runtime import DEFAULT_TREE_NODES_Q4_1, default_heads_folder, prepare_heads
+def test_q4_1_runtime_rebuilds_the_heads_tree_for_its_cost_curve(
+    q4_runtime: Any, default_runtime: Any
+) -> None:
+    from tessera.llm._runtime import (
+        DEFAULT_LOOKUP_TOKENS,
+        DEFAULT_LOOKUP_TOKENS_Q4_1,
+        DEFAULT_TREE_NODES_Q4_1,
+        default_heads_folder,
+        prepare_heads,
+    )
 
     assert q4_runtime.tree.num_nodes == DEFAULT_TREE_NODES_Q4_1 + 1  # and the root
+    # the drafted chain is shorter for q4_1's cost curve, unless asked for
+    assert q4_runtime.lookup_tokens == DEFAULT_LOOKUP_TOKENS_Q4_1 < DEFAULT_LOOKUP_TOKENS
+    assert default_runtime.lookup_tokens == DEFAULT_LOOKUP_TOKENS
     folder = default_heads_folder()
     model = q4_runtime.model
     _, saved = prepare_heads(model, folder, None, 1)

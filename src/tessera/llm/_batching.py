@@ -38,10 +38,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tessera.llm._invariant import several_generations
 from tessera.llm._torch import require
 
 if TYPE_CHECKING:
@@ -162,6 +163,13 @@ def packed_attention(
         outputs.append(out)
         start = stop
     return torch.cat(outputs, dim=1), None
+
+
+def _rows_of(generations: int) -> AbstractContextManager[None]:
+    """Where a pass carries several generations' rows, every product is cut into parts in
+    which the kernels give each row the bits it gets alone
+    (:func:`tessera.llm._invariant.several_generations`)."""
+    return several_generations() if generations > 1 else nullcontext()
 
 
 class ForwardBatcher:
@@ -361,13 +369,15 @@ class ForwardBatcher:
             try:
                 with torch.inference_mode():
                     if self.packable and (len(batch) > 1 or batch[0].follow is not None):
-                        hidden = self._packed(batch)
+                        with _rows_of(len(batch)):
+                            hidden = self._packed(batch)
                         for item, rows in zip(batch, hidden, strict=True):
                             item.hidden = rows
                     else:
                         for item in batch:
                             item.hidden = self._alone(item)
-                    self._logits(batch)
+                    with _rows_of(len(batch)):
+                        self._logits(batch)
                     chosen = self._choose_followed(batch)
             except BaseException as exc:  # every waiting generation learns of the failure
                 for item in batch:

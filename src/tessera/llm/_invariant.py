@@ -10,7 +10,11 @@ torch 2.13 on SmolLM2-135M, AVX512-BF16):
   input (the MLP's ``down_proj``) some single rows round differently than the same row
   inside any batch of 2 to 32. :func:`make_batch_invariant` computes products of fewer
   than :data:`MIN_ROWS` rows inside a batch of that many (which on this CPU is also
-  faster than one or two rows), on weights reordered once for oneDNN.
+  faster than one or two rows), on weights reordered once for oneDNN. It also takes
+  another path for many rows: on CPUs with AMX tiles every row of a product of 33 rows
+  or more rounds differently than alone. So decoding passes are cut into products of at
+  most :func:`invariant_rows` rows, the most for which a check run once per process finds
+  every row equal to itself alone (:func:`invariant_product`).
 * Attention reduces over the cache in an order that depends on where the keys sit, and
   tree verification puts a candidate's ancestors at other positions (with masked
   entries between them) than sequential decoding does. The attention registered here
@@ -31,6 +35,9 @@ for the two kernels that matter here.
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from tessera.llm._torch import require
@@ -158,6 +165,72 @@ def _register() -> None:
 #: of the first row): oneDNN's one-row bf16 path rounds differently (see the module
 #: docstring), and on AVX512-BF16 CPUs 3 to 6 rows stream the weights faster than 1 or 2.
 MIN_ROWS = 4
+#: Row counts up to which :func:`invariant_rows` checks products (the most it can return).
+_ROWS_CHECKED = 2 * 64
+_INVARIANT_ROWS: int | None = None
+
+
+def invariant_rows() -> int:
+    """The most rows one bf16 product may take and still give every row the bits it gets
+    alone (padded to :data:`MIN_ROWS`), on this machine.
+
+    Checked once per process: random rows through two reordered weights of the decoder's
+    input widths (576 and 1536), every row count from :data:`MIN_ROWS` up, each row
+    against the same row alone; the answer is the largest of 128, 64, 32, 16 and 8 rows
+    below the first count that differs (:data:`MIN_ROWS` if even 8 differ). oneDNN keeps
+    one path up to some row count and takes another beyond it (on AMX CPUs: 32 rows).
+    """
+    global _INVARIANT_ROWS
+    if _INVARIANT_ROWS is None:
+        _INVARIANT_ROWS = _largest_invariant_rows() if _mkldnn_bf16() else _ROWS_CHECKED
+    return _INVARIANT_ROWS
+
+
+def _largest_invariant_rows() -> int:
+    torch = _torch_module()
+    generator = torch.Generator().manual_seed(0)
+    first_difference = _ROWS_CHECKED + 1
+    with torch.no_grad():
+        for inputs, outputs in ((1536, 576), (576, 1536)):
+            weight = (torch.randn(outputs, inputs, generator=generator) * inputs**-0.5).bfloat16()
+            packed = torch.ops.mkldnn._reorder_linear_weight(weight, MIN_ROWS)
+            x = torch.randn(_ROWS_CHECKED, inputs, generator=generator).bfloat16()
+            alone = torch.cat(
+                [
+                    torch.ops.mkldnn._linear_pointwise(
+                        x[i : i + 1].expand(MIN_ROWS, -1).contiguous(), packed, None, "none", [], ""
+                    )[:1]
+                    for i in range(_ROWS_CHECKED)
+                ]
+            )
+            for rows in range(MIN_ROWS, min(first_difference, _ROWS_CHECKED + 1)):
+                out = torch.ops.mkldnn._linear_pointwise(x[:rows], packed, None, "none", [], "")
+                if not torch.equal(out, alone[:rows]):
+                    first_difference = rows
+                    break
+    for limit in (_ROWS_CHECKED, 64, 32, 16, 8):
+        if limit < first_difference:
+            return limit
+    return MIN_ROWS
+
+
+def invariant_product(rows: Any, packed: Any, bias: Any | None = None) -> Any:
+    """oneDNN's bf16 product of ``rows`` (at least :data:`MIN_ROWS`) with a reordered
+    weight, in parts of at most :func:`invariant_rows` rows, so that every row gets the
+    bits it gets alone (a last part shorter than :data:`MIN_ROWS` is padded)."""
+    torch = _torch_module()
+    count, limit = int(rows.shape[0]), invariant_rows()
+    if count <= limit:
+        return torch.ops.mkldnn._linear_pointwise(rows, packed, bias, "none", [], "")
+    parts = []
+    for start in range(0, count, limit):
+        part = rows[start : start + limit]
+        size = int(part.shape[0])
+        if size < MIN_ROWS:
+            part = torch.cat([part, part[:1].expand(MIN_ROWS - size, -1)])
+        out = torch.ops.mkldnn._linear_pointwise(part.contiguous(), packed, bias, "none", [], "")
+        parts.append(out[:size])
+    return torch.cat(parts)
 
 
 _torch: Any = None
@@ -256,8 +329,8 @@ def _fusion_is_exact(widths: tuple[int, ...], inputs: int) -> bool:
         alone = [torch.ops.mkldnn._reorder_linear_weight(w, MIN_ROWS) for w in weights]
         for rows in (MIN_ROWS, MIN_ROWS + 1, 8, 13, 32, INVARIANT_MAX_QUERIES):
             x = torch.randn(rows, inputs, generator=generator).bfloat16()
-            together = torch.ops.mkldnn._linear_pointwise(x, stacked, None, "none", [], "")
-            parts = [torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "") for p in alone]
+            together = invariant_product(x, stacked)
+            parts = [invariant_product(x, p) for p in alone]
             if not torch.equal(together, torch.cat(parts, dim=1)):
                 return False
     return True
@@ -280,12 +353,32 @@ def _mkldnn_bf16() -> bool:
     return _MKLDNN_BF16
 
 
+#: Set while a pass carries several generations' rows (:func:`several_generations`).
+_SEVERAL: ContextVar[bool] = ContextVar("tessera_several_generations", default=False)
+
+
+@contextmanager
+def several_generations() -> Iterator[None]:
+    """Within it, :func:`invariant_linear` cuts products of any length into parts of at most
+    :func:`invariant_rows` rows: the pass carries several generations' rows, each of which
+    must get the bits it gets alone (the batching engine's packed passes and lm_head)."""
+    token = _SEVERAL.set(True)
+    try:
+        yield
+    finally:
+        _SEVERAL.reset(token)
+
+
 def invariant_linear(x: Any, weight: Any, bias: Any | None = None, holder: Any = None) -> Any:
     """``F.linear`` whose rows do not depend on the batch: short batches padded to MIN_ROWS.
 
     Without gradients and in bf16 it runs on a weight reordered once for oneDNN (same
     results as ``F.linear``, without the per-call reorder), kept on ``holder`` (any object
-    with a ``__dict__``, usually the module that owns the weight; None: no reuse).
+    with a ``__dict__``, usually the module that owns the weight; None: no reuse). Passes
+    of up to :data:`INVARIANT_MAX_QUERIES` rows (decoding steps, trees) and every pass
+    inside :func:`several_generations` are products of at most :func:`invariant_rows`
+    rows (:func:`invariant_product`); longer passes of one generation (a prompt's
+    prefill, computed alone the same way by every decoder) are one product.
     """
     torch = _torch_module()
     rows = x.reshape(-1, x.shape[-1])
@@ -299,6 +392,8 @@ def invariant_linear(x: Any, weight: Any, bias: Any | None = None, holder: Any =
         packed = _packed_weight(holder, weight)
     if packed is None:
         out = torch.nn.functional.linear(rows, weight, bias)
+    elif count <= INVARIANT_MAX_QUERIES or _SEVERAL.get():
+        out = invariant_product(rows.contiguous(), packed, bias)
     else:
         out = torch.ops.mkldnn._linear_pointwise(rows.contiguous(), packed, bias, "none", [], "")
     return out[:count].view(*x.shape[:-1], -1)

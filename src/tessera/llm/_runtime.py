@@ -39,9 +39,10 @@ DEFAULT_TREE_NODES_MANY_THREADS = 5
 #: Candidates per step with ``weights="q4_1"`` (rebuilt from the heads' accuracies, in
 #: place of the tree saved with them): the int4 kernel de-quantises its blocks for every
 #: few rows, so a pass's cost grows with each token verified instead of staying flat up to
-#: 6 tokens as bf16's does; a smaller tree leaves room for the drafted chain (measured on
-#: training prompts, see docs/explanation/medusa.md).
-DEFAULT_TREE_NODES_Q4_1 = 3
+#: 6 tokens as bf16's does; a smaller tree and a shorter drafted chain
+#: (:data:`DEFAULT_LOOKUP_TOKENS_Q4_1`) fit that curve (measured on training prompts at 1
+#: and 2 threads, see docs/explanation/medusa.md).
+DEFAULT_TREE_NODES_Q4_1 = 2
 #: Prompt-lookup tokens verified beside the heads' tree at each step, for a full-length
 #: (3-token) match; shorter matches draft half as many (see
 #: :func:`tessera.llm.medusa.medusa_generate`). Late tokens of a full match are still
@@ -49,6 +50,8 @@ DEFAULT_TREE_NODES_Q4_1 = 3
 #: in docs/explanation/medusa.md), so chains are long; the chain costs nothing when the
 #: context has no match.
 DEFAULT_LOOKUP_TOKENS = 12
+#: Prompt-lookup tokens with ``weights="q4_1"``, whose passes cost more with every token.
+DEFAULT_LOOKUP_TOKENS_Q4_1 = 6
 #: With a datastore, prompt-lookup matches shorter than this are left to the datastore.
 DEFAULT_LOOKUP_MIN_NGRAM = 2
 
@@ -576,7 +579,7 @@ def load(
     *,
     heads: str | Path | None = None,
     tree_nodes: int | None = None,
-    lookup_tokens: int = DEFAULT_LOOKUP_TOKENS,
+    lookup_tokens: int | None = None,
     datastore: bool = True,
     dtype: str = "bfloat16",
     threads: int | None = 1,
@@ -597,9 +600,10 @@ def load(
         (default: the tree saved with the heads; if none,
         :data:`DEFAULT_TREE_NODES`: 5, the best size measured on a 2-core CPU; with
         ``weights="q4_1"``, :data:`DEFAULT_TREE_NODES_Q4_1` when the heads carry accuracies).
-    lookup_tokens : int, default=12
-        Prompt-lookup tokens verified beside the heads' tree at each Medusa step
-        (:data:`DEFAULT_LOOKUP_TOKENS`); 0 for the heads alone. Greedy output is plain
+    lookup_tokens : int, optional
+        Prompt-lookup tokens verified beside the heads' tree at each Medusa step, 0 to 32;
+        0 for the heads alone (default: :data:`DEFAULT_LOOKUP_TOKENS`, or
+        :data:`DEFAULT_LOOKUP_TOKENS_Q4_1` with ``weights="q4_1"``). Greedy output is plain
         greedy output either way.
     datastore : bool, default=True
         Also draft from the heads folder's ``datastore.npz`` (n-gram continuations from
@@ -621,13 +625,15 @@ def load(
     """
     if threads is not None:
         threads = check_positive_int("threads", threads)
+    if lookup_tokens is None:
+        lookup_tokens = DEFAULT_LOOKUP_TOKENS_Q4_1 if weights == "q4_1" else DEFAULT_LOOKUP_TOKENS
     lookup_tokens = check_positive_int("lookup_tokens", lookup_tokens, minimum=0)
     if lookup_tokens > 32:
         raise bad_value(
             "lookup_tokens",
             lookup_tokens,
             "it must be at most 32 (each token is verified in every pass that has a match)",
-            f"Pass lookup_tokens between 0 and 32 (default {DEFAULT_LOOKUP_TOKENS}).",
+            "Pass lookup_tokens between 0 and 32, or leave it out for the weights' default.",
         )
     set_threads(threads)
     require("torch")

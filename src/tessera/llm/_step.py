@@ -12,7 +12,9 @@ trees) of a batch-invariant model (:func:`~tessera.llm.make_batch_invariant`):
 - the rotary cosines and sines are computed once per pass as ``LlamaRotaryEmbedding`` does;
 - RMSNorm, residual additions, SiLU and the products are the same calls on the same
   dtypes; a product's input rows are padded to :data:`~tessera.llm._invariant.MIN_ROWS`
-  once per layer input (q, k and v share one padded input) instead of once per linear;
+  once per layer input (q, k and v share one padded input) instead of once per linear,
+  and bf16 products of many rows are cut where the machine's kernels would change path
+  (:func:`~tessera.llm._invariant.invariant_product`);
   int4 linears (:mod:`tessera.llm._quant`) call their kernel directly, q, k and v as one
   product and gate and up as another where they were fused at load (the kernel computes
   each output column on its own, so the columns are the same bits), with the rotary
@@ -47,6 +49,7 @@ from tessera.llm._invariant import (
     _packed_weight,
     _row_invariant_linear,
     fused_packed_weight,
+    invariant_product,
     is_batch_invariant,
 )
 from tessera.llm._quant import FUSED_GATE_UP, FUSED_QKV
@@ -165,13 +168,13 @@ class LeanLlama:
         if packed is None:
             out = torch.nn.functional.linear(rows, linear.weight, linear.bias)
             return out
-        out = torch.ops.mkldnn._linear_pointwise(rows, packed, linear.bias, "none", [], "")
+        out = invariant_product(rows, packed, linear.bias)
         return out
 
     @staticmethod
     def _stacked(rows: Tensor, packed: Any) -> Tensor:
         """Several bias-free bf16 linears in one product (:func:`fused_packed_weight`)."""
-        out: Tensor = torch.ops.mkldnn._linear_pointwise(rows, packed, None, "none", [], "")
+        out: Tensor = invariant_product(rows, packed)
         return out
 
     @staticmethod
