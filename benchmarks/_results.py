@@ -21,3 +21,22 @@ def write_section(name: str, text: str, path: Path = RESULTS) -> None:
     else:
         updated = current.rstrip("\n") + "\n\n" + body
     path.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def publish(name: str, lines: list[str], write: bool, path: Path = RESULTS) -> int:
+    """Print a benchmark's section (``lines``, its ``## name`` heading first) and, with
+    ``write``, put it in ``path`` (:func:`write_section`); the script's exit status."""
+    import sys
+
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if write:
+        write_section(name, text, path)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table: a left-aligned first column, the others right-aligned."""
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import RESULTS, write_section  # noqa: E402
+from _results import publish, table  # noqa: E402
 from llm_weights import TEXT, WINDOW, quality  # noqa: E402
 
 ROWS = (1, 4, 8, 16, 32)
@@ -382,34 +382,31 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "### The 30 layers' products (ms) by rows in the pass",
         "",
-        "| route | " + " | ".join(f"{r} rows" for r in ROWS) + " |",
-        "|---|" + "---:|" * len(ROWS),
-    ]
-    for label, by_rows in cost.items():
-        lines.append(f"| {label} | " + " | ".join(f"{by_rows[r]:.1f}" for r in ROWS) + " |")
-    lines += [
+        *table(
+            ["route", *(f"{r} rows" for r in ROWS)],
+            [[label, *(f"{by_rows[r]:.1f}" for r in ROWS)] for label, by_rows in cost.items()],
+        ),
         "",
         "### llama.cpp: one decode of n tokens, all logits (ms)",
         "",
-        "| threads | " + " | ".join(f"{r}" for r in LLAMA_ROWS) + " |",
-        "|---|" + "---:|" * len(LLAMA_ROWS),
-    ]
-    for threads, by_rows in anchors.items():
-        if by_rows is None:
-            lines.append(f"| {threads} | llama-cpp-python not installed (`make bench-llm`) |")
-        else:
-            lines.append(
-                f"| {threads} | " + " | ".join(f"{by_rows[r]:.1f}" for r in LLAMA_ROWS) + " |"
-            )
-    lines += [
+        *table(
+            ["threads", *(str(r) for r in LLAMA_ROWS)],
+            [
+                [str(t), *(f"{by_rows[r]:.1f}" for r in LLAMA_ROWS)]
+                if by_rows
+                else [str(t), "llama-cpp-python not installed (`make bench-llm`)"]
+                for t, by_rows in anchors.items()
+            ],
+        ),
         "",
         f"### Quality on `benchmarks/data/quality/heldout.txt` ({len(tokens)} tokens, "
         f"{WINDOW}-token windows)",
         "",
-        "| weights | perplexity | greedy top-1 agreement with bf16 |",
-        "|---|---:|---:|",
+        *table(
+            ["weights", "perplexity", "greedy top-1 agreement with bf16"],
+            [[name, f"{ppl:.3f}", f"{agree:.4f}"] for name, (ppl, agree) in scores.items()],
+        ),
     ]
-    lines += [f"| {name} | {ppl:.3f} | {agree:.4f} |" for name, (ppl, agree) in scores.items()]
     lines += [
         "",
         "- Products: bf16 pads passes of fewer than 4 rows to 4, as the bf16 pass does. The "
@@ -421,12 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         "from is the GGUF's Q4_1 weights de-quantised, so per-channel int8 re-rounds them.",
         f"- Whole run: {time.perf_counter() - started:.0f} s.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        write_section("llm-routes", text, RESULTS)
-        print(f"wrote {RESULTS}", file=sys.stderr)
-    return 0
+    return publish("llm-routes", lines, args.write)
 
 
 if __name__ == "__main__":

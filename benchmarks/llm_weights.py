@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import RESULTS, write_section  # noqa: E402
+from _results import publish  # noqa: E402
 
 TEXT = Path(__file__).resolve().parent / "data" / "quality" / "heldout.txt"
 WINDOW = 512
@@ -284,12 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         "conversion of the GGUF already cached.",
         f"- Whole run: {time.perf_counter() - started:.0f} s.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        write_section("llm-weights", text, RESULTS)
-        print(f"wrote {RESULTS}", file=sys.stderr)
-    return 0
+    return publish("llm-weights", lines, args.write)
 
 
 if __name__ == "__main__":
