@@ -495,3 +495,37 @@ def test_closing_the_batcher_fails_a_generation_waiting_for_its_reader(model: An
         batcher.close()
         with pytest.raises(RuntimeError, match="closed"):
             _flat(steps)
+
+
+def test_a_long_prefill_beside_other_passes_gets_its_solo_bits(default_runtime: Any) -> None:
+    """A prompt longer than a decoding pass is prefilled alone in its round, as without the
+    engine, while the shorter passes of the round are packed: every pass's hidden states
+    equal its solo pass's, bit for bit (on AMX CPUs a bf16 product of more than 32 rows
+    rounds differently than the parts the packed pass cuts it into)."""
+    from tessera.llm.medusa._decode import _forward, _new_cache
+
+    model = default_runtime.model
+    generator = torch.Generator().manual_seed(0)
+    vocab = int(model.config.vocab_size)
+    prompts = [torch.randint(0, vocab, (n,), generator=generator) for n in (90, 40, 3)]
+    with torch.inference_mode():
+        solo = [_forward(model, tokens, _new_cache(model)) for tokens in prompts]
+    batcher = ForwardBatcher(model, max_wait=30.0)
+    ready = threading.Barrier(len(prompts))
+    results: list[Any] = [None] * len(prompts)
+
+    def job(index: int) -> Callable[[], None]:
+        def run() -> None:
+            with batcher.session():
+                ready.wait(timeout=60)  # every session open: one round takes all passes
+                with torch.inference_mode():
+                    results[index] = batcher.forward(prompts[index], _new_cache(model), None, None)[
+                        0
+                    ]
+
+        return run
+
+    run_to_end(batcher, *(job(index) for index in range(len(prompts))))
+    assert batcher.rounds == 1
+    for mine, reference in zip(results, solo, strict=True):
+        assert torch.equal(mine, reference)

@@ -42,7 +42,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tessera.llm._invariant import several_generations
+from tessera.llm._invariant import INVARIANT_MAX_QUERIES, several_generations
 from tessera.llm._torch import require
 
 if TYPE_CHECKING:
@@ -368,14 +368,19 @@ class ForwardBatcher:
                 return
             try:
                 with torch.inference_mode():
-                    if self.packable and (len(batch) > 1 or batch[0].follow is not None):
-                        with _rows_of(len(batch)):
-                            hidden = self._packed(batch)
-                        for item, rows in zip(batch, hidden, strict=True):
+                    # a prompt's prefill longer than a decoding pass runs alone, as it does
+                    # without the engine (one product per linear: tessera.llm._invariant)
+                    short = [i for i in batch if i.tokens.shape[0] <= INVARIANT_MAX_QUERIES]
+                    alone = [i for i in batch if i.tokens.shape[0] > INVARIANT_MAX_QUERIES]
+                    if self.packable and (len(short) > 1 or (short and short[0].follow)):
+                        with _rows_of(len(short)):
+                            hidden = self._packed(short)
+                        for item, rows in zip(short, hidden, strict=True):
                             item.hidden = rows
                     else:
-                        for item in batch:
-                            item.hidden = self._alone(item)
+                        alone = batch
+                    for item in alone:
+                        item.hidden = self._alone(item)
                     with _rows_of(len(batch)):
                         self._logits(batch)
                     chosen = self._choose_followed(batch)
