@@ -165,6 +165,17 @@ def _register() -> None:
 #: of the first row): oneDNN's one-row bf16 path rounds differently (see the module
 #: docstring), and on AVX512-BF16 CPUs 3 to 6 rows stream the weights faster than 1 or 2.
 MIN_ROWS = 4
+
+
+def padded(rows: Any) -> Any:
+    """``rows`` (n, in) with copies of its first row appended up to :data:`MIN_ROWS` rows
+    (unchanged when it has that many)."""
+    count = int(rows.shape[0])
+    if count >= MIN_ROWS:
+        return rows
+    return _torch_module().cat([rows, rows[:1].expand(MIN_ROWS - count, -1)])
+
+
 #: Row counts up to which :func:`invariant_rows` checks products (the most it can return).
 _ROWS_CHECKED = 64
 _INVARIANT_ROWS: int | None = None
@@ -198,7 +209,7 @@ def _largest_invariant_rows() -> int:
             alone: list[Any] = []
             for rows in range(MIN_ROWS, min(first_difference, _ROWS_CHECKED + 1)):
                 while len(alone) < rows:  # each row alone, as far as needed
-                    row = x[len(alone) : len(alone) + 1].expand(MIN_ROWS, -1).contiguous()
+                    row = padded(x[len(alone) : len(alone) + 1])
                     alone.append(
                         torch.ops.mkldnn._linear_pointwise(row, packed, None, "none", [], "")[:1]
                     )
@@ -224,9 +235,9 @@ def invariant_product(rows: Any, packed: Any, bias: Any | None = None) -> Any:
     for start in range(0, count, limit):
         part = rows[start : start + limit]
         size = int(part.shape[0])
-        if size < MIN_ROWS:
-            part = torch.cat([part, part[:1].expand(MIN_ROWS - size, -1)])
-        out = torch.ops.mkldnn._linear_pointwise(part.contiguous(), packed, bias, "none", [], "")
+        out = torch.ops.mkldnn._linear_pointwise(
+            padded(part).contiguous(), packed, bias, "none", [], ""
+        )
         parts.append(out[:size])
     return torch.cat(parts)
 
@@ -381,8 +392,7 @@ def invariant_linear(x: Any, weight: Any, bias: Any | None = None, holder: Any =
     torch = _torch_module()
     rows = x.reshape(-1, x.shape[-1])
     count = rows.shape[0]
-    if count < MIN_ROWS:
-        rows = torch.cat([rows, rows[:1].expand(MIN_ROWS - count, -1)])
+    rows = padded(rows)
     packed = None
     if holder is not None and not (
         torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)

@@ -45,12 +45,12 @@ import numpy as np
 
 from tessera.llm._invariant import (
     INVARIANT_MAX_QUERIES,
-    MIN_ROWS,
     _packed_weight,
     _row_invariant_linear,
     fused_packed_weight,
     invariant_product,
     is_batch_invariant,
+    padded,
 )
 from tessera.llm._quant import FUSED_GATE_UP, FUSED_QKV
 from tessera.llm._torch import require
@@ -151,10 +151,8 @@ class LeanLlama:
 
     def _rows(self, x: Tensor, kind: int) -> Tensor:
         """``x`` (n, in) made ready for a product: padded to MIN_ROWS rows for bf16."""
-        count = x.shape[0]
-        if kind == _BF16 and count < MIN_ROWS:
-            return torch.cat([x, x[:1].expand(MIN_ROWS - count, -1)])
-        return x.contiguous()
+        rows: Tensor = padded(x) if kind == _BF16 else x
+        return rows.contiguous()
 
     @staticmethod
     def _product(rows: Tensor, linear: Any, kind: int) -> Tensor:
