@@ -63,15 +63,9 @@ def _stack(torch: Any, layers: list[dict[str, Any]], product: Callable[..., Any]
     class Stack(torch.nn.Module):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             super().__init__()
-            self.names = []
             for index, layer in enumerate(layers):
                 for name, value in layer.items():
-                    key = f"l{index}_{name}"
-                    if isinstance(value, torch.Tensor):
-                        self.register_buffer(key, value)
-                    else:
-                        setattr(self, key, value)
-                self.names.append(sorted(layer))
+                    self.register_buffer(f"l{index}_{name}", value)
 
         def forward(self, x: Any) -> Any:
             for index in range(len(layers)):
@@ -94,6 +88,7 @@ def products(
     torch: Any, bf16_model: Any, q4_model: Any, repeats: int
 ) -> dict[str, dict[int, float]]:
     """ms for the 30 layers' products (and the lm_head) per route and row count."""
+    from tessera.llm._invariant import MIN_ROWS
     from tessera.llm._quant import FUSED_GATE_UP, FUSED_QKV
 
     inductor = torch._inductor.config
@@ -114,7 +109,7 @@ def products(
         {k: w.detach() for k, w in weights(layer).items()} for layer in bf16_model.model.layers
     ]
     reorder = torch.ops.mkldnn._reorder_linear_weight
-    bf16 = [{k: reorder(w, 4) for k, w in layer.items()} for layer in dense]
+    bf16 = [{k: reorder(w, MIN_ROWS) for k, w in layer.items()} for layer in dense]
 
     int4 = []
     for layer in q4_model.model.layers:
@@ -132,11 +127,11 @@ def products(
         scale = w.float().abs().amax(1).clamp(min=1e-12) / 127
         return (w.float() / scale[:, None]).round().clamp(-127, 127).to(torch.int8), scale
 
+    quantised = [{k: int8_weights(w) for k, w in layer.items()} for layer in dense]
     int8 = []
-    for layer in dense:
+    for layer in quantised:
         entry: dict[str, Any] = {}
-        for name, w in layer.items():
-            q, scale = int8_weights(w)
+        for name, (q, scale) in layer.items():
             entry[name], entry[f"{name}_s"] = q, scale.bfloat16()
         int8.append(entry)
 
@@ -151,7 +146,7 @@ def products(
 
     routes: dict[str, dict[int, float]] = {}
     stacks = {
-        "bf16, oneDNN (today's bf16)": (_stack(torch, bf16, run_bf16), False, 4),
+        "bf16, oneDNN (today's bf16)": (_stack(torch, bf16, run_bf16), False, MIN_ROWS),
         "Q4_1, PyTorch int4 kernel (today's q4_1)": (_stack(torch, int4, run_int4), False, 1),
         "Q4_1, inductor template (compiled)": (_stack(torch, int4, run_int4), True, 1),
         "int8 weights, inductor template (compiled)": (_stack(torch, int8, run_int8), True, 1),
@@ -175,20 +170,17 @@ def products(
         label = "int8 weights x int8 activations, oneDNN"
         routes[label] = {}
         for rows in ROWS:
-            packs = []
-            for layer in dense:
-                packs.append(
-                    {
-                        name: (
-                            torch.ops.onednn.qlinear_prepack(
-                                int8_weights(w)[0], [rows, w.shape[1]]
-                            ),
-                            int8_weights(w)[1],
-                            torch.zeros(w.shape[0], dtype=torch.long),
-                        )
-                        for name, w in layer.items()
-                    }
-                )
+            packs = [
+                {
+                    name: (
+                        torch.ops.onednn.qlinear_prepack(q, [rows, q.shape[1]]),
+                        scale,
+                        torch.zeros(q.shape[0], dtype=torch.long),
+                    )
+                    for name, (q, scale) in layer.items()
+                }
+                for layer in quantised
+            ]
 
             def run_q(x: Any, pack: Any) -> Any:
                 weight, scale, zero = pack
@@ -208,13 +200,13 @@ def products(
             routes[label][rows] = _median_ms(stack_q, repeats)
         # the lm_head alone
         head = bf16_model.lm_head.weight.detach()
-        packed_head = reorder(head, 4)
+        packed_head = reorder(head, MIN_ROWS)
         q_head, s_head = int8_weights(head)
         zero = torch.zeros(head.shape[0], dtype=torch.long)
         routes["lm_head, bf16 oneDNN"] = {}
         routes["lm_head, int8 x int8 oneDNN"] = {}
         for rows in ROWS:
-            x = torch.randn(max(rows, 4), 576).bfloat16()
+            x = torch.randn(max(rows, MIN_ROWS), 576).bfloat16()
             routes["lm_head, bf16 oneDNN"][rows] = _median_ms(
                 lambda x=x: run_bf16(x, lambda _: packed_head, ""), repeats
             )
