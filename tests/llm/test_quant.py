@@ -16,6 +16,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from tessera.errors import InvalidInputError  # noqa: E402
+from tessera.llm import _amx  # noqa: E402
 from tessera.llm._quant import (  # noqa: E402
     GROUP_SIZE,
     Int4Linear,
@@ -51,8 +52,29 @@ def random_q4_1(rows: int, columns: int, seed: int) -> tuple[np.ndarray, np.ndar
     return values, scales, minimums
 
 
-def int4(values: np.ndarray, scales: np.ndarray, minimums: np.ndarray) -> Any:
-    return Int4Linear(values, scales, minimums, torch.bfloat16)
+#: The kernels an int4 linear can run on: PyTorch's int4 layout everywhere, the AMX
+#: kernel (tessera.llm._amx, tested in test_amx.py) where the machine has it.
+KERNELS = [
+    "int4pack",
+    pytest.param(
+        "amx",
+        marks=pytest.mark.skipif(
+            not _amx.available(), reason=f"no AMX kernel here: {_amx.unavailable_reason()}"
+        ),
+    ),
+]
+
+
+def int4(
+    values: np.ndarray, scales: np.ndarray, minimums: np.ndarray, kernel: str = "int4pack"
+) -> Any:
+    """An int4 linear on ``kernel`` (PyTorch's int4 layout unless ``"amx"``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if kernel != "amx":
+            patch.setenv("TESSERA_AMX", "0")
+        layer = Int4Linear(values, scales, minimums, torch.bfloat16)
+    assert layer.amx == (kernel == "amx")
+    return layer
 
 
 @settings(max_examples=25, deadline=None)
@@ -110,16 +132,17 @@ def test_int4_linear_against_float64_brute_force(shape: tuple[int, int]) -> None
     assert layer(x[None]).shape == (1, 5, shape[0])
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("threads", [1, 2])
 @settings(max_examples=15, deadline=None)
 @given(count=st.integers(1, 40), seed=st.integers(0, 1000))
 def test_a_rows_result_does_not_depend_on_the_other_rows(
-    threads: int, count: int, seed: int
+    kernel: str, threads: int, count: int, seed: int
 ) -> None:
     """Batch invariance with no padding: every row alone equals the same row in any batch."""
     torch.set_num_threads(threads)
     try:
-        layer = _big_layer()
+        layer = _big_layer(kernel)
         x = torch.randn(
             count, 1536, dtype=torch.bfloat16, generator=torch.Generator().manual_seed(seed)
         )
@@ -131,14 +154,14 @@ def test_a_rows_result_does_not_depend_on_the_other_rows(
         torch.set_num_threads(1)
 
 
-_LAYER: list[Any] = []
+_LAYERS: dict[str, Any] = {}
 
 
-def _big_layer() -> Any:
-    """SmolLM2's down_proj shape (1536 in, 576 out), built once."""
-    if not _LAYER:
-        _LAYER.append(int4(*random_q4_1(576, 1536, seed=7)))
-    return _LAYER[0]
+def _big_layer(kernel: str) -> Any:
+    """SmolLM2's down_proj shape (1536 in, 576 out), built once per kernel."""
+    if kernel not in _LAYERS:
+        _LAYERS[kernel] = int4(*random_q4_1(576, 1536, seed=7), kernel=kernel)
+    return _LAYERS[kernel]
 
 
 def test_check_weights_names_the_argument_value_and_fix() -> None:
@@ -174,11 +197,15 @@ def test_gguf_header_reader_agrees_with_ggufs_reader(default_gguf: Path) -> None
         assert offset == int(tensor.data_offset)
 
 
-@pytest.fixture(scope="module")
-def q4_runtime(default_gguf: Path) -> Any:
+@pytest.fixture(scope="module", params=KERNELS)
+def q4_runtime(request: pytest.FixtureRequest, default_gguf: Path) -> Any:
+    """The default model on q4_1 weights, on each kernel this machine has."""
     from tessera.llm import load
 
-    return load(threads=1, weights="q4_1")
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param != "amx":
+            patch.setenv("TESSERA_AMX", "0")
+        return load(threads=1, weights="q4_1")
 
 
 def test_default_model_q4_1_blocks_are_the_bf16_models_weights(
@@ -207,8 +234,11 @@ def test_default_model_q4_1_blocks_are_the_bf16_models_weights(
             assert torch.equal(
                 torch.from_numpy(w.reshape(rows, columns)).to(torch.bfloat16), weight
             )
-            # and the int4 module of the q4_1 model computes with those blocks
+            # and the int4 module of the q4_1 model computes with those blocks (the AMX
+            # kernel's arithmetic is checked on them in test_amx.py)
             layer = q4_runtime.model.model.layers[index].get_submodule(path)
+            if layer.amx:
+                continue
             x = torch.randn(3, columns, dtype=torch.bfloat16)
             expected = x.double() @ dequantized_bf16_scales(values, scales, minimums).T
             assert torch.allclose(layer(x).double(), expected, rtol=2**-7, atol=1e-3)
@@ -218,7 +248,7 @@ def test_q4_1_model_keeps_no_bf16_copy_of_its_linears(q4_runtime: Any) -> None:
     model = q4_runtime.model
     linears = [m for m in model.model.modules() if isinstance(m, torch.nn.Linear)]
     assert linears == []  # all 210 decoder linears are int4
-    int4_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+    int4_bytes = sum(b.numel() * b.element_size() for b in model.model.buffers())
     bf16_linear_bytes = 30 * 2 * (576 * 576 * 2 + 576 * 192 * 2 + 3 * 576 * 1536)
     assert int4_bytes < 0.35 * bf16_linear_bytes
 
@@ -287,14 +317,15 @@ def test_q4_1_runtime_rebuilds_the_heads_tree_for_its_cost_curve(
     assert saved.num_nodes != rebuilt.num_nodes
 
 
-def test_fused_int4_linears_equal_each_linear_and_share_its_blocks() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_fused_int4_linears_equal_each_linear_and_share_its_blocks(kernel: str) -> None:
     """q, k and v fused into one product: the same columns, bit for bit, on the same bytes."""
     from tessera.llm._quant import _fuse
 
     owner = torch.nn.Module()
     names = ("q_proj", "k_proj", "v_proj")
     for seed, (name, rows) in enumerate(zip(names, (128, 64, 64), strict=True)):
-        setattr(owner, name, int4(*random_q4_1(rows, 64, seed)))
+        setattr(owner, name, int4(*random_q4_1(rows, 64, seed), kernel=kernel))
     x = torch.randn(7, 64, generator=torch.Generator().manual_seed(3)).to(torch.bfloat16)
     separate = [getattr(owner, name)(x) for name in names]
     _fuse(owner, names, "_fused")
@@ -323,3 +354,14 @@ def test_int4_linears_of_partial_packing_blocks_are_not_fused() -> None:
     owner.b = int4(*random_q4_1(32, 64, 1))
     _fuse(owner, ("a", "b"), "_fused")
     assert "_fused" not in owner.__dict__
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_linears_on_different_kernels_are_not_fused(kernel: str) -> None:
+    from tessera.llm._quant import _fuse
+
+    owner = torch.nn.Module()
+    owner.a = int4(*random_q4_1(64, 64, 0), kernel=kernel)
+    owner.b = int4(*random_q4_1(64, 64, 1))
+    _fuse(owner, ("a", "b"), "_fused")
+    assert ("_fused" in owner.__dict__) == (kernel == "int4pack")

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tessera._validation import bad_value
+from tessera.llm import _amx
 from tessera.llm._torch import require
 
 if TYPE_CHECKING:
@@ -110,9 +111,28 @@ def read_q4_1(
     return values.reshape(rows, columns), scales, minimums
 
 
+_Q8_0_BLOCK_BYTES = 2 + GROUP_SIZE  # float16 d, 32 int8
+
+
+def read_q8_0(raw: np.ndarray, rows: int, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split a Q8_0 tensor's bytes (blocks of 32 ``w = d * q``) into ``q`` and ``d``.
+
+    Returns ``values`` (int8, ``(rows, columns)``) and ``scales`` (float16,
+    ``(rows, columns / 32)``).
+    """
+    if columns % GROUP_SIZE:
+        raise bad_value(
+            "columns", columns, f"a Q8_0 row holds whole blocks of {GROUP_SIZE}", "Check the shape."
+        )
+    blocks = np.ascontiguousarray(raw).reshape(rows, columns // GROUP_SIZE, _Q8_0_BLOCK_BYTES)
+    scales = blocks[..., 0:2].copy().view(np.float16)[..., 0]
+    values = blocks[..., 2:].copy().view(np.int8).reshape(rows, columns)
+    return values, scales
+
+
 _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 _STRING, _ARRAY, _UINT32 = 8, 9, 4
-_Q4_1 = 3  # ggml_type of Q4_1
+_Q4_1, _Q8_0 = 3, 8  # ggml_type of Q4_1 and Q8_0
 
 
 def _gguf_tensors(path: Path) -> dict[str, tuple[int, tuple[int, ...], int]]:
@@ -204,22 +224,36 @@ def _int4_linear_class() -> type:
     class _Int4Linear(torch.nn.Module):  # type: ignore[misc, name-defined]
         """A bias-free linear on int4 weights (Q4_1 blocks); see :class:`Int4Linear`."""
 
-        def __init__(self, packed: Tensor, scales_and_zeros: Tensor, in_features: int) -> None:
+        def __init__(
+            self, packed: Tensor, scales_and_zeros: Tensor | None, in_features: int
+        ) -> None:
             super().__init__()
             self.in_features = in_features
-            self.out_features = int(packed.shape[0])
+            #: True: the AMX kernel's packing (scales inside); False: PyTorch's int4 layout
+            self.amx = scales_and_zeros is None
+            self.out_features = int(packed.shape[0]) * (_amx.TILE_OUTPUTS if self.amx else 1)
             self.register_buffer("packed", packed)
             self.register_buffer("scales_and_zeros", scales_and_zeros)
 
+        def product(self, rows: Tensor) -> Tensor:
+            """``rows @ W.T`` for contiguous bf16 ``rows`` of shape (n, in_features)."""
+            if self.amx:
+                return _amx.product(rows, self.packed)
+            out: Tensor = torch.ops.aten._weight_int4pack_mm_for_cpu(
+                rows, self.packed, GROUP_SIZE, self.scales_and_zeros
+            )
+            return out
+
         def forward(self, x: Tensor) -> Tensor:
             rows = x.reshape(-1, self.in_features)
-            out: Tensor = torch.ops.aten._weight_int4pack_mm_for_cpu(
-                rows.contiguous(), self.packed, GROUP_SIZE, self.scales_and_zeros
-            )
-            return out.view(*x.shape[:-1], self.out_features)
+            return self.product(rows.contiguous()).view(*x.shape[:-1], self.out_features)
 
         def extra_repr(self) -> str:
-            return f"in_features={self.in_features}, out_features={self.out_features}, q4_1"
+            kernel = "amx" if self.amx else "int4pack"
+            return (
+                f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"q4_1, kernel={kernel}"
+            )
 
     _Int4Linear.__qualname__ = _Int4Linear.__name__ = "Int4Linear"
     _Int4Linear.__module__ = __name__
@@ -227,6 +261,65 @@ def _int4_linear_class() -> type:
 
 
 _CLASS: type | None = None
+
+
+def _q8_0_linear_class() -> type:
+    torch = require("torch")
+
+    class _Q8Linear(torch.nn.Module):  # type: ignore[misc, name-defined]
+        """The lm_head on the GGUF's Q8_0 blocks, multiplied on the AMX kernel.
+
+        ``weight`` stays the model's bf16 tensor (tied to the token embedding: no copy),
+        for code that reads the lm_head's weights (training, shapes); ``forward`` computes
+        with the file's int8 blocks and int8 activations (:mod:`tessera.llm._amx`).
+        """
+
+        def __init__(self, packed: Tensor, weight: Tensor) -> None:
+            super().__init__()
+            self.out_features, self.in_features = (int(n) for n in weight.shape)
+            self.weight = weight
+            self.register_buffer("packed", packed)
+
+        def forward(self, x: Tensor) -> Tensor:
+            rows = x.reshape(-1, self.in_features).contiguous()
+            return _amx.product(rows, self.packed).view(*x.shape[:-1], self.out_features)
+
+        def extra_repr(self) -> str:
+            shape = f"in_features={self.in_features}, out_features={self.out_features}"
+            return f"{shape}, q8_0, kernel=amx"
+
+    _Q8Linear.__qualname__ = _Q8Linear.__name__ = "Q8Linear"
+    _Q8Linear.__module__ = __name__
+    return _Q8Linear
+
+
+def _q8_0_lm_head(model: Any, tensors: dict[str, Any], file: np.ndarray, gguf: str) -> bool:
+    """Put ``model``'s lm_head on the file's Q8_0 blocks where the AMX kernel runs.
+
+    The file's ``output.weight``, or the token embedding it is tied to. Only a Q8_0
+    tensor (the default model's) is used; otherwise the bf16 lm_head stays.
+    """
+    if not _amx.available():
+        return False
+    head = model.get_output_embeddings()
+    name = "output.weight" if "output.weight" in tensors else "token_embd.weight"
+    if name not in tensors or tensors[name][0] != _Q8_0 or getattr(head, "bias", None) is not None:
+        return False
+    _, dims, offset = tensors[name]
+    rows, columns = (int(n) for n in head.weight.shape)
+    if dims != (columns, rows):
+        raise bad_value(
+            "gguf",
+            gguf,
+            f"its tensor {name} must match the model's lm_head ({rows} x {columns})",
+            "Pass the GGUF file the model was converted from.",
+        )
+    if rows % _amx.TILE_OUTPUTS:
+        return False
+    size = rows * columns // GROUP_SIZE * _Q8_0_BLOCK_BYTES
+    values, scales = read_q8_0(file[offset : offset + size], rows, columns)
+    model.set_output_embeddings(_q8_0_linear_class()(_amx.pack_q8_0(values, scales), head.weight))
+    return True
 
 
 def Int4Linear(
@@ -246,11 +339,17 @@ def Int4Linear(
     -------
     torch.nn.Module
         Its ``forward`` takes ``(..., in_features)`` and returns ``(..., out_features)``.
+        It runs on the AMX kernel (:mod:`tessera.llm._amx`, int8 activations) where
+        :func:`tessera.llm._amx.available` and ``out_features`` is whole tiles of 16,
+        else on PyTorch's int4 kernel (bfloat16 activations).
     """
     global _CLASS
     torch = require("torch")
     if _CLASS is None:
         _CLASS = _int4_linear_class()
+    if _amx.available() and not (values.shape[0] % _amx.TILE_OUTPUTS):
+        amx: nn.Module = _CLASS(_amx.pack(values, scales, minimums), None, int(values.shape[1]))
+        return amx
     q = torch.from_numpy(values.astype(np.int32))
     packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
     d = torch.from_numpy(scales.astype(np.float32))
@@ -265,7 +364,8 @@ def Int4Linear(
 #: (:func:`use_gguf_int4`), and of an MLP holding its gate and up linears as one.
 FUSED_QKV, FUSED_GATE_UP = "_tessera_fused_qkv", "_tessera_fused_gate_up"
 # _convert_weight_to_int4pack_for_cpu interleaves output rows in blocks of 64: packed
-# linears whose rows are whole blocks concatenate into the packing of their rows together.
+# linears whose rows are whole blocks concatenate into the packing of their rows together
+# (the AMX packing is in tiles of 16 rows, its scales inside)
 _PACK_ROWS = 64
 
 
@@ -276,7 +376,8 @@ def _fuse(owner: Any, names: tuple[str, ...], attribute: str) -> None:
     columns equal each linear's bit for bit (``tests/llm/test_quant.py``); it saves the
     lean decoding pass (:mod:`tessera.llm._step`) kernel calls. The linears' 4-bit weights
     become views of the fused ones (no second copy); their scales stay their own. Only
-    linears of whole 64-row blocks are fused (others are left as they are).
+    linears of whole 64-row blocks (PyTorch's layout) are fused, or linears all on the
+    AMX kernel (others are left as they are).
     """
     torch = require("torch")
     linears = [getattr(owner, name) for name in names]
@@ -284,14 +385,22 @@ def _fuse(owner: Any, names: tuple[str, ...], attribute: str) -> None:
         return
     if len({linear.in_features for linear in linears}) != 1:
         return
-    if any(linear.out_features % _PACK_ROWS for linear in linears):
+    if len({linear.amx for linear in linears}) != 1:
+        return
+    amx = linears[0].amx
+    if not amx and any(linear.out_features % _PACK_ROWS for linear in linears):
         return  # the packed rows of such a linear are not a slice of the fused ones
     packed = torch.cat([linear.packed for linear in linears])
-    scales = torch.cat([linear.scales_and_zeros for linear in linears], dim=1).contiguous()
+    scales = (
+        None
+        if amx
+        else torch.cat([linear.scales_and_zeros for linear in linears], dim=1).contiguous()
+    )
     start = 0
     for linear in linears:
-        linear.packed = packed[start : start + linear.out_features]
-        start += linear.out_features
+        size = int(linear.packed.shape[0])
+        linear.packed = packed[start : start + size]
+        start += size
     owner.__dict__[attribute] = _CLASS(packed, scales, linears[0].in_features)
 
 
@@ -352,6 +461,7 @@ def use_gguf_int4(model: Any, gguf: str | Path) -> int:
     for layer in model.model.layers:
         _fuse(layer.self_attn, ("q_proj", "k_proj", "v_proj"), FUSED_QKV)
         _fuse(layer.mlp, ("gate_proj", "up_proj"), FUSED_GATE_UP)
+    _q8_0_lm_head(model, tensors, file, str(gguf))
     model._tessera_weights = "q4_1"
     model.__dict__.pop("_tessera_lean", None)  # tessera.llm._step.forget_lean
     return replaced

@@ -158,9 +158,7 @@ class LeanLlama:
     def _product(rows: Tensor, linear: Any, kind: int) -> Tensor:
         """``linear`` on prepared rows (all of them, padding included)."""
         if kind == _INT4:
-            out: Tensor = torch.ops.aten._weight_int4pack_mm_for_cpu(
-                rows, linear.packed, 32, linear.scales_and_zeros
-            )
+            out: Tensor = linear.product(rows)
             return out
         packed = _packed_weight(linear, linear.weight)
         if packed is None:

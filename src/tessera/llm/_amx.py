@@ -1,0 +1,324 @@
+"""Q4_1 products on Intel AMX tiles: weights in 4 bits, activations in 8, cost flat in rows.
+
+PyTorch's CPU int4 kernel (``aten._weight_int4pack_mm_for_cpu``, the q4_1 route of
+:mod:`tessera.llm._quant`) de-quantises the weights for every row of a product, so a
+Medusa tree of 16 rows costs about five times one token. On CPUs with AMX (Intel Xeon
+from Sapphire Rapids on) this module multiplies the GGUF's own Q4_1 blocks with
+activations quantised to int8 in blocks of 32, as llama.cpp multiplies Q4_1 with Q8_1:
+
+- an activation row's block of 32 becomes ``dx * qx`` (``qx`` int8, ``dx = max|x| / 127``,
+  rounded to nearest, ties to even);
+- a weight block is the file's ``dw * qw + mw`` (``qw`` in 0..15, ``dw``, ``mw`` float16);
+- their product is ``dx * dw * (qx . qw) + mw * (dx * sum(qx))``: ``qx . qw`` is an exact
+  int32 from one AMX ``TDPBSUD`` over the block; the float32 sum over blocks runs in block
+  order and is rounded to bfloat16 once.
+
+Up to 16 rows share one pass over the weights (one tile), so a tree's rows cost little
+more than one row, and every output of a row is computed from that row and the weights
+alone, in the same order, whatever the other rows (batch invariance by construction;
+``tests/llm/test_amx.py`` checks it). The kernel is C (``_kernels/amx.c``), compiled
+with gcc on first use into ``~/.cache/tessera`` (``make`` does it at install) and
+loaded with :mod:`ctypes`; it runs its output tiles on ``torch.get_num_threads()``
+OpenMP threads, in the OpenMP runtime PyTorch has loaded.
+
+:func:`available` says whether this machine can use it (Linux on x86-64 with AMX-INT8,
+AVX-512 BF16 and a C compiler); elsewhere, or with ``TESSERA_AMX=0`` in the environment,
+q4_1 runs PyTorch's int4 kernel. The two kernels give different bits (int8 activations
+here, bfloat16 there), so each is compared with plain greedy decoding on its own weights.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tessera._validation import bad_value
+from tessera.llm._torch import require
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+__all__ = [
+    "FLAGS",
+    "available",
+    "pack",
+    "pack_q8_0",
+    "precompile",
+    "product",
+    "unavailable_reason",
+]
+
+#: /proc/cpuinfo flags the kernel's instructions need.
+FLAGS = (
+    "amx_tile",
+    "amx_int8",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512dq",
+    "avx512_bf16",
+    "f16c",
+    "fma",
+)
+_SOURCE = Path(__file__).parent / "_kernels" / "amx.c"
+_CFLAGS = (
+    "-O3",
+    "-fopenmp",
+    "-fPIC",
+    "-shared",
+    "-mavx512f",
+    "-mavx512bw",
+    "-mavx512vl",
+    "-mavx512dq",
+    "-mavx512bf16",
+    "-mf16c",
+    "-mfma",
+    "-mamx-tile",
+    "-mamx-int8",
+)
+#: Outputs per tile and weights per block: a linear's shape must be whole tiles and blocks.
+TILE_OUTPUTS, BLOCK = 16, 32
+_NIBBLES = TILE_OUTPUTS * BLOCK // 2
+#: Bytes of one packed tile (16 outputs x one block) in each format: Q4_1's nibbles,
+#: scales and minimums; Q8_0's int8 weights and scales. The kernel tells them apart by it.
+Q4_1_TILE, Q8_0_TILE = _NIBBLES + 64, TILE_OUTPUTS * BLOCK + 32
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def _compile(compiler: str, target: Path) -> None:
+    """Compile the kernel into ``target`` (written beside it, then renamed: atomic)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(handle)
+    try:
+        subprocess.run(
+            [compiler, *_CFLAGS, "-o", staging, str(_SOURCE)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        os.replace(staging, target)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+
+
+def _cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/tessera`` (default ``~/.cache/tessera``): compiled kernels, as
+    numba and PyTorch keep theirs, apart from the state in ``$TESSERA_HOME``."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root).expanduser() / "tessera"
+
+
+@cache
+def _library() -> tuple[ctypes.CDLL | None, str]:
+    """The loaded kernel library, or None and why not (checked once per process)."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        here = f"{platform.system()} on {platform.machine()}"
+        return None, f"AMX kernels need Linux on x86-64 (this is {here})"
+    missing = [flag for flag in FLAGS if flag not in _cpu_flags()]
+    if missing:
+        return None, f"the CPU lacks {', '.join(missing)}"
+    compiler = shutil.which(os.environ.get("CC", "gcc"))
+    if compiler is None:
+        return None, "no C compiler (gcc, or $CC) to build the kernel"
+    version = subprocess.run(
+        [compiler, "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    key = hashlib.sha256(
+        _SOURCE.read_bytes() + version.encode() + " ".join(_CFLAGS).encode()
+    ).hexdigest()[:16]
+    target = _cache_dir() / f"amx-{key}.so"
+    if not target.exists():
+        try:
+            _compile(compiler, target)
+        except (OSError, subprocess.SubprocessError) as error:
+            detail = getattr(error, "stderr", "") or str(error)
+            return None, f"the kernel did not compile: {detail.strip()[:500]}"
+    require("torch")  # its OpenMP runtime first, so the kernel's threads are the same pool
+    library = ctypes.CDLL(str(target))
+    if library.tessera_amx_init() != 0:
+        return None, "Linux refused the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)"
+    function = library.tessera_amx_product
+    function.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int64,
+        ctypes.c_int64,
+        ctypes.c_void_p,
+        ctypes.c_int64,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
+    function.restype = ctypes.c_int
+    return library, ""
+
+
+@cache
+def _torch() -> Any:
+    """torch, imported once (``require`` looks it up on every call: products are hot)."""
+    return require("torch")
+
+
+def available() -> bool:
+    """Whether q4_1 products run on the AMX kernel here (see the module docstring).
+
+    False with ``TESSERA_AMX=0`` in the environment (read on every call), on machines
+    without the instructions or a C compiler; :func:`unavailable_reason` says which.
+    """
+    if os.environ.get("TESSERA_AMX", "1") == "0":
+        return False
+    return _library()[0] is not None
+
+
+def unavailable_reason() -> str:
+    """Why :func:`available` is False (empty when it is True)."""
+    if os.environ.get("TESSERA_AMX", "1") == "0":
+        return "TESSERA_AMX=0 is set"
+    return _library()[1]
+
+
+def precompile() -> None:
+    """Build and load the kernel where the machine can run it (``make`` calls this)."""
+    _library()
+
+
+def _check_shape(values: np.ndarray) -> tuple[int, int]:
+    outputs, inputs = values.shape
+    if outputs % TILE_OUTPUTS or inputs % BLOCK:
+        raise bad_value(
+            "values",
+            f"shape {values.shape}",
+            f"the AMX kernel needs outputs in whole tiles of {TILE_OUTPUTS} and inputs in "
+            f"whole blocks of {BLOCK}",
+            "Use PyTorch's kernels for this linear (TESSERA_AMX=0).",
+        )
+    return outputs // TILE_OUTPUTS, inputs // BLOCK
+
+
+def _quads(values: np.ndarray, tiles: int, blocks: int) -> np.ndarray:
+    """(tiles, blocks, 8, 64): a tile row is 4 consecutive inputs of each of the 16 outputs
+    (the layout of TDPBSUD's and TDPBSSD's second operand)."""
+    return (
+        values.reshape(tiles, TILE_OUTPUTS, blocks, BLOCK // 4, 4)
+        .transpose(0, 2, 3, 1, 4)
+        .reshape(tiles, blocks, BLOCK // 4, 4 * TILE_OUTPUTS)
+    )
+
+
+def _per_tile(a: np.ndarray, tiles: int, blocks: int) -> np.ndarray:
+    """Per-block float16 numbers (outputs, blocks) as (tiles, blocks, 32) bytes."""
+    halves = a.astype(np.float16).reshape(tiles, TILE_OUTPUTS, blocks).transpose(0, 2, 1)
+    return np.ascontiguousarray(halves).view(np.uint8)
+
+
+def pack_q8_0(values: np.ndarray, scales: np.ndarray) -> Tensor:
+    """Q8_0 weights (``w = d * q``, ``q`` int8) in the kernel's layout.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of int8, shape (out_features, in_features)
+    scales : numpy.ndarray of float16, shape (out_features, in_features / 32)
+
+    Returns
+    -------
+    torch.Tensor of uint8, shape (out_features / 16, in_features / 32, 544)
+        For every 16 outputs and block of 32 inputs: the weights in the order the
+        kernel's tiles read them, then the 16 scales in float16.
+    """
+    torch = require("torch")
+    tiles, blocks = _check_shape(values)
+    quads = _quads(values.view(np.uint8), tiles, blocks).reshape(tiles, blocks, -1)
+    packed = np.concatenate([quads, _per_tile(scales, tiles, blocks)], axis=-1)
+    out: Tensor = torch.from_numpy(np.ascontiguousarray(packed))
+    return out
+
+
+def pack(values: np.ndarray, scales: np.ndarray, minimums: np.ndarray) -> Tensor:
+    """Q4_1 weights in the kernel's layout.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of uint8, shape (out_features, in_features)
+        ``q`` in 0..15, as :func:`tessera.llm._quant.read_q4_1` returns them.
+    scales, minimums : numpy.ndarray of float16, shape (out_features, in_features / 32)
+
+    Returns
+    -------
+    torch.Tensor of uint8, shape (out_features / 16, in_features / 32, 320)
+        For every 16 outputs and block of 32 inputs: the 4-bit weights in the order the
+        kernel's tiles read them (input quads by output, two nibbles a byte), then the
+        16 scales and the 16 minimums in float16. Packings of linears with the same
+        inputs concatenate (``torch.cat``) into the packing of their outputs together.
+    """
+    torch = require("torch")
+    tiles, blocks = _check_shape(values)
+    quads = _quads(values, tiles, blocks)
+    # two tile rows a byte: row 2i in the low nibbles, row 2i + 1 in the high ones
+    nibbles = (quads[:, :, 0::2] | (quads[:, :, 1::2] << 4)).astype(np.uint8)
+    packed = np.concatenate(
+        [
+            nibbles.reshape(tiles, blocks, _NIBBLES),
+            _per_tile(scales, tiles, blocks),
+            _per_tile(minimums, tiles, blocks),
+        ],
+        axis=-1,
+    )
+    out: Tensor = torch.from_numpy(np.ascontiguousarray(packed))
+    return out
+
+
+def product(rows: Tensor, packed: Tensor) -> Tensor:
+    """``rows @ W.T`` for bf16 ``rows`` (n, in_features) and ``W`` packed by :func:`pack`
+    (Q4_1) or :func:`pack_q8_0`.
+
+    Returns (n, out_features) in bfloat16. Call only where :func:`available` is True.
+    """
+    torch = _torch()
+    library = _library()[0]
+    assert library is not None, "product() called where available() is False"
+    x = rows.contiguous()
+    count, inputs = int(x.shape[0]), int(x.shape[1])
+    if x.dtype != torch.bfloat16 or inputs != int(packed.shape[1]) * BLOCK:
+        raise bad_value(
+            "rows",
+            f"{x.dtype} of shape {tuple(x.shape)}",
+            f"the AMX kernel takes bfloat16 rows of {int(packed.shape[1]) * BLOCK} inputs",
+            "Cast the activations to bfloat16 and check the linear's in_features.",
+        )
+    outputs = int(packed.shape[0]) * TILE_OUTPUTS
+    out: Tensor = torch.empty((count, outputs), dtype=torch.bfloat16)
+    if count:
+        status = library.tessera_amx_product(
+            x.data_ptr(),
+            count,
+            inputs,
+            packed.data_ptr(),
+            outputs,
+            out.data_ptr(),
+            torch.get_num_threads(),
+            int(packed.shape[2]) == Q8_0_TILE,
+        )
+        if status:
+            raise MemoryError(f"the AMX kernel could not allocate scratch for {count} rows")
+    return out
