@@ -1,30 +1,35 @@
-"""Q4_1 products on Intel AMX tiles: weights in 4 bits, activations in 8, cost flat in rows.
+"""Products of the GGUF's Q4_1 and Q8_0 weights on Intel AMX tiles, cost flat in rows.
 
 PyTorch's CPU int4 kernel (``aten._weight_int4pack_mm_for_cpu``, the q4_1 route of
-:mod:`tessera.llm._quant`) de-quantises the weights for every row of a product, so a
-Medusa tree of 16 rows costs about five times one token. On CPUs with AMX (Intel Xeon
-from Sapphire Rapids on) this module multiplies the GGUF's own Q4_1 blocks with
-activations quantised to int8 in blocks of 32, as llama.cpp multiplies Q4_1 with Q8_1:
+:mod:`tessera.llm._quant` elsewhere) de-quantises the weights again for every row of a
+product, so a Medusa tree of 16 rows costs about five times one token. On CPUs with AMX
+(Intel Xeon from Sapphire Rapids on) this module's kernel reads each weight once for up
+to 16 rows (one tile), so a tree's rows cost little more than one row:
 
-- an activation row's block of 32 becomes ``dx * qx`` (``qx`` int8, ``dx = max|x| / 127``,
-  rounded to nearest, ties to even);
-- a weight block is the file's ``dw * qw + mw`` (``qw`` in 0..15, ``dw``, ``mw`` float16);
-- their product is ``dx * dw * (qx . qw) + mw * (dx * sum(qx))``: ``qx . qw`` is an exact
-  int32 from one AMX ``TDPBSUD`` over the block; the float32 sum over blocks runs in block
-  order and is rounded to bfloat16 once.
+- **Q4_1 linears** (the decoder's, ``w = dw * q + mw`` in blocks of 32, ``q`` in 0..15)
+  run on AMX-BF16 with the activations as they are: the 4-bit weights enter the tiles as
+  the bfloat16 numbers ``128 + q`` (exact; one shift and one bitwise operation per 32
+  weights), and a block's product is ``dw * (x . (128 + q)) + (mw - 128 dw) * sum(x)``.
+  The weights are the file's exactly (``dw`` and ``mw`` in float16, not rounded to bf16
+  as PyTorch's kernel takes them), the activations bf16, products and sums in float32.
+- **The Q8_0 lm_head** (``w = dw * q``, ``q`` int8: the token embedding it is tied to)
+  runs on AMX-INT8: each block of 32 activations becomes two int8 planes,
+  ``x ~ dx * (qx + rx / 256)`` (about 15 bits a block, no coarser than bf16's), and the
+  integer products are exact.
 
-Up to 16 rows share one pass over the weights (one tile), so a tree's rows cost little
-more than one row, and every output of a row is computed from that row and the weights
-alone, in the same order, whatever the other rows (batch invariance by construction;
-``tests/llm/test_amx.py`` checks it). The kernel is C (``_kernels/amx.c``), compiled
-with gcc on first use into ``~/.cache/tessera`` (``make`` does it at install) and
-loaded with :mod:`ctypes`; it runs its output tiles on ``torch.get_num_threads()``
-OpenMP threads, in the OpenMP runtime PyTorch has loaded.
+Each output of a row is computed from that row and the weights alone, in one fixed order
+(blocks in order, float32, one rounding to bf16), so a row's result does not depend on
+the other rows of the product nor on the thread count: batch invariance by construction
+(``tests/llm/test_amx.py`` checks it). The kernel is C (``_kernels/amx.c``), compiled
+with gcc on first use into ``~/.cache/tessera`` (``make`` does it at install) and loaded
+with :mod:`ctypes`; it runs its output tiles on ``torch.get_num_threads()`` OpenMP
+threads, in the OpenMP runtime PyTorch has loaded.
 
-:func:`available` says whether this machine can use it (Linux on x86-64 with AMX-INT8,
-AVX-512 BF16 and a C compiler); elsewhere, or with ``TESSERA_AMX=0`` in the environment,
-q4_1 runs PyTorch's int4 kernel. The two kernels give different bits (int8 activations
-here, bfloat16 there), so each is compared with plain greedy decoding on its own weights.
+:func:`available` says whether this machine can use it (Linux on x86-64 with AMX-BF16,
+AMX-INT8, AVX-512 BF16 and a C compiler); elsewhere, or with ``TESSERA_AMX=0`` in the
+environment, q4_1 runs PyTorch's int4 kernel and the lm_head stays bf16. The two routes
+give different bits (other roundings), so each is compared with plain greedy decoding on
+its own route.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ __all__ = [
 FLAGS = (
     "amx_tile",
     "amx_int8",
+    "amx_bf16",
     "avx512f",
     "avx512bw",
     "avx512vl",
@@ -85,6 +91,7 @@ _CFLAGS = (
     "-mfma",
     "-mamx-tile",
     "-mamx-int8",
+    "-mamx-bf16",
 )
 #: Outputs per tile and weights per block: a linear's shape must be whole tiles and blocks.
 TILE_OUTPUTS, BLOCK = 16, 32
@@ -218,7 +225,7 @@ def _check_shape(values: np.ndarray) -> tuple[int, int]:
 
 def _quads(values: np.ndarray, tiles: int, blocks: int) -> np.ndarray:
     """(tiles, blocks, 8, 64): a tile row is 4 consecutive inputs of each of the 16 outputs
-    (the layout of TDPBSUD's and TDPBSSD's second operand)."""
+    (the layout of TDPBSSD's second operand)."""
     return (
         values.reshape(tiles, TILE_OUTPUTS, blocks, BLOCK // 4, 4)
         .transpose(0, 2, 3, 1, 4)
@@ -267,18 +274,25 @@ def pack(values: np.ndarray, scales: np.ndarray, minimums: np.ndarray) -> Tensor
     -------
     torch.Tensor of uint8, shape (out_features / 16, in_features / 32, 320)
         For every 16 outputs and block of 32 inputs: the 4-bit weights in the order the
-        kernel's tiles read them (input quads by output, two nibbles a byte), then the
-        16 scales and the 16 minimums in float16. Packings of linears with the same
+        kernel's bf16 tiles read them (four tile rows a 16-bit word, a nibble each), then
+        the 16 scales and the 16 minimums in float16. Packings of linears with the same
         inputs concatenate (``torch.cat``) into the packing of their outputs together.
     """
     torch = require("torch")
     tiles, blocks = _check_shape(values)
-    quads = _quads(values, tiles, blocks)
-    # two tile rows a byte: row 2i in the low nibbles, row 2i + 1 in the high ones
-    nibbles = (quads[:, :, 0::2] | (quads[:, :, 1::2] << 4)).astype(np.uint8)
+    # a bf16 tile row p holds inputs 2p and 2p + 1 of each of the 16 outputs (lane 2f + e)
+    rows = (
+        values.reshape(tiles, TILE_OUTPUTS, blocks, BLOCK // 2, 2)
+        .transpose(0, 2, 3, 1, 4)
+        .reshape(tiles, blocks, 4, 4, 2 * TILE_OUTPUTS)
+        .astype(np.uint16)
+    )
+    # four tile rows a 16-bit word: row 4c + j of chunk c in nibble j
+    words = rows[:, :, :, 0] | rows[:, :, :, 1] << 4 | rows[:, :, :, 2] << 8
+    words |= rows[:, :, :, 3] << 12
     packed = np.concatenate(
         [
-            nibbles.reshape(tiles, blocks, _NIBBLES),
+            np.ascontiguousarray(words).view(np.uint8).reshape(tiles, blocks, _NIBBLES),
             _per_tile(scales, tiles, blocks),
             _per_tile(minimums, tiles, blocks),
         ],

@@ -20,6 +20,10 @@ token's result does not depend on the other rows of the pass: batch invariance n
 padding to :data:`~tessera.llm._invariant.MIN_ROWS` here (``tests/llm/test_quant.py``
 checks it row by row). The lm_head (tied to the token embedding, a Q8_0 tensor in the
 file) stays in bfloat16.
+
+On CPUs with AMX the same blocks run on :mod:`tessera.llm._amx` instead (its cost stays
+nearly flat from 1 to 16 rows, where PyTorch's grows with every row), and so does the
+lm_head, on the file's Q8_0 blocks; :func:`Int4Linear` and :func:`use_gguf_int4` choose.
 """
 
 from __future__ import annotations
@@ -271,7 +275,7 @@ def _q8_0_linear_class() -> type:
 
         ``weight`` stays the model's bf16 tensor (tied to the token embedding: no copy),
         for code that reads the lm_head's weights (training, shapes); ``forward`` computes
-        with the file's int8 blocks and int8 activations (:mod:`tessera.llm._amx`).
+        with the file's int8 blocks (:mod:`tessera.llm._amx`).
         """
 
         def __init__(self, packed: Tensor, weight: Tensor) -> None:
@@ -282,7 +286,8 @@ def _q8_0_linear_class() -> type:
 
         def forward(self, x: Tensor) -> Tensor:
             rows = x.reshape(-1, self.in_features).contiguous()
-            return _amx.product(rows, self.packed).view(*x.shape[:-1], self.out_features)
+            out = _amx.product(rows, self.packed)
+            return out.view(*x.shape[:-1], self.out_features)
 
         def extra_repr(self) -> str:
             shape = f"in_features={self.in_features}, out_features={self.out_features}"
@@ -339,9 +344,9 @@ def Int4Linear(
     -------
     torch.nn.Module
         Its ``forward`` takes ``(..., in_features)`` and returns ``(..., out_features)``.
-        It runs on the AMX kernel (:mod:`tessera.llm._amx`, int8 activations) where
+        It runs on the AMX kernel (:mod:`tessera.llm._amx`) where
         :func:`tessera.llm._amx.available` and ``out_features`` is whole tiles of 16,
-        else on PyTorch's int4 kernel (bfloat16 activations).
+        else on PyTorch's int4 kernel.
     """
     global _CLASS
     torch = require("torch")
