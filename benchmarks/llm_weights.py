@@ -1,7 +1,8 @@
 """Weight formats of the default model beside llama.cpp: speed, quality, memory, first token.
 
 For each weight format tessera ships (``bf16``: the GGUF de-quantised into bfloat16;
-``q4_1``: the GGUF's own 4-bit blocks through PyTorch's CPU int4 kernel) and for llama.cpp
+``q4_1``: the GGUF's own 4-bit blocks, on the AMX kernel of ``tessera.llm._amx`` where the
+CPU has AMX, else through PyTorch's CPU int4 kernel) and for llama.cpp
 (``llama-cpp-python``) on the same GGUF file, in one process:
 
 - speed: plain greedy and default Medusa greedy on the held-out prompts (never seen in
@@ -10,7 +11,8 @@ For each weight format tessera ships (``bf16``: the GGUF de-quantised into bfloa
   greedy's on the same weights;
 - quality: perplexity of ``benchmarks/data/quality/heldout.txt`` (fixed, committed before
   any measurement) in 512-token windows, and greedy top-1 agreement with the bf16 model at
-  every position of it (teacher-forced);
+  every position of it (teacher-forced); on an AMX CPU also for q4_1 through PyTorch's
+  int4 kernel (``TESSERA_AMX=0``), the route other CPUs take;
 - memory: bytes the model's tensors hold (the bf16 kernels also keep a copy of every
   weight reordered for oneDNN);
 - first token: load plus the prefill of a 500-token prompt, in a fresh process each.
@@ -140,8 +142,8 @@ def model_bytes(model: Any) -> tuple[int, int]:
             copies += weight.numel() * weight.element_size()
         for name in (FUSED_QKV, FUSED_GATE_UP):  # int4 fused: own scales, shared blocks
             fused = module.__dict__.get(name)
-            if fused is not None:
-                scales = fused.scales_and_zeros
+            scales = None if fused is None else fused.scales_and_zeros
+            if scales is not None:  # (the AMX packing holds its scales in its blocks)
                 copies += scales.numel() * scales.element_size()
     return own, copies
 
@@ -183,11 +185,20 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import tessera.llm as llm
+    from tessera.llm import _amx
     from tessera.llm._model import default_gguf_path
     from tessera.llm.medusa._prompts import heldout_prompts
 
     started = time.perf_counter()
+    amx = _amx.available()
     runtimes = {fmt: llm.load(threads=args.threads[0], weights=fmt) for fmt in FORMATS}
+    pytorch_int4 = None
+    if amx:  # the route every other CPU takes, for the quality table
+        os.environ["TESSERA_AMX"] = "0"
+        try:
+            pytorch_int4 = llm.load(threads=args.threads[0], weights="q4_1")
+        finally:
+            del os.environ["TESSERA_AMX"]
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -200,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         f"SmolLM2-135M-Instruct, {len(prompts)} held-out prompts, up to {args.max_new_tokens} "
         f"new tokens, batch size 1, rows interleaved per prompt; machine: "
         f"{platform.machine()}, {os.cpu_count()} logical CPUs (shared), torch "
-        f"{torch.__version__}, load average at start {os.getloadavg()[0]:.1f}.",
+        f"{torch.__version__}, load average at start {os.getloadavg()[0]:.1f}; q4_1 on "
+        + ("the AMX kernel." if amx else f"PyTorch's int4 kernel ({_amx.unavailable_reason()})."),
     ]
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -247,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             verbose=False,
         )
     torch.set_num_threads(args.threads[0])
-    scores = quality(runtimes, llama_q, tokens)
+    sources = dict(runtimes)
+    if pytorch_int4 is not None:
+        sources["q4_1 (PyTorch int4 kernel)"] = pytorch_int4
+    scores = quality(sources, llama_q, tokens)
     lines += [
         "",
         f"### Quality on `benchmarks/data/quality/heldout.txt` ({len(tokens)} tokens, "
@@ -274,10 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         "- bf16 is the GGUF de-quantised into bfloat16 (batch-invariant kernels: products "
-        "padded to 4 rows on weights reordered once for oneDNN); q4_1 runs the GGUF's own "
-        "4-bit blocks through PyTorch's CPU int4 kernel (scales and zeros rounded to "
-        "bfloat16), lm_head and embedding in bf16. llama.cpp runs the same file with its "
-        "own kernels (activations quantised to 8 bits).",
+        "padded to 4 rows on weights reordered once for oneDNN). q4_1 runs the GGUF's own "
+        "4-bit blocks: on an AMX CPU through tessera's AMX kernel (bf16 activations, the "
+        "file's float16 scales; the lm_head on the file's Q8_0 blocks with two int8 planes "
+        "of its rows), elsewhere through PyTorch's CPU int4 kernel (scales and zeros rounded "
+        "to bfloat16, lm_head in bf16). llama.cpp runs the same file with its own kernels "
+        "(activations quantised to 8 bits).",
         "- Perplexity and agreement are teacher-forced over the whole text; agreement counts "
         "positions whose argmax equals the bf16 model's.",
         "- Load is import + `tessera.llm.load(weights=...)` in a fresh process, with the bf16 "

@@ -156,7 +156,8 @@ static inline void unpack(const uint8_t *tile, uint8_t *out) {
     const __m512i nibble = _mm512_set1_epi16(0x000F), bits = _mm512_set1_epi16(0x4300);
     for (int c = 0; c < 4; c++) {
         __m512i v = _mm512_loadu_si512(tile + 64 * c);
-        for (int j = 0; j < 4; j++)
+        _mm512_store_si512(out + 256 * c, _mm512_ternarylogic_epi32(v, nibble, bits, 0xEA));
+        for (int j = 1; j < 4; j++)
             _mm512_store_si512(out + 256 * c + 64 * j,
                                _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4 * j), nibble,
                                                          bits, 0xEA));
