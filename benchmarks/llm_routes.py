@@ -6,12 +6,13 @@ cost grows with the rows it carries, and what a route costs in quality. In one p
 - **products**: the decoder's 30 layers of products (q/k/v stacked, o, gate/up stacked,
   down; with the residual adds and the SiLU between them, no attention) at 1 to 32 rows,
   for each kernel route: bf16 through oneDNN on reordered weights (today's bf16 pass);
-  the GGUF's Q4_1 blocks through PyTorch's int4 kernel (today's ``q4_1``); int8 weights
+  the GGUF's Q4_1 blocks through PyTorch's int4 kernel (``q4_1`` without AMX) and, on an
+  AMX CPU, through tessera's AMX kernel (``q4_1`` there, ``tessera.llm._amx``); int8 weights
   times int8 activations through oneDNN (``torch.ops.onednn.qlinear_pointwise``); the
   same Q4_1 blocks and per-channel int8 weights through the C++ templates of
   ``torch.compile`` (inductor, ``max-autotune`` with frozen weights: on AMX CPUs they
-  de-quantise tiles into AMX bf16 products). The lm_head (49,152 x 576) alone, bf16 and
-  int8 x int8.
+  de-quantise tiles into AMX bf16 products). The lm_head (49,152 x 576) alone, bf16,
+  int8 x int8, and the GGUF's Q8_0 blocks on tessera's AMX kernel.
 - **llama.cpp**: one ``llama_decode`` of n tokens (all logits) after a 200-token prompt,
   through llama-cpp-python's batch API, at 1 and 2 threads: what verifying a tree as
   KV-cache sequences inside llama.cpp would cost.
@@ -85,9 +86,14 @@ def _stack(torch: Any, layers: list[dict[str, Any]], product: Callable[..., Any]
 
 
 def products(
-    torch: Any, bf16_model: Any, q4_model: Any, repeats: int
+    torch: Any, bf16_model: Any, q4_model: Any, amx_model: Any, repeats: int
 ) -> dict[str, dict[int, float]]:
-    """ms for the 30 layers' products (and the lm_head) per route and row count."""
+    """ms for the 30 layers' products (and the lm_head) per route and row count.
+
+    ``q4_model`` runs PyTorch's int4 kernel; ``amx_model`` (None without AMX) tessera's
+    AMX kernel on the same blocks.
+    """
+    from tessera.llm import _amx
     from tessera.llm._invariant import MIN_ROWS
     from tessera.llm._quant import FUSED_GATE_UP, FUSED_QKV
 
@@ -111,17 +117,21 @@ def products(
     reorder = torch.ops.mkldnn._reorder_linear_weight
     bf16 = [{k: reorder(w, MIN_ROWS) for k, w in layer.items()} for layer in dense]
 
-    int4 = []
-    for layer in q4_model.model.layers:
-        qkv, gate_up = layer.self_attn.__dict__[FUSED_QKV], layer.mlp.__dict__[FUSED_GATE_UP]
-        o, down = layer.self_attn.o_proj, layer.mlp.down_proj
-        int4.append(
-            {
-                f"{name}{part}": getattr(linear, attribute)
-                for name, linear in (("qkv", qkv), ("o", o), ("gate_up", gate_up), ("down", down))
-                for part, attribute in (("", "packed"), ("_s", "scales_and_zeros"))
-            }
+    def packings(model: Any, attribute: str) -> list[dict[str, Any]]:
+        out = []
+        for layer in model.model.layers:
+            qkv, gate_up = layer.self_attn.__dict__[FUSED_QKV], layer.mlp.__dict__[FUSED_GATE_UP]
+            o, down = layer.self_attn.o_proj, layer.mlp.down_proj
+            linears = (("qkv", qkv), ("o", o), ("gate_up", gate_up), ("down", down))
+            out.append({name: getattr(linear, attribute) for name, linear in linears})
+        return out
+
+    int4 = [
+        {**blocks, **{f"{name}_s": scales for name, scales in zeros.items()}}
+        for blocks, zeros in zip(
+            packings(q4_model, "packed"), packings(q4_model, "scales_and_zeros"), strict=True
         )
+    ]
 
     def int8_weights(w: Any) -> tuple[Any, Any]:
         scale = w.float().abs().amax(1).clamp(min=1e-12) / 127
@@ -144,13 +154,22 @@ def products(
     def run_int8(x: Any, get: Any, name: str) -> Any:
         return torch._weight_int8pack_mm(x, get(name), get(f"{name}_s"))
 
+    def run_amx(x: Any, get: Any, name: str) -> Any:
+        return _amx.product(x, get(name))
+
     routes: dict[str, dict[int, float]] = {}
     stacks = {
-        "bf16, oneDNN (today's bf16)": (_stack(torch, bf16, run_bf16), False, MIN_ROWS),
-        "Q4_1, PyTorch int4 kernel (today's q4_1)": (_stack(torch, int4, run_int4), False, 1),
+        "bf16, oneDNN (bf16)": (_stack(torch, bf16, run_bf16), False, MIN_ROWS),
+        "Q4_1, PyTorch int4 kernel (q4_1 without AMX)": (_stack(torch, int4, run_int4), False, 1),
         "Q4_1, inductor template (compiled)": (_stack(torch, int4, run_int4), True, 1),
         "int8 weights, inductor template (compiled)": (_stack(torch, int8, run_int8), True, 1),
     }
+    if amx_model is not None:
+        stacks["Q4_1, tessera's AMX kernel (q4_1 on AMX)"] = (
+            _stack(torch, packings(amx_model, "packed"), run_amx),
+            False,
+            1,
+        )
     with torch.no_grad():
         for label, (stack, compiled, minimum) in stacks.items():
             routes[label] = {}
@@ -205,7 +224,15 @@ def products(
         zero = torch.zeros(head.shape[0], dtype=torch.long)
         routes["lm_head, bf16 oneDNN"] = {}
         routes["lm_head, int8 x int8 oneDNN"] = {}
+        amx_head = None if amx_model is None else amx_model.get_output_embeddings()
+        if amx_head is not None:
+            routes["lm_head, Q8_0 on tessera's AMX kernel"] = {}
         for rows in ROWS:
+            if amx_head is not None:
+                x = torch.randn(rows, 576).bfloat16()
+                routes["lm_head, Q8_0 on tessera's AMX kernel"][rows] = _median_ms(
+                    lambda x=x: amx_head(x), repeats
+                )
             x = torch.randn(max(rows, MIN_ROWS), 576).bfloat16()
             routes["lm_head, bf16 oneDNN"][rows] = _median_ms(
                 lambda x=x: run_bf16(x, lambda _: packed_head, ""), repeats
@@ -338,9 +365,16 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     torch.set_num_threads(1)
+    from tessera.llm import _amx
+
     bf16 = llm.load(threads=1, weights="bf16")
-    q4 = llm.load(threads=1, weights="q4_1")
-    cost = products(torch, bf16.model, q4.model, args.repeats)
+    amx = llm.load(threads=1, weights="q4_1").model if _amx.available() else None
+    os.environ["TESSERA_AMX"] = "0"  # PyTorch's int4 kernel on the same blocks
+    try:
+        q4 = llm.load(threads=1, weights="q4_1")
+    finally:
+        del os.environ["TESSERA_AMX"]
+    cost = products(torch, bf16.model, q4.model, amx, args.repeats)
     anchors = {t: llama_batches(default_gguf_path(), t, args.repeats) for t in (1, 2)}
     torch.set_num_threads(1)
     llama = None

@@ -238,3 +238,31 @@ def test_q4_1_models_linears_run_on_the_files_blocks(default_gguf: Path, q4_runt
         expected = quantized_rows(x) @ q4_1_weights(*parts).T
         got = layer(x).double().numpy()
         assert np.allclose(got, expected, rtol=2**-7, atol=1e-4 * np.abs(expected).max())
+
+
+def test_unpack_q8_0_is_pack_q8_0s_inverse() -> None:
+    values, scales = random_q8_0(48, 96, seed=3)
+    got_values, got_scales = _amx.unpack_q8_0(_amx.pack_q8_0(values, scales))
+    assert np.array_equal(got_values, values) and np.array_equal(got_scales, scales)
+
+
+@needs_amx
+def test_the_heads_restricted_vocabulary_scores_as_the_whole_lm_head(q4_runtime: Any) -> None:
+    """A Medusa head's restricted vocabulary on the Q8_0 lm_head: the same bits as those
+    columns of the whole product (each output computed alone), so the same proposals."""
+    head = q4_runtime.model.get_output_embeddings()
+    ids = torch.tensor(
+        [5, 17, 4000, 49151, 300, 301, 302, 9, 12345, 77, 78, 79, 80, 81, 82, 83, 84]
+    )
+    x = torch.randn(3, 576, generator=torch.Generator().manual_seed(2)).bfloat16()
+    sub = _amx.product(x, head.rows(ids))
+    assert sub.shape == (3, 32)  # 17 rows padded to whole tiles with the last
+    assert torch.equal(sub[:, : len(ids)], head(x)[:, ids])
+    heads = q4_runtime.heads
+    assert heads.token_map is not None
+    hidden = torch.randn(576, generator=torch.Generator().manual_seed(3)).bfloat16()
+    root = torch.randn(576, generator=torch.Generator().manual_seed(4)).bfloat16()
+    proposed = heads.candidates(hidden, head, 4, root, count=2)
+    transformed = heads.hidden(hidden, root, 2)
+    full = head(transformed)[:, heads.token_map]
+    assert torch.equal(proposed, heads.token_map[torch.topk(full, 4, dim=-1).indices])

@@ -58,6 +58,7 @@ __all__ = [
     "available",
     "pack",
     "pack_q8_0",
+    "unpack_q8_0",
     "precompile",
     "product",
     "unavailable_reason",
@@ -259,6 +260,17 @@ def pack_q8_0(values: np.ndarray, scales: np.ndarray) -> Tensor:
     packed = np.concatenate([quads, _per_tile(scales, tiles, blocks)], axis=-1)
     out: Tensor = torch.from_numpy(np.ascontiguousarray(packed))
     return out
+
+
+def unpack_q8_0(packed: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The ``values`` and ``scales`` that :func:`pack_q8_0` packed (its inverse)."""
+    data = packed.numpy()
+    tiles, blocks = data.shape[0], data.shape[1]
+    quads = data[:, :, : TILE_OUTPUTS * BLOCK].reshape(tiles, blocks, BLOCK // 4, TILE_OUTPUTS, 4)
+    values = quads.transpose(0, 3, 1, 2, 4).reshape(tiles * TILE_OUTPUTS, blocks * BLOCK)
+    halves = np.ascontiguousarray(data[:, :, TILE_OUTPUTS * BLOCK :]).view(np.float16)
+    scales = halves.transpose(0, 2, 1).reshape(tiles * TILE_OUTPUTS, blocks)
+    return values.view(np.int8), scales
 
 
 def pack(values: np.ndarray, scales: np.ndarray, minimums: np.ndarray) -> Tensor:

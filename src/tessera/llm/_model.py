@@ -224,7 +224,9 @@ def load_model(
         ``"q4_1"`` decodes with the GGUF file's own 4-bit blocks
         (:func:`tessera.llm._quant.use_gguf_int4`: a quarter of the bytes per step, no
         bf16 copy of those linears kept); only for a model read from a GGUF file with Q4_1
-        linears (the default model), in bfloat16.
+        linears (the default model), in bfloat16. On CPUs with AMX the products run on
+        :mod:`tessera.llm._amx` (cost nearly flat over a Medusa tree's rows; the lm_head
+        on the file's Q8_0 blocks), elsewhere on PyTorch's int4 kernel.
 
     Returns
     -------

@@ -289,6 +289,15 @@ def _q8_0_linear_class() -> type:
             out = _amx.product(rows, self.packed)
             return out.view(*x.shape[:-1], self.out_features)
 
+        def rows(self, token_ids: Tensor) -> Tensor:
+            """The packing of only these outputs (vocabulary rows), in their order, padded
+            with copies of the last to whole tiles: a Medusa head's restricted vocabulary
+            (:meth:`tessera.llm.medusa.MedusaHeads.candidates`) on the same kernel."""
+            ids = token_ids.numpy()
+            padded = np.concatenate([ids, np.full(-len(ids) % _amx.TILE_OUTPUTS, ids[-1])])
+            values, scales = _amx.unpack_q8_0(self.packed)
+            return _amx.pack_q8_0(values[padded], scales[padded])
+
         def extra_repr(self) -> str:
             shape = f"in_features={self.in_features}, out_features={self.out_features}"
             return f"{shape}, q8_0, kernel=amx"

@@ -616,8 +616,9 @@ def load(
         shared CPU; None keeps torch's default.
     weights : {"bf16", "q4_1"}, default="bf16"
         Passed to :func:`tessera.llm.load_model`: ``"q4_1"`` decodes with the GGUF file's
-        own 4-bit blocks (the default model's), greedy Medusa output still equal to plain
-        greedy output on the same weights.
+        own 4-bit blocks (the default model's; on CPUs with AMX through tessera's AMX
+        kernel), greedy Medusa output still equal to plain greedy output on the same
+        weights.
 
     Returns
     -------

@@ -246,14 +246,23 @@ class MedusaHeads(nn.Module):
                     "Pass lm_head=model.get_output_embeddings().",
                 )
             lm_weight = module_weight(lm_head)
-            key = (lm_weight.data_ptr(), token_map.data_ptr())
+            key = (lm_weight.data_ptr(), token_map.data_ptr(), id(lm_head))
             if getattr(self, "_sub_key", None) != key:
-                self._sub_weight = lm_weight.detach()[token_map].contiguous()
+                # an lm_head on quantised blocks (tessera.llm._quant) gives its own rows
+                rows = getattr(lm_head, "rows", None)
+                self._sub_packed = rows(token_map) if callable(rows) else None
+                if self._sub_packed is None:
+                    self._sub_weight = lm_weight.detach()[token_map].contiguous()
                 self._sub_key = key
                 self._sub_holder = types.SimpleNamespace()
-            scores: Tensor = invariant_linear(
-                transformed, self._sub_weight, holder=self._sub_holder
-            )
+            if self._sub_packed is not None:
+                from tessera.llm import _amx
+
+                flat = transformed.reshape(-1, transformed.shape[-1])
+                scores = _amx.product(flat, self._sub_packed)[:, : len(token_map)]
+                scores = scores.view(*transformed.shape[:-1], len(token_map))
+            else:
+                scores = invariant_linear(transformed, self._sub_weight, holder=self._sub_holder)
             return token_map[torch.topk(scores, topk, dim=-1).indices]
         logits = self.forward(hidden_state, lm_head, root_embedding)[:count]
         return torch.topk(logits, topk, dim=-1).indices
