@@ -207,8 +207,10 @@ static inline void q8_block(const uint8_t *tile, int rows, const int32_t *dots,
    (independent tile work), one for an odd tail. */
 static void q4_tiles(const product *p, int64_t r0, int rows, int64_t first, int64_t last) {
     int64_t blocks = p->k / BLOCK, k = p->k, t = p->t, n = p->n;
-    uint8_t b0[1024] __attribute__((aligned(64)));
-    uint8_t b1[1024] __attribute__((aligned(64)));
+    /* two buffers per output tile: block b + 1 is unpacked while block b's tiles load
+       (a tile load right after the stores to its lines waits for them to retire) */
+    uint8_t b0[2][1024] __attribute__((aligned(64)));
+    uint8_t b1[2][1024] __attribute__((aligned(64)));
     float dots0[256] __attribute__((aligned(64)));
     float dots1[256] __attribute__((aligned(64)));
     __m512 acc0[16], acc1[16];
@@ -218,25 +220,30 @@ static void q4_tiles(const product *p, int64_t r0, int rows, int64_t first, int6
         for (int r = 0; r < rows; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
         const uint8_t *tile0 = p->w + f * blocks * Q4_TILE_BYTES;
         const uint8_t *tile1 = tile0 + blocks * Q4_TILE_BYTES;
+        unpack(tile0, b0[0]);
+        if (pair) unpack(tile1, b1[0]);
         for (int64_t b = 0; b < blocks; b++, tile0 += Q4_TILE_BYTES, tile1 += Q4_TILE_BYTES) {
+            int now = (int)(b & 1);
             for (int line = 0; line < Q4_TILE_BYTES; line += 64) {
                 _mm_prefetch((const char *)(tile0 + PREFETCH + line), _MM_HINT_T0);
                 if (pair) _mm_prefetch((const char *)(tile1 + PREFETCH + line), _MM_HINT_T0);
             }
             const float *sums = p->sums + b * t + r0;
             _tile_loadd(A, xrows + b * BLOCK, k * 2);
-            unpack(tile0, b0);
-            _tile_loadd(B0, b0, 64);
+            _tile_loadd(B0, b0[now], 64);
             _tile_zero(C0);
             _tile_dpbf16ps(C0, A, B0);
-            _tile_stored(C0, dots0, 64);
             if (pair) {
-                unpack(tile1, b1);
-                _tile_loadd(B1, b1, 64);
+                _tile_loadd(B1, b1[now], 64);
                 _tile_zero(C1);
                 _tile_dpbf16ps(C1, A, B1);
-                _tile_stored(C1, dots1, 64);
             }
+            if (b + 1 < blocks) {
+                unpack(tile0 + Q4_TILE_BYTES, b0[!now]);
+                if (pair) unpack(tile1 + Q4_TILE_BYTES, b1[!now]);
+            }
+            _tile_stored(C0, dots0, 64);
+            if (pair) _tile_stored(C1, dots1, 64);
             q4_block(tile0, rows, dots0, sums, acc0);
             if (pair) q4_block(tile1, rows, dots1, sums, acc1);
         }
