@@ -14,6 +14,7 @@ gguf = pytest.importorskip("gguf")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from _q4_blocks import random_q4_1  # noqa: E402
 from tessera.errors import InvalidInputError  # noqa: E402
 from tessera.llm import _amx  # noqa: E402
 from tessera.llm._quant import GROUP_SIZE, _gguf_tensors, read_q8_0  # noqa: E402
@@ -21,16 +22,6 @@ from tessera.llm._quant import GROUP_SIZE, _gguf_tensors, read_q8_0  # noqa: E40
 needs_amx = pytest.mark.skipif(
     not _amx.available(), reason=f"no AMX kernel here: {_amx.unavailable_reason()}"
 )
-
-
-def random_q4_1(rows: int, columns: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    values = rng.integers(0, 16, size=(rows, columns), dtype=np.uint8)
-    scales = (rng.random((rows, columns // GROUP_SIZE)) * 0.01 + 1e-4).astype(np.float16)
-    minimums = (-8 * scales.astype(np.float32) + rng.normal(0, 1e-3, scales.shape)).astype(
-        np.float16
-    )
-    return values, scales, minimums
 
 
 def random_q8_0(rows: int, columns: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ gguf = pytest.importorskip("gguf")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from _q4_blocks import random_q4_1  # noqa: E402
 from tessera.errors import InvalidInputError  # noqa: E402
 from tessera.llm import _amx  # noqa: E402
 from tessera.llm._quant import (  # noqa: E402
@@ -40,16 +41,6 @@ def q4_1_bytes(values: np.ndarray, scales: np.ndarray, minimums: np.ndarray) -> 
         axis=-1,
     )
     return np.concatenate([head, nibbles], axis=-1).reshape(rows, -1)
-
-
-def random_q4_1(rows: int, columns: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    values = rng.integers(0, 16, size=(rows, columns), dtype=np.uint8)
-    scales = (rng.random((rows, columns // GROUP_SIZE)) * 0.01 + 1e-4).astype(np.float16)
-    minimums = (-8 * scales.astype(np.float32) + rng.normal(0, 1e-3, scales.shape)).astype(
-        np.float16
-    )
-    return values, scales, minimums
 
 
 #: The kernels an int4 linear can run on: PyTorch's int4 layout everywhere, the AMX

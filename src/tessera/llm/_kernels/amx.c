@@ -252,6 +252,19 @@ static void q4_tiles(const product *p, int64_t r0, int rows, int64_t first, int6
     }
 }
 
+/* One Q8_0 weight tile times both planes of the rows (a macro: tile registers are
+   numbers pasted into the instructions). */
+#define Q8_TILE(b, c, c2, tile, dots, fine)                                         \
+    do {                                                                            \
+        _tile_loadd(b, tile, 64);                                                   \
+        _tile_zero(c);                                                              \
+        _tile_zero(c2);                                                             \
+        _tile_dpbssd(c, A, b);                                                      \
+        _tile_dpbssd(c2, A2, b);                                                    \
+        _tile_stored(c, dots, 64);                                                  \
+        _tile_stored(c2, fine, 64);                                                 \
+    } while (0)
+
 /* Q8_0 output tiles [first, last), as q4_tiles. */
 static void q8_tiles(const product *p, int64_t r0, int rows, int64_t first, int64_t last) {
     int64_t blocks = p->k / BLOCK, k = p->k, t = p->t, n = p->n;
@@ -274,22 +287,8 @@ static void q8_tiles(const product *p, int64_t r0, int rows, int64_t first, int6
             const float *d = p->d + b * t + r0;
             _tile_loadd(A, qrows + b * BLOCK, k);
             _tile_loadd(A2, q2rows + b * BLOCK, k);
-            _tile_loadd(B0, tile0, 64);
-            _tile_zero(C0);
-            _tile_zero(C2);
-            _tile_dpbssd(C0, A, B0);
-            _tile_dpbssd(C2, A2, B0);
-            _tile_stored(C0, dots0, 64);
-            _tile_stored(C2, fine0, 64);
-            if (pair) {
-                _tile_loadd(B1, tile1, 64);
-                _tile_zero(C1);
-                _tile_zero(C3);
-                _tile_dpbssd(C1, A, B1);
-                _tile_dpbssd(C3, A2, B1);
-                _tile_stored(C1, dots1, 64);
-                _tile_stored(C3, fine1, 64);
-            }
+            Q8_TILE(B0, C0, C2, tile0, dots0, fine0);
+            if (pair) Q8_TILE(B1, C1, C3, tile1, dots1, fine1);
             q8_block(tile0, rows, dots0, fine0, d, acc0);
             if (pair) q8_block(tile1, rows, dots1, fine1, d, acc1);
         }
