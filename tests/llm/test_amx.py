@@ -138,6 +138,20 @@ def test_zero_rows_and_blocks_and_rows_of_extremes() -> None:
 
 
 @needs_amx
+@pytest.mark.parametrize("q8", [False, True])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_activation_gives_a_non_finite_row_never_a_number(
+    q8: bool, bad: float
+) -> None:
+    packed = _packed(q8)
+    x = torch.randn(3, 1536, generator=torch.Generator().manual_seed(6)).bfloat16()
+    x[1, 700] = bad
+    got = _amx.product(x, packed)
+    assert not torch.isfinite(got[1]).any()  # every output of that row
+    assert torch.equal(got[[0, 2]], _amx.product(x[[0, 2]], packed))  # the others untouched
+
+
+@needs_amx
 def test_packings_of_linears_with_the_same_inputs_concatenate() -> None:
     parts = [random_q4_1(rows, 64, seed) for seed, rows in enumerate((32, 16, 48))]
     x = torch.randn(5, 64, generator=torch.Generator().manual_seed(4)).bfloat16()

@@ -116,10 +116,13 @@ static void quantize(const uint16_t *x, int64_t t, int64_t k, int8_t *q, int8_t 
             float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
             int8_t *dst = q + r * k + b * BLOCK, *dst2 = q2 + r * k + b * BLOCK;
             d[b * t + r] = amax / 127.0f / (float)(1 << FINE_SHIFT);
-            if (!(amax > 0.0f)) { /* all zero (or NaN: the product would be garbage anyway) */
+            /* a NaN or an infinity in the block (which the max above may drop): the
+               block's products become NaN, as a float product's would, never a number */
+            int non_finite = _mm512_fpclass_ps_mask(lo, 0x99) | _mm512_fpclass_ps_mask(hi, 0x99);
+            if (non_finite || !(amax > 0.0f)) { /* or all zero */
                 memset(dst, 0, BLOCK);
                 memset(dst2, 0, BLOCK);
-                d[b * t + r] = 0.0f;
+                d[b * t + r] = non_finite ? __builtin_nanf("") : 0.0f;
                 continue;
             }
             if (amax < 1e-30f) { /* 127 / amax would overflow float32: scale in double */
