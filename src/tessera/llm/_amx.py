@@ -97,9 +97,9 @@ _CFLAGS = (
 #: Outputs per tile and weights per block: a linear's shape must be whole tiles and blocks.
 TILE_OUTPUTS, BLOCK = 16, 32
 _NIBBLES = TILE_OUTPUTS * BLOCK // 2
-#: Bytes of one packed tile (16 outputs x one block) in each format: Q4_1's nibbles,
-#: scales and minimums; Q8_0's int8 weights and scales. The kernel tells them apart by it.
-Q4_1_TILE, Q8_0_TILE = _NIBBLES + 64, TILE_OUTPUTS * BLOCK + 32
+#: Bytes of one packed Q8_0 tile (16 outputs x one block: int8 weights, float16 scales);
+#: a Q4_1 tile has 320 (nibbles, scales, minimums). The kernel tells them apart by it.
+Q8_0_TILE = TILE_OUTPUTS * BLOCK + 32
 
 
 def _cpu_flags() -> set[str]:

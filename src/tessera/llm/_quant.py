@@ -28,6 +28,7 @@ lm_head, on the file's Q8_0 blocks; :func:`Int4Linear` and :func:`use_gguf_int4`
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -267,6 +268,7 @@ def _int4_linear_class() -> type:
 _CLASS: type | None = None
 
 
+@cache
 def _q8_0_linear_class() -> type:
     torch = require("torch")
 
@@ -278,9 +280,10 @@ def _q8_0_linear_class() -> type:
         with the file's int8 blocks (:mod:`tessera.llm._amx`).
         """
 
-        def __init__(self, packed: Tensor, weight: Tensor) -> None:
+        def __init__(self, packed: Tensor, weight: Tensor | None) -> None:
             super().__init__()
-            self.out_features, self.in_features = (int(n) for n in weight.shape)
+            self.out_features = int(packed.shape[0]) * _amx.TILE_OUTPUTS
+            self.in_features = int(packed.shape[1]) * GROUP_SIZE
             self.weight = weight
             self.register_buffer("packed", packed)
 
@@ -289,14 +292,17 @@ def _q8_0_linear_class() -> type:
             out = _amx.product(rows, self.packed)
             return out.view(*x.shape[:-1], self.out_features)
 
-        def rows(self, token_ids: Tensor) -> Tensor:
-            """The packing of only these outputs (vocabulary rows), in their order, padded
-            with copies of the last to whole tiles: a Medusa head's restricted vocabulary
-            (:meth:`tessera.llm.medusa.MedusaHeads.candidates`) on the same kernel."""
+        def rows(self, token_ids: Tensor) -> nn.Module:
+            """A linear of only these outputs (vocabulary rows), in their order, padded
+            with copies of the last to whole tiles (its outputs past ``len(token_ids)``
+            repeat the last): a Medusa head's restricted vocabulary
+            (:meth:`tessera.llm.medusa.MedusaHeads.candidates`) on the same blocks, each
+            output the same bits as in the whole product. It keeps no bf16 ``weight``."""
             ids = token_ids.numpy()
             padded = np.concatenate([ids, np.full(-len(ids) % _amx.TILE_OUTPUTS, ids[-1])])
             values, scales = _amx.unpack_q8_0(self.packed)
-            return _amx.pack_q8_0(values[padded], scales[padded])
+            sub: nn.Module = type(self)(_amx.pack_q8_0(values[padded], scales[padded]), None)
+            return sub
 
         def extra_repr(self) -> str:
             shape = f"in_features={self.in_features}, out_features={self.out_features}"

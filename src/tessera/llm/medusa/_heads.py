@@ -248,19 +248,16 @@ class MedusaHeads(nn.Module):
             lm_weight = module_weight(lm_head)
             key = (lm_weight.data_ptr(), token_map.data_ptr(), id(lm_head))
             if getattr(self, "_sub_key", None) != key:
-                # an lm_head on quantised blocks (tessera.llm._quant) gives its own rows
+                # an lm_head on quantised blocks (tessera.llm._quant) gives a linear of
+                # just these rows, on the same blocks (whole tiles: a few outputs more)
                 rows = getattr(lm_head, "rows", None)
-                self._sub_packed = rows(token_map) if callable(rows) else None
-                if self._sub_packed is None:
+                self._sub_head = rows(token_map) if callable(rows) else None
+                if self._sub_head is None:
                     self._sub_weight = lm_weight.detach()[token_map].contiguous()
                 self._sub_key = key
                 self._sub_holder = types.SimpleNamespace()
-            if self._sub_packed is not None:
-                from tessera.llm import _amx
-
-                flat = transformed.reshape(-1, transformed.shape[-1])
-                scores = _amx.product(flat, self._sub_packed)[:, : len(token_map)]
-                scores = scores.view(*transformed.shape[:-1], len(token_map))
+            if self._sub_head is not None:
+                scores = self._sub_head(transformed)[..., : len(token_map)]
             else:
                 scores = invariant_linear(transformed, self._sub_weight, holder=self._sub_holder)
             return token_map[torch.topk(scores, topk, dim=-1).indices]
