@@ -182,3 +182,94 @@ def test_lean_cache_buffers_take_over_a_prefilled_cache_grow_and_follow_pruning(
                 assert torch.equal(mine.keys, reference.keys), f"step {step}"
                 assert torch.equal(mine.values, reference.values), f"step {step}"
             step += 1
+
+
+@pytest.fixture(scope="module")
+def q4_amx_model(default_gguf: Path) -> Any:
+    """The default model on q4_1 weights with every linear on the AMX kernel."""
+    from tessera.llm import _amx
+    from tessera.llm._model import load_model
+
+    if not _amx.available():
+        pytest.skip(f"no AMX kernel here: {_amx.unavailable_reason()}")
+    return load_model(weights="q4_1").model
+
+
+def packed_generations(model: Any, native: bool, seed: int) -> tuple[list[Any], list[Any]]:
+    """Hidden states and caches of packed passes of four generations: two prompts that
+    start alike (shared rows), then rounds of decoding steps, Medusa-like trees and a
+    fresh prompt; on the C pass (``native``) or the Python one."""
+    from tessera.llm._step import Segment
+
+    found = lean_model(model)
+    assert found is not None
+    lean, kinds = found
+    kept, lean.native = lean.native, lean.native if native else None
+    generator = torch.Generator().manual_seed(seed)
+    vocab = model.config.vocab_size
+    stem = torch.randint(0, vocab, (12,), generator=generator)
+    prompts = [
+        torch.cat([stem, torch.randint(0, vocab, (5,), generator=generator)]),
+        torch.cat([stem, torch.randint(0, vocab, (9,), generator=generator)]),
+        torch.randint(0, vocab, (30,), generator=generator),
+    ]
+    caches = [_new_cache(model) for _ in range(4)]
+    states = []
+    try:
+        with torch.inference_mode():
+            states.append(
+                lean.forward_segments(
+                    [Segment(p, c) for p, c in zip(prompts, caches[:3], strict=True)], kinds
+                )
+            )
+            for step, sizes in enumerate([(1, 6, 1), (9, 1, 3), (1, 2, 1, 5)]):
+                segments = []
+                for size, cache in zip(sizes, caches[: len(sizes)], strict=True):
+                    tokens = torch.randint(0, vocab, (size,), generator=generator)
+                    past = cache.get_seq_length()
+                    positions, mask = (None, None) if size == 1 else tree_pass(size, past, step)
+                    segments.append(Segment(tokens, cache, positions, mask))
+                if step == 1:  # a new generation joins with its prompt
+                    prompt = torch.randint(0, vocab, (20,), generator=generator)
+                    segments.append(Segment(prompt, caches[3]))
+                states.append(lean.forward_segments(segments, kinds))
+    finally:
+        lean.native = kept
+    return states, caches
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_c_pass_equals_the_python_pass_bit_for_bit(q4_amx_model: Any, threads: int) -> None:
+    """With every linear on the AMX kernel the lean pass runs in C
+    (``tessera.llm._amx.LlamaDecoder``): the same hidden states and caches as the Python
+    pass on the same kernel, for packed generations with shared prompt rows, trees and
+    steps, on one thread and two (its attention splits heads over threads)."""
+    found = lean_model(q4_amx_model)
+    assert found is not None and found[0].native is not None
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        c_states, c_caches = packed_generations(q4_amx_model, True, seed=threads)
+        py_states, py_caches = packed_generations(q4_amx_model, False, seed=threads)
+    finally:
+        torch.set_num_threads(before)
+    for mine, reference in zip(c_states, py_states, strict=True):
+        assert torch.equal(mine, reference)
+    for mine, reference in zip(c_caches, py_caches, strict=True):
+        for a, b in zip(mine.layers, reference.layers, strict=True):
+            assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+
+
+def test_the_c_pass_runs_only_where_every_linear_is_on_the_amx_kernel(
+    q4_amx_model: Any, default_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tessera.llm._model import load_model
+
+    found = lean_model(q4_amx_model)
+    assert found is not None and found[0].native is not None
+    monkeypatch.setenv("TESSERA_AMX", "0")  # PyTorch's int4 kernel: the Python pass
+    int4 = lean_model(load_model(weights="q4_1").model)
+    assert int4 is not None and int4[0].native is None
+    monkeypatch.delenv("TESSERA_AMX")
+    bf16 = lean_model(load_model().model)
+    assert bf16 is not None and bf16[0].native is None

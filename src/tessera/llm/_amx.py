@@ -41,6 +41,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,8 @@ FLAGS = (
     "f16c",
     "fma",
 )
-_SOURCE = Path(__file__).parent / "_kernels" / "amx.c"
+#: The kernel's C files (one library): the products, and the decoding pass built on them.
+_SOURCES = tuple(Path(__file__).parent / "_kernels" / name for name in ("amx.c", "llama.c"))
 _CFLAGS = (
     "-O3",
     "-fopenmp",
@@ -93,6 +95,7 @@ _CFLAGS = (
     "-mamx-tile",
     "-mamx-int8",
     "-mamx-bf16",
+    "-ffp-contract=off",  # a * b + c stays two roundings where PyTorch's kernels have two
 )
 #: Outputs per tile and weights per block: a linear's shape must be whole tiles and blocks.
 TILE_OUTPUTS, BLOCK = 16, 32
@@ -120,7 +123,7 @@ def _compile(compiler: str, target: Path) -> None:
     os.close(handle)
     try:
         subprocess.run(
-            [compiler, *_CFLAGS, "-o", staging, str(_SOURCE)],
+            [compiler, *_CFLAGS, "-o", staging, *map(str, _SOURCES), "-lm"],
             check=True,
             capture_output=True,
             text=True,
@@ -154,7 +157,9 @@ def _library() -> tuple[ctypes.CDLL | None, str]:
         [compiler, "--version"], capture_output=True, text=True, check=False
     ).stdout
     key = hashlib.sha256(
-        _SOURCE.read_bytes() + version.encode() + " ".join(_CFLAGS).encode()
+        b"".join(source.read_bytes() for source in _SOURCES)
+        + version.encode()
+        + " ".join(_CFLAGS).encode()
     ).hexdigest()[:16]
     target = _cache_dir() / f"amx-{key}.so"
     if not target.exists():
@@ -179,6 +184,15 @@ def _library() -> tuple[ctypes.CDLL | None, str]:
         ctypes.c_int,
     ]
     function.restype = ctypes.c_int
+    run = library.tessera_llama_pass
+    run.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int64,
+        *[ctypes.c_void_p] * 6,
+        ctypes.c_int,
+        ctypes.c_void_p,
+    ]
+    run.restype = ctypes.c_int
     return library, ""
 
 
@@ -348,3 +362,181 @@ def product(rows: Tensor, packed: Tensor) -> Tensor:
         if status:
             raise MemoryError(f"the AMX kernel could not allocate scratch for {count} rows")
     return out
+
+
+class _Layer(ctypes.Structure):
+    _fields_ = [  # noqa: RUF012 (ctypes reads the class attribute)
+        ("input_norm", ctypes.c_void_p),
+        ("qkv", ctypes.c_void_p),
+        ("o", ctypes.c_void_p),
+        ("post_norm", ctypes.c_void_p),
+        ("gate_up", ctypes.c_void_p),
+        ("down", ctypes.c_void_p),
+    ]
+
+
+class _Shape(ctypes.Structure):
+    _fields_ = [  # noqa: RUF012
+        ("hidden", ctypes.c_int64),
+        ("heads", ctypes.c_int64),
+        ("kv_heads", ctypes.c_int64),
+        ("dim", ctypes.c_int64),
+        ("inner", ctypes.c_int64),
+        ("layers", ctypes.c_int64),
+        ("eps", ctypes.c_float),
+        ("scaling", ctypes.c_double),
+    ]
+
+
+class _Segments(ctypes.Structure):
+    _fields_ = [  # noqa: RUF012
+        ("count", ctypes.c_int64),
+        ("caches", ctypes.c_void_p),
+        ("capacities", ctypes.c_void_p),
+        ("starts", ctypes.c_void_p),
+        ("pasts", ctypes.c_void_p),
+        ("sources", ctypes.c_void_p),
+        ("mask_starts", ctypes.c_void_p),
+        ("masks", ctypes.c_void_p),
+    ]
+
+
+@cache
+def _vector_exp() -> int | None:
+    """The address of the vector ``expf`` PyTorch's CPU kernels call (SLEEF's, exported by
+    ``libtorch_cpu``), or None where it is not found."""
+    torch = require("torch")
+    try:
+        library = ctypes.CDLL(str(Path(str(torch.__file__)).parent / "lib" / "libtorch_cpu.so"))
+        address: int | None = ctypes.cast(library.Sleef_expf16_u10, ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
+    return address
+
+
+class LlamaDecoder:
+    """A whole decoding pass of a Llama decoder in C (``_kernels/llama.c``).
+
+    Made by :func:`llama_decoder` for a decoder whose linears all run on this module's
+    Q4_1 kernel; :meth:`run` is the pass. It runs the lean pass's operations
+    (:class:`tessera.llm._step.LeanLlama`) in the same order and dtypes, so its hidden
+    states are that pass's bits where PyTorch runs its AVX-512 kernels, and it keeps
+    each row independent of the others (batch invariance), without a Python operation
+    per layer.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[tuple[Tensor, ...]],
+        final_norm: Tensor,
+        shape: _Shape,
+        vector_exp: int,
+    ) -> None:
+        self._tensors = [tensor for layer in layers for tensor in layer] + [final_norm]
+        self._layers = (_Layer * len(layers))(
+            *(_Layer(*(tensor.data_ptr() for tensor in layer)) for layer in layers)
+        )
+        self._final_norm = final_norm.data_ptr()
+        self._shape = shape
+        self._exp = vector_exp
+        self.hidden = int(shape.hidden)
+
+    def run(
+        self,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        caches: list[Tensor],
+        starts: np.ndarray,
+        pasts: np.ndarray,
+        sources: np.ndarray,
+        masks: np.ndarray,
+        mask_starts: np.ndarray,
+    ) -> Tensor:
+        """The pass: ``x`` (n, hidden) bf16 embeddings become the hidden states after the
+        final norm (in place, returned).
+
+        ``cos`` and ``sin`` are (n, head_dim) bf16; ``caches`` each generation's buffer
+        (layers, 2, kv_heads, capacity, head_dim) bf16, and the other arguments those of
+        :func:`tessera.llm._attention.append_attend`.
+        """
+        torch = _torch()
+        library = _library()[0]
+        assert library is not None, "run() called where available() is False"
+        count = len(caches)
+        pointers = (ctypes.c_void_p * count)(*(cache.data_ptr() for cache in caches))
+        capacities = np.array([int(cache.shape[3]) for cache in caches], dtype=np.int64)
+        starts, pasts, sources, mask_starts = (
+            np.ascontiguousarray(a, dtype=np.int64) for a in (starts, pasts, sources, mask_starts)
+        )
+        masks = np.ascontiguousarray(masks, dtype=np.float64)
+        segments = _Segments(
+            count,
+            ctypes.addressof(pointers),
+            capacities.ctypes.data,
+            starts.ctypes.data,
+            pasts.ctypes.data,
+            sources.ctypes.data,
+            mask_starts.ctypes.data,
+            masks.ctypes.data,
+        )
+        status = library.tessera_llama_pass(
+            x.data_ptr(),
+            int(x.shape[0]),
+            ctypes.addressof(self._shape),
+            ctypes.addressof(self._layers),
+            self._final_norm,
+            cos.data_ptr(),
+            sin.data_ptr(),
+            ctypes.addressof(segments),
+            torch.get_num_threads(),
+            self._exp,
+        )
+        if status:
+            raise MemoryError(f"the decoding pass could not allocate scratch for {x.shape[0]} rows")
+        return x
+
+
+def llama_decoder(
+    layers: Sequence[tuple[Tensor, ...]],
+    final_norm: Tensor,
+    *,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    eps: float,
+    scaling: float,
+) -> LlamaDecoder | None:
+    """The C pass over a Llama decoder's tensors, or None where it cannot run here.
+
+    Parameters
+    ----------
+    layers : list of tuples of torch.Tensor
+        Per layer: the input RMSNorm weight (bf16), the packed (:func:`pack`) q, k and v
+        linears as one, the o linear, the post-attention RMSNorm weight, gate and up as
+        one, down.
+    final_norm : torch.Tensor
+        The final RMSNorm weight (bf16).
+    heads, kv_heads, head_dim : int
+    eps : float
+        The RMSNorm epsilon.
+    scaling : float
+        The attention scale.
+    """
+    torch = _torch()
+    if not available() or not layers:
+        return None
+    vector_exp = _vector_exp()
+    if vector_exp is None:
+        return None
+    hidden = int(final_norm.shape[0])
+    inner = int(layers[0][4].shape[0]) * TILE_OUTPUTS // 2
+    norms = [layer[i] for layer in layers for i in (0, 3)] + [final_norm]
+    if any(
+        n.dtype != torch.bfloat16 or not n.is_contiguous() or n.shape != (hidden,) for n in norms
+    ):
+        return None
+    if head_dim > 256 or head_dim % 16 or inner % 16 or heads % kv_heads:
+        return None
+    shape = _Shape(hidden, heads, kv_heads, head_dim, inner, len(layers), eps, scaling)
+    return LlamaDecoder(layers, final_norm, shape, vector_exp)

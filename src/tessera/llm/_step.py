@@ -27,6 +27,13 @@ trees) of a batch-invariant model (:func:`~tessera.llm.make_batch_invariant`):
   buffers that grow by doubling, and the ``transformers.DynamicCache``'s layers hold
   views of them (:class:`_Slab`) instead of being concatenated anew at every pass.
 
+Where every linear runs on the AMX Q4_1 kernel (:mod:`tessera.llm._amx`, q4_1 weights on
+CPUs with AMX), the whole pass after the embedding and rotary angles runs in C
+(:class:`tessera.llm._amx.LlamaDecoder`, ``_kernels/llama.c``): the same operations in the
+same order and roundings (PyTorch's sum order for the norms, its SIMD exponential for
+SiLU, the float64 attention above), without a Python operation per layer, which at one
+row cost about as much as the layer's products.
+
 So its hidden states equal transformers' forward bit for bit (``tests/llm/test_step.py``
 compares them on decoding steps, prompts and Medusa trees, bf16 and q4_1), and everything
 that reads the cache (tree pruning) is unchanged. :meth:`LeanLlama.forward_segments` runs
@@ -59,6 +66,8 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
     from transformers import DynamicCache
+
+    from tessera.llm._amx import LlamaDecoder
 else:
     torch = require("torch")
 
@@ -148,6 +157,52 @@ class LeanLlama:
             )
             for layer in self.layers
         ]
+        #: The whole pass in C where every linear runs on the AMX Q4_1 kernel, else None
+        #: (tests set it to None to compare with the Python pass).
+        self.native = self._native()
+
+    def _native(self) -> LlamaDecoder | None:
+        """The C pass (:class:`tessera.llm._amx.LlamaDecoder`) over this decoder, or None
+        unless every linear runs on the AMX Q4_1 kernel, fused as :func:`use_gguf_int4`
+        fuses them (q, k and v; gate and up), with one norm epsilon and attention scale."""
+        from tessera.llm import _amx
+
+        tensors = []
+        epsilons: set[float] = set()
+        scalings: set[float] = set()
+        for layer, (qkv, gate_up) in zip(self.layers, self.fused, strict=True):
+            attn, mlp = layer.self_attn, layer.mlp
+            linears = (qkv, attn.o_proj, gate_up, mlp.down_proj)
+            if not all(
+                linear is not None and _linear_kind(linear) == _INT4 and linear.amx
+                for linear in linears
+            ):
+                return None
+            norms = (layer.input_layernorm, layer.post_attention_layernorm)
+            epsilons.update(norm.variance_epsilon for norm in norms)
+            scalings.add(attn.scaling)
+            tensors.append(
+                (
+                    norms[0].weight,
+                    qkv.packed,
+                    attn.o_proj.packed,
+                    norms[1].weight,
+                    gate_up.packed,
+                    mlp.down_proj.packed,
+                )
+            )
+        epsilons.add(self.norm.variance_epsilon)
+        if len(epsilons) != 1 or len(scalings) != 1:
+            return None
+        return _amx.llama_decoder(
+            tensors,
+            self.norm.weight,
+            heads=self.heads,
+            kv_heads=self.kv_heads,
+            head_dim=self.head_dim,
+            eps=float(epsilons.pop()),
+            scaling=float(scalings.pop()),
+        )
 
     def _rows(self, x: Tensor, kind: int) -> Tensor:
         """``x`` (n, in) made ready for a product: padded to MIN_ROWS rows for bf16."""
@@ -230,9 +285,37 @@ class LeanLlama:
         emb = torch.cat((freqs, freqs), dim=-1)
         cos = (emb.cos() * rotary.attention_scaling).to(self.dtype)[:, None, :]
         sin = (emb.sin() * rotary.attention_scaling).to(self.dtype)[:, None, :]
+        x = self.embed.weight[tokens]
+        if self.native is not None:
+            hidden = self.native.run(
+                x,
+                cos.view(n, -1),
+                sin.view(n, -1),
+                [slab.buffer for slab in slabs.slabs],
+                slabs.starts,
+                slabs.pasts,
+                slabs.sources,
+                slabs.masks,
+                slabs.mask_starts,
+            )
+        else:
+            hidden = self._rms(self._layers_pass(x, n, cos, sin, slabs, kinds), self.norm)
+        slabs.hold()
+        if not any(slabs.shared):
+            return hidden
+        # a shared prefix's rows are the leader's rows: same tokens, positions and keys
+        parts = list(torch.split(hidden, counts))
+        for index, (leader, shared) in enumerate(zip(slabs.sources, slabs.shared, strict=True)):
+            if shared:
+                parts[index] = torch.cat([parts[leader][:shared], parts[index]])
+        return torch.cat(parts)
+
+    def _layers_pass(
+        self, x: Tensor, n: int, cos: Tensor, sin: Tensor, slabs: _Slabs, kinds: list[Kinds]
+    ) -> Tensor:
+        """The decoder layers on the pass's rows ``x`` (n, hidden), in Python."""
         half = self.head_dim // 2
         heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
-        x = self.embed.weight[tokens]
         for index, layer in enumerate(self.layers):
             kq, kk, kvk, ko, kg, ku, kd = kinds[index]
             attn, mlp = layer.self_attn, layer.mlp
@@ -296,16 +379,7 @@ class LeanLlama:
                 up = self._product(rows, mlp.up_proj, ku)
                 inner = (torch.nn.functional.silu(gate) * up)[:n]
             x = x + self._product(self._rows(inner, kd), mlp.down_proj, kd)[:n]
-        slabs.hold()
-        hidden = self._rms(x, self.norm)
-        if not any(slabs.shared):
-            return hidden
-        # a shared prefix's rows are the leader's rows: same tokens, positions and keys
-        parts = list(torch.split(hidden, counts))
-        for index, (leader, shared) in enumerate(zip(slabs.sources, slabs.shared, strict=True)):
-            if shared:
-                parts[index] = torch.cat([parts[leader][:shared], parts[index]])
-        return torch.cat(parts)
+        return x
 
     def _attend(
         self, q: Tensor, k: Tensor, v: Tensor, slabs: _Slabs, index: int, scaling: float
