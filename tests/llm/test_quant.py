@@ -356,3 +356,52 @@ def test_linears_on_different_kernels_are_not_fused(kernel: str) -> None:
     owner.b = int4(*random_q4_1(64, 64, 1))
     _fuse(owner, ("a", "b"), "_fused")
     assert ("_fused" in owner.__dict__) == (kernel == "int4pack")
+
+
+@pytest.mark.skipif(not _amx.available(), reason=f"no AMX kernel here: {_amx.unavailable_reason()}")
+def test_amx_packing_is_cached_and_read_back_bit_for_bit(
+    default_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first q4_1 load packs the GGUF's blocks and caches the packing; the next reads
+    it instead of the file's blocks and gets the same buffers; a damaged cache file is
+    packed again and rewritten."""
+    from tessera.llm import _quant
+    from tessera.llm._model import load_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cached = _quant.packed_cache_path(default_gguf)
+    assert cached.parent == tmp_path / "tessera" and not cached.exists()
+    packed = load_model(weights="q4_1").model
+    assert cached.is_file()
+
+    def refuse(path: Path) -> None:
+        raise AssertionError("the GGUF's blocks were read although a packing is cached")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_quant, "_gguf_tensors", refuse)
+        read = load_model(weights="q4_1").model
+    assert read._tessera_weights == "q4_1"
+    assert_same_int4_model(read, packed)
+
+    cached.write_bytes(cached.read_bytes()[:1000])  # cut short
+    repacked = load_model(weights="q4_1").model
+    assert_same_int4_model(repacked, packed)
+    assert cached.stat().st_size > 1000  # written again
+
+
+def assert_same_int4_model(model: Any, reference: Any) -> None:
+    """Every int4 linear (fused ones too) and the lm_head hold the same packed blocks."""
+    from tessera.llm._quant import FUSED_GATE_UP, FUSED_QKV
+
+    for layer, theirs in zip(model.model.layers, reference.model.layers, strict=True):
+        for path in ("self_attn.q_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.down_proj"):
+            mine, other = layer.get_submodule(path), theirs.get_submodule(path)
+            assert mine.amx and torch.equal(mine.packed, other.packed)
+        for owner, name in (("self_attn", FUSED_QKV), ("mlp", FUSED_GATE_UP)):
+            fused = getattr(layer, owner).__dict__[name]
+            assert torch.equal(fused.packed, getattr(theirs, owner).__dict__[name].packed)
+        # the linears' blocks are views of the fused ones (one copy)
+        q_proj = layer.self_attn.q_proj.packed
+        assert q_proj.data_ptr() == layer.self_attn.__dict__[FUSED_QKV].packed.data_ptr()
+    head, other_head = model.get_output_embeddings(), reference.get_output_embeddings()
+    assert type(head).__name__ == "Q8Linear" and torch.equal(head.packed, other_head.packed)

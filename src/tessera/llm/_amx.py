@@ -101,8 +101,10 @@ _CFLAGS = (
 TILE_OUTPUTS, BLOCK = 16, 32
 _NIBBLES = TILE_OUTPUTS * BLOCK // 2
 #: Bytes of one packed Q8_0 tile (16 outputs x one block: int8 weights, float16 scales);
-#: a Q4_1 tile has 320 (nibbles, scales, minimums). The kernel tells them apart by it.
+#: the kernel tells the two packings apart by their tile size.
 Q8_0_TILE = TILE_OUTPUTS * BLOCK + 32
+#: Bytes of one packed Q4_1 tile: nibbles, 16 float16 scales, 16 float16 minimums.
+Q4_1_TILE = _NIBBLES + 64
 
 
 def _cpu_flags() -> set[str]:

@@ -28,6 +28,9 @@ lm_head, on the file's Q8_0 blocks; :func:`Int4Linear` and :func:`use_gguf_int4`
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -443,6 +446,9 @@ def use_gguf_int4(model: Any, gguf: str | Path) -> int:
         How many linears now run on int4 weights.
     """
     path = Path(gguf)
+    replaced = _load_packed(model, path)
+    if replaced is not None:
+        return replaced
     tensors = _gguf_tensors(path)
     file = np.memmap(path, dtype=np.uint8, mode="r")
     config = model.config
@@ -482,6 +488,124 @@ def use_gguf_int4(model: Any, gguf: str | Path) -> int:
         _fuse(layer.self_attn, ("q_proj", "k_proj", "v_proj"), FUSED_QKV)
         _fuse(layer.mlp, ("gate_proj", "up_proj"), FUSED_GATE_UP)
     _q8_0_lm_head(model, tensors, file, str(gguf))
+    _installed(model)
+    _save_packed(model, path)
+    return replaced
+
+
+def _installed(model: Any) -> None:
     model._tessera_weights = "q4_1"
     model.__dict__.pop("_tessera_lean", None)  # tessera.llm._step.forget_lean
-    return replaced
+
+
+#: Bumped whenever the AMX packing (:func:`tessera.llm._amx.pack`) changes, so that packings
+#: cached by an older version are not read.
+_PACKING_VERSION = 1
+#: The linears of a layer as the AMX cache keeps them: (owner, attribute or fused name).
+_PACKED_PARTS = (
+    ("self_attn", FUSED_QKV),
+    ("self_attn", "o_proj"),
+    ("mlp", FUSED_GATE_UP),
+    ("mlp", "down_proj"),
+)
+#: The linears each of those holds, in the fused packing's order.
+_PART_LINEARS = (
+    ("q_proj", "k_proj", "v_proj"),
+    ("o_proj",),
+    ("gate_proj", "up_proj"),
+    ("down_proj",),
+)
+
+
+def packed_cache_path(gguf: Path) -> Path:
+    """Where the AMX packing of ``gguf``'s blocks is cached (``~/.cache/tessera``), keyed by
+    the file's path, size and modification time and the packing's version."""
+    stat = gguf.stat()
+    identity = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{_PACKING_VERSION}"
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return _amx._cache_dir() / f"q4_1-{key}.safetensors"
+
+
+def _save_packed(model: Any, gguf: Path) -> None:
+    """Cache the AMX packings :func:`use_gguf_int4` made (every layer's linears on the AMX
+    kernel, fused) so that the next load reads them instead of the GGUF's blocks; nothing
+    where they are not all such (or the cache folder cannot be written)."""
+    safetensors_torch = require("safetensors.torch")
+    tensors = {}
+    for index, layer in enumerate(model.model.layers):
+        for owner_name, name in _PACKED_PARTS:
+            owner = getattr(layer, owner_name)
+            linear = owner.__dict__.get(name) or getattr(owner, name, None)
+            if _CLASS is None or not isinstance(linear, _CLASS):
+                return
+            int4: Any = linear
+            if not int4.amx:
+                return
+            tensors[f"{index}.{name}"] = int4.packed
+    head = model.get_output_embeddings()
+    if type(head).__name__ == "Q8Linear":
+        tensors["lm_head"] = head.packed
+    target = packed_cache_path(gguf)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(suffix=".safetensors", dir=target.parent)
+        os.close(handle)
+        try:
+            safetensors_torch.save_file(tensors, staging)
+            os.replace(staging, target)
+        finally:
+            Path(staging).unlink(missing_ok=True)
+    except OSError:
+        return  # a read-only cache folder: the next load packs again
+
+
+def _load_packed(model: Any, gguf: Path) -> int | None:
+    """Install the cached AMX packings of ``gguf`` (:func:`_save_packed`) in ``model``:
+    how many linears now run on them, or None where there is no usable cache (no AMX
+    kernel here, none written, or one that does not fit the model)."""
+    global _CLASS
+    if not _amx.available():
+        return None
+    target = packed_cache_path(gguf)
+    if not target.is_file():
+        return None
+    safetensors_torch = require("safetensors.torch")
+    try:
+        tensors = safetensors_torch.load_file(str(target))
+    except Exception:  # a partial or damaged file: pack again (and rewrite it)
+        return None
+    layers = model.model.layers
+    found = []
+    for index, layer in enumerate(layers):
+        for (owner_name, name), attributes in zip(_PACKED_PARTS, _PART_LINEARS, strict=True):
+            owner = getattr(layer, owner_name)
+            linears = [getattr(owner, attribute) for attribute in attributes]
+            packed = tensors.get(f"{index}.{name}")
+            outputs = sum(int(linear.out_features) for linear in linears)
+            expected = (
+                outputs // _amx.TILE_OUTPUTS,
+                int(linears[0].in_features) // GROUP_SIZE,
+                _amx.Q4_1_TILE,
+            )
+            if packed is None or tuple(packed.shape) != expected:
+                return None
+            found.append((owner, name, attributes, linears, packed))
+    if _CLASS is None:
+        _CLASS = _int4_linear_class()
+    for owner, name, attributes, linears, packed in found:
+        start, inputs = 0, int(linears[0].in_features)
+        for attribute, linear in zip(attributes, linears, strict=True):
+            size = int(linear.out_features) // _amx.TILE_OUTPUTS
+            setattr(owner, attribute, _CLASS(packed[start : start + size], None, inputs))
+            start += size
+        if len(linears) > 1:
+            owner.__dict__[name] = _CLASS(packed, None, inputs)
+    head = model.get_output_embeddings()
+    if "lm_head" in tensors and getattr(head, "bias", None) is None:
+        packed = tensors["lm_head"]
+        rows, columns = (int(n) for n in head.weight.shape)
+        shape = (rows // _amx.TILE_OUTPUTS, columns // GROUP_SIZE, _amx.Q8_0_TILE)
+        if tuple(packed.shape) == shape:
+            model.set_output_embeddings(_q8_0_linear_class()(packed, head.weight))
+    _installed(model)
+    return 7 * len(layers)
