@@ -118,3 +118,14 @@ def default_runtime(default_gguf: Path) -> Any:
     from tessera.llm import load
 
     return load(threads=1)
+
+
+@pytest.fixture(scope="session")
+def bf16_runtime(default_runtime: Any) -> Any:
+    """The default model on bf16 weights (the default runtime itself where that is bf16;
+    on CPUs with AMX the default is q4_1)."""
+    from tessera.llm import default_weights, load
+
+    if default_weights() == "bf16":
+        return default_runtime
+    return load(threads=1, weights="bf16")

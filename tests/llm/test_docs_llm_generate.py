@@ -102,9 +102,9 @@ def smaller(args: list[str], places: dict[str, str]) -> list[str]:
 def test_python_and_terminal_with_the_default_model(default_runtime: Any, cli: Any) -> None:
     namespace: dict[str, Any] = {}
     python = blocks("From Python", "python")
-    assert len(python) == 4
+    assert len(python) == 5
     printed = run_python(python[0], namespace, {})
-    assert "Paris" in printed
+    assert "Berlin" in printed
     assert re.search(r"[\d.]+ tokens/s, [\d.]+ tokens/step", printed)
     for code in python[1:]:
         run_python(code, namespace, {})
@@ -112,7 +112,7 @@ def test_python_and_terminal_with_the_default_model(default_runtime: Any, cli: A
     terminal = commands("From the terminal")
     assert len(terminal) == 4
     outputs = [cli(smaller(args, {})) for args in terminal]
-    assert "Paris" in outputs[0]
+    assert "Berlin" in outputs[0]
     assert "tokens/s" in outputs[1] and "tokens/step" in outputs[1]
     bench = commands("Measure the speed-up")
     assert len(bench) == 1

@@ -200,12 +200,12 @@ def q4_runtime(request: pytest.FixtureRequest, default_gguf: Path) -> Any:
 
 
 def test_default_model_q4_1_blocks_are_the_bf16_models_weights(
-    q4_runtime: Any, default_runtime: Any, default_gguf: Path
+    q4_runtime: Any, bf16_runtime: Any, default_gguf: Path
 ) -> None:
     """The blocks read (and un-permuted) de-quantise to exactly the converted bf16 weights."""
     tensors = _gguf_tensors(default_gguf)
     file = np.memmap(default_gguf, dtype=np.uint8, mode="r")
-    bf16_model = default_runtime.model
+    bf16_model = bf16_runtime.model
     for index in (0, 14, 29):
         for path, name, heads in (
             ("self_attn.q_proj", "attn_q", 9),
@@ -285,7 +285,7 @@ def test_q4_1_concurrent_medusa_equals_solo(q4_runtime: Any) -> None:
 
 
 def test_q4_1_runtime_rebuilds_the_heads_tree_for_its_cost_curve(
-    q4_runtime: Any, default_runtime: Any
+    q4_runtime: Any, bf16_runtime: Any
 ) -> None:
     from tessera.llm._runtime import (
         DEFAULT_LOOKUP_TOKENS,
@@ -298,7 +298,7 @@ def test_q4_1_runtime_rebuilds_the_heads_tree_for_its_cost_curve(
     assert q4_runtime.tree.num_nodes == DEFAULT_TREE_NODES_Q4_1 + 1  # and the root
     # the drafted chain is shorter for q4_1's cost curve, unless asked for
     assert q4_runtime.lookup_tokens == DEFAULT_LOOKUP_TOKENS_Q4_1 < DEFAULT_LOOKUP_TOKENS
-    assert default_runtime.lookup_tokens == DEFAULT_LOOKUP_TOKENS
+    assert bf16_runtime.lookup_tokens == DEFAULT_LOOKUP_TOKENS
     folder = default_heads_folder()
     model = q4_runtime.model
     _, saved = prepare_heads(model, folder, None, 1)

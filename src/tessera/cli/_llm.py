@@ -19,7 +19,6 @@ import typer
 from rich.markup import escape
 
 from tessera.cli._app import app, console, edge, err_console
-from tessera.llm._runtime import DEFAULT_LOOKUP_TOKENS
 
 llm_app = typer.Typer(
     name="llm",
@@ -74,13 +73,32 @@ def _quiet_transformers() -> None:
 
 
 LookupTokens = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--lookup-tokens",
         min=0,
         max=32,
         help="Prompt-lookup tokens verified beside the Medusa tree at each step (0: the "
-        "heads alone).",
+        "heads alone; default: the weight format's).",
+        show_default=False,
+    ),
+]
+
+
+class Weights(StrEnum):
+    """Weight formats of :func:`tessera.llm.load` (auto: its default for this machine)."""
+
+    auto = "auto"
+    bf16 = "bf16"
+    q4_1 = "q4_1"
+
+
+WeightsOption = Annotated[
+    Weights,
+    typer.Option(
+        "--weights",
+        help="Weight format: auto (q4_1 for the default model on CPUs with AMX, else bf16), "
+        "bf16, or q4_1 (the GGUF file's own 4-bit blocks).",
     ),
 ]
 UseDatastore = Annotated[
@@ -93,7 +111,13 @@ UseDatastore = Annotated[
 ]
 
 
-def _load(model: str | None, heads: Path | None, lookup_tokens: int, datastore: bool = True) -> Any:
+def _load(
+    model: str | None,
+    heads: Path | None,
+    lookup_tokens: int | None,
+    datastore: bool = True,
+    weights: Weights = Weights.auto,
+) -> Any:
     """The runtime, with the llm extra's import errors surfacing as MissingExtraError."""
     from tessera.llm._torch import require
 
@@ -101,7 +125,13 @@ def _load(model: str | None, heads: Path | None, lookup_tokens: int, datastore: 
     _quiet_transformers()
     from tessera.llm import load
 
-    return load(model, heads=heads, lookup_tokens=lookup_tokens, datastore=datastore)
+    return load(
+        model,
+        heads=heads,
+        lookup_tokens=lookup_tokens,
+        datastore=datastore,
+        weights=None if weights is Weights.auto else weights.value,
+    )
 
 
 def _counted(steps: Iterator[list[int]], counts: list[int]) -> Iterator[list[int]]:
@@ -163,8 +193,9 @@ def generate(
     stats: Annotated[
         bool, typer.Option("--stats", help="Print tokens/s and tokens/step on stderr.")
     ] = False,
-    lookup_tokens: LookupTokens = DEFAULT_LOOKUP_TOKENS,
+    lookup_tokens: LookupTokens = None,
     datastore: UseDatastore = True,
+    weights: WeightsOption = Weights.auto,
     system: Annotated[
         str | None,
         typer.Option(
@@ -216,7 +247,7 @@ def generate(
         grammar=None if grammar is None else grammar.read_text(encoding="utf-8"),
         regex=regex,
     )
-    runtime = _load(model, heads, lookup_tokens, datastore)
+    runtime = _load(model, heads, lookup_tokens, datastore, weights)
     messages: str | list[dict[str, str]] = prompt
     if system is not None:
         messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
@@ -295,15 +326,16 @@ def bench(
         int, typer.Option("--prompts", "-p", help="Held-out prompts to decode.")
     ] = 8,
     max_new_tokens: MaxNewTokens = 128,
-    lookup_tokens: LookupTokens = DEFAULT_LOOKUP_TOKENS,
+    lookup_tokens: LookupTokens = None,
     datastore: UseDatastore = True,
+    weights: WeightsOption = Weights.auto,
 ) -> None:
     """Time plain greedy against Medusa greedy on held-out prompts (same model, same dtype)."""
     from tessera.llm.medusa._bench import compare_decoding
     from tessera.llm.medusa._prompts import heldout_prompts
 
     chosen = heldout_prompts(prompts)
-    runtime = _load(model, heads, lookup_tokens, datastore)
+    runtime = _load(model, heads, lookup_tokens, datastore, weights)
     with _progress("decoding prompts", len(chosen)) as advance:
         comparison = compare_decoding(
             runtime, chosen, max_new_tokens=max_new_tokens, progress=advance

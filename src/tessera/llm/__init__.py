@@ -19,6 +19,7 @@ __all__ = [
     "TextStream",
     "compile_constraint",
     "default_heads_folder",
+    "default_weights",
     "is_batch_invariant",
     "load",
     "load_model",
@@ -31,7 +32,14 @@ def __getattr__(name: str) -> Any:
         from tessera.llm import _structured
 
         return getattr(_structured, name)
-    if name in ("Generation", "Runtime", "TextStream", "load", "default_heads_folder"):
+    if name in (
+        "Generation",
+        "Runtime",
+        "TextStream",
+        "load",
+        "default_heads_folder",
+        "default_weights",
+    ):
         from tessera.llm import _runtime
 
         return getattr(_runtime, name)

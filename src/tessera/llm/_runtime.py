@@ -574,6 +574,22 @@ def default_tree_nodes(threads: int | None) -> int:
     return DEFAULT_TREE_NODES.get(count, DEFAULT_TREE_NODES_MANY_THREADS)
 
 
+def default_weights(model: str | Path | None = None, dtype: str = "bfloat16") -> str:
+    """The weight format :func:`load` decodes ``model`` with when it is given none.
+
+    ``"q4_1"`` (the GGUF file's own 4-bit blocks) for the default model in bfloat16 where
+    tessera's AMX kernel runs (:func:`tessera.llm._amx.available`): there a Medusa tree's
+    rows cost little more than one row, and q4_1 decodes fastest. ``"bf16"`` elsewhere
+    (PyTorch's int4 kernel pays for every row of a tree) and for other models (pass
+    ``weights="q4_1"`` for another GGUF file with Q4_1 linears).
+    """
+    from tessera.llm import _amx
+    from tessera.llm._model import DEFAULT_MODEL
+
+    default = model is None or model == DEFAULT_MODEL
+    return "q4_1" if default and dtype == "bfloat16" and _amx.available() else "bf16"
+
+
 def load(
     model: str | Path | None = None,
     *,
@@ -583,7 +599,7 @@ def load(
     datastore: bool = True,
     dtype: str = "bfloat16",
     threads: int | None = 1,
-    weights: str = "bf16",
+    weights: str | None = None,
 ) -> Runtime:
     """Load a model (the embedded default when ``model`` is None) for generation.
 
@@ -614,11 +630,12 @@ def load(
     threads : int or None, default=1
         torch intra-op threads. One thread is fastest for this model size on a small
         shared CPU; None keeps torch's default.
-    weights : {"bf16", "q4_1"}, default="bf16"
+    weights : {"bf16", "q4_1"} or None, default=None
         Passed to :func:`tessera.llm.load_model`: ``"q4_1"`` decodes with the GGUF file's
         own 4-bit blocks (the default model's; on CPUs with AMX through tessera's AMX
         kernel), greedy Medusa output still equal to plain greedy output on the same
-        weights.
+        weights. None: :func:`tessera.llm.default_weights` (``"q4_1"`` for the default model on CPUs
+        with AMX, where it decodes fastest; else ``"bf16"``).
 
     Returns
     -------
@@ -626,6 +643,8 @@ def load(
     """
     if threads is not None:
         threads = check_positive_int("threads", threads)
+    if weights is None:
+        weights = default_weights(model, dtype)
     if lookup_tokens is None:
         lookup_tokens = DEFAULT_LOOKUP_TOKENS_Q4_1 if weights == "q4_1" else DEFAULT_LOOKUP_TOKENS
     lookup_tokens = check_positive_int("lookup_tokens", lookup_tokens, minimum=0)
