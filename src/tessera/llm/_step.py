@@ -46,6 +46,7 @@ batch-invariant bf16 nor int4) keep transformers' forward.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -499,8 +500,6 @@ class _Slabs:
     """The cache buffers of a pass's segments, as the compiled attention reads them."""
 
     def __init__(self, lean: LeanLlama, segments: list[Segment], sizes: list[int]) -> None:
-        from numba.typed import List
-
         found = [
             _Slab.of(lean, segment.cache, size)
             for segment, size in zip(segments, sizes, strict=True)
@@ -509,7 +508,6 @@ class _Slabs:
         self.deferred = [segment.defer for segment in segments]
         self.slabs = [slab for slab, _ in found]
         self.lengths = [past + size for (_, past), size in zip(found, sizes, strict=True)]
-        self.buffers = List([slab.bits for slab in self.slabs])
         self.sources, self.shared = _shared_prefixes(segments, [past for _, past in found])
         # a segment that shares its first tokens with a leader starts its own rows after them
         pasts = [past + shared for (_, past), shared in zip(found, self.shared, strict=True)]
@@ -527,6 +525,14 @@ class _Slabs:
             at += rows.size
         self.mask_starts = np.array(mask_starts, dtype=np.int64)
         self.masks = np.concatenate(flat) if flat else _NO_MASKS
+
+    @cached_property
+    def buffers(self) -> Any:
+        """The buffers' bits as the compiled attention takes them (a numba typed list;
+        made on first use: the C pass does not read it)."""
+        from numba.typed import List
+
+        return List([slab.bits for slab in self.slabs])
 
     def hold(self) -> None:
         """After the pass: every cache's layers hold views of their new length (deferred
