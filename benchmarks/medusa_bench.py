@@ -71,6 +71,7 @@ def measure(
     n: int,
     threads: int,
     lookups: list[int],
+    heads_tree: Any,
 ) -> tuple[dict[str, Method], dict[str, int], dict[str, int]]:
     """Every method on every prompt, interleaved, at ``threads`` threads."""
     import torch
@@ -84,12 +85,25 @@ def measure(
     tree, chain, store = runtime.tree, runtime.lookup_tokens, runtime.datastore
     min_ngram = runtime.lookup_min_ngram
     root_only = MedusaTree.from_paths([])
+    drafts = f"up to {chain} drafted tokens (prompt lookup, else datastore)"
+    default = tree.num_nodes == 1  # load()'s default verifies drafted chains alone
     names = [
         ("plain", "tessera plain greedy (baseline, batch-invariant kernels)"),
         (
             "medusa",
-            f"tessera Medusa greedy: heads + up to {chain} drafted tokens (prompt lookup, "
-            "else datastore; default)",
+            f"tessera, {drafts}, no heads' tree (load()'s default here)"
+            if default
+            else f"tessera Medusa greedy: heads + {drafts} (default)",
+        ),
+        *(
+            [
+                (
+                    "withheads",
+                    f"tessera Medusa greedy: heads' tree of {heads_tree.num_nodes} + {drafts}",
+                )
+            ]
+            if default
+            else []
         ),
         (
             "exportable",
@@ -98,7 +112,11 @@ def measure(
         ),
         ("heads", "tessera Medusa greedy: heads alone"),
         ("nostore", f"tessera Medusa greedy: heads + up to {chain} prompt-lookup tokens"),
-        ("chain", f"tessera, up to {chain} drafted tokens alone (no heads)"),
+        *(
+            []
+            if default
+            else [("chain", f"tessera, up to {chain} drafted tokens alone (no heads)")]
+        ),
         ("plainstock", "tessera plain greedy, stock kernels (sdpa)"),
         ("hf", "transformers generate, greedy (stock)"),
         *[(f"pld{k}", f"transformers prompt lookup ({k} tokens)") for k in lookups],
@@ -133,7 +151,17 @@ def measure(
             )
         return _strip_eos(out[0, ids.shape[1] :].tolist(), eos)
 
-    keys = ["plain", "medusa", "exportable", "heads", "nostore", "chain", "plain32", "medusa32"]
+    keys = [
+        "plain",
+        "medusa",
+        "withheads",
+        "exportable",
+        "heads",
+        "nostore",
+        "chain",
+        "plain32",
+        "medusa32",
+    ]
     from tessera.llm._runtime import default_heads_folder, prepare_heads
 
     exportable = prepare_heads(runtime.model, default_heads_folder(exportable=True), None, threads)
@@ -142,8 +170,9 @@ def measure(
     store_counts = dict.fromkeys(keys, 0)
     # (tree, lookup tokens, datastore, shortest prompt-lookup match)
     settings = {
-        "heads": (tree, 0, None, 1),
-        "nostore": (tree, chain, None, 1),
+        "withheads": (heads_tree, chain, store, min_ngram),
+        "heads": (heads_tree, 0, None, 1),
+        "nostore": (heads_tree, chain, None, 1),
         "chain": (root_only, chain, store, min_ngram),
     }
 
@@ -277,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "; the stock and transformers rows run the bf16 model; float32 where marked.",
     ]
-    from tessera.llm._runtime import default_tree_nodes
+    from tessera.llm._runtime import DEFAULT_TREE_NODES_Q4_1, default_tree_nodes
     from tessera.llm.medusa import build_tree
 
     for i, threads in enumerate(args.threads):
@@ -286,8 +315,12 @@ def main(argv: list[str] | None = None) -> int:
             runtime.tree = build_tree(metadata.accuracies, default_tree_nodes(threads))
         if exact is not None:
             exact.tree = runtime.tree
+        # the heads' rows: load()'s tree, or where that is the root alone, q4_1's heads tree
+        heads_tree = runtime.tree
+        if heads_tree.num_nodes == 1:
+            heads_tree = build_tree(metadata.accuracies, DEFAULT_TREE_NODES_Q4_1)
         methods, step_counts, lookup_counts, store_counts = measure(
-            runtime, stock, exact if i == 0 else None, prompts, n, threads, args.lookup
+            runtime, stock, exact if i == 0 else None, prompts, n, threads, args.lookup, heads_tree
         )
         lines += [
             "",
@@ -297,17 +330,21 @@ def main(argv: list[str] | None = None) -> int:
             *table(methods, step_counts, len(prompts), weights),
         ]
     top1, top5 = head_accuracy(runtime, prompts, methods["plain"].outputs)
-    expected = (
-        expected_accept_length(runtime.tree, metadata.accuracies) if metadata.accuracies else 0
-    )
+    expected = expected_accept_length(heads_tree, metadata.accuracies) if metadata.accuracies else 0
     conditioned = getattr(runtime.heads.config, "root_conditioned", False)
     lines += [
         "",
         f"- Heads: {runtime.heads.config.num_heads} Medusa-1 heads"
         + (" conditioned on the root token" if conditioned else "")
-        + f"; last tree ({runtime.tree.num_nodes} tokens per step, root included), expected "
+        + f"; heads' tree ({heads_tree.num_nodes} tokens per step, root included), expected "
         f"{expected:.2f} tokens/step from the training accuracies: "
-        + " ".join(str(tuple(p)) for p in runtime.tree.paths),
+        + " ".join(str(tuple(p)) for p in heads_tree.paths)
+        + (
+            "; load() verifies drafted chains alone on this route "
+            "(`DEFAULT_TREE_NODES_Q4_1_AMX`), so the heads' rows use this tree"
+            if runtime.tree.num_nodes == 1
+            else ""
+        ),
         "- Head top-1 accuracy on these prompts: "
         + ", ".join(f"head {k + 1} {a:.3f}" for k, a in enumerate(top1)),
         "- Head top-5 accuracy: " + ", ".join(f"head {k + 1} {a:.3f}" for k, a in enumerate(top5)),

@@ -179,3 +179,44 @@ def test_cli_exports_the_shipped_plain_heads_by_default(
     assert result.exit_code == 0, result.output
     assert "medusa-plain" in result.stdout
     assert (out / "medusa_lm_head.safetensors").is_file()
+
+
+def test_default_weights_are_q4_1_only_for_the_default_model_on_the_amx_kernel(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from tessera.llm import DEFAULT_MODEL, _amx, default_weights
+
+    amx = "q4_1" if _amx.available() else "bf16"
+    assert default_weights() == default_weights(DEFAULT_MODEL) == amx
+    assert default_weights(dtype="float32") == "bf16"  # q4_1 computes in bfloat16
+    assert default_weights(tmp_path / "my-model") == "bf16"
+    monkeypatch.setenv("TESSERA_AMX", "0")  # PyTorch's int4 kernel: bf16 decodes faster
+    assert default_weights() == "bf16"
+
+
+@pytest.mark.parametrize("weights", ["auto", "bf16", "q4_1"])
+def test_cli_weights_option_decodes_what_load_decodes(
+    default_runtime: Any, bf16_runtime: Any, weights: str
+) -> None:
+    """``--weights`` picks the format (auto: ``default_weights()``), with that format's
+    drafted-chain default, and prints what ``load(weights=...)`` generates."""
+    from typer.testing import CliRunner
+
+    from tessera.cli import _llm  # noqa: F401  (registers the commands)
+    from tessera.cli._app import app
+    from tessera.llm import default_weights, load
+    from tessera.llm._runtime import DEFAULT_LOOKUP_TOKENS, DEFAULT_LOOKUP_TOKENS_Q4_1
+
+    question = "What is 2 + 2?"
+    result = CliRunner().invoke(
+        app, ["llm", "generate", question, "-n", "16", "--weights", weights, "--stats"]
+    )
+    assert result.exit_code == 0, result.output
+    chosen = default_weights() if weights == "auto" else weights
+    runtime = {"bf16": bf16_runtime, default_weights(): default_runtime}.get(chosen)
+    if runtime is None:
+        runtime = load(threads=1, weights=chosen)
+    expected = runtime.generate(question, max_new_tokens=16)
+    assert result.stdout == expected.text + "\n"
+    chain = DEFAULT_LOOKUP_TOKENS_Q4_1 if chosen == "q4_1" else DEFAULT_LOOKUP_TOKENS
+    assert f"+ {chain} lookup" in result.stderr

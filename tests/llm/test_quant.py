@@ -291,11 +291,15 @@ def test_q4_1_runtime_rebuilds_the_heads_tree_for_its_cost_curve(
         DEFAULT_LOOKUP_TOKENS,
         DEFAULT_LOOKUP_TOKENS_Q4_1,
         DEFAULT_TREE_NODES_Q4_1,
+        DEFAULT_TREE_NODES_Q4_1_AMX,
         default_heads_folder,
         prepare_heads,
     )
 
-    assert q4_runtime.tree.num_nodes == DEFAULT_TREE_NODES_Q4_1 + 1  # and the root
+    # on the AMX kernel the root alone (drafted chains only), elsewhere a small tree
+    amx = q4_runtime.model.model.layers[0].mlp.down_proj.amx
+    nodes = DEFAULT_TREE_NODES_Q4_1_AMX if amx else DEFAULT_TREE_NODES_Q4_1
+    assert q4_runtime.tree.num_nodes == nodes + 1  # and the root
     # the drafted chain is shorter for q4_1's cost curve, unless asked for
     assert q4_runtime.lookup_tokens == DEFAULT_LOOKUP_TOKENS_Q4_1 < DEFAULT_LOOKUP_TOKENS
     assert bf16_runtime.lookup_tokens == DEFAULT_LOOKUP_TOKENS
@@ -306,6 +310,8 @@ def test_q4_1_runtime_rebuilds_the_heads_tree_for_its_cost_curve(
     _, asked = prepare_heads(model, folder, 4, 1, default_nodes=2)
     assert (rebuilt.num_nodes, asked.num_nodes) == (3, 5)  # tree_nodes= still wins
     assert saved.num_nodes != rebuilt.num_nodes
+    _, root = prepare_heads(model, folder, 0, 1)  # tree_nodes=0: the root alone
+    assert root.num_nodes == 1
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

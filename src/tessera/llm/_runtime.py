@@ -43,6 +43,12 @@ DEFAULT_TREE_NODES_MANY_THREADS = 5
 #: (:data:`DEFAULT_LOOKUP_TOKENS_Q4_1`) fit that curve (measured on training prompts at 1
 #: and 2 threads, see docs/explanation/medusa.md).
 DEFAULT_TREE_NODES_Q4_1 = 2
+#: Candidates per step with ``weights="q4_1"`` on tessera's AMX kernel (the whole pass in
+#: C): none, the root alone. There a pass costs so little that drafting the heads' tree
+#: and verifying its rows cost more than the tokens it adds, and the drafted chain alone
+#: (prompt lookup, else the heads' datastore) decodes fastest (measured on a tuning split
+#: of held-out prompts, kept apart from the benchmark's: docs/explanation/medusa.md).
+DEFAULT_TREE_NODES_Q4_1_AMX = 0
 #: Prompt-lookup tokens verified beside the heads' tree at each step, for a full-length
 #: (3-token) match; shorter matches draft half as many (see
 #: :func:`tessera.llm.medusa.medusa_generate`). Late tokens of a full match are still
@@ -612,10 +618,11 @@ def load(
         A Medusa heads folder (:func:`tessera.llm.medusa.save_heads`). Default: the
         shipped heads for the default model, or ``<model folder>/medusa`` when present.
     tree_nodes : int, optional
-        Rebuild the candidate tree with this many nodes from the heads' accuracies
-        (default: the tree saved with the heads; if none,
-        :data:`DEFAULT_TREE_NODES`: 5, the best size measured on a 2-core CPU; with
-        ``weights="q4_1"``, :data:`DEFAULT_TREE_NODES_Q4_1` when the heads carry accuracies).
+        Rebuild the candidate tree with this many nodes from the heads' accuracies, 0 for
+        the root alone (only drafted chains are verified; default: the tree saved with the
+        heads; if none, :data:`DEFAULT_TREE_NODES`; with ``weights="q4_1"``, when the heads
+        carry accuracies, :data:`DEFAULT_TREE_NODES_Q4_1_AMX` on tessera's AMX kernel and
+        :data:`DEFAULT_TREE_NODES_Q4_1` elsewhere).
     lookup_tokens : int, optional
         Prompt-lookup tokens verified beside the heads' tree at each Medusa step, 0 to 32;
         0 for the heads alone (default: :data:`DEFAULT_LOOKUP_TOKENS`, or
@@ -672,7 +679,7 @@ def load(
         folder,
         tree_nodes,
         threads,
-        default_nodes=DEFAULT_TREE_NODES_Q4_1 if weights == "q4_1" else None,
+        default_nodes=_default_nodes(weights),
     )
     from tessera.llm.medusa._datastore import DATASTORE_FILE, Datastore
 
@@ -687,6 +694,15 @@ def load(
         datastore=store,
         lookup_min_ngram=DEFAULT_LOOKUP_MIN_NGRAM if store is not None else 1,
     )
+
+
+def _default_nodes(weights: str) -> int | None:
+    """The tree size of the weight format's cost curve (None: the heads' saved tree)."""
+    if weights != "q4_1":
+        return None
+    from tessera.llm import _amx
+
+    return DEFAULT_TREE_NODES_Q4_1_AMX if _amx.available() else DEFAULT_TREE_NODES_Q4_1
 
 
 def prepare_heads(
@@ -726,4 +742,6 @@ def prepare_heads(
             "Save the heads with HeadsMetadata(tree=...) or accuracies=....",
         )
     nodes = default_tree_nodes(threads) if tree_nodes is None else tree_nodes
+    if nodes == 0:  # the root alone: only drafted chains are verified
+        return medusa_heads, MedusaTree.from_paths([])
     return medusa_heads, build_tree(metadata.accuracies, nodes)
