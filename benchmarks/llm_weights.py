@@ -298,7 +298,11 @@ def main(argv: list[str] | None = None) -> int:
         "- Perplexity and agreement are teacher-forced over the whole text; agreement counts "
         "positions whose argmax equals the bf16 model's.",
         "- Load is import + `tessera.llm.load(weights=...)` in a fresh process, with the bf16 "
-        "conversion of the GGUF already cached.",
+        "conversion of the GGUF already cached (and, for q4_1 on the AMX kernel, its packing "
+        "of the blocks, about 0.1 GB under `~/.cache/tessera`).",
+        "- Each medusa row is `load(weights=...)`'s default drafting for that format: bf16 the "
+        "heads' saved tree plus drafted chains; q4_1 on the AMX kernel the drafted chains "
+        "alone (`DEFAULT_TREE_NODES_Q4_1_AMX`), elsewhere a 2-node tree plus chains.",
         f"- Whole run: {time.perf_counter() - started:.0f} s.",
     ]
     return publish("llm-weights", lines, args.write)

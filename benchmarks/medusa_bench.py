@@ -324,8 +324,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         lines += [
             "",
-            f"### {threads} thread(s), tree of {runtime.tree.num_nodes} tokens per step "
-            f"(+ up to {runtime.lookup_tokens} drafted tokens)",
+            f"### {threads} thread(s), "
+            + (
+                "the root alone per step "
+                if runtime.tree.num_nodes == 1
+                else f"tree of {runtime.tree.num_nodes} tokens per step "
+            )
+            + f"(+ up to {runtime.lookup_tokens} drafted tokens)",
             "",
             *table(methods, step_counts, len(prompts), weights),
         ]
