@@ -367,6 +367,8 @@ def product(rows: Tensor, packed: Tensor) -> Tensor:
 
 
 class _Layer(ctypes.Structure):
+    """``llama_layer`` of ``_kernels/llama.c``: one layer's norms and packed linears."""
+
     _fields_ = [  # noqa: RUF012 (ctypes reads the class attribute)
         ("input_norm", ctypes.c_void_p),
         ("qkv", ctypes.c_void_p),
@@ -378,6 +380,8 @@ class _Layer(ctypes.Structure):
 
 
 class _Shape(ctypes.Structure):
+    """``llama_shape`` of ``_kernels/llama.c``: the model's sizes, norm epsilon, scale."""
+
     _fields_ = [  # noqa: RUF012
         ("hidden", ctypes.c_int64),
         ("heads", ctypes.c_int64),
@@ -391,6 +395,8 @@ class _Shape(ctypes.Structure):
 
 
 class _Segments(ctypes.Structure):
+    """``llama_segments`` of ``_kernels/llama.c``: the pass's generations and caches."""
+
     _fields_ = [  # noqa: RUF012
         ("count", ctypes.c_int64),
         ("caches", ctypes.c_void_p),

@@ -589,6 +589,8 @@ def _load_packed(model: Any, gguf: Path) -> int | None:
             )
             if packed is None or tuple(packed.shape) != expected:
                 return None
+            if any(getattr(linear, "bias", None) is not None for linear in linears):
+                return None  # not the model this GGUF converts to: its own load refuses it
             found.append((owner, name, attributes, linears, packed))
     if _CLASS is None:
         _CLASS = _int4_linear_class()
