@@ -192,6 +192,8 @@ def q4_amx_model(default_gguf: Path) -> Any:
 
     if not _amx.available():
         pytest.skip(f"no AMX kernel here: {_amx.unavailable_reason()}")
+    if _amx._vector_exp() is None:
+        pytest.skip("this PyTorch exports no Sleef_expf16_u10: the Python pass runs")
     return load_model(weights="q4_1").model
 
 
