@@ -41,7 +41,8 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,12 +119,23 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
-def _compile(compiler: str, target: Path) -> None:
-    """Compile the kernel into ``target`` (written beside it, then renamed: atomic)."""
+@contextmanager
+def staged(target: Path) -> Iterator[str]:
+    """A path beside ``target`` to write; renamed to ``target`` when the block ends
+    without error (atomic: readers see the old file or the whole new one), else removed."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    handle, staging = tempfile.mkstemp(suffix=target.suffix, dir=target.parent)
     os.close(handle)
     try:
+        yield staging
+        os.replace(staging, target)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+
+
+def _compile(compiler: str, target: Path) -> None:
+    """Compile the kernel into ``target`` (:func:`staged`)."""
+    with staged(target) as staging:
         subprocess.run(
             [compiler, *_CFLAGS, "-o", staging, *map(str, _SOURCES), "-lm"],
             check=True,
@@ -131,12 +143,9 @@ def _compile(compiler: str, target: Path) -> None:
             text=True,
             timeout=300,
         )
-        os.replace(staging, target)
-    finally:
-        Path(staging).unlink(missing_ok=True)
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/tessera`` (default ``~/.cache/tessera``): compiled kernels, as
     numba and PyTorch keep theirs, apart from the state in ``$TESSERA_HOME``."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -163,7 +172,7 @@ def _library() -> tuple[ctypes.CDLL | None, str]:
         + version.encode()
         + " ".join(_CFLAGS).encode()
     ).hexdigest()[:16]
-    target = _cache_dir() / f"amx-{key}.so"
+    target = cache_dir() / f"amx-{key}.so"
     if not target.exists():
         try:
             _compile(compiler, target)
@@ -447,7 +456,6 @@ class LlamaDecoder:
         self._final_norm = final_norm.data_ptr()
         self._shape = shape
         self._exp = vector_exp
-        self.hidden = int(shape.hidden)
 
     def run(
         self,

@@ -29,8 +29,6 @@ lm_head, on the file's Q8_0 blocks; :func:`Int4Linear` and :func:`use_gguf_int4`
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -523,7 +521,7 @@ def packed_cache_path(gguf: Path) -> Path:
     stat = gguf.stat()
     identity = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{_PACKING_VERSION}"
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return _amx._cache_dir() / f"q4_1-{key}.safetensors"
+    return _amx.cache_dir() / f"q4_1-{key}.safetensors"
 
 
 def _save_packed(model: Any, gguf: Path) -> None:
@@ -545,16 +543,9 @@ def _save_packed(model: Any, gguf: Path) -> None:
     head = model.get_output_embeddings()
     if type(head).__name__ == "Q8Linear":
         tensors["lm_head"] = head.packed
-    target = packed_cache_path(gguf)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(suffix=".safetensors", dir=target.parent)
-        os.close(handle)
-        try:
+        with _amx.staged(packed_cache_path(gguf)) as staging:
             safetensors_torch.save_file(tensors, staging)
-            os.replace(staging, target)
-        finally:
-            Path(staging).unlink(missing_ok=True)
     except OSError:
         return  # a read-only cache folder: the next load packs again
 

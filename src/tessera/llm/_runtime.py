@@ -584,10 +584,10 @@ def default_weights(model: str | Path | None = None, dtype: str = "bfloat16") ->
     """The weight format :func:`load` decodes ``model`` with when it is given none.
 
     ``"q4_1"`` (the GGUF file's own 4-bit blocks) for the default model in bfloat16 where
-    tessera's AMX kernel runs (:func:`tessera.llm._amx.available`): there a Medusa tree's
-    rows cost little more than one row, and q4_1 decodes fastest. ``"bf16"`` elsewhere
-    (PyTorch's int4 kernel pays for every row of a tree) and for other models (pass
-    ``weights="q4_1"`` for another GGUF file with Q4_1 linears).
+    tessera's AMX kernel runs (:func:`tessera.llm._amx.available`): there a pass's rows
+    cost little more than one row, the whole pass runs in C, and q4_1 decodes fastest.
+    ``"bf16"`` elsewhere (PyTorch's int4 kernel pays for every row of a pass) and for
+    other models (pass ``weights="q4_1"`` for another GGUF file with Q4_1 linears).
     """
     from tessera.llm import _amx
     from tessera.llm._model import DEFAULT_MODEL
