@@ -393,3 +393,71 @@ def test_names_of_the_tuning_addition(text: str, names: list[str]) -> None:
     config = {"sensitive_information": {"entities": ["NAME"], "action": "DETECT"}}
     found = [text[f.start or 0 : f.end or 0] for f in apply_guardrail(config, text).findings]
     assert found == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # Form fields: the value is a name whether or not a list or spaCy knows it.
+        ("Family name: Ogunbiyi; given name: Tolulope", ["Ogunbiyi", "Tolulope"]),
+        ("Next of kin: Wairimu Kamau (mother)", ["Wairimu Kamau"]),
+        # A role or relation before a name, with no colon.
+        ("My cousin Ferdia Lyons is staying over.", ["Ferdia Lyons"]),
+        # Sign-offs and greetings with a single given name no list knows.
+        ("See you at six. Cheers, Tarni", ["Tarni"]),
+        ("Thanks so much, Ndidi!", ["Ndidi"]),
+        # Introductions and names listed beside a found name.
+        ("Hello, I'm Ofa and I'll be hosting tonight.", ["Ofa"]),
+        (
+            "Prizes went to Rawiri Tamihana and Grace Holloway.",
+            ["Rawiri Tamihana", "Grace Holloway"],
+        ),
+        # A given name opening a sentence before words that put a person there.
+        ("Sunita is off sick, so the stand-up moves to Friday.", ["Sunita"]),
+    ],
+)
+def test_names_placed_by_fields_roles_sign_offs_and_lists(text: str, names: list[str]) -> None:
+    config = {"sensitive_information": {"entities": ["NAME"], "action": "DETECT"}}
+    found = [text[f.start or 0 : f.end or 0] for f in apply_guardrail(config, text).findings]
+    assert found == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Brands, shops and makers named after people, possessives read as shops and days.
+        "A bottle of Johnnie Walker and a box of Tim Hortons doughnuts, please.",
+        "Sainsbury's and Wendy's both close at ten.",
+        "She wears Ralph Lauren to every wedding.",
+        "St David's Day is on the first of March.",
+        # Teams, places and common words where a name might stand.
+        "Charlotte Hornets lost again on Tuesday.",
+        "Darwin is hot and humid in the wet season.",
+        "We moved to Savannah, which surprised everyone.",
+        # Form fields and sign-offs whose value is no person.
+        "Customer: Bluewater Holdings Ltd",
+        "Kind regards, Customer Services",
+        "Dear Hiring Manager, please find my CV attached.",
+        "Hi Mum, can you call me back?",
+    ],
+)
+def test_near_misses_of_the_placed_names_give_no_name(text: str) -> None:
+    config = {"sensitive_information": {"entities": ["NAME"], "action": "DETECT"}}
+    assert not apply_guardrail(config, text).findings
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # A street named Broadway, with no street type; a unit on a named estate or park.
+        ("Parcels to 880 West Broadway, Boise, ID 83702 only.",
+         "880 West Broadway, Boise, ID 83702"),
+        ("Collect from Unit 4, Thornbury Business Park, Bolton BL2 6PT.",
+         "Unit 4, Thornbury Business Park, Bolton BL2 6PT"),
+        # An Irish Eircode after the town.
+        ("Ship to Suite 9, Liffey Trading Estate, Dublin D12 Y2KF today.",
+         "Suite 9, Liffey Trading Estate, Dublin D12 Y2KF"),
+    ],
+)  # fmt: skip
+def test_addresses_on_broadway_and_named_estates(text: str, value: str) -> None:
+    assert _found(text) == [("ADDRESS", value)]

@@ -6,6 +6,10 @@ time. It loads once per process, on first use. The small model often labels a na
 has not seen as an organisation, place or nationality; such a span, or a given name of
 Faker's lists that it missed, counts where the words around it name a person (a greeting
 or sign-off, a title, "ask"/"tell"/"cc", a speech verb, a name said at a sentence's end).
+Some names are found by where they stand alone: a form field's value ("Surname: Okonjo"), a
+role before a name ("Patient ..."), a sign-off before a name that ends the line, an
+introduction ("I'm ..."), a name listed beside a found one. Brands and shops named after
+people ("Tim Hortons", "Wendy's is open"), saints' days and teams are no people.
 Addresses are found by patterns: a house
 number, street words and a street type, then optionally a unit, a town, a state or county
 code and a US ZIP or UK postcode; units before the number ("Suite 400, 500 Market
@@ -83,6 +87,44 @@ _NAME_LOCALES = (
     "en_US", "en_GB", "en_IE", "en_IN", "en_NG", "en_KE", "tw_GH", "yo_NG", "fr_FR", "de_DE",
     "es_ES", "it_IT", "nl_NL", "pt_BR", "pt_PT", "pl_PL", "tr_TR", "sv_SE", "no_NO", "cs_CZ",
 )  # fmt: skip
+#: More of Faker's locales (English, Irish, New Zealand, Nigerian, Zulu, Swahili, Japanese and
+#: Chinese romanised, Vietnamese, Indonesian, Nordic, Baltic, Central European, Latin American):
+#: their names count when written in Latin letters and no common English word.
+_MORE_NAME_LOCALES = (
+    "en", "en_NZ", "en_PK", "ga_IE", "ig_NG", "ha_NG", "zu_ZA", "sw", "ja_JP", "zh_CN", "zh_TW",
+    "vi_VN", "id_ID", "fr_CA", "fr_BE", "nl_BE", "de_AT", "de_CH", "es_MX", "es_AR", "es_CO",
+    "fi_FI", "da_DK", "is_IS", "hu_HU", "ro_RO", "hr_HR", "sk_SK", "sl_SI", "et_EE", "lt_LT",
+    "lv_LV", "az_AZ", "uz_UZ",
+)  # fmt: skip
+_LATIN_NAME = re.compile(r"^[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿĀ-ſ'’-]{2,}$")
+#: Function words, months, days and holidays: never a name on their own.
+_FUNCTION_WORDS = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been am
+    i me my we our you your he him his she her it its they them their this that these those
+    there here who whom what which when where why how all any each every both some no not
+    only just also very so too can will would should could may might must shall do does did
+    has have had hello hi hey dear thanks thank cheers regards best yes okay ok please sorry
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday today tomorrow tonight yesterday
+    christmas easter halloween ramadan diwali hanukkah thanksgiving eid new year""".split()
+)
+#: Words of organisations, groups, places and roles that make a capitalised phrase no name.
+_ORG_WORDS = frozenset(
+    """ltd limited inc llc plc corp corporation co company group holdings bank team teams
+    services service support office department dept council committee board university
+    college school institute foundation trust agency ministry project admissions customer
+    customers client clients desk centre center club society association partners associates
+    hotel restaurant cafe café bar pub inn house tech falls beach bay lake river valley island
+    islands mountains airport station hospital clinic church cathedral museum gallery library
+    park square street road avenue lane drive estate industries systems solutions technologies
+    labs studio studios media news times post magic united city fc rovers airlines airways
+    motors pharmacy store stores shop market supermarket everyone everybody all sir madam
+    guest guests friend friends folks guys team mum mom dad mummy daddy grandma grandpa nan
+    granny auntie colleagues sender recipient admin administrator manager staff members
+    member parent parents guardian applicant candidate patient tenant landlord user users
+    account accounts finance sales marketing hr legal operations payroll billing reception
+    security management it""".split()
+)
 #: Lower-case words a name may contain ("Ludwig van Beethoven", "Maria da Silva").
 _PARTICLES = frozenset("van von der den de del della da di du la le bin ibn al el dos das".split())
 #: A written-out given name and surname, in capitals only at their first letters.
@@ -94,6 +136,12 @@ _PAIR = re.compile(
 #: a nationality ("Amara Nwosu" ORG, "Siobhan" GPE, "Priya" NORP); such a span counts when
 #: it reads as a person (:func:`_reads_as_person`).
 _PERSON_LIKE = frozenset({"PERSON", "ORG", "GPE", "NORP"})
+#: Labels of things spaCy is rarely wrong about: a given name and a surname of the lists
+#: that it reads as a building, product or work ("Elden Ring") are no person unless cued.
+_THING_LABELS = frozenset({"FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW"})
+#: Labels of places and nationalities: a single such word is a person only by a cue before
+#: it ("Hi Sydney"), never by a speech verb after it ("Victorian London, who ...").
+_PLACE_LABELS = frozenset({"GPE", "NORP", "LOC", "FAC"})
 _NAME_WORD = rf"(?:O['’]|Mc|Mac)?[A-Z]{_LOWER}+(?:-[A-Z]{_LOWER}+)?"
 #: Words before a name that address or point at a person: greetings, sign-offs, a title,
 #: verbs whose object is a person ("ask Kwame", "cc Anne").
@@ -111,24 +159,54 @@ _CUE_AFTER = re.compile(
 #: Words that put the next one in a place ("flew to Austin, who knew"), which a speech
 #: verb or "who" after it then does not make a person.
 _PLACE_BEFORE = re.compile(
-    r"\b(?:in|at|near|from|(?:flew|moved|went|travell?ed|drove|came|back) to)\s+$"
+    r"\b(?:in|at|near|(?:flew|moved|went|travell?ed|drove|came|back|trip|flights?) to)\s+$"
 )
 #: A name said to the reader at the end of a sentence: "Cheers for the shift, Siobhan!"
 _VOCATIVE = re.compile(rf",\s+({_NAME_WORD})\s*[!?.]")
 
 
 @lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """Lower-case English words that are no name on their own: Faker's English lorem words
+    (the language's commonest words), function words, months, days, holidays and words that
+    address a group or an organisation ("Dear Customer", "Hi all", "Kind regards, Support")."""
+    from faker.providers.lorem.en_US import Provider as Lorem
+
+    return frozenset(str(w).lower() for w in Lorem.word_list) | _FUNCTION_WORDS | _ORG_WORDS
+
+
+#: The names of :data:`_NAME_LOCALES` alone, filled by :func:`_name_lists`: one word spaCy
+#: reads as a person with no cue around it counts only when these know it ("Darwin is hot"
+#: is a town, though Darwin is a given name in a longer list).
+_CORE_NAMES: list[frozenset[str]] = []
+
+
+@lru_cache(maxsize=1)
 def _name_lists() -> tuple[frozenset[str], frozenset[str]]:
-    """Given names and surnames from Faker's person providers of :data:`_NAME_LOCALES`."""
+    """Given names and surnames from Faker's person providers of :data:`_NAME_LOCALES`, and
+    those of :data:`_MORE_NAME_LOCALES` written in Latin letters that are no common English
+    word (:func:`_common_words`)."""
     import importlib
 
     given: set[str] = set()
     family: set[str] = set()
-    for locale in _NAME_LOCALES:
+    common = _common_words()
+    for locale in (*_NAME_LOCALES, *_MORE_NAME_LOCALES):
+        if locale == _MORE_NAME_LOCALES[0]:
+            _CORE_NAMES.append(frozenset(given | family))
         provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        for attribute in ("first_names", "first_names_male", "first_names_female"):
-            given.update(str(n) for n in getattr(provider, attribute, ()))
-        family.update(str(n) for n in getattr(provider, "last_names", ()))
+        more = locale in _MORE_NAME_LOCALES
+        for attribute in dir(provider):
+            if not attribute.startswith(("first_name", "last_name", "first_romanized_name",
+                                         "last_romanized_name")):  # fmt: skip
+                continue
+            values = getattr(provider, attribute)
+            if not isinstance(values, (tuple, list, dict)) or "pairs" in attribute:
+                continue
+            names = {str(n) for n in values}
+            if more:
+                names = {n for n in names if _LATIN_NAME.match(n) and n.lower() not in common}
+            (given if attribute.startswith("first") else family).update(names)
     return frozenset(given), frozenset(family)
 
 
@@ -141,8 +219,8 @@ def _looks_like_a_name(value: str, titled: bool) -> bool:
     if not all(w[:1].isupper() or w.lower() in _PARTICLES for w in words):
         return False
     if len(words) == 1 and not titled:
-        given, family = _name_lists()
-        return value in given or value in family
+        _name_lists()
+        return value in _CORE_NAMES[0]
     return True
 
 
@@ -152,18 +230,25 @@ def name_spans(text: str) -> Iterator[tuple[int, int]]:
 
     A span that names a street ("Victoria Road", "Calle de Alcalá") or lies inside an
     address is not a person; a sentence's first word that no name list knows
-    ("Customer Liam Fitzgerald") is trimmed from a span of three words or more.
+    ("Customer Liam Fitzgerald") is trimmed from a span of three words or more. Names found
+    by where they stand (:func:`_placed_names`) and names listed beside a found one
+    (:func:`_with_listed_names`) are added; brands, shops, days and teams
+    (:func:`_names_a_thing`) are dropped.
     """
     if not text.strip():
         return
     given, family = _name_lists()
     addresses = list(address_spans(text))
     found: list[tuple[int, int]] = []
-    for entity in _nlp()(text).ents:
+    entities = _nlp()(text).ents
+    places = {(e.start_char, e.end_char) for e in entities if e.label_ in _PLACE_LABELS}
+    for entity in entities:
         if entity.label_ not in _PERSON_LIKE:
             continue
         start, end = entity.start_char, entity.end_char
-        if entity.label_ != "PERSON" and not _reads_as_person(text, start, end, given, family):
+        if entity.label_ != "PERSON" and not _reads_as_person(
+            text, start, end, given, family, place=(start, end) in places
+        ):
             continue
         title = _TITLES.match(text[start:end])
         titled = title is not None or _TITLE_BEFORE.search(text[:start]) is not None
@@ -183,29 +268,298 @@ def name_spans(text: str) -> Iterator[tuple[int, int]]:
         start = _hyphenated_start(text, start)
         if _names_a_place(text, start, end, addresses):
             continue
-        if _looks_like_a_name(text[start:end], titled):
+        cued = (
+            entity.label_ == "PERSON"
+            and _cued(text, start, end)
+            and _plausible(text[start:end].split(), given, family)
+        )
+        if _looks_like_a_name(text[start:end], titled or cued):
             found.append((start, end))
-    for start, end in _cued_names(text, given):
+    for start, end in (*_cued_names(text, given, places), *_placed_names(text, given, family)):
         if not any(a < end and start < b for a, b in found) and not _names_a_place(
             text, start, end, addresses
         ):
             found.append((start, end))
+    things = {(e.start_char, e.end_char) for e in entities if e.label_ in _THING_LABELS}
     for match in _PAIR.finditer(text):
+        pair = (match.start(1), match.end(2))
+        if pair in things and not (_cued(text, *pair) or _INTRO.search(text[: pair[0]])):
+            continue
         if match.group(1) in given and match.group(2) in family:
             inside = [(a, b) for a, b in found if match.start(1) <= a and b <= match.end(2)]
-            pair = (match.start(1), match.end(2))
             overlapping = [(a, b) for a, b in found if a < pair[1] and pair[0] < b]
             if overlapping == inside and not _names_a_place(text, *pair, addresses):
                 found = [span for span in found if span not in inside] + [pair]
-    yield from sorted(found)
+    found = _with_listed_names(text, found, given, family, addresses)
+    brands = [m.span() for m in _BRANDS.finditer(text)]
+    yield from sorted(
+        (start, end) for start, end in found if not _names_a_thing(text, start, end, family, brands)
+    )
 
 
-def _cued(text: str, start: int, end: int) -> bool:
+#: A word of a name: capitalised (hyphens, apostrophes, O'/Mc/Mac), an initial ("K."), or
+#: a lower-case or Irish particle between such words ("van", "da", "Ó", "Ní").
+_NAME_TOKEN = rf"(?:{_NAME_WORD}|[A-Z]\.)"
+_PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|la|le|bin|ibn|al|el|dos|das|Ó|Ní|Nic|Ua)"
+_NAME_RUN = rf"{_NAME_TOKEN}(?: (?:{_PARTICLE} )?{_NAME_TOKEN}){{0,3}}"
+#: Form fields and labels whose value is a person's name, or a list of names.
+_FIELD = re.compile(
+    r"(?:^|(?<=[\n|;(])|(?<=[.!?] ))\s*(?:(?:full|first|last|given|family|middle|maiden|"
+    r"preferred|legal|your|contact|customer|patient|guest|student|employee|client|member|"
+    r"passenger|account|parent's|guardian's|mother's|father's) )?(?:name|surname|forename)s?"
+    r"|(?:^|(?<=[\n|;(])|(?<=[.!?] ))\s*(?:patient|applicant|candidate|passenger|guest|tenant|"
+    r"landlord|witness|next of kin|emergency contact|contact person|attn|attention|"
+    r"account holder|card ?holder|policy ?holder|beneficiary|recipient|addressee|signed|"
+    r"signature|author|employee|student|pupil|referee|interviewer|interviewee|assignee|"
+    r"reporter|requester|requested by|prepared by|approved by|submitted by|signed by|"
+    r"reviewed by|owner|driver|attendees|present|apologies|chair|minutes|cc|bcc|from|to|"
+    r"spouse|partner|husband|wife|mother|father|son|daughter|doctor|gp|consultant|nurse|"
+    r"caregiver|carer|sender|buyer|seller|vendor contact|host|speaker|presenter|coach)",
+    re.IGNORECASE,
+)
+#: Between a form field and its value: a colon, or a dash with spaces around it.
+_FIELD_SEP = re.compile(r"\s*(?::|\s[-–—]\s)\s*")
+#: Words before a person's name with no colon: roles and relations ("Patient Eilidh ...",
+#: "my neighbour Rosalind ...", "Driver Emeka ...").
+_ROLE = re.compile(
+    r"\b(?:[Pp]atient|[Cc]andidate|[Aa]pplicant|[Dd]river|[Tt]enant|[Pp]assenger|[Cc]lient|"
+    r"[Ss]tudent|[Pp]upil|[Cc]olleague|[Nn]eighbou?r|[Ff]riend|[Cc]ousin|[Uu]ncle|[Aa]unt|"
+    r"[Nn]ephew|[Nn]iece|[Ss]ister|[Bb]rother|[Hh]usband|[Ww]ife|[Pp]artner|[Bb]oyfriend|"
+    r"[Gg]irlfriend|[Ss]on|[Dd]aughter|[Nn]urse|[Cc]oach|[Tt]eacher|[Tt]utor|[Oo]fficer|"
+    r"[Cc]onstable|[Ii]nspector|[Dd]etective|[Ss]ergeant|[Jj]udge|[Ss]enator|[Pp]rofessor|"
+    r"[Ww]itness|[Dd]efendant|[Cc]laimant|[Pp]laintiff|[Ee]mployee|[Mm]anager|[Cc]aptain|"
+    r"[Aa]gent|[Ll]awyer|[Ss]olicitor|[Cc]ounsel|[Aa]ttorney|[Cc]ustomer|[Cc]ontractor|"
+    r"[Pp]lumber|[Ee]lectrician|[Ll]andlord|[Ll]andlady|[Hh]ost|[Ss]peaker|[Gg]uest|"
+    r"[Tt]reasurer|[Ss]ecretary|[Cc]hair(?:man|woman|person)?|[Mm]entor|[Ii]ntern|[Rr]ecruiter)"
+    r",? $"
+)
+#: Greetings and sign-offs with a name after them, the name ending the line or the clause.
+_GREETING = re.compile(
+    r"(?:^|(?<=[\n.!?] )|(?<=[\n.!?]))\s*(?:Hi|Hello|Hey|Hiya|Dear|Morning|Good morning|"
+    r"Good afternoon|Good evening|Cheers|Thanks|Thank you|Thanks (?:so much|a lot|again)|"
+    r"Thank you (?:so much|again)|Many thanks|Best|"
+    r"Best wishes|Best regards|Kind regards|Warm regards|Warmest regards|Regards|Sincerely|"
+    r"Yours sincerely|Yours faithfully|Yours truly|Yours|Love|Lots of love|Take care|Speak soon|"
+    r"Talk soon|See you soon|See you|All the best|With thanks|Warmly|Ta|Respectfully|Later)"
+    r"[,!.]?\s*[—–-]?\s+$|(?:^|\n)\s*[—–-]+\s*$|\s[—–]\s*$"
+)
+#: Introductions: "I'm Aroha", "it's Ruairi", "this is Kofi Boateng", "my name is ...".
+_INTRO = re.compile(
+    r"\b(?:I['’]m|I am|[Ii]t['’]s|[Tt]his is|[Mm]y name is|[Nn]ame['’]s|[Cc]all me|"
+    r"[Cc]ongratulations to|[Cc]ongrats to|[Tt]hanks to|[Tt]hank you to|[Rr]eference for|"
+    r"[Aa]pologies from|[Aa]pologies received from|[Ss]igned for by|[Ww]ritten by|"
+    r"[Aa]pproved by|[Rr]eviewed by|[Cc]haired by|[Tt]aken by|[Oo]pened by|[Rr]eferred by|"
+    r"[Pp]hotos? by|[Ww]ords by|[Ss]ubmitted by|[Rr]ented by|[Ii]ssued to|[Gg]oes to|"
+    r"[Ww]edding of|[Ww]inner is|[Ll]unch with|[Dd]inner with|[Cc]offee with|[Mm]eeting with|"
+    r"[Cc]all with|[Cc]hat with|[Ii] asked|[Pp]lease thank|[Ss]poke to|[Ss]poke with|"
+    r"[Tt]alked to|[Hh]anded to|[Aa]ssigned to|[Ff]orwarded to|[Rr]eturn it to|[Bb]elongs to|"
+    r"names of|[Pp]assed to)\s+$"
+)
+#: After a name opening a sentence, words that make the name a person ("Deepak is off",
+#: "Saanvi can you ...").
+_PERSON_AFTER = re.compile(
+    r"^(?:,? (?:can|could|would|will) you\b|,? please\b| (?:is|was) (?:off|out|away|sick|ill|"
+    r"on leave|on holiday|back|late|running late|here|coming|joining|leaving|going)\b| "
+    r"(?:needs|wants|said|says|asked|asks|thinks|called|rang|emailed|texted|left|joined|"
+    r"will|won't|can't|has|had|sent|made|brought|booked|needs)\b)"
+)
+
+
+#: Words after a name that make any capitalised word a person: away from work, asked to do
+#: something ("Deepak is off today", "Saanvi, can you ...").
+_AWAY_AFTER = re.compile(
+    r"^(?:,? (?:can|could|would) you\b| (?:is|was) (?:off|out|away|sick|ill|on leave|"
+    r"on holiday|running late)\b)"
+)
+
+
+def _plausible(words: list[str], given: frozenset[str], family: frozenset[str]) -> bool:
+    """Whether words read as a person's name: each capitalised word is on the name lists or
+    no common English word, organisation or role word (:func:`_common_words`)."""
+    common = _common_words()
+    core = [w for w in words if not re.fullmatch(_PARTICLE, w)]
+    if not any(len(w.rstrip(".")) > 1 for w in core):
+        return False
+    for word in core:
+        bare = word.rstrip(".")
+        if bare.lower() in _ORG_WORDS:
+            return False
+        if bare not in given and bare not in family and bare.lower() in common:
+            return False
+    return True
+
+
+def _run_at(text: str, start: int) -> tuple[int, int] | None:
+    """The longest run of name words starting at ``start`` (:data:`_NAME_RUN`)."""
+    match = re.compile(_NAME_RUN).match(text, start)
+    if match is None:
+        return None
+    return match.start(), match.end()
+
+
+def _placed_names(
+    text: str, given: frozenset[str], family: frozenset[str]
+) -> Iterator[tuple[int, int]]:
+    """Names found by where they stand, without spaCy: a form field's value ("Surname:
+    Okonjo"), a role before a name ("Patient Eilidh MacLeod"), a greeting or sign-off before a
+    name that ends its clause ("Cheers, Bronwyn"), an introduction ("I'm Aroha"), and a given
+    name of the lists opening a sentence before words that make it a person ("Deepak is off
+    today"). Every name must read as one (:func:`_plausible`)."""
+    for field in _FIELD.finditer(text):
+        sep = _FIELD_SEP.match(text, field.end())
+        if sep is None:
+            continue
+        cursor = sep.end()
+        while (span := _run_at(text, cursor)) is not None:
+            start, end = span
+            words = text[start:end].split()
+            tail = text[end:]
+            if not re.match(r"\s*(?:$|[,;|()\n/]|[—–-]\s|\.(?:\s|$)| and |[!?])", tail):
+                break
+            if _plausible(words, given, family):
+                yield start, end
+            more = re.compile(r"(?:,|;| and| &)\s+").match(text, end)
+            if more is None or re.match(r"\s*[a-z ]+:", text[more.end() :]):
+                break
+            cursor = more.end()
+    for match in re.finditer(rf"(?=({_NAME_RUN}))", text):
+        start, end = match.span(1)
+        if start and (text[start - 1].isalnum() or text[start - 1] in "-'’"):
+            continue
+        words = text[start:end].split()
+        before = text[:start]
+        tail = text[end:]
+        if not _plausible(words, given, family):
+            continue
+        if _ROLE.search(before):
+            if len(words) >= 2 or words[0] in given:
+                yield start, end
+        elif _GREETING.search(before):
+            if re.match(r"\s*(?:$|\n|[,!.:;|(]|\s[—–-]\s)", tail):
+                yield start, end
+        elif _INTRO.search(before):
+            ends = re.match(r"\s*(?:$|[,.;:!?(]|\s(?:and|from|on|for|at)\b)", tail)
+            introduced = re.search(r"(?:I['’]m|I am|[Ii]t['’]s|is|me) $", before) and re.match(
+                r"\s(?:from|here|calling|speaking|and I)\b|,", tail
+            )
+            if words[0] in given or (len(words) >= 2 and ends) or introduced:
+                yield start, end
+        elif (
+            len(words) == 1
+            and re.search(r"(?:^|[.!?]\s+)$", before)
+            and (words[0] in given or words[0] in family or _AWAY_AFTER.match(tail))
+            and _PERSON_AFTER.match(tail)
+        ):
+            yield start, end
+
+
+def _with_listed_names(
+    text: str,
+    found: list[tuple[int, int]],
+    given: frozenset[str],
+    family: frozenset[str],
+    addresses: list[tuple[int, int]],
+) -> list[tuple[int, int]]:
+    """``found`` with names listed beside a found name ("Leilani Kahale and Tevita Fifita",
+    "Lars Øberg and Hiroshi Nakamura"): two words or more that read as a name
+    (:func:`_plausible`) joined to a found name by "and", "&" or a comma."""
+    spans = list(found)
+    changed = True
+    while changed:
+        changed = False
+        for start, end in list(spans):
+            after = re.compile(r"(?:,| and| &)\s+").match(text, end)
+            candidates = []
+            if after is not None and (span := _run_at(text, after.end())) is not None:
+                candidates.append(span)
+            before = re.search(rf"(?<![\w'’-])({_NAME_RUN})(?:,| and| &)\s+$", text[:start])
+            if before is not None:
+                candidates.append(before.span(1))
+            for a, b in candidates:
+                words = text[a:b].split()
+                if (
+                    len(words) >= 2
+                    and _plausible(words, given, family)
+                    and (words[0] in given or words[-1] in family or len(words[0]) > 1)
+                    and not any(x < b and a < y for x, y in spans)
+                    and not _names_a_place(text, a, b, addresses)
+                ):
+                    spans.append((a, b))
+                    changed = True
+    return spans
+
+
+#: Brands, shops and makers named after people; a name inside one is no person unless a
+#: speech verb or a title makes it one ("Tom Ford said").
+_BRANDS = re.compile(
+    r"\b(?:Tim Hortons|Johnnie Walker|Jack Daniel['’]?s?|Jim Beam|Jose Cuervo|Captain Morgan|"
+    r"Evan Williams|Tommy Hilfiger|Ralph Lauren|Calvin Klein|Hugo Boss|Ted Baker|Paul Smith|"
+    r"Ben Sherman|Fred Perry|Kate Spade|Michael Kors|Tory Burch|Vera Wang|Jimmy Choo|"
+    r"Louis Vuitton|Christian Dior|Yves Saint Laurent|Giorgio Armani|Est[ée]e Lauder|"
+    r"Max Factor|Elizabeth Arden|Marks (?:&|and) Spencer|John Lewis|Harvey Nichols|"
+    r"Ben (?:&|and) Jerry['’]s|Baskin[- ]Robbins|D(?:r|oc)\.? Martens|Dr\.? Pepper|"
+    r"Dr\.? Oetker|Mr\.? Kipling|Ronald McDonald|Papa John['’]s|Little Caesars|"
+    r"Ruth['’]s Chris|Sam(?:uel)? Adams|Betty Crocker|Uncle Ben['’]s|Sara Lee|Jimmy Dean|"
+    r"Bob Evans|Duncan Hines|Charles Schwab|Morgan Stanley|Goldman Sachs|Wells Fargo|"
+    r"Merrill Lynch|Dow Jones|Harley[- ]Davidson|Rolls[- ]Royce|Aston Martin|"
+    r"Mercedes[- ]Benz|John Deere|Levi Strauss|Johnson (?:&|and) Johnson|Procter (?:&|and) "
+    r"Gamble|Laura Ashley|Jo Malone|Bobbi Brown|Tommy Bahama|Ann Taylor|Anne Klein|"
+    r"Kenneth Cole|Steve Madden|Alexander McQueen|Vivienne Westwood|Oscar de la Renta|"
+    r"Dolce (?:&|and) Gabbana|Victoria['’]s Secret|Jacob['’]s Creek|Colonel Sanders|"
+    r"Chef Boyardee|Mrs\.? Fields|Walt Disney (?:World|Company|Studios|Pictures)|"
+    r"Paris Hilton Hotel|Martha Stewart Living|Roger Dubuis|Patek Philippe|Van Cleef|"
+    r"Carolina Herrera|Ray[- ]Ban|Tom Ford|Jean Paul Gaultier|Stella McCartney)"
+)
+#: After a possessive, words that make it a shop, brand, disease or day, not a person's.
+_THING_AFTER_POSSESSIVE = re.compile(
+    r"^['’]s(?:\s*$|\s*[,.!?;:)]|\s+(?:and|or|&|is|are|was|were|has|have|had|both|will|can|"
+    r"opens?|closes?|opened|closed|delivers?|"
+    r"sells|serves|makes|sponsors|sponsored|Day|Eve|Hospital|Church|College|School|Cathedral|"
+    r"Park|Bay|Island|Green|Wood|Hill|Gate|Cross|Inn|disease|syndrome|law|restaurant|diner|"
+    r"pub|cafe|café|shop|store|bar|burgers?|chicken|coffee|whisk(?:e)?y|bourbon|beer|gin|"
+    r"vodka|rum|cola)\b)"
+)
+
+
+def _names_a_thing(
+    text: str, start: int, end: int, family: frozenset[str], brands: list[tuple[int, int]]
+) -> bool:
+    """Whether a name span is a brand, shop, team, saint's day or the like: inside a brand
+    of :data:`_BRANDS`, a possessive read as a shop or day ("Wendy's is open", "St
+    Patrick's Day"), after "St" or "Saint", or two words ending in a plural no surname list
+    knows ("Charlotte Hornets"); a speech verb or a title after or before it keeps it."""
+    if any(a < end and start < b for a, b in brands):
+        return _CUE_AFTER.match(text[end:]) is None
+    if " " not in text[start:end] and _PLACE_BEFORE.search(text[:start]):
+        return True
+    if _CUE_AFTER.match(text[end:]) or _TITLE_BEFORE.search(text[:start]):
+        return False
+    if _THING_AFTER_POSSESSIVE.match(text[end:]):
+        return True
+    if re.search(r"\b(?:St|Saint|San|Santa|Sainte|[Tt]he)\.? $", text[:start]):
+        return True
+    words = text[start:end].split()
+    if words and words[0] in {"St", "St.", "Saint", "The"}:
+        return True
+    last = words[-1] if words else ""
+    return (
+        len(words) == 2
+        and re.search(r"[^aeiousy'’]s$", last) is not None
+        and last not in family
+        and not _cued(text, start, end)
+        and not _INTRO.search(text[:start])
+        and not re.match(r"^(?:,| and| &)\s+[A-Z]", text[end:])
+        and not re.search(r"[A-Za-z](?:,| and| &)\s+$", text[:start])
+    )
+
+
+def _cued(text: str, start: int, end: int, after: bool = True) -> bool:
     """Whether the words around ``text[start:end]`` make it a person (greeting, title,
-    speech verb, or a name said at the end of a sentence)."""
+    speech verb, or a name said at the end of a sentence); with ``after`` false, a speech
+    verb or "who" after it does not (a place: "Victorian London, who ...")."""
     if _CUE_BEFORE.search(text[:start]):
         return True
-    if _CUE_AFTER.match(text[end:]) and not _PLACE_BEFORE.search(text[:start]):
+    if after and _CUE_AFTER.match(text[end:]) and not _PLACE_BEFORE.search(text[:start]):
         return True
     return _VOCATIVE.match(text[start - 2 : end + 2]) is not None or bool(
         re.match(r"^\s*[!?]", text[end:]) and re.search(r",\s+$", text[:start])
@@ -213,20 +567,29 @@ def _cued(text: str, start: int, end: int) -> bool:
 
 
 def _reads_as_person(
-    text: str, start: int, end: int, given: frozenset[str], family: frozenset[str]
+    text: str,
+    start: int,
+    end: int,
+    given: frozenset[str],
+    family: frozenset[str],
+    place: bool = False,
 ) -> bool:
     """Whether a span spaCy labelled ORG, GPE or NORP is a person's name: it opens with a
     given name of the lists and either ends with a surname of the lists or sits where a
-    person is named (:func:`_cued`); a single given name only where it is cued."""
+    person is named (:func:`_cued`); a single given name only where it is cued, and a
+    single word spaCy read as a place or nationality (``place``) only by the words before
+    it or as a name said to the reader."""
     words = text[start:end].split()
     if not words or words[0] not in given:
         return False
     if len(words) > 1 and (words[-1] in family or " ".join(words[-2:]) in family):
         return True
-    return _cued(text, start, end)
+    return _cued(text, start, end, after=not (place and len(words) == 1))
 
 
-def _cued_names(text: str, given: frozenset[str]) -> Iterator[tuple[int, int]]:
+def _cued_names(
+    text: str, given: frozenset[str], places: set[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
     """A given name of the lists (with a following capitalised surname, if any) where the
     words around it name a person, found without spaCy; after a title any capitalised
     name counts ("Dear Ms Okafor")."""
@@ -239,7 +602,7 @@ def _cued_names(text: str, given: frozenset[str]) -> Iterator[tuple[int, int]]:
         if len(words) == 2 and _CUE_AFTER.match(text[end:]) is None and not titled:
             if re.match(r"^(?:[Hh]e|[Ss]he|[Tt]hey|[Ii]t|[Tt]he|[Aa]|[Aa]n)$", words[1]):
                 end = start + len(words[0])
-        if _cued(text, start, end):
+        if _cued(text, start, end, after=(start, end) not in places):
             yield start, end
 
 
@@ -250,9 +613,10 @@ def _hyphenated_start(text: str, start: int) -> int:
 
 
 _STREET_WORD = re.compile(
-    r"^\s+(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Lane|Way|Court|Place|Terrace|"
+    r"^(?:\s+(?:Jr|Sr|Jnr|Snr)\.?)?\s+(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Lane|Way|Court|Place|Terrace|"
     r"Highway|Parkway|Crescent|Close|Grove|Gardens|Square|Mews|Row|Walk|Bridge|Station|"
-    r"Hall|Park|College|University|School|Hospital|Airport)\b"
+    r"Hall|Park|College|University|School|Hospital|Airport|Day|House|Restaurant|Grill|Diner|"
+    r"Café|Cafe|Bar|Pub|Inn|Tavern|Bakery|Kitchen|Bistro|Industrial|Business|Trading|Estate)\b"
 )
 _STREET_FIRST = re.compile(r"^(?:Calle|Via|Viale|Rue|Avenida|Rua|Carrer|Piazza|Corso|Place)\b")
 
@@ -284,6 +648,14 @@ _US_STATE = r"[A-Z]{2}"
 _ZIP = r"\d{5}(?:-\d{4})?"
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
 _CA_POSTCODE = r"[A-Z]\d[A-Z] ?\d[A-Z]\d"
+#: Irish Eircode: a routing key and a unique identifier ("T12 X2PW", "D6W 1234").
+_EIRCODE = r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W) ?[0-9AC-FHKNPRTV-Y]{4}"
+#: A unit on a named estate, park or building, then the town and postcode: "Unit 9, Riverside
+#: Business Park, Stockport SK4 1AA".
+_ESTATE = (
+    r"(?:Estate|Park|Centre|Center|Court|House|Building|Tower|Plaza|Mill|Works|Yard|Village|"
+    r"Campus|Quarter)"
+)
 #: Australian states and territories, written before a four-digit postcode.
 _AU_STATE = r"(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)"
 #: A four-digit postcode after the town (New Zealand, Australia without its state); a
@@ -295,7 +667,8 @@ _TOWN_POSTCODE = r"(?:(?!(?:19|20)\d\d\b)\d{4}\b|\d{4}(?=,? (?:Australia|New Zea
 _POSTCODE_FIRST = r"(?:\d{4,5}(?: [A-Z]{2})?|\d{3} \d{2}|\d{4}-\d{3}|\d{2}-\d{3})"
 _UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Level|Room|#)\.? ?#?[A-Za-z0-9-]{1,6}"
 _STREET = (
-    rf"\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?,? (?:{_WORD} ){{1,4}}(?:{_STREET_TYPES})\b\.?"
+    rf"\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?,? (?:(?:{_WORD} ){{1,4}}(?:{_STREET_TYPES})\b\.?"
+    r"|(?:(?:North|South|East|West|N|S|E|W)\.? )?Broadway\b)"
     r"(?: (?:NW|NE|SW|SE|N|S|E|W|North|South|East|West)\b)?"
 )
 _TAIL = (
@@ -314,6 +687,8 @@ _STREET_FIRST_WORDS = (
 )
 _ADDRESS = re.compile(
     rf"(?<![\w])(?:{_UNIT}, )?{_STREET}{_TAIL}"
+    rf"|(?<![\w]){_UNIT}, (?:[A-Z][a-z'’]+ ){{1,4}}{_ESTATE}, {_CITY},? "
+    rf"(?:{_UK_POSTCODE}|{_EIRCODE}|(?:{_US_STATE} )?{_ZIP}|{_AU_STATE} \d{{4}}|{_CA_POSTCODE})\b"
     rf"|(?<![\w])P\.? ?O\.? Box \d{{1,6}}"
     rf"(?:, {_CITY}(?:,? (?:{_US_STATE},? )?(?:{_ZIP}|{_CA_POSTCODE}|{_UK_POSTCODE})"
     rf"| {_TOWN_POSTCODE}))?"
