@@ -223,11 +223,14 @@ def presidio_anchor() -> list[str]:
     ]
 
 
-#: The commit whose content head preceded this one (trained without held-out 4).
-PREVIOUS_HEAD = "4bd08b3"
-#: The blind held-out sets of the fourth round; every other set is on the tuning side.
-HELDOUT_CONTENT = "content_heldout5.tsv"
-HELDOUT_NAMES = "pii_bedrock_heldout_names2.txt"
+#: The commit whose content head preceded this one (the fourth round's, trained without
+#: held-out 5, tuning sets 4a-4d and the fine-tuned layers).
+PREVIOUS_HEAD = "44051f4"
+#: The blind held-out sets of the fifth round; every other set is on the tuning side.
+HELDOUT_CONTENT = "content_heldout6.tsv"
+HELDOUT_NAMES = "pii_bedrock_heldout_names3.txt"
+#: The trainer's cross-validated tables of the tuning side, written with the head.
+CV_REPORT = Path(__file__).parent / "data" / "guard" / "content_head_cv.md"
 
 
 class _previous_head:
@@ -322,19 +325,16 @@ def _content_mistakes(
 
 
 def _tuning_side_content() -> list[str]:
-    """Cross-validated tables of the content head's tuning side (sets 1-4), from the
-    trainer: each text scored by a head trained without its fold, with cuts from the
-    other folds (``guard_content_train.py --report`` prints the same)."""
-    from guard_content_train import Pool, report
-
-    pool = Pool()
-    scores, fold_of = pool.cross_validated()
+    """Cross-validated tables of the content head's tuning side, as the trainer wrote them
+    beside the head (``guard_content_train.py`` computes them before fitting the head whose
+    cuts come from them; ``--report`` prints them again without writing)."""
     return [
         "**Content filters, tuning side, cross-validated** (5 folds over every tuning text; "
         "each text scored as a check scores it, by a head trained without its fold, with "
-        "cuts taken from the other folds):",
+        "cuts taken from the other folds; from `benchmarks/data/guard/content_head_cv.md`, "
+        "written by the trainer with the head):",
         "",
-        *report(pool, scores, fold_of),
+        *CV_REPORT.read_text(encoding="utf-8").splitlines(),
     ]
 
 
@@ -364,7 +364,10 @@ def bedrock_report() -> list[str]:
         ("tuning side: NAME/ADDRESS addition (seen once, then tuned on)",
          "pii_bedrock_heldout_names.txt"),
         ("tuning side: NAME/ADDRESS tuning addition", "pii_bedrock_tuning_names.txt"),
-        ("held-out NAME/ADDRESS addition 2 (blind: committed before this round's tuning, "
+        ("tuning side: NAME/ADDRESS addition 2 (seen once, then tuned on)",
+         "pii_bedrock_heldout_names2.txt"),
+        ("tuning side: NAME/ADDRESS tuning addition 2", "pii_bedrock_tuning_names2.txt"),
+        ("held-out NAME/ADDRESS addition 3 (blind: committed before this round's tuning, "
          "run once)", HELDOUT_NAMES),
     ):  # fmt: skip
         mistakes, (p, r, f), counts = _pii_rows(name)
@@ -379,7 +382,7 @@ def bedrock_report() -> list[str]:
     p, r, f = prf(held_out)
     spans = sum(v for (t, k), v in held_out.items() if k in ("tp", "fn"))
     lines.append(
-        f"| held-out addition 2 with the first held-out file ({spans} spans) | {p:.3f} | "
+        f"| held-out addition 3 with the first held-out file ({spans} spans) | {p:.3f} | "
         f"{r:.3f} | {f:.3f} | {prf(held_out, ['NAME'])[2]:.2f} | "
         f"{prf(held_out, ['ADDRESS'])[2]:.2f} |"
     )
@@ -390,12 +393,12 @@ def bedrock_report() -> list[str]:
     confidences = [{s.category: s.confidence for s in found} for found in score_contents(texts)]
     table, _ = content_table(rows, confidences)
     lines += [
-        f"**Content filters, held-out 5** (blind: committed before this head was trained, run "
+        f"**Content filters, held-out 6** (blind: committed before this head was trained, run "
         f"once; `{HELDOUT_CONTENT}`):",
         "",
         *table,
         "",
-        "Held-out 5's mistakes: harmful texts below MEDIUM, and look-alike or benign texts "
+        "Held-out 6's mistakes: harmful texts below MEDIUM, and look-alike or benign texts "
         "any category flags at HIGH strength (LOW confidence or more):",
         "",
         *_content_mistakes(rows, confidences),
@@ -405,8 +408,8 @@ def bedrock_report() -> list[str]:
         before = [{s.category: s.confidence for s in f} for f in score_contents(texts)]
     previous, _ = content_table(rows, before)
     lines += [
-        f"The previous head ({PREVIOUS_HEAD}: trained without held-out 4 and tuning set 3, "
-        "cuts from whole-text cross-validation) on the same held-out 5:",
+        f"The previous head ({PREVIOUS_HEAD}: the fourth round's regressions, trained without "
+        "held-out 5 and tuning sets 4a-4d, no fine-tuned layers) on the same held-out 6:",
         "",
         *previous,
         "",

@@ -272,8 +272,8 @@ def main() -> None:
         choices=("classic", "bedrock"),
         default="classic",
         help="classic: the PII set, topics, attacks, grounding; bedrock: issue 22's Bedrock PII "
-        "types and content filters (section guard-bedrock: held-out content set 5 and NAME/"
-        "ADDRESS addition 2, the tuning side cross-validated)",
+        "types and content filters (section guard-bedrock: held-out content set 6 and NAME/"
+        "ADDRESS addition 3, the tuning side cross-validated)",
     )
     args = parser.parse_args()
     if args.part == "bedrock":

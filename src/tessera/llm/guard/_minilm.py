@@ -11,14 +11,14 @@ embeddings match sentence-transformers' to float32 rounding (a test checks it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MiniLM"]
+__all__ = ["MiniLM", "prepared"]
 
 Matrix = npt.NDArray[np.float32]
 
@@ -47,6 +47,18 @@ def _gelu(x: Matrix) -> Matrix:
     return np.asarray(0.5 * x * (1.0 + erf(x / np.sqrt(2.0))), dtype=np.float32)
 
 
+def prepared(weights: Mapping[str, npt.NDArray[Any]]) -> dict[str, Matrix]:
+    """A BERT state dict (Hugging Face's names and layout) as the encoder runs it: float32,
+    dense weights transposed and contiguous (``x @ W.T`` as one BLAS call), pooler dropped."""
+    return {
+        key: np.ascontiguousarray(value.T if key.endswith("dense.weight") or
+                                  key.endswith(("query.weight", "key.weight", "value.weight"))
+                                  else value, dtype=np.float32)
+        for key, value in weights.items()
+        if key[0] != "p"
+    }  # fmt: skip
+
+
 class MiniLM:
     """The encoder loaded from a sentence-transformers folder (``model.safetensors``)."""
 
@@ -58,21 +70,12 @@ class MiniLM:
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=_MAX_TOKENS)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
-        weights = load_file(str(folder / "model.safetensors"))
-        # Dense weights stored transposed and contiguous: x @ W.T as one BLAS call.
-        self._w: dict[str, Any] = {
-            key: np.ascontiguousarray(value.T if key.endswith("dense.weight") or
-                                      key.endswith(("query.weight", "key.weight", "value.weight"))
-                                      else value, dtype=np.float32)
-            for key, value in weights.items()
-            if key[0] != "p"
-        }  # fmt: skip
+        self._w = prepared(load_file(str(folder / "model.safetensors")))
         self._layers = 1 + max(
             int(key.split(".")[2]) for key in self._w if key.startswith("encoder.layer.")
         )
 
-    def _attention(self, x: Matrix, mask: Matrix, prefix: str) -> Matrix:
-        w = self._w
+    def _attention(self, x: Matrix, mask: Matrix, prefix: str, w: Mapping[str, Matrix]) -> Matrix:
         batch, length, hidden = x.shape
         size = hidden // _HEADS
 
@@ -94,10 +97,9 @@ class MiniLM:
             out + x, w[f"{prefix}.output.LayerNorm.weight"], w[f"{prefix}.output.LayerNorm.bias"]
         )
 
-    def _layer(self, x: Matrix, mask: Matrix, index: int) -> Matrix:
-        w = self._w
+    def _layer(self, x: Matrix, mask: Matrix, index: int, w: Mapping[str, Matrix]) -> Matrix:
         prefix = f"encoder.layer.{index}"
-        x = self._attention(x, mask, f"{prefix}.attention")
+        x = self._attention(x, mask, f"{prefix}.attention", w)
         inner = _gelu(
             _dense(
                 x, w[f"{prefix}.intermediate.dense.weight"], w[f"{prefix}.intermediate.dense.bias"]
@@ -110,12 +112,60 @@ class MiniLM:
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> Matrix:
         """Unit-length mean-pooled embeddings, one row per text."""
-        rows = []
-        for begin in range(0, len(texts), batch_size):
-            rows.append(self._batch(texts[begin : begin + batch_size]))
-        return np.concatenate(rows).astype(np.float32)
+        return self.encode_tuned(texts, {}, self._layers, batch_size)[0]
 
-    def _batch(self, texts: Sequence[str]) -> Matrix:
+    def encode_tuned(
+        self,
+        texts: Sequence[str],
+        tuned: Mapping[str, Matrix],
+        first: int,
+        batch_size: int = 32,
+    ) -> tuple[Matrix, Matrix]:
+        """The embeddings of :meth:`encode` and of a fine-tuned copy of the encoder.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts, one embedding row each.
+        tuned : mapping of str to ndarray
+            The fine-tuned copy's weights of layers ``first`` and above, as
+            :func:`prepared` returns them; the layers below are shared, so they run once.
+        first : int
+            The first layer the copy replaces (the number of layers: no copy).
+        batch_size : int
+            Texts per pass.
+
+        Returns
+        -------
+        base, tuned : ndarray
+            Unit-length mean-pooled embeddings of the encoder and of the copy
+            (``tuned`` is empty, shape ``(0, 384)``, when ``first`` is the number of layers).
+        """
+        base, branch = [], []
+        for begin in range(0, len(texts), batch_size):
+            chunk = texts[begin : begin + batch_size]
+            x, keep, mask = self._embed(chunk)
+            for index in range(first):
+                x = self._layer(x, mask, index, self._w)
+            shared = x
+            for index in range(first, self._layers):
+                x = self._layer(x, mask, index, self._w)
+            base.append(_pooled(x, keep))
+            if first < self._layers:
+                x = shared
+                for index in range(first, self._layers):
+                    x = self._layer(x, mask, index, tuned)
+                branch.append(_pooled(x, keep))
+        hidden = self._w["embeddings.word_embeddings.weight"].shape[1]
+        empty = np.zeros((0, hidden), dtype=np.float32)
+        return (
+            np.concatenate(base).astype(np.float32) if base else empty,
+            np.concatenate(branch).astype(np.float32) if branch else empty,
+        )
+
+    def _embed(self, texts: Sequence[str]) -> tuple[Matrix, Matrix, Matrix]:
+        """The embedding layer's output, the padding mask (1 keeps a token) and the
+        attention's additive mask."""
         w = self._w
         encodings = self._tokenizer.encode_batch(list(texts))
         ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
@@ -129,8 +179,11 @@ class MiniLM:
         )
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         mask = ((1.0 - keep) * np.finfo(np.float32).min)[:, None, None, :]
-        for index in range(self._layers):
-            x = self._layer(x, mask, index)
-        pooled = (x * keep[:, :, None]).sum(axis=1) / np.clip(keep.sum(axis=1), 1e-9, None)[:, None]
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+        return x, keep, mask
+
+
+def _pooled(x: Matrix, keep: Matrix) -> Matrix:
+    """Mean over the kept tokens, scaled to unit length."""
+    pooled = (x * keep[:, :, None]).sum(axis=1) / np.clip(keep.sum(axis=1), 1e-9, None)[:, None]
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
