@@ -128,6 +128,10 @@ def features(
     return np.hstack(blocks).astype(np.float32)
 
 
+#: Prefix of the fine-tuned encoder layers' weights in ``content_head.npz``.
+_TUNED = "tuned."
+
+
 @lru_cache(maxsize=1)
 def _head() -> dict[str, Any]:
     path = resources.files("tessera.llm.guard").joinpath("_data/content_head.npz")
@@ -143,10 +147,6 @@ def _head() -> dict[str, Any]:
             {key[len(_TUNED) :]: head.pop(key) for key in list(head) if key.startswith(_TUNED)}
         )
     return head
-
-
-#: Prefix of the fine-tuned encoder layers' weights in ``content_head.npz``.
-_TUNED = "tuned."
 
 
 def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -175,10 +175,13 @@ def _common_words() -> frozenset[str]:
     return frozenset(str(w).lower() for w in Lorem.word_list) | _FUNCTION_WORDS | _ORG_WORDS
 
 
-#: The names of :data:`_NAME_LOCALES` alone, filled by :func:`_name_lists`: one word spaCy
-#: reads as a person with no cue around it counts only when these know it ("Darwin is hot"
-#: is a town, though Darwin is a given name in a longer list).
-_CORE_NAMES: list[frozenset[str]] = []
+@lru_cache(maxsize=1)
+def _core_names() -> frozenset[str]:
+    """The given names and surnames of :data:`_NAME_LOCALES` alone: one word spaCy reads as
+    a person with no cue around it counts only when these know it ("Darwin is hot" is a
+    town, though Darwin is a given name in a longer list)."""
+    given, family = _locale_names(_NAME_LOCALES, more=False)
+    return given | family
 
 
 @lru_cache(maxsize=1)
@@ -186,16 +189,22 @@ def _name_lists() -> tuple[frozenset[str], frozenset[str]]:
     """Given names and surnames from Faker's person providers of :data:`_NAME_LOCALES`, and
     those of :data:`_MORE_NAME_LOCALES` written in Latin letters that are no common English
     word (:func:`_common_words`)."""
+    given, family = _locale_names(_NAME_LOCALES, more=False)
+    more_given, more_family = _locale_names(_MORE_NAME_LOCALES, more=True)
+    return given | more_given, family | more_family
+
+
+@lru_cache(maxsize=2)
+def _locale_names(locales: tuple[str, ...], more: bool) -> tuple[frozenset[str], frozenset[str]]:
+    """Given names and surnames of Faker's person providers of ``locales``; with ``more``,
+    only those written in Latin letters that are no common English word."""
     import importlib
 
     given: set[str] = set()
     family: set[str] = set()
     common = _common_words()
-    for locale in (*_NAME_LOCALES, *_MORE_NAME_LOCALES):
-        if locale == _MORE_NAME_LOCALES[0]:
-            _CORE_NAMES.append(frozenset(given | family))
+    for locale in locales:
         provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        more = locale in _MORE_NAME_LOCALES
         for attribute in dir(provider):
             if not attribute.startswith(("first_name", "last_name", "first_romanized_name",
                                          "last_romanized_name")):  # fmt: skip
@@ -219,8 +228,7 @@ def _looks_like_a_name(value: str, titled: bool) -> bool:
     if not all(w[:1].isupper() or w.lower() in _PARTICLES for w in words):
         return False
     if len(words) == 1 and not titled:
-        _name_lists()
-        return value in _CORE_NAMES[0]
+        return value in _core_names()
     return True
 
 
@@ -300,8 +308,13 @@ def name_spans(text: str) -> Iterator[tuple[int, int]]:
 #: A word of a name: capitalised (hyphens, apostrophes, O'/Mc/Mac), an initial ("K."), or
 #: a lower-case or Irish particle between such words ("van", "da", "Ó", "Ní").
 _NAME_TOKEN = rf"(?:{_NAME_WORD}|[A-Z]\.)"
-_PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|la|le|bin|ibn|al|el|dos|das|Ó|Ní|Nic|Ua)"
+_PARTICLE = "(?:" + "|".join(sorted(_PARTICLES | {"Ó", "Ní", "Nic", "Ua"})) + ")"
+_PARTICLE_WORD = re.compile(_PARTICLE)
 _NAME_RUN = rf"{_NAME_TOKEN}(?: (?:{_PARTICLE} )?{_NAME_TOKEN}){{0,3}}"
+_NAME_RUN_WORDS = re.compile(_NAME_RUN)
+#: What joins names in a list: a comma, "and" or "&" (with ";" in a form field's value).
+_JOINED = re.compile(r"(?:,| and| &)\s+")
+_JOINED_IN_FIELD = re.compile(r"(?:,|;| and| &)\s+")
 #: Form fields and labels whose value is a person's name, or a list of names.
 _FIELD = re.compile(
     r"(?:^|(?<=[\n|;(])|(?<=[.!?] ))\s*(?:(?:full|first|last|given|family|middle|maiden|"
@@ -377,7 +390,7 @@ def _plausible(words: list[str], given: frozenset[str], family: frozenset[str]) 
     """Whether words read as a person's name: each capitalised word is on the name lists or
     no common English word, organisation or role word (:func:`_common_words`)."""
     common = _common_words()
-    core = [w for w in words if not re.fullmatch(_PARTICLE, w)]
+    core = [w for w in words if not _PARTICLE_WORD.fullmatch(w)]
     if not any(len(w.rstrip(".")) > 1 for w in core):
         return False
     for word in core:
@@ -391,7 +404,7 @@ def _plausible(words: list[str], given: frozenset[str], family: frozenset[str]) 
 
 def _run_at(text: str, start: int) -> tuple[int, int] | None:
     """The longest run of name words starting at ``start`` (:data:`_NAME_RUN`)."""
-    match = re.compile(_NAME_RUN).match(text, start)
+    match = _NAME_RUN_WORDS.match(text, start)
     if match is None:
         return None
     return match.start(), match.end()
@@ -418,7 +431,7 @@ def _placed_names(
                 break
             if _plausible(words, given, family):
                 yield start, end
-            more = re.compile(r"(?:,|;| and| &)\s+").match(text, end)
+            more = _JOINED_IN_FIELD.match(text, end)
             if more is None or re.match(r"\s*[a-z ]+:", text[more.end() :]):
                 break
             cursor = more.end()
@@ -468,7 +481,7 @@ def _with_listed_names(
     while changed:
         changed = False
         for start, end in list(spans):
-            after = re.compile(r"(?:,| and| &)\s+").match(text, end)
+            after = _JOINED.match(text, end)
             candidates = []
             if after is not None and (span := _run_at(text, after.end())) is not None:
                 candidates.append(span)
